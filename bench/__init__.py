@@ -1,0 +1,1 @@
+"""Benchmarks behind `crowdpulse bench ...`; each ends with one JSON line."""

@@ -1,0 +1,3 @@
+from crowdpulse.cli import main
+
+raise SystemExit(main())

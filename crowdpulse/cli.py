@@ -1,0 +1,54 @@
+"""`crowdpulse <command>`: the one entry point.
+
+Each command lives in its own module exposing `add_arguments(parser)` and
+`run(args) -> int`.  Expected failures raise `CliError` and print one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from crowdpulse import __version__
+
+# name -> (module, one-line help); the order is the order of the flow.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "packet": ("crowdpulse.commands.packet", "decode reports, print test vectors, make keys"),
+    "demo": ("crowdpulse.commands.demo", "run the end-to-end demo on this machine"),
+}
+
+
+class CliError(Exception):
+    """An expected failure: printed as one line, exit code 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="crowdpulse",
+        description="Open, privacy-first crowd sentiment from wristband microphones.",
+    )
+    parser.add_argument("--version", action="version", version=f"crowdpulse {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args))
+    except CliError as exc:
+        print(f"crowdpulse {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

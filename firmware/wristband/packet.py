@@ -1,0 +1,340 @@
+"""crowdpulse wire protocol v1: the one definition of a band report.
+
+Firmware, gateway and simulator all import this module; nobody restates the
+layout.  It runs unchanged under MicroPython and CPython.  docs/protocol.md is
+the public description of the same bytes.
+
+A report is 23 bytes, so it fits the manufacturer data of one legacy BLE
+advertisement and the same bytes travel over MQTT.
+"""
+
+import hashlib
+import struct
+
+try:
+    from micropython import const  # pyright: ignore[reportAssignmentType]
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+try:
+    import hmac as _hmac  # CPython, or micropython-lib's hmac when installed
+except ImportError:
+    _hmac = None
+
+VERSION = const(1)
+REPORT_SIZE = const(23)
+BODY_SIZE = const(18)
+TAG_SIZE = const(5)
+KEY_SIZE = const(16)
+EPOCH_S = const(900)
+# Bluetooth SIG company id 0xFFFF is reserved for test and unassigned use.
+COMPANY_ID = const(0xFFFF)
+
+# Field table: name, byte offset, struct code.  Big-endian throughout.
+FIELDS = (
+    ("version", 0, "B"),
+    ("onair", 1, "I"),
+    ("seq", 5, "H"),
+    ("interval", 7, "B"),
+    ("laeq", 8, "B"),
+    ("lafmax", 9, "B"),
+    ("claps", 10, "B"),
+    ("applause", 11, "B"),
+    ("voice", 12, "B"),
+    ("voice_excess", 13, "B"),
+    ("onset_rate", 14, "B"),
+    ("motion", 15, "B"),
+    ("battery", 16, "B"),
+    ("flags", 17, "B"),
+    ("tag", 18, "5s"),
+)
+BODY_FORMAT = ">BIHBBBBBBBBBBB"
+
+# Scaling: physical = OFFSET + code * STEP.
+INTERVAL_STEP_MS = const(10)
+LEVEL_OFFSET_DB = 20.0
+LEVEL_STEP_DB = 0.5
+EXCESS_STEP_DB = 0.25
+APPLAUSE_STEP = 1.0 / 255.0
+ONSET_STEP_HZ = 0.1
+MOTION_STEP_G = 0.02
+MOTION_ABSENT = const(255)
+BATTERY_UNKNOWN = const(255)
+BATTERY_MAX = const(100)
+
+FLAG_MUTED = const(0x01)
+FLAG_EVENT = const(0x02)
+FLAG_CLIPPED = const(0x04)
+FLAG_IMU_CLAP = const(0x08)
+FLAG_DROPPED = const(0x10)
+FLAG_LOW_BATTERY = const(0x20)
+RESERVED_FLAGS = const(0xC0)
+
+# Relay batch: header then fixed-size records, so a batch decodes as one array.
+BATCH_VERSION = const(1)
+BATCH_HEADER = ">BBHQ"  # version, record size, count, base time (ms since 1970)
+BATCH_HEADER_SIZE = const(12)
+BATCH_RECORD = ">HbB"  # arrival offset ms, rssi dBm, report length
+BATCH_RECORD_HEAD = const(4)
+BATCH_RECORD_SIZE = const(27)
+BATCH_MAX = const(65535)
+
+_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+
+
+class PacketError(Exception):
+    """Any malformed input to this module."""
+
+
+def _hmac_sha256(key, msg):
+    if _hmac is not None:
+        return _hmac.new(key, msg, hashlib.sha256).digest()
+    # MicroPython ships no hmac module; RFC 2104 over the built-in sha256.
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = bytes(key) + bytes(64 - len(key))
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    inner.update(msg)
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    outer.update(inner.digest())
+    return outer.digest()
+
+
+def check_band_id(band_id):
+    if not isinstance(band_id, str) or not 1 <= len(band_id) <= 32:
+        raise PacketError("band id must be 1-32 characters")
+    for c in band_id:
+        if c not in _ID_CHARS:
+            raise PacketError("band id may hold only letters, digits, '.', '_' and '-'")
+    return band_id
+
+
+def band_key(venue_key, band_id):
+    """Per-band key, derived at provisioning; the venue key never leaves the venue."""
+    if not isinstance(venue_key, (bytes, bytearray)) or len(venue_key) < 16:
+        raise PacketError("venue key must be at least 16 bytes")
+    msg = b"crowdpulse/v1/band-key/" + check_band_id(band_id).encode()
+    return _hmac_sha256(venue_key, msg)[:KEY_SIZE]
+
+
+def _check_key(key):
+    if not isinstance(key, (bytes, bytearray)) or len(key) != KEY_SIZE:
+        raise PacketError("band key must be 16 bytes")
+
+
+def epoch_of(unix_s):
+    """The id-rotation epoch that a UTC time falls in."""
+    return int(unix_s) // EPOCH_S
+
+
+def onair_id(key, epoch):
+    """The rotating on-air id; only holders of the band key can link epochs."""
+    _check_key(key)
+    if not isinstance(epoch, int) or not 0 <= epoch <= 0xFFFFFFFF:
+        raise PacketError("epoch out of range")
+    digest = _hmac_sha256(key, b"crowdpulse/v1/id" + struct.pack(">I", epoch))
+    return struct.unpack(">I", digest[:4])[0]
+
+
+def _code(value, offset, step, top):
+    q = int((value - offset) / step + 0.5) if value > offset else 0
+    return top if q > top else q
+
+
+def level_code(db):
+    return _code(db, LEVEL_OFFSET_DB, LEVEL_STEP_DB, 255)
+
+
+def level_db(code):
+    return LEVEL_OFFSET_DB + code * LEVEL_STEP_DB
+
+
+def encode_codes(key, epoch, seq, codes):
+    """Pack already-quantised field codes (interval..flags, 11 bytes) into a report.
+
+    The DSP produces codes directly, so firmware and twin share this path.
+    """
+    if len(codes) != 11:
+        raise PacketError("need 11 field codes")
+    if not isinstance(seq, int) or not 0 <= seq <= 0xFFFF:
+        raise PacketError("seq out of range")
+    for c in codes:
+        if not 0 <= c <= 255:
+            raise PacketError("field code out of range")
+    body = bytearray(BODY_SIZE)
+    struct.pack_into(BODY_FORMAT, body, 0, VERSION, onair_id(key, epoch), seq, *codes)
+    _check_fields(body)
+    return bytes(body) + _hmac_sha256(key, body)[:TAG_SIZE]
+
+
+def encode(
+    key,
+    epoch,
+    seq,
+    interval_ms,
+    laeq_db,
+    lafmax_db,
+    claps=0,
+    applause=0.0,
+    voice_db=LEVEL_OFFSET_DB,
+    voice_excess_db=0.0,
+    onset_rate=0.0,
+    motion_g=None,
+    battery_pct=None,
+    flags=0,
+):
+    """Quantise physical values (saturating at the field limits) and pack a report."""
+    try:
+        codes = (
+            int(interval_ms) // INTERVAL_STEP_MS,
+            level_code(laeq_db),
+            level_code(lafmax_db),
+            min(max(int(claps), 0), 255),
+            _code(applause, 0.0, APPLAUSE_STEP, 255),
+            level_code(voice_db),
+            _code(voice_excess_db, 0.0, EXCESS_STEP_DB, 255),
+            _code(onset_rate, 0.0, ONSET_STEP_HZ, 255),
+            MOTION_ABSENT if motion_g is None else _code(motion_g, 0.0, MOTION_STEP_G, 254),
+            BATTERY_UNKNOWN if battery_pct is None else min(max(int(battery_pct), 0), 100),
+            int(flags),
+        )
+    except (TypeError, ValueError, OverflowError):
+        raise PacketError("field is not a number")
+    return encode_codes(key, epoch, seq, codes)
+
+
+def _check_fields(buf):
+    if buf[0] != VERSION:
+        raise PacketError("unknown version %d" % buf[0])
+    if buf[7] == 0:
+        raise PacketError("interval is zero")
+    if buf[16] > BATTERY_MAX and buf[16] != BATTERY_UNKNOWN:
+        raise PacketError("battery out of range")
+    if buf[17] & RESERVED_FLAGS:
+        raise PacketError("reserved flag bits set")
+
+
+def _check_report(buf):
+    if not isinstance(buf, (bytes, bytearray, memoryview)):
+        raise PacketError("report must be bytes")
+    n = len(buf)
+    if n < REPORT_SIZE:
+        raise PacketError("truncated report (%d bytes)" % n)
+    if n > REPORT_SIZE:
+        raise PacketError("report too long (%d bytes)" % n)
+    _check_fields(buf)
+
+
+class Report:
+    """One band's feature summary for one interval, in physical units."""
+
+    def __init__(self, buf):
+        _check_report(buf)
+        v = struct.unpack(BODY_FORMAT, bytes(buf[:BODY_SIZE]))
+        self.version = v[0]
+        self.onair = v[1]
+        self.seq = v[2]
+        self.interval_ms = v[3] * INTERVAL_STEP_MS
+        self.laeq_db = level_db(v[4])
+        self.lafmax_db = level_db(v[5])
+        self.claps = v[6]
+        self.applause = v[7] * APPLAUSE_STEP
+        self.voice_db = level_db(v[8])
+        self.voice_excess_db = v[9] * EXCESS_STEP_DB
+        self.onset_rate = v[10] * ONSET_STEP_HZ
+        self.motion_g = None if v[11] == MOTION_ABSENT else v[11] * MOTION_STEP_G
+        self.battery_pct = None if v[12] == BATTERY_UNKNOWN else v[12]
+        self.flags = v[13]
+        self.tag = bytes(buf[BODY_SIZE:])
+
+    @property
+    def muted(self):
+        return bool(self.flags & FLAG_MUTED)
+
+    @property
+    def event(self):
+        return bool(self.flags & FLAG_EVENT)
+
+    def as_dict(self):
+        return {
+            "version": self.version,
+            "onair": "%08x" % self.onair,
+            "seq": self.seq,
+            "interval_ms": self.interval_ms,
+            "laeq_db": self.laeq_db,
+            "lafmax_db": self.lafmax_db,
+            "claps": self.claps,
+            "applause": self.applause,
+            "voice_db": self.voice_db,
+            "voice_excess_db": self.voice_excess_db,
+            "onset_rate": self.onset_rate,
+            "motion_g": self.motion_g,
+            "battery_pct": self.battery_pct,
+            "flags": self.flags,
+        }
+
+
+def decode(buf):
+    """Parse a report without checking its tag; raises PacketError on bad input."""
+    return Report(buf)
+
+
+def verify(buf, key):
+    """True when the tag matches the band key; malformed input raises PacketError."""
+    _check_report(buf)
+    _check_key(key)
+    want = _hmac_sha256(key, bytes(buf[:BODY_SIZE]))[:TAG_SIZE]
+    diff = 0
+    for a, b in zip(want, bytes(buf[BODY_SIZE:])):
+        diff |= a ^ b
+    return diff == 0
+
+
+def adv_payload(report):
+    """Legacy advertising data: flags, then manufacturer data with the report."""
+    _check_report(report)
+    head = struct.pack("<BBBBBH", 2, 0x01, 0x06, 3 + REPORT_SIZE, 0xFF, COMPANY_ID)
+    return head + bytes(report)
+
+
+def encode_batch(records, base_ms):
+    """Relay batch: records are (report, rssi_dbm, arrival_ms) as the relay saw them."""
+    if len(records) > BATCH_MAX:
+        raise PacketError("batch too large")
+    out = bytearray(BATCH_HEADER_SIZE + BATCH_RECORD_SIZE * len(records))
+    struct.pack_into(BATCH_HEADER, out, 0, BATCH_VERSION, BATCH_RECORD_SIZE, len(records), base_ms)
+    pos = BATCH_HEADER_SIZE
+    for report, rssi, arrival_ms in records:
+        dt = arrival_ms - base_ms
+        if not 0 <= dt <= 0xFFFF or not -128 <= rssi <= 127 or len(report) > REPORT_SIZE:
+            raise PacketError("batch record out of range")
+        struct.pack_into(BATCH_RECORD, out, pos, dt, rssi, len(report))
+        out[pos + BATCH_RECORD_HEAD : pos + BATCH_RECORD_HEAD + len(report)] = report
+        pos += BATCH_RECORD_SIZE
+    return bytes(out)
+
+
+def decode_batch(buf):
+    """Split a relay batch into (report, rssi_dbm, arrival_ms); reports are not decoded."""
+    if not isinstance(buf, (bytes, bytearray, memoryview)) or len(buf) < BATCH_HEADER_SIZE:
+        raise PacketError("truncated batch")
+    version, size, count, base_ms = struct.unpack(BATCH_HEADER, bytes(buf[:BATCH_HEADER_SIZE]))
+    if version != BATCH_VERSION:
+        raise PacketError("unknown batch version %d" % version)
+    if size != BATCH_RECORD_SIZE:
+        raise PacketError("unknown batch record size %d" % size)
+    if len(buf) != BATCH_HEADER_SIZE + count * size:
+        raise PacketError("batch length does not match its count")
+    out = []
+    pos = BATCH_HEADER_SIZE
+    for _ in range(count):
+        dt, rssi, n = struct.unpack(BATCH_RECORD, bytes(buf[pos : pos + BATCH_RECORD_HEAD]))
+        if n > REPORT_SIZE:
+            raise PacketError("batch record longer than a report")
+        start = pos + BATCH_RECORD_HEAD
+        out.append((bytes(buf[start : start + n]), rssi, base_ms + dt))
+        pos += size
+    return out

@@ -1,0 +1,1 @@
+"""The venue gateway: ingest, validate, aggregate, select, serve."""

@@ -1,0 +1,1 @@
+"""The hardware and crowd simulator."""

@@ -1,0 +1,101 @@
+"""The gateway's numpy batch decoder agrees with the shared decoder on every record."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from crowdpulse.gateway import batch as B
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from wristband import packet as P
+
+KEY = P.band_key(bytes(range(32)), "B0001")
+
+
+@st.composite
+def records(draw: st.DrawFn) -> tuple[bytes, int, int]:
+    kind = draw(st.sampled_from(["good", "good", "random", "short", "mutated"]))
+    if kind == "random":
+        report = draw(st.binary(min_size=P.REPORT_SIZE, max_size=P.REPORT_SIZE))
+    elif kind == "short":
+        report = draw(st.binary(min_size=0, max_size=P.REPORT_SIZE - 1))
+    else:
+        report = P.encode(KEY, draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 0xFFFF)),
+                          draw(st.integers(1, 255)) * 10, draw(st.floats(20, 150)),
+                          draw(st.floats(20, 150)), draw(st.integers(0, 255)),
+                          draw(st.floats(0, 1)), draw(st.floats(20, 150)),
+                          draw(st.floats(0, 60)), draw(st.floats(0, 25)),
+                          draw(st.none() | st.floats(0, 5)),
+                          draw(st.none() | st.integers(0, 100)), draw(st.integers(0, 0x3F)))
+        if kind == "mutated":
+            b = bytearray(report)
+            b[draw(st.integers(0, P.REPORT_SIZE - 1))] = draw(st.integers(0, 255))
+            report = bytes(b)
+    return report, draw(st.integers(-128, 127)), draw(st.integers(0, 0xFFFF))
+
+
+@settings(max_examples=300)
+@given(st.lists(records(), max_size=40), st.integers(0, 2**40))
+def test_vectorised_decoder_agrees_with_decode(recs: list, base_ms: int) -> None:
+    shifted = [(r, rssi, base_ms + dt) for r, rssi, dt in recs]
+    buf = P.encode_batch(shifted, base_ms)
+    cols = B.decode_batch(buf)
+    assert len(cols) == len(recs)
+    for i, (report, rssi, arrival) in enumerate(shifted):
+        assert cols.rssi[i] == rssi and cols.arrival_ms[i] == arrival
+        try:
+            ref = P.decode(report)
+        except P.PacketError:
+            assert cols.reason[i] != B.Reason.OK
+            continue
+        assert cols.reason[i] == B.Reason.OK
+        assert bytes(cols.raw[i]) == report
+        for name in ("onair", "seq", "interval_ms", "claps", "flags"):
+            assert int(getattr(cols, name)[i]) == getattr(ref, name), name
+        for name in ("laeq_db", "lafmax_db", "applause", "voice_db", "voice_excess_db",
+                     "onset_rate", "motion_g", "battery_pct"):
+            want = getattr(ref, name)
+            got = float(getattr(cols, name)[i])
+            if want is None:
+                assert math.isnan(got), name
+            else:
+                assert got == pytest.approx(want, rel=1e-6, abs=1e-6), name
+
+
+def test_reasons_match_each_kind_of_fault() -> None:
+    good = P.encode(KEY, 1, 1, 250, 80, 85)
+    faults = {
+        B.Reason.VERSION: b"\x02" + good[1:],
+        B.Reason.INTERVAL: good[:7] + b"\x00" + good[8:],
+        B.Reason.BATTERY: good[:16] + b"\x66" + good[17:],
+        B.Reason.FLAGS: good[:17] + b"\xc0" + good[18:],
+        B.Reason.LENGTH: good[:20],
+        B.Reason.OK: good,
+    }
+    cols = B.decode_batch(P.encode_batch([(r, -50, 5) for r in faults.values()], 0))
+    assert list(cols.reason) == list(faults)
+
+
+@pytest.mark.parametrize("buf", [b"", b"\x01\x1b\x00\x01" + bytes(8), b"\x09" + bytes(11),
+                                 b"\x01\x1a\x00\x00" + bytes(8)])
+def test_malformed_batches_raise_packet_error(buf: bytes) -> None:
+    with pytest.raises(P.PacketError):
+        B.decode_batch(buf)
+    with pytest.raises(P.PacketError):
+        P.decode_batch(buf)
+
+
+def test_overlong_record_length_is_rejected_like_the_shared_decoder() -> None:
+    buf = bytearray(P.encode_batch([(bytes(23), 0, 0)], 0))
+    buf[P.BATCH_HEADER_SIZE + 3] = 24
+    for decoder in (B.decode_batch, P.decode_batch):
+        with pytest.raises(P.PacketError):
+            decoder(bytes(buf))
+
+
+def test_empty_batch_is_valid() -> None:
+    cols = B.decode_batch(P.encode_batch([], 123))
+    assert len(cols) == 0 and cols.raw.shape == (0, P.REPORT_SIZE)
+    assert np.asarray(cols.reason).dtype == np.uint8

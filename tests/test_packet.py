@@ -1,0 +1,121 @@
+"""Wire protocol v1 under CPython: properties over the whole input space."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from wristband import packet as P
+
+from crowdpulse.vectors import vectors
+
+KEY = P.band_key(bytes(range(32)), "B0001")
+ROOT = Path(__file__).resolve().parent.parent
+
+fields = st.fixed_dictionaries({
+    "interval_ms": st.integers(1, 255).map(lambda c: c * 10),
+    "laeq_db": st.floats(-50, 200, allow_nan=False),
+    "lafmax_db": st.floats(-50, 200, allow_nan=False),
+    "claps": st.integers(-5, 400),
+    "applause": st.floats(-1, 2, allow_nan=False),
+    "voice_db": st.floats(0, 200, allow_nan=False),
+    "voice_excess_db": st.floats(-10, 100, allow_nan=False),
+    "onset_rate": st.floats(0, 40, allow_nan=False),
+    "motion_g": st.none() | st.floats(0, 10, allow_nan=False),
+    "battery_pct": st.none() | st.integers(-10, 150),
+    "flags": st.integers(0, 0x3F),
+})
+
+
+@settings(max_examples=400)
+@given(fields, st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF))
+def test_round_trip_saturates_and_quantises(f: dict, seq: int, epoch: int) -> None:
+    report = P.encode(KEY, epoch, seq, **f)
+    assert len(report) == P.REPORT_SIZE
+    assert P.verify(report, KEY)
+    d = P.decode(report)
+    assert d.seq == seq and d.onair == P.onair_id(KEY, epoch)
+    assert d.interval_ms == f["interval_ms"]
+    for name in ("laeq_db", "lafmax_db", "voice_db"):
+        want = min(max(f[name], P.LEVEL_OFFSET_DB), 147.5)
+        assert abs(getattr(d, name) - want) <= P.LEVEL_STEP_DB / 2 + 1e-9
+    assert d.claps == min(max(f["claps"], 0), 255)
+    assert abs(d.applause - min(max(f["applause"], 0), 1)) <= P.APPLAUSE_STEP / 2 + 1e-9
+    assert (d.motion_g is None) == (f["motion_g"] is None)
+    assert d.flags == f["flags"]
+    # Re-encoding the decoded values is a fixed point.
+    assert P.encode(KEY, epoch, seq, **{k: getattr(d, k) for k in f}) == report
+
+
+@settings(max_examples=2000)
+@given(st.binary(min_size=0, max_size=40))
+def test_random_bytes_raise_only_packet_error(data: bytes) -> None:
+    try:
+        P.decode(data)
+    except P.PacketError:
+        pass
+    try:
+        P.verify(data, KEY)
+    except P.PacketError:
+        pass
+    try:
+        P.decode_batch(data)
+    except P.PacketError:
+        pass
+
+
+@settings(max_examples=300)
+@given(st.binary(min_size=P.REPORT_SIZE, max_size=P.REPORT_SIZE))
+def test_random_reports_almost_never_verify(data: bytes) -> None:
+    try:
+        assert not P.verify(data, KEY)
+    except P.PacketError:
+        pass
+
+
+def test_size_limit_at_every_extreme() -> None:
+    lows = dict(interval_ms=10, laeq_db=-1e9, lafmax_db=-1e9, claps=-1, applause=-1,
+                voice_db=-1e9, voice_excess_db=-1, onset_rate=-1, motion_g=0.0,
+                battery_pct=0, flags=0)
+    highs = dict(interval_ms=2550, laeq_db=1e9, lafmax_db=1e9, claps=10**6, applause=9,
+                 voice_db=1e9, voice_excess_db=1e9, onset_rate=1e9, motion_g=1e9,
+                 battery_pct=10**6, flags=0x3F)
+    for f in (lows, highs):
+        for seq, epoch in ((0, 0), (0xFFFF, 0xFFFFFFFF)):
+            report = P.encode(KEY, epoch, seq, **f)
+            assert len(report) == P.REPORT_SIZE <= 23
+            assert len(P.adv_payload(report)) <= 31
+    assert P.decode(P.encode(KEY, 0, 0, **highs)).motion_g == pytest.approx(254 * 0.02)
+
+
+def test_nonfinite_values_are_packet_errors() -> None:
+    with pytest.raises(P.PacketError):
+        P.encode(KEY, 0, 0, 250, float("inf"), 70)
+    assert P.decode(P.encode(KEY, 0, 0, 250, float("nan"), 70)).laeq_db == P.LEVEL_OFFSET_DB
+
+
+def test_fallback_hmac_matches_the_standard(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(P, "_hmac", None)
+    for key in (b"", b"k" * 16, b"x" * 64, b"y" * 65, bytes(range(200))):
+        msg = b"crowdpulse" * 7
+        assert P._hmac_sha256(key, msg) == hmac.new(key, msg, "sha256").digest()
+
+
+def test_ids_rotate_and_keys_differ() -> None:
+    other = P.band_key(bytes(range(32)), "B0002")
+    assert other != KEY
+    ids = {P.onair_id(KEY, e) for e in range(1000)}
+    assert len(ids) == 1000
+    assert P.epoch_of(900 * 5 + 899) == 5
+
+
+def test_committed_vectors_match_the_code_and_the_docs() -> None:
+    committed = json.loads((ROOT / "tests/vectors/packet_v1.json").read_text())
+    assert committed == json.loads(json.dumps(vectors()))
+    doc = (ROOT / "docs/protocol.md").read_text()
+    for v in committed:
+        assert v["report"] in doc, "docs/protocol.md is missing a test vector"

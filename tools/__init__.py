@@ -1,0 +1,1 @@
+"""Host tooling for flashing and provisioning fleets of bands."""
