@@ -1,0 +1,96 @@
+"""The DSP twin: the firmware's own pipeline source, run in CPython at host speed.
+
+The firmware modules `wristband.dspcore`, `wristband.dspfeat` and
+`wristband.dsp` are executed here unchanged, with three substitutions:
+`micropython.viper` becomes `numba.njit`, `array.array` becomes a numpy array
+(int64 for state, so nothing can wrap), and `_SEXT` becomes 0 because numpy
+loads are already signed.  The result is bit-identical to the band; the tests
+prove it against the real MicroPython.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numba
+import numpy as np
+
+_DTYPES = {"h": np.int16, "H": np.uint16, "i": np.int64, "b": np.int8, "B": np.uint8}
+_MODULES = ("dspcore", "dspfeat", "dsp")
+
+
+def _njit(fn: Any) -> Any:
+    return numba.njit(cache=False, nogil=True)(fn)
+
+
+@numba.njit
+def _cast(buf: Any) -> Any:
+    return buf
+
+
+def _array(typecode: str, init: Any = ()) -> np.ndarray:
+    return np.array(list(init), dtype=_DTYPES[typecode])
+
+
+def _shims() -> dict[str, types.ModuleType]:
+    mp = types.ModuleType("micropython")
+    mp.viper = _njit  # type: ignore[attr-defined]
+    mp.native = _njit  # type: ignore[attr-defined]
+    mp.const = lambda x: x  # type: ignore[attr-defined]
+    arr = types.ModuleType("array")
+    arr.array = _array  # type: ignore[attr-defined]
+    return {"micropython": mp, "array": arr}
+
+
+def _firmware_dir() -> Path:
+    from crowdpulse.mpy import firmware_dir
+
+    return firmware_dir() / "wristband"
+
+
+@cache
+def modules() -> dict[str, types.ModuleType]:
+    """The twin's copies of the firmware DSP modules, compiled once per process."""
+    shims = _shims()
+    saved = {name: sys.modules.get(name) for name in ("micropython", "array")}
+    built: dict[str, types.ModuleType] = {}
+    try:
+        sys.modules.update(shims)
+        for name in _MODULES:
+            full = f"wristband.{name}"
+            path = _firmware_dir() / f"{name}.py"
+            mod = types.ModuleType(f"crowdpulse_twin_{name}")
+            mod.__file__ = str(path)
+            for ptr in ("ptr8", "ptr16", "ptr32"):
+                setattr(mod, ptr, _cast)
+            mod.uint = int  # type: ignore[attr-defined]
+            saved.setdefault(full, sys.modules.get(full))
+            sys.modules[full] = mod
+            code = compile(path.read_text(), str(path), "exec")
+            exec(code, mod.__dict__)
+            mod._SEXT = 0  # type: ignore[attr-defined]
+            built[name] = mod
+    finally:
+        for name, old in saved.items():
+            if old is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = old
+    return built
+
+
+def pipeline(mic_sensitivity_cdb: int = -2600) -> Any:
+    """A `wristband.dsp.Pipeline` running on the twin."""
+    return modules()["dsp"].Pipeline(mic_sensitivity_cdb)
+
+
+def i2s32_to_16(src: bytes) -> np.ndarray:
+    """The firmware's I2S slot converter, on the twin."""
+    n = len(src) // 4
+    dst = np.zeros(n, dtype=np.int16)
+    modules()["dspcore"].i2s32_to_16(np.frombuffer(src, dtype=np.uint8), dst, n)
+    return dst
