@@ -13,6 +13,7 @@ from enum import IntEnum
 
 import numpy as np
 import numpy.typing as npt
+
 from wristband import packet as P
 
 _NP_CODES = {"B": "u1", "H": ">u2", "I": ">u4"}

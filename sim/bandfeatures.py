@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from wristband import packet as P
-from wristband.schedule import Schedule
 
 from crowdpulse import mpy
 from crowdpulse.sim import twin
+from wristband import packet as P
+from wristband.schedule import Schedule
 
 RATE = 16000
 FRAME = 160

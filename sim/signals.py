@@ -23,6 +23,10 @@ def seconds(n: float) -> int:
     return int(round(n * RATE))
 
 
+def _arr(x: object) -> Audio:
+    return np.asarray(x, dtype=np.float64)
+
+
 def db_to_gain(db: float) -> float:
     return float(10 ** (db / 20))
 
@@ -30,7 +34,7 @@ def db_to_gain(db: float) -> float:
 def rms_dbfs(x: Audio) -> float:
     """Level re a full-scale sine (AES17), as a sound level meter would read it."""
     ms = float(np.mean(np.square(x)))
-    return 10 * np.log10(max(ms, 1e-30) / 0.5)
+    return float(10 * np.log10(max(ms, 1e-30) / 0.5))
 
 
 def at_level(x: Audio, dbfs: float) -> Audio:
@@ -51,12 +55,12 @@ def pink_noise(dur: float, rng: np.random.Generator, dbfs: float = -26.0) -> Aud
     spec = np.fft.rfft(rng.standard_normal(n))
     f = np.fft.rfftfreq(n, 1 / RATE)
     f[0] = f[1]
-    return at_level(np.fft.irfft(spec / np.sqrt(f), n), dbfs)
+    return at_level(_arr(np.fft.irfft(spec / np.sqrt(f), n)), dbfs)
 
 
 def _bandpass(x: Audio, fc: float, q: float) -> Audio:
     b, a = signal.iirpeak(min(fc, RATE / 2 * 0.95), q, fs=RATE)
-    return signal.lfilter(b, a, x)
+    return _arr(signal.lfilter(b, a, x))
 
 
 def hand_clap(rng: np.random.Generator) -> Audio:
@@ -69,7 +73,7 @@ def hand_clap(rng: np.random.Generator) -> Audio:
     burst = rng.standard_normal(n) * env
     res = _bandpass(burst, rng.uniform(700, 2500), rng.uniform(1.5, 4.0))
     x = 0.7 * res / np.max(np.abs(res)) + 0.3 * burst / np.max(np.abs(burst))
-    return x / np.max(np.abs(x))
+    return _arr(x / np.max(np.abs(x)))
 
 
 def machine_clap(rng: np.random.Generator) -> Audio:
@@ -84,7 +88,7 @@ def machine_clap(rng: np.random.Generator) -> Audio:
     env = np.maximum(env, 0.5 * (t >= 3 * gap) * np.exp(-np.maximum(t - 3 * gap, 0)
                                                         / rng.uniform(0.05, 0.12)))
     x = _bandpass(rng.standard_normal(n) * env, rng.uniform(900, 1400), 1.5)
-    return x / np.max(np.abs(x))
+    return _arr(x / np.max(np.abs(x)))
 
 
 def kick(rng: np.random.Generator) -> Audio:
@@ -93,7 +97,7 @@ def kick(rng: np.random.Generator) -> Audio:
     f = 45 + 110 * np.exp(-t / 0.03)
     body = np.sin(2 * np.pi * np.cumsum(f) / RATE) * np.exp(-t / rng.uniform(0.12, 0.25))
     click = rng.standard_normal(n) * np.exp(-t / 0.0015) * 0.3
-    return body + signal.lfilter(*signal.butter(2, 3000, fs=RATE), click)
+    return _arr(body + signal.lfilter(*signal.butter(2, 3000, fs=RATE), click))
 
 
 def snare(rng: np.random.Generator) -> Audio:
@@ -101,14 +105,14 @@ def snare(rng: np.random.Generator) -> Audio:
     t = np.arange(n) / RATE
     body = np.sin(2 * np.pi * rng.uniform(170, 220) * t) * np.exp(-t / 0.05)
     wires = signal.lfilter(*signal.butter(2, 1800, "high", fs=RATE), rng.standard_normal(n))
-    return 0.6 * body + 0.7 * wires * np.exp(-t / rng.uniform(0.06, 0.15))
+    return _arr(0.6 * body + 0.7 * wires * np.exp(-t / rng.uniform(0.06, 0.15)))
 
 
 def hihat(rng: np.random.Generator, open_: bool = False) -> Audio:
     n = seconds(0.3)
     t = np.arange(n) / RATE
     hp = signal.lfilter(*signal.butter(4, 6000, "high", fs=RATE), rng.standard_normal(n))
-    return hp * np.exp(-t / (0.12 if open_ else rng.uniform(0.012, 0.03)))
+    return _arr(hp * np.exp(-t / (0.12 if open_ else rng.uniform(0.012, 0.03))))
 
 
 def _place(out: Audio, x: Audio, at: int, gain: float) -> None:
@@ -164,11 +168,11 @@ def room_ir(rng: np.random.Generator, rt60: float = 0.8, drr_db: float = 0.0) ->
     tail = signal.lfilter(*signal.butter(1, 5000, fs=RATE), tail)
     tail *= db_to_gain(-drr_db) / np.sqrt(np.sum(tail**2))
     tail[0] += 1.0
-    return tail
+    return _arr(tail)
 
 
 def through_room(x: Audio, ir: Audio) -> Audio:
-    return signal.fftconvolve(x, ir)[: len(x)]
+    return _arr(signal.fftconvolve(x, ir)[: len(x)])
 
 
 def clap_track(n: int, onsets: list[int], rng: np.random.Generator, room: Audio,

@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from crowdpulse.gateway import batch as B
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from crowdpulse.gateway import batch as B
 from wristband import packet as P
 
 KEY = P.band_key(bytes(range(32)), "B0001")

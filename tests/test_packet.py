@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from wristband import packet as P
 
 from crowdpulse.vectors import vectors
+from wristband import packet as P
 
 KEY = P.band_key(bytes(range(32)), "B0001")
 ROOT = Path(__file__).resolve().parent.parent

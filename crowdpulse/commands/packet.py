@@ -6,11 +6,10 @@ import argparse
 import json
 import time
 
-from wristband import packet as P
-
 from crowdpulse.cli import CliError
 from crowdpulse.keys import VenueKeyError, load_venue_key, write_new_key
 from crowdpulse.vectors import vectors
+from wristband import packet as P
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

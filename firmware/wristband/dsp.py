@@ -27,6 +27,9 @@ _DB_Q2 = const(385)
 # 10*log10(32767^2 / 2) in Q8: the mean square of a full-scale sine.
 _FULL_SCALE_Q8 = const(22342)
 _LEVEL_FLOOR_Q8 = const(5120)  # 20 dB, the zero of the packet's level scale
+# The voice band's one-pole cascade loses 3.5 dB at 1 kHz; give it back so a
+# 1 kHz tone reads the same in the voice field as in LAeq.
+_VOICE_GAIN = const(1191)
 
 # Applause texture, in log units (1 dB = 340): envelope roughness of the mid
 # band between 2 ms sub-blocks, mid-band share of the A-weighted energy, and
@@ -130,7 +133,7 @@ class Pipeline:
             c[3] = 255 if claps > 255 else claps
             c[4] = self._applause(la_total)
             lv = self._mean_log(dspfeat.D_IV_HI) + 1024
-            c[5] = _level_code(lv, self.cal_q8)
+            c[5] = _level_code(lv + _VOICE_GAIN, self.cal_q8)
             exc = (((lv - 1024 + self.log_frame - (dt[dspfeat.D_VBG] >> 8)) * _DB_Q2) + 16384) >> 15
             c[6] = 0 if exc < 0 else (255 if exc > 255 else exc)
             rate = (dt[dspfeat.D_ONSETS] * 10000 + interval_ms // 2) // interval_ms

@@ -24,8 +24,8 @@ FRAME = const(160)
 
 # A-weighting correction FIR (symmetric, 5 taps, Q14) from crowdpulse.dspdesign.
 _H0 = const(21792)
-_H1 = const(1513)
-_H2 = const(-252)
+_H1 = const(1512)
+_H2 = const(-251)
 _XA_MAX = const(46000)  # |xa|^2 + 2^24 stays below 2^31
 _MASK24 = const(0xFFFFFF)
 

@@ -77,11 +77,12 @@ D_F_M = const(44)  # fast-weighted mean square, soft float m * 2^e
 D_F_E = const(45)
 D_VINIT = const(46)
 D_VBG = const(47)  # voice-band background, log units << 8
-D_VS = const(48)  # voice-band level smoothed over 40 ms, log units
+D_VS = const(48)  # voice-band level smoothed over 320 ms, log units
 D_VQUIET = const(49)
 D_NCLAP = const(50)
 D_CLAPLOG = const(51)  # 16 slots: onset sub-block counter of the last claps
-N_STATE = const(67)
+D_VARMED = const(67)  # a swell may trigger: the level was calm for 1 s
+N_STATE = const(68)
 INTERVAL_FIRST = const(23)
 INTERVAL_LAST = const(39)
 
@@ -262,7 +263,7 @@ def _voice_step(obj):
         dt[D_VBG] = lv << 8
         dt[D_VS] = lv
     vs = dt[D_VS]
-    vs += (lv - vs) >> 2
+    vs += (lv - vs) >> 5
     dt[D_VS] = vs
     bg = dt[D_VBG]
     if (lv << 8) > bg:
@@ -273,12 +274,15 @@ def _voice_step(obj):
     exc = vs - (bg >> 8)
     quiet = dt[D_VQUIET]
     if exc < _DB3:
-        if quiet < 100000:
+        if quiet < 100:
             dt[D_VQUIET] = quiet + 1
+        else:
+            dt[D_VARMED] = 1
         return
-    if exc >= _DB6 and quiet >= 100:
-        dt[D_EVENT] = 1
     dt[D_VQUIET] = 0
+    if exc >= _DB6 and dt[D_VARMED] != 0:
+        dt[D_EVENT] = 1
+        dt[D_VARMED] = 0
 
 
 @micropython.viper

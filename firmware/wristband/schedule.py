@@ -1,7 +1,7 @@
 """When a report is due: at the end of the interval, or early when a reaction starts."""
 
 try:
-    from micropython import const
+    from micropython import const  # pyright: ignore[reportAssignmentType]
 except ImportError:  # CPython: the simulator and tools use this module as is
 
     def const(x):

@@ -1,0 +1,99 @@
+"""`crowdpulse bench dsp`: cost of the band's pipeline.
+
+- Under the real MicroPython unix port: CPU seconds per second of audio (child
+  CPU time of two runs of different length, so start-up cancels out) and
+  bytes allocated per frame in steady state (gc.mem_alloc() over the frames,
+  with the collector paused, after 300 frames of warm-up).
+- The twin's throughput in band-seconds of audio per wall second.
+- An ESP32 estimate: x86-64 instructions per audio second, counted by
+  valgrind's callgrind as the difference of two runs, times the cycles an
+  in-order Xtensa LX6 needs per such instruction (docs/dsp.md says why 1.5),
+  over 240 MHz.  Without valgrind it falls back to scaling the measured CPU
+  time, and says so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import resource
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crowdpulse import mpy
+from crowdpulse.sim import bandfeatures as BF
+from crowdpulse.sim import signals as S
+
+SCRIPT = Path(BF._script_path()).with_name("bench_dsp_mpy.py")
+FRAME_S = 0.01
+XTENSA_CYCLES_PER_X64_INSTR = 1.5
+ESP32_HZ = 240e6
+# x86-64 instructions per second of one core of this kind, for the fallback
+X64_INSTR_PER_CPU_S = 3.0e9
+
+
+def _child_cpu(frames: int) -> tuple[float, int]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.run(mpy.command(SCRIPT, [str(frames)]), env=mpy.env_with_path(),
+                          capture_output=True, text=True, check=True, timeout=600)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    alloc = int(re.search(r"alloc_bytes (\d+)", proc.stdout).group(1))  # type: ignore[union-attr]
+    return cpu, alloc
+
+
+def micropython_cost(frames: int, repeats: int = 3) -> dict[str, float]:
+    short = frames // 10
+    costs = []
+    alloc = 0
+    for _ in range(repeats):
+        cpu_short, _ = _child_cpu(short)
+        cpu_long, alloc = _child_cpu(frames)
+        costs.append((cpu_long - cpu_short) / ((frames - short) * FRAME_S))
+    return {"rt_factor_micropython": max(min(costs), 0.0), "alloc_bytes_per_frame": alloc / frames}
+
+
+def _callgrind_instructions(frames: int) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "cg.%p")
+        proc = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}",
+             *mpy.command(SCRIPT, [str(frames)])],
+            env=mpy.env_with_path(), capture_output=True, text=True, check=True, timeout=1200)
+    return sum(int(n) for n in re.findall(r"Collected : (\d+)", proc.stderr))
+
+
+def esp32_estimate(rt_factor: float, frames: int = 1000) -> dict[str, Any]:
+    if shutil.which("valgrind"):
+        per_s = (_callgrind_instructions(frames + 100) - _callgrind_instructions(100)) / (frames * FRAME_S)
+        method = "callgrind"
+    else:
+        per_s = rt_factor * X64_INSTR_PER_CPU_S
+        method = "cpu-time (valgrind not installed)"
+    share = per_s * XTENSA_CYCLES_PER_X64_INSTR / ESP32_HZ
+    return {"x64_instructions_per_audio_s": per_s, "esp32_core_share": share,
+            "esp32_method": method}
+
+
+def twin_throughput(bands: int = 4, seconds: float = 20.0) -> float:
+    rng = np.random.default_rng(0)
+    audio = S.to_int16(S.drum_music(seconds, rng))
+    list(BF.on_twin(audio[:1600]))  # compile once, outside the clock
+    start = time.perf_counter()
+    for _ in range(bands):
+        list(BF.on_twin(audio))
+    return bands * seconds / (time.perf_counter() - start)
+
+
+def run(frames: int = 2000) -> dict[str, Any]:
+    result: dict[str, Any] = {"frames": frames}
+    result.update(micropython_cost(frames))
+    result.update(esp32_estimate(result["rt_factor_micropython"]))
+    result["twin_band_seconds_per_second"] = twin_throughput()
+    return result

@@ -1,0 +1,46 @@
+"""`crowdpulse bench <name>`: measurements, with `--json` for machines.
+
+With --json the last line of stdout is one JSON object; the lines above it are
+for people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from typing import Any
+
+from crowdpulse.cli import CliError
+
+BENCHES = {"dsp": ("crowdpulse.bench.dsp", "the band's pipeline: real-time factor, allocation, "
+                                              "twin throughput, ESP32 share")}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="bench", metavar="<bench>", required=True)
+    for name, (_module, help_text) in BENCHES.items():
+        b = sub.add_parser(name, help=help_text, description=help_text)
+        b.add_argument("--json", action="store_true", help="end with one JSON line")
+        if name == "dsp":
+            b.add_argument("--frames", type=int, default=2000,
+                           help="10 ms frames measured under MicroPython (>= 1000)")
+
+
+def _print(result: dict[str, Any]) -> None:
+    for k, v in result.items():
+        print(f"{k:32s} {v:.6g}" if isinstance(v, float) else f"{k:32s} {v}")
+
+
+def run(args: argparse.Namespace) -> int:
+    module = importlib.import_module(BENCHES[args.bench][0])
+    if args.bench == "dsp":
+        if args.frames < 1000:
+            raise CliError("--frames must be at least 1000")
+        result = module.run(args.frames)
+    else:
+        result = module.run()
+    _print(result)
+    if args.json:
+        print(json.dumps(result))
+    return 0

@@ -1,0 +1,88 @@
+# DSP tests that run under MicroPython (the firmware modules themselves) and under
+# CPython (the twin built from the same source).  MicroPython subset only.
+import array
+import math
+
+try:
+    import micropython  # noqa: F401
+
+    from wristband import dspcore
+    from wristband.dsp import Pipeline
+except ImportError:  # CPython: the twin
+    from crowdpulse.sim import twin
+
+    dspcore = twin.modules()["dspcore"]
+    Pipeline = twin.modules()["dsp"].Pipeline
+
+from wristband.schedule import Schedule
+
+
+def _frame(freq, amp, start):
+    fr = array.array("h", [0] * 160)
+    for i in range(160):
+        fr[i] = int(amp * math.sin(2 * math.pi * freq * (start + i) / 16000))
+    return fr
+
+
+def test_log2q10_accuracy():
+    for v in (2, 3, 10, 1000, 65535, 65536, 123457, 2**24 - 1, 2**24 + 5, 2**30, 2**31 - 1):
+        got = dspcore.log2q10(v)
+        want = 1024 * math.log(v) / math.log(2)
+        assert abs(got - want) <= 1.0, (v, got, want)
+    assert dspcore.log2q10(0) == 0 and dspcore.log2q10(1) == 0
+
+
+def test_log2q10_two_limbs():
+    for hi, lo in ((0, 5000), (1, 0), (63, 0xFFFFFF), (64, 0), (5000, 123), (2**22, 7)):
+        want = 1024 * math.log(hi * 2**24 + lo) / math.log(2)
+        assert abs(dspcore.log2q10_2(hi, lo) - want) <= 1.5, (hi, lo)
+
+
+def test_1khz_tone_at_94_db_spl_reads_94_db():
+    p = Pipeline(-2600)
+    amp = 32767 * 10 ** (-26 / 20)  # a -26 dBFS sine: 94 dB SPL on an INMP441
+    codes = None
+    for f in range(75):
+        p.process(_frame(1000, amp, f * 160))
+        if f % 25 == 24:
+            codes = bytes(p.finish(250))
+    assert codes[0] == 25
+    assert codes[1] == 148  # (94 - 20) * 2
+    assert abs(codes[2] - 148) <= 1
+    assert codes[3] == 0 and codes[4] == 0
+
+
+def test_silence_gives_zero_fields():
+    p = Pipeline()
+    zero = array.array("h", [0] * 160)
+    for _ in range(30):
+        p.process(zero)
+    codes = bytes(p.finish(300))
+    assert codes[0] == 30 and codes[1:8] == bytes(7)
+    assert codes[8] == 255 and codes[9] == 255  # no IMU, battery unknown
+
+
+def test_finish_resets_the_interval():
+    p = Pipeline()
+    for f in range(25):
+        p.process(_frame(500, 8000, f * 160))
+    p.finish(250)
+    assert p.samples() == 0
+    codes = bytes(p.finish(250))
+    assert codes[1] == 0
+
+
+def test_schedule_cuts_intervals_and_events():
+    s = Schedule(250)
+    due = [s.frame(False) for _ in range(50)]
+    assert [d for d in due if d] == [250, 250]
+    s = Schedule(250)
+    s.frame(False)
+    assert s.frame(True) == 0  # too little audio for a report yet
+    for _ in range(2):
+        s.frame(False)
+    assert s.frame(True) == 50
+    s.set_interval(5)
+    assert s.interval == 10
+    s.set_interval(99999)
+    assert s.interval == 2550

@@ -1,0 +1,106 @@
+"""Claps, applause, cheering and the event trigger, on seeded synthetic scenes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crowdpulse.sim import bandfeatures as BF
+from crowdpulse.sim import clapset as C
+from crowdpulse.sim import signals as S
+from crowdpulse.sim import twin
+
+TOL = 480  # +-30 ms at 16 kHz
+
+
+def detected_claps(audio: np.ndarray) -> np.ndarray:
+    """Clap onsets (samples) from the firmware's own clap log, on the twin."""
+    feat = twin.modules()["dspfeat"]
+    pipe = twin.pipeline()
+    found, seen = [], 0
+    for f in range(len(audio) // 160):
+        pipe.process(audio[f * 160:(f + 1) * 160])
+        total = int(pipe.dt[feat.D_NCLAP])
+        while seen < total:
+            found.append(int(pipe.dt[feat.D_CLAPLOG + (seen & 15)]) * 32)
+            seen += 1
+        if f % 25 == 24:
+            pipe.finish(250)
+    return np.array(found)
+
+
+@pytest.fixture(scope="module")
+def clap_scores() -> dict[str, float]:
+    rng = np.random.default_rng(20261124)
+    tp = fp = fn = 0
+    for _ in range(12):
+        clip = C.clip(rng, dur=20.0)
+        a, b, c = C.match(clip.onsets, detected_claps(clip.audio), TOL)
+        tp, fp, fn = tp + a, fp + b, fn + c
+    minutes, false_claps = 0.0, 0
+    for _ in range(10):
+        music = S.to_int16(C.music_at_band(30.0, rng))
+        false_claps += len(detected_claps(music))
+        minutes += 0.5
+    return {"f1": C.f1(tp, fp, fn), "claps": tp + fn, "false_per_min": false_claps / minutes}
+
+
+def test_clap_f1_over_drum_music_from_10_to_0_db_snr(clap_scores: dict[str, float]) -> None:
+    assert clap_scores["claps"] >= 250
+    assert clap_scores["f1"] >= 0.9, clap_scores
+
+
+def test_at_most_one_false_clap_per_minute_on_music(clap_scores: dict[str, float]) -> None:
+    assert clap_scores["false_per_min"] <= 1.0, clap_scores
+
+
+def test_matching_is_strict() -> None:
+    truth = np.array([1000, 5000, 9000])
+    assert C.match(truth, np.array([1000 + TOL + 1, 5000, 20000]), TOL) == (1, 2, 2)
+
+
+def _field(audio: np.ndarray, name: str) -> np.ndarray:
+    return np.array([BF.decoded(iv)[name] for iv in BF.on_twin(S.to_int16(audio))][2:])
+
+
+def test_applause_field_far_above_any_music_at_the_same_level() -> None:
+    rng = np.random.default_rng(7)
+    applause = _field(S.crowd_applause(8.0, rng, dbfs=-20.0), "applause")
+    music_max = max(_field(S.at_level(C.music_at_band(8.0, rng, room), -20.0), "applause").max()
+                    for room in (True, True, False, False))
+    assert np.median(applause) >= 0.6
+    assert np.percentile(applause, 10) >= 4 * music_max + 0.2, (np.percentile(applause, 10), music_max)
+
+
+def test_applause_of_a_thinner_crowd_still_registers() -> None:
+    rng = np.random.default_rng(8)
+    assert np.median(_field(S.crowd_applause(8.0, rng, people=100, dbfs=-20.0), "applause")) >= 0.4
+
+
+def test_cheering_stands_above_the_background_and_triggers_an_event() -> None:
+    rng = np.random.default_rng(9)
+    music = C.music_at_band(14.0, rng)
+    cheer = np.zeros_like(music)
+    cheer[S.seconds(10.0):] = S.crowd_cheer(4.0, rng, dbfs=-14.0)[: len(music) - S.seconds(10.0)]
+    reports = [BF.decoded(iv) for iv in BF.on_twin(S.to_int16(music + cheer))]
+    before = [r for r in reports if 3.0 <= r["t"] < 10.0]
+    during = [r for r in reports if r["t"] >= 11.0]
+    assert max(r["voice_excess_db"] for r in before) <= 3.0
+    assert np.median([r["voice_excess_db"] for r in during]) >= 6.0
+    events = [r["t"] for r in reports if r["flags"] & 0x02]
+    assert any(10.0 <= t <= 11.0 for t in events), events
+    assert not any(3.0 <= t < 10.0 for t in events), events
+
+
+def test_a_clap_burst_triggers_an_early_report() -> None:
+    rng = np.random.default_rng(10)
+    music = C.music_at_band(8.0, rng)
+    onsets = [S.seconds(5.03 + 0.4 * k) for k in range(4)]
+    near = S.room_ir(rng, 0.8, 20.0)
+    claps = S.clap_track(len(music), onsets, rng, near, [6.0] * 4, float(np.mean(music**2)))
+    ivs = list(BF.on_twin(S.to_int16(music + claps)))
+    early = [iv for iv in ivs if BF.decoded(iv)["flags"] & 0x02]
+    assert len(early) == 1, [BF.decoded(iv) for iv in early]
+    start_s = early[0].start_s
+    assert BF.decoded(early[0])["claps"] >= 1
+    assert 4.7 <= start_s <= 5.1 and BF.decoded(early[0])["interval_ms"] < 250
