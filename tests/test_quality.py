@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +45,24 @@ def test_mypy_strict_on_cpython_code(tmp_path: Path) -> None:
 
 
 def test_firmware_against_esp32_stubs() -> None:
+    # -t: MicroPython's own stdlib stubs (time.ticks_ms, select.poll.ipoll, ...)
+    typeshed = sysconfig.get_paths()["purelib"]
     proc = _run([str(BIN / "basedpyright"), "-p", "firmware/pyrightconfig.json",
-                 "--pythonpath", sys.executable])
+                 "--pythonpath", sys.executable, "-t", typeshed])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 errors" in proc.stdout
+
+
+def test_the_firmware_check_catches_esp32_apis_that_do_not_exist(tmp_path: Path) -> None:
+    (tmp_path / "pyrightconfig.json").write_text((ROOT / "firmware/pyrightconfig.json").read_text())
+    (tmp_path / "probe.py").write_text(
+        "import bluetooth\nimport machine\n\n\ndef f():\n"
+        "    machine.I2S.nonexistent()\n"
+        "    bluetooth.BLE().gap_advertize(100000)\n"
+        "    machine.Pin(2).value(1)\n")
+    typeshed = sysconfig.get_paths()["purelib"]
+    proc = _run([str(BIN / "basedpyright"), "-p", str(tmp_path / "pyrightconfig.json"),
+                 "--pythonpath", sys.executable, "-t", typeshed])
+    assert proc.returncode != 0
+    assert "nonexistent" in proc.stdout and "gap_advertize" in proc.stdout
+    assert "2 errors" in proc.stdout  # and the real API passes

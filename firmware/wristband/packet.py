@@ -73,6 +73,13 @@ FLAG_DROPPED = const(0x10)
 FLAG_LOW_BATTERY = const(0x20)
 RESERVED_FLAGS = const(0xC0)
 
+# Relay beacon: commands to bands that only have BLE (and the time, for their clock).
+BEACON_TYPE = const(0xC1)
+BEACON_FORMAT = ">BIBBH"  # type, unix time, interval (10 ms units, 0 = keep), flags, seq
+BEACON_BODY = const(9)
+BEACON_SIZE = const(14)
+CMD_EVENT_OVER = const(0x01)
+
 # Relay batch: header then fixed-size records, so a batch decodes as one array.
 BATCH_VERSION = const(1)
 BATCH_HEADER = ">BBHQ"  # version, record size, count, base time (ms since 1970)
@@ -293,11 +300,61 @@ def verify(buf, key):
     return diff == 0
 
 
-def adv_payload(report):
-    """Legacy advertising data: flags, then manufacturer data with the report."""
-    _check_report(report)
-    head = struct.pack("<BBBBBH", 2, 0x01, 0x06, 3 + REPORT_SIZE, 0xFF, COMPANY_ID)
-    return head + bytes(report)
+def command_key(venue_key):
+    """The key every band gets to check relay beacons (commands are public, not secret)."""
+    if not isinstance(venue_key, (bytes, bytearray)) or len(venue_key) < 16:
+        raise PacketError("venue key must be at least 16 bytes")
+    return _hmac_sha256(venue_key, b"crowdpulse/v1/command-key")[:KEY_SIZE]
+
+
+def encode_beacon(cmd_key, unix_time, interval_ms, flags, seq):
+    _check_key(cmd_key)
+    try:
+        body = struct.pack(BEACON_FORMAT, BEACON_TYPE, int(unix_time), int(interval_ms) // INTERVAL_STEP_MS,
+                           int(flags), int(seq) & 0xFFFF)
+    except (ValueError, OverflowError, TypeError, struct.error):
+        raise PacketError("beacon field out of range")
+    return body + _hmac_sha256(cmd_key, body)[:TAG_SIZE]
+
+
+def decode_beacon(buf, cmd_key):
+    """(unix time, interval ms or 0, flags, seq) of a beacon whose tag checks out."""
+    _check_key(cmd_key)
+    if not isinstance(buf, (bytes, bytearray, memoryview)) or len(buf) != BEACON_SIZE:
+        raise PacketError("not a beacon")
+    body = bytes(buf[:BEACON_BODY])
+    if body[0] != BEACON_TYPE:
+        raise PacketError("not a beacon")
+    want = _hmac_sha256(cmd_key, body)[:TAG_SIZE]
+    if want != bytes(buf[BEACON_BODY:]):
+        raise PacketError("beacon tag does not match")
+    _, t, interval, flags, seq = struct.unpack(BEACON_FORMAT, body)
+    return t, interval * INTERVAL_STEP_MS, flags, seq
+
+
+def adv_payload(data):
+    """Legacy advertising data: flags, then manufacturer data with a report or beacon."""
+    if isinstance(data, (bytes, bytearray)) and len(data) == BEACON_SIZE and data[0] == BEACON_TYPE:
+        n = BEACON_SIZE
+    else:
+        _check_report(data)
+        n = REPORT_SIZE
+    head = struct.pack("<BBBBBH", 2, 0x01, 0x06, 3 + n, 0xFF, COMPANY_ID)
+    return head + bytes(data)
+
+
+def manufacturer_data(adv):
+    """The crowdpulse manufacturer data in raw advertising data, or None."""
+    i = 0
+    n = len(adv)
+    while i + 1 < n:
+        length = adv[i]
+        if length == 0 or i + 1 + length > n:
+            return None
+        if adv[i + 1] == 0xFF and length >= 3 and adv[i + 2] | (adv[i + 3] << 8) == COMPANY_ID:
+            return bytes(adv[i + 4 : i + 1 + length])
+        i += 1 + length
+    return None
 
 
 def encode_batch(records, base_ms):

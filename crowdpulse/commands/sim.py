@@ -1,0 +1,120 @@
+"""`crowdpulse sim band`: one virtual band running the real firmware."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from crowdpulse.audio import AudioError, load
+from crowdpulse.cli import CliError
+from crowdpulse.keys import VenueKeyError, load_venue_key
+from crowdpulse.mpylib import MpyLibMissing
+from crowdpulse.mqtt import BrokerURL, BrokerURLError
+from crowdpulse.sim import signals as S
+from crowdpulse.sim.virtualband import Medium, VirtualBand, band_config
+
+SIGNALS = ("music", "claps", "applause", "cheer", "tone", "pink", "silence")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="what", metavar="<what>", required=True)
+    band = sub.add_parser("band", help="run firmware/main.py in MicroPython with simulated hardware")
+    src = band.add_mutually_exclusive_group()
+    src.add_argument("--wav", help="what the band hears, looped (any common WAV)")
+    src.add_argument("--signal", choices=SIGNALS, default="claps", help="a synthetic scene (default claps)")
+    band.add_argument("--config", help="the band's config.json (default: a demo band)")
+    band.add_argument("--broker", help="mqtt://host:port for the band's MQTT uplink")
+    band.add_argument("--venue-key", metavar="FILE", help="derive the demo band's key from this")
+    band.add_argument("--band-id", default="B0001")
+    band.add_argument("--speed", type=float, default=1.0, help="audio speed (1 = real time)")
+    band.add_argument("--seconds", type=float, default=0, help="stop after this long (0: Ctrl-C)")
+
+
+def _audio(args: argparse.Namespace) -> np.ndarray:
+    if args.wav:
+        try:
+            return load(args.wav).samples
+        except AudioError as exc:
+            raise CliError(str(exc)) from None
+    rng = np.random.default_rng(1)
+    scenes: dict[str, Any] = {
+        "music": lambda: S.drum_music(20, rng),
+        "claps": lambda: S.drum_music(20, rng, dbfs=-26) + S.clap_track(
+            S.seconds(20), [S.seconds(t) for t in np.arange(2, 19, 0.5)], rng,
+            S.room_ir(rng, 0.8, 20), [6.0] * 34, 10 ** (-26 / 10) / 2),
+        "applause": lambda: S.crowd_applause(20, rng),
+        "cheer": lambda: S.crowd_cheer(20, rng),
+        "tone": lambda: S.tone(1000, 20, -26),
+        "pink": lambda: S.pink_noise(20, rng, -30),
+        "silence": lambda: np.zeros(S.seconds(20)),
+    }
+    return S.to_int16(np.clip(scenes[args.signal](), -1, 1))
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any] | str:
+    broker = None
+    if args.broker:
+        try:
+            url = BrokerURL.parse(args.broker)
+        except BrokerURLError as exc:
+            raise CliError(str(exc)) from None
+        broker = (url.host, url.port)
+    if args.config:
+        try:
+            text = Path(args.config).read_text()
+        except OSError as exc:
+            raise CliError(f"{args.config}: {exc.strerror}") from None
+        if broker:
+            try:
+                cfg = json.loads(text)
+                cfg["mqtt"] = {**cfg.get("mqtt", {}), "host": broker[0], "port": broker[1]}
+                return dict(cfg)
+            except (ValueError, TypeError, AttributeError):
+                return text  # the band itself will say what is wrong with it
+        return text
+    try:
+        venue_key = load_venue_key(args.venue_key) if args.venue_key else secrets.token_bytes(32)
+    except VenueKeyError as exc:
+        raise CliError(str(exc)) from None
+    return band_config(venue_key, args.band_id, broker=broker, status_every_s=10)
+
+
+def _interrupt(_sig: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    if not 0.1 <= args.speed <= 100:
+        raise CliError("--speed must be between 0.1 and 100")
+    audio, config = _audio(args), _config(args)
+    medium = Medium()
+    try:
+        band = VirtualBand(config, audio, speed=args.speed, medium=medium,
+                           echo=lambda line: print(line, flush=True)).start()
+    except MpyLibMissing as exc:
+        medium.close()
+        raise CliError(str(exc)) from None
+    print(f"virtual band running (pid {band.pid}); adverts to udp 127.0.0.1:{medium.port}; Ctrl-C stops",
+          file=sys.stderr)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        deadline = time.monotonic() + args.seconds if args.seconds else None
+        while band.proc is not None and band.proc.poll() is None:
+            if deadline and time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        code = band.stop()
+        medium.close()
+    print(f"band stopped; {len(medium.adverts)} adverts on the air", file=sys.stderr)
+    return 0 if code in (0, None) else 1

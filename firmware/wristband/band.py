@@ -1,0 +1,239 @@
+"""The band's runtime: privacy gating, the audio loop, reports and commands.
+
+States (printed on the console as they change):
+  safe      the config is missing or wrong: microphone off, nothing sent
+  clock     waiting for a trustworthy UTC clock (NTP, or a relay beacon)
+  waiting   before the event window
+  listening inside the window: microphone on, LED on, reports going out
+  muted     the wearer pressed the button: microphone off
+  over      the gateway said the event is over, or the window has ended
+The microphone runs only in `listening`.  Audio lives in one reused buffer
+and is never written, sent or printed.  One loop, no threads: every pass reads
+one 10 ms frame (or idles 50 ms when not listening) and then services the
+radio, the uplink and the wearer, each only when its time has come.
+"""
+
+import gc
+import random
+import time
+
+from wristband import packet
+from wristband.dsp import FRAME, Pipeline
+from wristband.motion import Motion
+from wristband.schedule import Schedule
+
+_IDLE_MS = 50
+_READ_MS = 50
+_SCAN_EVERY_MS = 30000
+_SCAN_MS = 300
+_MUTED_HEARTBEAT_MS = 30000
+_CLOCK_RETRY_MS = 10000
+
+
+class Band:
+    def __init__(self, cfg, hw, uplink_factory=None):
+        self.cfg = cfg
+        self.hw = hw
+        self.state = ""
+        self.muted = False
+        self.over = False
+        self.interval_ms = cfg.interval_ms
+        self.sched = Schedule(self._jittered())
+        self.pipe = Pipeline(cfg.mic["sensitivity_cdb"])
+        self.motion = Motion(4096)
+        self.frame = bytearray(2 * FRAME)
+        self.seq = random.getrandbits(16)
+        self.uplink = None
+        if cfg.transport != "ble" and uplink_factory is not None:
+            self.uplink = uplink_factory(cfg, self.on_command)
+        self.reports = 0
+        self.frames = 0
+        self.dropped = 0
+        self.alloc_frames = 0
+        self.alloc_bytes = 0
+        now = time.ticks_ms()
+        self.next_scan = now
+        self.next_status = now
+        self.next_clock = now
+        self.last_sent = now
+        self.beacon_seq = -1
+
+    # -- commands --------------------------------------------------------
+    def on_command(self, retained_config, data):
+        """From the venue: {"interval_ms": n} and/or {"event_over": true} (or {"cmd": ...})."""
+        v = data.get("interval_ms")
+        if isinstance(v, int) and 10 <= v <= 2550 and v != self.interval_ms:
+            self.interval_ms = v
+            self.sched.set_interval(self._jittered())
+            print("crowdpulse: interval_ms", v)
+        if data.get("event_over") is True or data.get("cmd") == "event_over":
+            if not self.over:
+                print("crowdpulse: event over")
+            self.over = True
+        elif retained_config and data.get("event_over") is False:
+            self.over = False
+
+    def _beacons(self):
+        if self.cfg.command_key is None:
+            self.hw.scan_results()
+            return
+        for payload in self.hw.scan_results():
+            try:
+                t, interval, flags, seq = packet.decode_beacon(payload, self.cfg.command_key)
+            except packet.PacketError:
+                continue
+            if seq == self.beacon_seq:
+                continue
+            self.beacon_seq = seq
+            if self.hw.now() is None:
+                self.hw.set_time(t)
+            cmd = {"event_over": bool(flags & packet.CMD_EVENT_OVER)}
+            if interval:
+                cmd["interval_ms"] = interval
+            self.on_command(True, cmd)
+
+    # -- state -------------------------------------------------------------
+    def _jittered(self):
+        # +-10 %, so that bands switched on together drift apart on the air
+        span = self.interval_ms // 5
+        return self.interval_ms - span // 2 + (random.getrandbits(12) % (span + 1) if span else 0)
+
+    def _want_state(self, now_s):
+        if not self.cfg.ok:
+            return "safe"
+        if now_s is None:
+            return "clock"
+        start, end = self.cfg.window
+        if now_s < start:
+            return "waiting"
+        if now_s >= end or self.over:
+            return "over"
+        return "muted" if self.muted else "listening"
+
+    def _enter(self, state):
+        if state == self.state:
+            return
+        was = self.state
+        self.state = state
+        print("crowdpulse: state", state)
+        if state == "listening":
+            if not self.hw.mic_start():
+                print("crowdpulse: microphone unavailable; staying silent")
+            self.pipe.finish(10)  # start from a clean interval
+            self.sched.elapsed = 0
+        elif was == "listening":
+            self.hw.mic_stop()
+            self.hw.advertise_stop()
+        self.hw.led(state == "listening")
+
+    # -- reports -------------------------------------------------------------
+    def _send(self, codes):
+        now_s = self.hw.now()
+        if now_s is None:
+            return
+        report = packet.encode_codes(self.cfg.key, packet.epoch_of(now_s), self.seq, codes)
+        self.seq = (self.seq + 1) & 0xFFFF
+        self.reports += 1
+        self.last_sent = time.ticks_ms()
+        if self.cfg.transport != "mqtt":
+            self.hw.advertise(packet.adv_payload(report))
+        if self.uplink is not None:
+            self.uplink.publish(report)
+
+    def _report(self, ms, event):
+        motion, impacts = packet.MOTION_ABSENT, 0
+        if self.hw.accel() is not None:
+            motion, impacts = self.motion.finish()
+        flags = packet.FLAG_EVENT if event else 0
+        if self.dropped:
+            flags |= packet.FLAG_DROPPED
+            self.dropped = 0
+        codes = self.pipe.finish(ms, motion, self._battery(), flags)
+        if impacts and codes[3]:
+            codes[10] |= packet.FLAG_IMU_CLAP
+        self._send(codes)
+        self.sched.set_interval(self._jittered())
+
+    def _battery(self):
+        b = self.hw.battery()
+        return packet.BATTERY_UNKNOWN if b is None else b
+
+    def _muted_heartbeat(self):
+        # so the venue can tell "muted" from "lost"; carries no sound at all
+        if time.ticks_diff(time.ticks_ms(), self.last_sent) >= _MUTED_HEARTBEAT_MS:
+            codes = bytearray(11)
+            codes[0] = 100
+            codes[8] = packet.MOTION_ABSENT
+            codes[9] = self._battery()
+            codes[10] = packet.FLAG_MUTED
+            self._send(codes)
+
+    # -- the loop --------------------------------------------------------------
+    def _listen_once(self):
+        a0 = gc.mem_alloc()
+        if not self.hw.mic_read(self.frame, _READ_MS):
+            return
+        self.pipe.process(self.frame)
+        acc = self.hw.accel()
+        if acc is not None:
+            self.motion.sample(acc[0], acc[1], acc[2])
+        event = self.pipe.event()
+        ms = self.sched.frame(event)
+        a1 = gc.mem_alloc()
+        self.frames += 1
+        if a1 >= a0:  # a collection in between would make this meaningless
+            self.alloc_frames += 1
+            self.alloc_bytes += a1 - a0
+        if ms:
+            self._report(ms, event)
+
+    def _housekeeping(self):
+        now = time.ticks_ms()
+        self.hw.feed()
+        self.hw.service()
+        req = self.hw.mute_request()
+        if req is not None:
+            self.muted = req
+        elif self.hw.button_pressed():
+            self.muted = not self.muted
+        if self.uplink is not None and self.hw.net_up():
+            self.uplink.service()
+        if self.cfg.transport != "mqtt" and time.ticks_diff(now, self.next_scan) >= 0:
+            self.next_scan = time.ticks_add(now, _SCAN_EVERY_MS)
+            self.hw.scan_start(_SCAN_MS)
+        self._beacons()
+        if self.state == "clock" and self.hw.net_up() and time.ticks_diff(now, self.next_clock) >= 0:
+            self.next_clock = time.ticks_add(now, _CLOCK_RETRY_MS)
+            self.hw.sync_time(self.cfg.ntp)
+        if time.ticks_diff(now, self.next_status) >= 0:
+            self.next_status = time.ticks_add(now, self.cfg.status_every_s * 1000)
+            self._status()
+
+    def _status(self):
+        per_frame = self.alloc_bytes // self.alloc_frames if self.alloc_frames else 0
+        online = "none" if self.uplink is None else ("up" if self.uplink.connected else "down")
+        gc.collect()  # so heap_free shows what is really held, and a leak would show
+        print("crowdpulse: status state=%s reports=%d frames=%d dropped=%d mqtt=%s heap_free=%d alloc_per_frame=%d"
+              % (self.state, self.reports, self.frames, self.dropped, online, gc.mem_free(), per_frame))
+        self.alloc_bytes = 0
+        self.alloc_frames = 0
+
+    def step(self):
+        self._enter(self._want_state(self.hw.now()))
+        if self.state == "listening":
+            self._listen_once()
+            self.dropped += self.hw.mic_dropped()
+        else:
+            if self.state == "muted" and self.cfg.ok:
+                self._muted_heartbeat()
+            time.sleep_ms(_IDLE_MS)
+        self._housekeeping()
+
+    def run(self):
+        self.hw.start()
+        if self.cfg.transport != "ble":
+            self.hw.net_start()
+        while not self.hw.quit:
+            self.step()
+        self._enter("over")
+        print("crowdpulse: stopped")

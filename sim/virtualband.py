@@ -1,0 +1,256 @@
+"""A virtual band: firmware/main.py, unchanged, in the real MicroPython unix port.
+
+The host plays the band's world through the unix hardware layer
+(firmware/wristband/hal/unix.py): it streams sound over a loopback TCP "rig"
+at real time (or faster), flips the mute switch, presses the button, and
+receives the band's adverts as UDP datagrams on a small radio medium.  The
+band's MQTT goes to a real broker.  Each band has its own folder (its flash)
+holding config.json; several can run at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from crowdpulse import mpy, mpylib
+from wristband import packet as P
+
+FRAME = 160
+_FIRMWARE = mpy.firmware_dir()
+
+
+def band_config(venue_key: bytes, band_id: str, *, venue: str = "demo", zone: str = "floor",
+                broker: tuple[str, int] | None = None, interval_ms: int = 250,
+                window: tuple[int, int] | None = None, transport: str | None = None,
+                status_every_s: int = 2) -> dict[str, Any]:
+    """The config.json a provisioned band carries (its key derived from the venue key)."""
+    now = int(time.time())
+    cfg: dict[str, Any] = {
+        "version": 1, "venue": venue, "zone": zone, "band_id": band_id,
+        "key": P.band_key(venue_key, band_id).hex(),
+        "command_key": P.command_key(venue_key).hex(),
+        "transport": transport or ("both" if broker else "ble"),
+        "interval_ms": interval_ms,
+        "window": list(window or (now - 60, now + 6 * 3600)),
+        "board": "esp32-devkitc-inmp441",
+        "status_every_s": status_every_s,
+    }
+    if broker:
+        cfg["mqtt"] = {"host": broker[0], "port": broker[1]}
+    return cfg
+
+
+class Medium:
+    """The simplest radio medium: every advert reaches the host, in order."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.adverts: list[tuple[float, tuple[str, int], bytes]] = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop:
+            try:
+                data, addr = self.sock.recvfrom(256)
+            except OSError:
+                continue
+            self.adverts.append((time.monotonic(), addr, data))
+
+    def send_beacon(self, addr: tuple[str, int], payload: bytes) -> None:
+        self.sock.sendto(payload, addr)
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(1)
+        self.sock.close()
+
+
+class VirtualBand:
+    def __init__(self, config: dict[str, Any] | str, audio: npt.NDArray[np.int16] | None = None,
+                 speed: float = 1.0, loop: bool = True, medium: Medium | None = None,
+                 echo: Callable[[str], None] | None = None, heap: str = "256k") -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="crowdpulse-band-")
+        self.root = Path(self._dir.name)
+        text = config if isinstance(config, str) else json.dumps(config)
+        (self.root / "config.json").write_text(text)
+        self.audio = audio if audio is not None else np.zeros(FRAME * 100, np.int16)
+        self.speed = speed
+        self.loop = loop
+        self.medium = medium
+        self.echo = echo
+        self.heap = heap
+        self.lines: list[str] = []
+        self.led = False
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._conn: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- life cycle ---------------------------------------------------------
+    def start(self) -> VirtualBand:
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        env = mpy.env_with_path([mpylib.ensure()])
+        env["CROWDPULSE_RIG"] = f"127.0.0.1:{server.getsockname()[1]}"
+        if self.medium is not None:
+            env["CROWDPULSE_MEDIUM"] = f"127.0.0.1:{self.medium.port}"
+        self.proc = subprocess.Popen(mpy.command(_FIRMWARE / "main.py", heap=self.heap),
+                                     cwd=self.root, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        self._spawn(self._read_console)
+        server.settimeout(10)
+        try:
+            self._conn, _ = server.accept()
+        except TimeoutError:
+            self._conn = None  # no rig: the band is in safe mode, or failed to start
+        finally:
+            server.close()
+        if self._conn is not None:
+            self._conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._spawn(self._feed)
+            self._spawn(self._read_rig)
+        return self
+
+    def _spawn(self, fn: Callable[[], None]) -> None:
+        t = threading.Thread(target=fn, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def stop(self, timeout: float = 5.0) -> int | None:
+        self._stop.set()
+        if self._conn is not None:
+            try:
+                with self._lock:
+                    self._conn.sendall(b"Q")
+            except OSError:
+                pass
+        code = None
+        if self.proc is not None:
+            try:
+                code = self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                code = self.proc.wait()
+        if self._conn is not None:
+            self._conn.close()
+        for t in self._threads:
+            t.join(1)
+        self._dir.cleanup()
+        return code
+
+    def __enter__(self) -> VirtualBand:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the band's world ----------------------------------------------------
+    def _send(self, data: bytes) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            with self._lock:
+                self._conn.sendall(data)
+            return True
+        except OSError:
+            return False
+
+    def _feed(self) -> None:
+        frames = len(self.audio) // FRAME
+        period = 0.01 / self.speed
+        t_next = time.perf_counter()
+        i = 0
+        while not self._stop.is_set():
+            if i >= frames:
+                if not self.loop:
+                    return
+                i = 0
+            chunk = np.ascontiguousarray(self.audio[i * FRAME:(i + 1) * FRAME], dtype="<i2").tobytes()
+            if not self._send(b"A" + chunk):
+                return
+            i += 1
+            t_next += period
+            delay = t_next - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -0.5:
+                t_next = time.perf_counter()  # the host fell behind: do not burst
+
+    def _read_rig(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        while not self._stop.is_set():
+            try:
+                data = conn.recv(2)
+            except OSError:
+                return
+            if not data:
+                return
+            if data[:1] == b"L" and len(data) == 2:
+                self.led = data[1] == 1
+
+    def _read_console(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            self.lines.append(line)
+            if self.echo:
+                self.echo(line)
+
+    def mute(self, on: bool = True) -> None:
+        self._send(b"M" + (b"\x01" if on else b"\x00"))
+
+    def press_button(self) -> None:
+        self._send(b"B")
+
+    # -- observing -------------------------------------------------------------
+    def wait_for(self, pattern: str, timeout: float = 10.0, start: int = 0) -> re.Match[str] | None:
+        deadline = time.monotonic() + timeout
+        rx = re.compile(pattern)
+        while time.monotonic() < deadline:
+            for line in self.lines[start:]:
+                m = rx.search(line)
+                if m:
+                    return m
+            if self.proc is not None and self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        return None
+
+    def status(self) -> list[dict[str, str]]:
+        out = []
+        for line in self.lines:
+            if line.startswith("crowdpulse: status "):
+                out.append(dict(kv.split("=", 1) for kv in line.split()[2:]))
+        return out
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+
+def cpu_seconds(pid: int) -> float:
+    """User+system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
