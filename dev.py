@@ -63,6 +63,8 @@ def ensure_venv() -> None:
     pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "-U", "pip", "setuptools", "wheel"], check=True)
     subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True)
+    # the band's MQTT client (micropython-lib umqtt.simple), pinned, from PyPI
+    subprocess.run([str(BIN / "python"), "-m", "crowdpulse.mpylib"], check=True)
     STAMP.write_text(digest)
 
 
