@@ -17,6 +17,7 @@ from crowdpulse import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "features": ("crowdpulse.commands.features", "run the band's feature pipeline over a WAV file"),
     "sim": ("crowdpulse.commands.sim", "simulate hardware: `sim band` runs the real firmware"),
+    "relay": ("crowdpulse.commands.relay", "listen for band adverts over BLE and batch them to MQTT"),
     "packet": ("crowdpulse.commands.packet", "decode reports, print test vectors, make keys"),
     "bench": ("crowdpulse.commands.bench", "benchmarks; the last stdout line is JSON with --json"),
     "demo": ("crowdpulse.commands.demo", "run the end-to-end demo on this machine"),

@@ -1,0 +1,1 @@
+"""The relay: hears band adverts over BLE (bleak) and batches them to MQTT."""
