@@ -1,15 +1,91 @@
-"""`crowdpulse relay`: placeholder until crowdpulse.relay lands."""
+"""`crowdpulse relay`: hear band adverts over BLE and batch them to MQTT (docs/relay.md)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import re
+import signal
+import socket
+import sys
+import time
+from typing import TYPE_CHECKING
 
 from crowdpulse.cli import CliError
+from crowdpulse.mqtt import BrokerURL, BrokerURLError
+
+if TYPE_CHECKING:  # bleak and paho load only when a relay runs, not for --help
+    from crowdpulse.relay.core import Relay
+
+# The same rules as a band's config (firmware/wristband/config.py): venue names
+# are lower case, ids may also hold upper case and dots.  Both end up in topics.
+_VENUE = re.compile(r"[a-z0-9_-]{1,32}")
+_RELAY_ID = re.compile(r"[A-Za-z0-9._-]{1,32}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883",
+                        help="mqtt[s]://[user:password@]host[:port] (default %(default)s)")
+    parser.add_argument("--adapter", help="Bluetooth adapter, e.g. hci0 (default: the first powered one)")
+    parser.add_argument("--venue", required=True, help="the venue's short name, as in topics")
+    parser.add_argument("--relay-id", help="this relay's name in topics (default: the host name)")
+    parser.add_argument("--ca-file", help="CA certificate for mqtts:// (default: the system's)")
+    parser.add_argument("--silence", type=float, default=30.0, metavar="SECONDS",
+                        help="restart scanning after this long without any advert (default 30)")
+    parser.add_argument("--status-every", type=float, default=30.0, metavar="SECONDS",
+                        help="print a status line this often (default 30)")
+
+
+def _default_relay_id() -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname().split(".")[0])
+    return name[:32] or "relay"
+
+
+def _log(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
+
+
+def _relay(args: argparse.Namespace) -> Relay:
+    from crowdpulse.relay.core import Relay, Timing
+    from crowdpulse.relay.scanner import scanner_factory
+    from crowdpulse.relay.uplink import Uplink
+
+    try:
+        broker = BrokerURL.parse(args.broker)
+    except BrokerURLError as exc:
+        raise CliError(str(exc)) from None
+    if not _VENUE.fullmatch(args.venue):
+        raise CliError("--venue must be 1-32 of a-z 0-9 _ -")
+    relay_id = args.relay_id or _default_relay_id()
+    if not _RELAY_ID.fullmatch(relay_id):
+        raise CliError("--relay-id must be 1-32 of A-Z a-z 0-9 . _ -")
+    if args.silence < 1 or args.status_every < 1:
+        raise CliError("--silence and --status-every must be at least 1 second")
+    if args.ca_file and not broker.tls:
+        raise CliError("--ca-file needs an mqtts:// broker")
+    try:
+        uplink = Uplink(broker, args.venue, relay_id, _log, adapter=args.adapter,
+                        ca_file=args.ca_file)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        raise CliError(f"cannot set up TLS: {exc}") from None
+    timing = Timing(silence_s=args.silence, status_every_s=args.status_every)
+    return Relay(broker, args.venue, relay_id, scanner=scanner_factory(args.adapter),
+                 adapter=args.adapter, timing=timing, log=_log, uplink=uplink)
+
+
+async def _main(relay: Relay) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, relay.request_stop)
+    await relay.run()
 
 
 def run(args: argparse.Namespace) -> int:
-    raise CliError("the relay is not built yet")
+    from crowdpulse.relay.core import RelayStartError
+
+    relay = _relay(args)
+    try:
+        asyncio.run(_main(relay))
+    except RelayStartError as exc:
+        raise CliError(f"{exc}; see docs/relay.md") from None
+    return 0

@@ -75,7 +75,7 @@ D_FV_HI = const(42)
 D_FV_LO = const(43)
 D_F_M = const(44)  # fast-weighted mean square, soft float m * 2^e
 D_F_E = const(45)
-D_VINIT = const(46)
+D_VINIT = const(46)  # frames seen, up to 2048 (warm-up)
 D_VBG = const(47)  # voice-band background, log units << 8
 D_VS = const(48)  # voice-band level smoothed over 320 ms, log units
 D_VQUIET = const(49)
@@ -255,21 +255,33 @@ def _fast_weight(obj):
 
 @micropython.viper
 def _voice_step(obj):
-    """Voice-band background (slow up, faster down) and the cheer-swell trigger."""
+    """Voice-band background and the cheer-swell trigger.
+
+    The background is an average of the frame level in log units that warms
+    up like a running mean (time constant = time since start) and then rises
+    with a 20 s and falls with a 10 s time constant.
+    """
     dt = ptr32(obj)
     lv = int(log2q10_2(dt[D_FV_HI], dt[D_FV_LO]))
-    if dt[D_VINIT] == 0:
-        dt[D_VINIT] = 1
+    n = dt[D_VINIT]
+    if n == 0:
         dt[D_VBG] = lv << 8
         dt[D_VS] = lv
+    if n < 2048:
+        n += 1
+        dt[D_VINIT] = n
+    s = 0
+    while n > 1:
+        n >>= 1
+        s += 1
     vs = dt[D_VS]
-    vs += (lv - vs) >> 5
+    vs += (lv - vs) >> (s if s < 5 else 5)
     dt[D_VS] = vs
     bg = dt[D_VBG]
     if (lv << 8) > bg:
-        bg += ((lv << 8) - bg) >> 11
+        bg += ((lv << 8) - bg) >> (s if s < 11 else 11)
     else:
-        bg += ((lv << 8) - bg) >> 8
+        bg += ((lv << 8) - bg) >> (s if s < 10 else 10)
     dt[D_VBG] = bg
     exc = vs - (bg >> 8)
     quiet = dt[D_VQUIET]

@@ -1,0 +1,153 @@
+"""The gateway's engine, without any I/O: bytes in, sentiment snapshots out.
+
+`crowdpulse gateway` wraps it with MQTT, HTTP and SQLite; `crowdpulse score`
+and the tests drive it directly.  Thread-safe: ingest and tick take one lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from wristband import packet as P
+
+from crowdpulse.gateway import aggregate as A
+from crowdpulse.gateway import batch as B
+from crowdpulse.gateway import sentiment as S
+from crowdpulse.gateway.registry import Registry
+from crowdpulse.gateway.validate import Validator
+
+HISTORY_S = 600
+TREND_S = 30.0
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class History:
+    """Scores at every tick for the last ten minutes (venue first, then zones)."""
+
+    t: npt.NDArray[np.int64]
+    scores: npt.NDArray[np.float64]
+    size: int = 0
+    pos: int = 0
+
+    @classmethod
+    def create(cls, zones: int, ticks: int) -> History:
+        return cls(np.zeros(ticks, np.int64), np.full((ticks, zones + 1), np.nan))
+
+    def push(self, t: int, row: list[float | None]) -> None:
+        self.t[self.pos] = t
+        self.scores[self.pos] = [np.nan if v is None else v for v in row]
+        self.pos = (self.pos + 1) % len(self.t)
+        self.size = min(self.size + 1, len(self.t))
+
+    def series(self, since_ms: int | None = None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        idx = (np.arange(self.size) + self.pos - self.size) % len(self.t)
+        t, s = self.t[idx], self.scores[idx]
+        if since_ms is not None:
+            keep = t >= since_ms
+            t, s = t[keep], s[keep]
+        return t, s
+
+    def trend(self, now: int) -> npt.NDArray[np.float64]:
+        """Least-squares slope of each column over the last TREND_S, in points per minute."""
+        t, s = self.series(now - int(TREND_S * 1000))
+        out = np.full(self.scores.shape[1], np.nan)
+        for c in range(s.shape[1]):
+            ok = ~np.isnan(s[:, c])
+            if ok.sum() >= 5 and np.ptp(t[ok]) > 0:
+                out[c] = np.polyfit((t[ok] - now) / 60000.0, s[ok, c], 1)[0]
+        return out
+
+
+class Engine:
+    def __init__(self, venue: str, registry: Registry, model: S.Model | None = None,
+                 tick_hz: float = 10.0) -> None:
+        self.venue = venue
+        self.registry = registry
+        self.model = model or S.Model()
+        self.validator = Validator(registry)
+        self.agg = A.Aggregator(len(registry))
+        self.history = History.create(len(registry.zones), int(HISTORY_S * tick_hz))
+        self.lock = threading.Lock()
+        self.batches = 0
+        self.malformed_batches = 0
+        self.last: dict[str, Any] | None = None
+
+    # -- ingest ------------------------------------------------------------
+    def ingest_batch(self, buf: bytes, at_ms: int | None = None) -> npt.NDArray[np.void]:
+        """A relay batch; returns the accepted records (for sharing with other workers)."""
+        try:
+            reps = B.decode_batch(buf)
+        except P.PacketError:
+            with self.lock:
+                self.malformed_batches += 1
+            return np.zeros(0, A.RECORD)
+        return self._ingest(reps, at_ms)
+
+    def ingest_direct(self, reports: list[bytes], arrival_ms: list[int],
+                      at_ms: int | None = None) -> npt.NDArray[np.void]:
+        """Reports published by bands themselves (each one MQTT message)."""
+        n = len(reports)
+        raw = np.zeros((n, P.REPORT_SIZE), np.uint8)
+        length = np.zeros(n, np.int64)
+        for i, r in enumerate(reports):
+            k = min(len(r), P.REPORT_SIZE)
+            raw[i, :k] = np.frombuffer(r[:k], np.uint8)
+            length[i] = len(r)
+        reps = B.decode_reports(raw, length, np.asarray(arrival_ms, np.int64), np.zeros(n, np.int8))
+        return self._ingest(reps, at_ms)
+
+    def _ingest(self, reps: B.Reports, at_ms: int | None) -> npt.NDArray[np.void]:
+        with self.lock:
+            self.batches += 1
+            ok, band = self.validator.check(reps, at_ms if at_ms is not None else now_ms())
+            rec = A.records(band, reps, ok)
+            self.agg.add(rec)
+        return rec
+
+    def merge(self, records: npt.NDArray[np.void]) -> int:
+        """Accepted records from another worker (shared subscription scale-out)."""
+        with self.lock:
+            return self.agg.add(records)
+
+    # -- sentiment -----------------------------------------------------------
+    def tick(self, at_ms: int | None = None) -> dict[str, Any]:
+        t = at_ms if at_ms is not None else now_ms()
+        with self.lock:
+            recent, base = self.agg.window(t)
+            view = S.band_view(recent, base, self.agg.last_ms, t, self.model)
+            muted = int(((recent[:, A.F_MUTED] > 0) & ~view.active
+                         & (t - self.agg.last_ms <= self.model.age_out_ms)).sum())
+        zones = S.zone_scores(view, self.registry.zone_of, self.registry.zones, self.model)
+        venue, conf = S.venue_score(zones, self.model)
+        self.history.push(t, [venue, *[z.score for z in zones]])
+        trend = self.history.trend(t)
+        snap = {
+            "venue": self.venue, "t": t,
+            "score": _r(venue), "confidence": round(conf, 3), "trend_per_min": _r(trend[0]),
+            "bands": int(view.active.sum()), "muted": muted,
+            "zones": [{"zone": z.zone, "score": _r(z.score), "confidence": round(z.confidence, 3),
+                       "trend_per_min": _r(trend[i + 1]), "bands": z.bands}
+                      for i, z in enumerate(zones)],
+        }
+        self.last = snap
+        return snap
+
+    def counters(self) -> dict[str, Any]:
+        with self.lock:
+            return {"accepted": self.validator.accepted, "rejected": self.validator.counts(),
+                    "batches": self.batches, "malformed_batches": self.malformed_batches}
+
+
+def _r(v: float | None) -> float | None:
+    if v is None or not np.isfinite(v):
+        return None
+    return round(float(v), 1)
