@@ -17,6 +17,8 @@ from crowdpulse import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "features": ("crowdpulse.commands.features", "run the band's feature pipeline over a WAV file"),
     "sim": ("crowdpulse.commands.sim", "simulate hardware: `sim band` runs the real firmware"),
+    "gateway": ("crowdpulse.commands.gateway", "run the venue gateway: ingest, sentiment, API"),
+    "score": ("crowdpulse.commands.score", "score a recording as if N bands heard it"),
     "relay": ("crowdpulse.commands.relay", "listen for band adverts over BLE and batch them to MQTT"),
     "packet": ("crowdpulse.commands.packet", "decode reports, print test vectors, make keys"),
     "bench": ("crowdpulse.commands.bench", "benchmarks; the last stdout line is JSON with --json"),

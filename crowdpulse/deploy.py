@@ -34,6 +34,7 @@ from crowdpulse.mqtt import topic
 
 VENUE_RE = re.compile(r"[a-z0-9_-]{1,32}")   # as in the band's config (docs/firmware.md)
 ID_RE = re.compile(r"[A-Za-z0-9._-]{1,32}")  # band ids (docs/protocol.md §2), relay ids, users
+TOPIC_LEVEL_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 # Where docs/deploy.md puts things on the gateway host.
 PASSWORD_FILE = "/etc/mosquitto/crowdpulse.passwd"
@@ -64,14 +65,17 @@ def check_id(name: str, what: str = "id") -> str:
 
 
 def check_usernames(band_ids: Iterable[str], relay_ids: Iterable[str],
-                    gateway_user: str = "gateway", console_user: str | None = "console") -> None:
-    """Every MQTT username is one credential: band ids, relay ids, the gateway
-    and the console must all be valid and distinct.  (A band id equal to a relay
-    id would share the relay's password-file line and so its relay rights.)"""
+                    gateway_user: str = "gateway", console_user: str | None = "console",
+                    readers: Iterable[str] = ()) -> None:
+    """Every MQTT username is one credential: band ids, relay ids, the gateway,
+    the console and the readers must all be valid and distinct.  (A band id
+    equal to a relay id would share the relay's password-file line and so its
+    relay rights.)"""
     seen: dict[str, str] = {}
     named = [(gateway_user, "gateway user")]
     if console_user is not None:
         named.append((console_user, "console user"))
+    named += [(r, "reader") for r in readers]
     named += [(r, "relay id") for r in relay_ids] + [(b, "band id") for b in band_ids]
     for name, what in named:
         check_id(name, what)
@@ -81,27 +85,52 @@ def check_usernames(band_ids: Iterable[str], relay_ids: Iterable[str],
         seen[name] = what
 
 
+def check_prefix(prefix: str) -> str:
+    """A topic prefix outside the venue's (Home Assistant's discovery prefix)."""
+    levels = prefix.split("/")
+    if prefix.startswith("$") or not all(TOPIC_LEVEL_RE.fullmatch(level) for level in levels):
+        raise DeployError(f"topic prefix must be levels of A-Z a-z 0-9 . _ - joined by /, "
+                          f"got {prefix!r}")
+    return prefix
+
+
 def render_acl(venue: str, relay_ids: Sequence[str], gateway_user: str = "gateway",
-               console_user: str | None = "console") -> str:
+               console_user: str | None = "console", readers: Sequence[str] = (),
+               ha_prefix: str | None = None) -> str:
     """The Mosquitto ACL file for `venue`, its relays, gateway and console.
 
     Bands need no lines of their own: their username is their band id, and one
     pattern covers all of them.  `console_user=None` leaves the console out.
+    `readers` are read-only users (dashboards, Home Assistant, third parties):
+    they see what the console sees but cannot send selector actions.
+    `ha_prefix` (e.g. "homeassistant") lets the gateway publish Home Assistant
+    discovery under it, and the readers read it.
     """
     check_venue(venue)
-    check_usernames((), relay_ids, gateway_user, console_user)
-    return _acl(venue, relay_ids, gateway_user, console_user)
+    check_usernames((), relay_ids, gateway_user, console_user, readers)
+    if ha_prefix is not None:
+        check_prefix(ha_prefix)
+    return _acl(venue, relay_ids, gateway_user, console_user, readers, ha_prefix)
 
 
 def acl_template() -> str:
     """The ACL with placeholders: the text of deploy/mosquitto/acl.template."""
     return _acl(PLACEHOLDERS["venue"], [PLACEHOLDERS["relay_id"]],
-                PLACEHOLDERS["gateway_user"], PLACEHOLDERS["console_user"])
+                PLACEHOLDERS["gateway_user"], PLACEHOLDERS["console_user"], (), None)
 
 
-def _acl(venue: str, relay_ids: Sequence[str], gateway: str, console: str | None) -> str:
+def _acl(venue: str, relay_ids: Sequence[str], gateway: str, console: str | None,
+         readers: Sequence[str], ha_prefix: str | None) -> str:
     def t(*parts: str) -> str:
         return topic(venue, *parts)
+
+    # What the console and readers may see besides config and cmd: the gateway's
+    # outputs and everyone's health, never a band's report, a relay's batch or
+    # what gateway workers exchange (gateway/accepted/...).
+    published = [t("sentiment"), t("sentiment", "+"), t("selector", "state"),
+                 t("gateway", "status"), t("gateway", "+", "status"), t("relay", "+", "status")]
+    if ha_prefix is not None:
+        published.append(f"{ha_prefix}/#")
 
     lines = [
         f"# crowdpulse: Mosquitto ACL for venue {venue}",
@@ -125,33 +154,41 @@ def _acl(venue: str, relay_ids: Sequence[str], gateway: str, console: str | None
         f"topic write {t('cmd')}",
         f"topic write {t('selector', 'state')}",
         f"topic write {t('selector', 'cmd')}",
+        "# gateway/status, gateway/<worker>/status, gateway/accepted/<worker>",
         f"topic write {t('gateway', '#')}",
-        "",
     ]
+    if ha_prefix is not None:
+        lines += ["# Home Assistant discovery", f"topic write {ha_prefix}/nothing"]
+    lines.append("")
     if console is not None:
         lines += [
             "# --- the console: sends selector actions, reads what the gateway publishes",
             f"user {console}",
             f"topic deny {t('band', '#')}",
             f"topic write {t('selector', 'cmd')}",
-            f"topic read {t('sentiment')}",
-            f"topic read {t('sentiment', '+')}",
-            f"topic read {t('selector', 'state')}",
-            f"topic read {t('gateway', '#')}",
-            f"topic read {t('relay', '+', 'status')}",
+            *(f"topic read {p}" for p in published),
+            "",
+        ]
+    for reader in readers:
+        lines += [
+            "# --- a read-only user: sees what the console sees, sends nothing",
+            f"user {reader}",
+            f"topic deny {t('band', '#')}",
+            *(f"topic read {p}" for p in published),
             "",
         ]
     lines += [
         "# --- relays: one block per relay id, literal topics only (never a %u pattern:",
         "# that would let every band publish relay/<its band id>/batch).  The deny",
-        "# overrides the band pattern above, so a relay cannot pose as a band.",
+        "# overrides the band pattern above, so a relay cannot pose as a band.  A relay",
+        "# reads its own status back, to correct a stale last will.",
     ]
     for relay in relay_ids:
         lines += [
             f"user {relay}",
             f"topic deny {t('band', '#')}",
             f"topic write {t('relay', relay, 'batch')}",
-            f"topic write {t('relay', relay, 'status')}",
+            f"topic readwrite {t('relay', relay, 'status')}",
             "",
         ]
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 import numpy.typing as npt
+
 from wristband import packet as P
 
 FINE_MS = 500

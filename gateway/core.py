@@ -13,13 +13,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from wristband import packet as P
 
 from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway import batch as B
 from crowdpulse.gateway import sentiment as S
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.validate import Validator
+from wristband import packet as P
 
 HISTORY_S = 600
 TREND_S = 30.0
@@ -119,7 +119,8 @@ class Engine:
             return self.agg.add(records)
 
     # -- sentiment -----------------------------------------------------------
-    def tick(self, at_ms: int | None = None) -> dict[str, Any]:
+    def tick(self, at_ms: int | None = None, record: bool = True) -> dict[str, Any]:
+        """Score now (or at at_ms); record=False leaves history and `last` alone."""
         t = at_ms if at_ms is not None else now_ms()
         with self.lock:
             recent, base = self.agg.window(t)
@@ -127,19 +128,37 @@ class Engine:
             muted = int(((recent[:, A.F_MUTED] > 0) & ~view.active
                          & (t - self.agg.last_ms <= self.model.age_out_ms)).sum())
         zones = S.zone_scores(view, self.registry.zone_of, self.registry.zones, self.model)
+        loss = self._loss(recent, view, t)
         venue, conf = S.venue_score(zones, self.model)
-        self.history.push(t, [venue, *[z.score for z in zones]])
+        if record:
+            self.history.push(t, [venue, *[z.score for z in zones]])
         trend = self.history.trend(t)
         snap = {
             "venue": self.venue, "t": t,
             "score": _r(venue), "confidence": round(conf, 3), "trend_per_min": _r(trend[0]),
             "bands": int(view.active.sum()), "muted": muted,
             "zones": [{"zone": z.zone, "score": _r(z.score), "confidence": round(z.confidence, 3),
-                       "trend_per_min": _r(trend[i + 1]), "bands": z.bands}
+                       "trend_per_min": _r(trend[i + 1]), "bands": z.bands,
+                       "loss": loss[i]}
                       for i, z in enumerate(zones)],
         }
-        self.last = snap
+        if record:
+            self.last = snap
         return snap
+
+    def _loss(self, recent: npt.NDArray[np.int64], view: S.BandView, t: int) -> list[float | None]:
+        """Per zone, the share of the last few seconds' audio that no report covered.
+
+        Each report covers its own interval, so received audio time over elapsed
+        time is the delivery ratio, whatever rate the bands report at."""
+        window = (A.N_FINE - 1) * A.FINE_MS + t % A.FINE_MS
+        out: list[float | None] = []
+        for z in range(len(self.registry.zones)):
+            sel = view.active & (self.registry.zone_of == z)
+            n = int(sel.sum())
+            got = float(recent[sel, A.F_DUR].sum()) / (window * n) if n else None
+            out.append(None if got is None else round(max(0.0, 1.0 - got), 3))
+        return out
 
     def counters(self) -> dict[str, Any]:
         with self.lock:

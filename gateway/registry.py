@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
-from wristband import packet as P
 
 from crowdpulse.gateway.hmac import KeyState
+from wristband import packet as P
 
 _ID_PREFIX = np.frombuffer(b"crowdpulse/v1/id", dtype=np.uint8)
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from wristband import packet as P
 
 from crowdpulse.gateway import aggregate as A
+from wristband import packet as P
 
 F64 = npt.NDArray[np.float64]
 
@@ -122,7 +122,9 @@ def zone_scores(view: BandView, zone_of: npt.NDArray[np.int32], zones: list[str]
             continue
         e, w = view.engagement[sel], view.weight[sel]
         amb = ambience(view.laeq[sel], m)
-        score = 100.0 * min(1.0, amb + (1.0 - amb) * trimmed_mean(e, w, m.trim))
+        # in a small zone one band is a big share: always trim at least ~1.5 bands a side
+        trim = min(0.4, max(m.trim, 1.5 / n))
+        score = 100.0 * min(1.0, amb + (1.0 - amb) * trimmed_mean(e, w, trim))
         out.append(ZoneScore(name, score, confidence(e, w), n))
     return out
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 import numpy.typing as npt
-from wristband import packet as P
 
 from crowdpulse.gateway.batch import Reason, Reports
 from crowdpulse.gateway.registry import Registry
+from wristband import packet as P
 
 REASONS = ("format", "unknown_id", "bad_tag", "stale", "duplicate", "replay", "rate")
 _FORMAT, _UNKNOWN, _BAD_TAG, _STALE, _DUP, _REPLAY, _RATE = range(7)

@@ -66,10 +66,9 @@ class Stats:
 
 def parse_advert(manufacturer_data: Mapping[int, bytes]) -> tuple[bytes, Hashable] | str:
     """(report, dedup key) for a band report; else "ignored" or "malformed"."""
-    data = manufacturer_data.get(P.COMPANY_ID)
-    if data is None:
+    if P.COMPANY_ID not in manufacturer_data:
         return "ignored"
-    data = bytes(data)
+    data = bytes(manufacturer_data[P.COMPANY_ID])
     if len(data) == P.BEACON_SIZE and data[0] == P.BEACON_TYPE:
         return "ignored"  # another relay's command beacon, not a report
     try:

@@ -15,12 +15,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from wristband import packet as P
 
 from crowdpulse.gateway.core import Engine
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.sim import bandfeatures as BF
 from crowdpulse.sim import signals as S
+from wristband import packet as P
 
 T0_MS = 1_800_000_000_000  # a fixed simulated epoch, for repeatable ids
 BATCH_MS = 50

@@ -7,8 +7,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from crowdpulse.broker import BrokerError, Mosquitto
+
+# Shared, noisy machines and JIT compilation on first use: no per-example deadline.
+settings.register_profile("crowdpulse", deadline=None)
+settings.load_profile("crowdpulse")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "mpy"))

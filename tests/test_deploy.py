@@ -30,7 +30,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from paho.mqtt.reasoncodes import ReasonCode
 
 from crowdpulse.broker import BrokerError, Mosquitto, free_port
@@ -56,10 +56,11 @@ TIMEOUT = 10.0  # only ever waited out when something is broken
 
 VENUE = "club-x"
 RELAYS = ["relay-1", "relay-2"]
-GATEWAY, CONSOLE = "gateway", "console"
+GATEWAY, CONSOLE, READER = "gateway", "console", "dashboard"
+HA = "homeassistant"
 # "relay-3" is a band whose id looks like a relay's: only listed relays get relay rights.
 BANDS = ["B0001", "B0002", "relay-3"]
-USERS = [GATEWAY, CONSOLE, *RELAYS, *BANDS]
+USERS = [GATEWAY, CONSOLE, READER, *RELAYS, *BANDS]
 
 
 # --- a throwaway PKI -----------------------------------------------------------------
@@ -78,7 +79,7 @@ def _name(cn: str) -> x509.Name:
 
 def _ca(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder()
             .subject_name(_name(cn)).issuer_name(_name(cn))
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -105,7 +106,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     ca_key, ca_cert = _ca("crowdpulse test venue CA")
     _, other_cert = _ca("someone else's CA")
     key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder()
             .subject_name(_name("localhost")).issuer_name(ca_cert.subject)
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -115,7 +116,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
                 x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
                 critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]),
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
                            critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                            critical=False)
@@ -172,7 +173,7 @@ def venue(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venue]
     d = tmp_path_factory.mktemp("venue-broker")
     passwords = {user: secrets.token_urlsafe(12) for user in USERS}
     _make_password_file(d / "passwd", passwords)
-    (d / "acl").write_text(render_acl(VENUE, RELAYS, GATEWAY, CONSOLE))
+    (d / "acl").write_text(render_acl(VENUE, RELAYS, GATEWAY, CONSOLE, [READER], HA))
     lan_port = free_port()
     tls_port = free_port()
     while tls_port == lan_port:
@@ -253,13 +254,14 @@ class Clients:
         client.loop_stop()  # before paho retries
         return rc
 
-    def subscribe(self, user: str, pattern: str = "#") -> tuple[mqtt.Client, Inbox]:
+    def subscribe(self, user: str, *filters: str) -> tuple[mqtt.Client, Inbox]:
+        """`user` subscribed to `filters` (default: the whole venue) at QoS 1."""
         client = self.connect(user)
         inbox = Inbox()
         client.on_message = inbox.on_message
         acked = threading.Event()
         client.on_subscribe = lambda *a: acked.set()
-        client.subscribe(topic(VENUE, pattern), qos=1)
+        client.subscribe([(f, 1) for f in filters or (topic(VENUE, "#"),)])
         assert acked.wait(TIMEOUT), "no SUBACK"
         return client, inbox
 
@@ -277,8 +279,10 @@ def clients(venue: Venue) -> Iterator[Clients]:
 
 
 def publish(client: mqtt.Client, sub_topic: str, payload: str, retain: bool = False) -> None:
-    """Publish at QoS 1 and wait for the broker's PUBACK (sent for denied messages too)."""
-    info = client.publish(topic(VENUE, sub_topic), payload, qos=1, retain=retain)
+    """Publish at QoS 1 and wait for the broker's PUBACK (sent for denied messages too).
+    `sub_topic` is under the venue's prefix, unless it starts with the HA prefix."""
+    full = sub_topic if sub_topic.startswith(HA + "/") else topic(VENUE, sub_topic)
+    info = client.publish(full, payload, qos=1, retain=retain)
     info.wait_for_publish(TIMEOUT)
     assert info.is_published(), f"no PUBACK for {sub_topic}"
 
@@ -295,11 +299,12 @@ def settle(sender: mqtt.Client, inbox: Inbox, sub_topic: str) -> None:
 
 ALL_TOPICS = [
     "band/B0001/report", "band/B0002/report", "band/relay-3/report",
-    "band/relay-1/report", "band/gateway/report", "band/console/report",
+    "band/relay-1/report", "band/gateway/report", "band/console/report", "band/dashboard/report",
     "relay/relay-1/batch", "relay/relay-1/status", "relay/relay-2/batch", "relay/relay-2/status",
     "relay/relay-3/batch", "relay/B0001/batch", "relay/B0001/status",
     "config", "cmd", "sentiment", "sentiment/floor", "selector/state", "selector/cmd",
-    "gateway/status",
+    "gateway/status", "gateway/1/status", "gateway/accepted/1",
+    f"{HA}/sensor/crowdpulse_club-x_floor/config",
 ]
 
 MAY_PUBLISH = {
@@ -307,22 +312,27 @@ MAY_PUBLISH = {
     "relay-3": {"band/relay-3/report"},  # a band, whatever its id looks like
     "relay-1": {"relay/relay-1/batch", "relay/relay-1/status"},
     "gateway": {"config", "cmd", "sentiment", "sentiment/floor", "selector/state",
-                "selector/cmd", "gateway/status",
+                "selector/cmd", "gateway/status", "gateway/1/status", "gateway/accepted/1",
+                f"{HA}/sensor/crowdpulse_club-x_floor/config",
                 # the band pattern applies to every user (see crowdpulse/deploy.py)
                 "band/gateway/report"},
     "console": {"selector/cmd"},
+    READER: set(),
 }
 
 
 @pytest.mark.parametrize("user", list(MAY_PUBLISH))
 def test_each_credential_publishes_only_its_own_topics(clients: Clients, user: str) -> None:
-    observer, inbox = clients.subscribe(GATEWAY)  # the gateway reads the whole venue
+    # the gateway reads the whole venue; the reader, Home Assistant's topics
+    observer, inbox = clients.subscribe(GATEWAY)
+    _, ha_inbox = clients.subscribe(READER, f"{HA}/#")
     publisher = clients.connect(user)
     tag = f"{user}-{secrets.token_hex(6)}"
     for sub_topic in ALL_TOPICS:
         publish(publisher, sub_topic, tag)
     settle(observer, inbox, "gateway/probe")
-    assert inbox.with_tag(tag) == MAY_PUBLISH[user]
+    settle(observer, ha_inbox, f"{HA}/sensor/probe/config")
+    assert inbox.with_tag(tag) | ha_inbox.with_tag(tag) == MAY_PUBLISH[user]
 
 
 # --- who may read what ---------------------------------------------------------------
@@ -330,18 +340,23 @@ def test_each_credential_publishes_only_its_own_topics(clients: Clients, user: s
 # The rightful publisher of each topic.
 OWNER = {
     "band/B0002/report": "B0002",
+    "relay/relay-1/status": "relay-1",
     "relay/relay-2/batch": "relay-2", "relay/relay-2/status": "relay-2",
     "selector/cmd": CONSOLE,
     "cmd": GATEWAY, "sentiment": GATEWAY, "sentiment/floor": GATEWAY,
-    "selector/state": GATEWAY, "gateway/status": GATEWAY,
+    "selector/state": GATEWAY, "gateway/status": GATEWAY, "gateway/1/status": GATEWAY,
+    "gateway/accepted/1": GATEWAY,  # what gateway workers exchange: reports, in effect
 }
-GATEWAY_OUT = {"config", "cmd", "sentiment", "sentiment/floor", "selector/state", "gateway/status"}
+SEEN_BY_CONSOLE = {"config", "cmd", "sentiment", "sentiment/floor", "selector/state",
+                   "gateway/status", "gateway/1/status", "relay/relay-1/status",
+                   "relay/relay-2/status"}
 
 MAY_READ = {
     "B0001": {"config", "cmd"},
-    "relay-1": {"config", "cmd"},
-    "console": GATEWAY_OUT | {"relay/relay-2/status"},
-    "gateway": set(OWNER) | {"config"},
+    "relay-1": {"config", "cmd", "relay/relay-1/status"},  # its own status, not relay-2's
+    CONSOLE: SEEN_BY_CONSOLE,
+    READER: SEEN_BY_CONSOLE,
+    GATEWAY: set(OWNER) | {"config"},
 }
 
 
@@ -364,6 +379,24 @@ def test_each_credential_reads_only_what_it_may(clients: Clients, reader: str) -
 
 
 # --- authentication ------------------------------------------------------------------
+
+def test_gateway_workers_share_reports_and_bands_still_read_nothing(clients: Clients) -> None:
+    # Several gateway workers split ingestion with a shared subscription; the
+    # ACL still decides what any subscription delivers.  (A credential that
+    # joined the workers' own group would take a share and lose it: the
+    # group name is a secret, see docs/deploy.md.)
+    reports = topic(VENUE, "band", "+", "report")
+    _, worker = clients.subscribe(GATEWAY, f"$share/workers-{secrets.token_hex(4)}/{reports}")
+    _, band = clients.subscribe("B0001", f"$share/guess/{reports}", reports, topic(VENUE, "cmd"))
+    b2 = clients.connect("B0002")
+    tags = [f"share-{i}-{secrets.token_hex(6)}" for i in range(3)]
+    for tag in tags:
+        publish(b2, "band/B0002/report", tag)
+    gateway = clients.connect(GATEWAY)
+    settle(gateway, band, "cmd")
+    assert not any(band.with_tag(tag) for tag in tags)
+    assert all(worker.wait_for(tag.encode()) for tag in tags)
+
 
 def test_the_right_password_connects(clients: Clients) -> None:
     for user in USERS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import signal
 import socket
@@ -21,11 +22,14 @@ if TYPE_CHECKING:  # bleak and paho load only when a relay runs, not for --help
 # are lower case, ids may also hold upper case and dots.  Both end up in topics.
 _VENUE = re.compile(r"[a-z0-9_-]{1,32}")
 _RELAY_ID = re.compile(r"[A-Za-z0-9._-]{1,32}")
+BROKER_ENV = "CROWDPULSE_BROKER"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883",
-                        help="mqtt[s]://[user:password@]host[:port] (default %(default)s)")
+    # From the environment too, so a password need not show in `ps` (docs/relay.md).
+    parser.add_argument("--broker", default=os.environ.get(BROKER_ENV, "mqtt://127.0.0.1:1883"),
+                        help=f"mqtt[s]://[user:password@]host[:port] (default ${BROKER_ENV} "
+                             "or mqtt://127.0.0.1:1883)")
     parser.add_argument("--adapter", help="Bluetooth adapter, e.g. hci0 (default: the first powered one)")
     parser.add_argument("--venue", required=True, help="the venue's short name, as in topics")
     parser.add_argument("--relay-id", help="this relay's name in topics (default: the host name)")

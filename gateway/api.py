@@ -1,0 +1,156 @@
+"""The open HTTP and WebSocket API, and /metrics for Prometheus (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from aiohttp import WSMsgType, web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from crowdpulse.gateway.service import Gateway
+from crowdpulse.gateway.store import VENUE_ROW
+
+GATEWAY = web.AppKey("gateway", Gateway)
+SOCKETS = web.AppKey("sockets", set)
+
+
+class _Collector:
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+
+    def collect(self) -> Iterator[Metric]:
+        c = self.gw.metrics_state()
+        yield CounterMetricFamily("crowdpulse_reports_accepted", "Reports accepted", value=c["accepted"])
+        rej = CounterMetricFamily("crowdpulse_reports_rejected", "Reports rejected, by reason", labels=["reason"])
+        for reason, n in c["rejected"].items():
+            rej.add_metric([reason], n)
+        yield rej
+        yield CounterMetricFamily("crowdpulse_batches_malformed", "Relay batches that did not decode",
+                                  value=c["malformed_batches"])
+        snap = self.gw.engine.last or {"zones": []}
+        bands = GaugeMetricFamily("crowdpulse_bands_active", "Bands reporting, per zone", labels=["zone"])
+        loss = GaugeMetricFamily("crowdpulse_loss_estimate", "Share of audio time no report covered",
+                                 labels=["zone"])
+        score = GaugeMetricFamily("crowdpulse_sentiment", "Sentiment 0-100", labels=["zone"])
+        for z in snap["zones"]:
+            bands.add_metric([z["zone"]], z["bands"])
+            if z["loss"] is not None:
+                loss.add_metric([z["zone"]], z["loss"])
+            if z["score"] is not None:
+                score.add_metric([z["zone"]], z["score"])
+        if snap.get("score") is not None:
+            score.add_metric([VENUE_ROW], snap["score"])
+        yield from (bands, loss, score)
+        tick = GaugeMetricFamily("crowdpulse_tick_duration_ms", "Scoring tick duration", labels=["stat"])
+        tick.add_metric(["last"], c["tick_last_ms"])
+        tick.add_metric(["p99"], c["tick_p99_ms"])
+        yield tick
+        yield GaugeMetricFamily("crowdpulse_broker_connected", "1 when connected to MQTT",
+                                value=1.0 if c["connected"] else 0.0)
+
+
+def _authorised(request: web.Request, needed: bool) -> bool:
+    token = request.app[GATEWAY].cfg.console_token
+    if not needed or token is None:
+        return True
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return given == token or request.query.get("token") == token
+
+
+def _view_guard(request: web.Request) -> None:
+    if not _authorised(request, request.app[GATEWAY].cfg.view_requires_token):
+        raise web.HTTPUnauthorized(text=json.dumps({"error": "token required"}), content_type="application/json")
+
+
+async def state(request: web.Request) -> web.Response:
+    """The latest snapshot; ?at=<unix ms> scores the current state as of that time."""
+    _view_guard(request)
+    if "at" in request.query:
+        try:
+            at = int(request.query["at"])
+        except ValueError:
+            raise web.HTTPBadRequest(text="at must be unix milliseconds") from None
+        return web.json_response(request.app[GATEWAY].engine.tick(at, record=False))
+    snap = request.app[GATEWAY].engine.last
+    return web.json_response(snap or {"venue": request.app[GATEWAY].cfg.venue, "score": None, "zones": []})
+
+
+async def history(request: web.Request) -> web.Response:
+    _view_guard(request)
+    gw = request.app[GATEWAY]
+    try:
+        minutes = float(request.query.get("minutes", "10"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="minutes must be a number") from None
+    zone = request.query.get("zone", VENUE_ROW)
+    names = [z.name for z in gw.cfg.zones]
+    if zone != VENUE_ROW and zone not in names:
+        raise web.HTTPNotFound(text=f"no zone {zone!r}")
+    since = int(time.time() * 1000 - minutes * 60_000)
+    if minutes <= 10:
+        t, s = gw.engine.history.series(since)
+        col = 0 if zone == VENUE_ROW else 1 + names.index(zone)
+        step = max(1, len(t) // 600)
+        pts = [[int(a), None if np.isnan(b) else round(float(b), 1)]
+               for a, b in zip(t[::step], s[::step, col], strict=True)]
+    else:
+        pts = [[a, b] for a, b in gw.store.history(since, zone, step_ms=max(1000, int(minutes * 100)))]
+    return web.json_response({"zone": zone, "points": pts})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = CollectorRegistry()
+    registry.register(_Collector(request.app[GATEWAY]))  # type: ignore[arg-type]
+    return web.Response(body=generate_latest(registry), content_type="text/plain")
+
+
+async def health(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    return web.json_response({"mqtt": gw.connected.is_set(), "bands": len(gw.cfg.bands)})
+
+
+async def websocket(request: web.Request) -> web.WebSocketResponse:
+    _view_guard(request)
+    ws = web.WebSocketResponse(heartbeat=20)
+    await ws.prepare(request)
+    request.app[SOCKETS].add(ws)
+    try:
+        if request.app[GATEWAY].engine.last:
+            await ws.send_json({"type": "sentiment", **request.app[GATEWAY].engine.last})
+        async for msg in ws:
+            if msg.type == WSMsgType.ERROR:
+                break
+    finally:
+        request.app[SOCKETS].discard(ws)
+    return ws
+
+
+def make_app(gw: Gateway) -> web.Application:
+    app = web.Application()
+    app[GATEWAY] = gw
+    app[SOCKETS] = set()
+    app.router.add_get("/api/state", state)
+    app.router.add_get("/api/history", history)
+    app.router.add_get("/api/health", health)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/ws", websocket)
+    return app
+
+
+def fan_out(app: web.Application, loop: asyncio.AbstractEventLoop) -> None:
+    """Send every tick's snapshot to the open WebSockets, from the tick thread."""
+    async def send(snap: dict[str, Any]) -> None:
+        for ws in list(app[SOCKETS]):
+            if not ws.closed:
+                try:
+                    await ws.send_json({"type": "sentiment", **snap})
+                except ConnectionError:
+                    app[SOCKETS].discard(ws)
+
+    app[GATEWAY].listeners.append(lambda snap: asyncio.run_coroutine_threadsafe(send(snap), loop) and None)

@@ -1,0 +1,186 @@
+"""`crowdpulse gateway`: the Engine wired to MQTT, SQLite, HTTP and WebSocket.
+
+Threads: paho's network thread ingests relay batches (numba releases the GIL);
+a drain thread folds direct band reports in every 10 ms; a tick thread scores
+at tick_hz, publishes retained sentiment, stores one row per zone per second
+and hands the snapshot to the web server's event loop.  With a share group,
+several workers split the broker's traffic ($share/<group>/...) and send each
+other the reports they accepted, so every worker ends with the same state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import paho.mqtt.client as mqtt
+
+from crowdpulse.gateway import aggregate as A
+from crowdpulse.gateway import sentiment as S
+from crowdpulse.gateway.core import Engine, now_ms
+from crowdpulse.gateway.registry import Registry
+from crowdpulse.gateway.store import Store
+from crowdpulse.gateway.venue import VenueConfig
+from crowdpulse.mqtt import BrokerURL, make_client, topic
+
+log = logging.getLogger("crowdpulse.gateway")
+
+
+class Gateway:
+    def __init__(self, cfg: VenueConfig, broker: BrokerURL, ca_file: str | None = None,
+                 share_group: str | None = None, worker: str = "1") -> None:
+        self.cfg = cfg
+        self.broker = broker
+        self.share_group = share_group
+        self.worker = worker
+        model = S.Model(k_anonymity=cfg.k_anonymity, age_out_ms=int(cfg.age_out_s * 1000),
+                        zone_weights={z.name: z.weight for z in cfg.zones})
+        registry = Registry(cfg.venue_key, cfg.bands, [z.name for z in cfg.zones])
+        self.engine = Engine(cfg.venue, registry, model, cfg.tick_hz)
+        self.store = Store(cfg.db_path, cfg.retention_hours)
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.connected = threading.Event()
+        self.stop_event = threading.Event()
+        self.tick_ms: list[float] = []
+        self.merged = 0
+        self._direct: list[tuple[bytes, int]] = []
+        self._direct_lock = threading.Lock()
+        self.client = make_client(broker, f"crowdpulse-gateway-{cfg.venue}-{worker}", ca_file)
+        self.client.reconnect_delay_set(0.5, 4)
+        self.client.will_set(self.t("gateway", worker, "status"), json.dumps({"state": "offline"}), 1, True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self._threads: list[threading.Thread] = []
+
+    def t(self, *parts: str) -> str:
+        return topic(self.cfg.venue, *parts)
+
+    def _sub(self, t: str) -> str:
+        return f"$share/{self.share_group}/{t}" if self.share_group else t
+
+    # -- MQTT -----------------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
+        if rc.is_failure:
+            log.warning("broker refused the connection: %s", rc)
+            return
+        client.subscribe([(self._sub(self.t("relay", "+", "batch")), 0),
+                          (self._sub(self.t("band", "+", "report")), 0)])
+        if self.share_group:
+            client.subscribe(self.t("gateway", "accepted", "+"), 0)
+        client.publish(self.t("gateway", self.worker, "status"),
+                       json.dumps({"state": "online", "since": int(time.time())}), 1, True)
+        if self.engine.last is not None:
+            self._publish(self.engine.last)  # the retained state, again, after a broker restart
+        if self.cfg.ha_discovery:
+            self._discovery()
+        self.connected.set()
+        log.info("connected to %s", self.broker)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
+        self.connected.clear()
+        if not self.stop_event.is_set():
+            log.warning("broker connection lost (%s); reconnecting", rc)
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        parts = msg.topic.split("/")
+        if len(parts) < 5:
+            return
+        kind = parts[3]
+        if kind == "relay" and parts[-1] == "batch":
+            rec = self.engine.ingest_batch(bytes(msg.payload))
+            if self.share_group and len(rec):
+                self.client.publish(self.t("gateway", "accepted", self.worker), rec.tobytes(), 0)
+        elif kind == "band" and parts[-1] == "report":
+            with self._direct_lock:
+                self._direct.append((bytes(msg.payload), now_ms()))
+        elif kind == "gateway" and parts[4] == "accepted" and parts[-1] != self.worker:
+            payload = bytes(msg.payload)
+            if len(payload) % A.RECORD.itemsize == 0:
+                self.merged += self.engine.merge(np.frombuffer(payload, A.RECORD))
+
+    def _publish(self, snap: dict[str, Any]) -> None:
+        self.client.publish(self.t("sentiment"), json.dumps({k: v for k, v in snap.items() if k != "zones"}),
+                            0, True)
+        for z in snap["zones"]:
+            self.client.publish(self.t("sentiment", z["zone"]), json.dumps({**z, "t": snap["t"]}), 0, True)
+
+    def _discovery(self) -> None:
+        for zone in [None, *[z.name for z in self.cfg.zones]]:
+            uid = f"crowdpulse_{self.cfg.venue}_{zone or 'venue'}"
+            state = self.t("sentiment", zone) if zone else self.t("sentiment")
+            self.client.publish(f"{self.cfg.ha_prefix}/sensor/{uid}/config", json.dumps({
+                "name": f"Crowd sentiment {zone or self.cfg.venue}", "unique_id": uid,
+                "state_topic": state, "value_template": "{{ value_json.score }}",
+                "unit_of_measurement": "%", "json_attributes_topic": state,
+                "availability_topic": self.t("gateway", self.worker, "status"),
+                "availability_template": "{{ value_json.state }}",
+                "payload_available": "online", "payload_not_available": "offline",
+            }), 1, True)
+
+    # -- threads ------------------------------------------------------------------
+    def _drain(self) -> None:
+        while not self.stop_event.wait(0.01):
+            with self._direct_lock:
+                batch, self._direct = self._direct, []
+            if batch:
+                rec = self.engine.ingest_direct([b for b, _ in batch], [t for _, t in batch])
+                if self.share_group and len(rec):
+                    self.client.publish(self.t("gateway", "accepted", self.worker), rec.tobytes(), 0)
+
+    def _ticks(self) -> None:
+        period = 1.0 / self.cfg.tick_hz
+        next_t = time.monotonic()
+        last_store = 0
+        while not self.stop_event.is_set():
+            start = time.perf_counter()
+            snap = self.engine.tick()
+            self.tick_ms = (self.tick_ms + [1000 * (time.perf_counter() - start)])[-1000:]
+            self._publish(snap)
+            if snap["t"] - last_store >= 1000:
+                last_store = snap["t"]
+                try:
+                    self.store.write(snap)
+                except Exception as exc:  # a full disk must not stop the scores
+                    log.error("cannot store history: %s", exc)
+            for fn in list(self.listeners):
+                fn(snap)
+            next_t += period
+            self.stop_event.wait(max(0.0, next_t - time.monotonic()))
+
+    def start(self) -> Gateway:
+        self.client.connect_async(self.broker.host, self.broker.port, keepalive=30)
+        self.client.loop_start()
+        for fn in (self._drain, self._ticks):
+            th = threading.Thread(target=fn, daemon=True)
+            th.start()
+            self._threads.append(th)
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for th in self._threads:
+            th.join(2)
+        if self.connected.is_set():
+            self.client.publish(self.t("gateway", self.worker, "status"),
+                                json.dumps({"state": "offline"}), 1, True).wait_for_publish(2)
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.store.close()
+
+    def metrics_state(self) -> dict[str, Any]:
+        c = self.engine.counters()
+        ticks = sorted(self.tick_ms)
+        c["tick_p99_ms"] = ticks[int(0.99 * (len(ticks) - 1))] if ticks else 0.0
+        c["tick_last_ms"] = self.tick_ms[-1] if self.tick_ms else 0.0
+        c["connected"] = self.connected.is_set()
+        return c
+
+
+def registry_only(cfg: VenueConfig) -> Registry:
+    return Registry(cfg.venue_key, cfg.bands, [z.name for z in cfg.zones])
