@@ -71,7 +71,7 @@ def test_losing_half_the_reports_moves_the_score_by_at_most_3(streams: dict) -> 
     for scene in ("music", "clap_along", "cheer_applause"):
         full = _scores(streams[scene], REACT + 4)
         rng = np.random.default_rng(1)
-        half = _scores(streams[scene], REACT + 4, keep=lambda r: rng.random() < 0.5)
+        half = _scores(streams[scene], REACT + 4, keep=lambda r, rng=rng: rng.random() < 0.5)
         assert abs(float(np.mean(full) - np.mean(half))) <= 3.0, scene
 
 

@@ -1,0 +1,135 @@
+"""Helpers for tests that run the real gateway against a real Mosquitto."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from wristband import packet as P
+
+from crowdpulse.broker import free_port
+from crowdpulse.keys import load_venue_key
+from crowdpulse.mqtt import BrokerURL, make_client, topic
+
+EXE = str(Path(sys.executable).parent / "crowdpulse")
+VENUE = "testclub"
+
+
+def write_venue(tmp: Path, extra: str = "", bands: tuple[str, str] = ("B0001-B0020", "B0021-B0030")) -> Path:
+    key = tmp / "venue.key"
+    if not key.exists():
+        subprocess.run([EXE, "packet", "keygen", str(key)], check=True, capture_output=True)
+    port = free_port()
+    cfg = tmp / "venue.toml"
+    cfg.write_text(f"""venue = "{VENUE}"
+[keys]
+venue_key_file = "venue.key"
+[[zones]]
+name = "floor"
+bands = ["{bands[0]}"]
+[[zones]]
+name = "bar"
+weight = 0.5
+bands = ["{bands[1]}"]
+[storage]
+path = "gateway.db"
+[http]
+port = {port}
+[console]
+token = "test-token"
+{extra}
+""")
+    return cfg
+
+
+def http_port(cfg: Path) -> int:
+    for line in cfg.read_text().splitlines():
+        if line.startswith("port = "):
+            return int(line.split("=")[1])
+    raise AssertionError("no port")
+
+
+class GatewayProc:
+    def __init__(self, broker_url: str, cfg: Path, *args: str) -> None:
+        self.cfg = cfg
+        self.port = http_port(cfg)
+        self.proc = subprocess.Popen([EXE, "gateway", "--broker", broker_url, "--config", str(cfg), *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+
+    def wait_ready(self, timeout: float = 30.0, mqtt: bool = True) -> GatewayProc:
+        """Until the API answers and (by default) the gateway is subscribed."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.get("/api/health")["mqtt"] or not mqtt:
+                    return self
+                time.sleep(0.1)
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise AssertionError("gateway exited: " + (self.proc.stdout.read() if self.proc.stdout else ""))
+                time.sleep(0.1)
+        raise AssertionError("gateway did not come up")
+
+    def get(self, path: str) -> Any:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as resp:
+            body = resp.read().decode()
+        return json.loads(body) if path.startswith("/api") else body
+
+    def stop(self) -> str:
+        self.proc.send_signal(2)
+        try:
+            out, _ = self.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return out or ""
+
+
+class Bands:
+    """Signs reports for the venue's bands as their firmware would."""
+
+    def __init__(self, cfg: Path, ids: list[str]) -> None:
+        vk = load_venue_key(cfg.parent / "venue.key")
+        self.keys = {b: P.band_key(vk, b) for b in ids}
+        self.seq = dict.fromkeys(ids, 0)
+
+    def reports(self, at_ms: int, **fields: Any) -> list[bytes]:
+        f = dict(interval_ms=250, laeq_db=95.0, lafmax_db=100.0, claps=1, applause=0.2,
+                 voice_db=90.0, voice_excess_db=5.0, onset_rate=4.0)
+        f.update(fields)
+        out = []
+        for b, k in self.keys.items():
+            out.append(P.encode(k, P.epoch_of(at_ms // 1000), self.seq[b], **f))  # type: ignore[arg-type]
+            self.seq[b] = (self.seq[b] + 1) & 0xFFFF
+        return out
+
+
+def publisher(broker_url: str) -> Any:
+    url = BrokerURL.parse(broker_url)
+    c = make_client(url)
+    c.connect(url.host, url.port)
+    c.loop_start()
+    return c
+
+
+def send_batch(client: Any, reports: list[bytes], at_ms: int, relay: str = "r1") -> None:
+    client.publish(topic(VENUE, "relay", relay, "batch"),
+                   P.encode_batch([(r, -60, at_ms) for r in reports], at_ms)).wait_for_publish(5)
+
+
+def band_ids(lo: int, hi: int) -> list[str]:
+    return [f"B{i:04d}" for i in range(lo, hi + 1)]
+
+
+def metric(text: str, name: str) -> float:
+    """The value of one sample line of a Prometheus text exposition."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in metrics")
