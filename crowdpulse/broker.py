@@ -53,7 +53,9 @@ class Mosquitto:
     """One Mosquitto process with its own config, on 127.0.0.1:`port`.
 
     `stop()` and `start()` may be called repeatedly, on the same port, to test
-    reconnection.  `extra_config` lines are appended (ACLs, TLS, ...).
+    reconnection.  `extra_config` lines are appended (ACLs, TLS, ...); `config`
+    replaces the listener and access lines with a whole configuration of its
+    own (tests/test_deploy.py runs the shipped venue config this way).
     """
 
     def __init__(self, port: int | None = None, extra_config: str = "",

@@ -142,6 +142,7 @@ def _acl(venue: str, relay_ids: Sequence[str], gateway: str, console: str | None
         "# A band publishes only its own reports: the topic level must equal its username.",
         f"pattern write {t('band', '%u', 'report')}",
         "# Bands (and relays, which pass them on in beacons) read the config and commands.",
+        "# Mosquitto warns that these two patterns hold no %u or %c: that is intended.",
         f"pattern read {t('config')}",
         f"pattern read {t('cmd')}",
         "",
@@ -158,7 +159,7 @@ def _acl(venue: str, relay_ids: Sequence[str], gateway: str, console: str | None
         f"topic write {t('gateway', '#')}",
     ]
     if ha_prefix is not None:
-        lines += ["# Home Assistant discovery", f"topic write {ha_prefix}/nothing"]
+        lines += ["# Home Assistant discovery", f"topic write {ha_prefix}/sensor/+/config"]
     lines.append("")
     if console is not None:
         lines += [

@@ -58,7 +58,7 @@ def _add(rec: np.ndarray, fine_bn: np.ndarray, fine: np.ndarray, coarse_bn: np.n
         t = rec[i]["arrival_ms"]
         if t > last_ms[b]:
             last_ms[b] = t
-        bn = t // 500
+        bn = t // FINE_MS
         k = bn % fine_bn.shape[1]
         if fine_bn[b, k] != bn:
             fine_bn[b, k] = bn
@@ -81,7 +81,7 @@ def _add(rec: np.ndarray, fine_bn: np.ndarray, fine: np.ndarray, coarse_bn: np.n
             f[8] += d
         f[9] += rec[i]["voice"] * d
         f[11] += rec[i]["lafmax"] * d
-        cb = t // 15000
+        cb = t // COARSE_MS
         ck = cb % coarse_bn.shape[1]
         if coarse_bn[b, ck] != cb:
             coarse_bn[b, ck] = cb
@@ -96,23 +96,18 @@ def _add(rec: np.ndarray, fine_bn: np.ndarray, fine: np.ndarray, coarse_bn: np.n
 
 
 @numba.njit(nogil=True, cache=True)
-def _window(now_ms: int, fine_bn: np.ndarray, fine: np.ndarray, coarse_bn: np.ndarray,
-            coarse: np.ndarray, recent: np.ndarray, base: np.ndarray) -> None:
-    """Sum each band's buckets that fall in the windows ending at now_ms."""
-    nb = fine.shape[0]
-    fb = now_ms // 500
-    cb = now_ms // 15000
+def _sum_window(now_ms: int, width_ms: int, bn: np.ndarray, sums: np.ndarray, out: np.ndarray) -> None:
+    """out[b] = sum of band b's buckets that fall in the window ending at now_ms."""
+    nb, nslot, nf = sums.shape
+    cur = now_ms // width_ms
     for b in range(nb):
-        recent[b, :] = 0
-        base[b, :] = 0
-        for k in range(fine_bn.shape[1]):
-            age = fb - fine_bn[b, k]
-            if 0 <= age < fine_bn.shape[1]:
-                recent[b, :] += fine[b, k, :]
-        for k in range(coarse_bn.shape[1]):
-            age = cb - coarse_bn[b, k]
-            if 0 <= age < coarse_bn.shape[1]:
-                base[b, :] += coarse[b, k, :]
+        for f in range(nf):
+            out[b, f] = 0
+        for k in range(nslot):
+            age = cur - bn[b, k]
+            if 0 <= age < nslot:
+                for f in range(nf):
+                    out[b, f] += sums[b, k, f]
 
 
 class Aggregator:
@@ -126,6 +121,7 @@ class Aggregator:
         self.last_ms = np.full(bands, -(10**12), dtype=np.int64)
         self.recent = np.zeros((bands, N_F), dtype=np.int64)
         self.base = np.zeros((bands, N_C), dtype=np.int64)
+        self._base_at = -(10**15)
 
     def add(self, records: npt.NDArray[np.void]) -> int:
         """Fold accepted records in; returns how many were new."""
@@ -135,8 +131,13 @@ class Aggregator:
                         self.seen, self.seen_pos, self.last_ms))
 
     def window(self, now_ms: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """(recent sums per band over 4 s, baseline sums per band over 4 min)."""
-        _window(now_ms, self.fine_bn, self.fine, self.coarse_bn, self.coarse, self.recent, self.base)
+        """(recent sums per band over 4 s, baseline sums per band over 4 min).
+
+        The baseline moves slowly, so it is summed at most once a second."""
+        _sum_window(now_ms, FINE_MS, self.fine_bn, self.fine, self.recent)
+        if abs(now_ms - self._base_at) >= 1000:
+            _sum_window(now_ms, COARSE_MS, self.coarse_bn, self.coarse, self.base)
+            self._base_at = now_ms
         return self.recent, self.base
 
 

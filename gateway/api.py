@@ -17,7 +17,7 @@ from crowdpulse.gateway.service import Gateway
 from crowdpulse.gateway.store import VENUE_ROW
 
 GATEWAY = web.AppKey("gateway", Gateway)
-SOCKETS = web.AppKey("sockets", set)
+SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 
 
 class _Collector:
@@ -106,7 +106,7 @@ async def history(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     registry = CollectorRegistry()
-    registry.register(_Collector(request.app[GATEWAY]))  # type: ignore[arg-type]
+    registry.register(_Collector(request.app[GATEWAY]))
     return web.Response(body=generate_latest(registry), content_type="text/plain")
 
 
@@ -121,8 +121,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
     try:
-        if request.app[GATEWAY].engine.last:
-            await ws.send_json({"type": "sentiment", **request.app[GATEWAY].engine.last})
+        last = request.app[GATEWAY].engine.last
+        if last:
+            await ws.send_json({"type": "sentiment", **last})
         async for msg in ws:
             if msg.type == WSMsgType.ERROR:
                 break
@@ -146,11 +147,15 @@ def make_app(gw: Gateway) -> web.Application:
 def fan_out(app: web.Application, loop: asyncio.AbstractEventLoop) -> None:
     """Send every tick's snapshot to the open WebSockets, from the tick thread."""
     async def send(snap: dict[str, Any]) -> None:
-        for ws in list(app[SOCKETS]):
+        sockets: set[web.WebSocketResponse] = app[SOCKETS]
+        for ws in sockets.copy():
             if not ws.closed:
                 try:
                     await ws.send_json({"type": "sentiment", **snap})
                 except ConnectionError:
                     app[SOCKETS].discard(ws)
 
-    app[GATEWAY].listeners.append(lambda snap: asyncio.run_coroutine_threadsafe(send(snap), loop) and None)
+    def schedule(snap: dict[str, Any]) -> None:
+        asyncio.run_coroutine_threadsafe(send(snap), loop)
+
+    app[GATEWAY].listeners.append(schedule)

@@ -80,6 +80,8 @@ class Engine:
         self.batches = 0
         self.malformed_batches = 0
         self.last: dict[str, Any] | None = None
+        self._trend = np.full(len(registry.zones) + 1, np.nan)
+        self._trend_at: int | None = None
 
     # -- ingest ------------------------------------------------------------
     def ingest_batch(self, buf: bytes, at_ms: int | None = None) -> npt.NDArray[np.void]:
@@ -132,7 +134,10 @@ class Engine:
         venue, conf = S.venue_score(zones, self.model)
         if record:
             self.history.push(t, [venue, *[z.score for z in zones]])
-        trend = self.history.trend(t)
+        if self._trend_at is None or abs(t - self._trend_at) >= 1000:  # a slope needs no 10 Hz
+            self._trend = self.history.trend(t)
+            self._trend_at = t
+        trend = self._trend
         snap = {
             "venue": self.venue, "t": t,
             "score": _r(venue), "confidence": round(conf, 3), "trend_per_min": _r(trend[0]),
@@ -152,13 +157,12 @@ class Engine:
         Each report covers its own interval, so received audio time over elapsed
         time is the delivery ratio, whatever rate the bands report at."""
         window = (A.N_FINE - 1) * A.FINE_MS + t % A.FINE_MS
-        out: list[float | None] = []
-        for z in range(len(self.registry.zones)):
-            sel = view.active & (self.registry.zone_of == z)
-            n = int(sel.sum())
-            got = float(recent[sel, A.F_DUR].sum()) / (window * n) if n else None
-            out.append(None if got is None else round(max(0.0, 1.0 - got), 3))
-        return out
+        nz = len(self.registry.zones)
+        zones = self.registry.zone_of[view.active]
+        n = np.bincount(zones, minlength=nz)
+        got = np.bincount(zones, weights=recent[view.active, A.F_DUR], minlength=nz)
+        return [None if n[z] == 0 else round(max(0.0, 1.0 - got[z] / (window * n[z])), 3)
+                for z in range(nz)]
 
     def counters(self) -> dict[str, Any]:
         with self.lock:

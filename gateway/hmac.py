@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+from typing import Any
 
 import numba
 import numpy as np
@@ -127,7 +128,7 @@ def hmac_prefix(msgs: np.ndarray, length: int, who: np.ndarray, inner: np.ndarra
     return out
 
 
-def _openssl_transform() -> object | None:
+def _openssl_transform() -> Any:
     name = ctypes.util.find_library("crypto")
     if name is None:
         return None
@@ -144,7 +145,7 @@ _TRANSFORM = _openssl_transform()
 BACKEND = "openssl" if _TRANSFORM is not None else "numba"
 
 
-def _make_openssl_kernel(transform: object) -> object:
+def _make_openssl_kernel(transform: Any) -> Any:
     @numba.njit(nogil=True)
     def kernel(msgs: np.ndarray, length: int, who: np.ndarray, inner: np.ndarray,
                outer: np.ndarray, nbytes: int) -> np.ndarray:
@@ -205,5 +206,5 @@ class KeyState:
         kernel = _OPENSSL_KERNEL if backend == "openssl" else hmac_prefix
         if kernel is None:
             raise RuntimeError("OpenSSL's SHA256_Transform is not available here")
-        out: npt.NDArray[np.uint8] = kernel(msgs, msgs.shape[1], who, self.inner, self.outer, nbytes)  # type: ignore[operator]
+        out: npt.NDArray[np.uint8] = kernel(msgs, msgs.shape[1], who, self.inner, self.outer, nbytes)
         return out

@@ -78,30 +78,36 @@ def band_view(recent: npt.NDArray[np.int64], base: npt.NDArray[np.int64],
     return BandView(active, weight, laeq, np.asarray(1.0 - np.exp(-x)))
 
 
-def trimmed_mean(values: F64, weights: F64, trim: float) -> float:
-    """Weighted mean of the middle (1 - 2*trim) of the weight."""
-    order = np.argsort(values, kind="stable")
-    v, w = values[order], weights[order]
+def zone_stats(values: F64, weights: F64, trim: float, presorted: bool = False) -> tuple[float, float]:
+    """(weighted mean of the middle (1 - 2*trim) of the weight, confidence 0-1),
+    from one sort.  Confidence grows with the effective number of bands and
+    falls with their disagreement (the spread of the middle half)."""
+    if presorted:
+        v, w = values, weights
+    else:
+        order = np.argsort(values, kind="stable")
+        v, w = values[order], weights[order]
     total = float(w.sum())
     if total <= 0:
-        return float("nan")
+        return float("nan"), 0.0
     hi_edge = np.cumsum(w)
     lo_edge = hi_edge - w
     lo, hi = trim * total, (1 - trim) * total
     kept = np.clip(np.minimum(hi_edge, hi) - np.maximum(lo_edge, lo), 0, None)
-    return float((v * kept).sum() / kept.sum()) if kept.sum() > 0 else float(np.median(v))
+    mean = float((v * kept).sum() / kept.sum()) if kept.sum() > 0 else float(v[len(v) // 2])
+    q1 = v[min(int(np.searchsorted(hi_edge, 0.25 * total)), len(v) - 1)]
+    q3 = v[min(int(np.searchsorted(hi_edge, 0.75 * total)), len(v) - 1)]
+    n_eff = total**2 / max(float((w**2).sum()), 1e-12)
+    return mean, float(n_eff / (n_eff + 10.0) * (1.0 - min(1.0, (q3 - q1) / 0.5)))
+
+
+def trimmed_mean(values: F64, weights: F64, trim: float) -> float:
+    return zone_stats(values, weights, trim)[0]
 
 
 def ambience(laeq_db: F64, m: Model) -> float:
     level = float(np.median(laeq_db))
     return m.ambience_floor + m.ambience_span * float(np.clip((level - m.quiet_db) / (m.loud_db - m.quiet_db), 0, 1))
-
-
-def confidence(engagement: F64, weights: F64) -> float:
-    """More bands and more agreement: more confidence (0-1)."""
-    n_eff = float(weights.sum() ** 2 / max(float((weights**2).sum()), 1e-12))
-    q1, q3 = np.percentile(engagement, [25, 75])
-    return float(n_eff / (n_eff + 10.0) * (1.0 - min(1.0, (q3 - q1) / 0.5)))
 
 
 @dataclass
@@ -113,19 +119,22 @@ class ZoneScore:
 
 
 def zone_scores(view: BandView, zone_of: npt.NDArray[np.int32], zones: list[str], m: Model) -> list[ZoneScore]:
+    idx = np.flatnonzero(view.active)
+    # by zone, then engagement (in [0, 1)): one float sort is ~3x faster than lexsort
+    order = idx[np.argsort(zone_of[idx] * 2.0 + view.engagement[idx])]
+    bounds = np.searchsorted(zone_of[order], np.arange(len(zones) + 1))
     out = []
     for z, name in enumerate(zones):
-        sel = view.active & (zone_of == z)
-        n = int(sel.sum())
+        sel = order[bounds[z]:bounds[z + 1]]
+        n = len(sel)
         if n < m.k_anonymity:
             out.append(ZoneScore(name, None, 0.0, n))
             continue
-        e, w = view.engagement[sel], view.weight[sel]
         amb = ambience(view.laeq[sel], m)
         # in a small zone one band is a big share: always trim at least ~1.5 bands a side
         trim = min(0.4, max(m.trim, 1.5 / n))
-        score = 100.0 * min(1.0, amb + (1.0 - amb) * trimmed_mean(e, w, trim))
-        out.append(ZoneScore(name, score, confidence(e, w), n))
+        mean, conf = zone_stats(view.engagement[sel], view.weight[sel], trim, presorted=True)
+        out.append(ZoneScore(name, 100.0 * min(1.0, amb + (1.0 - amb) * mean), conf, n))
     return out
 
 

@@ -51,7 +51,7 @@ class Gateway:
         self._direct: list[tuple[bytes, int]] = []
         self._direct_lock = threading.Lock()
         self.client = make_client(broker, f"crowdpulse-gateway-{cfg.venue}-{worker}", ca_file)
-        self.client.reconnect_delay_set(0.5, 4)
+        self.client.reconnect_delay_set(1, 4)
         self.client.will_set(self.t("gateway", worker, "status"), json.dumps({"state": "offline"}), 1, True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

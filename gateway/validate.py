@@ -78,7 +78,7 @@ class Validator:
 
     def _tags(self, reps: Reports, band: npt.NDArray[np.int64], epoch: int) -> npt.NDArray[np.bool_]:
         tags = self.registry.hmac.prefix(reps.raw[:, :BODY_SIZE], band, TAG_SIZE)
-        good = np.all(tags == reps.raw[:, BODY_SIZE:], axis=1) & (band >= 0)
+        good: npt.NDArray[np.bool_] = np.all(tags == reps.raw[:, BODY_SIZE:], axis=1) & (band >= 0)
         # the rare 32-bit id clash: try the other bands that own this id
         for i in np.flatnonzero(~good & (band >= 0)):
             for cand in self.registry.candidates(int(reps.onair[i]), epoch):

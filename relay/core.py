@@ -37,7 +37,7 @@ class RelayStartError(Exception):
 class Timing:
     flush_s: float = 0.05  # batch cadence: the gateway wants reports fresh
     dedup_ttl_s: float = 5.0  # > the longest report interval (2.55 s), so repeats never leak
-    dedup_max: int = 200_000  # ids x seqs in one TTL, with room; bounds memory under junk floods
+    dedup_max: int = 200_000  # 5,000 bands x 4 reports/s x 5 s, twice over; caps junk floods
     max_pending: int = 100_000  # records waiting for the next flush, if the loop ever stalls
     silence_s: float = 30.0  # BlueZ can stop reporting without an error; restart then
     backoff_min_s: float = 0.5
@@ -61,7 +61,8 @@ class Stats:
     def line(self) -> str:
         return (f"heard {self.heard}, forwarded {self.forwarded}, duplicates {self.duplicates}, "
                 f"malformed {self.malformed}, ignored {self.ignored}, batches {self.batches} "
-                f"(dropped {self.batches_dropped}), scanner restarts {self.restarts}")
+                f"(dropped {self.batches_dropped}), scanner restarts {self.restarts}"
+                + (f", overflow {self.overflow}" if self.overflow else ""))
 
 
 def parse_advert(manufacturer_data: Mapping[int, bytes]) -> tuple[bytes, Hashable] | str:

@@ -10,11 +10,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from wristband import packet as P
-
 from crowdpulse.broker import free_port
 from crowdpulse.keys import load_venue_key
 from crowdpulse.mqtt import BrokerURL, make_client, topic
+from wristband import packet as P
 
 EXE = str(Path(sys.executable).parent / "crowdpulse")
 VENUE = "testclub"
@@ -72,7 +71,8 @@ class GatewayProc:
                 time.sleep(0.1)
             except OSError:
                 if self.proc.poll() is not None:
-                    raise AssertionError("gateway exited: " + (self.proc.stdout.read() if self.proc.stdout else ""))
+                    out = self.proc.stdout.read() if self.proc.stdout else ""
+                    raise AssertionError("gateway exited: " + out) from None
                 time.sleep(0.1)
         raise AssertionError("gateway did not come up")
 

@@ -13,8 +13,17 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from gateway_helpers import (EXE, VENUE, Bands, GatewayProc, band_ids, metric, publisher,
-                             send_batch, write_venue)
+from gateway_helpers import (
+    EXE,
+    VENUE,
+    Bands,
+    GatewayProc,
+    band_ids,
+    metric,
+    publisher,
+    send_batch,
+    write_venue,
+)
 
 from crowdpulse.broker import Mosquitto
 from crowdpulse.gateway.store import Store

@@ -45,7 +45,7 @@ EPOCH = P.epoch_of(time.time())
 
 
 def report(band: int, seq: int) -> bytes:
-    return P.encode(KEYS[band], EPOCH, seq & 0xFFFF, 250, 80 + band, 90, claps=seq % 7)
+    return bytes(P.encode(KEYS[band], EPOCH, seq & 0xFFFF, 250, 80 + band, 90, claps=seq % 7))
 
 
 def advert(band: int, seq: int) -> bytes:
@@ -395,7 +395,8 @@ def test_foreign_and_junk_adverts_are_ignored_and_counted(mosquitto: Mosquitto) 
         for raw in _junk():
             radio.send(raw)
         device, adv = bleak_objects(advert(0, 1))  # a backend handing over a wrong type
-        radio.send_objects(device, adv._replace(manufacturer_data={P.COMPANY_ID: None}))
+        junk: Any = {P.COMPANY_ID: None}
+        radio.send_objects(device, adv._replace(manufacturer_data=junk))
         radio.send(advert(2, 9))
         wait_until(lambda: relay.stats.heard == 8, what="8 adverts")
         wait_until(lambda: len(listener.records()) >= 1, what="the one good report")
@@ -559,11 +560,15 @@ def test_batches_are_dropped_not_queued_when_the_broker_stops_reading(mosquitto:
 # -- the real command ------------------------------------------------------------
 
 
-def _cli(url: str, *extra: str) -> subprocess.Popen[str]:
+def _cli(url: str, broker_from_env: bool = False) -> subprocess.Popen[str]:
     env = dict(os.environ, **{BACKEND_ENV: "test_relay:cli_scanner"},
                PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
-    return subprocess.Popen([EXE, "relay", "--broker", url, "--venue", VENUE, "--relay-id", "r1",
-                             "--status-every", "1", *extra],
+    args = ["--venue", VENUE, "--relay-id", "r1", "--status-every", "1"]
+    if broker_from_env:  # how a systemd unit keeps the password out of `ps`
+        env["CROWDPULSE_BROKER"] = url
+    else:
+        args += ["--broker", url]
+    return subprocess.Popen([EXE, "relay", *args],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -591,7 +596,7 @@ def test_cli_relay_killed_is_marked_offline_by_its_last_will(mosquitto: Mosquitt
 
 def test_cli_relay_sigterm_publishes_offline_and_exits_0(mosquitto: Mosquitto) -> None:
     listener = Listener(mosquitto.url)
-    proc = _cli(mosquitto.url)
+    proc = _cli(mosquitto.url, broker_from_env=True)
     try:
         wait_until(lambda: len(listener.records()) >= 3, timeout=30, what="batches from the CLI")
         time.sleep(1.2)  # one periodic status line
