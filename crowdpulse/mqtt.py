@@ -61,3 +61,4 @@ def make_client(url: BrokerURL, client_id: str = "", ca_file: str | None = None)
     if url.tls:
         client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
     return client
+

@@ -36,61 +36,87 @@ N_F = 12
 C_DUR, C_LAEQ, C_ONSET, C_VOICE = range(4)
 N_C = 4
 _FLAG_MUTED = 0x01
+_CODE_COLUMNS = ("laeq", "lafmax", "claps", "applause", "voice", "vexc", "onset", "motion", "flags")
 _MOTION_ABSENT = 255
 
 
 @numba.njit(nogil=True, cache=True)
-def _add(rec: np.ndarray, fine_bn: np.ndarray, fine: np.ndarray, coarse_bn: np.ndarray,
-         coarse: np.ndarray, seen: np.ndarray, seen_pos: np.ndarray, last_ms: np.ndarray) -> int:
+def _put(b: int, t: int, sign: int, d: int, c: np.ndarray, fine_bn: np.ndarray, fine: np.ndarray,
+         coarse_bn: np.ndarray, coarse: np.ndarray) -> None:
+    """Add (sign=1) or take back (sign=-1) one report's share of band b's buckets.
+
+    Taking back only touches buckets that still hold the time t; adding opens
+    the bucket when its ring slot holds an older one."""
+    bn = t // FINE_MS
+    k = bn % fine_bn.shape[1]
+    if fine_bn[b, k] != bn:
+        if sign < 0 or fine_bn[b, k] > bn:
+            return
+        fine_bn[b, k] = bn
+        for f in range(fine.shape[2]):
+            fine[b, k, f] = 0
+    fine[b, k, 0] += sign
+    if c[8] & _FLAG_MUTED:
+        fine[b, k, 10] += sign
+        return
+    sd = sign * d
+    laeq, onset, voice = c[0] * sd, c[6] * sd, c[4] * sd
+    fine[b, k, 1] += sd
+    fine[b, k, 2] += sign * c[2]
+    fine[b, k, 3] += c[3] * sd
+    fine[b, k, 4] += c[5] * sd
+    fine[b, k, 5] += laeq
+    fine[b, k, 6] += onset
+    if c[7] != _MOTION_ABSENT:
+        fine[b, k, 7] += c[7] * sd
+        fine[b, k, 8] += sd
+    fine[b, k, 9] += voice
+    fine[b, k, 11] += c[1] * sd
+    cb = t // COARSE_MS
+    ck = cb % coarse_bn.shape[1]
+    if coarse_bn[b, ck] != cb:
+        if sign < 0 or coarse_bn[b, ck] > cb:
+            return
+        coarse_bn[b, ck] = cb
+        for f in range(coarse.shape[2]):
+            coarse[b, ck, f] = 0
+    coarse[b, ck, 0] += sd
+    coarse[b, ck, 1] += laeq
+    coarse[b, ck, 2] += onset
+    coarse[b, ck, 3] += voice
+
+
+@numba.njit(nogil=True, cache=True)
+def _add(band: np.ndarray, seq: np.ndarray, arrival: np.ndarray, interval: np.ndarray,
+         codes: np.ndarray, fine_bn: np.ndarray, fine: np.ndarray, coarse_bn: np.ndarray,
+         coarse: np.ndarray, seen: np.ndarray, seen_t: np.ndarray, seen_pos: np.ndarray,
+         last_ms: np.ndarray) -> int:
+    """codes columns: laeq, lafmax, claps, applause, voice, vexc, onset, motion, flags.
+
+    A (band, seq) counts once, at its earliest arrival (two relays hear the
+    same advert a few ms apart): so the state does not depend on the order in
+    which copies come in, which is what lets workers merge."""
     added = 0
-    for i in range(rec.shape[0]):
-        b = rec[i]["band"]
-        s = rec[i]["seq"]
-        dup = False
-        for j in range(seen.shape[1]):
-            if seen[b, j] == s:
-                dup = True
-                break
-        if dup:
+    nseen = seen.shape[1]
+    for i in range(band.shape[0]):
+        b = band[i]
+        t = arrival[i]
+        j = 0
+        while j < nseen and seen[b, j] != seq[i]:
+            j += 1
+        if j < nseen:
+            if t < seen_t[b, j]:
+                _put(b, seen_t[b, j], -1, interval[i], codes[i], fine_bn, fine, coarse_bn, coarse)
+                _put(b, t, 1, interval[i], codes[i], fine_bn, fine, coarse_bn, coarse)
+                seen_t[b, j] = t
             continue
-        seen[b, seen_pos[b]] = s
-        seen_pos[b] = (seen_pos[b] + 1) % seen.shape[1]
-        t = rec[i]["arrival_ms"]
+        p = seen_pos[b]
+        seen[b, p] = seq[i]
+        seen_t[b, p] = t
+        seen_pos[b] = (p + 1) % nseen
         if t > last_ms[b]:
             last_ms[b] = t
-        bn = t // FINE_MS
-        k = bn % fine_bn.shape[1]
-        if fine_bn[b, k] != bn:
-            fine_bn[b, k] = bn
-            fine[b, k, :] = 0
-        f = fine[b, k]
-        f[0] += 1
-        if rec[i]["flags"] & _FLAG_MUTED:
-            f[10] += 1
-            added += 1
-            continue
-        d = np.int64(rec[i]["interval_ms"])
-        f[1] += d
-        f[2] += rec[i]["claps"]
-        f[3] += rec[i]["applause"] * d
-        f[4] += rec[i]["vexc"] * d
-        f[5] += rec[i]["laeq"] * d
-        f[6] += rec[i]["onset"] * d
-        if rec[i]["motion"] != _MOTION_ABSENT:
-            f[7] += rec[i]["motion"] * d
-            f[8] += d
-        f[9] += rec[i]["voice"] * d
-        f[11] += rec[i]["lafmax"] * d
-        cb = t // COARSE_MS
-        ck = cb % coarse_bn.shape[1]
-        if coarse_bn[b, ck] != cb:
-            coarse_bn[b, ck] = cb
-            coarse[b, ck, :] = 0
-        c = coarse[b, ck]
-        c[0] += d
-        c[1] += rec[i]["laeq"] * d
-        c[2] += rec[i]["onset"] * d
-        c[3] += rec[i]["voice"] * d
+        _put(b, t, 1, interval[i], codes[i], fine_bn, fine, coarse_bn, coarse)
         added += 1
     return added
 
@@ -113,22 +139,33 @@ def _sum_window(now_ms: int, width_ms: int, bn: np.ndarray, sums: np.ndarray, ou
 class Aggregator:
     def __init__(self, bands: int) -> None:
         self.fine_bn = np.full((bands, N_FINE), -1, dtype=np.int64)
-        self.fine = np.zeros((bands, N_FINE, N_F), dtype=np.int64)
+        # int32 is enough: every sum is bounded by the audio time the rate check lets in
+        self.fine = np.zeros((bands, N_FINE, N_F), dtype=np.int32)
         self.coarse_bn = np.full((bands, N_COARSE), -1, dtype=np.int64)
-        self.coarse = np.zeros((bands, N_COARSE, N_C), dtype=np.int64)
-        self.seen = np.full((bands, SEEN), -1, dtype=np.int64)
+        self.coarse = np.zeros((bands, N_COARSE, N_C), dtype=np.int32)
+        self.seen = np.full((bands, SEEN), -1, dtype=np.int32)
+        self.seen_t = np.zeros((bands, SEEN), dtype=np.int64)
         self.seen_pos = np.zeros(bands, dtype=np.int64)
         self.last_ms = np.full(bands, -(10**12), dtype=np.int64)
         self.recent = np.zeros((bands, N_F), dtype=np.int64)
         self.base = np.zeros((bands, N_C), dtype=np.int64)
         self._base_at = -(10**15)
 
-    def add(self, records: npt.NDArray[np.void]) -> int:
-        """Fold accepted records in; returns how many were new."""
-        if len(records) == 0:
+    def add(self, records: npt.NDArray[np.void], warm: bool = False) -> int:
+        """Fold accepted records in; returns how many were new.  warm: compile only."""
+        if warm:
+            records = records[:0]
+        elif len(records) == 0:
             return 0
-        return int(_add(records, self.fine_bn, self.fine, self.coarse_bn, self.coarse,
-                        self.seen, self.seen_pos, self.last_ms))
+        # in band order the per-band rows are visited forwards, not at random; a
+        # stable sort keeps each band's own reports in arrival order
+        band = records["band"].astype(np.int64)
+        o = np.argsort(band, kind="stable")
+        codes = np.stack([records[n][o] for n in _CODE_COLUMNS], axis=1)
+        return int(_add(band[o], records["seq"][o].astype(np.int32), records["arrival_ms"][o],
+                        records["interval_ms"][o].astype(np.int64), codes, self.fine_bn, self.fine,
+                        self.coarse_bn, self.coarse, self.seen, self.seen_t, self.seen_pos,
+                        self.last_ms))
 
     def window(self, now_ms: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(recent sums per band over 4 s, baseline sums per band over 4 min).

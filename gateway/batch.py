@@ -8,7 +8,6 @@ record, malformed ones included.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
@@ -52,30 +51,41 @@ class Reason(IntEnum):
     FLAGS = 5
 
 
-@dataclass(frozen=True)
 class Reports:
-    """A batch as columns.  Physical units as in `wristband.packet.Report`."""
+    """A batch as columns.  The identity and order columns are decoded at once;
+    the physical-unit columns (as in `wristband.packet.Report`) on first use,
+    since the gateway's hot path works on the raw codes."""
 
-    raw: npt.NDArray[np.uint8]  # (n, 23): the bytes the tag covers, for HMAC checks
-    reason: npt.NDArray[np.uint8]
-    arrival_ms: npt.NDArray[np.int64]
-    rssi: npt.NDArray[np.int8]
-    onair: npt.NDArray[np.uint32]
-    seq: npt.NDArray[np.uint16]
-    interval_ms: npt.NDArray[np.int32]
-    laeq_db: npt.NDArray[np.float32]
-    lafmax_db: npt.NDArray[np.float32]
-    claps: npt.NDArray[np.uint8]
-    applause: npt.NDArray[np.float32]
-    voice_db: npt.NDArray[np.float32]
-    voice_excess_db: npt.NDArray[np.float32]
-    onset_rate: npt.NDArray[np.float32]
-    motion_g: npt.NDArray[np.float32]  # NaN where absent
-    battery_pct: npt.NDArray[np.float32]  # NaN where unknown
-    flags: npt.NDArray[np.uint8]
+    def __init__(self, raw: npt.NDArray[np.uint8], reason: npt.NDArray[np.uint8],
+                 arrival_ms: npt.NDArray[np.int64], rssi: npt.NDArray[np.int8]) -> None:
+        self.raw = raw  # (n, 23): the bytes the tag covers, for HMAC checks
+        self.reason = reason
+        self.arrival_ms = arrival_ms
+        self.rssi = rssi
+        self._rep = raw.view(REPORT_DTYPE).reshape(-1)
+        self.onair: npt.NDArray[np.uint32] = self._rep["onair"].astype(np.uint32)
+        self.seq: npt.NDArray[np.uint16] = self._rep["seq"].astype(np.uint16)
+        self.interval_ms: npt.NDArray[np.int32] = self._rep["interval"].astype(np.int32) * P.INTERVAL_STEP_MS
+        self.flags: npt.NDArray[np.uint8] = self._rep["flags"].astype(np.uint8)
+        self._physical: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return int(self.reason.shape[0])
+
+    def _col(self, name: str) -> np.ndarray:
+        if self._physical is None:
+            self._physical = _columns(self._rep)
+        return self._physical[name]
+
+    laeq_db = property(lambda self: self._col("laeq_db"))
+    lafmax_db = property(lambda self: self._col("lafmax_db"))
+    claps = property(lambda self: self._col("claps"))
+    applause = property(lambda self: self._col("applause"))
+    voice_db = property(lambda self: self._col("voice_db"))
+    voice_excess_db = property(lambda self: self._col("voice_excess_db"))
+    onset_rate = property(lambda self: self._col("onset_rate"))
+    motion_g = property(lambda self: self._col("motion_g"))  # NaN where absent
+    battery_pct = property(lambda self: self._col("battery_pct"))  # NaN where unknown
 
 
 def _reasons(rep: np.ndarray, length: np.ndarray) -> npt.NDArray[np.uint8]:
@@ -96,9 +106,6 @@ def _columns(rep: np.ndarray) -> dict[str, np.ndarray]:
     motion = rep["motion"]
     battery = rep["battery"]
     return {
-        "onair": rep["onair"].astype(np.uint32),
-        "seq": rep["seq"].astype(np.uint16),
-        "interval_ms": rep["interval"].astype(np.int32) * P.INTERVAL_STEP_MS,
         "laeq_db": P.level_db(rep["laeq"].astype(f32)),
         "lafmax_db": P.level_db(rep["lafmax"].astype(f32)),
         "claps": rep["claps"].astype(np.uint8),
@@ -108,7 +115,6 @@ def _columns(rep: np.ndarray) -> dict[str, np.ndarray]:
         "onset_rate": rep["onset_rate"].astype(f32) * f32(P.ONSET_STEP_HZ),
         "motion_g": np.where(motion == P.MOTION_ABSENT, np.nan, motion * P.MOTION_STEP_G).astype(f32),
         "battery_pct": np.where(battery == P.BATTERY_UNKNOWN, np.nan, battery).astype(f32),
-        "flags": rep["flags"].astype(np.uint8),
     }
 
 
@@ -117,13 +123,8 @@ def decode_reports(raw: npt.NDArray[np.uint8], length: np.ndarray, arrival_ms: n
     """Columns for n reports given as an (n, 23) byte array and their true lengths."""
     raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, P.REPORT_SIZE)
     rep = raw.view(REPORT_DTYPE).reshape(-1)
-    return Reports(
-        raw=raw,
-        reason=_reasons(rep, np.asarray(length)),
-        arrival_ms=np.asarray(arrival_ms, dtype=np.int64),
-        rssi=np.asarray(rssi, dtype=np.int8),
-        **_columns(rep),
-    )
+    return Reports(raw, _reasons(rep, np.asarray(length)), np.asarray(arrival_ms, dtype=np.int64),
+                   np.asarray(rssi, dtype=np.int8))
 
 
 def decode_batch(buf: bytes) -> Reports:

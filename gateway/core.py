@@ -83,6 +83,16 @@ class Engine:
         self._trend = np.full(len(registry.zones) + 1, np.nan)
         self._trend_at: int | None = None
 
+    def warm(self) -> None:
+        """Compile every numba kernel now, not on the first batch while the tick waits."""
+        junk = bytes(P.REPORT_SIZE)
+        self.ingest_direct([junk], [now_ms()])
+        self.validator.rejected[:] = 0
+        with self.lock:
+            self.batches = 0
+            self.agg.add(np.zeros(1, A.RECORD), warm=True)
+        self.tick(record=False)
+
     # -- ingest ------------------------------------------------------------
     def ingest_batch(self, buf: bytes, at_ms: int | None = None) -> npt.NDArray[np.void]:
         """A relay batch; returns the accepted records (for sharing with other workers)."""
@@ -98,20 +108,20 @@ class Engine:
                       at_ms: int | None = None) -> npt.NDArray[np.void]:
         """Reports published by bands themselves (each one MQTT message)."""
         n = len(reports)
-        raw = np.zeros((n, P.REPORT_SIZE), np.uint8)
-        length = np.zeros(n, np.int64)
-        for i, r in enumerate(reports):
-            k = min(len(r), P.REPORT_SIZE)
-            raw[i, :k] = np.frombuffer(r[:k], np.uint8)
-            length[i] = len(r)
+        length = np.fromiter(map(len, reports), np.int64, n)
+        if n and bool((length == P.REPORT_SIZE).all()):
+            joined = b"".join(reports)  # the usual case: one copy, no per-report Python work
+        else:
+            joined = b"".join(bytes(r[: P.REPORT_SIZE]).ljust(P.REPORT_SIZE, b"\0") for r in reports)
+        raw = np.frombuffer(joined, np.uint8).reshape(n, P.REPORT_SIZE).copy()
         reps = B.decode_reports(raw, length, np.asarray(arrival_ms, np.int64), np.zeros(n, np.int8))
         return self._ingest(reps, at_ms)
 
     def _ingest(self, reps: B.Reports, at_ms: int | None) -> npt.NDArray[np.void]:
         with self.lock:
             self.batches += 1
-            ok, band = self.validator.check(reps, at_ms if at_ms is not None else now_ms())
-            rec = A.records(band, reps, ok)
+            status, band = self.validator.check(reps, at_ms if at_ms is not None else now_ms())
+            rec = A.records(band, reps, status > 0)
             self.agg.add(rec)
         return rec
 

@@ -152,34 +152,30 @@ def _make_openssl_kernel(transform: Any) -> Any:
         n = msgs.shape[0]
         out = np.zeros((n, nbytes), dtype=np.uint8)
         ctx = np.zeros(32, dtype=np.uint32)  # SHA256_CTX: h[8] first
-        blk = np.zeros(64, dtype=np.uint8)
+        # the padding of both second blocks is the same for every row: set it once
+        inner_blk = np.zeros(64, dtype=np.uint8)
         inner_bits = (64 + length) * 8
+        inner_blk[length] = 0x80
+        inner_blk[62] = (inner_bits >> 8) & 0xFF
+        inner_blk[63] = inner_bits & 0xFF
+        outer_blk = np.zeros(64, dtype=np.uint8)
+        outer_blk[32] = 0x80
+        outer_blk[62] = 0x03  # (64 + 32) * 8 = 768 bits
         for r in range(n):
             k = who[r]
             if k < 0:
                 continue
-            for i in range(8):
-                ctx[i] = inner[k, i]
-            blk[:] = 0
-            for i in range(length):
-                blk[i] = msgs[r, i]
-            blk[length] = 0x80
-            blk[62] = (inner_bits >> 8) & 0xFF
-            blk[63] = inner_bits & 0xFF
-            transform(ctx.ctypes.data, blk.ctypes.data)
+            ctx[:8] = inner[k]
+            inner_blk[:length] = msgs[r]
+            transform(ctx.ctypes.data, inner_blk.ctypes.data)
             for i in range(8):
                 v = ctx[i]
-                blk[4 * i] = (v >> 24) & 0xFF
-                blk[4 * i + 1] = (v >> 16) & 0xFF
-                blk[4 * i + 2] = (v >> 8) & 0xFF
-                blk[4 * i + 3] = v & 0xFF
-            blk[32:] = 0
-            blk[32] = 0x80
-            blk[62] = 0x03  # (64 + 32) * 8 = 768 bits
-            blk[63] = 0x00
-            for i in range(8):
-                ctx[i] = outer[k, i]
-            transform(ctx.ctypes.data, blk.ctypes.data)
+                outer_blk[4 * i] = (v >> 24) & 0xFF
+                outer_blk[4 * i + 1] = (v >> 16) & 0xFF
+                outer_blk[4 * i + 2] = (v >> 8) & 0xFF
+                outer_blk[4 * i + 3] = v & 0xFF
+            ctx[:8] = outer[k]
+            transform(ctx.ctypes.data, outer_blk.ctypes.data)
             for b in range(nbytes):
                 out[r, b] = (ctx[b >> 2] >> (24 - 8 * (b & 3))) & 0xFF
         return out
@@ -197,14 +193,20 @@ class KeyState:
         keys = np.ascontiguousarray(keys, dtype=np.uint8).reshape(-1, 16)
         self.inner = midstates(keys, 0x36)
         self.outer = midstates(keys, 0x5C)
+        # 32-bit copies for the OpenSSL path: half the memory to walk per report
+        self.inner32 = self.inner.astype(np.uint32)
+        self.outer32 = self.outer.astype(np.uint32)
 
     def prefix(self, msgs: npt.NDArray[np.uint8], who: npt.NDArray[np.int64],
                nbytes: int, backend: str = BACKEND) -> npt.NDArray[np.uint8]:
         """First nbytes of HMAC(key[who[i]], msgs[i]); rows with who < 0 stay zero."""
         msgs = np.ascontiguousarray(msgs, dtype=np.uint8)
         who = np.ascontiguousarray(who, dtype=np.int64)
-        kernel = _OPENSSL_KERNEL if backend == "openssl" else hmac_prefix
-        if kernel is None:
-            raise RuntimeError("OpenSSL's SHA256_Transform is not available here")
-        out: npt.NDArray[np.uint8] = kernel(msgs, msgs.shape[1], who, self.inner, self.outer, nbytes)
+        if backend == "openssl":
+            if _OPENSSL_KERNEL is None:
+                raise RuntimeError("OpenSSL's SHA256_Transform is not available here")
+            out: npt.NDArray[np.uint8] = _OPENSSL_KERNEL(msgs, msgs.shape[1], who, self.inner32,
+                                                         self.outer32, nbytes)
+        else:
+            out = hmac_prefix(msgs, msgs.shape[1], who, self.inner, self.outer, nbytes)
         return out

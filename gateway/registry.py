@@ -61,10 +61,13 @@ class Registry:
     def lookup(self, onair: npt.NDArray[np.uint32], epoch: int) -> npt.NDArray[np.int64]:
         """Band index for each on-air id (previous, current or next epoch); -1 if none."""
         ids, owners, _ = self._table(epoch)
-        pos = np.searchsorted(ids, onair)
+        if len(ids) == 0 or len(onair) == 0:
+            return np.full(len(onair), -1, dtype=np.int64)
+        order = np.argsort(onair)  # sorted queries walk the table forwards
+        pos = np.empty(len(onair), dtype=np.int64)
+        pos[order] = np.searchsorted(ids, onair[order])
         pos = np.minimum(pos, len(ids) - 1)
-        found = ids[pos] == onair if len(ids) else np.zeros(len(onair), bool)
-        return np.where(found, owners[pos], -1)
+        return np.where(ids[pos] == onair, owners[pos], -1)
 
     def candidates(self, onair: int, epoch: int) -> list[int]:
         """Every band whose id this is: more than one only on a rare 32-bit clash."""

@@ -50,6 +50,8 @@ class Gateway:
         self.merged = 0
         self._direct: list[tuple[bytes, int]] = []
         self._direct_lock = threading.Lock()
+        self._batches: list[tuple[bytes, int]] = []
+        self._batch_cv = threading.Condition()
         self.client = make_client(broker, f"crowdpulse-gateway-{cfg.venue}-{worker}", ca_file)
         self.client.reconnect_delay_set(1, 4)
         self.client.will_set(self.t("gateway", worker, "status"), json.dumps({"state": "offline"}), 1, True)
@@ -88,18 +90,22 @@ class Gateway:
             log.warning("broker connection lost (%s); reconnecting", rc)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        parts = msg.topic.split("/")
+        # the raw topic bytes: decoding every topic to str costs more than the rest
+        t: bytes = msg._topic  # noqa: SLF001
+        if t.endswith(b"/report"):
+            with self._direct_lock:
+                self._direct.append((msg.payload, now_ms()))
+            return
+        parts = t.split(b"/")
         if len(parts) < 5:
             return
-        kind = parts[3]
-        if kind == "relay" and parts[-1] == "batch":
-            rec = self.engine.ingest_batch(bytes(msg.payload))
-            if self.share_group and len(rec):
-                self.client.publish(self.t("gateway", "accepted", self.worker), rec.tobytes(), 0)
-        elif kind == "band" and parts[-1] == "report":
-            with self._direct_lock:
-                self._direct.append((bytes(msg.payload), now_ms()))
-        elif kind == "gateway" and parts[4] == "accepted" and parts[-1] != self.worker:
+        if parts[3] == b"relay" and parts[-1] == b"batch":
+            # decoding and checking happen on the ingest thread, mostly in
+            # numba code that releases the GIL, while this thread keeps reading
+            with self._batch_cv:
+                self._batches.append((msg.payload, now_ms()))
+                self._batch_cv.notify()
+        elif parts[3] == b"gateway" and parts[4] == b"accepted" and parts[-1] != self.worker.encode():
             payload = bytes(msg.payload)
             if len(payload) % A.RECORD.itemsize == 0:
                 self.merged += self.engine.merge(np.frombuffer(payload, A.RECORD))
@@ -124,6 +130,17 @@ class Gateway:
             }), 1, True)
 
     # -- threads ------------------------------------------------------------------
+    def _ingest(self) -> None:
+        while not self.stop_event.is_set():
+            with self._batch_cv:
+                while not self._batches and not self.stop_event.is_set():
+                    self._batch_cv.wait(0.2)
+                work, self._batches = self._batches, []
+            for payload, at in work:
+                rec = self.engine.ingest_batch(payload, at)
+                if self.share_group and len(rec):
+                    self.client.publish(self.t("gateway", "accepted", self.worker), rec.tobytes(), 0)
+
     def _drain(self) -> None:
         while not self.stop_event.wait(0.01):
             with self._direct_lock:
@@ -154,9 +171,10 @@ class Gateway:
             self.stop_event.wait(max(0.0, next_t - time.monotonic()))
 
     def start(self) -> Gateway:
+        self.engine.warm()
         self.client.connect_async(self.broker.host, self.broker.port, keepalive=30)
         self.client.loop_start()
-        for fn in (self._drain, self._ticks):
+        for fn in (self._ingest, self._drain, self._ticks):
             th = threading.Thread(target=fn, daemon=True)
             th.start()
             self._threads.append(th)

@@ -26,9 +26,11 @@ def _sequence_checks(band: np.ndarray, seq: np.ndarray, arrival: np.ndarray,
                      interval: np.ndarray, pre: np.ndarray, last_seq: np.ndarray,
                      last_ms: np.ndarray, credit: np.ndarray, now_ms: int,
                      limits: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """pre: 0 = passed format/identity/tag, else the reason index already decided."""
+    """pre: -1 = passed format/identity/tag, else the reason index already decided.
+    Returns 1 accepted, 2 a duplicate of an accepted report (still handed on, so
+    that the earliest arrival can win), 0 refused."""
     max_age, max_ahead, resync, burst = limits[0], limits[1], limits[2], limits[3]
-    ok = np.zeros(band.shape[0], dtype=np.bool_)
+    ok = np.zeros(band.shape[0], dtype=np.int8)
     for i in range(band.shape[0]):
         if pre[i] >= 0:
             counts[pre[i]] += 1
@@ -42,6 +44,7 @@ def _sequence_checks(band: np.ndarray, seq: np.ndarray, arrival: np.ndarray,
             d = (seq[i] - last_seq[b]) & 0xFFFF
             if d == 0:
                 counts[_DUP] += 1
+                ok[i] = 2
                 continue
             if d >= 0x8000:  # behind the last accepted: an old report, replayed
                 counts[_REPLAY] += 1
@@ -60,7 +63,7 @@ def _sequence_checks(band: np.ndarray, seq: np.ndarray, arrival: np.ndarray,
         credit[b] = c - interval[i]
         last_seq[b] = seq[i]
         last_ms[b] = max(last_ms[b], t)
-        ok[i] = True
+        ok[i] = 1
     return ok
 
 
@@ -90,8 +93,8 @@ class Validator:
                     break
         return good
 
-    def check(self, reps: Reports, now_ms: int) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
-        """(accepted mask, band index) for a batch; updates the counters."""
+    def check(self, reps: Reports, now_ms: int) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int64]]:
+        """(status: 1 accepted, 2 duplicate, 0 refused; band index) for a batch."""
         epoch = P.epoch_of(now_ms // 1000)
         band = self.registry.lookup(reps.onair, epoch)
         fmt_ok = reps.reason == Reason.OK
@@ -104,7 +107,7 @@ class Validator:
         ok = _sequence_checks(band, reps.seq.astype(np.int64), reps.arrival_ms,
                               reps.interval_ms.astype(np.int64), pre, self.last_seq,
                               self.last_ms, self.credit, now_ms, self.limits, self.rejected)
-        self.accepted += int(ok.sum())
+        self.accepted += int((ok == 1).sum())
         return ok, band
 
     def counts(self) -> dict[str, int]:

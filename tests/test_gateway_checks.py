@@ -141,3 +141,32 @@ def test_a_32_bit_id_clash_still_finds_the_right_band() -> None:
     eng = Engine("v", reg)
     _feed(eng, [_report("B0001", 1)])
     assert eng.counters()["accepted"] == 1
+
+
+def test_aggregation_is_independent_of_order_and_counts_a_report_once() -> None:
+    from crowdpulse.gateway import aggregate as A
+
+    rng = np.random.default_rng(9)
+    unique = 200
+    base = np.zeros(unique, A.RECORD)
+    base["band"] = rng.integers(0, 10, unique)
+    base["seq"] = np.arange(unique)
+    base["arrival_ms"] = NOW + np.arange(unique) * 37  # some copies straddle a 500 ms bucket
+    base["interval_ms"] = 250
+    for name in ("laeq", "claps", "applause", "voice", "vexc", "onset"):
+        base[name] = rng.integers(0, 200, unique)
+    base["motion"] = 255
+    again = base.copy()
+    again["arrival_ms"] += rng.integers(1, 40, unique)  # a second relay, a little later
+    states = []
+    for trial in range(4):
+        pairs = [(a, b) if rng.random() < 0.5 or trial == 0 else (b, a) for a, b in zip(base, again, strict=True)]
+        stream = np.array([r for p in pairs for r in p], dtype=A.RECORD)
+        agg = A.Aggregator(10)
+        for i in range(0, len(stream), 16):  # in batches, as relays deliver them
+            agg.add(stream[i:i + 16])
+        states.append((agg.fine.copy(), agg.fine_bn.copy(), agg.coarse.copy()))
+        assert int(agg.fine[..., A.F_N].sum()) <= unique
+    for s in states[1:]:
+        for a, b in zip(s, states[0], strict=True):
+            assert np.array_equal(a, b)

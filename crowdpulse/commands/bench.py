@@ -13,8 +13,11 @@ from typing import Any
 
 from crowdpulse.cli import CliError
 
-BENCHES = {"dsp": ("crowdpulse.bench.dsp", "the band's pipeline: real-time factor, allocation, "
-                                              "twin throughput, ESP32 share")}
+BENCHES = {
+    "dsp": ("crowdpulse.bench.dsp", "the band's pipeline: real-time factor, allocation, "
+                                    "twin throughput, ESP32 share"),
+    "ingest": ("crowdpulse.bench.ingest", "gateway intake through a real Mosquitto, and tick time"),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
