@@ -127,7 +127,7 @@ def decode_reports(raw: npt.NDArray[np.uint8], length: np.ndarray, arrival_ms: n
                    np.asarray(rssi, dtype=np.int8))
 
 
-def decode_batch(buf: bytes) -> Reports:
+def decode_batch(buf: bytes | bytearray) -> Reports:
     """Decode one relay batch; a malformed header raises `PacketError`, as the shared decoder does."""
     if len(buf) < P.BATCH_HEADER_SIZE:
         raise P.PacketError("truncated batch")

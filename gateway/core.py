@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,7 +95,7 @@ class Engine:
         self.tick(record=False)
 
     # -- ingest ------------------------------------------------------------
-    def ingest_batch(self, buf: bytes, at_ms: int | None = None) -> npt.NDArray[np.void]:
+    def ingest_batch(self, buf: bytes | bytearray, at_ms: int | None = None) -> npt.NDArray[np.void]:
         """A relay batch; returns the accepted records (for sharing with other workers)."""
         try:
             reps = B.decode_batch(buf)
@@ -104,7 +105,7 @@ class Engine:
             return np.zeros(0, A.RECORD)
         return self._ingest(reps, at_ms)
 
-    def ingest_direct(self, reports: list[bytes], arrival_ms: list[int],
+    def ingest_direct(self, reports: Sequence[bytes | bytearray], arrival_ms: list[int],
                       at_ms: int | None = None) -> npt.NDArray[np.void]:
         """Reports published by bands themselves (each one MQTT message)."""
         n = len(reports)

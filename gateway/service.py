@@ -48,9 +48,9 @@ class Gateway:
         self.stop_event = threading.Event()
         self.tick_ms: list[float] = []
         self.merged = 0
-        self._direct: list[tuple[bytes, int]] = []
+        self._direct: list[tuple[bytes | bytearray, int]] = []
         self._direct_lock = threading.Lock()
-        self._batches: list[tuple[bytes, int]] = []
+        self._batches: list[tuple[bytes | bytearray, int]] = []
         self._batch_cv = threading.Condition()
         self.client = make_client(broker, f"crowdpulse-gateway-{cfg.venue}-{worker}", ca_file)
         self.client.reconnect_delay_set(1, 4)
