@@ -256,7 +256,7 @@ def _bands() -> list[tuple[str, str]]:
     return [(f"B{i:05d}", "floor") for i in range(1, BANDS + 1)]
 
 
-def run() -> dict[str, Any]:
+def run(seconds: float = 8.0) -> dict[str, Any]:
     venue_key = VENUE_KEY
     registry = Registry(venue_key, _bands(), ["floor"])
     fleet = Fleet(registry)
@@ -265,11 +265,11 @@ def run() -> dict[str, Any]:
         cfg = _venue(Path(tmp), venue_key)
         proc, port = _gateway(broker, cfg)
         try:
-            rate, cpu = batched(broker, fleet, port, proc.pid)
+            rate, cpu = batched(broker, fleet, port, proc.pid, seconds)
             out["batched_reports_per_s"] = rate
             out["batched_gateway_cpu_share"] = cpu
             out["batched_reports_per_gateway_cpu_s"] = rate / cpu if cpu else 0.0
-            out.update(direct(broker, fleet, port))
+            out.update(direct(broker, fleet, port, seconds))
         finally:
             proc.terminate()
             proc.wait(10)

@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if name == "dsp":
             b.add_argument("--frames", type=int, default=2000,
                            help="10 ms frames measured under MicroPython (>= 1000)")
+        if name == "ingest":
+            b.add_argument("--seconds", type=float, default=8.0,
+                           help="length of each load phase (default 8)")
 
 
 def _print(result: dict[str, Any]) -> None:
@@ -41,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
         if args.frames < 1000:
             raise CliError("--frames must be at least 1000")
         result = module.run(args.frames)
+    elif args.bench == "ingest":
+        if not 2.0 <= args.seconds <= 600.0:
+            raise CliError("--seconds must be 2-600")
+        result = module.run(args.seconds)
     else:
         result = module.run()
     _print(result)

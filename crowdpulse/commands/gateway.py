@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import secrets
 import signal
 
@@ -18,8 +19,9 @@ from crowdpulse.mqtt import BrokerURL, BrokerURLError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", default="mqtt://127.0.0.1:1883",
-                        help="mqtt://[user:pass@]host:port or mqtts://... (default local)")
+    parser.add_argument("--broker", default=os.environ.get("CROWDPULSE_BROKER", "mqtt://127.0.0.1:1883"),
+                        help="mqtt://[user:pass@]host:port or mqtts://...; default $CROWDPULSE_BROKER "
+                             "(keeps the password out of ps) or mqtt://127.0.0.1:1883")
     parser.add_argument("--config", default="venue.toml", help="the venue file (default venue.toml)")
     parser.add_argument("--ca-file", help="CA certificate for mqtts://")
     parser.add_argument("--http-port", type=int, help="override [http] port")
