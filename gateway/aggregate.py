@@ -40,7 +40,7 @@ _CODE_COLUMNS = ("laeq", "lafmax", "claps", "applause", "voice", "vexc", "onset"
 _MOTION_ABSENT = 255
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True, inline="always")
 def _put(b: int, t: int, sign: int, d: int, c: np.ndarray, fine_bn: np.ndarray, fine: np.ndarray,
          coarse_bn: np.ndarray, coarse: np.ndarray) -> None:
     """Add (sign=1) or take back (sign=-1) one report's share of band b's buckets.
