@@ -161,9 +161,13 @@ def test_junk_on_every_topic_is_counted_not_fatal(mosquitto: Mosquitto, running)
         pub.publish(topic(VENUE, "band", "B0001", "report"), payload).wait_for_publish(5)
     pub.publish(topic("othervenue", "relay", "r1", "batch"), bytes(40)).wait_for_publish(5)
     pub.loop_stop()
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # batches are checked on the gateway's ingest thread
+        metrics = gw.get("/metrics")
+        if metric(metrics, "crowdpulse_batches_malformed_total") >= 5.0:
+            break
+        time.sleep(0.1)
     assert gw.proc.poll() is None
-    metrics = gw.get("/metrics")
     assert metric(metrics, "crowdpulse_batches_malformed_total") == 5.0
     assert 'crowdpulse_reports_rejected_total{reason="format"} 5.0' in metrics
     _play(mosquitto, cfg, 1.0, direct=False)
