@@ -24,7 +24,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".crowdpulse-installed"
 # executable -> Debian packages that provide it (with their companions)
-SYSTEM = {"mosquitto": ["mosquitto", "mosquitto-clients"]}
+SYSTEM = {"mosquitto": ["mosquitto", "mosquitto-clients"], "chromium": ["chromium"]}
 SYSTEM_PATHS = ["/usr/sbin", "/usr/local/sbin"]
 
 

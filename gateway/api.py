@@ -13,8 +13,10 @@ from aiohttp import WSMsgType, web
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from crowdpulse.console import STATIC
 from crowdpulse.gateway.service import Gateway
 from crowdpulse.gateway.store import VENUE_ROW
+from crowdpulse.selector.core import ActionError
 
 GATEWAY = web.AppKey("gateway", Gateway)
 SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
@@ -117,19 +119,75 @@ async def health(request: web.Request) -> web.Response:
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     _view_guard(request)
+    gw = request.app[GATEWAY]
     ws = web.WebSocketResponse(heartbeat=20)
     await ws.prepare(request)
     request.app[SOCKETS].add(ws)
     try:
-        last = request.app[GATEWAY].engine.last
+        last = gw.engine.last
         if last:
             await ws.send_json({"type": "sentiment", **last})
+        await ws.send_json({"type": "selector", **gw.selection.state()})
         async for msg in ws:
             if msg.type == WSMsgType.ERROR:
                 break
+            if msg.type == WSMsgType.TEXT:
+                await ws.send_json(_ws_action(gw, msg.data))
     finally:
         request.app[SOCKETS].discard(ws)
     return ws
+
+
+def _ws_action(gw: Gateway, text: str) -> dict[str, Any]:
+    """{"type": "action", "token": ..., "action": ..., "id": ...} -> {"type": "action_result", ...}"""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {"type": "action_result", "ok": False, "error": "not JSON"}
+    if not isinstance(data, dict) or data.get("type") != "action":
+        return {"type": "action_result", "ok": False, "error": "expected {\"type\": \"action\", ...}"}
+    reply: dict[str, Any] = {"type": "action_result", "id": data.get("id")}
+    if data.get("token") != gw.cfg.console_token:
+        return {**reply, "ok": False, "error": "token required"}
+    try:
+        gw.selection.act({k: v for k, v in data.items() if k not in ("type", "token", "id")})
+    except ActionError as exc:
+        return {**reply, "ok": False, "error": str(exc)}
+    return {**reply, "ok": True}
+
+
+async def selector_state(request: web.Request) -> web.Response:
+    _view_guard(request)
+    return web.json_response(request.app[GATEWAY].selection.state())
+
+
+async def selector_action(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    if not _authorised(request, True):
+        return web.json_response({"error": "token required"}, status=401)
+    try:
+        action = await request.json()
+    except ValueError:
+        return web.json_response({"error": "body must be JSON"}, status=400)
+    if not isinstance(action, dict):
+        return web.json_response({"error": "body must be a JSON object"}, status=400)
+    try:
+        gw.selection.act(action)
+    except ActionError as exc:
+        return web.json_response({"error": str(exc)}, status=400)
+    return web.json_response({"ok": True, "state": gw.selection.state()})
+
+
+async def library(request: web.Request) -> web.Response:
+    _view_guard(request)
+    q = request.query.get("q", "").strip().lower()
+    tracks = list(request.app[GATEWAY].selection.selector.tracks.values())
+    hits = [t.as_dict() for t in tracks if not q or q in f"{t.artist} {t.title} {t.genre}".lower()]
+    return web.json_response({"tracks": hits[:50], "total": len(hits)})
+
+
+async def index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "index.html")
 
 
 def make_app(gw: Gateway) -> web.Application:
@@ -141,6 +199,11 @@ def make_app(gw: Gateway) -> web.Application:
     app.router.add_get("/api/health", health)
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/ws", websocket)
+    app.router.add_get("/api/selector", selector_state)
+    app.router.add_post("/api/selector/action", selector_action)
+    app.router.add_get("/api/library", library)
+    app.router.add_get("/", index)
+    app.router.add_static("/static/", STATIC)
     return app
 
 
@@ -151,11 +214,16 @@ def fan_out(app: web.Application, loop: asyncio.AbstractEventLoop) -> None:
         for ws in sockets.copy():
             if not ws.closed:
                 try:
-                    await ws.send_json({"type": "sentiment", **snap})
+                    await ws.send_json(snap)
                 except ConnectionError:
                     app[SOCKETS].discard(ws)
 
     def schedule(snap: dict[str, Any]) -> None:
-        asyncio.run_coroutine_threadsafe(send(snap), loop)
+        asyncio.run_coroutine_threadsafe(send({"type": "sentiment", **snap}), loop)
+
+    def selector_changed(_state: dict[str, Any]) -> None:
+        state = app[GATEWAY].selection.state()
+        asyncio.run_coroutine_threadsafe(send({"type": "selector", **state}), loop)
 
     app[GATEWAY].listeners.append(schedule)
+    app[GATEWAY].selection.selector.listeners.append(selector_changed)

@@ -24,6 +24,7 @@ from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway import sentiment as S
 from crowdpulse.gateway.core import Engine, now_ms
 from crowdpulse.gateway.registry import Registry
+from crowdpulse.gateway.selection import Selection
 from crowdpulse.gateway.store import Store
 from crowdpulse.gateway.venue import VenueConfig
 from crowdpulse.mqtt import BrokerURL, make_client, topic
@@ -59,6 +60,12 @@ class Gateway:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self._threads: list[threading.Thread] = []
+        self.relays: dict[str, dict[str, Any]] = {}
+        self.selection = Selection(cfg, self._pub)
+        self.listeners.append(self.selection.selector.on_sentiment)
+
+    def _pub(self, parts: tuple[str, ...], payload: str, retain: bool) -> None:
+        self.client.publish(self.t(*parts), payload, 1 if retain else 0, retain)
 
     def t(self, *parts: str) -> str:
         return topic(self.cfg.venue, *parts)
@@ -73,12 +80,14 @@ class Gateway:
             return
         client.subscribe([(self._sub(self.t("relay", "+", "batch")), 0),
                           (self._sub(self.t("band", "+", "report")), 0)])
+        client.subscribe([(self.t("selector", "cmd"), 1), (self.t("relay", "+", "status"), 1)])
         if self.share_group:
             client.subscribe(self.t("gateway", "accepted", "+"), 0)
         client.publish(self.t("gateway", self.worker, "status"),
                        json.dumps({"state": "online", "since": int(time.time())}), 1, True)
         if self.engine.last is not None:
             self._publish(self.engine.last)  # the retained state, again, after a broker restart
+        self._pub(("selector", "state"), json.dumps(self.selection.state()), True)
         if self.cfg.ha_discovery:
             self._discovery()
         self.connected.set()
@@ -105,6 +114,15 @@ class Gateway:
             with self._batch_cv:
                 self._batches.append((msg.payload, now_ms()))
                 self._batch_cv.notify()
+        elif parts[3] == b"selector" and parts[-1] == b"cmd":
+            self.selection.on_mqtt(msg)
+        elif parts[3] == b"relay" and parts[-1] == b"status":
+            try:
+                status = json.loads(msg.payload)
+            except ValueError:
+                return
+            if isinstance(status, dict):
+                self.relays[parts[4].decode(errors="replace")] = status
         elif parts[3] == b"gateway" and parts[4] == b"accepted" and parts[-1] != self.worker.encode():
             payload = bytes(msg.payload)
             if len(payload) % A.RECORD.itemsize == 0:
@@ -157,6 +175,7 @@ class Gateway:
         while not self.stop_event.is_set():
             start = time.perf_counter()
             snap = self.engine.tick()
+            snap["relays"] = [{"relay": r, "state": st.get("state", "unknown")} for r, st in sorted(self.relays.items())]
             self.tick_ms = (self.tick_ms + [1000 * (time.perf_counter() - start)])[-1000:]
             self._publish(snap)
             if snap["t"] - last_store >= 1000:
@@ -172,6 +191,7 @@ class Gateway:
 
     def start(self) -> Gateway:
         self.engine.warm()
+        self.selection.start()
         self.client.connect_async(self.broker.host, self.broker.port, keepalive=30)
         self.client.loop_start()
         for fn in (self._ingest, self._drain, self._ticks):
@@ -189,6 +209,7 @@ class Gateway:
                                 json.dumps({"state": "offline"}), 1, True).wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
+        self.selection.stop()
         self.store.close()
 
     def metrics_state(self) -> dict[str, Any]:

@@ -62,6 +62,15 @@ class VenueConfig:
     view_requires_token: bool = False
     ha_discovery: bool = False
     ha_prefix: str = "homeassistant"
+    library: str | None = None  # None: the sample library
+    selector_mode: str = "assist"
+    threshold: float = 40.0
+    dwell_s: float = 20.0
+    cooldown_s: float = 300.0
+    artist_separation_min: float = 60.0
+    bpm_window: float = 0.06
+    mixxx_db: str | None = None
+    event_window: tuple[int, int] | None = None  # unix ms
 
 
 def expand(spec: str, where: str) -> list[str]:
@@ -169,6 +178,7 @@ def parse(raw: dict[str, Any], base: Path) -> VenueConfig:
         ha_discovery=bool(_get(ha, "discovery", bool, False, "home_assistant")),
         ha_prefix=_get(ha, "prefix", str, "homeassistant", "home_assistant"),
     )
+    _selector(cfg, raw.get("selector", {}), raw.get("event", {}), base)
     if "token_file" in c:
         try:
             cfg.console_token = (base / str(c["token_file"])).read_text().strip() or None
@@ -185,6 +195,50 @@ def parse(raw: dict[str, Any], base: Path) -> VenueConfig:
         if not ok:
             raise VenueConfigError(msg)
     return cfg
+
+
+def _when(v: Any, where: str) -> int:
+    """UTC unix seconds, or an ISO 8601 time with a zone ("2026-11-24T22:00:00Z"), to ms."""
+    import datetime as dt
+
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v * 1000
+    if isinstance(v, dt.datetime) and v.tzinfo is not None:
+        return int(v.timestamp() * 1000)
+    if isinstance(v, str):
+        try:
+            t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            raise VenueConfigError(f"{where} is not an ISO 8601 time") from None
+        if t.tzinfo is not None:
+            return int(t.timestamp() * 1000)
+    raise VenueConfigError(f"{where} must be unix seconds or an ISO time with a zone")
+
+
+def _selector(cfg: VenueConfig, s: dict[str, Any], e: dict[str, Any], base: Path) -> None:
+    if "library" in s:
+        cfg.library = str(base / str(_get(s, "library", str, "", "selector")))
+    if "mixxx_db" in s:
+        cfg.mixxx_db = str(Path(str(_get(s, "mixxx_db", str, "", "selector"))).expanduser())
+    cfg.selector_mode = _get(s, "mode", str, "assist", "selector")
+    if cfg.selector_mode not in ("auto", "assist", "manual"):
+        raise VenueConfigError("selector.mode must be auto, assist or manual")
+    cfg.threshold = float(_get(s, "recovery_threshold", (int, float), cfg.recovery_threshold, "selector"))
+    cfg.dwell_s = float(_get(s, "dwell_s", (int, float), 20.0, "selector"))
+    cfg.cooldown_s = float(_get(s, "cooldown_s", (int, float), 300.0, "selector"))
+    cfg.artist_separation_min = float(_get(s, "artist_separation_min", (int, float), 60.0, "selector"))
+    cfg.bpm_window = float(_get(s, "bpm_window_percent", (int, float), 6.0, "selector")) / 100.0
+    if not (0 < cfg.threshold < 100 and cfg.dwell_s >= 0 and cfg.cooldown_s >= 0 and 0 < cfg.bpm_window < 0.5):
+        raise VenueConfigError("selector: recovery_threshold 0-100, dwell_s and cooldown_s >= 0, "
+                               "bpm_window_percent 0-50")
+    if "window" in e:
+        w = e["window"]
+        if not isinstance(w, list) or len(w) != 2:
+            raise VenueConfigError("event.window must be [start, end]")
+        start, end = _when(w[0], "event.window[0]"), _when(w[1], "event.window[1]")
+        if end <= start:
+            raise VenueConfigError("event.window must end after it starts")
+        cfg.event_window = (start, end)
 
 
 def load(path: str | Path) -> VenueConfig:

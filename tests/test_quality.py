@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 # import name -> source folder, as mapped in pyproject.toml
-PACKAGES = {"gateway": "gateway", "sim": "sim", "tools": "tools", "bench": "bench", "relay": "relay"}
+PACKAGES = {"gateway": "gateway", "sim": "sim", "tools": "tools", "bench": "bench", "relay": "relay", "selector": "selector", "console": "console"}
 
 
 def _run(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:

@@ -17,6 +17,7 @@ BENCHES = {
     "dsp": ("crowdpulse.bench.dsp", "the band's pipeline: real-time factor, allocation, "
                                     "twin throughput, ESP32 share"),
     "ingest": ("crowdpulse.bench.ingest", "gateway intake through a real Mosquitto, and tick time"),
+    "select": ("crowdpulse.bench.select", "track selection against a crowd with hidden tastes"),
 }
 
 
@@ -28,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if name == "dsp":
             b.add_argument("--frames", type=int, default=2000,
                            help="10 ms frames measured under MicroPython (>= 1000)")
+        if name == "select":
+            b.add_argument("--hours", type=float, default=2.0, help="length of each simulated set")
+            b.add_argument("--seeds", type=int, default=5, help="how many crowds (default 5)")
         if name == "ingest":
             b.add_argument("--seconds", type=float, default=8.0,
                            help="length of each load phase (default 8)")
@@ -48,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
         if not 2.0 <= args.seconds <= 600.0:
             raise CliError("--seconds must be 2-600")
         result = module.run(args.seconds)
+    elif args.bench == "select":
+        if not 0.25 <= args.hours <= 12 or not 1 <= args.seeds <= 50:
+            raise CliError("--hours must be 0.25-12 and --seeds 1-50")
+        result = module.run(args.hours, tuple(range(1, args.seeds + 1)))
     else:
         result = module.run()
     _print(result)

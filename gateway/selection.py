@@ -1,0 +1,108 @@
+"""The selector inside the gateway: fed every tick, driven over HTTP, WebSocket
+and MQTT, told what plays (console, its own queue, Mixxx), and publishing
+its state for anyone to read (docs/protocol.md §8)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from crowdpulse.gateway.venue import VenueConfig
+from crowdpulse.selector.core import ActionError, Selector
+from crowdpulse.selector.flow import Flow
+from crowdpulse.selector.library import ImportResult, load, sample_library
+from crowdpulse.selector.nowplaying import MixxxHistory, match
+from crowdpulse.selector.rules import Rules
+from crowdpulse.selector.store import SelectorStore
+
+log = logging.getLogger("crowdpulse.gateway")
+
+
+def library_for(cfg: VenueConfig) -> ImportResult:
+    if cfg.library is None:
+        return ImportResult(sample_library(), [])
+    return load(cfg.library)
+
+
+class Selection:
+    def __init__(self, cfg: VenueConfig, publish: Any) -> None:
+        self.cfg = cfg
+        self.publish = publish  # (topic suffix parts..., payload, retain) -> None
+        lib = library_for(cfg)
+        for err in lib.errors[:20]:
+            log.warning("library: %s", err)
+        if len(lib.errors) > 20:
+            log.warning("library: %d more rows rejected", len(lib.errors) - 20)
+        log.info("library: %d tracks", len(lib.tracks))
+        self.store = SelectorStore(cfg.db_path)
+        self.selector = Selector(
+            lib.tracks, self.store,
+            Rules(bpm_window=cfg.bpm_window, artist_separation_s=cfg.artist_separation_min * 60),
+            Flow(threshold=cfg.threshold, dwell_s=cfg.dwell_s, cooldown_s=cfg.cooldown_s),
+            mode=cfg.selector_mode)
+        self.event_over = False
+        self.selector.listeners.append(self._publish_state)
+        self._stop = threading.Event()
+        self._mixxx: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.cfg.mixxx_db:
+            self._mixxx = threading.Thread(target=self._poll_mixxx, daemon=True)
+            self._mixxx.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._mixxx is not None:
+            self._mixxx.join(3)
+        self.store.close()
+
+    def _poll_mixxx(self) -> None:
+        assert self.cfg.mixxx_db is not None
+        history = MixxxHistory(self.cfg.mixxx_db)
+        tracks = list(self.selector.tracks.values())
+        while not self._stop.wait(2.0):
+            played = history.poll()
+            if played is None:
+                continue
+            t = match(played, tracks)
+            if t is None:
+                self.selector.log("mixxx", "unknown track", f"{played.artist} - {played.title} is not in the library")
+                continue
+            try:
+                self.selector.act({"action": "playing", "track_id": t.id, "source": "mixxx"}, who="mixxx")
+            except ActionError as exc:
+                log.warning("mixxx: %s", exc)
+
+    def state(self) -> dict[str, Any]:
+        s = self.selector.state()
+        s["event"] = {"window": list(self.cfg.event_window) if self.cfg.event_window else None,
+                      "over": self.event_over}
+        s["privacy"] = {"retention_hours": self.cfg.retention_hours, "k_anonymity": self.cfg.k_anonymity}
+        return s
+
+    def _publish_state(self, _snap: dict[str, Any]) -> None:
+        self.publish(("selector", "state"), json.dumps(self.state()), True)
+
+    def act(self, action: dict[str, Any], who: str = "artist") -> None:
+        """One action from the console, the API or MQTT; ActionError if it cannot be done."""
+        if action.get("action") == "event_over":
+            self.event_over = True
+            self.publish(("config",), json.dumps({"event_over": True}), True)
+            self.publish(("cmd",), json.dumps({"cmd": "event_over"}), False)
+            self.selector.log(who, "event over", "bands stop listening until re-provisioned")
+            self._publish_state({})
+            return
+        self.selector.act(action, who)
+
+    def on_mqtt(self, msg: mqtt.MQTTMessage) -> None:
+        try:
+            action = json.loads(msg.payload)
+            if not isinstance(action, dict):
+                raise ActionError("an action is a JSON object")
+            self.act(action, who=str(action.get("who", "mqtt"))[:32])
+        except (ValueError, ActionError) as exc:
+            log.warning("selector/cmd: %s", exc)

@@ -1,0 +1,1 @@
+"""The selector: turns crowd sentiment into the next track, with the artist in charge."""

@@ -1,0 +1,156 @@
+"""The selector inside the real gateway: HTTP and MQTT actions, tokens, retained
+state, Mixxx's play history, and overrides that survive kill -9."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from gateway_helpers import EXE, VENUE, GatewayProc, publisher, write_venue
+
+from crowdpulse.broker import Mosquitto
+from crowdpulse.mqtt import BrokerURL, make_client, topic
+from crowdpulse.selector.library import sample_library
+
+LIB = sample_library()
+
+
+def _post(gw: GatewayProc, body: dict[str, Any], token: str | None = "test-token") -> tuple[int, dict]:
+    req = urllib.request.Request(f"http://127.0.0.1:{gw.port}/api/selector/action", method="POST",
+                                 data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_actions_need_the_token_and_change_the_state(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    gw = GatewayProc(mosquitto.url, write_venue(tmp_path)).wait_ready()
+    try:
+        before = gw.get("/api/selector")
+        code, body = _post(gw, {"action": "mode", "mode": "manual"}, token=None)
+        assert code == 401 and body == {"error": "token required"}
+        code, body = _post(gw, {"action": "mode", "mode": "manual"}, token="wrong")
+        assert code == 401
+        assert gw.get("/api/selector")["mode"] == before["mode"]
+        code, body = _post(gw, {"action": "mode", "mode": "warp"})
+        assert code == 400 and "mode must be" in body["error"]
+        code, body = _post(gw, {"action": "pin", "track_id": LIB[2].id})
+        assert code == 200 and body["state"]["next"]["kind"] == "pinned"
+        lib = gw.get("/api/library?q=" + LIB[2].artist.split()[0])
+        assert any(t["id"] == LIB[2].id for t in lib["tracks"])
+    finally:
+        gw.stop()
+
+
+def test_mqtt_commands_and_retained_state(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    gw = GatewayProc(mosquitto.url, write_venue(tmp_path)).wait_ready()
+    try:
+        pub = publisher(mosquitto.url)
+        pub.publish(topic(VENUE, "selector", "cmd"), json.dumps({"action": "veto", "track_id": LIB[0].id}),
+                    qos=1).wait_for_publish(5)
+        pub.publish(topic(VENUE, "selector", "cmd"), b"{broken", qos=1).wait_for_publish(5)
+        pub.loop_stop()
+        deadline = time.monotonic() + 5
+        while LIB[0].id not in gw.get("/api/selector")["vetoed_tracks"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        got: list[dict] = []
+        c = make_client(BrokerURL.parse(mosquitto.url))
+        c.on_message = lambda cl, u, m: got.append(json.loads(m.payload))
+        c.connect("127.0.0.1", mosquitto.port)
+        c.subscribe(topic(VENUE, "selector", "state"))
+        c.loop_start()
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.05)
+        c.loop_stop()
+        assert got and LIB[0].id in got[0]["vetoed_tracks"]
+        assert gw.proc.poll() is None
+    finally:
+        gw.stop()
+
+
+def test_overrides_survive_kill_9(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    cfg = write_venue(tmp_path)
+    gw = GatewayProc(mosquitto.url, cfg).wait_ready()
+    try:
+        for body in ({"action": "mode", "mode": "auto"}, {"action": "pin", "track_id": LIB[10].id},
+                     {"action": "veto", "track_id": LIB[11].id},
+                     {"action": "veto_artist", "artist": LIB[12].artist},
+                     {"action": "lock", "locked": True}, {"action": "arc", "points": [[0, 0.5], [60, 0.9]]}):
+            assert _post(gw, body)[0] == 200
+    finally:
+        gw.proc.send_signal(signal.SIGKILL)
+        gw.proc.wait(10)
+    again = GatewayProc(mosquitto.url, cfg).wait_ready()
+    try:
+        s = again.get("/api/selector")
+        assert s["mode"] == "auto" and s["locked"] is True
+        assert s["next"]["track"]["id"] == LIB[10].id
+        assert LIB[11].id in s["vetoed_tracks"] and LIB[12].artist.lower() in s["vetoed_artists"]
+        assert s["energy_arc"] == [[0.0, 0.5], [60.0, 0.9]]
+    finally:
+        again.stop()
+
+
+def _mixxx_db(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE track_locations (id INTEGER PRIMARY KEY AUTOINCREMENT, location varchar(512) UNIQUE,
+            filename varchar(512), directory varchar(512), filesize INTEGER, fs_deleted INTEGER,
+            needs_verification INTEGER);
+        CREATE TABLE library (id INTEGER PRIMARY KEY AUTOINCREMENT, artist varchar(64), title varchar(64),
+            location INTEGER REFERENCES track_locations(location), bpm FLOAT, key varchar(8), duration FLOAT);
+        CREATE TABLE Playlists (id INTEGER primary key, name varchar(48), position INTEGER,
+            hidden INTEGER DEFAULT 0 NOT NULL, date_created datetime, date_modified datetime, locked integer DEFAULT 0);
+        CREATE TABLE PlaylistTracks (id INTEGER primary key, playlist_id INTEGER REFERENCES Playlists(id),
+            track_id INTEGER REFERENCES library(id), position INTEGER, pl_datetime_added);
+        INSERT INTO Playlists (id, name, hidden) VALUES (1, 'Auto DJ', 1), (2, '2026-11-24', 2);
+    """)
+    for i, t in enumerate(LIB[:5], 1):
+        db.execute("INSERT INTO track_locations (id, location) VALUES (?, ?)", (i, f"/music/{i}.flac"))
+        db.execute("INSERT INTO library (id, artist, title, location) VALUES (?, ?, ?, ?)", (i, t.artist, t.title, i))
+    db.commit()
+    return db
+
+
+def test_now_playing_follows_mixxx_history(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    db = _mixxx_db(tmp_path / "mixxxdb.sqlite")
+    cfg = write_venue(tmp_path, extra=f'[selector]\nmixxx_db = "{tmp_path / "mixxxdb.sqlite"}"\n')
+    gw = GatewayProc(mosquitto.url, cfg).wait_ready()
+    try:
+        for n, track in ((1, LIB[3]), (2, LIB[1])):
+            db.execute("INSERT INTO PlaylistTracks (playlist_id, track_id, position) VALUES (1, 5, ?)", (n,))  # Auto DJ: ignored
+            lib_id = LIB.index(track) + 1
+            db.execute("INSERT INTO PlaylistTracks (playlist_id, track_id, position) VALUES (2, ?, ?)", (lib_id, n))
+            db.commit()
+            deadline = time.monotonic() + 8
+            while (gw.get("/api/selector").get("now_playing") or {}).get("track", {}).get("id") != track.id:
+                assert time.monotonic() < deadline, f"Mixxx's track {n} not picked up"
+                time.sleep(0.2)
+        s = gw.get("/api/selector")
+        assert s["now_playing"]["source"] == "mixxx" and len(s["history"]) == 2
+    finally:
+        gw.stop()
+        db.close()
+
+
+def test_bench_select_json() -> None:
+    out = subprocess.run([EXE, "bench", "select", "--json", "--hours", "0.5", "--seeds", "2"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    for key in ("vs_oracle", "random_vs_oracle", "recovery_median_s"):
+        assert key in r
+    assert 0 < r["random_vs_oracle"] <= 1.05 and 0 < r["vs_oracle"] <= 1.05
