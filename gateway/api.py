@@ -204,7 +204,14 @@ def make_app(gw: Gateway) -> web.Application:
     app.router.add_get("/api/library", library)
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC)
+    app.on_shutdown.append(_close_sockets)
     return app
+
+
+async def _close_sockets(app: web.Application) -> None:
+    # open consoles would otherwise hold the shutdown for aiohttp's full grace period
+    for ws in set(app[SOCKETS]):
+        await ws.close(code=1001, message=b"gateway shutting down")
 
 
 def fan_out(app: web.Application, loop: asyncio.AbstractEventLoop) -> None:

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway import batch as B
+from crowdpulse.gateway import ratecontrol
 from crowdpulse.gateway import sentiment as S
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.validate import Validator
@@ -174,6 +175,12 @@ class Engine:
         got = np.bincount(zones, weights=recent[view.active, A.F_DUR], minlength=nz)
         return [None if n[z] == 0 else round(max(0.0, 1.0 - got[z] / (window * n[z])), 3)
                 for z in range(nz)]
+
+    def adv_interval_ms(self, at_ms: int | None = None) -> int:
+        """The advertising interval every band should use now (gateway/ratecontrol.py)."""
+        with self.lock:
+            return ratecontrol.adv_interval_ms(self.agg.last_ms, self.registry.zone_of,
+                                               len(self.registry.zones), at_ms if at_ms is not None else now_ms())
 
     def counters(self) -> dict[str, Any]:
         with self.lock:

@@ -44,7 +44,8 @@ class Selection:
             Rules(bpm_window=cfg.bpm_window, artist_separation_s=cfg.artist_separation_min * 60),
             Flow(threshold=cfg.threshold, dwell_s=cfg.dwell_s, cooldown_s=cfg.cooldown_s),
             mode=cfg.selector_mode)
-        self.event_over = False
+        # the end of the event outlives a restart: bands must not be told to listen again
+        self.event_over = bool(self.store.load().get("event_over", False))
         self.selector.listeners.append(self._publish_state)
         self._stop = threading.Event()
         self._mixxx: threading.Thread | None = None
@@ -91,10 +92,11 @@ class Selection:
         """One action from the console, the API or MQTT; ActionError if it cannot be done."""
         if action.get("action") == "event_over":
             self.event_over = True
+            self.store.save({"event_over": True})
             self.publish(("config",), json.dumps({"event_over": True}), True)
             self.publish(("cmd",), json.dumps({"cmd": "event_over"}), False)
             self.selector.log(who, "event over", "bands stop listening until re-provisioned")
-            self._publish_state({})
+            self.selector.notify()
             return
         self.selector.act(action, who)
 

@@ -63,9 +63,28 @@ class Gateway:
         self.relays: dict[str, dict[str, Any]] = {}
         self.selection = Selection(cfg, self._pub)
         self.listeners.append(self.selection.selector.on_sentiment)
+        # the retained band config is one message: the gateway owns all of it
+        self.band_config: dict[str, Any] = {"event_over": True} if self.selection.event_over else {}
+        self._config_checked = 0
 
     def _pub(self, parts: tuple[str, ...], payload: str, retain: bool) -> None:
+        if parts == ("config",):
+            self.set_band_config(json.loads(payload))
+            return
         self.client.publish(self.t(*parts), payload, 1 if retain else 0, retain)
+
+    def set_band_config(self, changes: dict[str, Any]) -> None:
+        """Merge into the retained config every band follows (docs/protocol.md §5)."""
+        merged = {**self.band_config, **changes}
+        if merged != self.band_config:
+            self.band_config = merged
+            self.client.publish(self.t("config"), json.dumps(merged), 1, True)
+
+    def _rate_control(self, at_ms: int) -> None:
+        # every 5 s: cheap, and bands need no faster changes than that
+        if at_ms - self._config_checked >= 5000:
+            self._config_checked = at_ms
+            self.set_band_config({"adv_interval_ms": self.engine.adv_interval_ms(at_ms)})
 
     def t(self, *parts: str) -> str:
         return topic(self.cfg.venue, *parts)
@@ -87,6 +106,8 @@ class Gateway:
                        json.dumps({"state": "online", "since": int(time.time())}), 1, True)
         if self.engine.last is not None:
             self._publish(self.engine.last)  # the retained state, again, after a broker restart
+        if self.band_config:
+            client.publish(self.t("config"), json.dumps(self.band_config), 1, True)
         self._pub(("selector", "state"), json.dumps(self.selection.state()), True)
         if self.cfg.ha_discovery:
             self._discovery()
@@ -178,6 +199,7 @@ class Gateway:
             snap["relays"] = [{"relay": r, "state": st.get("state", "unknown")} for r, st in sorted(self.relays.items())]
             self.tick_ms = (self.tick_ms + [1000 * (time.perf_counter() - start)])[-1000:]
             self._publish(snap)
+            self._rate_control(snap["t"])
             if snap["t"] - last_store >= 1000:
                 last_store = snap["t"]
                 try:

@@ -41,7 +41,7 @@ class Suggestion:
     recovery: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"track": self.track.as_dict(), "expected": round(self.expected, 1),
+        return {"track": self.track.as_dict(), "expected": round(min(100.0, max(0.0, self.expected)), 1),
                 "reason": self.reason, "recovery": self.recovery}
 
 
@@ -121,6 +121,7 @@ class Selector:
                 self.last_score = float(score)
                 if not self.scores or now - self.scores[-1][0] >= 1.0:
                     self.scores.append((now, float(score)))
+            before = self.flow.state
             event = self.flow.update(score, now)
             if event == "trigger":
                 self._recovery(now)
@@ -128,6 +129,10 @@ class Selector:
                 self.recovery = False
                 self.log("selector", "recovered", f"venue back at {score:.0f} (>= {self.flow.threshold + self.flow.margin:.0f}); "
                          f"cooldown {self.flow.cooldown_s / 60:.0f} min")
+                self._refresh()  # recovery picks give way to the normal ranking
+                self._changed()
+            elif self.flow.state != before:
+                self._changed()  # dipping / back to normal: the console shows it at once
             self._advance(now)
 
     def _recovery(self, now: float) -> None:
@@ -262,6 +267,11 @@ class Selector:
             h["response"] = float(np.mean(during))
             self.model.update(np.array(h["phi"]), h["response"])
         self.now = None
+
+    def notify(self) -> None:
+        """Persist and tell every listener (console, MQTT) that the state changed."""
+        with self.lock:
+            self._changed()
 
     def _changed(self) -> None:
         self._save()

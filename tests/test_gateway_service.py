@@ -103,8 +103,10 @@ def test_websocket_streams_every_tick(mosquitto: Mosquitto, running) -> None:  #
         return out
 
     msgs = asyncio.run(listen())
-    assert len(msgs) >= 8  # 10 Hz
-    assert all(m["type"] == "sentiment" and "zones" in m for m in msgs)
+    ticks = [m for m in msgs if m["type"] == "sentiment"]
+    assert len(ticks) >= 8 and all("zones" in m for m in ticks)  # 10 Hz
+    assert "selector" in {m["type"] for m in msgs[:2]}  # its state on connect
+    assert {m["type"] for m in msgs} == {"sentiment", "selector"}
 
 
 def test_history_and_sqlite_keep_zone_aggregates_only(mosquitto: Mosquitto, running) -> None:  # type: ignore[no-untyped-def]

@@ -116,6 +116,18 @@ def test_bad_actions_raise_action_error() -> None:
             sel.act(action)
 
 
+def test_every_flow_state_change_reaches_the_listeners() -> None:
+    sel, clock = _sel(mode="assist", threshold=40, dwell_s=20, cooldown_s=300)
+    seen: list[str] = []
+    sel.listeners.append(lambda snap: seen.append(snap["adaptive_flow"]["state"]))
+    _feed(sel, clock, 45, 5)
+    assert seen == []  # nothing changed: nothing pushed
+    _feed(sel, clock, 35, 25)
+    _feed(sel, clock, 55, 3)
+    assert seen[:3] == ["dipping", "recovering", "cooldown"]
+    assert not any(s.recovery for s in sel.suggested)  # recovery picks gave way
+
+
 def test_adaptive_flow_fires_after_dwell_and_not_again_during_cooldown() -> None:
     sel, clock = _sel(mode="auto", threshold=40, dwell_s=20, cooldown_s=300)
     sel.act({"action": "playing", "track_id": sel.queue[0]["track_id"]})

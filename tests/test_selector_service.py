@@ -88,7 +88,8 @@ def test_overrides_survive_kill_9(mosquitto: Mosquitto, tmp_path: Path) -> None:
         for body in ({"action": "mode", "mode": "auto"}, {"action": "pin", "track_id": LIB[10].id},
                      {"action": "veto", "track_id": LIB[11].id},
                      {"action": "veto_artist", "artist": LIB[12].artist},
-                     {"action": "lock", "locked": True}, {"action": "arc", "points": [[0, 0.5], [60, 0.9]]}):
+                     {"action": "lock", "locked": True}, {"action": "arc", "points": [[0, 0.5], [60, 0.9]]},
+                     {"action": "event_over"}):
             assert _post(gw, body)[0] == 200
     finally:
         gw.proc.send_signal(signal.SIGKILL)
@@ -100,6 +101,7 @@ def test_overrides_survive_kill_9(mosquitto: Mosquitto, tmp_path: Path) -> None:
         assert s["next"]["track"]["id"] == LIB[10].id
         assert LIB[11].id in s["vetoed_tracks"] and LIB[12].artist.lower() in s["vetoed_artists"]
         assert s["energy_arc"] == [[0.0, 0.5], [60.0, 0.9]]
+        assert s["event"]["over"] is True  # bands are not told to listen again
     finally:
         again.stop()
 

@@ -219,10 +219,13 @@ export class SentimentChart {
       g.lineTo(L + pw, yy);
       g.stroke();
       g.restore();
-      g.fillStyle = C.threshold;
+      const label = `recovery ${this.threshold}`;
       g.textAlign = "left";
       g.textBaseline = "bottom";
-      g.fillText(`recovery ${this.threshold}`, L + 4, yy - 2);
+      g.fillStyle = "rgba(17, 21, 28, 0.85)";
+      g.fillRect(L + 2, yy - 16, g.measureText(label).width + 6, 14);
+      g.fillStyle = C.threshold;
+      g.fillText(label, L + 5, yy - 3);
     }
     // lines: zones first, the venue on top
     let drawn = 0;

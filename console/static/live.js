@@ -5,6 +5,7 @@ import { auth, getJSON, postAction, Unauthorised } from "./api.js";
 
 const STALE_MS = 3000;
 const ACTION_TIMEOUT_MS = 8000;
+const MAX_BACKOFF_MS = 5000; // at the booth, back within seconds of the gateway
 
 export class Live {
   /**
@@ -118,7 +119,7 @@ export class Live {
   }
 
   retry() {
-    const base = Math.min(10_000, 500 * 2 ** this.attempt);
+    const base = Math.min(MAX_BACKOFF_MS, 500 * 2 ** this.attempt);
     const delay = Math.round(base * (0.8 + 0.4 * Math.random()));
     this.attempt += 1;
     this.retryAt = Date.now() + delay;

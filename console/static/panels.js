@@ -147,8 +147,9 @@ function trackLi(t, { ix, exp, tag, buttons, vetoed }) {
   if (exp !== undefined) {
     const e = document.createElement("span");
     e.className = "exp";
-    e.textContent = Number.isFinite(exp) ? exp.toFixed(0) : DASH;
-    e.title = "expected crowd response (0-100)";
+    // the model's value can leave 0-100 (arc penalty, early uncertainty): show it on the scale
+    e.textContent = Number.isFinite(exp) ? Math.max(0, Math.min(100, exp)).toFixed(0) : DASH;
+    e.title = `expected crowd response (model value ${Number.isFinite(exp) ? exp.toFixed(1) : "none"})`;
     li.append(e);
   }
   for (const [act, label, cls, tip] of buttons) {
@@ -197,9 +198,10 @@ export function renderSelector(st, { vetoedIds, titleOf }) {
   text("threshold", Number.isFinite(af.threshold) ? af.threshold : DASH);
   const fs = $("flow-state");
   attr(fs, "data-state", af.state || "normal");
-  let flow = af.state || DASH;
-  if (af.state === "cooldown" && af.cooldown_until_ms) flow += ` to ${fmt.clock(af.cooldown_until_ms).slice(0, 5)}`;
-  text(fs, flow, "normal · dipping (below threshold) · recovering (a recovery pick is due) · cooldown");
+  let tip = "normal · dipping (below the threshold) · recovering (a recovery pick is due or playing) · cooldown";
+  if (af.state === "dipping" && af.below_since_ms) tip = `below ${af.threshold} since ${fmt.clock(af.below_since_ms)}; a recovery pick after ${af.dwell_s} s`;
+  if (af.state === "cooldown" && af.cooldown_until_ms) tip = `the crowd came back; no new recovery pick until ${fmt.clock(af.cooldown_until_ms)}`;
+  text(fs, af.state || DASH, tip);
 
   // next
   const nx = st.next;
@@ -318,9 +320,8 @@ export function renderEvent(ev, now = Date.now()) {
   text(badge, label);
   if (Array.isArray(w) && w.length === 2) {
     const a = new Date(w[0]), b = new Date(w[1]);
-    const day = a.toLocaleDateString(undefined, { weekday: "short", day: "numeric", month: "short" });
-    text("event-window", `${day} ${fmt.clock(w[0]).slice(0, 5)}–${fmt.clock(w[1]).slice(0, 5)}`,
-      `${a.toString()} to ${b.toString()}`);
+    text("event-window", `${fmt.clock(w[0]).slice(0, 5)}–${fmt.clock(w[1]).slice(0, 5)}`,
+      `microphones may listen from ${a.toLocaleString()} to ${b.toLocaleString()}`);
   } else {
     text("event-window", "not set", "the venue file has no [event] window");
   }

@@ -38,6 +38,7 @@ class Band:
         self.muted = False
         self.over = False
         self.interval_ms = cfg.interval_ms
+        self.adv_interval_ms = 100
         self.sched = Schedule(self._jittered())
         self.pipe = Pipeline(cfg.mic["sensitivity_cdb"])
         self.motion = Motion(4096)
@@ -66,6 +67,11 @@ class Band:
             self.interval_ms = v
             self.sched.set_interval(self._jittered())
             print("crowdpulse: interval_ms", v)
+        a = data.get("adv_interval_ms")
+        if isinstance(a, int) and 100 <= a <= 25500 and a != self.adv_interval_ms:
+            # many bands share the air: advertise less often (the gateway works out how much)
+            self.adv_interval_ms = a
+            print("crowdpulse: adv_interval_ms", a)
         if data.get("event_over") is True or data.get("cmd") == "event_over":
             if not self.over:
                 print("crowdpulse: event over")
@@ -79,7 +85,7 @@ class Band:
             return
         for payload in self.hw.scan_results():
             try:
-                t, interval, flags, seq = packet.decode_beacon(payload, self.cfg.command_key)
+                t, interval, flags, seq, adv = packet.decode_beacon(payload, self.cfg.command_key)
             except packet.PacketError:
                 continue
             if seq == self.beacon_seq:
@@ -90,6 +96,8 @@ class Band:
             cmd = {"event_over": bool(flags & packet.CMD_EVENT_OVER)}
             if interval:
                 cmd["interval_ms"] = interval
+            if adv:
+                cmd["adv_interval_ms"] = adv
             self.on_command(True, cmd)
 
     # -- state -------------------------------------------------------------
@@ -136,7 +144,7 @@ class Band:
         self.reports += 1
         self.last_sent = time.ticks_ms()
         if self.cfg.transport != "mqtt":
-            self.hw.advertise(packet.adv_payload(report))
+            self.hw.advertise(packet.adv_payload(report), self.adv_interval_ms)
         if self.uplink is not None:
             self.uplink.publish(report)
 

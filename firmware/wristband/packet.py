@@ -75,9 +75,11 @@ RESERVED_FLAGS = const(0xC0)
 
 # Relay beacon: commands to bands that only have BLE (and the time, for their clock).
 BEACON_TYPE = const(0xC1)
-BEACON_FORMAT = ">BIBBH"  # type, unix time, interval (10 ms units, 0 = keep), flags, seq
-BEACON_BODY = const(9)
-BEACON_SIZE = const(14)
+# type, unix time, report interval (10 ms units), advertising interval (100 ms
+# units: the gateway spaces adverts out when many bands share the air), flags, seq
+BEACON_FORMAT = ">BIBBBH"
+BEACON_BODY = const(10)
+BEACON_SIZE = const(15)
 CMD_EVENT_OVER = const(0x01)
 
 # Relay batch: header then fixed-size records, so a batch decodes as one array.
@@ -307,18 +309,19 @@ def command_key(venue_key):
     return _hmac_sha256(venue_key, b"crowdpulse/v1/command-key")[:KEY_SIZE]
 
 
-def encode_beacon(cmd_key, unix_time, interval_ms, flags, seq):
+def encode_beacon(cmd_key, unix_time, interval_ms, flags, seq, adv_interval_ms=0):
     _check_key(cmd_key)
     try:
         body = struct.pack(BEACON_FORMAT, BEACON_TYPE, int(unix_time), int(interval_ms) // INTERVAL_STEP_MS,
-                           int(flags), int(seq) & 0xFFFF)
+                           int(adv_interval_ms) // 100, int(flags), int(seq) & 0xFFFF)
     except (ValueError, OverflowError, TypeError, struct.error):
         raise PacketError("beacon field out of range")
     return body + _hmac_sha256(cmd_key, body)[:TAG_SIZE]
 
 
 def decode_beacon(buf, cmd_key):
-    """(unix time, interval ms or 0, flags, seq) of a beacon whose tag checks out."""
+    """(unix time, interval ms or 0, flags, seq, advertising interval ms or 0) of a
+    beacon whose tag checks out."""
     _check_key(cmd_key)
     if not isinstance(buf, (bytes, bytearray, memoryview)) or len(buf) != BEACON_SIZE:
         raise PacketError("not a beacon")
@@ -328,8 +331,8 @@ def decode_beacon(buf, cmd_key):
     want = _hmac_sha256(cmd_key, body)[:TAG_SIZE]
     if want != bytes(buf[BEACON_BODY:]):
         raise PacketError("beacon tag does not match")
-    _, t, interval, flags, seq = struct.unpack(BEACON_FORMAT, body)
-    return t, interval * INTERVAL_STEP_MS, flags, seq
+    _, t, interval, adv, flags, seq = struct.unpack(BEACON_FORMAT, body)
+    return t, interval * INTERVAL_STEP_MS, flags, seq, adv * 100
 
 
 def adv_payload(data):

@@ -73,9 +73,9 @@ def test_motion_counts_impacts_and_intensity():
 
 def test_beacons_round_trip_and_reject_forgery():
     ck = packet.command_key(bytes(range(32)))
-    b = packet.encode_beacon(ck, 1800000000, 500, packet.CMD_EVENT_OVER, 7)
+    b = packet.encode_beacon(ck, 1800000000, 500, packet.CMD_EVENT_OVER, 7, 2400)
     assert len(b) == packet.BEACON_SIZE
-    assert packet.decode_beacon(b, ck) == (1800000000, 500, packet.CMD_EVENT_OVER, 7)
+    assert packet.decode_beacon(b, ck) == (1800000000, 500, packet.CMD_EVENT_OVER, 7, 2400)
     bad = bytearray(b)
     bad[3] ^= 1
     for data in (bytes(bad), b[:-1], b"\x01" + b[1:]):

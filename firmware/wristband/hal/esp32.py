@@ -16,7 +16,6 @@ from wristband.packet import manufacturer_data
 
 FRAME = 160
 _IBUF = 16000 * 4 // 5  # 200 ms of 32-bit slots: radio work never starves the mic
-_ADV_US = 100000  # NimBLE's floor for non-connectable adverts
 _IRQ_SCAN_RESULT = 5
 # MicroPython's epoch is 2000 on older ESP32 builds, 1970 on newer ones.
 _EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
@@ -112,8 +111,8 @@ class Hardware:
         return True
 
     # -- radio ----------------------------------------------------------------
-    def advertise(self, adv):
-        self._ble.gap_advertise(_ADV_US, adv, connectable=False)
+    def advertise(self, adv, interval_ms=100):
+        self._ble.gap_advertise(interval_ms * 1000, adv, connectable=False)
 
     def advertise_stop(self):
         self._ble.gap_advertise(None)

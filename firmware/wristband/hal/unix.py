@@ -38,6 +38,7 @@ class Hardware:
         self._medium = None
         self._adv = None
         self._adv_due = 0
+        self._adv_interval = ADV_INTERVAL_MS
         self._jitter = 0
         self._type = bytearray(1)
         self._junk = bytearray(FRAME_BYTES)
@@ -122,8 +123,9 @@ class Hardware:
         return False
 
     # -- radio ----------------------------------------------------------------
-    def advertise(self, adv):
+    def advertise(self, adv, interval_ms=ADV_INTERVAL_MS):
         self._adv = adv
+        self._adv_interval = interval_ms
         self._adv_due = time.ticks_ms()
 
     def advertise_stop(self):
@@ -152,7 +154,7 @@ class Hardware:
                 pass
             # BLE's advDelay: 0-10 ms of random extra per advertising event
             self._jitter = (self._jitter * 5 + 3) & 7
-            self._adv_due = time.ticks_add(now, ADV_INTERVAL_MS + self._jitter)
+            self._adv_due = time.ticks_add(now, self._adv_interval + self._jitter)
         try:
             data = self._udp.recv(64)
             if data and len(self._beacons) < 4:
