@@ -210,7 +210,8 @@ def make_app(gw: Gateway) -> web.Application:
 
 async def _close_sockets(app: web.Application) -> None:
     # open consoles would otherwise hold the shutdown for aiohttp's full grace period
-    for ws in set(app[SOCKETS]):
+    sockets: set[web.WebSocketResponse] = app[SOCKETS]
+    for ws in list(sockets):
         await ws.close(code=1001, message=b"gateway shutting down")
 
 

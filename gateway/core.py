@@ -84,6 +84,7 @@ class Engine:
         self.last: dict[str, Any] | None = None
         self._trend = np.full(len(registry.zones) + 1, np.nan)
         self._trend_at: int | None = None
+        self.adv_ms = ratecontrol.MIN_MS  # what the bands were last told
 
     def warm(self) -> None:
         """Compile every numba kernel now, not on the first batch while the tick waits."""
@@ -177,10 +178,16 @@ class Engine:
                 for z in range(nz)]
 
     def adv_interval_ms(self, at_ms: int | None = None) -> int:
-        """The advertising interval every band should use now (gateway/ratecontrol.py)."""
+        """The advertising interval every band should use now (gateway/ratecontrol.py);
+        call it when the bands are told, since it remembers what they were told."""
+        t = at_ms if at_ms is not None else now_ms()
         with self.lock:
-            return ratecontrol.adv_interval_ms(self.agg.last_ms, self.registry.zone_of,
-                                               len(self.registry.zones), at_ms if at_ms is not None else now_ms())
+            recent, _base = self.agg.window(t)
+            window = (A.N_FINE - 1) * A.FINE_MS + t % A.FINE_MS
+            self.adv_ms = ratecontrol.adv_interval_ms(
+                self.agg.last_ms, self.registry.zone_of, len(self.registry.zones), t,
+                recent[:, A.F_DUR].astype(np.float64), window, self.adv_ms)
+            return self.adv_ms
 
     def counters(self) -> dict[str, Any]:
         with self.lock:

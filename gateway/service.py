@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import paho.mqtt.client as mqtt
 
 from crowdpulse.gateway import aggregate as A
@@ -28,8 +29,10 @@ from crowdpulse.gateway.selection import Selection
 from crowdpulse.gateway.store import Store
 from crowdpulse.gateway.venue import VenueConfig
 from crowdpulse.mqtt import BrokerURL, make_client, topic
+from wristband import packet as P
 
 log = logging.getLogger("crowdpulse.gateway")
+URGENT_GAP_S = 0.02  # onset ticks: at most 50 a second, whatever the crowd does
 
 
 class Gateway:
@@ -53,12 +56,16 @@ class Gateway:
         self._direct_lock = threading.Lock()
         self._batches: list[tuple[bytes | bytearray, int]] = []
         self._batch_cv = threading.Condition()
+        self._urgent = threading.Event()  # a reaction's onset arrived: score it now
         self.client = make_client(broker, f"crowdpulse-gateway-{cfg.venue}-{worker}", ca_file)
         self.client.reconnect_delay_set(1, 4)
         self.client.will_set(self.t("gateway", worker, "status"), json.dumps({"state": "offline"}), 1, True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self._sub_lock = threading.Lock()
+        self._unacked: set[int] = set()
         self._threads: list[threading.Thread] = []
         self.relays: dict[str, dict[str, Any]] = {}
         self.selection = Selection(cfg, self._pub)
@@ -97,11 +104,13 @@ class Gateway:
         if rc.is_failure:
             log.warning("broker refused the connection: %s", rc)
             return
-        client.subscribe([(self._sub(self.t("relay", "+", "batch")), 0),
-                          (self._sub(self.t("band", "+", "report")), 0)])
-        client.subscribe([(self.t("selector", "cmd"), 1), (self.t("relay", "+", "status"), 1)])
+        subs = [client.subscribe([(self._sub(self.t("relay", "+", "batch")), 0),
+                                  (self._sub(self.t("band", "+", "report")), 0)])[1],
+                client.subscribe([(self.t("selector", "cmd"), 1), (self.t("relay", "+", "status"), 1)])[1]]
         if self.share_group:
-            client.subscribe(self.t("gateway", "accepted", "+"), 0)
+            subs.append(client.subscribe(self.t("gateway", "accepted", "+"), 0)[1])
+        with self._sub_lock:
+            self._unacked = {mid for mid in subs if mid is not None}
         client.publish(self.t("gateway", self.worker, "status"),
                        json.dumps({"state": "online", "since": int(time.time())}), 1, True)
         if self.engine.last is not None:
@@ -111,8 +120,15 @@ class Gateway:
         self._pub(("selector", "state"), json.dumps(self.selection.state()), True)
         if self.cfg.ha_discovery:
             self._discovery()
-        self.connected.set()
         log.info("connected to %s", self.broker)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: object, mid: int, _rc: object, _p: object) -> None:
+        # "connected" (the health check, the console) means the broker has
+        # acknowledged every subscription: only then does nothing sent get lost
+        with self._sub_lock:
+            self._unacked.discard(mid)
+            if not self._unacked:
+                self.connected.set()
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
         self.connected.clear()
@@ -177,6 +193,7 @@ class Gateway:
                 work, self._batches = self._batches, []
             for payload, at in work:
                 rec = self.engine.ingest_batch(payload, at)
+                self._onset(rec)
                 if self.share_group and len(rec):
                     self.client.publish(self.t("gateway", "accepted", self.worker), rec.tobytes(), 0)
 
@@ -186,12 +203,30 @@ class Gateway:
                 batch, self._direct = self._direct, []
             if batch:
                 rec = self.engine.ingest_direct([b for b, _ in batch], [t for _, t in batch])
+                self._onset(rec)
                 if self.share_group and len(rec):
                     self.client.publish(self.t("gateway", "accepted", self.worker), rec.tobytes(), 0)
 
+    def _onset(self, rec: npt.NDArray[np.void]) -> None:
+        # bands flag the report that starts a reaction (a clap burst, a cheer
+        # swell) and send it at once; waiting for the next tick would add up
+        # to a whole tick period to the crowd-to-score latency
+        if len(rec) and bool((rec["flags"] & P.FLAG_EVENT).any()):
+            self._urgent.set()
+
+    def _wait_tick(self, due: float, last: float) -> None:
+        """Until the next periodic tick, or sooner for an onset (never closer than URGENT_GAP_S)."""
+        while not self.stop_event.is_set():
+            left = due - time.monotonic()
+            if left <= 0:
+                return
+            if self._urgent.wait(left):
+                self._urgent.clear()
+                self.stop_event.wait(max(0.0, last + URGENT_GAP_S - time.monotonic()))
+                return
+
     def _ticks(self) -> None:
         period = 1.0 / self.cfg.tick_hz
-        next_t = time.monotonic()
         last_store = 0
         while not self.stop_event.is_set():
             start = time.perf_counter()
@@ -208,8 +243,8 @@ class Gateway:
                     log.error("cannot store history: %s", exc)
             for fn in list(self.listeners):
                 fn(snap)
-            next_t += period
-            self.stop_event.wait(max(0.0, next_t - time.monotonic()))
+            last = time.monotonic()
+            self._wait_tick(last + period - (time.perf_counter() - start), last)
 
     def start(self) -> Gateway:
         self.engine.warm()
@@ -224,6 +259,7 @@ class Gateway:
 
     def stop(self) -> None:
         self.stop_event.set()
+        self._urgent.set()
         for th in self._threads:
             th.join(2)
         if self.connected.is_set():

@@ -98,8 +98,9 @@ class Crowd:
         self.engagement += (target - self.engagement) * (1 - np.exp(-dt / TAU_S))
         energy = self.track.energy if self.track is not None else 0.0
         self.fatigue = np.clip(self.fatigue + dt / 3600 * (1.5 * energy * self.engagement - 0.5), 0, 1)
+        # cheering expresses engagement; it does not feed it (a loop that would
+        # drive every crowd to 100 and keep it there)
         self.cheer_left = np.maximum(self.cheer_left - dt, 0)
-        self.engagement[self.cheer_left > 0] = np.minimum(1.0, self.engagement[self.cheer_left > 0] + 0.02 * dt)
 
     def actions(self, now: float) -> Actions:
         """What engagement looks like (docs/sentiment.md's anchors): from about 0.3

@@ -2,10 +2,16 @@
 
 For every band and report interval this draws the report's field codes from
 what its wearer and the people around do, with the constants below; they
-are calibrated against the DSP twin (sim/twin.py) on synthesised scenes, and
+are calibrated against the DSP twin (sim/twin.py) on synthesised scenes at
+PA levels from a quiet bar to the front of a floor, and
 tests/test_sim_calibration.py checks the two agree on the fields and on the
-sentiment the gateway computes from them.  Vectorised over bands: 50,000
-bands in real time on one core.
+sentiment the gateway computes from them.
+
+The model is acoustic, not a table per venue: each crowd sound has a level
+at the band, and a field moves by how far the sound stands out of the music
+at that band (the power sum of the two; docs/sim.md).  A cheer that doubles
+the LAeq in a 76 dB bar vanishes under a 100 dB PA, with the same constants.
+Vectorised over bands: 50,000 bands in real time on one core.
 """
 
 from __future__ import annotations
@@ -19,25 +25,57 @@ from crowdpulse.sim.crowd import Actions
 from wristband import packet as P
 
 F64 = npt.NDArray[np.float64]
+FAST_RISE_DB = 9.03  # 10*log10(1 s / 125 ms): a short burst's exposure lifts the F-weighted meter this much
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """Measured on the twin (see calibrate() in tests/test_sim_calibration.py)."""
+    """Measured on the twin (calibrate() in tests/test_sim_calibration.py): scenes
+    of sim/scene.py with the PA from 72 to 102 dB(A), after the DSP's 20 s
+    warm-up; one value per 250 ms interval, 40 bands a situation.  Levels are
+    A-weighted dB SPL at the band; "voice" offsets are what the band's voice-band
+    field reads above a sound's LAeq."""
 
-    fmax_over_eq_db: float = 2.5  # LAFmax - LAeq, music
-    fmax_clap_db: float = 9.0  # extra LAFmax in an interval with the wearer's clap
-    clap_detect: float = 0.9  # the wearer's own claps the DSP counts
-    neighbour_detect: float = 0.15  # claps per second heard from a clapping neighbourhood
-    clap_level_db: float = 6.0  # LAeq rise when the wearer claps along
-    cheer_level_db: float = 10.0  # LAeq rise inside a cheering crowd
-    cheer_excess_db: float = 12.0  # voice-band excess inside a cheering crowd
-    sing_excess_db: float = 5.0
-    clap_excess_db: float = 1.5  # claps are in the voice band too
-    music_onsets_hz: float = 2.0
-    voice_below_laeq_db: float = 4.0
-    level_noise_db: float = 0.7
-    excess_noise_db: float = 0.8
+    # the music, in 250 ms windows
+    music_median_db: float = -1.0  # median 250 ms LAeq - the music's LAeq (louder on its beats)
+    level_noise_db: float = 2.1  # spread of 250 ms LAeqs of music: beats and snares come and go
+    fmax_over_eq_db: float = 1.5  # LAFmax - LAeq, music
+    steady_fmax_db: float = 0.5  # LAFmax - LAeq of a steady crowd sound
+    # the crowd's sounds at the band
+    applause_db: float = 90.0  # LAeq of the whole zone clapping
+    cheer_db: float = 95.0  # LAeq of the whole zone cheering
+    own_cheer_db: float = 90.0  # the wearer's own voice
+    sing_db: float = 86.0  # the wearer and those around singing along
+    clap_sel_db: float = 80.0  # exposure (dB re 1 s) of one of the wearer's claps
+    # the voice band and its excess over the band's background
+    applause_voice_db: float = -2.0
+    cheer_voice_db: float = 1.0
+    sing_voice_db: float = 1.0
+    clap_voice_db: float = -1.5
+    voice_below_laeq_db: float = 0.0  # music: the voice field is gain-corrected to read like LAeq
+    voice_slope: float = 0.94  # excess per dB the voice band rises (the background creeps up, 20 s)
+    voice_floor_db: float = 1.5  # rises below this leave the excess at its floor of 0
+    excess_noise_db: float = 0.0  # over steady music the excess sits at 0
+    # claps counted: the detector needs the clap's transient clear of what it sits on
+    clap_detect: float = 0.97  # the share counted when nothing masks it
+    clap_mask_db: float = 8.0  # clap exposure above the music's LAeq at which half are counted
+    clap_mask_width_db: float = 3.0  # logistic scale of that
+    neighbour_detect: float = 0.0  # claps per second heard from a clapping neighbourhood (a blur)
+    # onsets: the music's beats, hidden once a crowd sound covers them
+    music_onsets_hz: float = 2.8
+    onset_mask_db: float = 3.0  # crowd level above the music at which half the beats are lost
+    onset_mask_width_db: float = 3.0
+    applause_onset_db: float = 3.0  # applause covers beats as if this much louder (its 1-4 kHz hump)
+    crowd_onsets_hz: float = 0.3  # onsets a covering crowd sound makes itself
+    clap_onsets_per_beat: float = 0.3  # own claps mostly merge with the beat's own onset
+
+
+def power(db: F64 | float) -> F64:
+    return np.asarray(10.0 ** (np.asarray(db) / 10.0))
+
+
+def db(p: F64) -> F64:
+    return np.asarray(10.0 * np.log10(np.maximum(p, 1e-12)))
 
 
 class Emitter:
@@ -72,25 +110,46 @@ class Emitter:
         p = self.person[idx]
         zb = zone_of_band[idx]
         clap_share, cheer_share = zone_clap_share[zb], zone_cheer_share[zb]
-        own_clap = act.clapping[p]
-        cheering = act.cheering[p] | (cheer_share > 0.3)
-        base = self.music_db[idx] if music_on else np.full(n, 35.0)
-        laeq = (base + own_clap * c.clap_level_db + cheer_share * c.cheer_level_db
-                + r.normal(0, c.level_noise_db, n))
-        lafmax = laeq + c.fmax_over_eq_db + own_clap * c.fmax_clap_db
-        claps = r.poisson(own_clap * c.clap_detect * bpm / 60.0 * interval_s
-                          + clap_share * c.neighbour_detect * interval_s)
-        vexc = (cheering * c.cheer_excess_db + act.singing[p] * c.sing_excess_db
-                + own_clap * c.clap_excess_db + np.abs(r.normal(0, c.excess_noise_db, n)))
-        onsets = (c.music_onsets_hz if music_on else 0.0) + claps / interval_s
+        own_clap = act.clapping[p] & music_on  # people clap along to the beat
+        interval_s = np.broadcast_to(np.asarray(interval_s, np.float64), (n,))
+        music = self.music_db[idx] if music_on else np.full(n, 35.0)
+        # steady crowd sounds, as powers at the band
+        app = clap_share * power(c.applause_db)
+        cheer = cheer_share * power(c.cheer_db) + act.cheering[p] * power(c.own_cheer_db)
+        sing = act.singing[p] * power(c.sing_db)
+        crowd = app + cheer + sing
+        # the wearer's claps fall on the beats inside this interval (from a random phase)
+        beats = np.floor(r.random(n) + bpm / 60.0 * interval_s) * own_clap
+        clap = beats * power(c.clap_sel_db) / interval_s
+        window = music + c.music_median_db + r.normal(0, c.level_noise_db, n)
+        laeq = db(power(window) + crowd + clap)
+        lafmax = db(power(window + c.fmax_over_eq_db) + crowd * power(c.steady_fmax_db)
+                    + (beats > 0) * power(c.clap_sel_db + FAST_RISE_DB))
+        # voice band: the crowd's voice-band power against the music's, which the
+        # band's background has learned
+        voice_crowd = (app * power(c.applause_voice_db) + cheer * power(c.cheer_voice_db)
+                       + sing * power(c.sing_voice_db) + clap * power(c.clap_voice_db))
+        rise = db(1.0 + voice_crowd / power(music))
+        vexc = np.maximum(c.voice_slope * rise - c.voice_floor_db, 0.0) + np.abs(r.normal(0, c.excess_noise_db, n))
+        voice = db(power(window - c.voice_below_laeq_db) + voice_crowd)
+        # a clap is counted when its transient stands clear of the music and the crowd
+        clear = c.clap_sel_db - db(power(music) + crowd)
+        detect = c.clap_detect / (1.0 + np.exp(-(clear - c.clap_mask_db) / c.clap_mask_width_db))
+        claps = r.binomial(beats.astype(np.int64), detect) + r.poisson(clap_share * c.neighbour_detect * interval_s)
+        # the music's onsets survive while no crowd sound covers its beats
+        cover = db(app * power(c.applause_onset_db) + cheer + sing) - music
+        heard = 1.0 / (1.0 + np.exp((cover - c.onset_mask_db) / c.onset_mask_width_db))
+        onset_hz = ((c.music_onsets_hz if music_on else 0.0) * heard + c.crowd_onsets_hz * (crowd > 0) * (1 - heard)
+                    + own_clap * c.clap_onsets_per_beat * bpm / 60.0)
+        onsets = r.poisson(onset_hz * interval_s) / interval_s
         motion = np.where(self.imu[idx], act.motion_g[p], np.nan)
         out = np.zeros((n, 11), np.uint8)
         out[:, 0] = np.clip(np.round(interval_s * 1000 / P.INTERVAL_STEP_MS), 1, 255)
         out[:, 1] = _level(laeq)
-        out[:, 2] = _level(lafmax)
+        out[:, 2] = _level(np.maximum(lafmax, laeq))
         out[:, 3] = np.minimum(claps, 255)
-        out[:, 4] = 0  # applause over music reads ~0 on the band (docs/dsp.md)
-        out[:, 5] = _level(laeq - c.voice_below_laeq_db + vexc)
+        out[:, 4] = 0  # applause over music reads ~0 on the band (docs/dsp.md, docs/sim.md)
+        out[:, 5] = _level(voice)
         out[:, 6] = np.clip(np.round(vexc / P.EXCESS_STEP_DB), 0, 255)
         out[:, 7] = np.clip(np.round(onsets / P.ONSET_STEP_HZ), 0, 255)
         out[:, 8] = np.where(np.isnan(motion), P.MOTION_ABSENT,

@@ -45,7 +45,8 @@ class Truth:
 
 class SimRun:
     def __init__(self, sc: Scenario, devices: int, venue_key: bytes, t0_s: float,
-                 tracks: list[Track] | None = None, seed: int | None = None, speed: float = 1.0) -> None:
+                 tracks: list[Track] | None = None, seed: int | None = None, speed: float = 1.0,
+                 mode: str = "fast") -> None:
         self.sc = sc
         self.rng = np.random.default_rng(sc.seed if seed is None else seed)
         self.tracks = tracks or sample_library()
@@ -53,7 +54,7 @@ class SimRun:
         # gateway on the wall clock takes them); st: the scenario's clock (the
         # crowd, tracks and events), which runs `speed` times faster
         self.t0, self.t, self.st, self.speed = t0_s, 0.0, 0.0, speed
-        counts = _split(devices, [z.share for z in sc.zones])
+        counts = split(devices, [z.share for z in sc.zones])
         self.crowd = Crowd([z.name for z in sc.zones], counts, sorted({t.genre for t in self.tracks}), self.rng,
                            [t.id for t in self.tracks if t.recovery])
         if sc.absent_share > 0:
@@ -68,7 +69,12 @@ class SimRun:
         self.relay_ids = [f"r{i + 1}" for i in range(len(relays))]
         self.sent_seq = np.full((len(relays), devices), -1, np.int64)
         self.medium = Medium(xy, np.array([[r[1], r[2]] for r in relays]).reshape(-1, 2), self.rng)
-        self.emitter = Emitter(np.arange(devices), music, self.rng, self.rng.random(devices) < sc.imu_share)
+        imu = self.rng.random(devices) < sc.imu_share
+        if mode == "twin":  # the same interface, from synthesized audio through the DSP twin
+            from crowdpulse.sim.twinemit import TwinEmitter
+            self.emitter: Emitter = TwinEmitter(np.arange(devices), music, self.rng, imu)
+        else:
+            self.emitter = Emitter(np.arange(devices), music, self.rng, imu)
         self.direct = self.rng.random(devices) < sc.mqtt_share
         self.group = np.arange(devices) % GROUPS
         self.seq = self.rng.integers(0, 65536, devices)
@@ -123,7 +129,7 @@ class SimRun:
             self.muted[:] = True
 
     # -- the night ---------------------------------------------------------------
-    def _pick(self, entry: dict[str, Any]) -> Track:
+    def pick(self, entry: dict[str, Any]) -> Track:
         played = {t.id for t in self._played}
         left = [t for t in self.tracks if t.id not in played] or self.tracks
         kind = str(entry.get("pick", "liked"))
@@ -148,7 +154,7 @@ class SimRun:
 
     def _next_track(self) -> None:
         entry = self.timeline.pop(0) if self.timeline else {"pick": "liked"}
-        self.play(self._pick(entry), entry)
+        self.play(self.pick(entry), entry)
 
     def play(self, t: Track, entry: dict[str, Any] | None = None) -> None:
         """This track starts now (the timeline's next, or what the DJ put on)."""
@@ -235,7 +241,10 @@ class SimRun:
         self.latest[idx] = reports
         self.has_report[idx] = True
         self.last_report_t[idx] = self.t
-        self.next_adv[idx[started[idx]]] = self.t  # a reaction goes on the air at once
+        # a reaction goes on the air at once: somewhere in this step, as each
+        # band's own trigger fires (a shared instant would make them all collide)
+        react = idx[started[idx]]
+        self.next_adv[react] = self.t + self.rng.uniform(0, STEP_S, len(react))
         ms = int(now * 1000)
         for i in np.flatnonzero(self.direct[idx]):
             sink.direct(self.band_ids[idx[i]], reports[i].tobytes(), ms)
@@ -293,7 +302,7 @@ def _batch(reports: npt.NDArray[np.uint8], rssi: npt.NDArray[np.float64], arriva
     return struct.pack(P.BATCH_HEADER, P.BATCH_VERSION, P.BATCH_RECORD_SIZE, len(rec), base) + rec.tobytes()
 
 
-def _split(n: int, shares: list[float]) -> list[int]:
+def split(n: int, shares: list[float]) -> list[int]:
     total = sum(shares)
     counts = [int(n * s / total) for s in shares]
     counts[0] += n - sum(counts)

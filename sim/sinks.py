@@ -34,14 +34,18 @@ class EngineSink:
 
 class MqttSink:
     """Relays' batches and WiFi bands' reports on a real broker; the venue's
-    retained config comes back to the simulated bands, as to real ones."""
+    retained config comes back to the simulated bands, as to real ones, and
+    (selector=True) the selector's state, to play what the DJ plays.
+    on_command(data, kind) is called with kind "config" or "state"."""
 
-    def __init__(self, url: BrokerURL, venue: str, on_command: Any) -> None:
+    def __init__(self, url: BrokerURL, venue: str, on_command: Any, selector: bool = False) -> None:
         self.venue = venue
+        self.selector = selector
         self.client = make_client(url, f"crowdpulse-sim-{venue}")
         self.client.max_queued_messages_set(0)
         self.on_command = on_command
         self.lock = threading.Lock()
+        self.connected = threading.Event()
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(1, 4)
@@ -50,7 +54,11 @@ class MqttSink:
 
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
         if not rc.is_failure:
-            client.subscribe([(topic(self.venue, "config"), 1), (topic(self.venue, "cmd"), 0)])
+            self.connected.set()
+            subs = [(topic(self.venue, "config"), 1), (topic(self.venue, "cmd"), 0)]
+            if self.selector:
+                subs.append((topic(self.venue, "selector", "state"), 1))
+            client.subscribe(subs)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -58,8 +66,9 @@ class MqttSink:
         except ValueError:
             return
         if isinstance(data, dict):
+            kind = "state" if msg.topic.endswith("/state") else "config"
             with self.lock:
-                self.on_command(data)
+                self.on_command(data, kind)
 
     def batch(self, relay: str, payload: bytes, now_ms: int) -> None:
         self.client.publish(topic(self.venue, "relay", relay, "batch"), payload)

@@ -30,6 +30,7 @@ from wristband import packet as P
 
 FRAME = 160
 _FIRMWARE = mpy.firmware_dir()
+Source = Callable[[int], npt.NDArray[np.int16] | None]  # n samples wanted -> the next n
 
 
 def band_config(venue_key: bytes, band_id: str, *, venue: str = "demo", zone: str = "floor",
@@ -86,7 +87,8 @@ class Medium:
 class VirtualBand:
     def __init__(self, config: dict[str, Any] | str, audio: npt.NDArray[np.int16] | None = None,
                  speed: float = 1.0, loop: bool = True, medium: Medium | None = None,
-                 echo: Callable[[str], None] | None = None, heap: str = "256k") -> None:
+                 echo: Callable[[str], None] | None = None, heap: str = "256k",
+                 source: Source | None = None, block_frames: int = 1) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="crowdpulse-band-")
         self.root = Path(self._dir.name)
         text = config if isinstance(config, str) else json.dumps(config)
@@ -97,6 +99,10 @@ class VirtualBand:
         self.medium = medium
         self.echo = echo
         self.heap = heap
+        # a live source instead of a fixed clip: source(n) gives the next n
+        # samples (None ends the sound), so a long scene never sits in RAM whole
+        self.source = source
+        self.block_frames = max(1, block_frames)
         self.lines: list[str] = []
         self.led = False
         self.proc: subprocess.Popen[bytes] | None = None
@@ -176,6 +182,9 @@ class VirtualBand:
             return False
 
     def _feed(self) -> None:
+        if self.source is not None:
+            self._feed_source(self.source)
+            return
         frames = len(self.audio) // FRAME
         period = 0.01 / self.speed
         t_next = time.perf_counter()
@@ -189,6 +198,29 @@ class VirtualBand:
             if not self._send(b"A" + chunk):
                 return
             i += 1
+            t_next += period
+            delay = t_next - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            elif delay < -0.5:
+                t_next = time.perf_counter()  # the host fell behind: do not burst
+
+    def _feed_source(self, source: Source) -> None:
+        """block_frames frames per wake-up, in one write: with many bands on
+        one host, fewer wake-ups is most of what the feeding costs."""
+        k = self.block_frames
+        period = 0.01 * k / self.speed
+        msg = np.empty((k, 1 + 2 * FRAME), np.uint8)
+        msg[:, 0] = ord("A")
+        t_next = time.perf_counter()
+        while not self._stop.is_set():
+            block = source(k * FRAME)
+            if block is None or len(block) < k * FRAME:
+                return
+            samples = np.ascontiguousarray(block[: k * FRAME], dtype="<i2")
+            msg[:, 1:] = samples.view(np.uint8).reshape(k, 2 * FRAME)
+            if not self._send(msg.tobytes()):
+                return
             t_next += period
             delay = t_next - time.perf_counter()
             if delay > 0:

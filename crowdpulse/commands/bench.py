@@ -18,6 +18,9 @@ BENCHES = {
                                     "twin throughput, ESP32 share"),
     "ingest": ("crowdpulse.bench.ingest", "gateway intake through a real Mosquitto, and tick time"),
     "select": ("crowdpulse.bench.select", "track selection against a crowd with hidden tastes"),
+    "latency": ("crowdpulse.bench.latency", "crowd reaction to published venue score, through a real "
+                                            "Mosquitto and gateway"),
+    "accuracy": ("crowdpulse.bench.accuracy", "the gateway's sentiment against the simulator's ground truth"),
 }
 
 
@@ -32,6 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if name == "select":
             b.add_argument("--hours", type=float, default=2.0, help="length of each simulated set")
             b.add_argument("--seeds", type=int, default=5, help="how many crowds (default 5)")
+        if name == "latency":
+            b.add_argument("--devices", type=int, default=10_000, help="simulated bands (default 10000)")
+            b.add_argument("--onsets", type=int, default=30, help="scripted reactions (default 30)")
+        if name == "accuracy":
+            b.add_argument("--devices", type=int, default=1000, help="bands per scenario (default 1000)")
+            b.add_argument("--heldout", type=int, default=4, help="generated held-out scenarios (default 4)")
+            b.add_argument("--minutes", type=float, default=0,
+                           help="cap every scenario at this length (default: whole scenarios)")
         if name == "ingest":
             b.add_argument("--seconds", type=float, default=8.0,
                            help="length of each load phase (default 8)")
@@ -56,6 +67,14 @@ def run(args: argparse.Namespace) -> int:
         if not 0.25 <= args.hours <= 12 or not 1 <= args.seeds <= 50:
             raise CliError("--hours must be 0.25-12 and --seeds 1-50")
         result = module.run(args.hours, tuple(range(1, args.seeds + 1)))
+    elif args.bench == "latency":
+        if not 100 <= args.devices <= 100_000 or not 3 <= args.onsets <= 1000:
+            raise CliError("--devices must be 100-100000 and --onsets 3-1000")
+        result = module.run(args.devices, args.onsets)
+    elif args.bench == "accuracy":
+        if not 50 <= args.devices <= 50_000 or not 0 <= args.heldout <= 50 or args.minutes < 0:
+            raise CliError("--devices must be 50-50000, --heldout 0-50, --minutes >= 0")
+        result = module.run(args.devices, args.heldout, args.minutes or None)
     else:
         result = module.run()
     _print(result)

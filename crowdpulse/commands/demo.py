@@ -1,114 +1,198 @@
-"""`crowdpulse demo`: the best end-to-end run the project can do so far.
+"""`crowdpulse demo`: a whole venue on this machine, with no network.
 
-Today: a few bands, each hearing its own mix of a short scene (music, then the
-crowd claps and applauds).  Each band is the firmware's own pipeline and packet
-code running in the real MicroPython unix port; its signed reports travel as
-direct band reports through a real Mosquitto; a subscriber checks every tag
-with keys derived from the venue key and prints what the bands heard.  The
-full crowd demo (issue 7) replaces this.
+A broker (Mosquitto when installed, else the embedded amqtt broker), the real
+gateway with the sample library and its console, and a simulated crowd of
+virtual bands whose relays publish through the broker; the selector runs in
+auto mode and the crowd hears what it plays.  Each part is its own process
+group, so Ctrl-C (or SIGTERM) stops all of them and leaves nothing behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import secrets
+import signal
 import subprocess
-import threading
+import sys
+import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import IO, Any
 
-import numpy as np
-import paho.mqtt.client as mqtt
-
-from crowdpulse import mpy
-from crowdpulse.broker import BrokerError, Mosquitto
+from crowdpulse.broker import BrokerError, Mosquitto, find_mosquitto, free_port, wait_for_port
 from crowdpulse.cli import CliError
-from crowdpulse.mqtt import BrokerURL, make_client, topic
-from crowdpulse.sim import signals as S
-from wristband import packet as P
+from crowdpulse.keys import write_new_key
+from crowdpulse.sim import scenario as scenarios
+from crowdpulse.sim.session import venue_toml
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "band_reports_mpy.py"
+VENUE = "demo"
+STATUS_EVERY_S = 10.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--bands", type=int, default=4, help="number of bands (default 4)")
-    parser.add_argument("--seconds", type=float, default=6.0, help="scene length (default 6 s)")
+    parser.add_argument("--devices", type=int, default=2000, help="virtual bands (default 2000)")
+    parser.add_argument("--scenario", default="normal", help="the crowd and venue (default normal)")
+    parser.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default="auto",
+                        help="auto: Mosquitto when installed, else the embedded amqtt broker")
+    parser.add_argument("--http-port", type=int, default=8080,
+                        help="the console's port (default 8080; a free one if that is taken)")
+    parser.add_argument("--seconds", type=float, default=0, help="stop after this long (default: Ctrl-C)")
 
 
-def _scene(seconds: float, rng: np.random.Generator) -> np.ndarray:
-    music = S.drum_music(seconds, rng, dbfs=-24.0)
-    crowd = np.zeros_like(music)
-    start = S.seconds(seconds / 2)
-    crowd[start:] = S.crowd_applause(seconds - seconds / 2, rng, dbfs=-16.0)[: len(music) - start]
-    return music + crowd
+class Part:
+    """One child process in its own process group, its output in a log file."""
+
+    def __init__(self, name: str, argv: list[str], log: Path) -> None:
+        self.name, self.log = name, log
+        self._out: IO[bytes] = log.open("wb")
+        self.proc = subprocess.Popen(argv, stdout=self._out, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def tail(self, n: int = 5) -> str:
+        lines = self.log.read_text(errors="replace").strip().splitlines()
+        return "\n".join(f"  {self.name}: {line}" for line in lines[-n:])
+
+    def stop(self) -> None:
+        if self.alive():
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(8)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+            except ProcessLookupError:
+                pass
+        self._out.close()
 
 
-def _band(key: bytes, audio: np.ndarray) -> list[bytes]:
-    args = [key.hex(), str(P.epoch_of(time.time())), "-2600", "250"]
-    proc = subprocess.run(mpy.command(SCRIPT, args), input=S.to_int16(audio).tobytes(),
-                          capture_output=True, env=mpy.env_with_path(), timeout=300, check=False)
-    if proc.returncode != 0:
-        raise CliError("MicroPython band failed: " + proc.stderr.decode(errors="replace")[-200:])
-    return [bytes.fromhex(line) for line in proc.stdout.decode().split()]
+def _port(wanted: int) -> int:
+    if wanted == 0:
+        return free_port()
+    if not 1 <= wanted <= 65535:
+        raise CliError("--http-port must be 1-65535")
+    return wanted if not wait_for_port("127.0.0.1", wanted, timeout=0.05) else free_port()
+
+
+def _broker(kind: str, tmp: Path) -> tuple[str, Mosquitto | Part]:
+    if kind in ("auto", "mosquitto") and find_mosquitto():
+        try:
+            mosq = Mosquitto().start()
+        except BrokerError as exc:
+            raise CliError(str(exc)) from None
+        print(f"broker: Mosquitto on {mosq.url}", flush=True)
+        return mosq.url, mosq
+    if kind == "mosquitto":
+        raise CliError("Mosquitto is not installed (apt-get install -y mosquitto); or use --broker embedded")
+    port = free_port()
+    part = Part("broker", [sys.executable, "-m", "crowdpulse.embedded_broker", str(port)], tmp / "broker.log")
+    if not wait_for_port("127.0.0.1", port, timeout=15):
+        part.stop()
+        raise CliError("the embedded broker did not start:\n" + part.tail())
+    print(f"broker: embedded amqtt on mqtt://127.0.0.1:{port} (Mosquitto is not installed)", flush=True)
+    return f"mqtt://127.0.0.1:{port}", part
+
+
+def _get(url: str) -> dict[str, Any] | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 (loopback only)
+            data = json.loads(r.read())
+            return data if isinstance(data, dict) else None
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
+def _wait_gateway(gw: Part, base: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not gw.alive():
+            raise CliError("the gateway stopped:\n" + gw.tail())
+        if _get(base + "/api/health") is not None:
+            return
+        time.sleep(0.2)
+    raise CliError("the gateway did not answer in time:\n" + gw.tail())
+
+
+def _interrupt(_sig: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 1 <= args.bands <= 50 or not 1.0 <= args.seconds <= 60.0:
-        raise CliError("--bands must be 1-50 and --seconds 1-60")
-    venue, venue_key = "demo", secrets.token_bytes(32)
-    keys = {f"B{i:04d}": P.band_key(venue_key, f"B{i:04d}") for i in range(1, args.bands + 1)}
-    rng = np.random.default_rng(7)
-    scene = _scene(args.seconds, rng)
     try:
-        broker = Mosquitto().start()
-    except BrokerError as exc:
+        sc = scenarios.load(args.scenario)
+    except scenarios.ScenarioError as exc:
         raise CliError(str(exc)) from None
-    print(f"broker: Mosquitto on {broker.url}")
-    received: list[tuple[str, bytes]] = []
-    lock = threading.Lock()
-
-    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        with lock:
-            received.append((msg.topic.split("/")[-2], bytes(msg.payload)))
-
-    sent = 0
-    try:
-        url = BrokerURL.parse(broker.url)
-        sub = make_client(url, "demo-gateway")
-        sub.on_message = on_message
-        sub.connect(url.host, url.port)
-        sub.subscribe(topic(venue, "band", "+", "report"), qos=1)
-        sub.loop_start()
-        pub = make_client(url, "demo-bands")
-        pub.connect(url.host, url.port)
-        pub.loop_start()
-        time.sleep(0.3)
-        for i, (band, key) in enumerate(keys.items()):
-            gain = S.db_to_gain(-6.0 * i / max(args.bands - 1, 1))  # bands further from the PA
-            reports = _band(key, scene * gain)
-            print(f"{band}: the firmware in MicroPython made {len(reports)} signed reports")
-            for report in reports:
-                pub.publish(topic(venue, "band", band, "report"), report, qos=1).wait_for_publish(5)
-                sent += 1
-        deadline = time.monotonic() + 5
-        while len(received) < sent and time.monotonic() < deadline:
-            time.sleep(0.05)
-        pub.loop_stop()
-        sub.loop_stop()
-    finally:
-        broker.close()
-    return _summary(received, keys, sent)
+    if not len(sc.zones) <= args.devices <= 50_000:
+        raise CliError(f"--devices must be {len(sc.zones)}-50000")
+    signal.signal(signal.SIGTERM, _interrupt)
+    parts: list[Part] = []
+    broker: Mosquitto | Part | None = None
+    with tempfile.TemporaryDirectory(prefix="crowdpulse-demo-") as d:
+        tmp = Path(d)
+        try:
+            url, broker = _broker(args.broker, tmp)
+            port = _port(args.http_port)
+            parts = _start(args, sc, tmp, url, port)
+            _watch(args, parts, f"http://127.0.0.1:{port}")
+        except KeyboardInterrupt:
+            print("\nstopping", flush=True)
+        finally:
+            for p in reversed(parts):
+                p.stop()
+            if broker is not None:
+                broker.stop() if isinstance(broker, Part) else broker.close()
+    print("demo stopped; nothing left running", flush=True)
+    return 0
 
 
-def _summary(received: list[tuple[str, bytes]], keys: dict[str, bytes], sent: int) -> int:
-    good = [(band, P.decode(r)) for band, r in received if P.verify(r, keys[band])]
-    print(f"received {len(received)}/{sent} reports through Mosquitto, {len(good)} with a valid tag")
-    print("band    t(s)  LAeq  LAFmax claps applause voice+dB flags")
-    for band in keys:
-        rows = [r for b, r in good if b == band]
-        t = 0.0
-        for r in rows[::4]:
-            print(f"{band}  {t:4.1f} {r.laeq_db:5.1f} {r.lafmax_db:6.1f} {r.claps:5d} "
-                  f"{r.applause:8.2f} {r.voice_excess_db:8.2f} {r.flags:#04x}")
-            t += 4 * r.interval_ms / 1000
-    return 0 if len(good) == sent else 1
+def _start(args: argparse.Namespace, sc: scenarios.Scenario, tmp: Path, url: str, port: int) -> list[Part]:
+    key, token_file = tmp / "venue.key", tmp / "console.token"
+    write_new_key(key)
+    token = secrets.token_urlsafe(12)
+    token_file.write_text(token + "\n")
+    venue = tmp / "venue.toml"
+    venue.write_text(venue_toml(sc, args.devices, VENUE, str(key), port, str(token_file),
+                                str(tmp / "gateway.db"), selector_mode="auto"))
+    cp = [sys.executable, "-m", "crowdpulse"]
+    gw = Part("gateway", [*cp, "gateway", "--config", str(venue), "--broker", url], tmp / "gateway.log")
+    parts = [gw]
+    _wait_gateway(gw, f"http://127.0.0.1:{port}")
+    sim = [*cp, "sim", "--scenario", args.scenario, "--devices", str(args.devices), "--broker", url,
+           "--venue", VENUE, "--venue-key", str(key), "--follow", "selector", "--truth", str(tmp / "truth.csv")]
+    parts.append(Part("crowd", sim, tmp / "crowd.log"))
+    print(f"gateway: venue {VENUE!r}, {args.devices} simulated bands ({sc.name}), selector in auto mode")
+    print(f"console: http://127.0.0.1:{port}/")
+    print(f"control token: {token}")
+    print("Ctrl-C stops everything", flush=True)
+    return parts
+
+
+def _watch(args: argparse.Namespace, parts: list[Part], base: str) -> None:
+    started = time.monotonic()
+    next_status = started + 5
+    while not args.seconds or time.monotonic() - started < args.seconds:
+        for p in parts:
+            if not p.alive():
+                print(f"the {p.name} stopped (exit {p.proc.returncode}):\n{p.tail()}", flush=True)
+                return
+        if time.monotonic() >= next_status:
+            next_status += STATUS_EVERY_S
+            _status(base)
+        time.sleep(0.25)
+
+
+def _status(base: str) -> None:
+    state, sel = _get(base + "/api/state"), _get(base + "/api/selector")
+    if not state:
+        return
+    playing = (sel or {}).get("now_playing") or {}
+    track = playing.get("track", {})
+    zones = "  ".join(f"{z['zone']} {z['score'] if z['score'] is not None else '-'}" for z in state.get("zones", []))
+    print(f"sentiment {state.get('score', '-')}  ({zones})  bands {state.get('bands', 0)}  "
+          f"playing: {track.get('artist', '-')} - {track.get('title', '-')}", flush=True)

@@ -1,4 +1,5 @@
-"""`crowdpulse sim band`: one virtual band running the real firmware."""
+"""`crowdpulse sim`: a simulated crowd (--scenario), or `sim band`: one
+virtual band running the real firmware."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from crowdpulse.audio import AudioError, load
 from crowdpulse.cli import CliError
+from crowdpulse.commands import simrun
 from crowdpulse.keys import VenueKeyError, load_venue_key
 from crowdpulse.mpylib import MpyLibMissing
 from crowdpulse.mqtt import BrokerURL, BrokerURLError
@@ -25,7 +27,8 @@ SIGNALS = ("music", "claps", "applause", "cheer", "tone", "pink", "silence")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="what", metavar="<what>", required=True)
+    simrun.add_arguments(parser)
+    sub = parser.add_subparsers(dest="what", metavar="<what>")
     band = sub.add_parser("band", help="run firmware/main.py in MicroPython with simulated hardware")
     src = band.add_mutually_exclusive_group()
     src.add_argument("--wav", help="what the band hears, looped (any common WAV)")
@@ -92,6 +95,10 @@ def _interrupt(_sig: int, _frame: object) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.what is None:
+        if not args.scenario:
+            raise CliError("give --scenario NAME|FILE, or a subcommand (see crowdpulse sim --help)")
+        return simrun.run(args)
     if not 0.1 <= args.speed <= 100:
         raise CliError("--speed must be between 0.1 and 100")
     audio, config = _audio(args), _config(args)

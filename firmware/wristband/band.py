@@ -39,6 +39,7 @@ class Band:
         self.over = False
         self.interval_ms = cfg.interval_ms
         self.adv_interval_ms = 100
+        self.last_adv = None
         self.sched = Schedule(self._jittered())
         self.pipe = Pipeline(cfg.mic["sensitivity_cdb"])
         self.motion = Motion(4096)
@@ -142,8 +143,13 @@ class Band:
         report = packet.encode_codes(self.cfg.key, packet.epoch_of(now_s), self.seq, codes)
         self.seq = (self.seq + 1) & 0xFFFF
         self.reports += 1
-        self.last_sent = time.ticks_ms()
-        if self.cfg.transport != "mqtt":
+        self.last_sent = now = time.ticks_ms()
+        # (re)starting advertising puts a PDU on the air at once, so a new
+        # report may only restart it once per advertising interval, or the
+        # gateway's rate control would be undone; a reaction's onset goes now
+        if self.cfg.transport != "mqtt" and (codes[10] & packet.FLAG_EVENT or self.last_adv is None
+                                             or time.ticks_diff(now, self.last_adv) >= self.adv_interval_ms):
+            self.last_adv = now
             self.hw.advertise(packet.adv_payload(report), self.adv_interval_ms)
         if self.uplink is not None:
             self.uplink.publish(report)

@@ -1,0 +1,125 @@
+"""`crowdpulse sim --scenario NAME|FILE`: a simulated crowd, against a gateway.
+
+With --broker, the night runs on the wall clock and its relays' batches and
+WiFi bands' reports go to that broker, for a `crowdpulse gateway` configured
+with the venue file that --write-venue writes.  Without --broker, it runs as
+fast as it can against a gateway engine in this process and prints how close
+the gateway's sentiment came to the truth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from crowdpulse.cli import CliError
+from crowdpulse.keys import VenueKeyError, load_venue_key
+from crowdpulse.mqtt import BrokerURL, BrokerURLError
+from crowdpulse.sim import scenario as scenarios
+from crowdpulse.sim import session
+
+MODES = ("fast", "twin", "faithful")
+MAX_DEVICES = {"fast": 200_000, "twin": 5_000, "faithful": 200}  # faithful: ~50 in real time on 2 cores
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("a simulated crowd (sim --scenario ...)")
+    g.add_argument("--scenario", metavar="NAME|FILE",
+                   help=f"a scenario TOML, or one of: {', '.join(scenarios.shipped())}")
+    g.add_argument("--devices", type=int, default=2000, help="virtual bands (default 2000)")
+    g.add_argument("--mode", choices=MODES, default="fast",
+                   help="fast: report-level bands (calibrated against the twin); twin: synthesized audio "
+                        "through the DSP twin; faithful: the real firmware in MicroPython")
+    g.add_argument("--broker", help="mqtt://host:port: run live against a gateway on this broker")
+    g.add_argument("--venue", default="sim", help="the venue name on the broker (default sim)")
+    g.add_argument("--venue-key", metavar="FILE", help="the venue key the gateway uses (hex file)")
+    g.add_argument("--speed", type=float, default=1.0, help="scenario time per real second (default 1)")
+    g.add_argument("--seconds", type=float, help="stop after this long (default: the whole scenario)")
+    g.add_argument("--follow", choices=("timeline", "selector"), default="timeline",
+                   help="who picks the tracks: the scenario's timeline, or the gateway's selector (live)")
+    g.add_argument("--truth", metavar="CSV", help="write the ground truth here (default <scenario>-truth.csv)")
+    g.add_argument("--write-venue", metavar="TOML", help="write a venue file for these bands and exit")
+    g.add_argument("--json", action="store_true", help="offline: the last line is a JSON summary")
+
+
+def _check(args: argparse.Namespace) -> scenarios.Scenario:
+    try:
+        sc = scenarios.load(args.scenario)
+    except scenarios.ScenarioError as exc:
+        raise CliError(str(exc)) from None
+    if not len(sc.zones) <= args.devices <= MAX_DEVICES[args.mode]:
+        raise CliError(f"--devices must be {len(sc.zones)}-{MAX_DEVICES[args.mode]} in {args.mode} mode")
+    if not 0.1 <= args.speed <= 100:
+        raise CliError("--speed must be between 0.1 and 100")
+    if args.seconds is not None and args.seconds <= 0:
+        raise CliError("--seconds must be positive")
+    if args.mode == "faithful" and not args.broker and not args.write_venue:
+        raise CliError("--mode faithful runs the real firmware against a gateway: give --broker")
+    return sc
+
+
+def _key(args: argparse.Namespace) -> bytes:
+    if not args.venue_key:
+        if args.broker:
+            raise CliError("--broker needs --venue-key: the gateway must hold the same key")
+        return bytes(range(32))  # offline: the gateway engine is in this process
+    try:
+        return load_venue_key(args.venue_key)
+    except VenueKeyError as exc:
+        raise CliError(str(exc)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    sc = _check(args)
+    if args.write_venue:
+        key_file = str(Path(args.venue_key).resolve()) if args.venue_key else "venue.key"
+        Path(args.write_venue).write_text(session.venue_toml(sc, args.devices, args.venue, key_file))
+        print(f"wrote {args.write_venue}: venue {args.venue}, bands S00001-S{args.devices:05d}")
+        return 0
+    key = _key(args)
+    if args.broker:
+        res = _live(args, sc, key)
+    else:
+        res = session.offline(sc, args.devices, key, seconds=args.seconds, mode=args.mode)
+    truth = Path(args.truth or f"{Path(args.scenario).stem}-truth.csv")
+    session.write_truth(res, truth)
+    _summary(args, res, truth)
+    return 0
+
+
+def _live(args: argparse.Namespace, sc: scenarios.Scenario, key: bytes) -> session.Result:
+    try:
+        url = BrokerURL.parse(args.broker)
+    except BrokerURLError as exc:
+        raise CliError(str(exc)) from None
+    print(f"crowdpulse sim: {sc.name}, {args.devices} bands ({args.mode}) -> {url.host}:{url.port} "
+          f"venue {args.venue}; Ctrl-C stops", file=sys.stderr, flush=True)
+    try:
+        if args.mode == "faithful":
+            from crowdpulse.sim.faithful import run_faithful
+            return run_faithful(sc, args.devices, url, args.venue, key, args.seconds, speed=args.speed)
+        return session.live(sc, args.devices, url, args.venue, key, args.speed, args.seconds,
+                            follow=args.follow == "selector", mode=args.mode)
+    except session.BrokerDown as exc:
+        raise CliError(str(exc)) from None
+
+
+def _summary(args: argparse.Namespace, res: session.Result, truth: Path) -> None:
+    out: dict[str, object] = {
+        "scenario": res.scenario, "devices": res.devices, "mode": args.mode,
+        "sim_s": round(res.truth.scene_s[-1] + 1, 1) if res.truth.scene_s else 0.0,
+        "wall_s": round(res.wall_s, 1), "radio_loss": round(res.radio.loss, 3),
+        "truth_csv": str(truth),
+    }
+    if any(e is not None for e in res.estimate):
+        mae, rho, n = res.accuracy()
+        out.update(mae=round(mae, 2), spearman=round(rho, 3), samples=n,
+                   accepted=res.accepted, rejected=sum(res.rejected.values()))
+    else:
+        out["max_behind_s"] = round(res.behind_s, 2)
+    for k, v in out.items():
+        print(f"{k:>14}: {v}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(out))

@@ -1,0 +1,225 @@
+"""Running a scenario: offline, against a gateway engine in this process on
+simulated time (tests and the accuracy bench), or live, on the wall clock,
+through a broker to a real gateway (`crowdpulse sim --scenario ... --broker`).
+
+Either way the ground truth goes with the run: a CSV of the crowd's true
+engagement per second, per zone and for the venue.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy.stats import spearmanr
+
+from crowdpulse.gateway.core import Engine
+from crowdpulse.gateway.sentiment import Model
+from crowdpulse.mqtt import BrokerURL, topic
+from crowdpulse.sim.radio import Stats
+from crowdpulse.sim.runner import SimRun, Truth, split
+from crowdpulse.sim.scenario import Scenario
+from crowdpulse.sim.sinks import EngineSink, MqttSink
+
+RATE_CONTROL_S = 5.0  # as the gateway: a new advertising interval at most this often
+BEHIND_WARN_S = 1.0
+
+
+class BrokerDown(RuntimeError):
+    """The broker did not accept a connection in time."""
+
+
+@dataclass
+class Result:
+    scenario: str
+    devices: int
+    truth: Truth
+    zones: list[str]
+    estimate: list[float | None] = field(default_factory=list)  # the gateway's venue score, per truth row
+    radio: Stats = field(default_factory=Stats)
+    accepted: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    wall_s: float = 0.0
+    behind_s: float = 0.0
+
+    def accuracy(self, settle_s: float = 10.0) -> tuple[float, float, int]:
+        """(mean absolute error, Spearman rho, samples) of the venue score against
+        the truth, after the first settle_s (the gateway's windows filling)."""
+        return accuracy(self.truth, self.estimate, settle_s)
+
+
+def accuracy(truth: Truth, estimate: list[float | None], settle_s: float = 10.0) -> tuple[float, float, int]:
+    t = np.array(truth.scene_s[: len(estimate)])
+    real = _floats(truth.venue[: len(estimate)])
+    est = _floats(estimate)
+    ok = (t >= settle_s) & np.isfinite(real) & np.isfinite(est)
+    if ok.sum() < 3:
+        return float("nan"), float("nan"), int(ok.sum())
+    rho = float(spearmanr(real[ok], est[ok]).statistic)
+    return float(np.mean(np.abs(real[ok] - est[ok]))), rho, int(ok.sum())
+
+
+def _floats(xs: list[float | None]) -> npt.NDArray[np.float64]:
+    return np.array([np.nan if x is None else x for x in xs], dtype=np.float64)
+
+
+def offline(sc: Scenario, devices: int, venue_key: bytes, seed: int | None = None,
+            seconds: float | None = None, t0_s: float | None = None, mode: str = "fast") -> Result:
+    """The scenario against an in-process Engine, as fast as the CPU goes."""
+    started = time.perf_counter()
+    run = SimRun(sc, devices, venue_key, t0_s if t0_s is not None else float(int(time.time())), seed=seed,
+                 mode=mode)
+    engine = Engine("sim", run.registry, Model())
+    sink = EngineSink(engine)
+    res = Result(sc.name, devices, run.truth, [z.name for z in sc.zones])
+    end = min(sc.duration_s, seconds) if seconds else sc.duration_s
+    next_rate = 0.0
+    while run.st < end:
+        rows = len(run.truth.t_s)
+        run.step(sink)
+        now_ms = int((run.t0 + run.t) * 1000)
+        sink.flush(now_ms)
+        if len(run.truth.t_s) > rows:  # a truth row: what would the gateway say now?
+            res.estimate.append(engine.tick(now_ms)["score"])
+        if run.t >= next_rate:
+            run.command({"adv_interval_ms": engine.adv_interval_ms(now_ms)})
+            next_rate = run.t + RATE_CONTROL_S
+    res.radio, res.wall_s = run.medium.stats, time.perf_counter() - started
+    counters = engine.counters()
+    res.accepted, res.rejected = int(counters["accepted"]), dict(counters["rejected"])
+    return res
+
+
+class Follower:
+    """Plays what the gateway's selector says is playing (`--follow selector`)."""
+
+    def __init__(self, run: SimRun) -> None:
+        self.run = run
+        self.by_id = {t.id: t for t in run.tracks}
+        self.playing: str | None = None
+
+    def on_state(self, data: dict[str, Any]) -> None:
+        now = data.get("now_playing")
+        if not isinstance(now, dict):
+            return
+        track_id = str(now.get("track", {}).get("id", ""))
+        if track_id != self.playing and track_id in self.by_id:
+            self.playing = track_id
+            self.run.play(self.by_id[track_id])
+
+
+def live(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_key: bytes,
+         speed: float = 1.0, seconds: float | None = None, follow: bool = False, mode: str = "fast",
+         say: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)) -> Result:
+    """The scenario on the wall clock, through the broker, until done or Ctrl-C."""
+    started = time.perf_counter()
+    run = SimRun(sc, devices, venue_key, time.time(), speed=speed, mode=mode)
+    res = Result(sc.name, devices, run.truth, [z.name for z in sc.zones])
+    follower = Follower(run) if follow else None
+    run.follow = "selector" if follow else None
+
+    def on_command(data: dict[str, Any], kind: str) -> None:
+        if kind == "state" and follower is not None:
+            follower.on_state(data)
+        elif kind == "config":
+            run.command(data)
+
+    sink = MqttSink(url, venue, on_command, selector=follow)
+    if not sink.connected.wait(5.0):
+        sink.close()
+        raise BrokerDown(f"no MQTT broker answering at {url.host}:{url.port}")
+    truth_topic = topic(venue, "sim", "truth")
+    # following the selector, the night goes on until Ctrl-C (or --seconds)
+    end = seconds * speed if seconds else float("inf") if follow else sc.duration_s
+    if not follow:
+        end = min(end, sc.duration_s)
+    warned = False
+    try:
+        if follow:
+            _wait_for_track(run, sink, say)
+        origin = time.time() - run.t
+        while run.st < end:
+            rows = len(run.truth.t_s)
+            with sink.lock:
+                run.step(sink)
+            if len(run.truth.t_s) > rows:
+                sink.client.publish(truth_topic, json.dumps(truth_row(run.truth, res.zones, -1)), 0, True)
+            lag = time.time() - (origin + run.t)
+            res.behind_s = max(res.behind_s, lag)
+            if lag > BEHIND_WARN_S and not warned:
+                warned = True
+                say(f"crowdpulse sim: {lag:.1f} s behind real time with {devices} bands; "
+                    f"try fewer --devices or --mode fast")
+            if lag < 0:
+                time.sleep(-lag)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sink.close()
+    res.radio, res.wall_s = run.medium.stats, time.perf_counter() - started
+    return res
+
+
+def _wait_for_track(run: SimRun, sink: MqttSink, say: Callable[[str], None]) -> None:
+    """Following the selector: if nothing plays, the DJ opens the set with the
+    scenario's first pick, through the selector, as from the booth."""
+    deadline = time.monotonic() + 3
+    while run.crowd.track is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if run.crowd.track is None:
+        opener = run.pick(run.timeline[0] if run.timeline else {"pick": "any"})
+        say(f"crowdpulse sim: the DJ opens the set with {opener.artist} - {opener.title}")
+        sink.client.publish(topic(sink.venue, "selector", "cmd"),
+                            json.dumps({"action": "playing", "track_id": opener.id, "who": "dj"}), 1)
+
+
+def truth_row(truth: Truth, zones: list[str], i: int) -> dict[str, Any]:
+    return {"t": round(truth.t_s[i], 3), "scene_s": round(truth.scene_s[i], 1),
+            "venue": _round(truth.venue[i]),
+            "zones": {z: _round(v) for z, v in zip(zones, truth.zones[i], strict=True)}}
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(float(v), 1)
+
+
+def write_truth(res: Result, path: Path) -> None:
+    """One row per second: the crowd's true engagement (0-100), per zone and venue."""
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["t_ms", "scene_s", "venue", *res.zones, *(["gateway_venue"] if res.estimate else [])])
+        for i, t in enumerate(res.truth.t_s):
+            row: list[Any] = [int(t * 1000), round(res.truth.scene_s[i], 1), _round(res.truth.venue[i]),
+                              *[_round(v) for v in res.truth.zones[i]]]
+            if res.estimate:
+                row.append(_round(res.estimate[i]) if i < len(res.estimate) else None)
+            w.writerow(["" if v is None else v for v in row])
+
+
+def venue_toml(sc: Scenario, devices: int, venue: str, key_file: str, http_port: int = 8080,
+               token_file: str | None = None, db_path: str | None = None,
+               selector_mode: str = "assist") -> str:
+    """A venue file matching the simulated bands (S00001... by zone), for the gateway."""
+    counts = split(devices, [z.share for z in sc.zones])
+    lines = [f'venue = "{venue}"', "", "[keys]", f'venue_key_file = "{key_file}"', ""]
+    first = 1
+    for zone, n in zip(sc.zones, counts, strict=True):
+        lines += ["[[zones]]", f'name = "{zone.name}"', "weight = 1.0",
+                  f'bands = ["S{first:05d}-S{first + n - 1:05d}"]' if n else "bands = []", ""]
+        first += n
+    lines += ["[http]", 'host = "127.0.0.1"', f"port = {http_port}", "",
+              "[selector]", f'mode = "{selector_mode}"', ""]
+    if token_file:
+        lines += ["[console]", f'token_file = "{token_file}"', ""]
+    if db_path:
+        lines += ["[storage]", f'path = "{db_path}"', ""]
+    return "\n".join(lines)
+
