@@ -25,7 +25,12 @@ from crowdpulse.sim.crowd import Actions
 from wristband import packet as P
 
 F64 = npt.NDArray[np.float64]
-FAST_RISE_DB = 9.03  # 10*log10(1 s / 125 ms): a short burst's exposure lifts the F-weighted meter this much
+# the F time weighting (IEC 61672, 125 ms): a short burst's exposure lifts the meter by
+# 10*log10(1 s / 125 ms), and it falls by 10*log10(e) / 125 ms per second after
+FAST_RISE_DB = 9.03
+FAST_DECAY_DB_S = 34.7
+VOICE_RISE_S, VOICE_FALL_S = 20.0, 2.5  # the DSP's voice background (docs/dsp.md)
+QUIET_ROOM_DB = 35.0  # between tracks: ventilation and the microphone's own noise
 
 
 @dataclass(frozen=True)
@@ -37,37 +42,37 @@ class Calibration:
     field reads above a sound's LAeq."""
 
     # the music, in 250 ms windows
-    music_median_db: float = -1.0  # median 250 ms LAeq - the music's LAeq (louder on its beats)
+    music_window_db: float = -0.7  # mean of 250 ms LAeqs (in dB) - the music's LAeq: it is louder on its beats
     level_noise_db: float = 2.1  # spread of 250 ms LAeqs of music: beats and snares come and go
-    fmax_over_eq_db: float = 1.5  # LAFmax - LAeq, music
+    fmax_over_eq_db: float = 1.7  # LAFmax - LAeq, music
     steady_fmax_db: float = 0.5  # LAFmax - LAeq of a steady crowd sound
     # the crowd's sounds at the band
     applause_db: float = 90.0  # LAeq of the whole zone clapping
     cheer_db: float = 95.0  # LAeq of the whole zone cheering
-    own_cheer_db: float = 90.0  # the wearer's own voice
+    own_cheer_db: float = 90.1  # the wearer's own voice
     sing_db: float = 86.0  # the wearer and those around singing along
-    clap_sel_db: float = 80.0  # exposure (dB re 1 s) of one of the wearer's claps
+    clap_sel_db: float = 84.9  # exposure (dB re 1 s) of one of the wearer's claps
     # the voice band and its excess over the band's background
-    applause_voice_db: float = -2.0
-    cheer_voice_db: float = 1.0
+    applause_voice_db: float = -1.8
+    cheer_voice_db: float = 0.9
     sing_voice_db: float = 1.0
-    clap_voice_db: float = -1.5
+    clap_voice_db: float = -2.2
     voice_below_laeq_db: float = 0.0  # music: the voice field is gain-corrected to read like LAeq
-    voice_slope: float = 0.94  # excess per dB the voice band rises (the background creeps up, 20 s)
-    voice_floor_db: float = 1.5  # rises below this leave the excess at its floor of 0
+    voice_slope: float = 1.0  # excess per dB the voice band rises over the background
+    voice_floor_db: float = 2.4  # rises below this leave the excess at its floor of 0
     excess_noise_db: float = 0.0  # over steady music the excess sits at 0
     # claps counted: the detector needs the clap's transient clear of what it sits on
-    clap_detect: float = 0.97  # the share counted when nothing masks it
-    clap_mask_db: float = 8.0  # clap exposure above the music's LAeq at which half are counted
-    clap_mask_width_db: float = 3.0  # logistic scale of that
+    clap_detect: float = 0.99  # the share counted when nothing masks it
+    clap_mask_db: float = -8.6  # clap exposure above the music's LAeq at which half are counted
+    clap_mask_width_db: float = 4.2  # logistic scale of that
     neighbour_detect: float = 0.0  # claps per second heard from a clapping neighbourhood (a blur)
     # onsets: the music's beats, hidden once a crowd sound covers them
-    music_onsets_hz: float = 2.8
-    onset_mask_db: float = 3.0  # crowd level above the music at which half the beats are lost
-    onset_mask_width_db: float = 3.0
-    applause_onset_db: float = 3.0  # applause covers beats as if this much louder (its 1-4 kHz hump)
-    crowd_onsets_hz: float = 0.3  # onsets a covering crowd sound makes itself
-    clap_onsets_per_beat: float = 0.3  # own claps mostly merge with the beat's own onset
+    music_onsets_hz: float = 2.9
+    onset_mask_db: float = -1.0  # crowd level above the music at which half the beats are lost
+    onset_mask_width_db: float = 4.3
+    applause_onset_db: float = 3.8  # applause covers beats as if this much louder (its 1-4 kHz hump)
+    crowd_onsets_hz: float = 0.33  # onsets a covering crowd sound makes itself
+    clap_onsets_per_beat: float = 0.32  # own claps mostly merge with the beat's own onset
 
 
 def power(db: F64 | float) -> F64:
@@ -91,6 +96,8 @@ class Emitter:
         n = len(person)
         self.was_clapping = np.zeros(n, bool)
         self.was_cheering = np.zeros(n, bool)
+        # the band's voice background (dB), as its DSP keeps it: NaN until its first report
+        self.voice_bg = np.full(n, np.nan)
 
     def reactions(self, act: Actions, zone_cheer_share: F64, zone_of_band: npt.NDArray[np.int32]
                   ) -> npt.NDArray[np.bool_]:
@@ -112,28 +119,42 @@ class Emitter:
         clap_share, cheer_share = zone_clap_share[zb], zone_cheer_share[zb]
         own_clap = act.clapping[p] & music_on  # people clap along to the beat
         interval_s = np.broadcast_to(np.asarray(interval_s, np.float64), (n,))
-        music = self.music_db[idx] if music_on else np.full(n, 35.0)
+        music = self.music_db[idx] if music_on else np.full(n, QUIET_ROOM_DB)
         # steady crowd sounds, as powers at the band
         app = clap_share * power(c.applause_db)
         cheer = cheer_share * power(c.cheer_db) + act.cheering[p] * power(c.own_cheer_db)
         sing = act.singing[p] * power(c.sing_db)
         crowd = app + cheer + sing
-        # the wearer's claps fall on the beats inside this interval (from a random phase)
-        beats = np.floor(r.random(n) + bpm / 60.0 * interval_s) * own_clap
+        # the wearer's claps fall on the beats inside this interval; phase: the share of
+        # a beat since the last clap when the interval starts
+        phase = r.random(n)
+        beats = np.floor(phase + bpm / 60.0 * interval_s) * own_clap
         clap = beats * power(c.clap_sel_db) / interval_s
-        window = music + c.music_median_db + r.normal(0, c.level_noise_db, n)
+        # 250 ms of music vary with its beats; the room between tracks is steady
+        window = music + c.music_window_db + r.normal(0, c.level_noise_db, n) if music_on else music
         laeq = db(power(window) + crowd + clap)
+        # a clap lifts the F-weighted meter, which then decays at 34.7 dB/s: a window
+        # without a clap still starts on the tail of the one before
+        tail_db = np.where(beats > 0, 0.0, -FAST_DECAY_DB_S * phase * 60.0 / bpm)
         lafmax = db(power(window + c.fmax_over_eq_db) + crowd * power(c.steady_fmax_db)
-                    + (beats > 0) * power(c.clap_sel_db + FAST_RISE_DB))
+                    + own_clap * power(c.clap_sel_db + FAST_RISE_DB + tail_db))
         # voice band: the crowd's voice-band power against the music's, which the
         # band's background has learned
         voice_crowd = (app * power(c.applause_voice_db) + cheer * power(c.cheer_voice_db)
                        + sing * power(c.sing_voice_db) + clap * power(c.clap_voice_db))
-        rise = db(1.0 + voice_crowd / power(music))
-        vexc = np.maximum(c.voice_slope * rise - c.voice_floor_db, 0.0) + np.abs(r.normal(0, c.excess_noise_db, n))
+        level = db(power(music) + voice_crowd)
+        bg = self.voice_bg[idx]
+        bg = np.where(np.isnan(bg), music, bg)
+        vexc = (np.maximum(c.voice_slope * (level - bg) - c.voice_floor_db, 0.0)
+                + np.abs(r.normal(0, c.excess_noise_db, n)))
+        # the background creeps up to a sustained sound (20 s) and drops fast (2.5 s):
+        # applause or singing that goes on for minutes stops being an excess
+        tau = np.where(level > bg, VOICE_RISE_S, VOICE_FALL_S)
+        self.voice_bg[idx] = bg + (level - bg) * (1.0 - np.exp(-interval_s / tau))
         voice = db(power(window - c.voice_below_laeq_db) + voice_crowd)
-        # a clap is counted when its transient stands clear of the music and the crowd
-        clear = c.clap_sel_db - db(power(music) + crowd)
+        # a clap is counted when its transient stands clear of the music's beats (masking
+        # by the crowd's own sounds was not measured: claps stand out of them in the twin)
+        clear = c.clap_sel_db - music
         detect = c.clap_detect / (1.0 + np.exp(-(clear - c.clap_mask_db) / c.clap_mask_width_db))
         claps = r.binomial(beats.astype(np.int64), detect) + r.poisson(clap_share * c.neighbour_detect * interval_s)
         # the music's onsets survive while no crowd sound covers its beats

@@ -98,6 +98,14 @@ def offline(sc: Scenario, devices: int, venue_key: bytes, seed: int | None = Non
     return res
 
 
+class NullSink:
+    def batch(self, relay: str, payload: bytes, now_ms: int) -> None:
+        pass
+
+    def direct(self, band: str, report: bytes, now_ms: int) -> None:
+        pass
+
+
 class Follower:
     """Plays what the gateway's selector says is playing (`--follow selector`)."""
 
@@ -122,6 +130,10 @@ def live(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_key: byte
     """The scenario on the wall clock, through the broker, until done or Ctrl-C."""
     started = time.perf_counter()
     run = SimRun(sc, devices, venue_key, time.time(), speed=speed, mode=mode)
+    run.step(NullSink())  # the first step compiles the numba kernels: seconds, not 50 ms
+    shift = time.time() - run.t - run.t0
+    run.t0 += shift
+    run.truth.t_s = [t + shift for t in run.truth.t_s]
     res = Result(sc.name, devices, run.truth, [z.name for z in sc.zones])
     follower = Follower(run) if follow else None
     run.follow = "selector" if follow else None

@@ -17,7 +17,7 @@ settings.load_profile("crowdpulse")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "mpy"))
-pytest_plugins = ["mpy_plugin"]
+pytest_plugins = ["mpy_plugin", "flash_helpers"]
 
 
 @pytest.fixture

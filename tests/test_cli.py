@@ -55,9 +55,3 @@ def test_keygen_refuses_to_overwrite(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o600
     again = cli("packet", "keygen", str(path))
     assert again.returncode == 2 and "refusing" in again.stderr
-
-
-def test_demo_runs_end_to_end() -> None:
-    out = cli("demo", "--bands", "2", "--seconds", "4")
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert "received 32/32 reports through Mosquitto, 32 with a valid tag" in out.stdout

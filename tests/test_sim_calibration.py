@@ -4,9 +4,10 @@
   `Pipeline.process` on a rendered scene.
 - `calibrate()` measures every constant of `sim.emit.Calibration` from the twin
   on synthesized scenes (sim/scene.py), band by band, after the DSP's 20 s
-  warm-up; the shipped constants must match what it measures.
-- For each crowd situation the fast `Emitter`'s field distributions match the
-  twin's on the same situation, and the twin's event flag comes where the fast
+  warm-up, with the PA at five levels from a quiet lounge (72 dB) to a front
+  row (102 dB); the shipped constants must match what it measures.
+- For each crowd situation at each level (the bar's 80 dB among them) the fast
+  `Emitter`'s field distributions match the twin's on the same situation, and the twin's event flag comes where the fast
   mode's reactions say a band reports at once.
 - The gateway's sentiment from a fast-mode night matches a twin-mode night of
   the same crowd (the emitters draw from spawned generators, so the crowd, the
@@ -85,17 +86,21 @@ def _acts(sits: list[Situation], on: bool) -> tuple[Actions, npt.NDArray[np.floa
 def run_situations(fast: bool, sits: list[Situation] = SITUATIONS, seed: int = 7,
                    cal: Calibration | None = None) -> dict[str, U8]:
     """Codes (intervals x bands, 11) per situation: after WARM_S of music at the
-    situation's level, the situation for its length, one report per 250 ms."""
+    situation's level (or of the quiet room), the situation for its length, one
+    report per 250 ms."""
     rng = np.random.default_rng(seed)
     n = len(sits) * BANDS
     music = np.repeat([s.music_db for s in sits], BANDS) + rng.normal(0, 1.0, n)
     em = Emitter(np.arange(n), music, rng, cal=cal) if fast else TwinEmitter(np.arange(n), music, rng)
     zone = np.repeat(np.arange(len(sits)), BANDS).astype(np.int32)
     iv, no = np.full(n, STEP_S), np.zeros(n, bool)
-    if not fast:
+    if not fast:  # a steady scene first: the room between tracks has been quiet a while too
         quiet, zc, zv = _acts(sits, False)
+        on = np.repeat([s.music_on for s in sits], BANDS)
         for _ in range(int(WARM_S / STEP_S)):
-            em.codes(np.arange(n), quiet, zc, zv, zone, iv, BPM, True, no)
+            for music_on in (True, False):
+                sel = np.flatnonzero(on == music_on)
+                em.codes(sel, quiet, zc, zv, zone, iv[sel], BPM, music_on, no[sel])
     act, zc, zv = _acts(sits, True)
     em.reactions(_acts(sits, False)[0], zv * 0, zone)
     started = em.reactions(act, zv, zone)
@@ -154,6 +159,10 @@ def calibrate(tw: dict[str, U8]) -> Calibration:
                                                                   - db))))
                 vy.append(y)
     slope, icpt = np.polyfit(vx, vy, 1)
+    # over these few seconds the band's background crept up by this share of the rise
+    # (emit.VOICE_RISE_S); the fast model adds that creep itself
+    creep = float(np.mean(1 - np.exp(-np.arange(1, 13) * STEP_S / emit.VOICE_RISE_S)))
+    slope /= 1 - creep
     # claps counted against how far a clap's exposure stands over the music
     clap_sel = float(emit.db(added("clapping along") / rate))
     detect = np.array([(mean("clapping along", "claps", db) - mean("music", "claps", db)) / rate for db in levels])
@@ -162,7 +171,7 @@ def calibrate(tw: dict[str, U8]) -> Calibration:
     music_hz = mean("music", "onsets")
     crowd_hz = mean("cheer around", "onsets", QUIET)
     heard = (np.array([mean("cheering", "onsets", db) for db in levels]) - crowd_hz) / (music_hz - crowd_hz)
-    (_, o_mid, o_width), _ = curve_fit(lambda x, mid, w: _logistic(x, 1.0, mid, w),
+    (o_mid, o_width), _ = curve_fit(lambda x, mid, w: _logistic(x, 1.0, mid, w),
                                        levels - emit.db(cheer_pw), heard, p0=(3.0, 3.0))
     app_pw = added("applause around")  # half the zone, as in the situation
     app_hz = np.array([mean("applause around", "onsets", db) for db in levels])
@@ -171,9 +180,10 @@ def calibrate(tw: dict[str, U8]) -> Calibration:
                    - app_hz) ** 2) for s in shifts]
     resid = field(m, "laeq") - field(m, "laeq").mean(axis=0)  # about each band's own level
     return Calibration(
-        music_median_db=float(np.median([np.median(field(tw[f"music {db:g}"], "laeq")) - db for db in levels])),
+        # the gateway averages level codes: their mean, not the energy mean, is what it reads
+        music_window_db=float(np.mean([mean("music", "laeq", db) - db for db in levels])),
         level_noise_db=float(np.std(resid)),
-        fmax_over_eq_db=float(np.median(field(m, "lafmax") - field(m, "laeq"))),
+        fmax_over_eq_db=float(np.mean(field(m, "lafmax") - field(m, "laeq"))),
         steady_fmax_db=float(np.median(field(tw[f"cheer around {QUIET:g}"], "lafmax")
                                        - field(tw[f"cheer around {QUIET:g}"], "laeq"))),
         applause_db=float(emit.db(added("applause around") / 0.5)),
@@ -233,15 +243,15 @@ def test_scene_levels_read_back_on_the_twin(twin_codes: dict[str, U8]) -> None:
     def energy_db(c: U8) -> float:
         return float(10 * np.log10(np.mean(10 ** (field(c, "laeq") / 10))))
 
-    for s in SITUATIONS[:3]:
-        assert abs(energy_db(twin_codes[s.name]) - s.music_db) <= 0.75, s.name
-    assert abs(np.median(field(twin_codes["silence"], "laeq")) - scene.Levels().floor_db) <= 1.5
+    for db in LEVELS:
+        assert abs(energy_db(twin_codes[f"music {db:g}"]) - db) <= 0.75, db
+    assert abs(np.median(field(twin_codes[f"silence {REF_DB:g}"], "laeq")) - scene.Levels().floor_db) <= 1.5
 
 
 def test_shipped_constants_are_the_measured_ones(twin_codes: dict[str, U8]) -> None:
     measured, shipped = calibrate(twin_codes), Calibration()
-    tol = {"clap_detect": 0.1, "neighbour_detect": 0.15, "music_onsets_hz": 0.5,
-           "level_noise_db": 0.3, "excess_noise_db": 0.3}
+    tol = {"clap_detect": 0.1, "neighbour_detect": 0.15, "music_onsets_hz": 0.5, "crowd_onsets_hz": 0.5,
+           "clap_onsets_per_beat": 0.1, "voice_slope": 0.1, "level_noise_db": 0.3, "excess_noise_db": 0.3}
     for f in fields(Calibration):
         got, want = getattr(measured, f.name), getattr(shipped, f.name)
         assert abs(got - want) <= tol.get(f.name, 1.0), f"{f.name}: twin {got:.2f}, emit.py {want:.2f}"
@@ -252,25 +262,27 @@ def test_fast_fields_match_the_twin(sit: Situation, twin_codes: dict[str, U8],
                                     fast_codes: dict[str, U8]) -> None:
     tw, fa = twin_codes[sit.name], fast_codes[sit.name]
 
-    def gap(f: str, stat: str = "median") -> float:
-        fn = np.median if stat == "median" else np.mean
-        return abs(float(fn(field(tw, f))) - float(fn(field(fa, f))))
+    def gap(f: str, stat: str = "mean") -> float:
+        if stat == "mean":
+            return abs(float(np.mean(field(tw, f))) - float(np.mean(field(fa, f))))
+        # levels: the mean (what the gateway averages) and the quartiles (the shape).  Not
+        # the median: clapping along at 124 BPM puts a clap in half the 250 ms windows,
+        # 20 dB apart in a quiet room, and a median of two equal modes is anywhere between
+        q = np.array([25, 75])
+        return max(abs(float(np.mean(field(tw, f))) - float(np.mean(field(fa, f)))),
+                   float(np.max(np.abs(np.percentile(field(tw, f), q) - np.percentile(field(fa, f), q)))))
 
-    assert gap("laeq") <= 1.5
-    assert gap("lafmax") <= 2.0
-    assert gap("vexc", "mean") <= 2.0
-    assert gap("voice") <= 2.0
-    assert gap("claps", "mean") <= max(0.3, 0.25 * float(field(tw, "claps").mean()))
+    assert gap("laeq", "level") <= 1.5
+    assert gap("lafmax", "level") <= 2.0
+    assert gap("vexc") <= 2.0
+    assert gap("voice", "level") <= 2.0
+    assert gap("claps") <= max(0.3, 0.25 * float(field(tw, "claps").mean()))
 
 
-# The fast model's onset rate does not fall when cheering masks the music's beats
-# (twin 1.7/s, fast 2.8/s); the gateway does not use onsets.  Strict: it must flip
-# to a pass when emit.py learns it.
-_ONSETS = [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason="fast onsets ignore cheering"))
-           if s.name == "cheering" else s for s in SITUATIONS if s.music_on]
+_ONSETS = [s for s in SITUATIONS if s.music_on]
 
 
-@pytest.mark.parametrize("sit", _ONSETS, ids=[s.name for s in SITUATIONS if s.music_on])
+@pytest.mark.parametrize("sit", _ONSETS, ids=[s.name for s in _ONSETS])
 def test_fast_onsets_match_the_twin(sit: Situation, twin_codes: dict[str, U8], fast_codes: dict[str, U8]) -> None:
     tw, fa = twin_codes[sit.name], fast_codes[sit.name]
     assert abs(float(field(tw, "onsets").mean()) - float(field(fa, "onsets").mean())) <= 1.0
@@ -279,15 +291,15 @@ def test_fast_onsets_match_the_twin(sit: Situation, twin_codes: dict[str, U8], f
 def test_events_come_when_reactions_say(twin_codes: dict[str, U8]) -> None:
     """The band's own trigger fires when its wearer starts clapping or cheering
     (where fast mode reports at once), and stays quiet over steady music."""
-    for name in ("clapping along", "cheering"):
+    for name in (f"{k} {db:g}" for k in ("clapping along", "cheering") for db in (BAR_DB, REF_DB)):
         first = twin_codes[name][:3, :, 10] & P.FLAG_EVENT  # the band's trigger within 750 ms
         assert (first.any(axis=0)).mean() >= 0.8, name
-    for name in ("music 84 dB", "music", "music 102 dB"):
-        assert (twin_codes[name][:, :, 10] & P.FLAG_EVENT).mean() <= 0.02, name
+    for db in LEVELS:
+        assert (twin_codes[f"music {db:g}"][:, :, 10] & P.FLAG_EVENT).mean() <= 0.02, db
 
 
-def _night(mode: str, seconds: float, devices: int = 150) -> list[float]:
-    """Venue sentiment once a second, from the gateway, for one mode."""
+def _night(mode: str, seconds: float, devices: int = 150) -> dict[str, npt.NDArray[np.float64]]:
+    """Sentiment once a second from the gateway, for one mode: the venue's and each zone's."""
     sc = scenario.load("normal")
     run = SimRun(sc, devices, bytes(16), 1_700_000_000.0, seed=11, speed=6.0, mode=mode)
     em = run.emitter
@@ -296,22 +308,30 @@ def _night(mode: str, seconds: float, devices: int = 150) -> list[float]:
         run.emitter = Emitter(em.person, em.music_db, child, em.imu)
     engine = Engine("calib", run.registry)
     sink = EngineSink(engine)
-    out: list[float] = []
+    out: dict[str, list[float]] = {}
     while run.t < seconds:
         rows = len(run.truth.t_s)
         run.step(sink)
         now_ms = int((run.t0 + run.t) * 1000)
         sink.flush(now_ms)
         if len(run.truth.t_s) > rows:
-            score = engine.tick(now_ms)["score"]
-            out.append(np.nan if score is None else float(score))
-    return out
+            snap = engine.tick(now_ms)
+            for key, score in [("venue", snap["score"]), *[(z["zone"], z["score"]) for z in snap["zones"]]]:
+                out.setdefault(key, []).append(np.nan if score is None else float(score))
+    return {k: np.array(v) for k, v in out.items()}
 
 
-@pytest.mark.xfail(strict=True, reason="fast mode's clap and cheer constants are measured at 94 dB(A); "
-                   "in quieter zones the twin hears more (mean gap 4.4 points, docs/sim.md)")
-def test_gateway_sentiment_agrees_between_modes() -> None:
-    fast, tw = np.array(_night("fast", 75.0)), np.array(_night("twin", 75.0))
+@pytest.fixture(scope="module")
+def nights() -> dict[str, dict[str, npt.NDArray[np.float64]]]:
+    return {mode: _night(mode, 75.0) for mode in ("fast", "twin")}
+
+
+@pytest.mark.parametrize("zone", ["venue", "floor", "bar"])
+def test_gateway_sentiment_agrees_between_modes(zone: str, nights: dict[str, dict[str, npt.NDArray[np.float64]]]
+                                                ) -> None:
+    """The same crowd, fast and twin: the venue, the floor (88-98 dB) and the bar
+    (76-84 dB), where crowd sounds stand out of the music far more."""
+    fast, tw = nights["fast"][zone], nights["twin"][zone]
     settled = slice(25, None)  # past the band's and the gateway's warm-up
     diff = np.abs(fast[settled] - tw[settled])
     assert np.isfinite(diff).all()

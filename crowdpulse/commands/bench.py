@@ -21,6 +21,7 @@ BENCHES = {
     "latency": ("crowdpulse.bench.latency", "crowd reaction to published venue score, through a real "
                                             "Mosquitto and gateway"),
     "accuracy": ("crowdpulse.bench.accuracy", "the gateway's sentiment against the simulator's ground truth"),
+    "sim": ("crowdpulse.bench.simspeed", "bands the simulator runs in real time, fast and twin modes"),
 }
 
 
@@ -43,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             b.add_argument("--heldout", type=int, default=4, help="generated held-out scenarios (default 4)")
             b.add_argument("--minutes", type=float, default=0,
                            help="cap every scenario at this length (default: whole scenarios)")
+        if name == "sim":
+            b.add_argument("--fast-devices", type=int, default=50_000)
+            b.add_argument("--twin-devices", type=int, default=2_000)
+            b.add_argument("--seconds", type=float, default=10.0, help="simulated seconds measured")
         if name == "ingest":
             b.add_argument("--seconds", type=float, default=8.0,
                            help="length of each load phase (default 8)")
@@ -75,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
         if not 50 <= args.devices <= 50_000 or not 0 <= args.heldout <= 50 or args.minutes < 0:
             raise CliError("--devices must be 50-50000, --heldout 0-50, --minutes >= 0")
         result = module.run(args.devices, args.heldout, args.minutes or None)
+    elif args.bench == "sim":
+        if not 100 <= args.fast_devices <= 500_000 or not 10 <= args.twin_devices <= 50_000 \
+                or not 1 <= args.seconds <= 600:
+            raise CliError("--fast-devices 100-500000, --twin-devices 10-50000, --seconds 1-600")
+        result = module.run(args.fast_devices, args.twin_devices, args.seconds)
     else:
         result = module.run()
     _print(result)

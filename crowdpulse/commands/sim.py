@@ -39,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     band.add_argument("--band-id", default="B0001")
     band.add_argument("--speed", type=float, default=1.0, help="audio speed (1 = real time)")
     band.add_argument("--seconds", type=float, default=0, help="stop after this long (0: Ctrl-C)")
+    from crowdpulse.commands import serialband  # `sim serial-band`: docs/flashing.md
+
+    serial = sub.add_parser("serial-band", help="a virtual band on a serial port, for flash and monitor")
+    serialband.add_arguments(serial)
+    serial.set_defaults(_run=serialband.run)
 
 
 def _audio(args: argparse.Namespace) -> np.ndarray:

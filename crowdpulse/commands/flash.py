@@ -1,0 +1,79 @@
+"""`crowdpulse flash`: flash and configure one band on a serial port (docs/flashing.md)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from crowdpulse.cli import CliError
+from crowdpulse.keys import VenueKeyError, load_venue_key
+from crowdpulse.tools import bandconfig
+from crowdpulse.tools.flash import FlashError, Job, Result, flash
+from crowdpulse.tools.ui import BandProgress
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", required=True, help="the band's serial port (/dev/ttyUSB0, ...)")
+    parser.add_argument("--image", metavar="FILE",
+                        help="MicroPython image (.bin) to write with esptool first: erase, write, verify")
+    parser.add_argument("--venue-key", metavar="FILE",
+                        help="venue key file (default: $CROWDPULSE_VENUE_KEY)")
+    parser.add_argument("--band-id", required=True, help="the band's id, e.g. B0001")
+    parser.add_argument("--zone", required=True, help="the band's zone, e.g. floor")
+    parser.add_argument("--transport", choices=bandconfig.TRANSPORTS,
+                        help="ble, mqtt or both (default: both with --mqtt-host, else ble)")
+    add_link_arguments(parser)
+    bandconfig.add_arguments(parser)
+
+
+def add_link_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--connect-timeout", type=float, default=8.0, metavar="S",
+                        help="how long to try for the band's REPL (default 8 s)")
+    parser.add_argument("--boot-timeout", type=float, default=30.0, metavar="S",
+                        help="how long to wait for the boot line (default 30 s)")
+
+
+def venue_key(args: argparse.Namespace) -> bytes:
+    try:
+        return load_venue_key(args.venue_key)
+    except VenueKeyError as exc:
+        raise CliError(str(exc)) from None
+
+
+def settings(args: argparse.Namespace) -> bandconfig.Settings:
+    try:
+        return bandconfig.from_args(args)
+    except bandconfig.ConfigError as exc:
+        raise CliError(str(exc)) from None
+
+
+def default_transport(args: argparse.Namespace) -> str:
+    return str(args.transport or ("both" if args.mqtt_host else "ble"))
+
+
+def summary(result: Result) -> str:
+    files = result.unchanged + len(result.written)
+    copied = (f"{len(result.written)} of {files} files written" if result.written
+              else f"up to date ({files} files)")
+    return (f"{result.band_id} on {result.port}: {copied}, verified, booted "
+            f"({result.target}, firmware {result.firmware[:12]}, {result.seconds:.1f} s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    key = venue_key(args)
+    try:
+        cfg = bandconfig.band_config(key, args.band_id, args.zone, default_transport(args), settings(args))
+    except bandconfig.ConfigError as exc:
+        raise CliError(str(exc)) from None
+    image = Path(args.image) if args.image else None
+    job = Job(args.port, args.band_id, cfg, args.board, image,
+              connect_timeout=args.connect_timeout, boot_timeout=args.boot_timeout)
+    with BandProgress() as ui:
+        try:
+            result = flash(job, ui.band(args.band_id))
+        except FlashError as exc:
+            ui.finish(args.band_id, "failed")
+            raise CliError(str(exc)) from None
+        ui.finish(args.band_id, "done")
+    print(summary(result), flush=True)
+    return 0

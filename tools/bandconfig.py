@@ -1,0 +1,173 @@
+"""A band's config.json (docs/firmware.md), with every secret derived from the venue key.
+
+The band key and the command key are the protocol's (docs/protocol.md §2).  A
+band's MQTT password, when not given, is derived the same way, so a re-flash
+or a resumed provisioning run gives the same password, and the venue can list
+them for Mosquitto without storing them anywhere else.  The result is checked
+with the firmware's own parser (wristband.config) before it goes near a band.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from wristband import boards
+from wristband import config as band_cfg
+from wristband import packet as P
+
+TRANSPORTS = ("ble", "mqtt", "both")
+DEFAULT_WINDOW_S = 2 * 86400
+WIFI_PASSWORD_ENV = "CROWDPULSE_WIFI_PASSWORD"
+MQTT_PASSWORD_ENV = "CROWDPULSE_MQTT_PASSWORD"
+
+
+class ConfigError(ValueError):
+    """Settings that would give a band a config it cannot use (one line, no secrets)."""
+
+
+@dataclass
+class Settings:
+    """What every band of a venue shares; the band id, zone and transport are per band."""
+
+    venue: str = "demo"
+    board: str = boards.DEFAULT
+    window: tuple[int, int] | None = None
+    interval_ms: int = 250
+    status_every_s: int = 60
+    wifi_ssid: str | None = None
+    wifi_password: str = ""
+    mqtt_host: str | None = None
+    mqtt_port: int = 1883
+    mqtt_tls: bool = False
+    mqtt_user: str | None = None      # default: the band id
+    mqtt_password: str | None = None  # default: derived from the venue key
+    ntp: str | None = None
+
+
+def mqtt_password(venue_key: bytes, band_id: str) -> str:
+    """The band's MQTT password: HMAC-SHA256(venue key, label + band id), 32 hex digits."""
+    msg = b"crowdpulse/v1/mqtt-password/" + band_id.encode()
+    return hmac.new(venue_key, msg, hashlib.sha256).hexdigest()[:32]
+
+
+def parse_time(text: str) -> int:
+    """UTC unix seconds from unix seconds or ISO 8601 (no zone: this machine's local time)."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return int(datetime.fromisoformat(text).timestamp())
+    except ValueError:
+        raise ConfigError(f"{text!r} is neither unix seconds nor an ISO 8601 time") from None
+
+
+def window(settings: Settings, now: float | None = None) -> tuple[int, int]:
+    """The event window; by default today and tomorrow (UTC), the same all day long,
+    so that flashing a band twice in a day writes the same config (and so nothing)."""
+    if settings.window:
+        return settings.window
+    today = int(now if now is not None else time.time()) // 86400 * 86400
+    return today, today + DEFAULT_WINDOW_S
+
+
+def band_config(venue_key: bytes, band_id: str, zone: str, transport: str,
+                settings: Settings) -> dict[str, Any]:
+    """The band's config.json as a dict; raises ConfigError when the band would reject it."""
+    try:
+        key = P.band_key(venue_key, band_id)
+        cmd_key = P.command_key(venue_key)
+    except P.PacketError as exc:
+        raise ConfigError(str(exc)) from None
+    cfg: dict[str, Any] = {
+        "version": 1, "venue": settings.venue, "zone": zone, "band_id": band_id,
+        "key": key.hex(), "command_key": cmd_key.hex(), "transport": transport,
+        "interval_ms": settings.interval_ms, "window": list(window(settings)),
+        "board": settings.board, "status_every_s": settings.status_every_s,
+    }
+    if settings.wifi_ssid is not None:
+        cfg["wifi"] = {"ssid": settings.wifi_ssid, "password": settings.wifi_password}
+    if settings.mqtt_host:
+        cfg["mqtt"] = {
+            "host": settings.mqtt_host, "port": settings.mqtt_port,
+            "user": settings.mqtt_user or band_id,
+            "password": settings.mqtt_password or mqtt_password(venue_key, band_id),
+            "tls": settings.mqtt_tls,
+        }
+    if settings.ntp:
+        cfg["ntp"] = settings.ntp
+    check(cfg)
+    return cfg
+
+
+def check(cfg: dict[str, Any]) -> None:
+    """The firmware's own verdict on the config; its messages never quote a value."""
+    parsed = band_cfg.parse(json.dumps(cfg))
+    if parsed.errors:
+        raise ConfigError("config error: " + "; ".join(parsed.errors))
+    if parsed.warnings:
+        raise ConfigError("config warning: " + "; ".join(parsed.warnings))
+
+
+def to_json(cfg: dict[str, Any]) -> bytes:
+    return (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
+
+
+# -- command-line options shared by `flash` and `provision` ---------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("band settings (the same for every band of the venue)")
+    g.add_argument("--venue", default="demo", help="venue name (default demo)")
+    g.add_argument("--board", default=boards.DEFAULT, choices=sorted(boards.PROFILES),
+                   help=f"board profile, docs/boards.md (default {boards.DEFAULT})")
+    g.add_argument("--window", nargs=2, metavar=("START", "END"),
+                   help="event window: unix seconds or ISO 8601 (default: today and tomorrow, UTC)")
+    g.add_argument("--interval-ms", type=int, default=250, help="report interval (default 250)")
+    g.add_argument("--status-every", type=int, default=60, metavar="S",
+                   help="status line every S seconds (default 60)")
+    g.add_argument("--wifi-ssid", help="the band WLAN")
+    g.add_argument("--wifi-password", help=f"its passphrase (better: ${WIFI_PASSWORD_ENV} or --wifi-file)")
+    g.add_argument("--wifi-file", metavar="FILE", help='JSON {"ssid": ..., "password": ...}')
+    g.add_argument("--mqtt-host", help="the venue broker as the bands reach it")
+    g.add_argument("--mqtt-port", type=int, default=1883)
+    g.add_argument("--mqtt-tls", action="store_true", help="MQTT over TLS (port 8883 usually)")
+    g.add_argument("--mqtt-user", help="MQTT user name (default: the band id)")
+    g.add_argument("--mqtt-password",
+                   help=f"MQTT password (default: derived from the venue key; or ${MQTT_PASSWORD_ENV})")
+    g.add_argument("--ntp", help="time server (default pool.ntp.org)")
+
+
+def _wifi(args: argparse.Namespace) -> tuple[str | None, str]:
+    ssid, password = args.wifi_ssid, args.wifi_password or os.environ.get(WIFI_PASSWORD_ENV, "")
+    if args.wifi_file:
+        try:
+            raw = json.loads(Path(args.wifi_file).read_text())
+            ssid, password = str(raw["ssid"]), str(raw.get("password", ""))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{args.wifi_file}: need JSON with ssid and password "
+                              f"({type(exc).__name__})") from None
+    return ssid, password
+
+
+def from_args(args: argparse.Namespace) -> Settings:
+    ssid, wifi_pw = _wifi(args)
+    span = None
+    if args.window:
+        span = (parse_time(args.window[0]), parse_time(args.window[1]))
+        if span[0] >= span[1]:
+            raise ConfigError("--window: START must be before END")
+    return Settings(
+        venue=args.venue, board=args.board, window=span, interval_ms=args.interval_ms,
+        status_every_s=args.status_every, wifi_ssid=ssid, wifi_password=wifi_pw,
+        mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port, mqtt_tls=args.mqtt_tls,
+        mqtt_user=args.mqtt_user,
+        mqtt_password=args.mqtt_password or os.environ.get(MQTT_PASSWORD_ENV) or None,
+        ntp=args.ntp)
