@@ -6,7 +6,8 @@ crowd listening to music).  At scripted instants the whole crowd cheers and
 claps (a drop).  Each band then does what the firmware does: it notices in
 the 10 ms frame after the onset, and sends an event report at once, unless
 its last report is under 50 ms old (schedule.MIN_EVENT_MS); its relay passes
-it on at its next 50 ms flush (relay/core.py's cadence), in a batch over MQTT.
+it on at once (an onset does not wait for relay/core.py's 50 ms cadence),
+in a batch over MQTT.
 
 Latency is measured from the onset to the arrival, at a subscriber on the
 same broker, of the first venue sentiment that reflects the reaction: a score
@@ -34,6 +35,7 @@ from crowdpulse.broker import Mosquitto, free_port
 from crowdpulse.gateway.batch import RECORD_DTYPE
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.mqtt import BrokerURL, make_client, topic
+from crowdpulse.relay.core import EVENT_GAP_S
 from crowdpulse.sim.crowd import Actions
 from crowdpulse.sim.emit import Emitter
 from wristband import packet as P
@@ -43,7 +45,7 @@ VENUE = "latency"
 REPORT_S = 0.25
 FLUSH_S = 0.05
 BANDS_PER_RELAY = 500
-QUIET_S, REACT_S = 4.5, 2.5
+QUIET_S, REACT_S = 6.0, 2.5  # quiet: the 4 s window clears, then 2 s of steady score
 
 
 class Crowd:
@@ -123,6 +125,8 @@ class Venue:
         self.flush_phase = rng.uniform(0, FLUSH_S, self.relays)
         self.pending: list[list[npt.NDArray[np.uint8]]] = [[] for _ in range(self.relays)]
         self.last_slot = np.full(self.relays, -1.0)
+        self.onset_waiting = np.zeros(self.relays, bool)
+        self.flushed_at = np.zeros(self.relays)
         self.event_at = np.full(n, np.inf)
         self.reacting = False
 
@@ -146,13 +150,18 @@ class Venue:
                 reps = _sign(self.fleet, idx, self.crowd.codes(idx, self.reacting, ev))
                 for r in np.unique(self.relay[idx]):
                     self.pending[r].append(reps[self.relay[idx] == r])
+                    self.onset_waiting[r] |= ev
         self._flush(now)
 
     def _flush(self, now: float) -> None:
+        """At each relay's 50 ms cadence, or at once for an onset (relay/core.py)."""
         slot = np.floor((now - self.flush_phase) / FLUSH_S)
-        for r in np.flatnonzero(slot != self.last_slot):
+        early = self.onset_waiting & (now - self.flushed_at >= EVENT_GAP_S)
+        for r in np.flatnonzero((slot != self.last_slot) | early):
             self.last_slot[r] = slot[r]
             if self.pending[r]:
+                self.onset_waiting[r] = False
+                self.flushed_at[r] = now
                 reps = np.concatenate(self.pending[r])
                 self.pending[r] = []
                 self.pub.publish(topic(VENUE, "relay", f"r{r}", "batch"), _batch(reps, int(now * 1000)))

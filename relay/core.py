@@ -28,6 +28,9 @@ from crowdpulse.relay.scanner import (
 from crowdpulse.relay.uplink import Log, Record, Uplink, encode_batches
 from wristband import packet as P
 
+EVENT_GAP_S = 0.005  # early (onset) batches: at most 200 a second
+_FLAGS = {name: offset for name, offset, _code in P.FIELDS}["flags"]
+
 
 class RelayStartError(Exception):
     """Scanning could not start at all (no BlueZ, no such adapter): a person must act."""
@@ -160,6 +163,8 @@ class Relay:
         self._pending: list[Record] = []
         self._last_advert = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._early: asyncio.TimerHandle | None = None
+        self._flushed_at = 0.0
         self._stop = asyncio.Event()  # binds to the loop that first waits on it (3.10+)
 
     def on_advert(self, device: BLEDevice, adv: AdvertisementData) -> None:
@@ -184,8 +189,24 @@ class Relay:
         else:
             self._pending.append((report, _rssi(adv), _now_ms()))
             self.stats.forwarded += 1
+            if report[_FLAGS] & P.FLAG_EVENT:
+                self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        # a reaction's onset does not wait for the next 50 ms flush; a burst of
+        # onsets makes one batch, and batches stay EVENT_GAP_S apart at most
+        if self._loop is None or self._early is not None:
+            return
+        wait = max(0.0, self._flushed_at + EVENT_GAP_S - self._loop.time())
+        self._early = self._loop.call_later(wait, self._flush_early)
+
+    def _flush_early(self) -> None:
+        self._early = None
+        self.flush()
 
     def flush(self) -> None:
+        if self._loop is not None:
+            self._flushed_at = self._loop.time()
         records, self._pending = self._pending, []
         for batch in encode_batches(records):
             if self.uplink.send(batch):
@@ -218,6 +239,8 @@ class Relay:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                if self._early is not None:
+                    self._early.cancel()
                 self.flush()
                 self.uplink.close()
                 self._log(f"relay stopped; {self.stats.line()}")

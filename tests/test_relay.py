@@ -346,6 +346,21 @@ def test_batches_leave_every_50_ms_and_only_when_not_empty(mosquitto: Mosquitto)
     assert latency[-1] <= 50 + 450  # slack for a busy shared machine
 
 
+def test_a_reaction_onset_goes_out_at_once_not_at_the_next_flush(mosquitto: Mosquitto) -> None:
+    radio, listener = FakeRadio(), Listener(mosquitto.url)
+    with running(make_relay(mosquitto.url, radio, flush_s=6.0)) as relay:  # a slow cadence, to see it
+        wait_until(radio.listening, what="scanning")
+        wait_until(connected(relay), what="MQTT")
+        time.sleep(0.3)  # past the cadence's first flush
+        radio.send(advert(0, 1))  # an ordinary report waits for the next flush
+        onset = P.encode(KEYS[1], EPOCH, 7, 250, 90, 95, flags=P.FLAG_EVENT)
+        radio.send(bytes(P.adv_payload(onset)))
+        wait_until(lambda: len(listener.records()) >= 2, what="the onset's batch", timeout=4.0)
+        # the early batch takes what was pending too: nothing waits behind an onset
+        assert sorted(r[0][5:7] for r in listener.records()) == [b"\x00\x01", b"\x00\x07"]
+    listener.close()
+
+
 def test_repeated_reports_are_dropped_and_a_new_seq_is_forwarded(mosquitto: Mosquitto) -> None:
     radio, listener = FakeRadio(), Listener(mosquitto.url)
     with running(make_relay(mosquitto.url, radio)) as relay:
