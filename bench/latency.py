@@ -19,7 +19,6 @@ score is a 4-second window, so it climbs for seconds by design.
 from __future__ import annotations
 
 import json
-import struct
 import tempfile
 import threading
 import time
@@ -32,12 +31,12 @@ import paho.mqtt.client as mqtt
 
 from crowdpulse.bench.ingest import Fleet, _gateway
 from crowdpulse.broker import Mosquitto, free_port
-from crowdpulse.gateway.batch import RECORD_DTYPE
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 from crowdpulse.relay.core import EVENT_GAP_S
 from crowdpulse.sim.crowd import Actions
 from crowdpulse.sim.emit import Emitter
+from crowdpulse.sim.runner import relay_batch, sign
 from wristband import packet as P
 from wristband.schedule import FRAME_MS, MIN_EVENT_MS
 
@@ -69,21 +68,7 @@ def _sign(fleet: Fleet, idx: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8]
     epoch = P.epoch_of(int(time.time()))
     if epoch != fleet.epoch:
         fleet.epoch, fleet.ids = epoch, fleet.reg.ids_for_epoch(epoch)
-    body = np.zeros((len(idx), P.BODY_SIZE), np.uint8)
-    body[:, 0] = P.VERSION
-    body[:, 1:5] = fleet.ids[idx].astype(">u4").view(np.uint8).reshape(-1, 4)
-    body[:, 5:7] = (fleet.seq[idx] & 0xFFFF).astype(">u2").view(np.uint8).reshape(-1, 2)
-    body[:, 7:] = codes
-    fleet.seq[idx] += 1
-    return np.concatenate([body, fleet.reg.hmac.prefix(body, idx, P.TAG_SIZE)], axis=1)
-
-
-def _batch(reports: npt.NDArray[np.uint8], now_ms: int) -> bytes:
-    rec = np.zeros(len(reports), RECORD_DTYPE)
-    rec["rssi"] = -60
-    rec["length"] = P.REPORT_SIZE
-    rec["report"] = np.ascontiguousarray(reports).view(rec["report"].dtype).reshape(-1)
-    return struct.pack(P.BATCH_HEADER, P.BATCH_VERSION, P.BATCH_RECORD_SIZE, len(rec), now_ms) + rec.tobytes()
+    return sign(fleet.reg, fleet.ids, fleet.seq, idx, codes)
 
 
 class Scores:
@@ -164,7 +149,7 @@ class Venue:
                 self.flushed_at[r] = now
                 reps = np.concatenate(self.pending[r])
                 self.pending[r] = []
-                self.pub.publish(topic(VENUE, "relay", f"r{r}", "batch"), _batch(reps, int(now * 1000)))
+                self.pub.publish(topic(VENUE, "relay", f"r{r}", "batch"), relay_batch(reps, np.full(len(reps), -60.0), np.full(len(reps), int(now * 1000))))
 
     def calm(self) -> None:
         self.reacting = False

@@ -253,14 +253,7 @@ class SimRun:
         epoch = P.epoch_of(int(now))
         if epoch != self._epoch:
             self._epoch, self._ids = epoch, self.registry.ids_for_epoch(epoch)
-        body = np.zeros((len(idx), P.BODY_SIZE), np.uint8)
-        body[:, 0] = P.VERSION
-        body[:, 1:5] = self._ids[idx].astype(">u4").view(np.uint8).reshape(-1, 4)
-        body[:, 5:7] = (self.seq[idx] & 0xFFFF).astype(">u2").view(np.uint8).reshape(-1, 2)
-        body[:, 7:] = codes
-        self.seq[idx] += 1
-        tags = self.registry.hmac.prefix(body, idx, P.TAG_SIZE)
-        return np.concatenate([body, tags], axis=1)
+        return sign(self.registry, self._ids, self.seq, idx, codes)
 
     def _radio(self, sink: Sink) -> None:
         ble = self.has_report & ~self.direct & self.crowd.present & ~self.muted
@@ -280,7 +273,7 @@ class SimRun:
                 continue
             self.sent_seq[r, b] = self.seq[b]
             arrival = ((self.t0 + t[ev[sel]]) * 1000).astype(np.int64)
-            sink.batch(self.relay_ids[int(r)], _batch(self.latest[b], np.clip(rssi[sel], -128, 127), arrival), ms)
+            sink.batch(self.relay_ids[int(r)], relay_batch(self.latest[b], np.clip(rssi[sel], -128, 127), arrival), ms)
     def _rogue(self, sink: Sink) -> None:
         """A band flooding forged reports: random tags under a real band's id."""
         n = max(1, int(self.rogue_rate * STEP_S))
@@ -291,7 +284,20 @@ class SimRun:
         sink.batch("r-rogue", P.encode_batch([(f.tobytes(), -40, ms) for f in fake], ms), ms)
 
 
-def _batch(reports: npt.NDArray[np.uint8], rssi: npt.NDArray[np.float64], arrival_ms: npt.NDArray[np.int64]) -> bytes:
+def sign(registry: Registry, ids: npt.NDArray[np.uint32], seq: npt.NDArray[np.int64],
+         idx: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
+    """Reports for bands idx, as their firmware signs them (wristband.packet's
+    layout, built as one array); their sequence numbers move on."""
+    body = np.zeros((len(idx), P.BODY_SIZE), np.uint8)
+    body[:, 0] = P.VERSION
+    body[:, 1:5] = ids[idx].astype(">u4").view(np.uint8).reshape(-1, 4)
+    body[:, 5:7] = (seq[idx] & 0xFFFF).astype(">u2").view(np.uint8).reshape(-1, 2)
+    body[:, 7:] = codes
+    seq[idx] += 1
+    return np.concatenate([body, registry.hmac.prefix(body, idx, P.TAG_SIZE)], axis=1)
+
+
+def relay_batch(reports: npt.NDArray[np.uint8], rssi: npt.NDArray[np.float64], arrival_ms: npt.NDArray[np.int64]) -> bytes:
     """A relay batch (wristband.packet's layout), built as one array."""
     base = int(arrival_ms.min())
     rec = np.zeros(len(reports), RECORD_DTYPE)
