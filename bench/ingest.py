@@ -29,10 +29,10 @@ import numpy as np
 import numpy.typing as npt
 
 from crowdpulse.broker import Mosquitto, free_port
-from crowdpulse.gateway.batch import RECORD_DTYPE
 from crowdpulse.gateway.core import Engine
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.mqtt import BrokerURL, make_client, topic
+from crowdpulse.sim.runner import relay_batch
 from wristband import packet as P
 
 BANDS = 20_000
@@ -69,19 +69,15 @@ class Fleet:
     def batch(self, bands: npt.NDArray[np.int64]) -> bytes:
         reps = self.reports(bands)
         now = int(time.time() * 1000)
-        rec = np.zeros(len(bands), RECORD_DTYPE)
-        rec["rssi"] = -60
-        rec["length"] = P.REPORT_SIZE
-        rec["report"] = reps.view(rec["report"].dtype).reshape(-1)
-        head = struct.pack(P.BATCH_HEADER, P.BATCH_VERSION, P.BATCH_RECORD_SIZE, len(bands), now)
-        return head + rec.tobytes()
+        return relay_batch(reps, np.full(len(reps), -60.0), np.full(len(reps), now))
 
 
-def _venue(tmp: Path, venue_key: bytes) -> Path:
+def _venue(tmp: Path, venue_key: bytes, bands: int = BANDS, venue: str = VENUE) -> Path:
+    """A one-zone venue of bands B00001..., its key, a free HTTP port."""
     (tmp / "venue.key").write_text(venue_key.hex())
     cfg = tmp / "venue.toml"
-    cfg.write_text(f'venue = "{VENUE}"\n[keys]\nvenue_key_file = "venue.key"\n'
-                   f'[[zones]]\nname = "floor"\nbands = ["B00001-B{BANDS:05d}"]\n'
+    cfg.write_text(f'venue = "{venue}"\n[keys]\nvenue_key_file = "venue.key"\n'
+                   f'[[zones]]\nname = "floor"\nbands = ["B00001-B{bands:05d}"]\n'
                    f'[storage]\npath = "gw.db"\n[http]\nport = {free_port()}\n[console]\ntoken = "x"\n')
     return cfg
 

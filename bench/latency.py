@@ -29,8 +29,8 @@ import numpy as np
 import numpy.typing as npt
 import paho.mqtt.client as mqtt
 
-from crowdpulse.bench.ingest import Fleet, _gateway
-from crowdpulse.broker import Mosquitto, free_port
+from crowdpulse.bench.ingest import Fleet, _gateway, _venue
+from crowdpulse.broker import Mosquitto
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 from crowdpulse.relay.core import EVENT_GAP_S
@@ -156,15 +156,6 @@ class Venue:
         self.event_at[:] = np.inf
 
 
-def _venue_file(tmp: Path, key: bytes, n: int) -> Path:
-    (tmp / "venue.key").write_text(key.hex())
-    cfg = tmp / "venue.toml"
-    cfg.write_text(f'venue = "{VENUE}"\n[keys]\nvenue_key_file = "venue.key"\n'
-                   f'[[zones]]\nname = "floor"\nbands = ["B00001-B{n:05d}"]\n'
-                   f'[storage]\npath = "gw.db"\n[http]\nport = {free_port()}\n[console]\ntoken = "x"\n')
-    return cfg
-
-
 def _drive(venue: Venue, onsets: int) -> list[float]:
     times: list[float] = []
     start = time.time()
@@ -211,7 +202,7 @@ def run(devices: int = 10_000, onsets: int = 30) -> dict[str, Any]:
     rng = np.random.default_rng(5)
     key = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
     with Mosquitto() as broker, tempfile.TemporaryDirectory() as d:
-        cfg = _venue_file(Path(d), key, devices)
+        cfg = _venue(Path(d), key, devices, VENUE)
         proc, _port = _gateway(broker, cfg)
         url = BrokerURL.parse(broker.url)
         scores = Scores(url)
