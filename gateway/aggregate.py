@@ -14,7 +14,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from wristband import packet as P
+from crowdpulse.gateway.batch import REPORT_DTYPE, Reports, nibble
 
 FINE_MS = 500
 N_FINE = 8
@@ -22,21 +22,28 @@ COARSE_MS = 15_000
 N_COARSE = 16
 SEEN = 16  # (band, seq) remembered per band for de-duplication
 
-# Accepted report records: what a worker shares with the others.
+# Accepted report records: what a worker shares with the others.  seq is the
+# band's counter (the on-air seq less the epoch's offset), so it runs across epochs.
 RECORD = np.dtype([("band", "<i4"), ("seq", "<u2"), ("flags", "u1"), ("claps", "u1"),
                    ("arrival_ms", "<i8"), ("interval_ms", "<u2"), ("laeq", "u1"),
-                   ("lafmax", "u1"), ("applause", "u1"), ("voice", "u1"), ("vexc", "u1"),
-                   ("onset", "u1"), ("motion", "u1"), ("pad", "u1")])
+                   ("voice", "u1"), ("mid", "u1"), ("low", "u1"), ("top", "u1"),
+                   ("tonal", "u1"), ("fluct", "u1"), ("motion", "u1"), ("imu_claps", "u1"),
+                   ("pad", "u1")])
 
-# fine sums: n, dur, claps, applause*dur, vexc*dur, laeq*dur, onset*dur,
-# motion*dur, motion_dur, voice*dur, muted reports, lafmax*dur
-F_N, F_DUR, F_CLAPS, F_APP, F_VEXC, F_LAEQ, F_ONSET, F_MOT, F_MOTDUR, F_VOICE, F_MUTED, F_LAFMAX = range(12)
-N_F = 12
-# coarse sums: dur, laeq*dur, onset*dur, voice*dur
-C_DUR, C_LAEQ, C_ONSET, C_VOICE = range(4)
-N_C = 4
+# fine sums: reports, audio ms, muted reports, claps, IMU claps, then code * ms
+# for each level and texture field, motion * ms and the ms that carried motion
+(F_N, F_DUR, F_MUTED, F_CLAPS, F_IMUCLAPS, F_LAEQ, F_VOICE, F_MID, F_LOW, F_TOP, F_TONAL,
+ F_FLUCT, F_MOT, F_MOTDUR) = range(14)
+N_F = 14
+# coarse sums: audio ms, then code * ms of the levels and the tonal share
+C_DUR, C_LAEQ, C_VOICE, C_MID, C_LOW, C_TOP, C_TONAL = range(7)
+N_C = 7
 _FLAG_MUTED = 0x01
-_CODE_COLUMNS = ("laeq", "lafmax", "claps", "applause", "voice", "vexc", "onset", "motion", "flags")
+# record columns, in the order _put reads them
+_CODE_COLUMNS = ("laeq", "voice", "mid", "low", "top", "tonal", "fluct", "motion", "claps",
+                 "imu_claps", "flags")
+_K_LEVELS = 6  # laeq..tonal go to the coarse ring too; fluct to the fine one only
+_K_MOTION, _K_CLAPS, _K_IMU, _K_FLAGS = 7, 8, 9, 10
 _MOTION_ABSENT = 255
 
 
@@ -55,23 +62,19 @@ def _put(b: int, t: int, sign: int, d: int, c: np.ndarray, fine_bn: np.ndarray, 
         fine_bn[b, k] = bn
         for f in range(fine.shape[2]):
             fine[b, k, f] = 0
-    fine[b, k, 0] += sign
-    if c[8] & _FLAG_MUTED:
-        fine[b, k, 10] += sign
+    fine[b, k, F_N] += sign
+    if c[_K_FLAGS] & _FLAG_MUTED:
+        fine[b, k, F_MUTED] += sign
         return
     sd = sign * d
-    laeq, onset, voice = c[0] * sd, c[6] * sd, c[4] * sd
-    fine[b, k, 1] += sd
-    fine[b, k, 2] += sign * c[2]
-    fine[b, k, 3] += c[3] * sd
-    fine[b, k, 4] += c[5] * sd
-    fine[b, k, 5] += laeq
-    fine[b, k, 6] += onset
-    if c[7] != _MOTION_ABSENT:
-        fine[b, k, 7] += c[7] * sd
-        fine[b, k, 8] += sd
-    fine[b, k, 9] += voice
-    fine[b, k, 11] += c[1] * sd
+    fine[b, k, F_DUR] += sd
+    fine[b, k, F_CLAPS] += sign * c[_K_CLAPS]
+    fine[b, k, F_IMUCLAPS] += sign * c[_K_IMU]
+    for j in range(7):  # laeq, voice, mid, low, top, tonal, fluct
+        fine[b, k, F_LAEQ + j] += c[j] * sd
+    if c[_K_MOTION] != _MOTION_ABSENT:
+        fine[b, k, F_MOT] += c[_K_MOTION] * sd
+        fine[b, k, F_MOTDUR] += sd
     cb = t // COARSE_MS
     ck = cb % coarse_bn.shape[1]
     if coarse_bn[b, ck] != cb:
@@ -80,10 +83,9 @@ def _put(b: int, t: int, sign: int, d: int, c: np.ndarray, fine_bn: np.ndarray, 
         coarse_bn[b, ck] = cb
         for f in range(coarse.shape[2]):
             coarse[b, ck, f] = 0
-    coarse[b, ck, 0] += sd
-    coarse[b, ck, 1] += laeq
-    coarse[b, ck, 2] += onset
-    coarse[b, ck, 3] += voice
+    coarse[b, ck, C_DUR] += sd
+    for j in range(_K_LEVELS):
+        coarse[b, ck, C_LAEQ + j] += c[j] * sd
 
 
 @numba.njit(nogil=True, cache=True)
@@ -91,7 +93,7 @@ def _add(band: np.ndarray, seq: np.ndarray, arrival: np.ndarray, interval: np.nd
          codes: np.ndarray, fine_bn: np.ndarray, fine: np.ndarray, coarse_bn: np.ndarray,
          coarse: np.ndarray, seen: np.ndarray, seen_t: np.ndarray, seen_pos: np.ndarray,
          last_ms: np.ndarray) -> int:
-    """codes columns: laeq, lafmax, claps, applause, voice, vexc, onset, motion, flags.
+    """codes columns: _CODE_COLUMNS.
 
     A (band, seq) counts once, at its earliest arrival (two relays hear the
     same advert a few ms apart): so the state does not depend on the order in
@@ -177,25 +179,30 @@ class Aggregator:
             self._base_at = now_ms
         return self.recent, self.base
 
+    def slot_levels(self, now_ms: int) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+        """Each band's coarse buckets one by one: (valid (bands, slots), mean codes of
+        laeq, voice, mid, low, top, tonal (bands, slots, 6)).  A slot holds the same
+        15 s for every band, so bands can be compared bucket by bucket."""
+        age = now_ms // COARSE_MS - self.coarse_bn
+        dur = self.coarse[:, :, C_DUR].astype(np.float64)
+        valid = (age >= 0) & (age < N_COARSE) & (dur > 0)
+        means = self.coarse[:, :, C_LAEQ:] / np.where(valid, dur, 1.0)[:, :, None]
+        return valid, means
 
-def records(band: npt.NDArray[np.int64], reps: object, mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.void]:
+
+def records(band: npt.NDArray[np.int64], counter: npt.NDArray[np.int64], reps: Reports,
+            mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.void]:
     """Accepted-report records from a validated batch (gateway.batch.Reports)."""
-    from crowdpulse.gateway.batch import Reports
-
     assert isinstance(reps, Reports)
-    raw = reps.raw[mask]
+    rows = reps.raw[mask].view(REPORT_DTYPE).reshape(-1)
     out = np.zeros(int(mask.sum()), dtype=RECORD)
     out["band"] = band[mask]
-    out["seq"] = reps.seq[mask]
+    out["seq"] = counter[mask]
     out["arrival_ms"] = reps.arrival_ms[mask]
     out["interval_ms"] = reps.interval_ms[mask]
-    for name, field in _CODES:
-        out[name] = raw[:, _OFFSET[field]]
+    for name in ("laeq", "voice", "mid", "low", "top", "tonal", "fluct", "motion"):
+        out[name] = rows[name]
+    out["claps"] = nibble(rows, "audio_claps")
+    out["imu_claps"] = nibble(rows, "imu_claps")
+    out["flags"] = nibble(rows, "flags")
     return out
-
-
-# record column <- report field (codes, as the band sent them)
-_OFFSET = {name: offset for name, offset, _code in P.FIELDS}
-_CODES = (("laeq", "laeq"), ("lafmax", "lafmax"), ("claps", "claps"), ("applause", "applause"),
-          ("voice", "voice"), ("vexc", "voice_excess"), ("onset", "onset_rate"),
-          ("motion", "motion"), ("flags", "flags"))

@@ -45,10 +45,16 @@ class Reason(IntEnum):
 
     OK = 0
     LENGTH = 1
-    VERSION = 2
+    VERSION = 2  # includes protocol v1: that band needs new firmware
     INTERVAL = 3
-    BATTERY = 4
-    FLAGS = 5
+
+
+def nibble(rep: np.ndarray, name: str) -> npt.NDArray[np.uint8]:
+    """A 4-bit sub-field (packet.NIBBLES) of decoded report rows."""
+    for sub, field, shift in P.NIBBLES:
+        if sub == name:
+            return ((rep[field] >> shift) & 0x0F).astype(np.uint8)
+    raise KeyError(name)
 
 
 class Reports:
@@ -66,7 +72,7 @@ class Reports:
         self.onair: npt.NDArray[np.uint32] = self._rep["onair"].astype(np.uint32)
         self.seq: npt.NDArray[np.uint16] = self._rep["seq"].astype(np.uint16)
         self.interval_ms: npt.NDArray[np.int32] = self._rep["interval"].astype(np.int32) * P.INTERVAL_STEP_MS
-        self.flags: npt.NDArray[np.uint8] = self._rep["flags"].astype(np.uint8)
+        self.flags: npt.NDArray[np.uint8] = nibble(self._rep, "flags")
         self._physical: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
@@ -78,44 +84,42 @@ class Reports:
         return self._physical[name]
 
     laeq_db = property(lambda self: self._col("laeq_db"))
-    lafmax_db = property(lambda self: self._col("lafmax_db"))
-    claps = property(lambda self: self._col("claps"))
-    applause = property(lambda self: self._col("applause"))
     voice_db = property(lambda self: self._col("voice_db"))
-    voice_excess_db = property(lambda self: self._col("voice_excess_db"))
-    onset_rate = property(lambda self: self._col("onset_rate"))
+    mid_db = property(lambda self: self._col("mid_db"))
+    low_db = property(lambda self: self._col("low_db"))
+    top_db = property(lambda self: self._col("top_db"))
+    tonal = property(lambda self: self._col("tonal"))
+    fluct_db = property(lambda self: self._col("fluct_db"))
     motion_g = property(lambda self: self._col("motion_g"))  # NaN where absent
+    claps = property(lambda self: self._col("claps"))
+    imu_claps = property(lambda self: self._col("imu_claps"))
     battery_pct = property(lambda self: self._col("battery_pct"))  # NaN where unknown
 
 
 def _reasons(rep: np.ndarray, length: np.ndarray) -> npt.NDArray[np.uint8]:
     # Same priority order as wristband.packet._check_report.
-    conds = [
-        length != P.REPORT_SIZE,
-        rep["version"] != P.VERSION,
-        rep["interval"] == 0,
-        (rep["battery"] > P.BATTERY_MAX) & (rep["battery"] != P.BATTERY_UNKNOWN),
-        (rep["flags"] & P.RESERVED_FLAGS) != 0,
-    ]
-    choices = [Reason.LENGTH, Reason.VERSION, Reason.INTERVAL, Reason.BATTERY, Reason.FLAGS]
+    conds = [length != P.REPORT_SIZE, rep["version"] != P.VERSION, rep["interval"] == 0]
+    choices = [Reason.LENGTH, Reason.VERSION, Reason.INTERVAL]
     return np.select(conds, [np.uint8(c) for c in choices], np.uint8(Reason.OK)).astype(np.uint8)
 
 
 def _columns(rep: np.ndarray) -> dict[str, np.ndarray]:
     f32 = np.float32
     motion = rep["motion"]
-    battery = rep["battery"]
-    return {
-        "laeq_db": P.level_db(rep["laeq"].astype(f32)),
-        "lafmax_db": P.level_db(rep["lafmax"].astype(f32)),
-        "claps": rep["claps"].astype(np.uint8),
-        "applause": rep["applause"].astype(f32) * f32(P.APPLAUSE_STEP),
-        "voice_db": P.level_db(rep["voice"].astype(f32)),
-        "voice_excess_db": rep["voice_excess"].astype(f32) * f32(P.EXCESS_STEP_DB),
-        "onset_rate": rep["onset_rate"].astype(f32) * f32(P.ONSET_STEP_HZ),
+    battery = nibble(rep, "battery").astype(f32)
+    out = {name: P.level_db(rep[field].astype(f32))
+           for name, field in (("laeq_db", "laeq"), ("voice_db", "voice"), ("mid_db", "mid"),
+                               ("low_db", "low"), ("top_db", "top"))}
+    out.update({
+        "tonal": rep["tonal"].astype(f32) * f32(P.TONAL_STEP),
+        "fluct_db": rep["fluct"].astype(f32) * f32(P.TEXTURE_STEP_DB),
         "motion_g": np.where(motion == P.MOTION_ABSENT, np.nan, motion * P.MOTION_STEP_G).astype(f32),
-        "battery_pct": np.where(battery == P.BATTERY_UNKNOWN, np.nan, battery).astype(f32),
-    }
+        "claps": nibble(rep, "audio_claps"),
+        "imu_claps": nibble(rep, "imu_claps"),
+        "battery_pct": np.where(battery == P.BATTERY_UNKNOWN, np.nan,
+                                np.floor((battery * 100 + P.BATTERY_STEPS // 2) / P.BATTERY_STEPS)),
+    })
+    return out
 
 
 def decode_reports(raw: npt.NDArray[np.uint8], length: np.ndarray, arrival_ms: np.ndarray,

@@ -123,8 +123,8 @@ class Engine:
     def _ingest(self, reps: B.Reports, at_ms: int | None) -> npt.NDArray[np.void]:
         with self.lock:
             self.batches += 1
-            status, band = self.validator.check(reps, at_ms if at_ms is not None else now_ms())
-            rec = A.records(band, reps, status > 0)
+            status, band, counter = self.validator.check(reps, at_ms if at_ms is not None else now_ms())
+            rec = A.records(band, counter, reps, status > 0)
             self.agg.add(rec)
         return rec
 
@@ -139,7 +139,9 @@ class Engine:
         t = at_ms if at_ms is not None else now_ms()
         with self.lock:
             recent, base = self.agg.window(t)
-            view = S.band_view(recent, base, self.agg.last_ms, t, self.model)
+            slots = self.agg.slot_levels(t) if self.registry.is_reference.any() else None
+            view = S.band_view(recent, base, self.agg.last_ms, t, self.model, slots,
+                               self.registry.is_reference)
             muted = int(((recent[:, A.F_MUTED] > 0) & ~view.active
                          & (t - self.agg.last_ms <= self.model.age_out_ms)).sum())
         zones = S.zone_scores(view, self.registry.zone_of, self.registry.zones, self.model)
@@ -155,9 +157,10 @@ class Engine:
             "venue": self.venue, "t": t,
             "score": _r(venue), "confidence": round(conf, 3), "trend_per_min": _r(trend[0]),
             "bands": int(view.active.sum()), "muted": muted,
+            "evidence": _evidence(self.registry.is_reference, view),
             "zones": [{"zone": z.zone, "score": _r(z.score), "confidence": round(z.confidence, 3),
                        "trend_per_min": _r(trend[i + 1]), "bands": z.bands,
-                       "loss": loss[i]}
+                       "loss": loss[i], "referenced": round(z.referenced, 3)}
                       for i, z in enumerate(zones)],
         }
         if record:
@@ -193,6 +196,16 @@ class Engine:
         with self.lock:
             return {"accepted": self.validator.accepted, "rejected": self.validator.counts(),
                     "batches": self.batches, "malformed_batches": self.malformed_batches}
+
+
+def _evidence(is_reference: npt.NDArray[np.bool_], view: S.BandView) -> dict[str, Any]:
+    """What the score stands on, for the console and the API: the music reference,
+    or the bands' own evidence only (lower confidence), and why."""
+    if not is_reference.any():
+        return {"reference": "none", "why": "no reference band in the venue file"}
+    if not view.referenced.any():
+        return {"reference": "silent", "why": "the reference band is not reporting"}
+    return {"reference": "live", "why": "scored against the music the PA plays"}
 
 
 def _r(v: float | None) -> float | None:

@@ -3,10 +3,13 @@
 docs/sentiment.md explains the model; in short:
 - ambience: how loud the room is, from the zone's *median* band level, so a
   band beside the PA or in a pocket does not move it (quiet room ~10, music ~38);
-- engagement per band, against its own baseline: claps per second, applause
-  texture, voice-band excess, level above its own 4-minute baseline, motion;
+- crowd sound per band: with a music reference (gateway/reference.py), the
+  power the programme does not explain, against the music's (CMR); without
+  one, the band's excess over its own 4-minute baseline, discounted where the
+  sound stays as tonal as music;
+- the wearer's own hands and body: claps heard, claps felt at the wrist, motion;
 - zone score = ambience + the room left above it, times a freshness-weighted
-  10 %-trimmed mean of the bands' engagement;
+  trimmed mean of the bands' engagement;
 - venue score = the zones' scores weighted by zone weight and active bands.
 A zone with fewer than k active bands publishes nothing (k-anonymity).
 """
@@ -18,10 +21,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.gateway import aggregate as A
+from crowdpulse.gateway import aggregate as agg
+from crowdpulse.gateway import reference
 from wristband import packet as P
 
 F64 = npt.NDArray[np.float64]
+N_LEVELS = 6  # laeq, voice, mid, low, top, tonal: the coarse ring's columns after its duration
+TONAL = 5
 
 
 @dataclass(frozen=True)
@@ -34,12 +40,16 @@ class Model:
     loud_db: float = 85.0  # ambience full at and above
     ambience_floor: float = 0.10
     ambience_span: float = 0.28
-    clap_per_s: float = 0.15  # weights inside 1 - exp(-x)
-    applause: float = 2.0
-    voice_per_db: float = 0.15
-    voice_free_db: float = 2.0
-    level_per_db: float = 0.06
-    level_free_db: float = 3.0
+    # crowd sound, as engagement = logistic((crowd dB - mid) / width)
+    cmr_mid_db: float = -4.0  # with a reference: crowd-to-music ratio
+    cmr_width_db: float = 2.5
+    excess_free_db: float = 1.5  # without: excess over the band's own baseline, less this
+    excess_mid_db: float = 2.0
+    excess_width_db: float = 1.2
+    tonal_hold: float = 0.05  # tonal share as steady as the baseline's: the music changed
+    # the wearer's own hands and body, inside 1 - exp(-x)
+    clap_per_s: float = 0.15
+    imu_clap_per_s: float = 0.25
     motion_per_g: float = 0.5
     zone_weights: dict[str, float] = field(default_factory=dict)
 
@@ -50,32 +60,60 @@ class BandView:
     weight: F64
     laeq: F64
     engagement: F64
+    referenced: npt.NDArray[np.bool_]  # scored against the music reference
+
+
+def _means(sums: npt.NDArray[np.int64], dur: F64, first: int, n: int) -> F64:
+    return np.asarray(sums[:, first:first + n] / np.where(dur > 0, dur, 1.0)[:, None])
+
+
+def _logistic(x: F64) -> F64:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(x, -30, 30))))
+
+
+def _crowd_without_reference(levels: F64, base: F64, m: Model) -> F64:
+    """Engagement from the excess over the band's own baseline (dB codes / 2)."""
+    excess = np.maximum(levels[:, 0] - base[:, 0], levels[:, 1] - base[:, 1]) * P.LEVEL_STEP_DB
+    # a crowd is noise: where the tonal share held up, the music itself got louder
+    drop = (base[:, TONAL] - levels[:, TONAL]) * P.TONAL_STEP
+    credible = np.clip(drop / m.tonal_hold, 0.0, 1.0)
+    x = (excess - m.excess_free_db - m.excess_mid_db) / m.excess_width_db
+    return np.asarray(_logistic(x) * (0.5 + 0.5 * credible))
 
 
 def band_view(recent: npt.NDArray[np.int64], base: npt.NDArray[np.int64],
-              last_ms: npt.NDArray[np.int64], now_ms: int, m: Model) -> BandView:
-    dur = recent[:, A.F_DUR].astype(np.float64)
+              last_ms: npt.NDArray[np.int64], now_ms: int, m: Model,
+              slots: tuple[npt.NDArray[np.bool_], F64] | None = None,
+              is_reference: npt.NDArray[np.bool_] | None = None) -> BandView:
+    dur = recent[:, agg.F_DUR].astype(np.float64)
     age = (now_ms - last_ms).astype(np.float64)
-    active = (dur > 0) & (age <= m.age_out_ms) & (age >= -2_000)
-    d = np.where(dur > 0, dur, 1.0)
-
-    def mean(col: int) -> F64:
-        return np.asarray(recent[:, col] / d)
-
-    laeq = P.level_db(mean(A.F_LAEQ))
-    bdur = base[:, A.C_DUR].astype(np.float64)
-    base_laeq = np.where(bdur > 0, P.level_db(base[:, A.C_LAEQ] / np.where(bdur > 0, bdur, 1)), laeq)
-    clap_rate = recent[:, A.F_CLAPS] / (d / 1000.0)
-    applause = mean(A.F_APP) * P.APPLAUSE_STEP
-    vexc = mean(A.F_VEXC) * P.EXCESS_STEP_DB
-    mdur = recent[:, A.F_MOTDUR].astype(np.float64)
-    motion = np.where(mdur > 0, recent[:, A.F_MOT] / np.where(mdur > 0, mdur, 1), 0) * P.MOTION_STEP_G
-    x = (m.clap_per_s * clap_rate + m.applause * applause
-         + m.voice_per_db * np.maximum(vexc - m.voice_free_db, 0)
-         + m.level_per_db * np.maximum(laeq - base_laeq - m.level_free_db, 0)
-         + m.motion_per_g * motion)
+    alive = (dur > 0) & (age <= m.age_out_ms) & (age >= -2_000)
+    refs = np.zeros(len(dur), bool) if is_reference is None else is_reference
+    active = alive & ~refs
+    levels = _means(recent, dur, agg.F_LAEQ, N_LEVELS)  # laeq, voice, mid, low, top, tonal codes
+    bdur = base[:, agg.C_DUR].astype(np.float64)
+    base_levels = np.where((bdur > 0)[:, None], _means(base, bdur, agg.C_LAEQ, N_LEVELS), levels)
+    sound = _crowd_without_reference(levels, base_levels, m)
+    referenced = np.zeros(len(dur), bool)
+    ref = None if slots is None else reference.pick(slots[0], refs, alive)
+    if ref is not None and slots is not None:
+        has, g = reference.coupling(slots[0], slots[1], ref)
+        lv = levels[:, reference.BANDS] * P.LEVEL_STEP_DB
+        res = reference.residual(lv, lv[ref], g, has)
+        # A-weighted and voice band; the mid band of quiet music sits near a band's
+        # own noise floor, which would read as crowd
+        cmr = 10.0 * np.log10(np.mean(np.power(10.0, res.cmr_db[:, :2] / 10.0), axis=1))
+        referenced = has & active
+        sound = np.where(referenced, _logistic((cmr - m.cmr_mid_db) / m.cmr_width_db), sound)
+    secs = np.where(dur > 0, dur, 1.0) / 1000.0
+    mdur = recent[:, agg.F_MOTDUR].astype(np.float64)
+    motion = np.where(mdur > 0, recent[:, agg.F_MOT] / np.where(mdur > 0, mdur, 1), 0) * P.MOTION_STEP_G
+    x = (m.clap_per_s * recent[:, agg.F_CLAPS] / secs
+         + m.imu_clap_per_s * recent[:, agg.F_IMUCLAPS] / secs + m.motion_per_g * motion)
+    engagement = 1.0 - (1.0 - sound) * np.exp(-x)
     weight = np.where(active, np.exp(-np.maximum(age, 0) / m.freshness_ms), 0.0)
-    return BandView(active, weight, laeq, np.asarray(1.0 - np.exp(-x)))
+    laeq = P.level_db(levels[:, 0])
+    return BandView(active, weight, np.asarray(laeq), np.asarray(engagement), referenced)
 
 
 def zone_stats(values: F64, weights: F64, trim: float, presorted: bool = False) -> tuple[float, float]:
@@ -116,6 +154,10 @@ class ZoneScore:
     score: float | None
     confidence: float
     bands: int
+    referenced: float = 0.0  # share of the bands scored against the music reference
+
+
+NO_REFERENCE_CONFIDENCE = 0.6
 
 
 def zone_scores(view: BandView, zone_of: npt.NDArray[np.int32], zones: list[str], m: Model) -> list[ZoneScore]:
@@ -134,7 +176,11 @@ def zone_scores(view: BandView, zone_of: npt.NDArray[np.int32], zones: list[str]
         # in a small zone one band is a big share: always trim at least ~1.5 bands a side
         trim = min(0.4, max(m.trim, 1.5 / n))
         mean, conf = zone_stats(view.engagement[sel], view.weight[sel], trim, presorted=True)
-        out.append(ZoneScore(name, 100.0 * min(1.0, amb + (1.0 - amb) * mean), conf, n))
+        # without the music reference, music and crowd are told apart by the band's
+        # own evidence only: say so in the confidence
+        referenced = float(view.referenced[sel].mean())
+        conf *= NO_REFERENCE_CONFIDENCE + (1.0 - NO_REFERENCE_CONFIDENCE) * referenced
+        out.append(ZoneScore(name, 100.0 * min(1.0, amb + (1.0 - amb) * mean), conf, n, referenced))
     return out
 
 

@@ -79,36 +79,43 @@ class Validator:
         self.rejected = np.zeros(len(REASONS), dtype=np.int64)
         self.accepted = 0
 
-    def _tags(self, reps: Reports, band: npt.NDArray[np.int64], epoch: int) -> npt.NDArray[np.bool_]:
+    def _tags(self, reps: Reports, band: npt.NDArray[np.int64], id_epoch: npt.NDArray[np.int64],
+              epoch: int) -> npt.NDArray[np.bool_]:
         tags = self.registry.hmac.prefix(reps.raw[:, :BODY_SIZE], band, TAG_SIZE)
         good: npt.NDArray[np.bool_] = np.all(tags == reps.raw[:, BODY_SIZE:], axis=1) & (band >= 0)
         # the rare 32-bit id clash: try the other bands that own this id
         for i in np.flatnonzero(~good & (band >= 0)):
-            for cand in self.registry.candidates(int(reps.onair[i]), epoch):
+            for cand, cand_epoch in self.registry.candidates(int(reps.onair[i]), epoch):
                 tag = self.registry.hmac.prefix(reps.raw[i:i + 1, :BODY_SIZE],
                                                 np.array([cand]), TAG_SIZE)
                 if np.array_equal(tag[0], reps.raw[i, BODY_SIZE:]):
                     band[i] = cand
+                    id_epoch[i] = cand_epoch
                     good[i] = True
                     break
         return good
 
-    def check(self, reps: Reports, now_ms: int) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int64]]:
-        """(status: 1 accepted, 2 duplicate, 0 refused; band index) for a batch."""
+    def check(self, reps: Reports, now_ms: int) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int64],
+                                                         npt.NDArray[np.int64]]:
+        """(status: 1 accepted, 2 duplicate, 0 refused; band index; the band's report
+        counter) for a batch.  Replay and order are judged on the counter, which runs
+        on across id epochs, while the seq on air jumps at each (packet.seq_offset)."""
         epoch = P.epoch_of(now_ms // 1000)
-        band = self.registry.lookup(reps.onair, epoch)
+        band, id_epoch = self.registry.lookup(reps.onair, epoch)
         fmt_ok = reps.reason == Reason.OK
         band = np.where(fmt_ok, band, -1)
-        good_tag = self._tags(reps, band, epoch) if len(reps) else np.zeros(0, bool)
+        good_tag = self._tags(reps, band, id_epoch, epoch) if len(reps) else np.zeros(0, bool)
         pre = np.full(len(reps), -1, dtype=np.int64)
         pre[band < 0] = _UNKNOWN
         pre[~fmt_ok] = _FORMAT
         pre[(pre < 0) & ~good_tag] = _BAD_TAG
-        ok = _sequence_checks(band, reps.seq.astype(np.int64), reps.arrival_ms,
+        counter = self.registry.counters(np.where(pre < 0, band, -1), id_epoch,
+                                         reps.seq.astype(np.int64))
+        ok = _sequence_checks(band, counter, reps.arrival_ms,
                               reps.interval_ms.astype(np.int64), pre, self.last_seq,
                               self.last_ms, self.credit, now_ms, self.limits, self.rejected)
         self.accepted += int((ok == 1).sum())
-        return ok, band
+        return ok, band, counter
 
     def counts(self) -> dict[str, int]:
         return {r: int(c) for r, c in zip(REASONS, self.rejected, strict=True)}

@@ -31,7 +31,8 @@ class RuntimeFailed(RuntimeError):
 @dataclass(frozen=True)
 class Interval:
     start_sample: int
-    codes: bytes  # the 11 field codes, interval..flags
+    codes: bytes  # the N_CODES field codes, interval..status
+    extra: bytes = bytes(5)  # on-band diagnostics, not sent (wristband.dsp.Pipeline.extra)
 
     @property
     def start_s(self) -> float:
@@ -57,11 +58,13 @@ def on_twin(audio: npt.NDArray[np.int16], sensitivity_cdb: int = -2600,
         event = pipe.event()
         ms = sched.frame(event)
         if ms:
-            yield Interval(start, bytes(pipe.finish(ms, flags=P.FLAG_EVENT if event else 0)))
+            codes = bytes(pipe.finish(ms, flags=P.FLAG_EVENT if event else 0))
+            yield Interval(start, codes, bytes(pipe.extra))
             start = (f + 1) * FRAME
     done = frames * FRAME
     if done > start:
-        yield Interval(start, bytes(pipe.finish((done - start) * 1000 // RATE)))
+        codes = bytes(pipe.finish((done - start) * 1000 // RATE))
+        yield Interval(start, codes, bytes(pipe.extra))
 
 
 def on_micropython(audio: npt.NDArray[np.int16], sensitivity_cdb: int = -2600,
@@ -77,8 +80,8 @@ def on_micropython(audio: npt.NDArray[np.int16], sensitivity_cdb: int = -2600,
         raise RuntimeFailed(f"MicroPython exited with {proc.returncode}: {tail[0]}")
     out = []
     for line in proc.stdout.decode().splitlines():
-        start, codes = line.split()
-        out.append(Interval(int(start), bytes.fromhex(codes)))
+        start, codes, extra = line.split()
+        out.append(Interval(int(start), bytes.fromhex(codes), bytes.fromhex(extra)))
     return out
 
 
@@ -88,4 +91,12 @@ def decoded(iv: Interval, key: bytes = bytes(16), epoch: int = 0, seq: int = 0) 
     fields = report.as_dict()
     for k in ("version", "onair", "seq"):
         fields.pop(k)
-    return {"t": round(iv.start_s, 3), **fields}
+    return {"t": round(iv.start_s, 3), **fields, "diagnostics": diagnostics(iv)}
+
+
+def diagnostics(iv: Interval) -> dict[str, float]:
+    """What the band computes but does not send (docs/dsp.md): for evaluation only."""
+    x = iv.extra
+    return {"lafmax_db": P.level_db(x[0]), "applause": round(x[1] / 255.0, 4),
+            "voice_excess_db": x[2] * 0.25, "onset_rate": round(x[3] * 0.1, 1),
+            "rough_db": round(x[4] * 0.05, 2)}

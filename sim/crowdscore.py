@@ -9,6 +9,7 @@ a simulated clock.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -89,14 +90,34 @@ def replay(engine: Engine, stream: list[BandReport], tick_ms: int = 100,
     return snaps
 
 
+REFERENCE_ID = "REF"
+
+
 def engine_for(n: int, zones: int = 1, venue_key: bytes = bytes(range(32)),
-               **model: Any) -> tuple[Engine, npt.NDArray[np.uint8]]:
+               reference: bool = False, **model: Any) -> tuple[Engine, npt.NDArray[np.uint8]]:
+    """A gateway engine for n bands (ids S00000...), plus band REF last when there
+    is a music reference."""
     from crowdpulse.gateway.sentiment import Model
 
     names = [f"zone{z}" for z in range(zones)]
     bands = [(f"S{b:05d}", names[b % zones]) for b in range(n)]
-    reg = Registry(venue_key, bands, names)
+    refs = [REFERENCE_ID] if reference else []
+    reg = Registry(venue_key, bands + [(r, names[0]) for r in refs], names, refs)
     return Engine("sim", reg, Model(**model)), reg.keys
+
+
+def score(scene: npt.NDArray[np.float64], devices: int, seed: int = 0,
+          music: npt.NDArray[np.float64] | None = None, **model: Any) -> tuple[Engine, list[dict[str, Any]]]:
+    """N bands hear scene; with music, a reference band hears the programme alone.
+    Returns the engine and its snapshot every 100 ms."""
+    rng = np.random.default_rng(seed)
+    engine, keys = engine_for(devices, reference=music is not None,
+                              k_anonymity=min(5, devices), **model)
+    mixes = band_mixes(scene, devices, rng)
+    if music is not None:
+        n = min(len(music), len(scene))
+        mixes = itertools.chain(mixes, [S.to_int16(np.clip(music[:n], -1.0, 1.0))])
+    return engine, replay(engine, reports(mixes, keys, rng))
 
 
 def summary(snaps: list[dict[str, Any]], skip_s: float = 4.0) -> dict[str, Any]:

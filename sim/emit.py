@@ -73,6 +73,22 @@ class Calibration:
     applause_onset_db: float = 3.8  # applause covers beats as if this much louder (its 1-4 kHz hump)
     crowd_onsets_hz: float = 0.33  # onsets a covering crowd sound makes itself
     clap_onsets_per_beat: float = 0.32  # own claps mostly merge with the beat's own onset
+    # v2 fields: each sound's mid-band (> 1.5 kHz) and low-band (< 200 Hz) level
+    # against its LAeq, its tonal share and its envelope textures (first guesses,
+    # to be measured on the twin like the rest)
+    music_mid_db: float = -8.0
+    music_low_db: float = 4.0
+    applause_mid_db: float = -3.0
+    applause_low_db: float = -18.0
+    cheer_mid_db: float = -7.0
+    cheer_low_db: float = -12.0
+    music_tonal: float = 0.55
+    crowd_tonal: float = 0.38
+    music_top_db: float = -10.0
+    applause_top_db: float = -6.0
+    cheer_top_db: float = -14.0
+    music_fluct_db: float = 1.3
+    crowd_fluct_db: float = 1.8
 
 
 def power(db: F64 | float) -> F64:
@@ -112,7 +128,7 @@ class Emitter:
     def codes(self, idx: npt.NDArray[np.int64], act: Actions, zone_clap_share: F64, zone_cheer_share: F64,
               zone_of_band: npt.NDArray[np.int32], interval_s: F64, bpm: float, music_on: bool,
               event: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
-        """Codes (len(idx), 11) for packet.encode_codes: interval..flags."""
+        """Codes (len(idx), N_CODES) for packet.encode_codes: interval..status."""
         c, r, n = self.cal, self.rng, len(idx)
         p = self.person[idx]
         zb = zone_of_band[idx]
@@ -133,50 +149,40 @@ class Emitter:
         # 250 ms of music vary with its beats; the room between tracks is steady
         window = music + c.music_window_db + r.normal(0, c.level_noise_db, n) if music_on else music
         laeq = db(power(window) + crowd + clap)
-        # a clap lifts the F-weighted meter, which then decays at 34.7 dB/s: a window
-        # without a clap still starts on the tail of the one before
-        tail_db = np.where(beats > 0, 0.0, -FAST_DECAY_DB_S * phase * 60.0 / bpm)
-        lafmax = db(power(window + c.fmax_over_eq_db) + crowd * power(c.steady_fmax_db)
-                    + own_clap * power(c.clap_sel_db + FAST_RISE_DB + tail_db))
         # voice band: the crowd's voice-band power against the music's, which the
         # band's background has learned
         voice_crowd = (app * power(c.applause_voice_db) + cheer * power(c.cheer_voice_db)
                        + sing * power(c.sing_voice_db) + clap * power(c.clap_voice_db))
-        level = db(power(music) + voice_crowd)
-        bg = self.voice_bg[idx]
-        bg = np.where(np.isnan(bg), music, bg)
-        vexc = (np.maximum(c.voice_slope * (level - bg) - c.voice_floor_db, 0.0)
-                + np.abs(r.normal(0, c.excess_noise_db, n)))
-        # the background creeps up to a sustained sound (20 s) and drops fast (2.5 s):
-        # applause or singing that goes on for minutes stops being an excess
-        tau = np.where(level > bg, VOICE_RISE_S, VOICE_FALL_S)
-        self.voice_bg[idx] = bg + (level - bg) * (1.0 - np.exp(-interval_s / tau))
         voice = db(power(window - c.voice_below_laeq_db) + voice_crowd)
         # a clap is counted when its transient stands clear of the music's beats (masking
         # by the crowd's own sounds was not measured: claps stand out of them in the twin)
         clear = c.clap_sel_db - music
         detect = c.clap_detect / (1.0 + np.exp(-(clear - c.clap_mask_db) / c.clap_mask_width_db))
         claps = r.binomial(beats.astype(np.int64), detect) + r.poisson(clap_share * c.neighbour_detect * interval_s)
-        # the music's onsets survive while no crowd sound covers its beats
-        cover = db(app * power(c.applause_onset_db) + cheer + sing) - music
-        heard = 1.0 / (1.0 + np.exp((cover - c.onset_mask_db) / c.onset_mask_width_db))
-        onset_hz = ((c.music_onsets_hz if music_on else 0.0) * heard + c.crowd_onsets_hz * (crowd > 0) * (1 - heard)
-                    + own_clap * c.clap_onsets_per_beat * bpm / 60.0)
-        onsets = r.poisson(onset_hz * interval_s) / interval_s
         motion = np.where(self.imu[idx], act.motion_g[p], np.nan)
-        out = np.zeros((n, 11), np.uint8)
+        crowd_mid = app * power(c.applause_mid_db) + (cheer + sing) * power(c.cheer_mid_db)
+        crowd_low = app * power(c.applause_low_db) + (cheer + sing) * power(c.cheer_low_db)
+        music_p = power(window)
+        mid = db(music_p * power(c.music_mid_db) + crowd_mid + clap * power(c.applause_mid_db))
+        low = db(music_p * power(c.music_low_db) + crowd_low)
+        share = crowd / np.maximum(music_p + crowd, 1e-12)  # the crowd's share of the power
+        tonal = c.music_tonal * (1 - share) + c.crowd_tonal * share if music_on else np.full(n, c.crowd_tonal)
+        top = db(music_p * power(c.music_top_db) + app * power(c.applause_top_db)
+                 + (cheer + sing) * power(c.cheer_top_db) + clap * power(c.applause_top_db))
+        fluct = c.music_fluct_db * (1 - share) + c.crowd_fluct_db * share
+        out = np.zeros((n, P.N_CODES), np.uint8)
         out[:, 0] = np.clip(np.round(interval_s * 1000 / P.INTERVAL_STEP_MS), 1, 255)
         out[:, 1] = _level(laeq)
-        out[:, 2] = _level(np.maximum(lafmax, laeq))
-        out[:, 3] = np.minimum(claps, 255)
-        out[:, 4] = 0  # applause over music reads ~0 on the band (docs/dsp.md, docs/sim.md)
-        out[:, 5] = _level(voice)
-        out[:, 6] = np.clip(np.round(vexc / P.EXCESS_STEP_DB), 0, 255)
-        out[:, 7] = np.clip(np.round(onsets / P.ONSET_STEP_HZ), 0, 255)
+        out[:, 2] = _level(voice)
+        out[:, 3] = _level(mid)
+        out[:, 4] = _level(low)
+        out[:, 5] = _level(top)
+        out[:, 6] = np.clip(np.round(tonal / P.TONAL_STEP), 0, 255)
+        out[:, 7] = np.clip(np.round(fluct / P.TEXTURE_STEP_DB), 0, 255)
         out[:, 8] = np.where(np.isnan(motion), P.MOTION_ABSENT,
                              np.clip(np.round(np.nan_to_num(motion) / P.MOTION_STEP_G), 0, 254))
-        out[:, 9] = P.BATTERY_UNKNOWN
-        out[:, 10] = np.where(event, P.FLAG_EVENT, 0)
+        out[:, 9] = np.minimum(claps, P.COUNT_MAX) << 4
+        out[:, 10] = (P.BATTERY_UNKNOWN << 4) | np.where(event, P.FLAG_EVENT, 0)
         return out
 
 

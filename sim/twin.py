@@ -20,7 +20,7 @@ import numba
 import numpy as np
 
 _DTYPES = {"h": np.int16, "H": np.uint16, "i": np.int64, "b": np.int8, "B": np.uint8}
-_MODULES = ("dspcore", "dspfeat", "dsp")
+_MODULES = ("dspcore", "dspfeat", "dspspec", "dsp")
 
 
 def _njit(fn: Any) -> Any:

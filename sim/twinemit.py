@@ -37,17 +37,19 @@ def _kernel() -> Callable[..., None]:
     (the copy of the frame energies into the feature state);
     tests/test_sim_calibration.py proves it bit-identical to `Pipeline.process`."""
     m = twin.modules()
-    core, feat = m["dspcore"], m["dspfeat"]
-    filter_frame, subblocks, frame = core.filter_frame, feat.subblocks, feat.frame
+    core, feat, spec = m["dspcore"], m["dspfeat"], m["dspspec"]
+    filter_frame, subblocks, frame, push = core.filter_frame, feat.subblocks, feat.frame, spec.push
+    sb_dec = core.SB_DEC
     s_fa_hi, s_fa_lo, s_fv_hi, s_fv_lo = core.S_FA_HI, core.S_FA_LO, core.S_FV_HI, core.S_FV_LO
     d_fa_hi, d_fa_lo, d_fv_hi, d_fv_lo = feat.D_FA_HI, feat.D_FA_LO, feat.D_FV_HI, feat.D_FV_LO
     d_event, fl = feat.D_EVENT, scene.FRAME
 
     @numba.njit(nogil=True)
-    def run(audio: Any, rows: Any, frames: Any, st: Any, sb: Any, dt: Any, event: Any) -> None:
+    def run(audio: Any, rows: Any, frames: Any, st: Any, sb: Any, dt: Any, sw: Any, stt: Any,
+            event: Any) -> None:
         for j in range(len(rows)):
             b = rows[j]
-            s, q, d = st[b], sb[b], dt[b]
+            s, q, d, w, t = st[b], sb[b], dt[b], sw[b], stt[b]
             for f in range(frames[j]):
                 n = filter_frame(audio[j, f * fl:(f + 1) * fl], s, q, fl)
                 subblocks(q, d, n)
@@ -60,6 +62,7 @@ def _kernel() -> Callable[..., None]:
                 s[s_fv_hi] = 0
                 s[s_fv_lo] = 0
                 frame(d, fl)
+                push(q, sb_dec, fl // 4, w, t)
                 if d[d_event] != 0:
                     event[j] = True
 
@@ -96,6 +99,8 @@ class TwinEmitter(Emitter):
         self.st = np.zeros((n, m["dspcore"].N_FILTER), np.int64)
         self.sb = np.zeros((n, m["dspcore"].SB_LEN), np.int64)
         self.dt = np.zeros((n, m["dspfeat"].N_STATE), np.int64)
+        self.spec_w = np.tile(m["dspspec"].work(), (n, 1))
+        self.spec_t = np.zeros((n, m["dspspec"].N_STATE), np.int64)
         # finish() is the firmware's; it runs on one Pipeline pointed at each band's rows
         self.pipe = twin.pipeline(sensitivity_cdb)
         self.run = kernel()
@@ -131,10 +136,10 @@ class TwinEmitter(Emitter):
     def codes(self, idx: npt.NDArray[np.int64], act: Actions, zone_clap_share: F64, zone_cheer_share: F64,
               zone_of_band: npt.NDArray[np.int32], interval_s: F64, bpm: float, music_on: bool,
               event: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
-        """Codes (len(idx), 11): the band's own pipeline over the audio since its last report."""
+        """Codes (len(idx), N_CODES): the band's own pipeline over the audio since its last report."""
         idx = np.asarray(idx, np.int64)
         n = len(idx)
-        out = np.zeros((n, 11), np.uint8)
+        out = np.zeros((n, P.N_CODES), np.uint8)
         if n == 0:
             return out
         zb = zone_of_band[idx]
@@ -142,7 +147,7 @@ class TwinEmitter(Emitter):
         frames = np.broadcast_to(frames, (n,)).copy()
         audio = self.audio(idx, act, zone_clap_share[zb], zone_cheer_share[zb], frames, bpm, music_on)
         fired = np.zeros(n, bool)
-        self.run(audio, idx, frames, self.st, self.sb, self.dt, fired)
+        self.run(audio, idx, frames, self.st, self.sb, self.dt, self.spec_w, self.spec_t, fired)
         self.pos[idx] += frames * scene.FRAME
         motion = _motion_codes(np.where(self.imu[idx], act.motion_g[self.person[idx]], np.nan))
         # The band's Schedule reports at once when its event fires; here the runner
@@ -153,8 +158,9 @@ class TwinEmitter(Emitter):
         for j in range(n):
             b = idx[j]
             pipe.st, pipe.dt = self.st[b], self.dt[b]
-            out[j] = pipe.finish(int(frames[j]) * P.INTERVAL_STEP_MS, int(motion[j]), P.BATTERY_UNKNOWN,
-                                 int(flags[j]))
+            pipe.spec_w, pipe.spec_t = self.spec_w[b], self.spec_t[b]
+            out[j] = pipe.finish(int(frames[j]) * P.INTERVAL_STEP_MS, int(motion[j]), 0,
+                                 P.BATTERY_UNKNOWN, int(flags[j]))
         return out
 
 

@@ -100,8 +100,8 @@ class Bands:
         self.seq = dict.fromkeys(ids, 0)
 
     def reports(self, at_ms: int, **fields: Any) -> list[bytes]:
-        f = dict(interval_ms=250, laeq_db=95.0, lafmax_db=100.0, claps=1, applause=0.2,
-                 voice_db=90.0, voice_excess_db=5.0, onset_rate=4.0)
+        f = dict(interval_ms=250, laeq_db=95.0, voice_db=90.0, mid_db=85.0, low_db=98.0,
+                 top_db=80.0, tonal=0.4, fluct_db=1.5, claps=1)
         f.update(fields)
         out = []
         for b, k in self.keys.items():

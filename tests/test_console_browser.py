@@ -421,10 +421,10 @@ def _docs_screenshot(c: Console, mosquitto: Mosquitto) -> None:
     """A short set: the crowd warms up, dips below the threshold, comes back."""
     def crowd(t: float) -> dict[str, Any]:
         if 14 <= t <= 40:  # the room goes flat for longer than Adaptive Flow's dwell (20 s)
-            return {"laeq_db": 74, "claps": 0, "applause": 0.0, "voice_excess_db": 0.0}
+            return {"laeq_db": 74, "voice_db": 72, "claps": 0, "tonal": 0.55}
         lift = min(1.0, t / 10) if t < 14 else min(1.0, (t - 40) / 8)  # dancing, cheering
-        return {"laeq_db": 84 + 4 * lift, "claps": 1 if (t * 4) % 4 < 2 * lift else 0,
-                "applause": 0.04 + 0.12 * lift, "voice_excess_db": 2 + 3 * lift}
+        return {"laeq_db": 84 + 4 * lift, "voice_db": 80 + 6 * lift, "tonal": 0.55 - 0.2 * lift,
+                "claps": 1 if (t * 4) % 4 < 2 * lift else 0}
 
     c.set_token(TOKEN)
     c.page.click(".range button[data-range='1']")

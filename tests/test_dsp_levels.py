@@ -59,8 +59,8 @@ def test_fast_time_weighting_matches_iec_tone_burst_response(burst_ms: int, expe
     burst = np.zeros_like(steady)
     n = burst_ms * 16
     burst[8000:8000 + n] = steady[8000:8000 + n]
-    peak = max(r["lafmax_db"] for _, r in _reports(burst, 2000))
-    ref = max(r["lafmax_db"] for _, r in _reports(steady, 2000))
+    peak = max(r["diagnostics"]["lafmax_db"] for _, r in _reports(burst, 2000))
+    ref = max(r["diagnostics"]["lafmax_db"] for _, r in _reports(steady, 2000))
     # IEC 61672-1 class 2 tolerance for these bursts is at least +-1.3 dB
     assert abs((peak - ref) - expected_db) <= 1.3
 

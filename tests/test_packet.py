@@ -16,18 +16,17 @@ from wristband import packet as P
 KEY = P.band_key(bytes(range(32)), "B0001")
 ROOT = Path(__file__).resolve().parent.parent
 
+LEVELS = ("laeq_db", "voice_db", "mid_db", "low_db", "top_db")
 fields = st.fixed_dictionaries({
     "interval_ms": st.integers(1, 255).map(lambda c: c * 10),
-    "laeq_db": st.floats(-50, 200, allow_nan=False),
-    "lafmax_db": st.floats(-50, 200, allow_nan=False),
-    "claps": st.integers(-5, 400),
-    "applause": st.floats(-1, 2, allow_nan=False),
-    "voice_db": st.floats(0, 200, allow_nan=False),
-    "voice_excess_db": st.floats(-10, 100, allow_nan=False),
-    "onset_rate": st.floats(0, 40, allow_nan=False),
+    **{name: st.floats(-50, 200, allow_nan=False) for name in LEVELS},
+    "tonal": st.floats(-1, 2, allow_nan=False),
+    "fluct_db": st.floats(-1, 20, allow_nan=False),
     "motion_g": st.none() | st.floats(0, 10, allow_nan=False),
+    "claps": st.integers(-5, 400),
+    "imu_claps": st.integers(-5, 400),
     "battery_pct": st.none() | st.integers(-10, 150),
-    "flags": st.integers(0, 0x3F),
+    "flags": st.integers(0, 0x0F),
 })
 
 
@@ -38,14 +37,19 @@ def test_round_trip_saturates_and_quantises(f: dict, seq: int, epoch: int) -> No
     assert len(report) == P.REPORT_SIZE
     assert P.verify(report, KEY)
     d = P.decode(report)
-    assert d.seq == seq and d.onair == P.onair_id(KEY, epoch)
+    assert (d.seq - P.seq_offset(KEY, epoch)) & 0xFFFF == seq and d.onair == P.onair_id(KEY, epoch)
     assert d.interval_ms == f["interval_ms"]
-    for name in ("laeq_db", "lafmax_db", "voice_db"):
+    for name in LEVELS:
         want = min(max(f[name], P.LEVEL_OFFSET_DB), 147.5)
         assert abs(getattr(d, name) - want) <= P.LEVEL_STEP_DB / 2 + 1e-9
-    assert d.claps == min(max(f["claps"], 0), 255)
-    assert abs(d.applause - min(max(f["applause"], 0), 1)) <= P.APPLAUSE_STEP / 2 + 1e-9
+    assert abs(d.tonal - min(max(f["tonal"], 0), 1)) <= P.TONAL_STEP / 2 + 1e-9
+    assert abs(d.fluct_db - min(max(f["fluct_db"], 0), 12.75)) <= P.TEXTURE_STEP_DB / 2 + 1e-9
+    assert d.claps == min(max(f["claps"], 0), P.COUNT_MAX)
+    assert d.imu_claps == min(max(f["imu_claps"], 0), P.COUNT_MAX)
     assert (d.motion_g is None) == (f["motion_g"] is None)
+    assert (d.battery_pct is None) == (f["battery_pct"] is None)
+    if f["battery_pct"] is not None:
+        assert abs(d.battery_pct - min(max(f["battery_pct"], 0), 100)) <= 50 / P.BATTERY_STEPS
     assert d.flags == f["flags"]
     # Re-encoding the decoded values is a fixed point.
     assert P.encode(KEY, epoch, seq, **{k: getattr(d, k) for k in f}) == report
@@ -78,12 +82,12 @@ def test_random_reports_almost_never_verify(data: bytes) -> None:
 
 
 def test_size_limit_at_every_extreme() -> None:
-    lows = dict(interval_ms=10, laeq_db=-1e9, lafmax_db=-1e9, claps=-1, applause=-1,
-                voice_db=-1e9, voice_excess_db=-1, onset_rate=-1, motion_g=0.0,
+    lows = dict(interval_ms=10, laeq_db=-1e9, voice_db=-1e9, mid_db=-1e9, low_db=-1e9,
+                top_db=-1e9, tonal=-1, fluct_db=-1, motion_g=0.0, claps=-1, imu_claps=-1,
                 battery_pct=0, flags=0)
-    highs = dict(interval_ms=2550, laeq_db=1e9, lafmax_db=1e9, claps=10**6, applause=9,
-                 voice_db=1e9, voice_excess_db=1e9, onset_rate=1e9, motion_g=1e9,
-                 battery_pct=10**6, flags=0x3F)
+    highs = dict(interval_ms=2550, laeq_db=1e9, voice_db=1e9, mid_db=1e9, low_db=1e9, top_db=1e9,
+                 tonal=9, fluct_db=1e9, motion_g=1e9, claps=10**6, imu_claps=10**6,
+                 battery_pct=10**6, flags=0x0F)
     for f in (lows, highs):
         for seq, epoch in ((0, 0), (0xFFFF, 0xFFFFFFFF)):
             report = P.encode(KEY, epoch, seq, **f)
@@ -114,7 +118,7 @@ def test_ids_rotate_and_keys_differ() -> None:
 
 
 def test_committed_vectors_match_the_code_and_the_docs() -> None:
-    committed = json.loads((ROOT / "tests/vectors/packet_v1.json").read_text())
+    committed = json.loads((ROOT / "tests/vectors/packet_v2.json").read_text())
     assert committed == json.loads(json.dumps(vectors()))
     doc = (ROOT / "docs/protocol.md").read_text()
     for v in committed:

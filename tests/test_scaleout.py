@@ -38,7 +38,7 @@ def test_shared_subscription_workers_agree_with_a_single_gateway(mosquitto: Mosq
         last = 0
         for i in range(24):
             now = int(time.time() * 1000)
-            reps = bands.reports(now, claps=i % 4, voice_excess_db=float(i % 9))
+            reps = bands.reports(now, claps=i % 4, voice_db=85.0 + i % 9)
             send_batch(pub, reps, now, relay="r1")
             # a second relay hears about half the same adverts, a few ms later
             again = [r for r in reps if rng.random() < 0.5]

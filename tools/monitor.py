@@ -25,7 +25,7 @@ from wristband import packet as P
 _HEX_REPORT = re.compile(r"\b([0-9a-fA-F]{46})\b")
 _KV = re.compile(r"(\w+)=(\S+)")
 _FLAGS = ((P.FLAG_MUTED, "MUTED"), (P.FLAG_EVENT, "EVENT"), (P.FLAG_CLIPPED, "CLIPPED"),
-          (P.FLAG_IMU_CLAP, "IMU_CLAP"), (P.FLAG_DROPPED, "DROPPED"), (P.FLAG_LOW_BATTERY, "LOW_BATTERY"))
+          (P.FLAG_DROPPED, "DROPPED"))
 
 
 @dataclass
@@ -41,10 +41,12 @@ def _report(hex_text: str, band_key: bytes | None) -> Event:
         r = P.decode(raw)
     except P.PacketError as exc:
         return Event("log", text=f"malformed report ({exc}): {hex_text}")
+    if r.version != P.VERSION:
+        return Event("log", text=f"protocol v{r.version} report (reflash this band): {hex_text}")
     f = {"seq": str(r.seq), "interval": f"{r.interval_ms}ms", "laeq": f"{r.laeq_db:.1f}dB",
-         "lafmax": f"{r.lafmax_db:.1f}dB", "claps": str(r.claps), "applause": f"{r.applause:.2f}",
-         "voice": f"{r.voice_db:.1f}dB", "excess": f"{r.voice_excess_db:.2f}dB",
-         "onsets": f"{r.onset_rate:.1f}/s",
+         "voice": f"{r.voice_db:.1f}dB", "mid": f"{r.mid_db:.1f}dB", "low": f"{r.low_db:.1f}dB",
+         "top": f"{r.top_db:.1f}dB", "tonal": f"{r.tonal:.2f}", "fluct": f"{r.fluct_db:.2f}dB",
+         "claps": str(r.claps), "imu_claps": str(r.imu_claps),
          "motion": "-" if r.motion_g is None else f"{r.motion_g:.2f}g",
          "battery": "-" if r.battery_pct is None else f"{r.battery_pct}%",
          "flags": ",".join(name for bit, name in _FLAGS if r.flags & bit) or "-"}

@@ -13,23 +13,26 @@ from crowdpulse.sim import crowdscore as CS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", help="a WAV file (any common rate, mono or stereo)")
+    parser.add_argument("file", help="a WAV file (any common rate, mono or stereo): what the bands hear")
     parser.add_argument("--devices", type=int, default=50, help="bands hearing it (default 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed for each band's gain, delay, noise")
+    parser.add_argument("--reference", metavar="MUSIC.wav",
+                        help="the programme alone (no crowd), heard by a reference band at the "
+                             "booth, as a line-level reference would; the gateway then scores "
+                             "what the music does not explain (docs/sentiment.md)")
 
 
 def run(args: argparse.Namespace) -> int:
     if not 1 <= args.devices <= 5000:
         raise CliError("--devices must be 1-5000")
     try:
-        audio = load(args.file).samples
+        scene = load(args.file).samples.astype(np.float64) / 32768.0
+        music = None
+        if args.reference:
+            music = load(args.reference).samples.astype(np.float64) / 32768.0
     except AudioError as exc:
         raise CliError(str(exc)) from None
-    scene = audio.astype(np.float64) / 32768.0
-    rng = np.random.default_rng(args.seed)
-    engine, keys = CS.engine_for(args.devices, k_anonymity=min(5, args.devices))
-    stream = CS.reports(CS.band_mixes(scene, args.devices, rng), keys, rng)
-    snaps = CS.replay(engine, stream)
+    engine, snaps = CS.score(scene, args.devices, args.seed, music)
     for snap in snaps:
         print(json.dumps(snap))
     print(json.dumps({"summary": True, **CS.summary(snaps), "devices": args.devices,

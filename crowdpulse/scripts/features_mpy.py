@@ -1,5 +1,6 @@
 # Runs under MicroPython: the band's pipeline over raw int16 LE audio on stdin.
-# argv: mic sensitivity (centi-dB), interval ms.  stdout: "<start sample> <11 codes hex>".
+# argv: mic sensitivity (centi-dB), interval ms.
+# stdout: "<start sample> <field codes hex> <diagnostics hex>" per report.
 import sys
 
 from wristband.dsp import FRAME, Pipeline
@@ -34,8 +35,8 @@ while fill():
     ms = sched.frame(event)
     if ms:
         codes = pipe.finish(ms, flags=FLAG_EVENT if event else 0)
-        print(start, "".join("%02x" % c for c in codes))
+        print(start, "".join("%02x" % c for c in codes), "".join("%02x" % c for c in pipe.extra))
         start = done
 if done > start:
     codes = pipe.finish(((done - start) * 1000) // 16000)
-    print(start, "".join("%02x" % c for c in codes))
+    print(start, "".join("%02x" % c for c in codes), "".join("%02x" % c for c in pipe.extra))

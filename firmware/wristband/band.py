@@ -162,24 +162,19 @@ class Band:
         if self.dropped:
             flags |= packet.FLAG_DROPPED
             self.dropped = 0
-        codes = self.pipe.finish(ms, motion, self._battery(), flags)
-        if impacts and codes[3]:
-            codes[10] |= packet.FLAG_IMU_CLAP
-        self._send(codes)
+        self._send(self.pipe.finish(ms, motion, impacts, self._battery(), flags))
         self.sched.set_interval(self._jittered())
 
     def _battery(self):
-        b = self.hw.battery()
-        return packet.BATTERY_UNKNOWN if b is None else b
+        return packet.battery_code(self.hw.battery())
 
     def _muted_heartbeat(self):
         # so the venue can tell "muted" from "lost"; carries no sound at all
         if time.ticks_diff(time.ticks_ms(), self.last_sent) >= _MUTED_HEARTBEAT_MS:
-            codes = bytearray(11)
+            codes = bytearray(packet.N_CODES)
             codes[0] = 100
             codes[8] = packet.MOTION_ABSENT
-            codes[9] = self._battery()
-            codes[10] = packet.FLAG_MUTED
+            codes[10] = (self._battery() << 4) | packet.FLAG_MUTED
             self._send(codes)
 
     # -- the loop --------------------------------------------------------------

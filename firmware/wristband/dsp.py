@@ -3,7 +3,7 @@
     p = Pipeline(mic_sensitivity_cdb=-2600)   # INMP441: -26 dBFS at 94 dB SPL
     p.process(frame)                          # 160 samples (10 ms), array('h')
     if p.event(): ...                         # a reaction started: report now
-    codes = p.finish(interval_ms)             # 11 field codes for packet.encode_codes
+    codes = p.finish(interval_ms)             # the N_CODES field codes for packet.encode_codes
 
 Per-sample and per-sub-block work is viper (wristband.dspcore/dspfeat); this
 module only glues them and turns the interval's sums into codes with small-int
@@ -14,8 +14,8 @@ import array
 
 from micropython import const
 
-from wristband import dspcore, dspfeat
-from wristband.packet import BATTERY_UNKNOWN, FLAG_CLIPPED, MOTION_ABSENT
+from wristband import dspcore, dspfeat, dspspec
+from wristband.packet import BATTERY_UNKNOWN, FLAG_CLIPPED, MOTION_ABSENT, N_CODES, nibbles
 
 RATE = const(16000)
 FRAME = const(160)
@@ -40,6 +40,14 @@ _TILT_LO = const(-5102)  # mid band 15 dB below the A-weighted total: voices, mu
 _TILT_HI = const(-3742)  # 11 dB below: the 1-4 kHz hump of clapping
 _LOW_LO = const(-2721)  # low band 8 dB below the A-weighted total: any music
 _LOW_HI = const(-6123)  # 18 dB below: no bass at all
+# log units -> 0.05 dB steps (the report's texture fields), in Q15.
+_TEX_Q15 = const(1927)
+# Diagnostics the band computes but does not send (Pipeline.extra).
+X_LAFMAX = const(0)
+X_APPLAUSE = const(1)
+X_VOICE_EXCESS = const(2)
+X_ONSET_RATE = const(3)
+X_ROUGH = const(4)
 
 def calibration_q8(mic_sensitivity_cdb):
     """dB SPL of a full-scale sine, in Q8, for a mic of the given sensitivity.
@@ -68,7 +76,10 @@ class Pipeline:
         self.st = array.array("i", [0] * dspcore.N_FILTER)
         self.sb = array.array("i", [0] * dspcore.SB_LEN)
         self.dt = array.array("i", [0] * dspfeat.N_STATE)
-        self.codes = bytearray(11)
+        self.codes = bytearray(N_CODES)
+        self.extra = bytearray(5)
+        self.spec_w = dspspec.work()
+        self.spec_t = dspspec.state()
         # the voice band is summed over every other sample, and its background
         # is kept on frame sums, while interval levels are per-sample means
         self.log_frame = dspcore.log2q10(FRAME // 2)
@@ -88,6 +99,7 @@ class Pipeline:
         st[dspcore.S_FV_HI] = 0
         st[dspcore.S_FV_LO] = 0
         dspfeat.frame(dt, FRAME)
+        dspspec.push(self.sb, dspcore.SB_DEC, FRAME // 4, self.spec_w, self.spec_t)
 
     def event(self):
         """True once a reaction (clap burst, cheer swell) has started; cleared by finish()."""
@@ -115,37 +127,76 @@ class Pipeline:
         s = (s * _ramp(low - la, _LOW_LO, _LOW_HI)) >> 8
         return 255 if s > 255 else s
 
-    def finish(self, interval_ms, motion=MOTION_ABSENT, battery=BATTERY_UNKNOWN, flags=0):
-        """Field codes (interval..flags) for the interval just ended; resets it."""
+    def _band_code(self, hi_slot, scale):
+        """Level code of a band whose sums were scaled down by 2^(scale/1024); 0 if silent."""
+        dt = self.dt
+        if dt[hi_slot] == 0 and dt[hi_slot + 1] == 0:
+            return 0
+        return _level_code(self._mean_log(hi_slot) + scale, self.cal_q8)
+
+    def _texture(self, sum_slot, n_slot):
+        """Mean level step (log units) as a code in 0.05 dB."""
+        dt = self.dt
+        n = dt[n_slot]
+        if n == 0:
+            return 0
+        code = ((dt[sum_slot] // n) * _TEX_Q15 + 16384) >> 15
+        return 255 if code > 255 else code
+
+    def finish(self, interval_ms, motion=MOTION_ABSENT, imu_claps=0, battery=BATTERY_UNKNOWN,
+               flags=0):
+        """Field codes (interval..status) for the interval just ended; resets it.
+
+        battery is the report's 4-bit battery code (packet.battery_code)."""
         dt = self.dt
         c = self.codes
+        x = self.extra
         c[0] = interval_ms // 10
         if dt[dspfeat.D_N] == 0:
             for i in range(1, 8):
                 c[i] = 0
+            for i in range(5):
+                x[i] = 0
+            claps = 0
         else:
-            la_total = dspcore.log2q10_2(dt[dspfeat.D_IA_HI], dt[dspfeat.D_IA_LO])
-            c[1] = _level_code(self._mean_log(dspfeat.D_IA_HI), self.cal_q8)
-            fm = dt[dspfeat.D_FMAX_M]
-            fmax = dspcore.log2q10(fm) + (dt[dspfeat.D_FMAX_E] << 10)
-            c[2] = _level_code(fmax, self.cal_q8) if fm else 0
-            claps = dt[dspfeat.D_CLAPS]
-            c[3] = 255 if claps > 255 else claps
-            c[4] = self._applause(la_total)
+            cal = self.cal_q8
+            c[1] = _level_code(self._mean_log(dspfeat.D_IA_HI), cal)
             lv = self._mean_log(dspfeat.D_IV_HI) + 1024
-            c[5] = _level_code(lv + _VOICE_GAIN, self.cal_q8)
-            exc = (((lv - 1024 + self.log_frame - (dt[dspfeat.D_VBG] >> 8)) * _DB_Q2) + 16384) >> 15
-            c[6] = 0 if exc < 0 else (255 if exc > 255 else exc)
-            rate = (dt[dspfeat.D_ONSETS] * 10000 + interval_ms // 2) // interval_ms
-            c[7] = 255 if rate > 255 else rate
+            c[2] = _level_code(lv + _VOICE_GAIN, cal)
+            # mid and low sums were scaled down by 2^16 and 2^8 on the way in
+            c[3] = self._band_code(dspfeat.D_IM_HI, 16 << 10)
+            c[4] = self._band_code(dspfeat.D_IL_HI, 8 << 10)
+            c[5] = self._band_code(dspfeat.D_IT_HI, 16 << 10)
+            c[7] = self._texture(dspfeat.D_FLUCT, dspfeat.D_NFLUCT)
+            claps = dt[dspfeat.D_CLAPS]
+            self._extras(lv, interval_ms)
+        c[6] = dspspec.take(self.spec_t)
         c[8] = motion
-        c[9] = battery
-        c[10] = flags | (FLAG_CLIPPED if self.st[dspcore.S_CLIP] else 0)
+        c[9] = nibbles(claps, imu_claps)
+        c[10] = (battery << 4) | (flags & 0x0F) | (FLAG_CLIPPED if self.st[dspcore.S_CLIP] else 0)
         self.st[dspcore.S_CLIP] = 0
         for i in range(dspfeat.INTERVAL_FIRST, dspfeat.INTERVAL_LAST + 1):
             dt[i] = 0
+        for i in range(dspfeat.INTERVAL2_FIRST, dspfeat.INTERVAL2_LAST + 1):
+            dt[i] = 0
         dt[dspfeat.D_EVENT] = 0
         return c
+
+    def _extras(self, lv, interval_ms):
+        """LAFmax, applause texture, voice excess, onset rate and mid-band roughness:
+        computed on the band for diagnostics (`crowdpulse features`), not sent
+        (docs/dsp.md)."""
+        dt = self.dt
+        x = self.extra
+        fm = dt[dspfeat.D_FMAX_M]
+        fmax = dspcore.log2q10(fm) + (dt[dspfeat.D_FMAX_E] << 10)
+        x[X_LAFMAX] = _level_code(fmax, self.cal_q8) if fm else 0
+        x[X_APPLAUSE] = self._applause(dspcore.log2q10_2(dt[dspfeat.D_IA_HI], dt[dspfeat.D_IA_LO]))
+        exc = (((lv - 1024 + self.log_frame - (dt[dspfeat.D_VBG] >> 8)) * _DB_Q2) + 16384) >> 15
+        x[X_VOICE_EXCESS] = 0 if exc < 0 else (255 if exc > 255 else exc)
+        rate = (dt[dspfeat.D_ONSETS] * 10000 + interval_ms // 2) // interval_ms
+        x[X_ONSET_RATE] = 255 if rate > 255 else rate
+        x[X_ROUGH] = self._texture(dspfeat.D_ROUGH, dspfeat.D_NROUGH)
 
     def clap_log(self):
         """(total claps so far, last 16 onset positions in samples): for evaluation."""

@@ -55,8 +55,10 @@ S_FV_LO = const(21)
 S_CLIP = const(22)  # a sample hit full scale in this interval
 N_FILTER = const(23)
 
-# Sub-block band energies written by filter_frame: mid, top, low per sub-block.
-SB_LEN = const(15)
+# Sub-block band energies written by filter_frame: mid, top, low per sub-block,
+# then the frame's voice band decimated to 4 kHz (40 samples) for dspspec.
+SB_DEC = const(15)
+SB_LEN = const(55)
 
 # 1024 * log2(1 + i/32), i = 0..32: mantissa table for log2q10.
 _LOG_TAB = array.array(
@@ -203,6 +205,8 @@ def filter_frame(x: ptr16, st: ptr32, sb: ptr32, n: int) -> int:
                 fv_lo += xv * xv
                 fv_hi += fv_lo >> 24
                 fv_lo &= _MASK24
+                if i & 3 == 3:
+                    sb[SB_DEC + (i >> 2)] = xv
             # mid band (claps): 1.5 kHz high-pass x2
             t = d - mh1
             mh1 += (t >> 1) - (t >> 4) + (t >> 7)

@@ -82,9 +82,17 @@ D_VQUIET = const(49)
 D_NCLAP = const(50)
 D_CLAPLOG = const(51)  # 16 slots: onset sub-block counter of the last claps
 D_VARMED = const(67)  # a swell may trigger: the level was calm for 1 s
-N_STATE = const(68)
+D_VPREV = const(68)  # last frame's voice-band level, log units (0: none yet)
+D_FLUCT = const(69)  # per interval: sum of |frame-to-frame voice-band level change| ...
+D_NFLUCT = const(70)  # ... over this many frame pairs
+D_IT_HI = const(71)  # per interval: top-band (the mid band's second difference) energy
+D_IT_LO = const(72)
+N_STATE = const(73)
 INTERVAL_FIRST = const(23)
 INTERVAL_LAST = const(39)
+INTERVAL2_FIRST = const(69)
+INTERVAL2_LAST = const(72)
+_FLUCT_FLOOR = const(4096)  # frames below 2^4 energy are silence: no fluctuation to judge
 
 
 @micropython.viper
@@ -150,6 +158,7 @@ def subblocks(sb: ptr32, obj, nsub: int) -> int:
         lt = int(log2q10(sb[3 * k + 1]))
         el = sb[3 * k + 2]
         _add2(obj, D_IM_HI, em >> 8)
+        _add2(obj, D_IT_HI, sb[3 * k + 1] >> 8)
         _add2(obj, D_IL_HI, el)
         if dt[D_INIT] == 0:
             dt[D_INIT] = 1
@@ -263,6 +272,14 @@ def _voice_step(obj):
     """
     dt = ptr32(obj)
     lv = int(log2q10_2(dt[D_FV_HI], dt[D_FV_LO]))
+    # envelope fluctuation: speech and cheering move 10 ms to 10 ms, rain and
+    # ventilation hardly do (docs/dsp.md)
+    prev = dt[D_VPREV]
+    if lv >= _FLUCT_FLOOR and prev >= _FLUCT_FLOOR:
+        d = lv - prev
+        dt[D_FLUCT] = dt[D_FLUCT] + (d if d >= 0 else 0 - d)
+        dt[D_NFLUCT] = dt[D_NFLUCT] + 1
+    dt[D_VPREV] = lv
     n = dt[D_VINIT]
     if n == 0:
         dt[D_VBG] = lv << 8

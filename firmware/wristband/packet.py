@@ -1,4 +1,4 @@
-"""crowdpulse wire protocol v1: the one definition of a band report.
+"""crowdpulse wire protocol v2: the one definition of a band report.
 
 Firmware, gateway and simulator all import this module; nobody restates the
 layout.  It runs unchanged under MicroPython and CPython.  docs/protocol.md is
@@ -24,7 +24,7 @@ try:
 except ImportError:
     _hmac = None
 
-VERSION = const(1)
+VERSION = const(2)
 REPORT_SIZE = const(23)
 BODY_SIZE = const(18)
 TAG_SIZE = const(5)
@@ -33,45 +33,50 @@ EPOCH_S = const(900)
 # Bluetooth SIG company id 0xFFFF is reserved for test and unassigned use.
 COMPANY_ID = const(0xFFFF)
 
-# Field table: name, byte offset, struct code.  Big-endian throughout.
+# Field table of report v2: name, byte offset, struct code.  Big-endian throughout.
 FIELDS = (
     ("version", 0, "B"),
     ("onair", 1, "I"),
     ("seq", 5, "H"),
     ("interval", 7, "B"),
     ("laeq", 8, "B"),
-    ("lafmax", 9, "B"),
-    ("claps", 10, "B"),
-    ("applause", 11, "B"),
-    ("voice", 12, "B"),
-    ("voice_excess", 13, "B"),
-    ("onset_rate", 14, "B"),
+    ("voice", 9, "B"),
+    ("mid", 10, "B"),
+    ("low", 11, "B"),
+    ("top", 12, "B"),
+    ("tonal", 13, "B"),
+    ("fluct", 14, "B"),
     ("motion", 15, "B"),
-    ("battery", 16, "B"),
-    ("flags", 17, "B"),
+    ("claps", 16, "B"),
+    ("status", 17, "B"),
     ("tag", 18, "5s"),
 )
+# Two fields carry two 4-bit values: (name, field, shift); shift 4 is the high nibble.
+NIBBLES = (
+    ("audio_claps", "claps", 4),
+    ("imu_claps", "claps", 0),
+    ("battery", "status", 4),
+    ("flags", "status", 0),
+)
 BODY_FORMAT = ">BIHBBBBBBBBBBB"
+N_CODES = const(11)  # interval..status: what the band's DSP and runtime fill in
 
 # Scaling: physical = OFFSET + code * STEP.
 INTERVAL_STEP_MS = const(10)
 LEVEL_OFFSET_DB = 20.0
 LEVEL_STEP_DB = 0.5
-EXCESS_STEP_DB = 0.25
-APPLAUSE_STEP = 1.0 / 255.0
-ONSET_STEP_HZ = 0.1
+TONAL_STEP = 1.0 / 255.0
+TEXTURE_STEP_DB = 0.05
 MOTION_STEP_G = 0.02
 MOTION_ABSENT = const(255)
-BATTERY_UNKNOWN = const(255)
-BATTERY_MAX = const(100)
+COUNT_MAX = const(15)  # claps per interval saturate at this (a nibble)
+BATTERY_STEPS = const(14)  # battery nibble: 0..14 is 0..100 %, 15 unknown
+BATTERY_UNKNOWN = const(15)
 
 FLAG_MUTED = const(0x01)
 FLAG_EVENT = const(0x02)
 FLAG_CLIPPED = const(0x04)
-FLAG_IMU_CLAP = const(0x08)
-FLAG_DROPPED = const(0x10)
-FLAG_LOW_BATTERY = const(0x20)
-RESERVED_FLAGS = const(0xC0)
+FLAG_DROPPED = const(0x08)
 
 # Relay beacon: commands to bands that only have BLE (and the time, for their clock).
 BEACON_TYPE = const(0xC1)
@@ -90,6 +95,12 @@ BATCH_RECORD = ">HbB"  # arrival offset ms, rssi dBm, report length
 BATCH_RECORD_HEAD = const(4)
 BATCH_RECORD_SIZE = const(27)
 BATCH_MAX = const(65535)
+
+# Key-derivation labels (HMAC messages).  Keys and ids are unchanged since v1.
+BAND_KEY_LABEL = b"crowdpulse/v1/band-key/"
+ID_LABEL = b"crowdpulse/v1/id"
+SEQ_LABEL = b"crowdpulse/v2/seq"
+COMMAND_KEY_LABEL = b"crowdpulse/v1/command-key"
 
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
 
@@ -125,7 +136,7 @@ def band_key(venue_key, band_id):
     """Per-band key, derived at provisioning; the venue key never leaves the venue."""
     if not isinstance(venue_key, (bytes, bytearray)) or len(venue_key) < 16:
         raise PacketError("venue key must be at least 16 bytes")
-    msg = b"crowdpulse/v1/band-key/" + check_band_id(band_id).encode()
+    msg = BAND_KEY_LABEL + check_band_id(band_id).encode()
     return _hmac_sha256(venue_key, msg)[:KEY_SIZE]
 
 
@@ -144,7 +155,7 @@ def onair_id(key, epoch):
     _check_key(key)
     if not isinstance(epoch, int) or not 0 <= epoch <= 0xFFFFFFFF:
         raise PacketError("epoch out of range")
-    digest = _hmac_sha256(key, b"crowdpulse/v1/id" + struct.pack(">I", epoch))
+    digest = _hmac_sha256(key, ID_LABEL + struct.pack(">I", epoch))
     return struct.unpack(">I", digest[:4])[0]
 
 
@@ -161,37 +172,71 @@ def level_db(code):
     return LEVEL_OFFSET_DB + code * LEVEL_STEP_DB
 
 
-def encode_codes(key, epoch, seq, codes):
-    """Pack already-quantised field codes (interval..flags, 11 bytes) into a report.
+def seq_offset(key, epoch):
+    """What a band adds to its running report counter on air, in this epoch.
 
-    The DSP produces codes directly, so firmware and twin share this path.
-    """
-    if len(codes) != 11:
-        raise PacketError("need 11 field codes")
-    if not isinstance(seq, int) or not 0 <= seq <= 0xFFFF:
+    The counter runs on across epochs, so the gateway's replay check is
+    unchanged; the offset changes with the on-air id, so the last seq under one
+    id says nothing about the first under the next (docs/privacy.md)."""
+    _check_key(key)
+    digest = _hmac_sha256(key, SEQ_LABEL + struct.pack(">I", epoch))
+    return (digest[0] << 8) | digest[1]
+
+
+def encode_codes(key, epoch, counter, codes):
+    """Pack already-quantised field codes (interval..status, N_CODES bytes) into a report.
+
+    counter is the band's running report count; the on-air seq hides it behind
+    the epoch's offset.  The DSP produces codes directly, so firmware and twin
+    share this path."""
+    if len(codes) != N_CODES:
+        raise PacketError("need %d field codes" % N_CODES)
+    if not isinstance(counter, int) or not 0 <= counter <= 0xFFFF:
         raise PacketError("seq out of range")
     for c in codes:
         if not 0 <= c <= 255:
             raise PacketError("field code out of range")
+    seq = (counter + seq_offset(key, epoch)) & 0xFFFF
     body = bytearray(BODY_SIZE)
     struct.pack_into(BODY_FORMAT, body, 0, VERSION, onair_id(key, epoch), seq, *codes)
     _check_fields(body)
     return bytes(body) + _hmac_sha256(key, body)[:TAG_SIZE]
 
 
+def nibbles(high, low):
+    """One byte from two counts or codes, each saturated to 0..15."""
+    high = 0 if high < 0 else (COUNT_MAX if high > COUNT_MAX else high)
+    low = 0 if low < 0 else (COUNT_MAX if low > COUNT_MAX else low)
+    return (high << 4) | low
+
+
+def battery_code(pct):
+    """The battery nibble for a percentage (None: unknown)."""
+    if pct is None:
+        return BATTERY_UNKNOWN
+    pct = 0 if pct < 0 else (100 if pct > 100 else int(pct))
+    return (pct * BATTERY_STEPS + 50) // 100
+
+
+def battery_pct(code):
+    return None if code == BATTERY_UNKNOWN else (code * 100 + BATTERY_STEPS // 2) // BATTERY_STEPS
+
+
 def encode(
     key,
     epoch,
-    seq,
+    counter,
     interval_ms,
     laeq_db,
-    lafmax_db,
-    claps=0,
-    applause=0.0,
     voice_db=LEVEL_OFFSET_DB,
-    voice_excess_db=0.0,
-    onset_rate=0.0,
+    mid_db=LEVEL_OFFSET_DB,
+    low_db=LEVEL_OFFSET_DB,
+    top_db=LEVEL_OFFSET_DB,
+    tonal=0.0,
+    fluct_db=0.0,
     motion_g=None,
+    claps=0,
+    imu_claps=0,
     battery_pct=None,
     flags=0,
 ):
@@ -200,19 +245,21 @@ def encode(
         codes = (
             int(interval_ms) // INTERVAL_STEP_MS,
             level_code(laeq_db),
-            level_code(lafmax_db),
-            min(max(int(claps), 0), 255),
-            _code(applause, 0.0, APPLAUSE_STEP, 255),
             level_code(voice_db),
-            _code(voice_excess_db, 0.0, EXCESS_STEP_DB, 255),
-            _code(onset_rate, 0.0, ONSET_STEP_HZ, 255),
+            level_code(mid_db),
+            level_code(low_db),
+            level_code(top_db),
+            _code(tonal, 0.0, TONAL_STEP, 255),
+            _code(fluct_db, 0.0, TEXTURE_STEP_DB, 255),
             MOTION_ABSENT if motion_g is None else _code(motion_g, 0.0, MOTION_STEP_G, 254),
-            BATTERY_UNKNOWN if battery_pct is None else min(max(int(battery_pct), 0), 100),
-            int(flags),
+            nibbles(int(claps), int(imu_claps)),
+            (battery_code(battery_pct) << 4) | (int(flags) & 0x0F),
         )
     except (TypeError, ValueError, OverflowError):
         raise PacketError("field is not a number")
-    return encode_codes(key, epoch, seq, codes)
+    if int(flags) & ~0x0F:
+        raise PacketError("unknown flag bits")
+    return encode_codes(key, epoch, counter, codes)
 
 
 def _check_fields(buf):
@@ -220,13 +267,9 @@ def _check_fields(buf):
         raise PacketError("unknown version %d" % buf[0])
     if buf[7] == 0:
         raise PacketError("interval is zero")
-    if buf[16] > BATTERY_MAX and buf[16] != BATTERY_UNKNOWN:
-        raise PacketError("battery out of range")
-    if buf[17] & RESERVED_FLAGS:
-        raise PacketError("reserved flag bits set")
 
 
-def _check_report(buf):
+def _check_report(buf, versions=(VERSION,)):
     if not isinstance(buf, (bytes, bytearray, memoryview)):
         raise PacketError("report must be bytes")
     n = len(buf)
@@ -234,11 +277,16 @@ def _check_report(buf):
         raise PacketError("truncated report (%d bytes)" % n)
     if n > REPORT_SIZE:
         raise PacketError("report too long (%d bytes)" % n)
-    _check_fields(buf)
+    if buf[0] not in versions:
+        raise PacketError("unknown version %d" % buf[0])
+    if buf[0] == VERSION:
+        _check_fields(buf)
 
 
 class Report:
-    """One band's feature summary for one interval, in physical units."""
+    """One band's feature summary for one interval (v2), in physical units.
+
+    seq is as sent on air: the band's counter plus the epoch's seq_offset."""
 
     def __init__(self, buf):
         _check_report(buf)
@@ -248,15 +296,17 @@ class Report:
         self.seq = v[2]
         self.interval_ms = v[3] * INTERVAL_STEP_MS
         self.laeq_db = level_db(v[4])
-        self.lafmax_db = level_db(v[5])
-        self.claps = v[6]
-        self.applause = v[7] * APPLAUSE_STEP
-        self.voice_db = level_db(v[8])
-        self.voice_excess_db = v[9] * EXCESS_STEP_DB
-        self.onset_rate = v[10] * ONSET_STEP_HZ
+        self.voice_db = level_db(v[5])
+        self.mid_db = level_db(v[6])
+        self.low_db = level_db(v[7])
+        self.top_db = level_db(v[8])
+        self.tonal = v[9] * TONAL_STEP
+        self.fluct_db = v[10] * TEXTURE_STEP_DB
         self.motion_g = None if v[11] == MOTION_ABSENT else v[11] * MOTION_STEP_G
-        self.battery_pct = None if v[12] == BATTERY_UNKNOWN else v[12]
-        self.flags = v[13]
+        self.claps = v[12] >> 4
+        self.imu_claps = v[12] & 0x0F
+        self.battery_pct = battery_pct(v[13] >> 4)
+        self.flags = v[13] & 0x0F
         self.tag = bytes(buf[BODY_SIZE:])
 
     @property
@@ -268,32 +318,31 @@ class Report:
         return bool(self.flags & FLAG_EVENT)
 
     def as_dict(self):
-        return {
-            "version": self.version,
-            "onair": "%08x" % self.onair,
-            "seq": self.seq,
-            "interval_ms": self.interval_ms,
-            "laeq_db": self.laeq_db,
-            "lafmax_db": self.lafmax_db,
-            "claps": self.claps,
-            "applause": self.applause,
-            "voice_db": self.voice_db,
-            "voice_excess_db": self.voice_excess_db,
-            "onset_rate": self.onset_rate,
-            "motion_g": self.motion_g,
-            "battery_pct": self.battery_pct,
-            "flags": self.flags,
-        }
+        out = {"version": self.version, "onair": "%08x" % self.onair}
+        for name in _PHYSICAL:
+            out[name] = getattr(self, name)
+        return out
+
+
+_PHYSICAL = ("seq", "interval_ms", "laeq_db", "voice_db", "mid_db", "low_db", "top_db", "tonal",
+             "fluct_db", "motion_g", "claps", "imu_claps", "battery_pct", "flags")
 
 
 def decode(buf):
-    """Parse a report without checking its tag; raises PacketError on bad input."""
+    """Parse a report without checking its tag; raises PacketError on bad input.
+
+    Version 1 reports (firmware before protocol v2) still decode, into
+    wristband.packet_v1.Report, for tools that read old logs."""
+    if isinstance(buf, (bytes, bytearray, memoryview)) and len(buf) and buf[0] == 1:
+        from wristband import packet_v1
+
+        return packet_v1.Report(buf)
     return Report(buf)
 
 
 def verify(buf, key):
     """True when the tag matches the band key; malformed input raises PacketError."""
-    _check_report(buf)
+    _check_report(buf, (1, VERSION))
     _check_key(key)
     want = _hmac_sha256(key, bytes(buf[:BODY_SIZE]))[:TAG_SIZE]
     diff = 0
@@ -306,7 +355,7 @@ def command_key(venue_key):
     """The key every band gets to check relay beacons (commands are public, not secret)."""
     if not isinstance(venue_key, (bytes, bytearray)) or len(venue_key) < 16:
         raise PacketError("venue key must be at least 16 bytes")
-    return _hmac_sha256(venue_key, b"crowdpulse/v1/command-key")[:KEY_SIZE]
+    return _hmac_sha256(venue_key, COMMAND_KEY_LABEL)[:KEY_SIZE]
 
 
 def encode_beacon(cmd_key, unix_time, interval_ms, flags, seq, adv_interval_ms=0):

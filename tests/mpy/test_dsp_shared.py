@@ -48,8 +48,11 @@ def test_1khz_tone_at_94_db_spl_reads_94_db():
             codes = bytes(p.finish(250))
     assert codes[0] == 25
     assert codes[1] == 148  # (94 - 20) * 2
-    assert abs(codes[2] - 148) <= 1
-    assert codes[3] == 0 and codes[4] == 0
+    assert abs(codes[2] - 148) <= 1  # the voice band, gain-corrected at 1 kHz
+    assert codes[3] < 148 - 10 and codes[4] < 148 - 40  # above 1.5 kHz, below 200 Hz
+    assert codes[5] < codes[3]  # the top band's tilt favours 4-8 kHz
+    assert codes[6] >= 250  # a steady tone: all its energy holds still (tonal share)
+    assert codes[9] == 0  # no claps heard, none felt
 
 
 def test_silence_gives_zero_fields():
@@ -59,7 +62,8 @@ def test_silence_gives_zero_fields():
         p.process(zero)
     codes = bytes(p.finish(300))
     assert codes[0] == 30 and codes[1:8] == bytes(7)
-    assert codes[8] == 255 and codes[9] == 255  # no IMU, battery unknown
+    assert codes[8] == 255 and codes[9] == 0  # no IMU, no claps
+    assert codes[10] == 0xF0  # battery unknown, no flags
 
 
 def test_finish_resets_the_interval():

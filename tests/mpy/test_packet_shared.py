@@ -11,8 +11,8 @@ def _unhex(s):
     return bytes(int(s[i : i + 2], 16) for i in range(0, len(s), 2))
 
 
-def _vectors():
-    with open(_DIR + "/../vectors/packet_v1.json") as fh:
+def _vectors(version=2):
+    with open(_DIR + "/../vectors/packet_v%d.json" % version) as fh:
         return json.load(fh)
 
 
@@ -31,14 +31,27 @@ def test_vectors_decode_identically():
             assert got[name] == want, (v["band_id"], name, got[name], want)
 
 
-def test_vectors_key_and_tag():
+def test_version_1_vectors_still_decode_and_verify():
+    venue = bytes(range(32))
+    for v in _vectors(1):
+        report = _unhex(v["report"])
+        got = P.decode(report).as_dict()
+        for name, want in v["decoded"].items():
+            assert got[name] == want, (v["band_id"], name, got[name], want)
+        assert P.verify(report, P.band_key(venue, v["band_id"]))
+
+
+def test_vectors_key_tag_and_seq_offset():
     venue = bytes(range(32))
     for v in _vectors():
         key = P.band_key(venue, v["band_id"])
         assert key == _unhex(v["band_key"]), v["band_id"]
         report = _unhex(v["report"])
         assert P.verify(report, key)
-        assert P.decode(report).onair == P.onair_id(key, v["epoch"])
+        got = P.decode(report)
+        assert got.onair == P.onair_id(key, v["epoch"])
+        assert P.seq_offset(key, v["epoch"]) == v["seq_offset"]
+        assert (got.seq - v["seq_offset"]) & 0xFFFF == v["counter"]
 
 
 def test_vectors_encode_identically():
@@ -47,11 +60,21 @@ def test_vectors_encode_identically():
     for v in _vectors():
         d = v["decoded"]
         key = P.band_key(venue, v["band_id"])
-        again = P.encode(key, v["epoch"], d["seq"], d["interval_ms"], d["laeq_db"],
-                         d["lafmax_db"], d["claps"], d["applause"], d["voice_db"],
-                         d["voice_excess_db"], d["onset_rate"], d["motion_g"],
+        again = P.encode(key, v["epoch"], v["counter"], d["interval_ms"], d["laeq_db"],
+                         d["voice_db"], d["mid_db"], d["low_db"], d["top_db"], d["tonal"],
+                         d["fluct_db"], d["motion_g"], d["claps"], d["imu_claps"],
                          d["battery_pct"], d["flags"])
         assert again == _unhex(v["report"]), v["band_id"]
+
+
+def test_seq_on_air_does_not_carry_across_epochs():
+    # the counter runs on; what goes on air jumps by the new epoch's offset
+    key = bytes(range(16))
+    a = P.decode(P.encode(key, 100, 41, 250, 80)).seq
+    b = P.decode(P.encode(key, 101, 42, 250, 80)).seq
+    assert (a - P.seq_offset(key, 100)) & 0xFFFF == 41
+    assert (b - P.seq_offset(key, 101)) & 0xFFFF == 42
+    assert (b - a) & 0xFFFF != 1
 
 
 def test_tampered_byte_fails_verify():
@@ -71,9 +94,8 @@ def test_tampered_byte_fails_verify():
 
 def test_malformed_inputs_raise_packet_error():
     good = _unhex(_vectors()[0]["report"])
-    bad = [b"", good[:1], good[:22], good + b"\x00", b"\x02" + good[1:],
-           good[:7] + b"\x00" + good[8:], good[:16] + b"\x65" + good[17:],
-           good[:17] + b"\x80" + good[18:], None, 42, "text", bytes(23)]
+    bad = [b"", good[:1], good[:22], good + b"\x00", b"\x03" + good[1:],
+           good[:7] + b"\x00" + good[8:], None, 42, "text", bytes(23)]
     for b in bad:
         assert _raises(P.decode, b), b
         assert _raises(P.verify, b, bytes(16)), b
@@ -90,6 +112,7 @@ def test_bad_keys_and_ids_raise_packet_error():
     assert _raises(P.encode, bytes(16), 1, 1, 0, 70, 70)
     assert _raises(P.encode, bytes(16), 1, 1, 2560, 70, 70)
     assert _raises(P.encode, bytes(16), 1, 1, 250, "loud", 70)
+    assert _raises(P.encode, bytes(16), 1, 1, 250, 70, 20, 20, 20, 20, 0, 0, None, 0, 0, None, 0x10)
 
 
 def test_batch_round_trip_and_errors():

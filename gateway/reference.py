@@ -1,0 +1,67 @@
+"""The music reference: how each band hears the PA, and what is left over.
+
+A reference band hears the programme with no crowd on it (the mixer's booth
+output through a line-level ADC, the gateway host's line-in, or the simulator's
+music).  Every band hears the same programme through its own path (distance,
+bodies, a pocket): in each frequency band k, in dB,
+
+    L_band,k(t) = L_ref,k(t) + g_k + crowd_k(t)        crowd_k >= 0 dB of excess
+
+The coupling g_k is fitted per band, robustly, as the lowest difference between
+the band's and the reference's mean level over the last few minutes' 15 s
+buckets: music alone is what the band hears at its quietest relative to the
+programme, and a crowd can only add power.  What the programme does not
+explain is the crowd; its power against the music's is
+
+    CMR_k = 10 log10(10^(d_k/10) - 1),   d_k = L_band,k - L_ref,k - g_k
+
+so a louder chorus (L_ref rises) moves nothing, and a crowd at the music's own
+level reads 0 dB.  docs/sentiment.md has the derivation and its limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+F64 = npt.NDArray[np.float64]
+# sub-bands compared with the reference: A-weighted, voice band, mid band, top band
+# (indexes into the aggregator's level columns laeq, voice, mid, low, top, tonal)
+BANDS = (0, 1, 2, 4)
+CMR_FLOOR_DB = -30.0
+
+
+@dataclass
+class Residual:
+    have: npt.NDArray[np.bool_]  # the band shares buckets with a live reference
+    cmr_db: F64  # (bands, len(BANDS)): crowd against music, dB
+    coupling_db: F64  # (bands, len(BANDS))
+
+
+def pick(valid: npt.NDArray[np.bool_], is_reference: npt.NDArray[np.bool_],
+         active: npt.NDArray[np.bool_]) -> int | None:
+    """The reference to use: the active one with the most history, or None."""
+    live = np.flatnonzero(is_reference & active)
+    if len(live) == 0:
+        return None
+    return int(live[np.argmax(valid[live].sum(axis=1))])
+
+
+def coupling(valid: npt.NDArray[np.bool_], means: F64, ref: int) -> tuple[npt.NDArray[np.bool_], F64]:
+    """(has a coupling, g (bands, BANDS) in dB) from the coarse buckets shared with
+    the reference.  Level codes are 0.5 dB steps."""
+    shared = valid & valid[ref][None, :]
+    diff = means[:, :, BANDS] - means[ref][None, :, BANDS]
+    g = np.where(shared[:, :, None], diff, np.inf).min(axis=1) * 0.5
+    has = shared.any(axis=1)
+    return has, np.where(has[:, None], g, 0.0)
+
+
+def residual(levels_db: F64, ref_levels_db: F64, g: F64, has: npt.NDArray[np.bool_]) -> Residual:
+    """CMR per band and sub-band from the recent mean levels (bands, BANDS) in dB."""
+    d = levels_db - ref_levels_db[None, :] - g
+    excess = np.power(10.0, np.clip(d, -60.0, 60.0) / 10.0) - 1.0
+    cmr = 10.0 * np.log10(np.maximum(excess, 10 ** (CMR_FLOOR_DB / 10)))
+    return Residual(has, np.where(has[:, None], cmr, CMR_FLOOR_DB), g)
