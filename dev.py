@@ -26,6 +26,8 @@ STAMP = VENV / ".crowdpulse-installed"
 # executable -> Debian packages that provide it (with their companions)
 SYSTEM = {"mosquitto": ["mosquitto", "mosquitto-clients"], "chromium": ["chromium"]}
 SYSTEM_PATHS = ["/usr/sbin", "/usr/local/sbin"]
+# shared library -> Debian packages (the gateway's line-in reference reads audio with PortAudio)
+SYSTEM_LIBS = {"portaudio": ["libportaudio2"]}
 
 
 def say(msg: str) -> None:
@@ -36,8 +38,15 @@ def have(exe: str) -> bool:
     return shutil.which(exe) is not None or any(Path(p, exe).exists() for p in SYSTEM_PATHS)
 
 
+def have_lib(name: str) -> bool:
+    import ctypes.util
+
+    return ctypes.util.find_library(name) is not None
+
+
 def ensure_system_packages() -> None:
     missing = [pkg for exe, pkgs in SYSTEM.items() if not have(exe) for pkg in pkgs]
+    missing += [pkg for lib, pkgs in SYSTEM_LIBS.items() if not have_lib(lib) for pkg in pkgs]
     if not missing:
         return
     if os.geteuid() == 0 and shutil.which("apt-get"):

@@ -35,14 +35,14 @@ RECORD = np.dtype([("band", "<i4"), ("seq", "<u2"), ("flags", "u1"), ("claps", "
 (F_N, F_DUR, F_MUTED, F_CLAPS, F_IMUCLAPS, F_LAEQ, F_VOICE, F_MID, F_LOW, F_TOP, F_TONAL,
  F_FLUCT, F_MOT, F_MOTDUR) = range(14)
 N_F = 14
-# coarse sums: audio ms, then code * ms of the levels and the tonal share
-C_DUR, C_LAEQ, C_VOICE, C_MID, C_LOW, C_TOP, C_TONAL = range(7)
-N_C = 7
+# coarse sums: audio ms, then code * ms of the levels, the tonal share and the fluctuation
+C_DUR, C_LAEQ, C_VOICE, C_MID, C_LOW, C_TOP, C_TONAL, C_FLUCT = range(8)
+N_C = 8
 _FLAG_MUTED = 0x01
 # record columns, in the order _put reads them
 _CODE_COLUMNS = ("laeq", "voice", "mid", "low", "top", "tonal", "fluct", "motion", "claps",
                  "imu_claps", "flags")
-_K_LEVELS = 6  # laeq..tonal go to the coarse ring too; fluct to the fine one only
+_K_LEVELS = 7  # laeq..fluct go to the coarse ring too
 _K_MOTION, _K_CLAPS, _K_IMU, _K_FLAGS = 7, 8, 9, 10
 _MOTION_ABSENT = 255
 
@@ -181,7 +181,7 @@ class Aggregator:
 
     def slot_levels(self, now_ms: int) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
         """Each band's coarse buckets one by one: (valid (bands, slots), mean codes of
-        laeq, voice, mid, low, top, tonal (bands, slots, 6)).  A slot holds the same
+        laeq, voice, mid, low, top, tonal, fluct (bands, slots, 7)).  A slot holds the same
         15 s for every band, so bands can be compared bucket by bucket."""
         age = now_ms // COARSE_MS - self.coarse_bn
         dur = self.coarse[:, :, C_DUR].astype(np.float64)

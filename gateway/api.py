@@ -91,7 +91,7 @@ async def history(request: web.Request) -> web.Response:
     except ValueError:
         raise web.HTTPBadRequest(text="minutes must be a number") from None
     zone = request.query.get("zone", VENUE_ROW)
-    names = [z.name for z in gw.cfg.zones]
+    names = [z.name for z in gw.cfg.crowd_zones]
     if zone != VENUE_ROW and zone not in names:
         raise web.HTTPNotFound(text=f"no zone {zone!r}")
     since = int(time.time() * 1000 - minutes * 60_000)

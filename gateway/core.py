@@ -77,7 +77,11 @@ class Engine:
         self.model = model or S.Model()
         self.validator = Validator(registry)
         self.agg = A.Aggregator(len(registry))
-        self.history = History.create(len(registry.zones), int(HISTORY_S * tick_hz))
+        # zones that only hold reference bands hear the PA, not a crowd: never scored
+        crowd = np.bincount(registry.zone_of[~registry.is_reference], minlength=len(registry.zones))
+        refs = np.bincount(registry.zone_of[registry.is_reference], minlength=len(registry.zones))
+        self.crowd_zones = [z for z in range(len(registry.zones)) if crowd[z] > 0 or refs[z] == 0]
+        self.history = History.create(len(self.crowd_zones), int(HISTORY_S * tick_hz))
         self.lock = threading.Lock()
         self.batches = 0
         self.malformed_batches = 0
@@ -144,7 +148,8 @@ class Engine:
                                self.registry.is_reference)
             muted = int(((recent[:, A.F_MUTED] > 0) & ~view.active
                          & (t - self.agg.last_ms <= self.model.age_out_ms)).sum())
-        zones = S.zone_scores(view, self.registry.zone_of, self.registry.zones, self.model)
+        every = S.zone_scores(view, self.registry.zone_of, self.registry.zones, self.model)
+        zones = [every[z] for z in self.crowd_zones]
         loss = self._loss(recent, view, t)
         venue, conf = S.venue_score(zones, self.model)
         if record:
@@ -178,7 +183,7 @@ class Engine:
         n = np.bincount(zones, minlength=nz)
         got = np.bincount(zones, weights=recent[view.active, A.F_DUR], minlength=nz)
         return [None if n[z] == 0 else round(max(0.0, 1.0 - got[z] / (window * n[z])), 3)
-                for z in range(nz)]
+                for z in self.crowd_zones]
 
     def adv_interval_ms(self, at_ms: int | None = None) -> int:
         """The advertising interval every band should use now (gateway/ratecontrol.py);

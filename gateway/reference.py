@@ -35,9 +35,9 @@ CMR_FLOOR_DB = -30.0
 
 @dataclass
 class Residual:
-    have: npt.NDArray[np.bool_]  # the band shares buckets with a live reference
-    cmr_db: F64  # (bands, len(BANDS)): crowd against music, dB
-    coupling_db: F64  # (bands, len(BANDS))
+    have: npt.NDArray[np.bool_]  # a prediction of the music exists for the band
+    cmr_db: F64  # (bands, len(BANDS)): what is left over against the music, dB
+    excess_db: F64  # (bands, len(BANDS)): the level of what is left over, dB
 
 
 def pick(valid: npt.NDArray[np.bool_], is_reference: npt.NDArray[np.bool_],
@@ -59,9 +59,11 @@ def coupling(valid: npt.NDArray[np.bool_], means: F64, ref: int) -> tuple[npt.ND
     return has, np.where(has[:, None], g, 0.0)
 
 
-def residual(levels_db: F64, ref_levels_db: F64, g: F64, has: npt.NDArray[np.bool_]) -> Residual:
-    """CMR per band and sub-band from the recent mean levels (bands, BANDS) in dB."""
-    d = levels_db - ref_levels_db[None, :] - g
+def residual(levels_db: F64, music_db: F64, have: npt.NDArray[np.bool_]) -> Residual:
+    """What the music does not explain, per band and sub-band, from the levels the
+    bands heard and the music's predicted level at each band (both in dB)."""
+    d = levels_db - music_db
     excess = np.power(10.0, np.clip(d, -60.0, 60.0) / 10.0) - 1.0
     cmr = 10.0 * np.log10(np.maximum(excess, 10 ** (CMR_FLOOR_DB / 10)))
-    return Residual(has, np.where(has[:, None], cmr, CMR_FLOOR_DB), g)
+    cmr = np.where(have[:, None], cmr, CMR_FLOOR_DB)
+    return Residual(have, cmr, music_db + cmr)

@@ -26,8 +26,8 @@ from crowdpulse.gateway import reference
 from wristband import packet as P
 
 F64 = npt.NDArray[np.float64]
-N_LEVELS = 6  # laeq, voice, mid, low, top, tonal: the coarse ring's columns after its duration
-TONAL = 5
+N_LEVELS = 7  # laeq, voice, mid, low, top, tonal, fluct: in the fine and coarse rings alike
+TONAL, FLUCT = 5, 6
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,22 @@ class Model:
     loud_db: float = 85.0  # ambience full at and above
     ambience_floor: float = 0.10
     ambience_span: float = 0.28
-    # crowd sound, as engagement = logistic((crowd dB - mid) / width)
-    cmr_mid_db: float = -4.0  # with a reference: crowd-to-music ratio
+    # crowd sound: engagement = logistic((what the music does not explain, dB
+    # against the music) - mid) / width), against the music reference ...
+    cmr_mid_db: float = -4.0
     cmr_width_db: float = 2.5
-    excess_free_db: float = 1.5  # without: excess over the band's own baseline, less this
-    excess_mid_db: float = 2.0
-    excess_width_db: float = 1.2
+    # ... or, without one, against the band's own last minutes, which music
+    # dynamics also move: a higher bar, and only where the sound turned to noise
+    own_mid_db: float = 1.0
+    own_width_db: float = 2.0
     tonal_hold: float = 0.05  # tonal share as steady as the baseline's: the music changed
+    # what is left over but is not a crowd: its spectrum (rain, hiss, fans put it
+    # above 4 kHz; voices and hands below) and its rhythm (one talker's syllables)
+    rain_top_db: float = -3.0  # top band over voice band of the excess, where half is discounted
+    rain_width_db: float = 1.5
+    talker_fluct_db: float = 0.9  # fluctuation above the music's, where half is discounted
+    talker_width_db: float = 0.25
+    talker_discount: float = 0.6
     # the wearer's own hands and body, inside 1 - exp(-x)
     clap_per_s: float = 0.15
     imu_clap_per_s: float = 0.25
@@ -71,14 +80,39 @@ def _logistic(x: F64) -> F64:
     return np.asarray(1.0 / (1.0 + np.exp(-np.clip(x, -30, 30))))
 
 
-def _crowd_without_reference(levels: F64, base: F64, m: Model) -> F64:
-    """Engagement from the excess over the band's own baseline (dB codes / 2)."""
-    excess = np.maximum(levels[:, 0] - base[:, 0], levels[:, 1] - base[:, 1]) * P.LEVEL_STEP_DB
-    # a crowd is noise: where the tonal share held up, the music itself got louder
+def _crowd_sound(res: reference.Residual, fluct_over_db: F64, mid_db: float, width_db: float,
+                 m: Model) -> F64:
+    """Engagement from what the music does not explain, discounted where that looks
+    like rain or a fan (spectrum) or one talker (rhythm)."""
+    cmr = 10.0 * np.log10(np.mean(np.power(10.0, res.cmr_db[:, :2] / 10.0), axis=1))  # A, voice
+    sound = _logistic((cmr - mid_db) / width_db)
+    top_over_voice = res.excess_db[:, 3] - res.excess_db[:, 1]
+    rain = _logistic((top_over_voice - m.rain_top_db) / m.rain_width_db)
+    talker = _logistic((fluct_over_db - m.talker_fluct_db) / m.talker_width_db)
+    return np.asarray(sound * (1.0 - rain) * (1.0 - m.talker_discount * talker))
+
+
+def _sound(levels: F64, base: F64, slots: tuple[npt.NDArray[np.bool_], F64] | None,
+           refs: npt.NDArray[np.bool_], alive: npt.NDArray[np.bool_],
+           m: Model) -> tuple[F64, npt.NDArray[np.bool_]]:
+    """(crowd sound engagement, scored against a reference) per band."""
+    db = levels[:, reference.BANDS] * P.LEVEL_STEP_DB
+    fluct = levels[:, FLUCT] * P.TEXTURE_STEP_DB
+    # without a reference: the band's own baseline stands for the music
+    own = reference.residual(db, base[:, reference.BANDS] * P.LEVEL_STEP_DB, np.ones(len(db), bool))
     drop = (base[:, TONAL] - levels[:, TONAL]) * P.TONAL_STEP
-    credible = np.clip(drop / m.tonal_hold, 0.0, 1.0)
-    x = (excess - m.excess_free_db - m.excess_mid_db) / m.excess_width_db
-    return np.asarray(_logistic(x) * (0.5 + 0.5 * credible))
+    noisy = np.clip(drop / m.tonal_hold, 0.0, 1.0)
+    sound = _crowd_sound(own, fluct - base[:, FLUCT] * P.TEXTURE_STEP_DB, m.own_mid_db,
+                         m.own_width_db, m) * (0.5 + 0.5 * noisy)
+    referenced = np.zeros(len(db), bool)
+    ref = None if slots is None else reference.pick(slots[0], refs, alive)
+    if ref is not None and slots is not None:
+        has, g = reference.coupling(slots[0], slots[1], ref)
+        res = reference.residual(db, db[ref][None, :] + g, has)
+        referenced = has & ~refs
+        with_ref = _crowd_sound(res, fluct - fluct[ref], m.cmr_mid_db, m.cmr_width_db, m)
+        sound = np.where(referenced, with_ref, sound)
+    return sound, referenced
 
 
 def band_view(recent: npt.NDArray[np.int64], base: npt.NDArray[np.int64],
@@ -90,21 +124,10 @@ def band_view(recent: npt.NDArray[np.int64], base: npt.NDArray[np.int64],
     alive = (dur > 0) & (age <= m.age_out_ms) & (age >= -2_000)
     refs = np.zeros(len(dur), bool) if is_reference is None else is_reference
     active = alive & ~refs
-    levels = _means(recent, dur, agg.F_LAEQ, N_LEVELS)  # laeq, voice, mid, low, top, tonal codes
+    levels = _means(recent, dur, agg.F_LAEQ, N_LEVELS)
     bdur = base[:, agg.C_DUR].astype(np.float64)
     base_levels = np.where((bdur > 0)[:, None], _means(base, bdur, agg.C_LAEQ, N_LEVELS), levels)
-    sound = _crowd_without_reference(levels, base_levels, m)
-    referenced = np.zeros(len(dur), bool)
-    ref = None if slots is None else reference.pick(slots[0], refs, alive)
-    if ref is not None and slots is not None:
-        has, g = reference.coupling(slots[0], slots[1], ref)
-        lv = levels[:, reference.BANDS] * P.LEVEL_STEP_DB
-        res = reference.residual(lv, lv[ref], g, has)
-        # A-weighted and voice band; the mid band of quiet music sits near a band's
-        # own noise floor, which would read as crowd
-        cmr = 10.0 * np.log10(np.mean(np.power(10.0, res.cmr_db[:, :2] / 10.0), axis=1))
-        referenced = has & active
-        sound = np.where(referenced, _logistic((cmr - m.cmr_mid_db) / m.cmr_width_db), sound)
+    sound, referenced = _sound(levels, base_levels, slots, refs, alive, m)
     secs = np.where(dur > 0, dur, 1.0) / 1000.0
     mdur = recent[:, agg.F_MOTDUR].astype(np.float64)
     motion = np.where(mdur > 0, recent[:, agg.F_MOT] / np.where(mdur > 0, mdur, 1), 0) * P.MOTION_STEP_G

@@ -24,10 +24,11 @@ import paho.mqtt.client as mqtt
 from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway import sentiment as S
 from crowdpulse.gateway.core import Engine, now_ms
+from crowdpulse.gateway.linein import LineIn
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.selection import Selection
 from crowdpulse.gateway.store import Store
-from crowdpulse.gateway.venue import VenueConfig
+from crowdpulse.gateway.venue import LINE_IN_ID, VenueConfig
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 from wristband import packet as P
 
@@ -44,7 +45,7 @@ class Gateway:
         self.worker = worker
         model = S.Model(k_anonymity=cfg.k_anonymity, age_out_ms=int(cfg.age_out_s * 1000),
                         zone_weights={z.name: z.weight for z in cfg.zones})
-        registry = Registry(cfg.venue_key, cfg.bands, [z.name for z in cfg.zones])
+        registry = Registry(cfg.venue_key, cfg.bands, [z.name for z in cfg.zones], cfg.references)
         self.engine = Engine(cfg.venue, registry, model, cfg.tick_hz)
         self.store = Store(cfg.db_path, cfg.retention_hours)
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -73,6 +74,7 @@ class Gateway:
         # the retained band config is one message: the gateway owns all of it
         self.band_config: dict[str, Any] = {"event_over": True} if self.selection.event_over else {}
         self._config_checked = 0
+        self.line_in: LineIn | None = None
 
     def _pub(self, parts: tuple[str, ...], payload: str, retain: bool) -> None:
         if parts == ("config",):
@@ -172,7 +174,7 @@ class Gateway:
             self.client.publish(self.t("sentiment", z["zone"]), json.dumps({**z, "t": snap["t"]}), 0, True)
 
     def _discovery(self) -> None:
-        for zone in [None, *[z.name for z in self.cfg.zones]]:
+        for zone in [None, *[z.name for z in self.cfg.crowd_zones]]:
             uid = f"crowdpulse_{self.cfg.venue}_{zone or 'venue'}"
             state = self.t("sentiment", zone) if zone else self.t("sentiment")
             self.client.publish(f"{self.cfg.ha_prefix}/sensor/{uid}/config", json.dumps({
@@ -255,11 +257,22 @@ class Gateway:
             th = threading.Thread(target=fn, daemon=True)
             th.start()
             self._threads.append(th)
+        if self.cfg.line_in is not None:
+            self.line_in = LineIn(self.cfg.line_in, P.band_key(self.cfg.venue_key, LINE_IN_ID),
+                                  self._line_in_report)
+            self.line_in.start()
         return self
+
+    def _line_in_report(self, report: bytes, arrival_ms: int) -> None:
+        # the host's own reference band: straight to the drain, like a band's MQTT report
+        with self._direct_lock:
+            self._direct.append((report, arrival_ms))
 
     def stop(self) -> None:
         self.stop_event.set()
         self._urgent.set()
+        if self.line_in is not None:
+            self.line_in.stop()
         for th in self._threads:
             th.join(2)
         if self.connected.is_set():
@@ -280,4 +293,4 @@ class Gateway:
 
 
 def registry_only(cfg: VenueConfig) -> Registry:
-    return Registry(cfg.venue_key, cfg.bands, [z.name for z in cfg.zones])
+    return Registry(cfg.venue_key, cfg.bands, [z.name for z in cfg.zones], cfg.references)

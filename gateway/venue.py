@@ -7,6 +7,11 @@
     name = "floor"
     weight = 1.0
     bands = ["B0001-B0400"]             # ids or ranges; or a fleet file (below)
+    [[zones]]                           # optional: the music reference (docs/deploy.md)
+    name = "booth"
+    reference = true                    # its bands hear the programme, not the crowd
+    bands = ["REF01"]
+    [reference] line_in = "hw:1,0"      # or the gateway host's own line-in (ALSA device)
     fleet_file = "fleet.csv"            # band_id,zone[,transport]  (optional)
     [sentiment]   k_anonymity, age_out_s, tick_hz, recovery_threshold
     [storage]     path, retention_hours
@@ -34,6 +39,9 @@ _BAND = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
 _RANGE = re.compile(r"^([A-Za-z._-]*)(\d+)-\1?(\d+)$")
 
 
+LINE_IN_ID = "line-in"  # the band id the gateway host's line-in reports as
+
+
 class VenueConfigError(ValueError):
     """One line: what is wrong and where."""
 
@@ -42,6 +50,7 @@ class VenueConfigError(ValueError):
 class Zone:
     name: str
     weight: float
+    reference: bool = False  # its bands hear the programme itself: no crowd, no score
 
 
 @dataclass
@@ -71,6 +80,17 @@ class VenueConfig:
     bpm_window: float = 0.06
     mixxx_db: str | None = None
     event_window: tuple[int, int] | None = None  # unix ms
+    line_in: str | None = None  # the gateway host's line-in as a music reference
+
+    @property
+    def references(self) -> list[str]:
+        """Bands that hear the programme itself (zones with reference = true)."""
+        ref = {z.name for z in self.zones if z.reference}
+        return [b for b, zone in self.bands if zone in ref]
+
+    @property
+    def crowd_zones(self) -> list[Zone]:
+        return [z for z in self.zones if not z.reference]
 
 
 def expand(spec: str, where: str) -> list[str]:
@@ -143,11 +163,13 @@ def _zones(raw: dict[str, Any]) -> tuple[list[Zone], list[tuple[str, str]]]:
         weight = float(_get(z, "weight", (int, float), 1.0, where))
         if not 0 < weight <= 100:
             raise VenueConfigError(f"{where}.weight must be > 0")
-        zones.append(Zone(name, weight))
+        zones.append(Zone(name, weight, bool(_get(z, "reference", bool, False, where))))
         for spec in _get(z, "bands", list, [], where):
             bands += [(b, name) for b in expand(str(spec), where)]
     if len({z.name for z in zones}) != len(zones):
         raise VenueConfigError("two zones share a name")
+    if all(z.reference for z in zones):
+        raise VenueConfigError("every zone is a reference zone: at least one must hold the crowd")
     return zones, bands
 
 
@@ -179,6 +201,16 @@ def parse(raw: dict[str, Any], base: Path) -> VenueConfig:
         ha_prefix=_get(ha, "prefix", str, "homeassistant", "home_assistant"),
     )
     _selector(cfg, raw.get("selector", {}), raw.get("event", {}), base)
+    ref = raw.get("reference", {})
+    if not isinstance(ref, dict):
+        raise VenueConfigError("[reference] must be a table")
+    if "line_in" in ref:
+        cfg.line_in = _get(ref, "line_in", str, "", "reference")
+        if any(b == LINE_IN_ID for b, _ in cfg.bands):
+            raise VenueConfigError(f"band id {LINE_IN_ID!r} is the line-in reference's own; rename that band")
+        # the host's line-in reports as a reference band of its own, in a zone of its own
+        cfg.zones.append(Zone(LINE_IN_ID, 1.0, True))
+        cfg.bands.append((LINE_IN_ID, LINE_IN_ID))
     if "token_file" in c:
         try:
             cfg.console_token = (base / str(c["token_file"])).read_text().strip() or None

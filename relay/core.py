@@ -29,7 +29,6 @@ from crowdpulse.relay.uplink import Log, Record, Uplink, encode_batches
 from wristband import packet as P
 
 EVENT_GAP_S = 0.005  # early (onset) batches: at most 200 a second
-_FLAGS = {name: offset for name, offset, _code in P.FIELDS}["flags"]
 
 
 class RelayStartError(Exception):
@@ -189,7 +188,7 @@ class Relay:
         else:
             self._pending.append((report, _rssi(adv), _now_ms()))
             self.stats.forwarded += 1
-            if report[_FLAGS] & P.FLAG_EVENT:
+            if P.flags_of(report) & P.FLAG_EVENT:
                 self._flush_soon()
 
     def _flush_soon(self) -> None:

@@ -82,17 +82,21 @@ D_VQUIET = const(49)
 D_NCLAP = const(50)
 D_CLAPLOG = const(51)  # 16 slots: onset sub-block counter of the last claps
 D_VARMED = const(67)  # a swell may trigger: the level was calm for 1 s
-D_VPREV = const(68)  # last frame's voice-band level, log units (0: none yet)
-D_FLUCT = const(69)  # per interval: sum of |frame-to-frame voice-band level change| ...
-D_NFLUCT = const(70)  # ... over this many frame pairs
+D_VPREV = const(68)  # last 40 ms block's voice-band level, log units (0: none yet)
+D_FLUCT = const(69)  # per interval: sum of |block-to-block voice-band level change| ...
+D_NFLUCT = const(70)  # ... over this many block pairs
 D_IT_HI = const(71)  # per interval: top-band (the mid band's second difference) energy
 D_IT_LO = const(72)
-N_STATE = const(73)
+D_BLK_HI = const(73)  # this 40 ms block's voice-band energy so far, and its frames
+D_BLK_LO = const(74)
+D_BLK_N = const(75)
+N_STATE = const(76)
 INTERVAL_FIRST = const(23)
 INTERVAL_LAST = const(39)
 INTERVAL2_FIRST = const(69)
 INTERVAL2_LAST = const(72)
-_FLUCT_FLOOR = const(4096)  # frames below 2^4 energy are silence: no fluctuation to judge
+_FLUCT_FLOOR = const(6144)  # blocks below 2^6 energy are silence: no fluctuation to judge
+_BLOCK = const(4)  # frames per fluctuation block: 40 ms, the syllable scale
 
 
 @micropython.viper
@@ -263,6 +267,32 @@ def _fast_weight(obj):
 
 
 @micropython.viper
+def _fluct_step(obj):
+    """Envelope fluctuation at the syllable scale: the voice-band level of 40 ms
+    blocks, and its mean step from block to block.  One talker's syllables and
+    pauses move it most, a crowd's many voices less, rain and fans hardly at all
+    (docs/dsp.md)."""
+    dt = ptr32(obj)
+    lo = dt[D_BLK_LO] + dt[D_FV_LO]
+    dt[D_BLK_HI] = dt[D_BLK_HI] + dt[D_FV_HI] + (lo >> 24)
+    dt[D_BLK_LO] = lo & _MASK24
+    n = dt[D_BLK_N] + 1
+    if n < _BLOCK:
+        dt[D_BLK_N] = n
+        return
+    lv = int(log2q10_2(dt[D_BLK_HI], dt[D_BLK_LO]))
+    dt[D_BLK_HI] = 0
+    dt[D_BLK_LO] = 0
+    dt[D_BLK_N] = 0
+    prev = dt[D_VPREV]
+    if lv >= _FLUCT_FLOOR and prev >= _FLUCT_FLOOR:
+        d = lv - prev
+        dt[D_FLUCT] = dt[D_FLUCT] + (d if d >= 0 else 0 - d)
+        dt[D_NFLUCT] = dt[D_NFLUCT] + 1
+    dt[D_VPREV] = lv
+
+
+@micropython.viper
 def _voice_step(obj):
     """Voice-band background and the cheer-swell trigger.
 
@@ -272,14 +302,7 @@ def _voice_step(obj):
     """
     dt = ptr32(obj)
     lv = int(log2q10_2(dt[D_FV_HI], dt[D_FV_LO]))
-    # envelope fluctuation: speech and cheering move 10 ms to 10 ms, rain and
-    # ventilation hardly do (docs/dsp.md)
-    prev = dt[D_VPREV]
-    if lv >= _FLUCT_FLOOR and prev >= _FLUCT_FLOOR:
-        d = lv - prev
-        dt[D_FLUCT] = dt[D_FLUCT] + (d if d >= 0 else 0 - d)
-        dt[D_NFLUCT] = dt[D_NFLUCT] + 1
-    dt[D_VPREV] = lv
+    _fluct_step(obj)
     n = dt[D_VINIT]
     if n == 0:
         dt[D_VBG] = lv << 8

@@ -203,6 +203,14 @@ def encode_codes(key, epoch, counter, codes):
     return bytes(body) + _hmac_sha256(key, body)[:TAG_SIZE]
 
 
+def flags_of(report):
+    """The flags of raw report bytes, without decoding the rest (relays, early flush)."""
+    return report[_STATUS_AT] & 0x0F
+
+
+_STATUS_AT = const(17)  # FIELDS' "status" (checked against the table by the tests)
+
+
 def nibbles(high, low):
     """One byte from two counts or codes, each saturated to 0..15."""
     high = 0 if high < 0 else (COUNT_MAX if high > COUNT_MAX else high)

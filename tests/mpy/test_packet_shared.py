@@ -131,3 +131,11 @@ def test_adv_payload_fits_legacy_advert():
     adv = P.adv_payload(_unhex(_vectors()[0]["report"]))
     assert len(adv) <= 31
     assert adv[3] == len(adv) - 4 and adv[4] == 0xFF
+
+
+def test_flags_of_reads_the_status_field():
+    at = [off for name, off, code in P.FIELDS if name == "status"][0]
+    assert P._STATUS_AT == at
+    v = _vectors()[1]
+    report = _unhex(v["report"])
+    assert P.flags_of(report) == P.decode(report).flags == P.FLAG_EVENT
