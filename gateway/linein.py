@@ -116,7 +116,7 @@ class LineIn:
             except queue.Empty:
                 quiet += 1
                 if quiet >= 10:  # 5 s with no audio: the stream is dead, reopen it
-                    raise RuntimeError("no audio from the line-in for 5 s")
+                    raise RuntimeError("no audio from the line-in for 5 s") from None
                 continue
             quiet = 0
             if len(frame) == FRAME:

@@ -75,7 +75,7 @@ def parse_advert(manufacturer_data: Mapping[int, bytes]) -> tuple[bytes, Hashabl
     if len(data) == P.BEACON_SIZE and data[0] == P.BEACON_TYPE:
         return "ignored"  # another relay's command beacon, not a report
     try:
-        report = P.decode(data)
+        report = P.Report(data)  # the current protocol only: an old band is malformed here
     except P.PacketError:
         return "malformed"
     return data, (report.onair, report.seq)

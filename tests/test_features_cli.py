@@ -39,7 +39,7 @@ def test_features_of_a_16k_mono_wav(tmp_path: Path, scene: np.ndarray) -> None:
     reports = _lines(out.stdout)
     assert [r["t"] for r in reports[:3]] == [0.0, 0.25, 0.5]
     assert reports[3]["laeq_db"] == 94.0 and reports[3]["interval_ms"] == 250
-    assert max(r["applause"] for r in reports[-4:]) > 0.5
+    assert max(r["diagnostics"]["applause"] for r in reports[-4:]) > 0.5
     assert "converted" not in out.stderr
 
 

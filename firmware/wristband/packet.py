@@ -205,10 +205,10 @@ def encode_codes(key, epoch, counter, codes):
 
 def flags_of(report):
     """The flags of raw report bytes, without decoding the rest (relays, early flush)."""
-    return report[_STATUS_AT] & 0x0F
+    return report[STATUS_AT] & 0x0F
 
 
-_STATUS_AT = const(17)  # FIELDS' "status" (checked against the table by the tests)
+STATUS_AT = const(17)  # FIELDS' "status" (checked against the table by the tests)
 
 
 def nibbles(high, low):

@@ -135,7 +135,7 @@ def test_adv_payload_fits_legacy_advert():
 
 def test_flags_of_reads_the_status_field():
     at = [off for name, off, code in P.FIELDS if name == "status"][0]
-    assert P._STATUS_AT == at
+    assert P.STATUS_AT == at
     v = _vectors()[1]
     report = _unhex(v["report"])
     assert P.flags_of(report) == P.decode(report).flags == P.FLAG_EVENT
