@@ -35,9 +35,10 @@ RECORD = np.dtype([("band", "<i4"), ("seq", "<u2"), ("flags", "u1"), ("claps", "
 (F_N, F_DUR, F_MUTED, F_CLAPS, F_IMUCLAPS, F_LAEQ, F_VOICE, F_MID, F_LOW, F_TOP, F_TONAL,
  F_FLUCT, F_MOT, F_MOTDUR) = range(14)
 N_F = 14
-# coarse sums: audio ms, then code * ms of the levels, the tonal share and the fluctuation
-C_DUR, C_LAEQ, C_VOICE, C_MID, C_LOW, C_TOP, C_TONAL, C_FLUCT = range(8)
-N_C = 8
+# coarse sums: audio ms, then code * ms of the levels, the tonal share and the
+# fluctuation, then claps heard (a band's usual rate: a drum machine's claps)
+C_DUR, C_LAEQ, C_VOICE, C_MID, C_LOW, C_TOP, C_TONAL, C_FLUCT, C_CLAPS = range(9)
+N_C = 9
 _FLAG_MUTED = 0x01
 # record columns, in the order _put reads them
 _CODE_COLUMNS = ("laeq", "voice", "mid", "low", "top", "tonal", "fluct", "motion", "claps",
@@ -86,6 +87,7 @@ def _put(b: int, t: int, sign: int, d: int, c: np.ndarray, fine_bn: np.ndarray, 
     coarse[b, ck, C_DUR] += sd
     for j in range(_K_LEVELS):
         coarse[b, ck, C_LAEQ + j] += c[j] * sd
+    coarse[b, ck, C_CLAPS] += sign * c[_K_CLAPS]
 
 
 @numba.njit(nogil=True, cache=True)
@@ -183,11 +185,21 @@ class Aggregator:
         """Each band's coarse buckets one by one: (valid (bands, slots), mean codes of
         laeq, voice, mid, low, top, tonal, fluct (bands, slots, 7)).  A slot holds the same
         15 s for every band, so bands can be compared bucket by bucket."""
-        age = now_ms // COARSE_MS - self.coarse_bn
-        dur = self.coarse[:, :, C_DUR].astype(np.float64)
-        valid = (age >= 0) & (age < N_COARSE) & (dur > 0)
-        means = self.coarse[:, :, C_LAEQ:] / np.where(valid, dur, 1.0)[:, :, None]
-        return valid, means
+        return _slots(now_ms // COARSE_MS, self.coarse_bn, self.coarse, C_DUR, C_LAEQ, N_COARSE)
+
+    def bucket_levels(self, now_ms: int) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+        """The same for the fine buckets of the last 4 s: (valid (bands, 8), mean codes
+        of laeq .. fluct (bands, 8, 7))."""
+        return _slots(now_ms // FINE_MS, self.fine_bn, self.fine, F_DUR, F_LAEQ, N_FINE)
+
+
+def _slots(now_bn: int, bn: npt.NDArray[np.int64], sums: npt.NDArray[np.int32], dur_col: int,
+           first: int, n: int) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+    age = now_bn - bn
+    dur = sums[:, :, dur_col].astype(np.float64)
+    valid = (age >= 0) & (age < n) & (dur > 0)
+    means = sums[:, :, first:first + 7] / np.where(valid, dur, 1.0)[:, :, None]
+    return valid, means
 
 
 def records(band: npt.NDArray[np.int64], counter: npt.NDArray[np.int64], reps: Reports,

@@ -143,9 +143,11 @@ class Engine:
         t = at_ms if at_ms is not None else now_ms()
         with self.lock:
             recent, base = self.agg.window(t)
-            slots = self.agg.slot_levels(t) if self.registry.is_reference.any() else None
+            referenced = bool(self.registry.is_reference.any())
+            slots = self.agg.slot_levels(t) if referenced else None
+            buckets = self.agg.bucket_levels(t) if referenced else None
             view = S.band_view(recent, base, self.agg.last_ms, t, self.model, slots,
-                               self.registry.is_reference)
+                               self.registry.is_reference, buckets)
             muted = int(((recent[:, A.F_MUTED] > 0) & ~view.active
                          & (t - self.agg.last_ms <= self.model.age_out_ms)).sum())
         every = S.zone_scores(view, self.registry.zone_of, self.registry.zones, self.model)

@@ -59,6 +59,25 @@ def coupling(valid: npt.NDArray[np.bool_], means: F64, ref: int) -> tuple[npt.ND
     return has, np.where(has[:, None], g, 0.0)
 
 
+def bucket_excess(valid: npt.NDArray[np.bool_], means: F64, ref: int,
+                  g: F64) -> tuple[npt.NDArray[np.bool_], F64]:
+    """(shares a recent bucket with the reference, excess over the predicted music in
+    dB (bands, BANDS)): the median over the last seconds' 500 ms buckets, so a
+    break or a drop that one band's reports straddle differently from the
+    reference's moves nothing."""
+    shared = valid & valid[ref][None, :]
+    d = (means[:, :, BANDS] - means[ref][None, :, BANDS]) * 0.5 - g[:, None, :]
+    d = np.where(shared[:, :, None], d, np.nan)
+    have = shared.any(axis=1)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            med = np.nanmedian(d, axis=1)
+    return have, np.where(have[:, None], med, 0.0)
+
+
 def residual(levels_db: F64, music_db: F64, have: npt.NDArray[np.bool_]) -> Residual:
     """What the music does not explain, per band and sub-band, from the levels the
     bands heard and the music's predicted level at each band (both in dB)."""

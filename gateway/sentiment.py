@@ -26,6 +26,7 @@ from crowdpulse.gateway import reference
 from wristband import packet as P
 
 F64 = npt.NDArray[np.float64]
+Slots = tuple[npt.NDArray[np.bool_], F64]  # (valid (bands, buckets), mean codes (bands, buckets, 7))
 N_LEVELS = 7  # laeq, voice, mid, low, top, tonal, fluct: in the fine and coarse rings alike
 TONAL, FLUCT = 5, 6
 
@@ -42,20 +43,21 @@ class Model:
     ambience_span: float = 0.28
     # crowd sound: engagement = logistic((what the music does not explain, dB
     # against the music) - mid) / width), against the music reference ...
-    cmr_mid_db: float = -4.0
+    cmr_mid_db: float = -5.5
     cmr_width_db: float = 2.5
     # ... or, without one, against the band's own last minutes, which music
     # dynamics also move: a higher bar, and only where the sound turned to noise
     own_mid_db: float = 1.0
     own_width_db: float = 2.0
-    tonal_hold: float = 0.05  # tonal share as steady as the baseline's: the music changed
+    tonal_drop: float = 0.12  # a tonal share this far below the baseline's: the sound turned to noise
+    tonal_blind: float = 0.15  # what an excess still counts for where the share held (dense mixes)
     # what is left over but is not a crowd: its spectrum (rain, hiss, fans put it
     # above 4 kHz; voices and hands below) and its rhythm (one talker's syllables)
     rain_top_db: float = -3.0  # top band over voice band of the excess, where half is discounted
     rain_width_db: float = 1.5
-    talker_fluct_db: float = 0.9  # fluctuation above the music's, where half is discounted
-    talker_width_db: float = 0.25
-    talker_discount: float = 0.6
+    talker_fluct_db: float = 0.55  # fluctuation above the music's, where half is discounted
+    talker_width_db: float = 0.1
+    talker_discount: float = 0.7
     # the wearer's own hands and body, inside 1 - exp(-x)
     clap_per_s: float = 0.15
     imu_clap_per_s: float = 0.25
@@ -92,33 +94,37 @@ def _crowd_sound(res: reference.Residual, fluct_over_db: F64, mid_db: float, wid
     return np.asarray(sound * (1.0 - rain) * (1.0 - m.talker_discount * talker))
 
 
-def _sound(levels: F64, base: F64, slots: tuple[npt.NDArray[np.bool_], F64] | None,
+def _sound(levels: F64, base: F64, slots: Slots | None, buckets: Slots | None,
            refs: npt.NDArray[np.bool_], alive: npt.NDArray[np.bool_],
-           m: Model) -> tuple[F64, npt.NDArray[np.bool_]]:
-    """(crowd sound engagement, scored against a reference) per band."""
+           m: Model) -> tuple[F64, npt.NDArray[np.bool_], int | None]:
+    """(crowd sound engagement, scored against a reference, the reference) per band."""
     db = levels[:, reference.BANDS] * P.LEVEL_STEP_DB
     fluct = levels[:, FLUCT] * P.TEXTURE_STEP_DB
     # without a reference: the band's own baseline stands for the music
     own = reference.residual(db, base[:, reference.BANDS] * P.LEVEL_STEP_DB, np.ones(len(db), bool))
     drop = (base[:, TONAL] - levels[:, TONAL]) * P.TONAL_STEP
-    noisy = np.clip(drop / m.tonal_hold, 0.0, 1.0)
+    noisy = np.clip(drop / m.tonal_drop, 0.0, 1.0)
     sound = _crowd_sound(own, fluct - base[:, FLUCT] * P.TEXTURE_STEP_DB, m.own_mid_db,
-                         m.own_width_db, m) * (0.5 + 0.5 * noisy)
+                         m.own_width_db, m) * (m.tonal_blind + (1.0 - m.tonal_blind) * noisy)
     referenced = np.zeros(len(db), bool)
     ref = None if slots is None else reference.pick(slots[0], refs, alive)
-    if ref is not None and slots is not None:
+    if ref is not None and slots is not None and buckets is not None:
         has, g = reference.coupling(slots[0], slots[1], ref)
-        res = reference.residual(db, db[ref][None, :] + g, has)
-        referenced = has & ~refs
+        shared, d = reference.bucket_excess(buckets[0], buckets[1], ref, g)
+        music = db[ref][None, :] + g  # the programme's level at each band, by sub-band
+        res = reference.residual(music + d, music, has & shared)
+        referenced = has & shared & ~refs
         with_ref = _crowd_sound(res, fluct - fluct[ref], m.cmr_mid_db, m.cmr_width_db, m)
         sound = np.where(referenced, with_ref, sound)
-    return sound, referenced
+    return sound, referenced, ref
 
 
 def band_view(recent: npt.NDArray[np.int64], base: npt.NDArray[np.int64],
               last_ms: npt.NDArray[np.int64], now_ms: int, m: Model,
-              slots: tuple[npt.NDArray[np.bool_], F64] | None = None,
-              is_reference: npt.NDArray[np.bool_] | None = None) -> BandView:
+              slots: Slots | None = None, is_reference: npt.NDArray[np.bool_] | None = None,
+              buckets: Slots | None = None) -> BandView:
+    """Each band's engagement now.  slots and buckets (Aggregator.slot_levels and
+    bucket_levels) are needed only when the venue has a reference."""
     dur = recent[:, agg.F_DUR].astype(np.float64)
     age = (now_ms - last_ms).astype(np.float64)
     alive = (dur > 0) & (age <= m.age_out_ms) & (age >= -2_000)
@@ -127,11 +133,18 @@ def band_view(recent: npt.NDArray[np.int64], base: npt.NDArray[np.int64],
     levels = _means(recent, dur, agg.F_LAEQ, N_LEVELS)
     bdur = base[:, agg.C_DUR].astype(np.float64)
     base_levels = np.where((bdur > 0)[:, None], _means(base, bdur, agg.C_LAEQ, N_LEVELS), levels)
-    sound, referenced = _sound(levels, base_levels, slots, refs, alive, m)
+    sound, referenced, ref = _sound(levels, base_levels, slots, buckets, refs, alive, m)
     secs = np.where(dur > 0, dur, 1.0) / 1000.0
+    claps = recent[:, agg.F_CLAPS] / secs
+    # claps the music itself makes (a drum machine's) are not the crowd's: what the
+    # reference hears, or else the band's own usual rate
+    usual = base[:, agg.C_CLAPS] / np.maximum(bdur / 1000.0, 1e-3)
+    if ref is not None:
+        usual = np.where(referenced, claps[ref], usual)
+    claps = np.maximum(claps - usual, 0.0)
     mdur = recent[:, agg.F_MOTDUR].astype(np.float64)
     motion = np.where(mdur > 0, recent[:, agg.F_MOT] / np.where(mdur > 0, mdur, 1), 0) * P.MOTION_STEP_G
-    x = (m.clap_per_s * recent[:, agg.F_CLAPS] / secs
+    x = (m.clap_per_s * claps
          + m.imu_clap_per_s * recent[:, agg.F_IMUCLAPS] / secs + m.motion_per_g * motion)
     engagement = 1.0 - (1.0 - sound) * np.exp(-x)
     weight = np.where(active, np.exp(-np.maximum(age, 0) / m.freshness_ms), 0.0)

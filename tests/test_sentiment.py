@@ -75,6 +75,10 @@ def test_losing_half_the_reports_moves_the_score_by_at_most_3(streams: dict) -> 
         assert abs(float(np.mean(full) - np.mean(half))) <= 3.0, scene
 
 
+# every field at its maximum: levels, tonal share, fluctuation, motion, claps heard and felt, battery
+MAXIMA = (147.5, 147.5, 147.5, 147.5, 147.5, 1.0, 12.75, 5.0, 15, 15, 100)
+
+
 def _rogue(stream: list[CS.BandReport], bands: int, keys: np.ndarray) -> list[CS.BandReport]:
     """`bands` extra bands, each sending the maximum of every field, correctly signed."""
     out = list(stream)
@@ -82,8 +86,7 @@ def _rogue(stream: list[CS.BandReport], bands: int, keys: np.ndarray) -> list[CS
     for k in range(bands):
         b = N + k
         for i, t in enumerate(range(t0, t1, 250)):
-            r = P.encode(bytes(keys[b]), P.epoch_of(t // 1000), i, 250, 147.5, 147.5, 255, 1.0,
-                         147.5, 63.75, 25.5, 5.0, 100)
+            r = P.encode(bytes(keys[b]), P.epoch_of(t // 1000), i, 250, *MAXIMA)
             out.append(CS.BandReport(t, b, r))
     return sorted(out, key=lambda r: r.arrival_ms)
 
@@ -110,8 +113,7 @@ def _rogue_at(stream: list[CS.BandReport], first: int, keys: np.ndarray) -> list
     out = list(stream)
     t0, t1 = stream[0].arrival_ms, stream[-1].arrival_ms
     for i, t in enumerate(range(t0, t1, 250)):
-        r = P.encode(bytes(keys[first]), P.epoch_of(t // 1000), i, 250, 147.5, 147.5, 255, 1.0,
-                     147.5, 63.75, 25.5, 5.0, 100)
+        r = P.encode(bytes(keys[first]), P.epoch_of(t // 1000), i, 250, *MAXIMA)
         out.append(CS.BandReport(t, first, r))
     return sorted(out, key=lambda r: r.arrival_ms)
 
