@@ -18,23 +18,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="what", metavar="<what>", required=True)
     get = sub.add_parser("fetch", help="download (apt-get download, dpkg -x) and convert the set")
     mix = sub.add_parser("mix", help="mix the nights: MIX.wav, MUSIC.wav, night.json each")
-    score = sub.add_parser("score", help="score every night through `crowdpulse score`; print "
-                                         "the figures and the issue-11 targets")
+    score = sub.add_parser(
+        "score",
+        help="score every night through `crowdpulse score`; print "
+        "the figures and the issue-11 targets",
+    )
     for p in (get, mix, score):
-        p.add_argument("--cache", metavar="DIR", help=f"where the set lives (default ${fetch.ENV}, "
-                                                      "else ~/.cache/crowdpulse/recordings)")
+        p.add_argument(
+            "--cache",
+            metavar="DIR",
+            help=f"where the set lives (default ${fetch.ENV}, else ~/.cache/crowdpulse/recordings)",
+        )
     for p in (mix, score):
         p.add_argument("--seed", type=int, default=0, help="seed of the nights' mixing (default 0)")
-        p.add_argument("--night", action="append", choices=[n.name for n in C.NIGHTS],
-                       help="only this night (repeatable; default all)")
-        p.add_argument("--out", metavar="DIR", help="where nights are written "
-                                                    "(default CACHE/nights/seed-SEED)")
-    score.add_argument("--devices", type=int, default=harness.DEVICES,
-                       help=f"bands hearing each night (default {harness.DEVICES})")
-    score.add_argument("--reference", choices=("auto", "yes", "no"), default="auto",
-                       help="also score with MUSIC.wav as the music reference: auto = when "
-                            "`crowdpulse score` accepts --reference (default)")
-    score.add_argument("--json", action="store_true", help="the last stdout line is the figures as JSON")
+        p.add_argument(
+            "--night",
+            action="append",
+            choices=[n.name for n in C.NIGHTS],
+            help="only this night (repeatable; default all)",
+        )
+        p.add_argument(
+            "--out", metavar="DIR", help="where nights are written (default CACHE/nights/seed-SEED)"
+        )
+    score.add_argument(
+        "--devices",
+        type=int,
+        default=harness.DEVICES,
+        help=f"bands hearing each night (default {harness.DEVICES})",
+    )
+    score.add_argument(
+        "--reference",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="also score with MUSIC.wav as the music reference: auto = when "
+        "`crowdpulse score` accepts --reference (default)",
+    )
+    score.add_argument(
+        "--json", action="store_true", help="the last stdout line is the figures as JSON"
+    )
 
 
 def _say(line: str) -> None:
@@ -42,6 +63,8 @@ def _say(line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.what == "score":
+        _check_score_args(args)
     cache = fetch.cache_dir(args.cache)
     try:
         fetch.ensure(cache, _say)
@@ -57,13 +80,18 @@ def run(args: argparse.Namespace) -> int:
         return _score(args, folders)
     except (fetch.FetchError, nights.MixError, harness.ScoreFailed) as exc:
         raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"{exc.filename or cache}: {exc.strerror}") from None
 
 
-def _score(args: argparse.Namespace, folders: list[Path]) -> int:
+def _check_score_args(args: argparse.Namespace) -> None:
     if not 1 <= args.devices <= 5000:
         raise CliError("--devices must be 1-5000")
     if args.reference == "yes" and not harness.accepts_reference():
         raise CliError("crowdpulse score has no --reference option yet")
+
+
+def _score(args: argparse.Namespace, folders: list[Path]) -> int:
     modes = {"without reference": False}
     if args.reference != "no":
         modes["with reference"] = True

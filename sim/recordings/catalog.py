@@ -35,9 +35,15 @@ PACKAGES = {
         Package("etw-data", "GPL-2+ (Eat the Whistle, Gabriele Greco)"),
         Package("tuxfootball", "GPL-2+ (Tux Football, Jason Wood, Christoph Brill)"),
         Package("lincity-ng-data", "GPL-2+ (LinCity-NG; sound and music dual GPL / CC BY-SA 2.0)"),
-        Package("fretsonfire-songs-sectoid", "MIT/Expat-style permission (Carlos Viola Iborra, 'Sectoid')"),
+        Package(
+            "fretsonfire-songs-sectoid",
+            "MIT/Expat-style permission (Carlos Viola Iborra, 'Sectoid')",
+        ),
         Package("pocketsphinx-testdata", "BSD-2-Clause (Carnegie Mellon University)"),
-        Package("openclonk-data", "CC BY 3.0 (OpenClonk sound effects, default of Sound.ocg/authors.txt)"),
+        Package(
+            "openclonk-data",
+            "CC BY 3.0 (OpenClonk sound effects, default of Sound.ocg/authors.txt)",
+        ),
     )
 }
 # The c4group tool (OpenClonk's own archiver) ships in this package.
@@ -58,27 +64,54 @@ def _sectoid(name: str, title: str) -> Source:
 
 SOURCES: tuple[Source, ...] = (
     # music beds: electronic (LinCity-NG's soundtrack) and rock with drums (Sectoid)
-    Source("lincity-pronobozo", "lincity-ng-data", (f"{_LINCITY}/01 - pronobozo - lincity.ogg",), MUSIC),
-    Source("lincity-city-blues", "lincity-ng-data",
-           (f"{_LINCITY}/02 - Robert van Herk - City Blues.ogg",), MUSIC),
-    Source("lincity-contemplations", "lincity-ng-data",
-           (f"{_LINCITY}/03 - Robert van Herk - Architectural Contemplations.ogg",), MUSIC),
+    Source(
+        "lincity-pronobozo", "lincity-ng-data", (f"{_LINCITY}/01 - pronobozo - lincity.ogg",), MUSIC
+    ),
+    Source(
+        "lincity-city-blues",
+        "lincity-ng-data",
+        (f"{_LINCITY}/02 - Robert van Herk - City Blues.ogg",),
+        MUSIC,
+    ),
+    Source(
+        "lincity-contemplations",
+        "lincity-ng-data",
+        (f"{_LINCITY}/03 - Robert van Herk - Architectural Contemplations.ogg",),
+        MUSIC,
+    ),
     _sectoid("sectoid-chaosland", "Escape from chaosland"),
     _sectoid("sectoid-war-of-freedom", "War of freedom"),
     _sectoid("sectoid-metal-madness", "Metal madness"),
     # crowds: stadium chants, claps and roars (Eat the Whistle), cheers (Tux Football)
-    *(Source(f"etw-crowd{i:02d}", "etw-data", (f"{_ETW}/crowd/crowd{i:02d}.wav",), CROWD) for i in range(1, 18)),
+    *(
+        Source(f"etw-crowd{i:02d}", "etw-data", (f"{_ETW}/crowd/crowd{i:02d}.wav",), CROWD)
+        for i in range(1, 18)
+    ),
     Source("etw-crowd", "etw-data", (f"{_ETW}/snd/crowd.wav",), CROWD),
     Source("tux-cheer", "tuxfootball", (f"{_TUX}/crowdcheer.wav",), CROWD),
     Source("tux-ooh", "tuxfootball", (f"{_TUX}/crowdooh.wav",), CROWD),
     Source("tux-boo", "tuxfootball", (f"{_TUX}/crowdboo.wav",), CROWD),
     # confusers: rain (inside OpenClonk's Sound.ocg) and read speech
-    Source("openclonk-rain", "openclonk-data", ("usr/share/games/openclonk/Sound.ocg",), RAIN,
-           member="Liquids.ocg/StereoRain.ogg"),
-    *(Source(f"librivox-{n}", "pocketsphinx-testdata", (f"{_SPHINX}/librivox/{_LIBRIVOX}-{n}.wav",), VOICE)
-      for n in ("0870", "0880", "0890", "0920", "0930")),
-    *(Source(f"cards-{n}", "pocketsphinx-testdata", (f"{_SPHINX}/cards/{n}.wav",), VOICE)
-      for n in ("001", "002", "003", "004", "005")),
+    Source(
+        "openclonk-rain",
+        "openclonk-data",
+        ("usr/share/games/openclonk/Sound.ocg",),
+        RAIN,
+        member="Liquids.ocg/StereoRain.ogg",
+    ),
+    *(
+        Source(
+            f"librivox-{n}",
+            "pocketsphinx-testdata",
+            (f"{_SPHINX}/librivox/{_LIBRIVOX}-{n}.wav",),
+            VOICE,
+        )
+        for n in ("0870", "0880", "0890", "0920", "0930")
+    ),
+    *(
+        Source(f"cards-{n}", "pocketsphinx-testdata", (f"{_SPHINX}/cards/{n}.wav",), VOICE)
+        for n in ("001", "002", "003", "004", "005")
+    ),
 )
 
 BY_NAME = {s.name: s for s in SOURCES}

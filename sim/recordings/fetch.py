@@ -61,9 +61,13 @@ def missing(cache: Path) -> list[C.Source]:
 
 def read(cache: Path, name: str) -> npt.NDArray[np.int16]:
     """One converted source, 16 kHz mono int16."""
-    data, rate = soundfile.read(str(wav_path(cache, name)), dtype="int16")
+    path = wav_path(cache, name)
+    try:
+        data, rate = soundfile.read(str(path), dtype="int16")
+    except (soundfile.LibsndfileError, RuntimeError) as exc:
+        raise FetchError(f"{path}: unreadable ({exc}); delete it and fetch again") from None
     if rate != RATE or data.ndim != 1:
-        raise FetchError(f"{wav_path(cache, name)}: not 16 kHz mono; delete it and fetch again")
+        raise FetchError(f"{path}: not 16 kHz mono; delete it and fetch again")
     return np.asarray(data, np.int16)
 
 
@@ -94,9 +98,13 @@ def ensure(cache: Path, say: Say | None = None) -> Path:
                 for src in (s for s in todo if s.package == pkg):
                     audio = _convert(src, root, work, tell)
                     _write_wav(wav_path(cache, src.name), audio)
-                    meta["sources"][src.name] = {"package": pkg, "kind": src.kind,
-                                                 "paths": list(src.paths), "member": src.member,
-                                                 "seconds": round(len(audio) / RATE, 2)}
+                    meta["sources"][src.name] = {
+                        "package": pkg,
+                        "kind": src.kind,
+                        "paths": list(src.paths),
+                        "member": src.member,
+                        "seconds": round(len(audio) / RATE, 2),
+                    }
                 shutil.rmtree(root)
         (cache / "manifest.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
     return cache
@@ -114,10 +122,13 @@ def _locked(cache: Path) -> Iterator[None]:
 
 def _run(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False,
-                              timeout=1800)
+        return subprocess.run(
+            args, cwd=cwd, capture_output=True, text=True, check=False, timeout=1800
+        )
     except FileNotFoundError:
-        raise FetchError(f"{args[0]} not found: the development set needs Debian's apt and dpkg") from None
+        raise FetchError(
+            f"{args[0]} not found: the development set needs Debian's apt and dpkg"
+        ) from None
     except subprocess.TimeoutExpired:
         raise FetchError(f"{' '.join(args)} took more than 30 minutes") from None
 
@@ -172,7 +183,9 @@ def _convert(src: C.Source, root: Path, work: Path, tell: Say) -> npt.NDArray[np
     total: npt.NDArray[np.int32] | None = None
     for f in files:
         if not f.exists():
-            raise FetchError(f"{src.package} has no {f.relative_to(root)}; the catalog needs updating")
+            raise FetchError(
+                f"{src.package} has no {f.relative_to(root)}; the catalog needs updating"
+            )
         try:
             pcm = load(f).samples.astype(np.int32)
         except AudioError as exc:

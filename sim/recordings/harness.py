@@ -49,8 +49,9 @@ def accepts_reference() -> bool:
     return "--reference" in _parser()._option_string_actions
 
 
-def venue_snapshots(mix: Path, devices: int = DEVICES, seed: int = 0,
-                    reference: Path | None = None) -> list[dict[str, Any]]:
+def venue_snapshots(
+    mix: Path, devices: int = DEVICES, seed: int = 0, reference: Path | None = None
+) -> list[dict[str, Any]]:
     """The snapshots `crowdpulse score MIX.wav --devices N [--reference MUSIC.wav]` prints."""
     argv = [str(mix), "--devices", str(devices), "--seed", str(seed)]
     if reference is not None:
@@ -109,17 +110,29 @@ def figures(night: str, seconds: list[float | None], onset_s: int, reference: bo
     music = values(WARMUP_S, onset_s)
     before = float(np.mean(values(onset_s - BEFORE_S, onset_s)))
     during = float(np.mean(values(onset_s + SETTLE_S, len(seconds))))
-    return Figures(night, plan.event, plan.bed, reference, round(float(np.mean(music)), 1),
-                   round(min(music), 1), round(max(music), 1), round(before, 1), round(during, 1),
-                   round(during - before, 1), seconds)
+    return Figures(
+        night,
+        plan.event,
+        plan.bed,
+        reference,
+        round(float(np.mean(music)), 1),
+        round(min(music), 1),
+        round(max(music), 1),
+        round(before, 1),
+        round(during, 1),
+        round(during - before, 1),
+        seconds,
+    )
 
 
-def score_night(folder: Path, devices: int = DEVICES, seed: int = 0,
-                reference: bool = False) -> Figures:
+def score_night(
+    folder: Path, devices: int = DEVICES, seed: int = 0, reference: bool = False
+) -> Figures:
     """Score a night folder (MIX.wav, MUSIC.wav, night.json) and read its figures."""
     info = json.loads((folder / "night.json").read_text())
-    snaps = venue_snapshots(folder / "MIX.wav", devices, seed,
-                            folder / "MUSIC.wav" if reference else None)
+    snaps = venue_snapshots(
+        folder / "MIX.wav", devices, seed, folder / "MUSIC.wav" if reference else None
+    )
     onset = int(info["segments"][1]["start_s"])
     return figures(info["name"], per_second(snaps, int(info["duration_s"])), onset, reference)
 
@@ -130,8 +143,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def score_nights(folders: Sequence[Path], reference: bool, devices: int = DEVICES,
-                 seed: int = 0, say: Any = None) -> list[Figures]:
+def score_nights(
+    folders: Sequence[Path], reference: bool, devices: int = DEVICES, seed: int = 0, say: Any = None
+) -> list[Figures]:
     """Every night of one mode; `say(line)` hears of each as it is done."""
     out = []
     for folder in folders:

@@ -68,7 +68,9 @@ def mix_night(cache: Path, plan: C.NightPlan, seed: int = 0) -> Night:
     music, bed_from = _bed(cache, plan.bed, n, rng)
     event, pieces = _event(cache, C.POOLS[plan.pool], EVENT_S * RATE, rng)
     level = C.LEVEL_DB[plan.event]
-    event *= np.sqrt(scene.a_weighted_ms(music[onset:]) * 10 ** (level / 10) / scene.a_weighted_ms(event))
+    event *= np.sqrt(
+        scene.a_weighted_ms(music[onset:]) * 10 ** (level / 10) / scene.a_weighted_ms(event)
+    )
     mix = music.copy()
     mix[onset:] += event
     # A night that would clip is played quieter as a whole (a limiter on the
@@ -76,12 +78,19 @@ def mix_night(cache: Path, plan: C.NightPlan, seed: int = 0) -> Night:
     trim = min(1.0, 10 ** (PEAK_DBFS / 20) / float(np.max(np.abs(mix))))
     mix16, music16 = _pcm(mix * trim), _pcm(music * trim)
     info = {
-        "name": plan.name, "seed": seed, "rate": RATE,
+        "name": plan.name,
+        "seed": seed,
+        "rate": RATE,
         "duration_s": MUSIC_ALONE_S + EVENT_S,
-        "segments": [{"kind": "music", "start_s": 0, "end_s": MUSIC_ALONE_S},
-                     {"kind": plan.event, "start_s": MUSIC_ALONE_S, "end_s": MUSIC_ALONE_S + EVENT_S}],
-        "bed": {"source": plan.bed, "from_s": round(bed_from / RATE, 3),
-                "laeq_db": round(MUSIC_DB + 20 * np.log10(trim), 2)},
+        "segments": [
+            {"kind": "music", "start_s": 0, "end_s": MUSIC_ALONE_S},
+            {"kind": plan.event, "start_s": MUSIC_ALONE_S, "end_s": MUSIC_ALONE_S + EVENT_S},
+        ],
+        "bed": {
+            "source": plan.bed,
+            "from_s": round(bed_from / RATE, 3),
+            "laeq_db": round(MUSIC_DB + 20 * np.log10(trim), 2),
+        },
         "event": {"kind": plan.event, "pool": plan.pool, "level_db": level, "pieces": pieces},
         "measured_level_db": round(event_level_db(mix16, music16, onset), 2),
         "peak_dbfs": round(20 * np.log10(np.max(np.abs(mix16)) / 32768.0), 2),
@@ -126,13 +135,14 @@ def _bed(cache: Path, name: str, n: int, rng: np.random.Generator) -> tuple[F64,
     if hi <= lo:
         raise MixError(f"bed {name} is too short for a night")
     start = int(rng.integers(lo, hi))
-    bed = track[start:start + n].copy()
+    bed = track[start : start + n].copy()
     want = 0.5 * 10 ** ((MUSIC_DB - scene.SPL_OF_FULL_SCALE_SINE) / 10)
     return bed * np.sqrt(want / scene.a_weighted_ms(bed)), start
 
 
-def _event(cache: Path, pool: tuple[str, ...], n: int,
-           rng: np.random.Generator) -> tuple[F64, list[dict[str, Any]]]:
+def _event(
+    cache: Path, pool: tuple[str, ...], n: int, rng: np.random.Generator
+) -> tuple[F64, list[dict[str, Any]]]:
     """Clips from the pool, shuffled, crossfaded end to start until n samples are filled."""
     fade = int(CROSSFADE_S * RATE)
     ramp = np.sin(np.linspace(0.0, np.pi / 2, fade)) ** 2
@@ -144,11 +154,21 @@ def _event(cache: Path, pool: tuple[str, ...], n: int,
         name = order[k % len(order)]
         k += 1
         clip = _floats(cache, name)
-        start = int(rng.integers(0, len(clip) - (n - len(out)))) if len(clip) > n - len(out) + fade else 0
-        clip = clip[start:start + n - len(out) + fade]
+        start = (
+            int(rng.integers(0, len(clip) - (n - len(out))))
+            if len(clip) > n - len(out) + fade
+            else 0
+        )
+        clip = clip[start : start + n - len(out) + fade]
         at = max(len(out) - fade, 0)
-        pieces.append({"source": name, "from_s": round(start / RATE, 3), "at_s": round(at / RATE, 3),
-                       "dur_s": round(len(clip) / RATE, 3)})
+        pieces.append(
+            {
+                "source": name,
+                "from_s": round(start / RATE, 3),
+                "at_s": round(at / RATE, 3),
+                "dur_s": round(len(clip) / RATE, 3),
+            }
+        )
         if len(out) >= fade and len(clip) >= fade:
             clip[:fade] = np.sqrt(ramp) * clip[:fade] + np.sqrt(1 - ramp) * out[-fade:]
             out = out[:-fade]

@@ -10,16 +10,30 @@ from rich.table import Table
 from crowdpulse.sim.recordings import targets
 from crowdpulse.sim.recordings.harness import Figures
 
-COLUMNS = ("night", "event", "bed", "music_mean", "music_min", "music_max", "before", "during", "lift")
+COLUMNS = (
+    "night",
+    "event",
+    "bed",
+    "music_mean",
+    "music_min",
+    "music_max",
+    "before",
+    "during",
+    "lift",
+)
 
 
 def table(mode: str, figs: Sequence[Figures]) -> Table:
     t = Table(title=f"venue score per night, {mode}", title_justify="left")
     for col in COLUMNS:
-        t.add_column(col.replace("_", " "), justify="left" if col in ("night", "event", "bed") else "right")
+        t.add_column(
+            col.replace("_", " "), justify="left" if col in ("night", "event", "bed") else "right"
+        )
     for f in figs:
         row = f.row()
-        t.add_row(*(str(row[c]) if not isinstance(row[c], float) else f"{row[c]:.1f}" for c in COLUMNS))
+        t.add_row(
+            *(str(row[c]) if not isinstance(row[c], float) else f"{row[c]:.1f}" for c in COLUMNS)
+        )
     return t
 
 
@@ -42,7 +56,9 @@ def as_json(results: Mapping[str, Sequence[Figures] | str]) -> dict[str, Any]:
             continue
         out[mode] = {
             "nights": [{**f.row(), "seconds": f.seconds} for f in figs],
-            "targets": {c.target: {"holds": c.holds, "failures": c.failures}
-                        for c in targets.check(figs).values()},
+            "targets": {
+                c.target: {"holds": c.holds, "failures": c.failures}
+                for c in targets.check(figs).values()
+            },
         }
     return out

@@ -51,14 +51,24 @@ def check(figs: Sequence[Figures]) -> dict[str, Check]:
     full = [f for f in figs if f.event == C.FULL]
     ceiling = min(f.during for f in full) - CONFUSER_GAP if full else float("nan")
     out = {
-        MUSIC_ALONE: [f"{f.night}: mean {f.music_mean}, min {f.music_min}" for f in figs
-                      if not (lo <= f.music_mean <= hi and f.music_min >= lo)],
+        MUSIC_ALONE: [
+            f"{f.night}: mean {f.music_mean}, min {f.music_min}"
+            for f in figs
+            if not (lo <= f.music_mean <= hi and f.music_min >= lo)
+        ],
         MUSIC_PEAK: [f"{f.night}: max {f.music_max}" for f in figs if f.music_max > MUSIC_CEILING],
-        FULL_CROWD: [f"{f.night}: {f.during} ({f.lift:+.1f})" for f in full
-                     if f.lift < FULL_LIFT or f.during < FULL_MIN],
-        LIGHT_CROWD: [f"{f.night}: {f.lift:+.1f}" for f in figs
-                      if f.event == C.LIGHT and f.lift < light_lift],
-        CONFUSERS: [f"{f.night}: {f.during} (ceiling {ceiling:.1f})" for f in figs
-                    if f.event in (C.CONFUSER_RAIN, C.CONFUSER_VOICE) and not f.during <= ceiling],
+        FULL_CROWD: [
+            f"{f.night}: {f.during} ({f.lift:+.1f})"
+            for f in full
+            if f.lift < FULL_LIFT or f.during < FULL_MIN
+        ],
+        LIGHT_CROWD: [
+            f"{f.night}: {f.lift:+.1f}" for f in figs if f.event == C.LIGHT and f.lift < light_lift
+        ],
+        CONFUSERS: [
+            f"{f.night}: {f.during} (ceiling {ceiling:.1f})"
+            for f in figs
+            if f.event in (C.CONFUSER_RAIN, C.CONFUSER_VOICE) and not f.during <= ceiling
+        ],
     }
     return {name: Check(name, fails) for name, fails in out.items()}
