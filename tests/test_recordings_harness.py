@@ -91,6 +91,12 @@ def test_targets_hold_only_at_the_issue_thresholds() -> None:
     assert got[targets.MUSIC_ALONE].failures == ["e1-voice: mean 24.9, min 22.9"]
 
 
+def test_a_target_with_no_night_to_judge_does_not_hold() -> None:
+    got = targets.check([_fig("e3-rain", during=20.0)])  # no full crowd to compare the rain with
+    assert got[targets.CONFUSERS].checked == 0 and not got[targets.CONFUSERS].holds
+    assert got[targets.MUSIC_ALONE].holds and not got[targets.FULL_CROWD].holds
+
+
 def test_a_light_crowd_needs_12_points_with_a_reference() -> None:
     figs = [_fig("e1-light-tux", during=50.0, reference=True)]
     assert not targets.check(figs)[targets.LIGHT_CROWD].holds

@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-
-from rich.console import Console
+from typing import Any
 
 from crowdpulse.cli import CliError
+
+# Only the light catalog at import: every `crowdpulse` command builds this parser.
 from crowdpulse.sim.recordings import catalog as C
-from crowdpulse.sim.recordings import fetch, harness, nights, report
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--cache",
             metavar="DIR",
-            help=f"where the set lives (default ${fetch.ENV}, else ~/.cache/crowdpulse/recordings)",
+            help=f"where the set lives (default ${C.CACHE_ENV}, else ~/.cache/crowdpulse/recordings)",
         )
     for p in (mix, score):
         p.add_argument("--seed", type=int, default=0, help="seed of the nights' mixing (default 0)")
@@ -43,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     score.add_argument(
         "--devices",
         type=int,
-        default=harness.DEVICES,
-        help=f"bands hearing each night (default {harness.DEVICES})",
+        default=C.DEVICES,
+        help=f"bands hearing each night (default {C.DEVICES})",
     )
     score.add_argument(
         "--reference",
@@ -63,8 +63,14 @@ def _say(line: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # numpy, scipy, numba and the gateway load here, not when the parser is built
+    from crowdpulse.sim.recordings import fetch, harness, nights
+
     if args.what == "score":
-        _check_score_args(args)
+        if not 1 <= args.devices <= 5000:
+            raise CliError("--devices must be 1-5000")
+        if args.reference == "yes" and not harness.accepts_reference():
+            raise CliError("crowdpulse score has no --reference option yet")
     cache = fetch.cache_dir(args.cache)
     try:
         fetch.ensure(cache, _say)
@@ -77,37 +83,34 @@ def run(args: argparse.Namespace) -> int:
             for folder in folders:
                 print(folder)
             return 0
-        return _score(args, folders)
+        modes = {"without reference": False}
+        if args.reference != "no":
+            modes["with reference"] = True
+        results: dict[str, list[harness.Figures] | str] = {}
+        for mode, ref in modes.items():
+            if ref and not harness.accepts_reference():
+                results[mode] = "crowdpulse score has no --reference option yet"
+            else:
+                results[mode] = harness.score_nights(folders, ref, args.devices, args.seed, _say)
     except (fetch.FetchError, nights.MixError, harness.ScoreFailed) as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"{exc.filename or cache}: {exc.strerror}") from None
+    _print(results, args.json)
+    return 0
 
 
-def _check_score_args(args: argparse.Namespace) -> None:
-    if not 1 <= args.devices <= 5000:
-        raise CliError("--devices must be 1-5000")
-    if args.reference == "yes" and not harness.accepts_reference():
-        raise CliError("crowdpulse score has no --reference option yet")
+def _print(results: dict[str, Any], as_json: bool) -> None:
+    from rich.console import Console
 
+    from crowdpulse.sim.recordings import report
 
-def _score(args: argparse.Namespace, folders: list[Path]) -> int:
-    modes = {"without reference": False}
-    if args.reference != "no":
-        modes["with reference"] = True
-    results: dict[str, list[harness.Figures] | str] = {}
-    for mode, ref in modes.items():
-        if ref and not harness.accepts_reference():
-            results[mode] = "crowdpulse score has no --reference option yet"
-            continue
-        results[mode] = harness.score_nights(folders, ref, args.devices, args.seed, _say)
-    console = Console(file=sys.stderr if args.json else sys.stdout, width=160)
+    console = Console(file=sys.stderr if as_json else sys.stdout, width=160)
     for mode, figs in results.items():
         if isinstance(figs, str):
             console.print(f"{mode}: {figs}")
         else:
             console.print(report.table(mode, figs))
             console.print(report.verdicts(mode, figs))
-    if args.json:
+    if as_json:
         print(json.dumps(report.as_json(results)))
-    return 0

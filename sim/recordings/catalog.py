@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MUSIC, CROWD, RAIN, VOICE = "music", "crowd", "rain", "voice"
+CACHE_ENV = "CROWDPULSE_RECORDINGS"  # where the set is cached (docs/recordings.md)
+DEVICES = 30  # bands hearing each night, as issue 11 tried it
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ import soundfile
 from crowdpulse.audio import RATE, AudioError, load
 from crowdpulse.sim.recordings import catalog as C
 
-ENV = "CROWDPULSE_RECORDINGS"
+ENV = C.CACHE_ENV
 Say = Callable[[str], None]
 
 

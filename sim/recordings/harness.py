@@ -34,7 +34,7 @@ from crowdpulse.sim.recordings import catalog as C
 WARMUP_S = 10
 BEFORE_S = 10
 SETTLE_S = 3
-DEVICES = 30
+DEVICES = C.DEVICES
 
 
 class ReferenceUnsupported(RuntimeError):

@@ -43,7 +43,8 @@ def verdicts(mode: str, figs: Sequence[Figures]) -> Table:
     t.add_column("holds")
     t.add_column("nights that miss")
     for c in targets.check(figs).values():
-        t.add_row(c.target, "yes" if c.holds else "NO", "; ".join(c.failures))
+        verdict = "n/a" if not c.checked else "yes" if c.holds else "NO"
+        t.add_row(c.target, verdict, "; ".join(c.failures))
     return t
 
 
@@ -57,7 +58,7 @@ def as_json(results: Mapping[str, Sequence[Figures] | str]) -> dict[str, Any]:
         out[mode] = {
             "nights": [{**f.row(), "seconds": f.seconds} for f in figs],
             "targets": {
-                c.target: {"holds": c.holds, "failures": c.failures}
+                c.target: {"holds": c.holds, "checked": c.checked, "failures": c.failures}
                 for c in targets.check(figs).values()
             },
         }

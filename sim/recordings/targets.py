@@ -36,11 +36,12 @@ ALL = (MUSIC_ALONE, MUSIC_PEAK, FULL_CROWD, LIGHT_CROWD, CONFUSERS)
 @dataclass(frozen=True)
 class Check:
     target: str
+    checked: int  # nights the target applies to (0: none in this set, so it cannot hold)
     failures: list[str]  # one line per night that misses, with its figure
 
     @property
     def holds(self) -> bool:
-        return not self.failures
+        return self.checked > 0 and not self.failures
 
 
 def check(figs: Sequence[Figures]) -> dict[str, Check]:
@@ -49,26 +50,46 @@ def check(figs: Sequence[Figures]) -> dict[str, Check]:
     ref = any(f.reference for f in figs)
     light_lift = LIGHT_LIFT_REFERENCE if ref else LIGHT_LIFT
     full = [f for f in figs if f.event == C.FULL]
-    ceiling = min(f.during for f in full) - CONFUSER_GAP if full else float("nan")
-    out = {
-        MUSIC_ALONE: [
-            f"{f.night}: mean {f.music_mean}, min {f.music_min}"
-            for f in figs
-            if not (lo <= f.music_mean <= hi and f.music_min >= lo)
-        ],
-        MUSIC_PEAK: [f"{f.night}: max {f.music_max}" for f in figs if f.music_max > MUSIC_CEILING],
-        FULL_CROWD: [
-            f"{f.night}: {f.during} ({f.lift:+.1f})"
-            for f in full
-            if f.lift < FULL_LIFT or f.during < FULL_MIN
-        ],
-        LIGHT_CROWD: [
-            f"{f.night}: {f.lift:+.1f}" for f in figs if f.event == C.LIGHT and f.lift < light_lift
-        ],
-        CONFUSERS: [
-            f"{f.night}: {f.during} (ceiling {ceiling:.1f})"
-            for f in figs
-            if f.event in (C.CONFUSER_RAIN, C.CONFUSER_VOICE) and not f.during <= ceiling
-        ],
+    light = [f for f in figs if f.event == C.LIGHT]
+    # confusers are judged against the full crowds: without one, they cannot be
+    confusers = [f for f in figs if f.event in (C.CONFUSER_RAIN, C.CONFUSER_VOICE)] if full else []
+    ceiling = min((f.during for f in full), default=0.0) - CONFUSER_GAP
+    return {
+        MUSIC_ALONE: Check(
+            MUSIC_ALONE,
+            len(figs),
+            [
+                f"{f.night}: mean {f.music_mean}, min {f.music_min}"
+                for f in figs
+                if not (lo <= f.music_mean <= hi and f.music_min >= lo)
+            ],
+        ),
+        MUSIC_PEAK: Check(
+            MUSIC_PEAK,
+            len(figs),
+            [f"{f.night}: max {f.music_max}" for f in figs if f.music_max > MUSIC_CEILING],
+        ),
+        FULL_CROWD: Check(
+            FULL_CROWD,
+            len(full),
+            [
+                f"{f.night}: {f.during} ({f.lift:+.1f})"
+                for f in full
+                if f.lift < FULL_LIFT or f.during < FULL_MIN
+            ],
+        ),
+        LIGHT_CROWD: Check(
+            LIGHT_CROWD,
+            len(light),
+            [f"{f.night}: {f.lift:+.1f}" for f in light if f.lift < light_lift],
+        ),
+        CONFUSERS: Check(
+            CONFUSERS,
+            len(confusers),
+            [
+                f"{f.night}: {f.during} (ceiling {ceiling:.1f})"
+                for f in confusers
+                if f.during > ceiling
+            ],
+        ),
     }
-    return {name: Check(name, fails) for name, fails in out.items()}
