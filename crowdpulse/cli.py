@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("crowdpulse.commands.sim", "simulate hardware: `sim band` runs the real firmware"),
     "gateway": ("crowdpulse.commands.gateway", "run the venue gateway: ingest, sentiment, API"),
     "score": ("crowdpulse.commands.score", "score a recording as if N bands heard it"),
+    "recordings": ("crowdpulse.commands.recordings", "real-recording nights: fetch, mix, score"),
     "flash": ("crowdpulse.commands.flash", "flash and configure one band on a serial port"),
     "provision": ("crowdpulse.commands.provision", "flash and configure the bands of a fleet file"),
     "monitor": ("crowdpulse.commands.monitor", "a band's serial console, decoded; Ctrl-C stops"),
