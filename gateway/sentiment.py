@@ -55,9 +55,9 @@ class Model:
     # above 4 kHz; voices and hands below) and its rhythm (one talker's syllables)
     rain_top_db: float = -3.0  # top band over voice band of the excess, where half is discounted
     rain_width_db: float = 1.5
-    talker_fluct_db: float = 0.55  # fluctuation above the music's, where half is discounted
-    talker_width_db: float = 0.1
-    talker_discount: float = 0.7
+    talker_fluct_db: float = 0.7  # fluctuation above the music's, where half is discounted
+    talker_width_db: float = 0.15
+    talker_discount: float = 0.5  # at most: a chanting crowd also moves in syllables
     # the wearer's own hands and body, inside 1 - exp(-x)
     clap_per_s: float = 0.15
     imu_clap_per_s: float = 0.25
