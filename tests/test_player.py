@@ -1,0 +1,199 @@
+"""The selector playing through a player: the simulated deck on simulated time,
+and a real MPD (null output, short generated tracks) in this process and
+behind the real gateway."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import TRACK_S
+from gateway_helpers import GatewayProc, write_venue
+
+from crowdpulse.broker import Mosquitto
+from crowdpulse.mpdserver import MpdServer
+from crowdpulse.selector.core import Selector
+from crowdpulse.selector.deck import SimulatedDeck
+from crowdpulse.selector.library import Track, load, sample_library
+from crowdpulse.selector.playback import Playback
+from crowdpulse.selector.player_mpd import MpdPlayer
+
+
+def _until(what: Callable[[], Any], timeout: float, why: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = what()
+        if got:
+            return got
+        assert time.monotonic() < deadline, why
+        time.sleep(0.05)
+
+
+# -- the simulated deck, on simulated time ---------------------------------------
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def _deck_set(mode: str = "auto") -> tuple[Selector, SimulatedDeck, Clock]:
+    clock = Clock()
+    tracks = sample_library()
+    sel = Selector(tracks, mode=mode, seed=3, clock=clock)
+    deck = SimulatedDeck(tracks, clock=clock, driven=True)
+    Playback(sel, deck).start()
+    return sel, deck, clock
+
+
+def _run(deck: SimulatedDeck, clock: Clock, seconds: float) -> None:
+    for _ in range(int(seconds)):
+        clock.t += 1.0
+        deck.advance(clock.t)
+
+
+def test_deck_plays_the_set_in_auto_mode() -> None:
+    sel, deck, clock = _deck_set()
+    deck.advance(clock.t)
+    assert sel.now is not None and sel.now["source"] == "deck" and deck.current == sel.now["track_id"]
+    first = sel.tracks[sel.now["track_id"]]
+    _run(deck, clock, first.duration_s + 1)
+    assert len(sel.history) == 2 and sel.history[0]["ended_ms"] == sel.history[1]["started_ms"]
+    assert deck.current == sel.now["track_id"] != first.id
+    _run(deck, clock, 3 * 420)
+    assert len(sel.history) >= 5 and deck.current == sel.now["track_id"]
+    assert len({h["track_id"] for h in sel.history}) == len(sel.history)  # no repeats
+
+
+def test_deck_follows_veto_pin_and_play() -> None:
+    sel, deck, clock = _deck_set()
+    deck.advance(clock.t)
+    playing = sel.tracks[sel.now["track_id"]] if sel.now else None
+    assert playing is not None
+    vetoed = sel.upcoming()
+    sel.act({"action": "veto", "track_id": vetoed})
+    pinned = next(t for t in sel.tracks.values() if t.id not in (vetoed, playing.id) and t.artist != playing.artist)
+    sel.act({"action": "pin", "track_id": pinned.id})
+    _run(deck, clock, playing.duration_s + 1)
+    assert deck.current == pinned.id == sel.now["track_id"]  # the pin played, not the vetoed pick
+    other = next(t for t in sel.tracks.values() if t.id not in (pinned.id, playing.id, vetoed))
+    sel.act({"action": "playing", "track_id": other.id})  # the artist starts a track by hand
+    deck.advance(clock.t)
+    assert deck.current == other.id and sel.now["source"] == "deck"
+    assert [h["track_id"] for h in sel.history] == [playing.id, pinned.id, other.id]
+
+
+def test_deck_in_manual_mode_stops_after_the_track() -> None:
+    sel, deck, clock = _deck_set()
+    deck.advance(clock.t)
+    sel.act({"action": "mode", "mode": "manual"})
+    _run(deck, clock, sel.tracks[sel.now["track_id"]].duration_s + 2)
+    assert deck.current is None and sel.now is None and sel.history[-1]["ended_ms"] is not None
+
+
+# -- a real MPD ------------------------------------------------------------------------
+def _queue(server: MpdServer) -> tuple[str | None, list[str]]:
+    """(the current song's file or None, the files after it), from MPD itself."""
+    c = server.client()
+    try:
+        status, queue = c.status(), c.playlistinfo()
+    finally:
+        c.disconnect()
+    cur = int(status["song"]) if status["state"] in ("play", "pause") and "song" in status else -1
+    current = next((s["file"] for s in queue if int(s["pos"]) == cur), None)
+    return current, [s["file"] for s in queue if int(s["pos"]) > cur]
+
+
+def _mpd_set(server: MpdServer, music: Path) -> tuple[Selector, MpdPlayer, Playback, dict[str, Track]]:
+    lib = load(music)
+    assert not lib.errors and len(lib.tracks) == 20
+    sel = Selector(lib.tracks, mode="auto", seed=5)
+    player = MpdPlayer("127.0.0.1", server.port, lib.tracks)
+    pb = Playback(sel, player)
+    pb.start()
+    return sel, player, pb, {t.id: t for t in lib.tracks}
+
+
+def _name(track: Track) -> str:
+    return Path(track.source).name
+
+
+def test_auto_mode_keeps_mpd_one_track_ahead_and_follows_it(mpd_server: MpdServer, music_folder: Path) -> None:
+    sel, player, pb, tracks = _mpd_set(mpd_server, music_folder)
+    try:
+        seen: list[str] = []
+        deadline = time.monotonic() + 8 * TRACK_S + 20
+        while len(seen) < 4:
+            assert time.monotonic() < deadline, f"MPD played only {seen}"
+            current, after = _queue(mpd_server)
+            if current is not None and (not seen or seen[-1] != current):
+                seen.append(current)
+            time.sleep(0.1)
+        assert len(set(seen)) == 4  # four different songs really played in MPD
+        # what the selector says plays is what MPD plays, and the queue is one ahead
+        def agreed() -> bool:
+            with sel.lock:
+                current, after = _queue(mpd_server)
+                now, nxt = sel.now, sel.upcoming()
+            return bool(now and nxt and current == _name(tracks[now["track_id"]])
+                        and after == [_name(tracks[nxt])])
+
+        _until(agreed, 10, "the selector and MPD disagree on what plays and what is next")
+        assert [h["track_id"] for h in sel.history[-4:-1]] == [
+            next(t.id for t in tracks.values() if _name(t) == f) for f in seen[-4:-1]]
+        assert all(h["ended_ms"] is not None for h in sel.history[:-1])
+    finally:
+        pb.stop()
+
+
+def test_veto_and_pin_change_mpds_queue(mpd_server: MpdServer, music_folder: Path) -> None:
+    sel, player, pb, tracks = _mpd_set(mpd_server, music_folder)
+    try:
+        _until(lambda: len(_queue(mpd_server)[1]) == 1, 10, "MPD's queue never got a next track")
+        with sel.lock:
+            vetoed = sel.upcoming()
+            assert vetoed is not None
+            sel.act({"action": "veto", "track_id": vetoed})
+            replacement = sel.upcoming()
+        assert replacement not in (None, vetoed)
+        _until(lambda: _queue(mpd_server)[1] == [_name(tracks[replacement or ""])], 5,
+               "the vetoed track stayed in MPD's queue")
+        with sel.lock:
+            pin = next(t for t in tracks.values() if t.id not in {h["track_id"] for h in sel.history}
+                       and t.id not in (vetoed, replacement))
+            sel.act({"action": "pin", "track_id": pin.id})
+        _until(lambda: _queue(mpd_server)[1] == [_name(pin)], 5, "the pin did not replace MPD's next track")
+        _until(lambda: sel.now is not None and sel.now["track_id"] == pin.id, 2 * TRACK_S + 10,
+               "the pinned track never played")
+        assert _queue(mpd_server)[0] == _name(pin)
+    finally:
+        pb.stop()
+
+
+def test_mpd_down_one_line_backoff_and_nothing_lost(mpd_server: MpdServer, music_folder: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    mpd_server.stop()
+    caplog.set_level(logging.INFO, logger="crowdpulse.player")
+    sel, player, pb, tracks = _mpd_set(mpd_server, music_folder)
+    try:
+        _until(lambda: pb.status()["error"], 10, "no error while MPD is down")
+        status = pb.status()
+        assert status["connected"] is False and status["retry_in_s"] is not None
+        assert status["error"] == "connection refused"
+        pin = tracks[sorted(tracks)[7]]
+        sel.act({"action": "pin", "track_id": pin.id})  # the artist acts while MPD is away
+        time.sleep(2.5)  # several retries
+        warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1 and "unreachable (connection refused); retrying" in warnings[0].getMessage()
+        assert sel.pinned == pin.id
+        mpd_server.start(update=False)  # MPD's database survives in its folder
+        _until(lambda: pb.status()["connected"], 40, "never reconnected")
+        _until(lambda: _queue(mpd_server)[0] == _name(pin), 10, "the pin was lost in the outage")
+        _until(lambda: sel.now is not None and sel.now["track_id"] == pin.id, 5, "the selector missed the start")
+    finally:
+        pb.stop()
