@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -15,8 +14,7 @@ import paho.mqtt.client as mqtt
 from crowdpulse.gateway.venue import VenueConfig
 from crowdpulse.selector.core import ActionError, Selector
 from crowdpulse.selector.flow import Flow
-from crowdpulse.selector.library import ImportResult, load, sample_library
-from crowdpulse.selector.library import Track
+from crowdpulse.selector.library import ImportResult, Track, load, sample_library
 from crowdpulse.selector.playback import Playback
 from crowdpulse.selector.player import Player
 from crowdpulse.selector.rules import Rules
