@@ -24,6 +24,7 @@ import paho.mqtt.client as mqtt
 from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway import sentiment as S
 from crowdpulse.gateway.core import Engine, now_ms
+from crowdpulse.gateway.osc import OscOut, Reactions
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.selection import Selection
 from crowdpulse.gateway.store import Store
@@ -71,6 +72,11 @@ class Gateway:
         self.relays: dict[str, dict[str, Any]] = {}
         self.selection = Selection(cfg, self._pub)
         self.listeners.append(self.selection.selector.on_sentiment)
+        self.osc: OscOut | None = None
+        if cfg.osc_targets:  # lights and visuals (docs/osc.md)
+            self.osc = OscOut(cfg.venue, cfg.osc_targets, Reactions(
+                registry.zone_of, [z.name for z in cfg.zones], cfg.k_anonymity))
+            self.listeners.append(self.osc.on_tick)
         # the retained band config is one message: the gateway owns all of it
         self.band_config: dict[str, Any] = {"event_over": True} if self.selection.event_over else {}
         self._config_checked = 0
@@ -214,6 +220,8 @@ class Gateway:
         # to a whole tick period to the crowd-to-score latency
         if len(rec) and bool((rec["flags"] & P.FLAG_EVENT).any()):
             self._urgent.set()
+            if self.osc is not None:
+                self.osc.reactions.add(rec)
 
     def _wait_tick(self, due: float, last: float) -> None:
         """Until the next periodic tick, or sooner for an onset (never closer than URGENT_GAP_S)."""
