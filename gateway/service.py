@@ -48,7 +48,7 @@ class Gateway:
         registry = Registry(cfg.venue_key, cfg.bands, [z.name for z in cfg.zones])
         self.engine = Engine(cfg.venue, registry, model, cfg.tick_hz)
         self.store = Store(cfg.db_path, cfg.retention_hours)
-        self.store.describe(cfg.venue, cfg.retention_hours, cfg.k_anonymity)
+        self.store.describe(cfg.venue, cfg.retention_hours, cfg.k_anonymity, cfg.threshold)
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.connected = threading.Event()
         self.stop_event = threading.Event()

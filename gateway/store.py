@@ -32,9 +32,10 @@ class Store:
         self.lock = threading.Lock()
         self.last_purge = 0.0
 
-    def describe(self, venue: str, retention_hours: float, k_anonymity: int) -> None:
+    def describe(self, venue: str, retention_hours: float, k_anonymity: int, threshold: float = 40.0) -> None:
         """What the post-show report says about the night (venue level only)."""
-        rows = [("venue", venue), ("retention_hours", str(retention_hours)), ("k_anonymity", str(k_anonymity))]
+        rows = [("venue", venue), ("retention_hours", str(retention_hours)), ("k_anonymity", str(k_anonymity)),
+                ("recovery_threshold", str(threshold))]
         with self.lock, self.db:
             self.db.executemany("INSERT OR REPLACE INTO night_meta VALUES (?, ?)", rows)
 

@@ -86,10 +86,10 @@ def night(sc: Scenario, devices: int, venue_key: bytes, db_path: str, venue: str
             if run.t >= next_score:
                 snap = engine.tick(now_ms)
                 selector.on_sentiment(snap)
-                next_score = run.t + SCORE_EVERY_S
+                next_score += SCORE_EVERY_S
                 if run.t >= next_store:
                     store.write(snap)
-                    next_store = run.t + 1.0
+                    next_store += 1.0
             if run.t >= next_rate:
                 run.command({"adv_interval_ms": engine.adv_interval_ms(now_ms)})
                 next_rate = run.t + RATE_CONTROL_S
