@@ -29,13 +29,15 @@ RECORD = np.dtype([("band", "<i4"), ("seq", "<u2"), ("flags", "u1"), ("claps", "
                    ("onset", "u1"), ("motion", "u1"), ("pad", "u1")])
 
 # fine sums: n, dur, claps, applause*dur, vexc*dur, laeq*dur, onset*dur,
-# motion*dur, motion_dur, voice*dur, muted reports, lafmax*dur
-F_N, F_DUR, F_CLAPS, F_APP, F_VEXC, F_LAEQ, F_ONSET, F_MOT, F_MOTDUR, F_VOICE, F_MUTED, F_LAFMAX = range(12)
-N_F = 12
+# motion*dur, motion_dur, voice*dur, muted reports, lafmax*dur, reports sent at once (a
+# reaction's onset: off the advertising schedule, gateway/delivery.py)
+F_N, F_DUR, F_CLAPS, F_APP, F_VEXC, F_LAEQ, F_ONSET, F_MOT, F_MOTDUR, F_VOICE, F_MUTED, F_LAFMAX, F_EVENT = range(13)
+N_F = 13
 # coarse sums: dur, laeq*dur, onset*dur, voice*dur
 C_DUR, C_LAEQ, C_ONSET, C_VOICE = range(4)
 N_C = 4
 _FLAG_MUTED = 0x01
+_FLAG_EVENT = 0x02
 _CODE_COLUMNS = ("laeq", "lafmax", "claps", "applause", "voice", "vexc", "onset", "motion", "flags")
 _MOTION_ABSENT = 255
 
@@ -56,6 +58,8 @@ def _put(b: int, t: int, sign: int, d: int, c: np.ndarray, fine_bn: np.ndarray, 
         for f in range(fine.shape[2]):
             fine[b, k, f] = 0
     fine[b, k, 0] += sign
+    if c[8] & _FLAG_EVENT:
+        fine[b, k, 12] += sign
     if c[8] & _FLAG_MUTED:
         fine[b, k, 10] += sign
         return
