@@ -25,6 +25,7 @@ sent, and TCP delivers it or the band reconnects.  `loss` is 1 - delivery.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -83,3 +84,15 @@ class RelayBands:
     def counts(self, now_ms: int) -> dict[str, int]:
         with self.lock:
             return {r: int(((now_ms - s) <= RELAY_WINDOW_MS).sum()) for r, s in self.last.items()}
+
+
+def relay_rows(status: dict[str, dict[str, Any]], bands: dict[str, int]) -> list[dict[str, Any]]:
+    """The snapshot's relays: each relay's retained status (online/offline) and
+    how many bands it heard lately.  A relay that sends batches but has
+    published no status (the simulator's) is online by its batches."""
+    rows = []
+    for r in sorted(set(status) | set(bands)):
+        n = bands.get(r, 0)
+        state = status[r].get("state", "unknown") if r in status else ("online" if n else "silent")
+        rows.append({"relay": r, "state": state, "bands": n})
+    return rows
