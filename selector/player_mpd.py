@@ -196,9 +196,9 @@ class MpdPlayer:
         watcher = asyncio.create_task(self._watch(c))
         try:
             while not self._stopping:
+                self._wake.clear()  # before reading what is wanted: a want that comes meanwhile wakes us again
                 await self._report(c)
                 await self._sync(c)
-                self._wake.clear()
                 if watcher.done():
                     watcher.result()  # raises what ended it
                     return

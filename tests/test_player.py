@@ -239,6 +239,35 @@ def test_gateway_in_auto_mode_plays_through_mpd(mosquitto: Mosquitto, mpd_server
         assert vetoed["id"] in s["vetoed_tracks"]
         # the set moves on in MPD, and the selector's history follows it
         _until(lambda: len(gw.get("/api/selector")["history"]) >= 3, 3 * TRACK_S + 10, "the set did not move on")
+        # MPD goes away: the console says so, the gateway keeps going, and MPD's return is picked up
+        mpd_server.stop()
+        down = _until(lambda: (p := gw.get("/api/selector")["player"]) and not p["connected"] and p, 10,
+                      "the selector state does not say that MPD is down")
+        assert down["error"] in ("connection lost", "connection refused") and down["retry_in_s"] is not None
+        assert gw.get("/api/state")["venue"] == "testclub"
+        mpd_server.start(update=False)
+        _until(lambda: gw.get("/api/selector")["player"]["connected"], 40, "MPD's return was not picked up")
+        _until(agreed, 2 * TRACK_S + 10, "the set did not resume in MPD")
     finally:
         out = gw.stop()
     assert "Traceback" not in out
+    assert len([ln for ln in out.splitlines() if "player: lost MPD" in ln]) == 1, out
+
+
+def test_venue_file_player_and_osc_errors_are_one_line(tmp_path: Path) -> None:
+    from crowdpulse.gateway.venue import VenueConfigError, load
+
+    for extra, says in (('[player]\nmpd = "localhost"\n', 'player.mpd must be "host:port"'),
+                        ('[player]\nmpd = "127.0.0.1:70000"\n', 'player.mpd must be "host:port"'),
+                        ('[player]\nmpd = "127.0.0.1:6600"\ndeck = true\n', "one player only"),
+                        ('[player]\ndeck = "yes"\n', "player.deck must be bool"),
+                        ('[osc]\ntargets = ["127.0.0.1:9000", 9001]\n', 'osc.targets[1] must be "host:port"'),
+                        ('[osc]\ntargets = "127.0.0.1:9000"\n', "osc.targets must be list")):
+        cfg = write_venue(tmp_path, extra=extra)
+        with pytest.raises(VenueConfigError) as err:
+            load(cfg)
+        assert says in str(err.value) and "\n" not in str(err.value)
+    cfg = load(write_venue(tmp_path, extra='[player]\nmpd = "[::1]:6601"\nnote = "hi"\n'
+                                          '[osc]\ntargets = ["127.0.0.1:9000", "lights.local:7700"]\n'))
+    assert cfg.player_mpd == ("::1", 6601) and cfg.player_note == "hi"
+    assert cfg.osc_targets == [("127.0.0.1", 9000), ("lights.local", 7700)]
