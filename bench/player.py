@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from mpd import MPDClient
 
 from crowdpulse.mpdserver import MpdServer
@@ -48,7 +47,11 @@ def run(vetoes: int = 20) -> dict[str, Any]:
 
             def on_state(st: dict[str, Any]) -> None:
                 now = st["now_playing"]
-                if now and now["source"] == "mpd" and (not playing or playing[-1] != now["track"]["id"]):
+                if (
+                    now
+                    and now["source"] == "mpd"
+                    and (not playing or playing[-1] != now["track"]["id"])
+                ):
                     playing.append(now["track"]["id"])
                     if len(playing) > 1:  # the first one the selector itself started
                         follow.append(time.time() - now["started_ms"] / 1000.0)
@@ -62,12 +65,15 @@ def run(vetoes: int = 20) -> dict[str, Any]:
             finally:
                 watcher.disconnect()
                 pb.stop()
-    return {"tracks": len(lib.tracks), "vetoes": len(veto_ms),
-            "veto_to_mpd_p50_ms": round(float(np.percentile(veto_ms, 50)), 1),
-            "veto_to_mpd_p99_ms": round(float(np.percentile(veto_ms, 99)), 1),
-            "veto_to_mpd_max_ms": round(float(np.max(veto_ms)), 1),
-            "mpd_to_selector_follow_ms": round(1000 * float(np.median(follow)), 1) if follow else None,
-            "track_changes_followed": len(follow)}
+    return {
+        "tracks": len(lib.tracks),
+        "vetoes": len(veto_ms),
+        "veto_to_mpd_p50_ms": round(float(np.percentile(veto_ms, 50)), 1),
+        "veto_to_mpd_p99_ms": round(float(np.percentile(veto_ms, 99)), 1),
+        "veto_to_mpd_max_ms": round(float(np.max(veto_ms)), 1),
+        "mpd_to_selector_follow_ms": round(1000 * float(np.median(follow)), 1) if follow else None,
+        "track_changes_followed": len(follow),
+    }
 
 
 def _vetoes(sel: Selector, watcher: MPDClient, files: dict[str, str], n: int) -> list[float]:

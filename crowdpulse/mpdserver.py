@@ -56,7 +56,8 @@ class MpdServer:
             f'log_file "{self.log_path}"\n'
             f'bind_to_address "127.0.0.1"\nport "{self.port}"\n'
             'auto_update "no"\nzeroconf_enabled "no"\n'
-            'audio_output {\n  type "null"\n  name "null"\n}\n')
+            'audio_output {\n  type "null"\n  name "null"\n}\n'
+        )
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -70,15 +71,22 @@ class MpdServer:
     def start(self, update: bool = True) -> MpdServer:
         if self.running:
             return self
-        self._proc = subprocess.Popen([self.binary, "--no-daemon", str(self.config_path)],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._proc = subprocess.Popen(
+            [self.binary, "--no-daemon", str(self.config_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 15
         while not wait_for_port("127.0.0.1", self.port, timeout=0.2):
             if self._proc.poll() is not None or time.monotonic() > deadline:
-                said = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                said = (
+                    self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                )
                 self.stop()
                 log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-                raise MpdError(f"MPD did not start on port {self.port}: {(said + log).strip()[-300:]}")
+                raise MpdError(
+                    f"MPD did not start on port {self.port}: {(said + log).strip()[-300:]}"
+                )
         if update:
             self.update()
         return self

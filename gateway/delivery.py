@@ -32,12 +32,20 @@ import numpy.typing as npt
 
 from crowdpulse.gateway import aggregate as A
 
-RELAY_WINDOW_MS = 10_000  # a band counts for a relay if the relay passed one of its reports this recently
+RELAY_WINDOW_MS = (
+    10_000  # a band counts for a relay if the relay passed one of its reports this recently
+)
 
 
-def zone_delivery(recent: npt.NDArray[np.int64], active: npt.NDArray[np.bool_], zone_of: npt.NDArray[np.int32],
-                  direct: npt.NDArray[np.bool_], zones: int, window_ms: float,
-                  adv_ms: float) -> list[dict[str, float | None]]:
+def zone_delivery(
+    recent: npt.NDArray[np.int64],
+    active: npt.NDArray[np.bool_],
+    zone_of: npt.NDArray[np.int32],
+    direct: npt.NDArray[np.bool_],
+    zones: int,
+    window_ms: float,
+    adv_ms: float,
+) -> list[dict[str, float | None]]:
     """Per zone: delivery, loss and held (shares 0-1), or None without bands."""
     out: list[dict[str, float | None]] = []
     got = recent[:, A.F_N].astype(np.float64)
@@ -58,7 +66,13 @@ def zone_delivery(recent: npt.NDArray[np.int64], active: npt.NDArray[np.bool_], 
             continue
         on_air = window_ms / max(adv_ms, r_ms) * int(ble.sum())
         delivery = min(1.0, float(scheduled[ble].sum()) / on_air)
-        out.append({"delivery": round(delivery, 3), "loss": round(1.0 - delivery, 3), "held": round(held, 3)})
+        out.append(
+            {
+                "delivery": round(delivery, 3),
+                "loss": round(1.0 - delivery, 3),
+                "held": round(held, 3),
+            }
+        )
     return out
 
 
@@ -76,7 +90,9 @@ class RelayBands:
         with self.lock:
             seen = self.last.get(relay)
             if seen is None:
-                if len(self.last) >= 1000:  # a flood of made-up relay names must not grow this for ever
+                if (
+                    len(self.last) >= 1000
+                ):  # a flood of made-up relay names must not grow this for ever
                     return
                 seen = self.last[relay] = np.full(self.bands, -(10**15), np.int64)
             seen[band] = at_ms

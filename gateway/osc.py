@@ -85,7 +85,10 @@ class OscOut:
     def messages(self, snap: dict[str, Any]) -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
         if snap.get("score") is not None:
-            out += [(f"{self.prefix}/score", float(snap["score"])), (f"{self.prefix}/level", snap["score"] / 100.0)]
+            out += [
+                (f"{self.prefix}/score", float(snap["score"])),
+                (f"{self.prefix}/level", snap["score"] / 100.0),
+            ]
         for z in snap["zones"]:
             if z["score"] is not None:
                 base = f"{self.prefix}/zone/{z['zone']}"

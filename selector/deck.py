@@ -24,8 +24,13 @@ class SimulatedDeck:
     name = "deck"
     can_queue = True
 
-    def __init__(self, tracks: list[Track], note: str = "", clock: Callable[[], float] = time.time,
-                 driven: bool = False) -> None:
+    def __init__(
+        self,
+        tracks: list[Track],
+        note: str = "",
+        clock: Callable[[], float] = time.time,
+        driven: bool = False,
+    ) -> None:
         self.tracks = {t.id: t for t in tracks}
         self.note = note
         self.clock = clock
@@ -58,7 +63,10 @@ class SimulatedDeck:
             w, before = self._want, self.current
             if w.play_now is not None and w.play_now != self.current and w.play_now in self.tracks:
                 self._play(w.play_now, now)
-            elif self.current is not None and now >= self.started + self.tracks[self.current].duration_s:
+            elif (
+                self.current is not None
+                and now >= self.started + self.tracks[self.current].duration_s
+            ):
                 # the track is over: the next one follows at once, as in a player's queue
                 nxt = w.next_id if w.mode != "manual" else None
                 end = self.started + self.tracks[self.current].duration_s
@@ -73,8 +81,14 @@ class SimulatedDeck:
         self.current, self.started = track_id, at
 
     def status(self) -> dict[str, Any]:
-        return {"backend": self.name, "address": None, "connected": True, "error": None,
-                "retry_in_s": None, "note": self.note}
+        return {
+            "backend": self.name,
+            "address": None,
+            "connected": True,
+            "error": None,
+            "retry_in_s": None,
+            "note": self.note,
+        }
 
     def stop(self) -> None:
         self._stop.set()

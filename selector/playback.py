@@ -39,7 +39,11 @@ class Playback:
         now = s.now
         # the artist pressed play on a track (console, API): the player plays it now
         play_now = None
-        if now is not None and now["source"] != self.player.name and now["track_id"] != self.current:
+        if (
+            now is not None
+            and now["source"] != self.player.name
+            and now["track_id"] != self.current
+        ):
             play_now = now["track_id"]
         return Want(s.mode, s.upcoming(), play_now)
 

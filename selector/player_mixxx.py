@@ -30,7 +30,9 @@ class MixxxPlayer:
         self._thread: threading.Thread | None = None
 
     def start(self, events: PlayerEvents) -> None:
-        self._thread = threading.Thread(target=self._poll, args=(events,), name="mixxx", daemon=True)
+        self._thread = threading.Thread(
+            target=self._poll, args=(events,), name="mixxx", daemon=True
+        )
         self._thread.start()
 
     def _poll(self, events: PlayerEvents) -> None:
@@ -48,8 +50,14 @@ class MixxxPlayer:
         pass  # nothing to queue: the DJ loads the tracks
 
     def status(self) -> dict[str, Any]:
-        return {"backend": self.name, "address": str(self.history.path),
-                "connected": self.history.path.exists(), "error": None, "retry_in_s": None, "note": ""}
+        return {
+            "backend": self.name,
+            "address": str(self.history.path),
+            "connected": self.history.path.exists(),
+            "error": None,
+            "retry_in_s": None,
+            "note": "",
+        }
 
     def stop(self) -> None:
         self._stop.set()

@@ -55,26 +55,36 @@ class Catalogue:
         by_name: dict[str, list[Track]] = {}
         for t in self.tracks:
             if t.source:
-                by_name.setdefault(PurePosixPath(t.source.replace("\\", "/")).name.lower(), []).append(t)
+                by_name.setdefault(
+                    PurePosixPath(t.source.replace("\\", "/")).name.lower(), []
+                ).append(t)
         by_tags = {(t.artist.strip().lower(), t.title.strip().lower()): t for t in self.tracks}
         self.file_of, self.track_of = {}, {}
         for s in songs:
             f = s.get("file")
             if not isinstance(f, str):
                 continue
-            t = self._match(f, s, by_name, by_tags)
-            if t is not None and t.id not in self.file_of:
-                self.file_of[t.id], self.track_of[f] = f, t.id
+            hit = self._match(f, s, by_name, by_tags)
+            if hit is not None and hit.id not in self.file_of:
+                self.file_of[hit.id], self.track_of[f] = f, hit.id
         return len(self.file_of)
 
     @staticmethod
-    def _match(f: str, song: dict[str, Any], by_name: dict[str, list[Track]],
-               by_tags: dict[tuple[str, str], Track]) -> Track | None:
+    def _match(
+        f: str,
+        song: dict[str, Any],
+        by_name: dict[str, list[Track]],
+        by_tags: dict[tuple[str, str], Track],
+    ) -> Track | None:
         for t in by_name.get(PurePosixPath(f).name.lower(), []):
             if t.source.replace("\\", "/").endswith("/" + f) or t.source == f:
                 return t
         artist, title = _tag(song.get("artist")), _tag(song.get("title"))
-        return by_tags.get((artist.strip().lower(), title.strip().lower())) if artist and title else None
+        return (
+            by_tags.get((artist.strip().lower(), title.strip().lower()))
+            if artist and title
+            else None
+        )
 
 
 def _tag(v: Any) -> str:
@@ -115,9 +125,19 @@ class MpdPlayer:
         self._poke()
 
     def status(self) -> dict[str, Any]:
-        retry = None if self._retry_at is None else max(0.0, round(self._retry_at - time.monotonic(), 1))
-        return {"backend": self.name, "address": f"{self.host}:{self.port}", "connected": self._connected,
-                "error": self._error, "retry_in_s": retry, "note": self.note}
+        retry = (
+            None
+            if self._retry_at is None
+            else max(0.0, round(self._retry_at - time.monotonic(), 1))
+        )
+        return {
+            "backend": self.name,
+            "address": f"{self.host}:{self.port}",
+            "connected": self._connected,
+            "error": self._error,
+            "retry_in_s": retry,
+            "note": self.note,
+        }
 
     def stop(self) -> None:
         self._stopping = True
@@ -139,10 +159,16 @@ class MpdPlayer:
         asyncio.run(self._run(ready))
 
     async def _run(self, ready: threading.Event) -> None:
-        self._loop, self._wake, self._halt = asyncio.get_running_loop(), asyncio.Event(), asyncio.Event()
+        self._loop, self._wake, self._halt = (
+            asyncio.get_running_loop(),
+            asyncio.Event(),
+            asyncio.Event(),
+        )
         # python-mpd2 reports a lost connection to its idle callback too; the
         # session below already deals with it, so no traceback in the log
-        self._loop.set_exception_handler(lambda _loop, ctx: log.debug("mpd: %s", ctx.get("exception")))
+        self._loop.set_exception_handler(
+            lambda _loop, ctx: log.debug("mpd: %s", ctx.get("exception"))
+        )
         ready.set()
         delay = 1.0
         while not self._stopping:
@@ -165,10 +191,19 @@ class MpdPlayer:
             self._connected = False
             if was:
                 delay = 1.0  # it worked for a while: a fresh failure
-                log.warning("player: lost MPD at %s:%d (%s); retrying with backoff", self.host, self.port, why)
+                log.warning(
+                    "player: lost MPD at %s:%d (%s); retrying with backoff",
+                    self.host,
+                    self.port,
+                    why,
+                )
             elif first:
-                log.warning("player: MPD at %s:%d unreachable (%s); retrying with backoff",
-                            self.host, self.port, why)
+                log.warning(
+                    "player: MPD at %s:%d unreachable (%s); retrying with backoff",
+                    self.host,
+                    self.port,
+                    why,
+                )
             wait = delay * random.uniform(0.8, 1.2)
             self._error, self._retry_at = why, time.monotonic() + wait
             self._status_changed()
@@ -190,7 +225,9 @@ class MpdPlayer:
             log.info("player: MPD at %s:%d is back", self.host, self.port)
         self._connected, self._error, self._retry_at = True, None, None
         self._ours, self._reported = set(), None
-        log.info("player: MPD at %s:%d, %d library tracks in its database", self.host, self.port, matched)
+        log.info(
+            "player: MPD at %s:%d, %d library tracks in its database", self.host, self.port, matched
+        )
         self._status_changed()
         assert self._wake is not None
         watcher = asyncio.create_task(self._watch(c))
@@ -247,7 +284,9 @@ class MpdPlayer:
         status, queue = await c.status(), await c.playlistinfo()
         playing = status.get("state") in ("play", "pause") and "song" in status
         cur = int(status["song"]) if playing else -1
-        if w.play_now is not None and w.play_now != self.catalogue.track_of.get(_file_at(queue, cur)):
+        if w.play_now is not None and w.play_now != self.catalogue.track_of.get(
+            _file_at(queue, cur)
+        ):
             f = self._file(w.play_now)
             if f is not None:
                 await c.playid(await self._add(c, f, cur + 1 if playing else None))

@@ -34,9 +34,9 @@ def beat(bpm: float, seconds: float, rate: int = RATE) -> np.ndarray:
     """A kick on every beat, int16."""
     out = np.zeros(int(seconds * rate))
     kick = _kick(rate)
-    for start in np.arange(0, len(out), 60.0 / bpm * rate).astype(np.int64):
+    for start in np.arange(0, len(out), 60.0 / bpm * rate).astype(int).tolist():
         n = min(len(kick), len(out) - start)
-        out[start:start + n] += kick[:n]
+        out[start : start + n] += kick[:n]
     return (np.clip(out, -1, 1) * 32767).astype(np.int16)
 
 
@@ -54,9 +54,17 @@ def write_folder(tracks: list[Track], folder: Path, seconds: float) -> list[Path
         mono = beat(t.bpm, min(t.duration_s, seconds))
         soundfile.write(p, np.stack([mono, mono], axis=1), RATE, format="FLAC")
         tags = FLAC(p)
-        tags.update({"title": t.title, "artist": t.artist, "bpm": f"{t.bpm:g}", "initialkey": t.key,
-                     "genre": t.genre, "energy": f"{t.energy:.2f}",
-                     "recovery": "yes" if t.recovery else "no"})
+        tags.update(
+            {
+                "title": t.title,
+                "artist": t.artist,
+                "bpm": f"{t.bpm:g}",
+                "initialkey": t.key,
+                "genre": t.genre,
+                "energy": f"{t.energy:.2f}",
+                "recovery": "yes" if t.recovery else "no",
+            }
+        )
         tags.save()
         paths.append(p)
     return paths

@@ -46,12 +46,27 @@ def shortened(tracks: list[Track], seconds: float | None) -> list[Track]:
     return [dataclasses.replace(t, duration_s=min(t.duration_s, seconds)) for t in tracks]
 
 
-def night(sc: Scenario, devices: int, venue_key: bytes, db_path: str, venue: str = "sim",
-          seed: int | None = None, seconds: float | None = None, track_s: float | None = None,
-          mode: str = "fast", t0_s: float | None = None) -> Night:
+def night(
+    sc: Scenario,
+    devices: int,
+    venue_key: bytes,
+    db_path: str,
+    venue: str = "sim",
+    seed: int | None = None,
+    seconds: float | None = None,
+    track_s: float | None = None,
+    mode: str = "fast",
+    t0_s: float | None = None,
+) -> Night:
     started = time.perf_counter()
-    run = SimRun(sc, devices, venue_key, t0_s if t0_s is not None else float(int(time.time())), seed=seed,
-                 mode=mode)
+    run = SimRun(
+        sc,
+        devices,
+        venue_key,
+        t0_s if t0_s is not None else float(int(time.time())),
+        seed=seed,
+        mode=mode,
+    )
     run.tracks = shortened(run.tracks, track_s)
     run.follow = "selector"
     engine = Engine(venue, run.registry, Model())
@@ -63,8 +78,14 @@ def night(sc: Scenario, devices: int, venue_key: bytes, db_path: str, venue: str
     def clock() -> float:
         return run.t0 + run.t
 
-    selector = Selector(run.tracks, picks, flow=Flow(), mode="auto", seed=sc.seed if seed is None else seed,
-                        clock=clock)
+    selector = Selector(
+        run.tracks,
+        picks,
+        flow=Flow(),
+        mode="auto",
+        seed=sc.seed if seed is None else seed,
+        clock=clock,
+    )
     deck = SimulatedDeck(run.tracks, clock=clock, driven=True)
     Playback(selector, deck).start()
     by_id = {t.id: t for t in run.tracks}
@@ -95,7 +116,11 @@ def night(sc: Scenario, devices: int, venue_key: bytes, db_path: str, venue: str
                 next_rate = run.t + RATE_CONTROL_S
         if selector.now is not None:
             selector.on_player(None, clock(), "deck")  # the night ends: measure the last track
-        recoveries = sum(1 for e in picks.recent_log(10_000) if e["action"] in ("queue recovery", "suggest recovery"))
+        recoveries = sum(
+            1
+            for e in picks.recent_log(10_000)
+            if e["action"] in ("queue recovery", "suggest recovery")
+        )
         return Night(len(selector.history), recoveries, run.t, time.perf_counter() - started)
     finally:
         store.close()

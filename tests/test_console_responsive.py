@@ -24,14 +24,31 @@ from crowdpulse.broker import Mosquitto
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "console"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 SIZES = {"tablet": {"width": 1024, "height": 768}, "phone": {"width": 390, "height": 844}}
 # every element that shows a figure: none may be cut short ("3…", "93…")
-FIGURES = ("#score, #trend-value, #confidence, #threshold, #bands, #flow-state, #zones td.r, .facts dd, "
-           "#now-time, #queue-count, #lib-count, #veto-count, .tracks .exp, .relay")
-MID_SET = ("#mode-auto", "#mode-assist", "#mode-manual", "#lock", "#approve", "#skip", "#next-veto",
-           "#suggestions li button[data-act=pin]")
+FIGURES = (
+    "#score, #trend-value, #confidence, #threshold, #bands, #flow-state, #zones td.r, .facts dd, "
+    "#now-time, #queue-count, #lib-count, #veto-count, .tracks .exp, .relay"
+)
+MID_SET = (
+    "#mode-auto",
+    "#mode-assist",
+    "#mode-manual",
+    "#lock",
+    "#approve",
+    "#skip",
+    "#next-veto",
+    "#suggestions li button[data-act=pin]",
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +66,11 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def night(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[GatewayProc]:
     """A gateway in auto mode on the simulated deck, 30 bands reporting from a thread."""
-    cfg = write_venue(tmp_path, extra='[selector]\nmode = "auto"\n[player]\ndeck = true\n'
-                                      'note = "a simulated deck"\n')
-    gw = GatewayProc(mosquitto.url, cfg).wait_ready()
+    cfg = write_venue(
+        tmp_path,
+        extra='[selector]\nmode = "auto"\n[player]\ndeck = true\nnote = "a simulated deck"\n',
+    )
+    gw = GatewayProc(mosquitto.url, cfg).wait_ready(timeout=90)
     stop = threading.Event()
 
     def crowd() -> None:
@@ -75,7 +94,8 @@ def night(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[GatewayProc]:
 
 
 def _look(page: Any) -> dict[str, Any]:
-    result: dict[str, Any] = page.evaluate("""([figures, controls]) => {
+    result: dict[str, Any] = page.evaluate(
+        """([figures, controls]) => {
         const vw = window.innerWidth, vh = window.innerHeight;
         const cut = [...document.querySelectorAll(figures)].filter(el => el.offsetParent !== null
             && el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1)
@@ -93,23 +113,36 @@ def _look(page: Any) -> dict[str, Any]:
         });
         return {scrollWidth: document.documentElement.scrollWidth, vw, cut, outside, tappable,
                 panels: document.querySelectorAll('.panel').length};
-    }""", [FIGURES, list(MID_SET)])
+    }""",
+        [FIGURES, list(MID_SET)],
+    )
     return result
 
 
 @pytest.mark.parametrize("size", ["tablet", "phone"])
 def test_console_fits_a_tablet_and_a_phone(browser: Any, night: GatewayProc, size: str) -> None:
-    ctx = browser.new_context(viewport=SIZES[size], device_scale_factor=1, has_touch=size == "phone",
-                              is_mobile=size == "phone")
+    ctx = browser.new_context(
+        viewport=SIZES[size],
+        device_scale_factor=1,
+        has_touch=size == "phone",
+        is_mobile=size == "phone",
+    )
     page = ctx.new_page()
     try:
         page.goto(f"http://127.0.0.1:{night.port}/")
-        page.wait_for_function("document.getElementById('conn').dataset.state === 'live'", timeout=20_000)
+        page.wait_for_function(
+            "document.getElementById('conn').dataset.state === 'live'", timeout=20_000
+        )
         page.wait_for_function("document.querySelector('#suggestions li[data-track-id]') !== null")
-        page.wait_for_function("[...document.querySelectorAll('#zones td.score-cell')]"
-                               ".every(td => /\\d/.test(td.textContent))", timeout=20_000)
-        page.wait_for_function("document.querySelector('.relay') !== null && "
-                               "document.getElementById('player').dataset.state === 'ok'")
+        page.wait_for_function(
+            "[...document.querySelectorAll('#zones td.score-cell')]"
+            ".every(td => /\\d/.test(td.textContent))",
+            timeout=20_000,
+        )
+        page.wait_for_function(
+            "document.querySelector('.relay') !== null && "
+            "document.getElementById('player').dataset.state === 'ok'"
+        )
         page.wait_for_timeout(1000)
         look = _look(page)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -118,7 +151,9 @@ def test_console_fits_a_tablet_and_a_phone(browser: Any, night: GatewayProc, siz
             page.screenshot(path=str(ROOT / "docs" / "img" / f"console-{size}.png"), full_page=True)
     finally:
         ctx.close()
-    assert look["scrollWidth"] <= look["vw"], f"the page scrolls sideways: {look['scrollWidth']} > {look['vw']}"
+    assert look["scrollWidth"] <= look["vw"], (
+        f"the page scrolls sideways: {look['scrollWidth']} > {look['vw']}"
+    )
     assert look["outside"] == [], look["outside"]
     assert look["cut"] == [], look["cut"]
     assert look["panels"] == 12

@@ -27,8 +27,9 @@ def test_delivery_and_held_match_the_simulated_radio() -> None:
     sent, heard = np.zeros(2000), np.zeros(2000)
     deliver = run.medium.deliver
 
-    def counted(band: npt.NDArray[np.int64], t: npt.NDArray[np.float64]) -> tuple[
-            npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    def counted(
+        band: npt.NDArray[np.int64], t: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         ev, relay, rssi = deliver(band, t)
         np.add.at(sent, band, 1)
         got = np.zeros(len(band), bool)
@@ -52,7 +53,13 @@ def test_delivery_and_held_match_the_simulated_radio() -> None:
                 for z, zone in enumerate(snap["zones"]):
                     ble = active & ~run.direct & (run.zone_of == z)
                     share = ble.sum() / (active & (run.zone_of == z)).sum()  # held: BLE bands only
-                    checks.append((zone, heard[ble].sum() / sent[ble].sum(), share * (1 - 250 / engine.adv_ms)))
+                    checks.append(
+                        (
+                            zone,
+                            heard[ble].sum() / sent[ble].sum(),
+                            share * (1 - 250 / engine.adv_ms),
+                        )
+                    )
             sent[:], heard[:] = 0, 0
     assert len(checks) >= 10
     for zone, truth, held in checks:
@@ -70,14 +77,26 @@ def test_wifi_only_zone_and_relay_counts() -> None:
     recent[:, 0] = 16  # four reports a second for 4 s
     recent[:, 1] = 4000
     active = np.ones(4, bool)
-    zones = zone_delivery(recent, active, np.array([0, 0, 1, 1], np.int32), np.array([True, True, False, False]),
-                          2, 4000.0, 1000.0)
+    zones = zone_delivery(
+        recent,
+        active,
+        np.array([0, 0, 1, 1], np.int32),
+        np.array([True, True, False, False]),
+        2,
+        4000.0,
+        1000.0,
+    )
     assert zones[0] == {"delivery": 1.0, "loss": 0.0, "held": 0.0}  # WiFi: every report is sent
-    assert zones[1]["held"] == 0.75 and zones[1]["delivery"] == 1.0  # capped: 16 heard, 4 on air each
+    assert (
+        zones[1]["held"] == 0.75 and zones[1]["delivery"] == 1.0
+    )  # capped: 16 heard, 4 on air each
     rb = RelayBands(4)
     rb.add("r1", np.array([0, 1, 2], np.int32), 1000)
     rb.add("r2", np.array([2], np.int32), 1000)
     assert rb.counts(5000) == {"r1": 3, "r2": 1} and rb.counts(20_000) == {"r1": 0, "r2": 0}
     rows = relay_rows({"r2": {"state": "offline"}, "r9": {"state": "online"}}, rb.counts(5000))
-    assert rows == [{"relay": "r1", "state": "online", "bands": 3}, {"relay": "r2", "state": "offline", "bands": 1},
-                    {"relay": "r9", "state": "online", "bands": 0}]
+    assert rows == [
+        {"relay": "r1", "state": "online", "bands": 3},
+        {"relay": "r2", "state": "offline", "bands": 1},
+        {"relay": "r9", "state": "online", "bands": 0},
+    ]

@@ -37,7 +37,9 @@ class Receiver:
         self.thread.start()
 
     def values(self, address: str) -> list[Any]:
-        return [args[0] if len(args) == 1 else list(args) for a, args in list(self.got) if a == address]
+        return [
+            args[0] if len(args) == 1 else list(args) for a, args in list(self.got) if a == address
+        ]
 
     def close(self) -> None:
         self.server.shutdown()
@@ -55,7 +57,9 @@ def _snapshots(broker: Mosquitto) -> tuple[Any, list[dict[str, Any]]]:
     return c, snaps
 
 
-def test_osc_at_tick_rate_equals_api_state_and_reactions(mosquitto: Mosquitto, tmp_path: Path) -> None:
+def test_osc_at_tick_rate_equals_api_state_and_reactions(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
     rx = Receiver()
     cfg = write_venue(tmp_path, extra=f'[osc]\ntargets = ["127.0.0.1:{rx.port}"]\n')
     sub, snaps = _snapshots(mosquitto)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 from collections.abc import Iterator
@@ -23,17 +24,41 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "report"
 DOCS_PNG = ROOT / "docs" / "img" / "report.png"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
 def night(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
     d = tmp_path_factory.mktemp("night")
     db = d / "night.db"
-    out = subprocess.run([EXE, "sim", "--scenario", "demo_dip", "--devices", "300", "--seconds", "600",
-                          "--track-s", "75", "--db", str(db), "--json"],
-                         capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [
+            EXE,
+            "sim",
+            "--scenario",
+            "demo_dip",
+            "--devices",
+            "300",
+            "--seconds",
+            "600",
+            "--track-s",
+            "75",
+            "--db",
+            str(db),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr
     yield db, json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -45,19 +70,28 @@ def test_simulated_night_keeps_zone_level_history_only(night: tuple[Path, dict[s
         zones = {z for (z,) in c.execute("SELECT DISTINCT zone FROM zone_scores")}
         rows = c.execute("SELECT COUNT(*) FROM zone_scores").fetchone()[0]
         dump = "\n".join(c.iterdump())
-    assert zones == {"_venue", "floor", "bar"} and 3 * 590 <= rows <= 3 * 610  # one row a zone a second
+    assert (
+        zones == {"_venue", "floor", "bar"} and 3 * 590 <= rows <= 3 * 610
+    )  # one row a zone a second
     assert "S00001" not in dump and "S00150" not in dump  # no band id anywhere in the file
 
 
-def test_report_renders_in_chromium_with_nothing_from_outside(night: tuple[Path, dict[str, Any]],
-                                                              tmp_path: Path) -> None:
+def test_report_renders_in_chromium_with_nothing_from_outside(
+    night: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
     db, _ = night
     html = tmp_path / "night.html"
-    out = subprocess.run([EXE, "report", "--db", str(db), "--out", str(html)], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [EXE, "report", "--db", str(db), "--out", str(html)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0 and "wrote" in out.stdout, out.stderr
     text = html.read_text()
-    assert "<script" not in text and "<link" not in text and "@import" not in text and "url(" not in text
+    # no script, no stylesheet link, nothing that points outside (only in-page "#id" references)
+    assert "<script" not in text and "<link" not in text and "@import" not in text
+    assert not re.search(r'(?:src|href)\s*=\s*"(?!#)', text) and not re.search(r"url\((?!#)", text)
     from playwright.sync_api import sync_playwright
 
     requests: list[str] = []
@@ -87,13 +121,19 @@ def test_report_renders_in_chromium_with_nothing_from_outside(night: tuple[Path,
     for plot in plots:
         assert plot["w"] > 600 and plot["h"] > 150 and plot["lines"] > 10, plot
     with sqlite3.connect(db) as c:
-        history = json.loads(c.execute("SELECT value FROM selector_state WHERE key = 'history'").fetchone()[0])
+        history = json.loads(
+            c.execute("SELECT value FROM selector_state WHERE key = 'history'").fetchone()[0]
+        )
     titles = [h["title"] for h in history]
     assert rows == len(history) >= 6
-    assert sum(t in plots[0]["text"] for t in titles) >= len(titles) - 1  # each span labelled with its title
+    assert (
+        sum(t in plots[0]["text"] for t in titles) >= len(titles) - 1
+    )  # each span labelled with its title
     assert "floor" in plots[1]["text"] and "bar" in plots[1]["text"]
     assert any("Adaptive Flow" in e and "recovery" in e for e in events)
-    assert any("the artist" in e and "playing" in e for e in events)  # the artist's override, as a marker
+    assert any(
+        "the artist" in e and "playing" in e for e in events
+    )  # the artist's override, as a marker
     assert "Nothing per band was kept" in privacy and "24 hours" in privacy
 
 
@@ -101,10 +141,21 @@ def test_report_refuses_bad_input_in_one_line(tmp_path: Path) -> None:
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
     empty = tmp_path / "empty.db"
-    sqlite3.connect(empty).execute("CREATE TABLE zone_scores (t_ms, zone, score)").connection.close()
-    for db, says in ((tmp_path / "missing.db", "no such file"), (junk, "not an SQLite database"),
-                     (empty, "no history yet")):
-        out = subprocess.run([EXE, "report", "--db", str(db), "--out", str(tmp_path / "x.html")],
-                             capture_output=True, text=True, timeout=60)
-        assert out.returncode == 2 and says in out.stderr and "Traceback" not in out.stderr, out.stderr
+    sqlite3.connect(empty).execute(
+        "CREATE TABLE zone_scores (t_ms, zone, score)"
+    ).connection.close()
+    for db, says in (
+        (tmp_path / "missing.db", "no such file"),
+        (junk, "not an SQLite database"),
+        (empty, "no history yet"),
+    ):
+        out = subprocess.run(
+            [EXE, "report", "--db", str(db), "--out", str(tmp_path / "x.html")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert out.returncode == 2 and says in out.stderr and "Traceback" not in out.stderr, (
+            out.stderr
+        )
         assert len(out.stderr.strip().splitlines()) == 1

@@ -9,9 +9,15 @@ from crowdpulse.cli import CliError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--db", required=True, metavar="GATEWAY.db",
-                        help="the gateway's SQLite file ([storage] path), or one from `crowdpulse sim --db`")
-    parser.add_argument("--out", required=True, metavar="night.html", help="where to write the report")
+    parser.add_argument(
+        "--db",
+        required=True,
+        metavar="GATEWAY.db",
+        help="the gateway's SQLite file ([storage] path), or one from `crowdpulse sim --db`",
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="night.html", help="where to write the report"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,6 +32,8 @@ def run(args: argparse.Namespace) -> int:
         out.write_text(page.render(night), encoding="utf-8")
     except OSError as exc:
         raise CliError(f"{out}: {exc.strerror}") from None
-    print(f"wrote {out}: {night.venue}, {len(night.tracks)} tracks, {len(night.zones)} zones, "
-          f"{(night.end - night.start) / 60:.0f} min")
+    print(
+        f"wrote {out}: {night.venue}, {len(night.tracks)} tracks, {len(night.zones)} zones, "
+        f"{(night.end - night.start) / 60:.0f} min"
+    )
     return 0

@@ -81,7 +81,9 @@ def _open(path: Path) -> sqlite3.Connection:
 
 
 def _table(db: sqlite3.Connection, name: str, query: str) -> list[Any]:
-    exists = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone()
+    exists = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
     return db.execute(query).fetchall() if exists else []
 
 
@@ -90,22 +92,32 @@ def load(path: str | Path) -> NightData:
     try:
         rows = db.execute("SELECT t_ms, zone, score FROM zone_scores ORDER BY t_ms").fetchall()
         meta = dict(_table(db, "night_meta", "SELECT key, value FROM night_meta"))
-        state = {k: json.loads(v) for k, v in _table(db, "selector_state", "SELECT key, value FROM selector_state")}
-        log = _table(db, "selector_log", "SELECT t_ms, who, action, reason FROM selector_log ORDER BY rowid")
+        state = {
+            k: json.loads(v)
+            for k, v in _table(db, "selector_state", "SELECT key, value FROM selector_state")
+        }
+        log = _table(
+            db, "selector_log", "SELECT t_ms, who, action, reason FROM selector_log ORDER BY rowid"
+        )
     finally:
         db.close()
     venue_rows = [(t, s) for t, z, s in rows if z == VENUE_ROW]
     if len(venue_rows) < 2:
-        raise ReportError(f"{path}: no history yet (the gateway stores one row per zone per second)")
+        raise ReportError(
+            f"{path}: no history yet (the gateway stores one row per zone per second)"
+        )
     zones: dict[str, list[tuple[int, float | None]]] = {}
     for t, z, s in rows:
         if z != VENUE_ROW:
             zones.setdefault(z, []).append((t, s))
     night = NightData(
-        venue=meta.get("venue", Path(path).stem), threshold=float(meta.get("recovery_threshold", 40.0)),
+        venue=meta.get("venue", Path(path).stem),
+        threshold=float(meta.get("recovery_threshold", 40.0)),
         retention_hours=float(meta["retention_hours"]) if "retention_hours" in meta else None,
         k_anonymity=int(meta["k_anonymity"]) if "k_anonymity" in meta else None,
-        venue_series=_series(venue_rows), zones={z: _series(r) for z, r in sorted(zones.items())})
+        venue_series=_series(venue_rows),
+        zones={z: _series(r) for z, r in sorted(zones.items())},
+    )
     night.tracks = _tracks(state.get("history", []), night.end)
     for t, who, action, reason in log:
         e = Event(t / 1000.0, who, action, reason)
@@ -131,6 +143,14 @@ def _tracks(history: list[dict[str, Any]], night_end: float) -> list[Played]:
         end = h["ended_ms"] / 1000.0 if h.get("ended_ms") else night_end
         if end <= start:
             continue
-        out.append(Played(str(h.get("title") or h["track_id"]), str(h.get("artist") or ""), start, end,
-                          h.get("response"), h.get("before")))
+        out.append(
+            Played(
+                str(h.get("title") or h["track_id"]),
+                str(h.get("artist") or ""),
+                start,
+                end,
+                h.get("response"),
+                h.get("before"),
+            )
+        )
     return out

@@ -42,6 +42,10 @@ def _dur(seconds: float) -> str:
     return f"{m // 60} h {m % 60:02d} min" if m >= 60 else f"{m} min" if m else f"{seconds:.0f} s"
 
 
+def _times(n: int) -> str:
+    return {0: "never", 1: "once", 2: "twice"}.get(n, f"{n} times")
+
+
 def _e(text: object) -> str:
     return html.escape(str(text))
 
@@ -55,8 +59,8 @@ def render(night: NightData) -> str:
         f"<header><h1>{_e(night.venue)}: the night of {_e(date)}</h1>",
         f'<p class="facts">{_hm(night.start)}–{_hm(night.end)} ({_e(_tz())}), {_dur(night.end - night.start)}; '
         f"{len(night.tracks)} tracks, {len(night.zones)} zones; venue score mean {mean}, peak {peak}; "
-        f"Adaptive Flow {sum(e.action in ('queue recovery', 'suggest recovery') for e in night.flow)} times; "
-        f"{len(night.overrides)} actions by the artist.</p></header>",
+        f"Adaptive Flow fired {_times(sum(e.action in ('queue recovery', 'suggest recovery') for e in night.flow))}; "
+        f"{len(night.overrides)} action{'' if len(night.overrides) == 1 else 's'} by the artist.</p></header>",
         '<section id="venue"><h2>The venue over the night</h2>',
         f'<figure id="plot-venue" class="plot">{plots.venue_plot(night)}<figcaption>The venue score '
         f"(0–100); each track is a shaded span with its title; the dashed line is the recovery threshold "
@@ -68,34 +72,49 @@ def render(night: NightData) -> str:
         "</section>",
         '<section id="tracks"><h2>Tracks ranked by the crowd\'s response</h2>',
         f'<figure id="plot-tracks" class="plot">{plots.response_plot(night)}</figure>',
-        _track_table(night), "</section>",
-        '<section id="events"><h2>Adaptive Flow and the artist</h2>', _event_table(night), "</section>",
+        _track_table(night),
+        "</section>",
+        '<section id="events"><h2>Adaptive Flow and the artist</h2>',
+        _event_table(night),
+        "</section>",
         _privacy(night),
         f"<footer>crowdpulse report {_e(__version__)}, made "
         f"{dt.datetime.now(_tz()).strftime('%Y-%m-%d %H:%M')}.</footer>",
     ]
-    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>crowdpulse · {_e(night.venue)} · {_e(date)}</title><style>{STYLE}</style></head>"
-            f"<body><main>{''.join(parts)}</main></body></html>\n")
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>crowdpulse · {_e(night.venue)} · {_e(date)}</title><style>{STYLE}</style></head>"
+        f"<body><main>{''.join(parts)}</main></body></html>\n"
+    )
 
 
 def _track_table(night: NightData) -> str:
-    ranked = sorted(night.tracks, key=lambda p: -1.0 if p.response is None else p.response, reverse=True)
+    ranked = sorted(
+        night.tracks, key=lambda p: -1.0 if p.response is None else p.response, reverse=True
+    )
     rows = []
     for i, p in enumerate(ranked, 1):
         resp = "—" if p.response is None else f"{p.response:.1f}"
         change = "—" if p.response is None or p.before is None else f"{p.response - p.before:+.1f}"
-        low = ' class="n low"' if p.response is not None and p.response < night.threshold else ' class="n"'
-        rows.append(f'<tr><td class="n">{i}</td><td>{_e(p.title)}</td><td>{_e(p.artist)}</td>'
-                    f'<td>{_hm(p.start)}</td><td class="n">{(p.end - p.start) / 60:.1f}</td>'
-                    f"<td{low}>{resp}</td><td class=\"n\">{change}</td></tr>")
-    return ('<table id="track-table"><thead><tr><th class="n">#</th><th>title</th><th>artist</th>'
-            '<th>started</th><th class="n">minutes</th><th class="n">response</th>'
-            '<th class="n">vs. before</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>"
-            "<p class=\"facts\">Response: the mean venue score while the track played, from 30 s in (the "
-            "first half minute still belongs to the track before); — when too little was measured. "
-            "vs. before: against the venue score when it started.</p>")
+        low = (
+            ' class="n low"'
+            if p.response is not None and p.response < night.threshold
+            else ' class="n"'
+        )
+        rows.append(
+            f'<tr><td class="n">{i}</td><td>{_e(p.title)}</td><td>{_e(p.artist)}</td>'
+            f'<td>{_hm(p.start)}</td><td class="n">{(p.end - p.start) / 60:.1f}</td>'
+            f'<td{low}>{resp}</td><td class="n">{change}</td></tr>'
+        )
+    return (
+        '<table id="track-table"><thead><tr><th class="n">#</th><th>title</th><th>artist</th>'
+        '<th>started</th><th class="n">minutes</th><th class="n">response</th>'
+        '<th class="n">vs. before</th></tr></thead><tbody>' + "".join(rows) + "</tbody></table>"
+        '<p class="facts">Response: the mean venue score while the track played, from 30 s in (the '
+        "first half minute still belongs to the track before); — when too little was measured. "
+        "vs. before: against the venue score when it started.</p>"
+    )
 
 
 def _event_table(night: NightData) -> str:
@@ -103,20 +122,29 @@ def _event_table(night: NightData) -> str:
     events += [(e, "the artist" if e.who == "artist" else e.who) for e in night.overrides]
     if not events:
         return "<p>No Adaptive Flow event and no override tonight.</p>"
-    rows = "".join(f"<tr><td>{_hm(e.t)}</td><td>{_e(who)}</td><td>{_e(e.action)}</td><td>{_e(e.reason)}</td></tr>"
-                   for e, who in sorted(events, key=lambda p: p[0].t))
-    return ('<table id="event-table"><thead><tr><th>time</th><th>who</th><th>what</th><th>why</th></tr></thead>'
-            f"<tbody>{rows}</tbody></table>")
+    rows = "".join(
+        f"<tr><td>{_hm(e.t)}</td><td>{_e(who)}</td><td>{_e(e.action)}</td><td>{_e(e.reason)}</td></tr>"
+        for e, who in sorted(events, key=lambda p: p[0].t)
+    )
+    return (
+        '<table id="event-table"><thead><tr><th>time</th><th>who</th><th>what</th><th>why</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
 
 
 def _privacy(night: NightData) -> str:
-    kept = (f"kept for {night.retention_hours:g} hours, then deleted" if night.retention_hours is not None
-            else "kept for the gateway's retention period, then deleted")
+    kept = (
+        f"kept for {night.retention_hours:g} hours, then deleted"
+        if night.retention_hours is not None
+        else "kept for the gateway's retention period, then deleted"
+    )
     k = f"{night.k_anonymity}" if night.k_anonymity is not None else "the anonymity threshold"
-    return ('<section id="privacy" class="privacy"><h2>Privacy: what was kept, and for how long</h2>'
-            "<p>This report was made from the gateway's database alone. It held, per zone and for the venue, "
-            f"one row a second: the score, its confidence and trend, and how many bands reported, {kept}; "
-            "and the selector's history of tracks and its log of decisions and overrides. "
-            "<strong>Nothing per band was kept</strong>: no band id, no report, no sound. Sound never left "
-            f"the wristbands. A zone with fewer than {k} reporting bands had no score, so no figure here "
-            "describes one or two people.</p></section>")
+    return (
+        '<section id="privacy" class="privacy"><h2>Privacy: what was kept, and for how long</h2>'
+        "<p>This report was made from the gateway's database alone. It held, per zone and for the venue, "
+        f"one row a second: the score, its confidence and trend, and how many bands reported, {kept}; "
+        "and the selector's history of tracks and its log of decisions and overrides. "
+        "<strong>Nothing per band was kept</strong>: no band id, no report, no sound. Sound never left "
+        f"the wristbands. A zone with fewer than {k} reporting bands had no score, so no figure here "
+        "describes one or two people.</p></section>"
+    )

@@ -31,11 +31,15 @@ ZONE_C = ("#117a65", "#b9770e", "#6c3483", "#1f618d", "#922b21", "#5d6d7e")
 def _svg(fig: Figure, salt: str) -> str:
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt}):
-        fig.savefig(buf, format="svg", bbox_inches="tight",
-                    metadata={"Date": None, "Creator": None, "Format": None, "Type": None})
+        fig.savefig(
+            buf,
+            format="svg",
+            bbox_inches="tight",
+            metadata={"Date": None, "Creator": None, "Format": None, "Type": None},
+        )
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg"):]  # the XML prolog and doctype have no place inside HTML
+    return text[text.index("<svg") :]  # the XML prolog and doctype have no place inside HTML
 
 
 def _when(t: np.ndarray) -> np.ndarray:
@@ -60,15 +64,27 @@ def _spans(ax: Axes, night: NightData, labels: bool) -> None:
         a, b = _when(np.array([p.start, p.end]))
         ax.axvspan(a, b, color=SPAN[i % 2], zorder=0, lw=0)
         if labels and p.end - p.start >= (night.end - night.start) / 60:
-            ax.text(a, 0.98, f" {p.title}", transform=ax.get_xaxis_transform(), rotation=90, va="top",
-                    ha="left", fontsize=7, color="#34495e", clip_on=True)
+            ax.text(
+                a,
+                0.98,
+                f" {p.title}",
+                transform=ax.get_xaxis_transform(),
+                rotation=90,
+                va="top",
+                ha="left",
+                fontsize=7,
+                color="#34495e",
+                clip_on=True,
+            )
 
 
 def _axes(ax: Axes, night: NightData) -> None:
     ax.set_ylim(0, 100)
     ax.set_xlim(*_when(np.array([night.start, night.end])))
     ax.axhline(night.threshold, color=LINE_C, ls="--", lw=0.8, zorder=1)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=dt.datetime.now().astimezone().tzinfo))
+    ax.xaxis.set_major_formatter(
+        mdates.DateFormatter("%H:%M", tz=dt.datetime.now().astimezone().tzinfo)
+    )
     ax.grid(axis="y", color="#d5d8dc", lw=0.5)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -80,11 +96,21 @@ def venue_plot(night: NightData) -> str:
     t, s = _binned(night.venue_series)
     ax.plot(_when(t), s, color=VENUE_C, lw=1.4, label="venue score", zorder=3)
     _axes(ax, night)
-    for events, y, marker, color, name in ((night.flow, 6, "^", FLOW_C, "Adaptive Flow"),
-                                           (night.overrides, 2, "D", ARTIST_C, "the artist")):
+    for events, y, marker, color, name in (
+        (night.flow, 6, "^", FLOW_C, "Adaptive Flow"),
+        (night.overrides, 2, "D", ARTIST_C, "the artist"),
+    ):
         if events:
-            ax.scatter(_when(np.array([e.t for e in events])), [y] * len(events), marker=marker, s=36,
-                       color=color, zorder=4, label=name, clip_on=False)
+            ax.scatter(
+                _when(np.array([e.t for e in events])),
+                [y] * len(events),
+                marker=marker,
+                s=36,
+                color=color,
+                zorder=4,
+                label=name,
+                clip_on=False,
+            )
     ax.set_ylabel("sentiment (0-100)")
     ax.legend(loc="lower right", fontsize=8, frameon=False, ncol=3)
     return _svg(fig, "venue")
@@ -104,10 +130,15 @@ def zone_plot(night: NightData) -> str:
 
 
 def response_plot(night: NightData) -> str:
-    ranked = sorted((p for p in night.tracks if p.response is not None), key=lambda p: p.response or 0.0)
+    ranked = sorted(
+        (p for p in night.tracks if p.response is not None), key=lambda p: p.response or 0.0
+    )
     fig, ax = plt.subplots(figsize=(11, 0.32 * max(len(ranked), 3) + 0.8))
-    ax.barh([f"{p.artist} - {p.title}" for p in ranked], [p.response or 0.0 for p in ranked],
-            color=[VENUE_C if (p.response or 0) >= night.threshold else FLOW_C for p in ranked])
+    ax.barh(
+        [f"{p.artist} - {p.title}" for p in ranked],
+        [p.response or 0.0 for p in ranked],
+        color=[VENUE_C if (p.response or 0) >= night.threshold else FLOW_C for p in ranked],
+    )
     ax.axvline(night.threshold, color=LINE_C, ls="--", lw=0.8)
     ax.set_xlim(0, 100)
     ax.set_xlabel("the crowd's response: mean venue score while the track played (from 30 s in)")
