@@ -70,7 +70,7 @@ class SimulatedDeck:
                 # the track is over: the next one follows at once, as in a player's queue
                 nxt = w.next_id if w.mode != "manual" else None
                 end = self.started + self.tracks[self.current].duration_s
-                self._play(nxt, end) if nxt in self.tracks else self._play(None, end)
+                self._play(nxt if nxt in self.tracks else None, end)
             elif self.current is None and w.mode == "auto" and w.next_id in self.tracks:
                 self._play(w.next_id, now)  # auto mode starts the set
             changed, current, started = self.current != before, self.current, self.started

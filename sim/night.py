@@ -103,7 +103,10 @@ def night(
             now = selector.now["track_id"] if selector.now else None
             if now != playing:
                 playing = now
-                run.play(by_id[now]) if now else run.crowd.play(None, clock())
+                if now:
+                    run.play(by_id[now])
+                else:
+                    run.crowd.play(None, clock())
             if run.t >= next_score:
                 snap = engine.tick(now_ms)
                 selector.on_sentiment(snap)
