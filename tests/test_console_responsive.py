@@ -51,6 +51,15 @@ MID_SET = (
 )
 
 
+def _started(gw: GatewayProc) -> GatewayProc:
+    """Ready, or stopped: a gateway that never came up must not outlive the test."""
+    try:
+        return gw.wait_ready(timeout=90)
+    except AssertionError:
+        gw.stop()
+        raise
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
@@ -70,7 +79,7 @@ def night(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[GatewayProc]:
         tmp_path,
         extra='[selector]\nmode = "auto"\n[player]\ndeck = true\nnote = "a simulated deck"\n',
     )
-    gw = GatewayProc(mosquitto.url, cfg).wait_ready(timeout=90)
+    gw = _started(GatewayProc(mosquitto.url, cfg))
     stop = threading.Event()
 
     def crowd() -> None:

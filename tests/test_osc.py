@@ -20,6 +20,15 @@ from crowdpulse.mqtt import BrokerURL, make_client, topic
 from wristband import packet as P
 
 
+def _started(gw: GatewayProc) -> GatewayProc:
+    """Ready, or stopped: a gateway that never came up must not outlive the test."""
+    try:
+        return gw.wait_ready(timeout=90)
+    except AssertionError:
+        gw.stop()
+        raise
+
+
 def f32(x: float) -> float:
     return float(np.float32(x))
 
@@ -63,7 +72,7 @@ def test_osc_at_tick_rate_equals_api_state_and_reactions(
     rx = Receiver()
     cfg = write_venue(tmp_path, extra=f'[osc]\ntargets = ["127.0.0.1:{rx.port}"]\n')
     sub, snaps = _snapshots(mosquitto)
-    gw = GatewayProc(mosquitto.url, cfg).wait_ready()
+    gw = _started(GatewayProc(mosquitto.url, cfg))
     floor, bar = Bands(cfg, band_ids(1, 20)), Bands(cfg, band_ids(21, 30))
     pub = publisher(mosquitto.url)
     states: list[dict[str, Any]] = []

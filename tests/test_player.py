@@ -25,6 +25,15 @@ from crowdpulse.selector.playback import Playback
 from crowdpulse.selector.player_mpd import MpdPlayer
 
 
+def _started(gw: GatewayProc) -> GatewayProc:
+    """Ready, or stopped: a gateway that never came up must not outlive the test."""
+    try:
+        return gw.wait_ready(timeout=90)
+    except AssertionError:
+        gw.stop()
+        raise
+
+
 def _until(what: Callable[[], Any], timeout: float, why: str) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -255,7 +264,7 @@ def test_gateway_in_auto_mode_plays_through_mpd(
         extra=f'[selector]\nlibrary = "{music_folder}"\nmode = "auto"\n'
         f'[player]\nmpd = "{mpd_server.address}"\n',
     )
-    gw = GatewayProc(mosquitto.url, cfg).wait_ready()
+    gw = _started(GatewayProc(mosquitto.url, cfg))
     try:
 
         def agreed() -> dict[str, Any] | None:
