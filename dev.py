@@ -5,7 +5,7 @@
     python3 dev.py test        # the whole test suite (what CI runs)
 
 Both create or reuse `.venv`, install the project and its test tools into it,
-and install the system packages the tests drive (Mosquitto, ...) with apt-get
+and install the system packages the tests drive (Mosquitto, Chromium, MPD) with apt-get
 when running as root.  Extra arguments go to the command.
 """
 
@@ -24,7 +24,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / "bin"
 STAMP = VENV / ".crowdpulse-installed"
 # executable -> Debian packages that provide it (with their companions)
-SYSTEM = {"mosquitto": ["mosquitto", "mosquitto-clients"], "chromium": ["chromium"]}
+SYSTEM = {"mosquitto": ["mosquitto", "mosquitto-clients"], "chromium": ["chromium"], "mpd": ["mpd"]}
 SYSTEM_PATHS = ["/usr/sbin", "/usr/local/sbin"]
 # shared library -> Debian packages (the gateway's line-in reference reads audio with PortAudio)
 SYSTEM_LIBS = {"portaudio": ["libportaudio2"]}

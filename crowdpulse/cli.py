@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "relay": ("crowdpulse.commands.relay", "listen for band adverts over BLE and batch them to MQTT"),
     "packet": ("crowdpulse.commands.packet", "decode reports, print test vectors, make keys"),
     "bench": ("crowdpulse.commands.bench", "benchmarks; the last stdout line is JSON with --json"),
+    "report": ("crowdpulse.commands.report", "the post-show report: one self-contained HTML file"),
     "demo": ("crowdpulse.commands.demo", "run the end-to-end demo on this machine"),
 }
 

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway import batch as B
+from crowdpulse.gateway import delivery as D
 from crowdpulse.gateway import ratecontrol
 from crowdpulse.gateway import sentiment as S
 from crowdpulse.gateway.registry import Registry
@@ -89,6 +90,7 @@ class Engine:
         self._trend = np.full(len(registry.zones) + 1, np.nan)
         self._trend_at: int | None = None
         self.adv_ms = ratecontrol.MIN_MS  # what the bands were last told
+        self.direct = np.zeros(len(registry), bool)  # bands heard over WiFi (MQTT), not BLE
 
     def warm(self) -> None:
         """Compile every numba kernel now, not on the first batch while the tick waits."""
@@ -122,7 +124,9 @@ class Engine:
             joined = b"".join(bytes(r[: P.REPORT_SIZE]).ljust(P.REPORT_SIZE, b"\0") for r in reports)
         raw = np.frombuffer(joined, np.uint8).reshape(n, P.REPORT_SIZE).copy()
         reps = B.decode_reports(raw, length, np.asarray(arrival_ms, np.int64), np.zeros(n, np.int8))
-        return self._ingest(reps, at_ms)
+        rec = self._ingest(reps, at_ms)
+        self.direct[rec["band"]] = True
+        return rec
 
     def _ingest(self, reps: B.Reports, at_ms: int | None) -> npt.NDArray[np.void]:
         with self.lock:
@@ -167,25 +171,20 @@ class Engine:
             "evidence": _evidence(self.registry.is_reference, view),
             "zones": [{"zone": z.zone, "score": _r(z.score), "confidence": round(z.confidence, 3),
                        "trend_per_min": _r(trend[i + 1]), "bands": z.bands,
-                       "loss": loss[i], "referenced": round(z.referenced, 3)}
+                       "referenced": round(z.referenced, 3), **loss[i]}
                       for i, z in enumerate(zones)],
         }
         if record:
             self.last = snap
         return snap
 
-    def _loss(self, recent: npt.NDArray[np.int64], view: S.BandView, t: int) -> list[float | None]:
-        """Per zone, the share of the last few seconds' audio that no report covered.
-
-        Each report covers its own interval, so received audio time over elapsed
-        time is the delivery ratio, whatever rate the bands report at."""
+    def _loss(self, recent: npt.NDArray[np.int64], view: S.BandView, t: int) -> list[dict[str, float | None]]:
+        """Per zone: delivery, loss (sent and lost) and held (never sent, by the
+        rate control's design), from the last few seconds (gateway/delivery.py)."""
         window = (A.N_FINE - 1) * A.FINE_MS + t % A.FINE_MS
-        nz = len(self.registry.zones)
-        zones = self.registry.zone_of[view.active]
-        n = np.bincount(zones, minlength=nz)
-        got = np.bincount(zones, weights=recent[view.active, A.F_DUR], minlength=nz)
-        return [None if n[z] == 0 else round(max(0.0, 1.0 - got[z] / (window * n[z])), 3)
-                for z in self.crowd_zones]
+        every = D.zone_delivery(recent, view.active, self.registry.zone_of, self.direct,
+                                len(self.registry.zones), window, self.adv_ms)
+        return [every[z] for z in self.crowd_zones]
 
     def adv_interval_ms(self, at_ms: int | None = None) -> int:
         """The advertising interval every band should use now (gateway/ratecontrol.py);

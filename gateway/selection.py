@@ -1,12 +1,12 @@
 """The selector inside the gateway: fed every tick, driven over HTTP, WebSocket
-and MQTT, told what plays (console, its own queue, Mixxx), and publishing
-its state for anyone to read (docs/protocol.md §8)."""
+and MQTT, told what plays (console, its own queue, or a player: MPD, the
+simulated deck, Mixxx), and publishing its state for anyone to read
+(docs/protocol.md §8)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -14,12 +14,30 @@ import paho.mqtt.client as mqtt
 from crowdpulse.gateway.venue import VenueConfig
 from crowdpulse.selector.core import ActionError, Selector
 from crowdpulse.selector.flow import Flow
-from crowdpulse.selector.library import ImportResult, load, sample_library
-from crowdpulse.selector.nowplaying import MixxxHistory, match
+from crowdpulse.selector.library import ImportResult, Track, load, sample_library
+from crowdpulse.selector.playback import Playback
+from crowdpulse.selector.player import Player
 from crowdpulse.selector.rules import Rules
 from crowdpulse.selector.store import SelectorStore
 
 log = logging.getLogger("crowdpulse.gateway")
+
+
+def player_for(cfg: VenueConfig, tracks: list[Track]) -> Player | None:
+    """The venue's player backend, if it has one (docs/selector.md)."""
+    if cfg.player_mpd is not None:
+        from crowdpulse.selector.player_mpd import MpdPlayer
+
+        return MpdPlayer(*cfg.player_mpd, tracks, note=cfg.player_note)
+    if cfg.player_deck:
+        from crowdpulse.selector.deck import SimulatedDeck
+
+        return SimulatedDeck(tracks, note=cfg.player_note)
+    if cfg.mixxx_db:
+        from crowdpulse.selector.player_mixxx import MixxxPlayer
+
+        return MixxxPlayer(cfg.mixxx_db, tracks)
+    return None
 
 
 def library_for(cfg: VenueConfig) -> ImportResult:
@@ -47,42 +65,24 @@ class Selection:
         # the end of the event outlives a restart: bands must not be told to listen again
         self.event_over = bool(self.store.load().get("event_over", False))
         self.selector.listeners.append(self._publish_state)
-        self._stop = threading.Event()
-        self._mixxx: threading.Thread | None = None
+        player = player_for(cfg, lib.tracks)
+        self.playback = Playback(self.selector, player) if player is not None else None
 
     def start(self) -> None:
-        if self.cfg.mixxx_db:
-            self._mixxx = threading.Thread(target=self._poll_mixxx, daemon=True)
-            self._mixxx.start()
+        if self.playback is not None:
+            self.playback.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._mixxx is not None:
-            self._mixxx.join(3)
+        if self.playback is not None:
+            self.playback.stop()
         self.store.close()
-
-    def _poll_mixxx(self) -> None:
-        assert self.cfg.mixxx_db is not None
-        history = MixxxHistory(self.cfg.mixxx_db)
-        tracks = list(self.selector.tracks.values())
-        while not self._stop.wait(2.0):
-            played = history.poll()
-            if played is None:
-                continue
-            t = match(played, tracks)
-            if t is None:
-                self.selector.log("mixxx", "unknown track", f"{played.artist} - {played.title} is not in the library")
-                continue
-            try:
-                self.selector.act({"action": "playing", "track_id": t.id, "source": "mixxx"}, who="mixxx")
-            except ActionError as exc:
-                log.warning("mixxx: %s", exc)
 
     def state(self) -> dict[str, Any]:
         s = self.selector.state()
         s["event"] = {"window": list(self.cfg.event_window) if self.cfg.event_window else None,
                       "over": self.event_over}
         s["privacy"] = {"retention_hours": self.cfg.retention_hours, "k_anonymity": self.cfg.k_anonymity}
+        s["player"] = self.playback.status() if self.playback is not None else None
         return s
 
     def _publish_state(self, _snap: dict[str, Any]) -> None:

@@ -22,9 +22,11 @@ import numpy.typing as npt
 import paho.mqtt.client as mqtt
 
 from crowdpulse.gateway import aggregate as A
+from crowdpulse.gateway import delivery as D
 from crowdpulse.gateway import sentiment as S
 from crowdpulse.gateway.core import Engine, now_ms
 from crowdpulse.gateway.linein import LineIn
+from crowdpulse.gateway.osc import OscOut, Reactions
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.selection import Selection
 from crowdpulse.gateway.store import Store
@@ -48,6 +50,7 @@ class Gateway:
         registry = Registry(cfg.venue_key, cfg.bands, [z.name for z in cfg.zones], cfg.references)
         self.engine = Engine(cfg.venue, registry, model, cfg.tick_hz)
         self.store = Store(cfg.db_path, cfg.retention_hours)
+        self.store.describe(cfg.venue, cfg.retention_hours, cfg.k_anonymity, cfg.threshold)
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.connected = threading.Event()
         self.stop_event = threading.Event()
@@ -55,7 +58,7 @@ class Gateway:
         self.merged = 0
         self._direct: list[tuple[bytes | bytearray, int]] = []
         self._direct_lock = threading.Lock()
-        self._batches: list[tuple[bytes | bytearray, int]] = []
+        self._batches: list[tuple[bytes | bytearray, int, bytes]] = []
         self._batch_cv = threading.Condition()
         self._urgent = threading.Event()  # a reaction's onset arrived: score it now
         self.client = make_client(broker, f"crowdpulse-gateway-{cfg.venue}-{worker}", ca_file)
@@ -69,8 +72,14 @@ class Gateway:
         self._unacked: set[int] = set()
         self._threads: list[threading.Thread] = []
         self.relays: dict[str, dict[str, Any]] = {}
+        self.relay_bands = D.RelayBands(len(registry))  # how many bands each relay hears
         self.selection = Selection(cfg, self._pub)
         self.listeners.append(self.selection.selector.on_sentiment)
+        self.osc: OscOut | None = None
+        if cfg.osc_targets:  # lights and visuals (docs/osc.md)
+            self.osc = OscOut(cfg.venue, cfg.osc_targets, Reactions(
+                registry.zone_of, [z.name for z in cfg.zones], cfg.k_anonymity))
+            self.listeners.append(self.osc.on_tick)
         # the retained band config is one message: the gateway owns all of it
         self.band_config: dict[str, Any] = {"event_over": True} if self.selection.event_over else {}
         self._config_checked = 0
@@ -151,7 +160,7 @@ class Gateway:
             # decoding and checking happen on the ingest thread, mostly in
             # numba code that releases the GIL, while this thread keeps reading
             with self._batch_cv:
-                self._batches.append((msg.payload, now_ms()))
+                self._batches.append((msg.payload, now_ms(), parts[4]))
                 self._batch_cv.notify()
         elif parts[3] == b"selector" and parts[-1] == b"cmd":
             self.selection.on_mqtt(msg)
@@ -193,8 +202,9 @@ class Gateway:
                 while not self._batches and not self.stop_event.is_set():
                     self._batch_cv.wait(0.2)
                 work, self._batches = self._batches, []
-            for payload, at in work:
+            for payload, at, relay in work:
                 rec = self.engine.ingest_batch(payload, at)
+                self.relay_bands.add(relay.decode(errors="replace")[:64], rec["band"], at)
                 self._onset(rec)
                 if self.share_group and len(rec):
                     self.client.publish(self.t("gateway", "accepted", self.worker), rec.tobytes(), 0)
@@ -215,6 +225,8 @@ class Gateway:
         # to a whole tick period to the crowd-to-score latency
         if len(rec) and bool((rec["flags"] & P.FLAG_EVENT).any()):
             self._urgent.set()
+            if self.osc is not None:
+                self.osc.reactions.add(rec)
 
     def _wait_tick(self, due: float, last: float) -> None:
         """Until the next periodic tick, or sooner for an onset (never closer than URGENT_GAP_S)."""
@@ -233,7 +245,7 @@ class Gateway:
         while not self.stop_event.is_set():
             start = time.perf_counter()
             snap = self.engine.tick()
-            snap["relays"] = [{"relay": r, "state": st.get("state", "unknown")} for r, st in sorted(self.relays.items())]
+            snap["relays"] = D.relay_rows(self.relays, self.relay_bands.counts(snap["t"]))
             self.tick_ms = (self.tick_ms + [1000 * (time.perf_counter() - start)])[-1000:]
             self._publish(snap)
             self._rate_control(snap["t"])

@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS zone_scores (
     t_ms INTEGER NOT NULL, zone TEXT NOT NULL, score REAL, confidence REAL,
     trend_per_min REAL, bands INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS zone_scores_t ON zone_scores (t_ms);
+CREATE TABLE IF NOT EXISTS night_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -30,6 +31,13 @@ class Store:
         self.db.executescript(SCHEMA)
         self.lock = threading.Lock()
         self.last_purge = 0.0
+
+    def describe(self, venue: str, retention_hours: float, k_anonymity: int, threshold: float = 40.0) -> None:
+        """What the post-show report says about the night (venue level only)."""
+        rows = [("venue", venue), ("retention_hours", str(retention_hours)), ("k_anonymity", str(k_anonymity)),
+                ("recovery_threshold", str(threshold))]
+        with self.lock, self.db:
+            self.db.executemany("INSERT OR REPLACE INTO night_meta VALUES (?, ?)", rows)
 
     def write(self, snap: dict[str, Any]) -> None:
         rows = [(snap["t"], VENUE_ROW, snap["score"], snap["confidence"], snap["trend_per_min"], snap["bands"])]

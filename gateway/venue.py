@@ -18,6 +18,8 @@
     [http]        host, port
     [console]     token_file | token, view_requires_token
     [home_assistant] discovery, prefix
+    [player]      mpd = "host:port" | deck = true, note     (docs/selector.md)
+    [osc]         targets = ["host:port", ...]                (docs/osc.md)
 
 Every problem is one line naming the key; the venue key itself never appears
 in a message or a log.
@@ -81,6 +83,11 @@ class VenueConfig:
     mixxx_db: str | None = None
     event_window: tuple[int, int] | None = None  # unix ms
     line_in: str | None = None  # the gateway host's line-in as a music reference
+
+    player_mpd: tuple[str, int] | None = None  # [player] mpd
+    player_deck: bool = False  # [player] deck: a simulated deck (the demo without MPD)
+    player_note: str = ""  # [player] note: a line the console shows (the demo's short tracks)
+    osc_targets: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def references(self) -> list[str]:
@@ -211,6 +218,7 @@ def parse(raw: dict[str, Any], base: Path) -> VenueConfig:
         # the host's line-in reports as a reference band of its own, in a zone of its own
         cfg.zones.append(Zone(LINE_IN_ID, 1.0, True))
         cfg.bands.append((LINE_IN_ID, LINE_IN_ID))
+    _player_osc(cfg, raw.get("player", {}), raw.get("osc", {}))
     if "token_file" in c:
         try:
             cfg.console_token = (base / str(c["token_file"])).read_text().strip() or None
@@ -271,6 +279,27 @@ def _selector(cfg: VenueConfig, s: dict[str, Any], e: dict[str, Any], base: Path
         if end <= start:
             raise VenueConfigError("event.window must end after it starts")
         cfg.event_window = (start, end)
+
+
+def _address(v: Any, where: str) -> tuple[str, int]:
+    """"host:port" (or "[v6]:port") -> (host, port)."""
+    host, sep, port = v.rpartition(":") if isinstance(v, str) else ("", "", "")
+    if not sep or not host.strip("[]") or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise VenueConfigError(f"{where} must be \"host:port\", not {v!r}")
+    return host.strip("[]"), int(port)
+
+
+def _player_osc(cfg: VenueConfig, p: dict[str, Any], o: dict[str, Any]) -> None:
+    if not isinstance(p, dict) or not isinstance(o, dict):
+        raise VenueConfigError("[player] and [osc] must be tables")
+    if "mpd" in p:
+        cfg.player_mpd = _address(p["mpd"], "player.mpd")
+    cfg.player_deck = bool(_get(p, "deck", bool, False, "player"))
+    cfg.player_note = _get(p, "note", str, "", "player")[:200]
+    if sum([cfg.player_mpd is not None, cfg.player_deck, cfg.mixxx_db is not None]) > 1:
+        raise VenueConfigError("one player only: [player] mpd, [player] deck or [selector] mixxx_db")
+    targets = _get(o, "targets", list, [], "osc")
+    cfg.osc_targets = [_address(t, f"osc.targets[{i}]") for i, t in enumerate(targets)]
 
 
 def load(path: str | Path) -> VenueConfig:

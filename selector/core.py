@@ -27,6 +27,7 @@ from crowdpulse.selector.store import SelectorStore
 MODES = ("auto", "assist", "manual")
 SKIP_HOLD_S = 1800.0
 SETTLE_S = 30.0  # a track's first half minute still belongs to the last one
+PLAYERS = ("mpd", "deck", "mixxx")  # sources of now playing that are a player, not the artist
 
 
 class ActionError(ValueError):
@@ -74,6 +75,8 @@ class Selector:
         self.trend: float | None = None
         self.recovery = False
         self.suggested: list[Suggestion] = []
+        self.player_drives = False  # a player says what plays (selector/playback.py): no clock
+        self.unplayable: set[str] = set()  # tracks the player cannot play tonight
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self._restore()
         self._refresh()
@@ -166,7 +169,7 @@ class Selector:
         return self.tracks.get(self.now["track_id"]) if self.now else None
 
     def _excluded(self, now: float) -> set[str]:
-        out = set(self.vetoed_tracks) | {q["track_id"] for q in self.queue}
+        out = set(self.vetoed_tracks) | self.unplayable | {q["track_id"] for q in self.queue}
         out |= {tid for tid, until in self.skipped.items() if until > now}
         if self.pinned:
             out.add(self.pinned)
@@ -227,7 +230,7 @@ class Selector:
 
     # -- the set moving on ----------------------------------------------------------
     def _advance(self, now: float) -> None:
-        if self.mode != "auto" or self.now is None:
+        if self.mode != "auto" or self.now is None or self.player_drives:
             return
         t = self._playing()
         if t is not None and now - self.now["started_ms"] / 1000.0 >= t.duration_s:
@@ -245,12 +248,15 @@ class Selector:
         mood = self.last_score if self.last_score is not None else 40.0
         phi = self.features(t, mood, self._hours_in(now))
         self.now = {"track_id": track_id, "started_ms": int(now * 1000), "source": source}
+        # title and artist too: the post-show report reads the history without the library
         self.history.append({"track_id": track_id, "started_ms": int(now * 1000), "ended_ms": None,
-                             "before": mood, "phi": phi.tolist(), "response": None})
+                             "before": mood, "phi": phi.tolist(), "response": None,
+                             "title": t.title, "artist": t.artist})
         if self.pinned == track_id:
             self.pinned = None
         self.queue = [q for q in self.queue if q["track_id"] != track_id]
-        self.log("selector" if source == "queue" else "artist", "playing", f"{t.artist} - {t.title} ({source})")
+        who = "selector" if source == "queue" else source if source in PLAYERS else "artist"
+        self.log(who, "playing", f"{t.artist} - {t.title} ({source})")
         self._refresh()
 
     def _close(self, now: float) -> None:
@@ -267,6 +273,44 @@ class Selector:
             h["response"] = float(np.mean(during))
             self.model.update(np.array(h["phi"]), h["response"])
         self.now = None
+
+    # -- the player (selector/playback.py) ------------------------------------------
+    def upcoming(self) -> str | None:
+        """The track that plays next: the pinned one, else the first in the queue."""
+        return self.pinned or (self.queue[0]["track_id"] if self.queue else None)
+
+    def on_player(self, track_id: str | None, at: float, source: str) -> None:
+        """The player says what plays since `at` (None: nothing); it wins over the clock."""
+        with self.lock:
+            if track_id is not None and track_id not in self.tracks:
+                return
+            if track_id is None:
+                if self.now is None:
+                    return
+                self._close(at)
+                self.log(source, "stopped", "nothing plays")
+                self._refresh()
+            elif self.now is not None and self.now["track_id"] == track_id:
+                if self.now["source"] == source:
+                    return
+                self.now["source"] = source  # the player confirms what the artist started
+            else:
+                self._start(track_id, source, at)
+            self._changed()
+
+    def unplayable_track(self, track_id: str, why: str) -> None:
+        """The player cannot play it: out of the queue and the picks for tonight."""
+        with self.lock:
+            if track_id in self.unplayable or track_id not in self.tracks:
+                return
+            self.unplayable.add(track_id)
+            self.queue = [q for q in self.queue if q["track_id"] != track_id]
+            if self.pinned == track_id:
+                self.pinned = None
+            t = self.tracks[track_id]
+            self.log("selector", "unplayable", f"{t.artist} - {t.title}: {why}")
+            self._refresh()
+            self._changed()
 
     def notify(self) -> None:
         """Persist and tell every listener (console, MQTT) that the state changed."""

@@ -37,7 +37,7 @@ class Actions:
 
 class Crowd:
     def __init__(self, zones: list[str], people_per_zone: list[int], genres: list[str],
-                 rng: np.random.Generator, favourites: list[str] | None = None) -> None:
+                 rng: np.random.Generator, favourites: list[str] | None = None, mood: float = 0.15) -> None:
         self.rng = rng
         self.zones = zones
         self.zone = np.concatenate([np.full(n, z, np.int32) for z, n in enumerate(people_per_zone)])
@@ -49,7 +49,7 @@ class Crowd:
         self.energy_pref = np.clip(rng.normal(rng.uniform(0.5, 0.8), 0.12, n), 0.1, 1.0)
         self.bpm_pref = rng.normal(rng.uniform(115, 135), 8.0, n)
         self.favourites = set(favourites or [])
-        self.engagement = np.clip(rng.normal(0.15, 0.05, n), 0, 1)
+        self.engagement = np.clip(rng.normal(mood, 0.05, n), 0, 1)
         self.fatigue = np.zeros(n)
         self.present = np.ones(n, dtype=bool)
         self.phase = rng.uniform(0, 1, n)  # where in the bar each person's hands are

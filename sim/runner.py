@@ -56,7 +56,7 @@ class SimRun:
         self.t0, self.t, self.st, self.speed = t0_s, 0.0, 0.0, speed
         counts = split(devices, [z.share for z in sc.zones])
         self.crowd = Crowd([z.name for z in sc.zones], counts, sorted({t.genre for t in self.tracks}), self.rng,
-                           [t.id for t in self.tracks if t.recovery])
+                           [t.id for t in self.tracks if t.recovery], sc.start_mood)
         if sc.absent_share > 0:
             self.crowd.present[self.rng.random(devices) < sc.absent_share] = False
         self.zone_of = self.crowd.zone
@@ -93,6 +93,7 @@ class SimRun:
         self.track_end = 0.0
         self.drop_at = -1.0
         self.follow: str | None = None  # "selector": tracks come from the DJ, not the timeline
+        self.dj_requests: list[Track] = []  # dj_plays events, for the selector (follow mode)
         self.events = sorted(sc.events, key=lambda e: e.at_s)
         self._epoch = -1
         self._ids = np.zeros(0, np.uint32)
@@ -184,6 +185,12 @@ class SimRun:
             elif e.kind == "silence":
                 self.silence_until = self.st + e.value
                 self.crowd.play(None, self.t0 + self.t)
+            elif e.kind == "dj_plays":  # the artist overrides: through the selector when following it
+                t = self.pick({"pick": e.pick})
+                if self.follow:
+                    self.dj_requests.append(t)
+                else:
+                    self.play(t)
             elif e.kind in ("cheer", "clap"):
                 self.crowd.engagement[:] = np.maximum(self.crowd.engagement, 0.8)
                 if e.kind == "cheer":

@@ -15,7 +15,8 @@
     [[events]]
     at_min = 4
     kind = "relays_down"        # relays_down (share), relays_up, rogue (rate per s),
-                                # arrive / leave (share), silence (seconds), dead_zone (zone)
+                                # arrive / leave (share), silence (seconds), dead_zone (zone),
+                                # dj_plays (pick = "unloved" ...: the artist puts a track on)
 
 Shipped scenarios live in sim/scenarios/*.toml and can be named without the path.
 """
@@ -28,7 +29,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-KINDS = ("relays_down", "relays_up", "rogue", "arrive", "leave", "silence", "dead_zone", "cheer", "clap")
+KINDS = ("relays_down", "relays_up", "rogue", "arrive", "leave", "silence", "dead_zone", "cheer", "clap",
+         "dj_plays")
 PICKS = ("liked", "unloved", "favourite", "any")
 
 
@@ -51,6 +53,7 @@ class Event:
     kind: str
     value: float = 0.0
     zone: str = ""
+    pick: str = "unloved"  # dj_plays: which track the artist puts on (as a timeline pick)
 
 
 @dataclass
@@ -64,6 +67,7 @@ class Scenario:
     absent_share: float = 0.0  # people not yet here at the start
     mqtt_share: float = 0.1  # bands that report over WiFi rather than BLE
     imu_share: float = 0.2
+    start_mood: float = 0.15  # the crowd's engagement (0-1) when the night starts
 
 
 def _zone(z: dict[str, Any], i: int) -> Zone:
@@ -81,12 +85,14 @@ def _zone(z: dict[str, Any], i: int) -> Zone:
 def parse(raw: dict[str, Any], where: str = "scenario") -> Scenario:
     try:
         zones = [_zone(z, i) for i, z in enumerate(raw["zones"])]
-        events = [Event(float(e["at_min"]) * 60, str(e["kind"]), float(e.get("value", 0.0)), str(e.get("zone", "")))
+        events = [Event(float(e["at_min"]) * 60, str(e["kind"]), float(e.get("value", 0.0)), str(e.get("zone", "")),
+                        str(e.get("pick", "unloved")))
                   for e in raw.get("events", [])]
         timeline = list(raw.get("timeline", [{"pick": "liked"}] * 40))
         sc = Scenario(str(raw["name"]), float(raw["duration_min"]) * 60, int(raw.get("seed", 1)), zones,
                       timeline, events, float(raw.get("absent_share", 0.0)),
-                      float(raw.get("mqtt_share", 0.1)), float(raw.get("imu_share", 0.2)))
+                      float(raw.get("mqtt_share", 0.1)), float(raw.get("imu_share", 0.2)),
+                      float(raw.get("start_mood", 0.15)))
     except (KeyError, TypeError, ValueError) as exc:
         raise ScenarioError(f"{where}: missing or bad {exc}") from None
     for e in sc.events:

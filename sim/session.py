@@ -162,6 +162,10 @@ def live(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_key: byte
             rows = len(run.truth.t_s)
             with sink.lock:
                 run.step(sink)
+            for t in run.dj_requests:  # the artist puts a track on, as from the console
+                sink.client.publish(topic(venue, "selector", "cmd"),
+                                    json.dumps({"action": "playing", "track_id": t.id, "who": "artist"}), 1)
+            run.dj_requests = []
             if len(run.truth.t_s) > rows:
                 sink.client.publish(truth_topic, json.dumps(truth_row(run.truth, res.zones, -1)), 0, True)
             lag = time.time() - (origin + run.t)
@@ -218,7 +222,7 @@ def write_truth(res: Result, path: Path) -> None:
 
 def venue_toml(sc: Scenario, devices: int, venue: str, key_file: str, http_port: int = 8080,
                token_file: str | None = None, db_path: str | None = None,
-               selector_mode: str = "assist") -> str:
+               selector_mode: str = "assist", library: str | None = None) -> str:
     """A venue file matching the simulated bands (S00001... by zone), for the gateway."""
     counts = split(devices, [z.share for z in sc.zones])
     lines = [f'venue = "{venue}"', "", "[keys]", f'venue_key_file = "{key_file}"', ""]
@@ -228,7 +232,8 @@ def venue_toml(sc: Scenario, devices: int, venue: str, key_file: str, http_port:
                   f'bands = ["S{first:05d}-S{first + n - 1:05d}"]' if n else "bands = []", ""]
         first += n
     lines += ["[http]", 'host = "127.0.0.1"', f"port = {http_port}", "",
-              "[selector]", f'mode = "{selector_mode}"', ""]
+              "[selector]", f'mode = "{selector_mode}"']
+    lines += [f"library = {json.dumps(library)}", ""] if library else [""]
     if token_file:
         lines += ["[console]", f'token_file = "{token_file}"', ""]
     if db_path:

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real Mosquitto per test, and the MicroPython plugin."""
+"""Shared fixtures: a real Mosquitto per test, a real MPD, and the MicroPython plugin."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from hypothesis import settings
 
 from crowdpulse.broker import BrokerError, Mosquitto
+from crowdpulse.mpdserver import MpdError, MpdServer
 
 # Shared, noisy machines and JIT compilation on first use: no per-example deadline.
 settings.register_profile("crowdpulse", deadline=None)
@@ -42,3 +43,31 @@ def shared_mosquitto() -> Iterator[Mosquitto]:
     broker.start()
     yield broker
     broker.close()
+
+
+TRACK_S = 4.0  # the MPD tests' tracks: short, so that a set moves on in seconds
+
+
+@pytest.fixture(scope="session")
+def music_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One track per artist of the sample library (20) as short tagged FLAC files."""
+    from crowdpulse.selector.library import sample_library
+    from crowdpulse.sim.music import write_folder
+
+    folder = tmp_path_factory.mktemp("music")
+    first = {t.artist: t for t in reversed(sample_library())}
+    write_folder(sorted(first.values(), key=lambda t: t.id), folder, TRACK_S)
+    return folder
+
+
+@pytest.fixture
+def mpd_server(music_folder: Path) -> Iterator[MpdServer]:
+    """A fresh MPD on a free loopback port, null output, serving music_folder;
+    tests may stop() and start() it."""
+    try:
+        server = MpdServer(music_folder)
+        server.start()
+    except MpdError as exc:
+        pytest.fail(str(exc))
+    yield server
+    server.close()

@@ -203,7 +203,7 @@ def test_page_loads_clean_offline_and_fits_a_laptop_screen(console: Console) -> 
     assert size[0] <= VIEWPORT["width"] and size[1] <= VIEWPORT["height"], size
     # with no bands reporting: no score, zones under k-anonymity, the privacy panel filled in
     assert c.text("#score") == "—"
-    assert [c.text(f"#zones tr[data-zone={z}] td:nth-child(4)") for z in ("floor", "bar")] == ["—", "—"]
+    assert [c.text(f"#zones tr[data-zone={z}] td.score-cell") for z in ("floor", "bar")] == ["—", "—"]
     assert c.text("#retention") == "24 h" and c.text("#kanon") == "5 bands"
     window = c.selector()["event"]["window"]
     assert window[1] - window[0] == 6 * 3600 * 1000
@@ -226,8 +226,8 @@ def test_chart_follows_the_crowd(console: Console, mosquitto: Mosquitto) -> None
         first = int(c.attr("#chart", "data-points"))
         c.page.wait_for_timeout(2000)
         later = int(c.attr("#chart", "data-points"))
-        floor_score = c.text("#zones tr[data-zone=floor] td:nth-child(4)")
-        bar_score = c.text("#zones tr[data-zone=bar] td:nth-child(4)")
+        floor_score = c.text("#zones tr[data-zone=floor] td.score-cell")
+        bar_score = c.text("#zones tr[data-zone=bar] td.score-cell")
         mics = c.text("#mics")
         layout_after = c.page.evaluate(boxes)
         assert crowd.sent > 0

@@ -27,9 +27,10 @@ def _ours(tmp_dir: str) -> list[int]:
     return pids
 
 
-@pytest.mark.parametrize("broker", ["mosquitto", "embedded"])
-def test_demo_runs_and_ctrl_c_stops_everything(broker: str) -> None:
-    proc = subprocess.Popen([EXE, "demo", "--devices", "300", "--http-port", "0", "--broker", broker],
+@pytest.mark.parametrize(("broker", "player"), [("mosquitto", "mpd"), ("embedded", "deck")])
+def test_demo_runs_and_ctrl_c_stops_everything(broker: str, player: str) -> None:
+    proc = subprocess.Popen([EXE, "demo", "--devices", "300", "--http-port", "0", "--broker", broker,
+                             "--player", player],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     lines: list[str] = []
@@ -40,6 +41,7 @@ def test_demo_runs_and_ctrl_c_stops_everything(broker: str) -> None:
             lines.append(proc.stdout.readline())
         text = "".join(lines)
         assert ("Mosquitto on mqtt://" if broker == "mosquitto" else "embedded amqtt on mqtt://") in text
+        assert ("player: MPD on 127.0.0.1:" if player == "mpd" else "player: a simulated deck") in text
         url = re.search(r"console: (http://\S+)", text)
         token = re.search(r"control token: (\S+)", text)
         assert url and token
@@ -56,7 +58,11 @@ def test_demo_runs_and_ctrl_c_stops_everything(broker: str) -> None:
             Path(f"/proc/{pid}/cmdline").read_bytes().decode().replace("\0", " ")
             for pid in _ours("crowdpulse-demo-")))
         assert tmp_dir
-        assert len(_ours(tmp_dir.group(1))) >= 2  # the gateway and the crowd
+        assert len(_ours(tmp_dir.group(1))) >= 2  # the gateway and the crowd (and MPD)
+        with urllib.request.urlopen(url.group(1) + "api/selector", timeout=5) as r:
+            sel = json.loads(r.read())
+        assert sel["now_playing"]["source"] == player and sel["player"]["backend"] == player
+        assert "cut to 45 s" in sel["player"]["note"]
     finally:
         proc.send_signal(signal.SIGINT)
         out = proc.communicate(timeout=60)[0]
@@ -64,3 +70,55 @@ def test_demo_runs_and_ctrl_c_stops_everything(broker: str) -> None:
     assert "nothing left running" in out and "Traceback" not in out
     assert _ours(tmp_dir.group(1)) == []
     assert not Path(tmp_dir.group(1)).exists()  # key, token and history go with it
+
+
+def _get(base: str, path: str) -> dict:
+    with urllib.request.urlopen(base + path, timeout=5) as r:
+        data: dict = json.loads(r.read())
+    return data
+
+
+def test_demo_plays_a_set_and_adaptive_flow_catches_the_dip() -> None:
+    """The newcomer's three minutes: a set playing within 60 s; after 3 min a track
+    playing and at least two measured tracks behind it; the artist's two unloved
+    tracks (scenario demo_dip) make the room dip and Adaptive Flow fire."""
+    proc = subprocess.Popen([EXE, "demo", "--devices", "400", "--http-port", "0", "--scenario", "demo_dip"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not any("Ctrl-C stops everything" in ln for ln in lines):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+            lines.append(proc.stdout.readline())
+        started = time.monotonic()
+        url = re.search(r"console: (http://\S+)", "".join(lines))
+        assert url
+        base = url.group(1)
+        sel = _get(base, "api/selector")
+        while not sel["now_playing"]:  # a set playing within 60 s
+            assert time.monotonic() - started < 60, sel
+            time.sleep(1)
+            sel = _get(base, "api/selector")
+        time.sleep(max(0.0, 180 - (time.monotonic() - started)))
+        sel = _get(base, "api/selector")
+        assert sel["now_playing"] is not None and sel["now_playing"]["source"] == "mpd"
+        measured = [h for h in sel["history"] if h["response"] is not None]
+        assert len(measured) >= 2, sel["history"]
+        assert all(h["ended_ms"] is not None for h in measured)
+        dj = [e for e in sel["log"] if e["who"] == "artist" and e["action"] == "playing"]
+        fired = [e for e in sel["log"] if e["action"] in ("queue recovery", "suggest recovery")]
+        deadline = time.monotonic() + 120  # the dip: the artist's first unloved track comes at 0:45
+        while not (dj and fired and fired[0]["t"] > dj[0]["t"]):
+            assert time.monotonic() < deadline and proc.poll() is None, sel["log"]
+            time.sleep(2)
+            sel = _get(base, "api/selector")
+            dj = [e for e in sel["log"] if e["who"] == "artist" and e["action"] == "playing"]
+            fired = [e for e in sel["log"] if e["action"] in ("queue recovery", "suggest recovery")]
+        print(f"Adaptive Flow fired {(fired[0]['t'] / 1000 - time.time()) + time.monotonic() - started:.0f} s "
+              "into the demo")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0 and "Traceback" not in out, out
+    assert re.search(r"playing: .+ - .+ \(\d+/45 s, mpd\)", out)  # the status line names what plays

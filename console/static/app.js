@@ -58,6 +58,7 @@ function onSelector(state) {
   remember(st);
   P.renderSelector(st, { vetoedIds: model.vetoed, titleOf });
   P.renderNow(st.now_playing, chart.now());
+  P.renderPlayer(st.player);
   chart.setThreshold(st.adaptive_flow ? st.adaptive_flow.threshold : null);
   chart.setMarkers(markers(st));
   renderArc(ctx);

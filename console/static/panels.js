@@ -71,7 +71,8 @@ function renderZones(zones, kAnon, colourOf) {
   while (body.children.length < zones.length) {
     const tr = document.createElement("tr");
     tr.innerHTML = '<td><span class="swatch"></span><span class="zn"></span></td>'
-      + '<td class="r"></td><td class="r"></td><td class="r score-cell"></td>';
+      + '<td class="r num"></td><td class="r num held"></td><td class="r num delivery"></td>'
+      + '<td class="r num score-cell"></td>';
     body.append(tr);
   }
   while (body.children.length > zones.length) body.lastElementChild.remove();
@@ -81,13 +82,18 @@ function renderZones(zones, kAnon, colourOf) {
     cells[0].querySelector(".swatch").style.background = colourOf(z.zone);
     text(cells[0].querySelector(".zn"), z.zone, z.zone);
     text(cells[1], z.bands);
-    text(cells[2], Number.isFinite(z.loss) ? fmt.pct(z.loss) : DASH);
-    cells[2].classList.toggle("lossy", Number.isFinite(z.loss) && z.loss > 0.3);
+    const held = Number.isFinite(z.held) ? z.held : null;
+    text(cells[2], fmt.pct(held), held === null ? "" : `${fmt.pct(held)} of the reports made were held back on purpose `
+      + "by the rate control (each advert carries only the latest report)");
+    const ok = Number.isFinite(z.delivery) ? z.delivery : null;
+    text(cells[3], fmt.pct(ok), ok === null ? "" : `${fmt.pct(ok)} of the reports put on the air reached the gateway`
+      + ` (${fmt.pct(z.loss)} lost on the way)`);
+    cells[3].classList.toggle("lossy", ok !== null && ok < 0.25);
     const hidden = !Number.isFinite(z.score);
     const trend = Number.isFinite(z.trend_per_min) ? `trend ${fmt.trend(z.trend_per_min)}` : "";
-    text(cells[3], hidden ? DASH : z.score.toFixed(1),
+    text(cells[4], hidden ? DASH : z.score.toFixed(1),
       hidden ? `no score: fewer than ${kAnon ?? "k"} bands reporting (k-anonymity)` : trend);
-    cells[3].classList.toggle("hidden-score", hidden);
+    cells[4].classList.toggle("hidden-score", hidden);
   });
 }
 
@@ -98,7 +104,7 @@ function renderRelays(relays) {
   relaysKey = key;
   const box = $("relays");
   if (!relays.length) {
-    box.innerHTML = '<span class="none" title="No relay has published its status">no relay status</span>';
+    box.innerHTML = '<span class="none" title="No relay has published its status or a batch">no relay</span>';
     return;
   }
   const on = relays.filter((r) => r.state === "online").length;
@@ -108,8 +114,9 @@ function renderRelays(relays) {
     const s = document.createElement("span");
     s.className = "relay";
     s.dataset.state = r.state;
-    s.textContent = r.relay;
-    s.title = `${r.relay}: ${r.state}`;
+    const n = Number.isFinite(r.bands) ? r.bands : null;
+    s.textContent = n === null ? r.relay : `${r.relay} · ${n}`;
+    s.title = `${r.relay}: ${r.state}` + (n === null ? "" : `; hears ${n} bands (last 10 s)`);
     return s;
   }));
 }
@@ -352,6 +359,29 @@ export function renderNow(np, serverNow) {
   const dur = t.duration_s || 0;
   $("now-progress").style.width = dur ? `${Math.min(100, (100 * el) / dur).toFixed(1)}%` : "0";
   text("now-time", `${fmt.mmss(el)} / ${fmt.mmss(dur)}`);
+}
+
+export function renderPlayer(p) {
+  const box = $("player");
+  if (!p) {
+    attr(box, "data-state", "none");
+    text(box, "no player: mark what plays with ▶ (or set [player] in the venue file)", "");
+    return;
+  }
+  const name = { mpd: "MPD", deck: "simulated deck", mixxx: "Mixxx" }[p.backend] || p.backend;
+  const where = p.address && p.backend === "mpd" ? ` ${p.address}` : "";
+  const note = p.note ? ` · ${p.note}` : "";
+  if (p.connected) {
+    attr(box, "data-state", "ok");
+    text(box, `${name}${where}${p.can_queue ? "" : " · now playing only"}${note}`,
+      p.can_queue ? "The selector plays through this player and follows what it plays"
+        : "The selector follows what this player plays; picks stay suggestions");
+  } else {
+    attr(box, "data-state", "down");
+    const retry = Number.isFinite(p.retry_in_s) ? ` · retry in ${Math.ceil(p.retry_in_s)} s` : "";
+    text(box, `${name}${where} unreachable${p.error ? ` (${p.error})` : ""}${retry}`,
+      "Your changes are kept and reach the player when it is back");
+  }
 }
 
 export function renderLibrary(res, vetoedIds) {

@@ -22,6 +22,7 @@ BENCHES = {
                                             "Mosquitto and gateway"),
     "accuracy": ("crowdpulse.bench.accuracy", "the gateway's sentiment against the simulator's ground truth"),
     "sim": ("crowdpulse.bench.simspeed", "bands the simulator runs in real time, fast and twin modes"),
+    "player": ("crowdpulse.bench.player", "a real MPD and the selector: veto to MPD's queue, MPD to now playing"),
 }
 
 
@@ -48,6 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             b.add_argument("--fast-devices", type=int, default=50_000)
             b.add_argument("--twin-devices", type=int, default=2_000)
             b.add_argument("--seconds", type=float, default=10.0, help="simulated seconds measured")
+        if name == "player":
+            b.add_argument("--vetoes", type=int, default=20, help="vetoes measured (default 20)")
         if name == "ingest":
             b.add_argument("--seconds", type=float, default=8.0,
                            help="length of each load phase (default 8)")
@@ -68,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         if not 2.0 <= args.seconds <= 600.0:
             raise CliError("--seconds must be 2-600")
         result = module.run(args.seconds)
+    elif args.bench == "player":
+        if not 3 <= args.vetoes <= 500:
+            raise CliError("--vetoes must be 3-500")
+        result = module.run(args.vetoes)
     elif args.bench == "select":
         if not 0.25 <= args.hours <= 12 or not 1 <= args.seeds <= 50:
             raise CliError("--hours must be 0.25-12 and --seeds 1-50")

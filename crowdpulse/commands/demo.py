@@ -1,10 +1,12 @@
 """`crowdpulse demo`: a whole venue on this machine, with no network.
 
 A broker (Mosquitto when installed, else the embedded amqtt broker), the real
-gateway with the sample library and its console, and a simulated crowd of
-virtual bands whose relays publish through the broker; the selector runs in
-auto mode and the crowd hears what it plays.  Each part is its own process
-group, so Ctrl-C (or SIGTERM) stops all of them and leaves nothing behind.
+gateway with the sample library and its console, a player (MPD with a null
+output when installed, else a simulated deck) playing the sample library's
+tracks cut short, and a simulated crowd of virtual bands whose relays publish
+through the broker; the selector runs in auto mode, the player plays its
+picks, and the crowd hears what plays.  Each part is its own process group, so
+Ctrl-C (or SIGTERM) stops all of them and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -26,11 +28,15 @@ from typing import IO, Any
 from crowdpulse.broker import BrokerError, Mosquitto, find_mosquitto, free_port, wait_for_port
 from crowdpulse.cli import CliError
 from crowdpulse.keys import write_new_key
+from crowdpulse.mpdserver import MpdError, MpdServer, find_mpd
+from crowdpulse.selector.library import sample_library
 from crowdpulse.sim import scenario as scenarios
+from crowdpulse.sim.music import write_folder
 from crowdpulse.sim.session import venue_toml
 
 VENUE = "demo"
 STATUS_EVERY_S = 10.0
+TRACK_S = 45.0  # the demo's tracks are cut short, so that a set moves on within minutes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="auto: Mosquitto when installed, else the embedded amqtt broker")
     parser.add_argument("--http-port", type=int, default=8080,
                         help="the console's port (default 8080; a free one if that is taken)")
+    parser.add_argument("--player", choices=("auto", "mpd", "deck"), default="auto",
+                        help="auto: MPD (null output) when installed, else a simulated deck")
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (default: Ctrl-C)")
 
 
@@ -99,6 +107,22 @@ def _broker(kind: str, tmp: Path) -> tuple[str, Mosquitto | Part]:
     return f"mqtt://127.0.0.1:{port}", part
 
 
+def _player(kind: str, music: Path) -> tuple[str, MpdServer | None]:
+    """The venue file's [player] table, and the MPD this demo started (if any)."""
+    note = f"demo: every track is cut to {TRACK_S:.0f} s"
+    if kind in ("auto", "mpd") and find_mpd():
+        try:
+            server = MpdServer(music).start()
+        except MpdError as exc:
+            raise CliError(str(exc)) from None
+        print(f"player: MPD on {server.address} (null output; tracks cut to {TRACK_S:.0f} s)", flush=True)
+        return f'[player]\nmpd = "{server.address}"\nnote = "{note}"\n', server
+    if kind == "mpd":
+        raise CliError("MPD is not installed (apt-get install -y mpd); or use --player deck")
+    print(f"player: a simulated deck (MPD is not installed; tracks cut to {TRACK_S:.0f} s)", flush=True)
+    return f'[player]\ndeck = true\nnote = "{note}"\n', None
+
+
 def _get(url: str) -> dict[str, Any] | None:
     try:
         with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 (loopback only)
@@ -133,32 +157,39 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     parts: list[Part] = []
     broker: Mosquitto | Part | None = None
+    mpd: MpdServer | None = None
     with tempfile.TemporaryDirectory(prefix="crowdpulse-demo-") as d:
         tmp = Path(d)
         try:
             url, broker = _broker(args.broker, tmp)
             port = _port(args.http_port)
-            parts = _start(args, sc, tmp, url, port)
+            write_folder(sample_library(), tmp / "music", TRACK_S)
+            player, mpd = _player(args.player, tmp / "music")
+            parts = _start(args, sc, tmp, url, port, player)
             _watch(args, parts, f"http://127.0.0.1:{port}")
         except KeyboardInterrupt:
             print("\nstopping", flush=True)
         finally:
             for p in reversed(parts):
                 p.stop()
+            if mpd is not None:
+                mpd.close()
             if broker is not None:
                 broker.stop() if isinstance(broker, Part) else broker.close()
     print("demo stopped; nothing left running", flush=True)
     return 0
 
 
-def _start(args: argparse.Namespace, sc: scenarios.Scenario, tmp: Path, url: str, port: int) -> list[Part]:
+def _start(args: argparse.Namespace, sc: scenarios.Scenario, tmp: Path, url: str, port: int,
+           player: str) -> list[Part]:
     key, token_file = tmp / "venue.key", tmp / "console.token"
     write_new_key(key)
     token = secrets.token_urlsafe(12)
     token_file.write_text(token + "\n")
     venue = tmp / "venue.toml"
     venue.write_text(venue_toml(sc, args.devices, VENUE, str(key), port, str(token_file),
-                                str(tmp / "gateway.db"), selector_mode="auto"))
+                                str(tmp / "gateway.db"), selector_mode="auto", library=str(tmp / "music"))
+                     + player)
     cp = [sys.executable, "-m", "crowdpulse"]
     gw = Part("gateway", [*cp, "gateway", "--config", str(venue), "--broker", url], tmp / "gateway.log")
     parts = [gw]
@@ -194,5 +225,12 @@ def _status(base: str) -> None:
     playing = (sel or {}).get("now_playing") or {}
     track = playing.get("track", {})
     zones = "  ".join(f"{z['zone']} {z['score'] if z['score'] is not None else '-'}" for z in state.get("zones", []))
+    if track:
+        at = max(0.0, time.time() - playing.get("started_ms", 0) / 1000.0)
+        what = (f"{track.get('artist', '?')} - {track.get('title', '?')} "
+                f"({at:.0f}/{track.get('duration_s', 0):.0f} s, {playing.get('source', '?')})")
+    else:
+        what = "nothing yet"
+    flow = ((sel or {}).get("adaptive_flow") or {}).get("state", "-")
     print(f"sentiment {state.get('score', '-')}  ({zones})  bands {state.get('bands', 0)}  "
-          f"playing: {track.get('artist', '-')} - {track.get('title', '-')}", flush=True)
+          f"flow {flow}  playing: {what}", flush=True)

@@ -42,6 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--truth", metavar="CSV", help="write the ground truth here (default <scenario>-truth.csv)")
     g.add_argument("--write-venue", metavar="TOML", help="write a venue file for these bands and exit")
     g.add_argument("--json", action="store_true", help="offline: the last line is a JSON summary")
+    g.add_argument("--db", metavar="FILE", help="offline, with the selector playing in auto mode through a "
+                   "simulated deck: write the gateway's history and the selector's log here, for "
+                   "`crowdpulse report --db FILE`")
+    g.add_argument("--track-s", type=float, metavar="S", help="with --db: cut every track to this long")
 
 
 def _check(args: argparse.Namespace) -> scenarios.Scenario:
@@ -79,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {args.write_venue}: venue {args.venue}, bands S00001-S{args.devices:05d}")
         return 0
     key = _key(args)
+    if args.db:
+        return _night(args, sc, key)
     if args.broker:
         res = _live(args, sc, key)
     else:
@@ -86,6 +92,27 @@ def run(args: argparse.Namespace) -> int:
     truth = Path(args.truth or f"{Path(args.scenario).stem}-truth.csv")
     session.write_truth(res, truth)
     _summary(args, res, truth)
+    return 0
+
+
+def _night(args: argparse.Namespace, sc: scenarios.Scenario, key: bytes) -> int:
+    from crowdpulse.sim.night import night
+
+    if args.broker or args.mode == "faithful":
+        raise CliError("--db runs offline (no --broker), in fast or twin mode")
+    if args.track_s is not None and args.track_s < 10:
+        raise CliError("--track-s must be at least 10")
+    if Path(args.db).exists():
+        raise CliError(f"{args.db} exists; give a new file")
+    print(f"crowdpulse sim: {sc.name}, {args.devices} bands ({args.mode}), selector in auto mode -> {args.db}",
+          file=sys.stderr, flush=True)
+    n = night(sc, args.devices, key, args.db, seconds=args.seconds, track_s=args.track_s, mode=args.mode)
+    out = {"scenario": sc.name, "devices": args.devices, "sim_s": round(n.seconds), "wall_s": round(n.wall_s, 1),
+           "tracks": n.tracks_played, "adaptive_flow": n.recoveries, "db": args.db}
+    for k, v in out.items():
+        print(f"{k:>14}: {v}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(out))
     return 0
 
 
