@@ -10,6 +10,7 @@ import time
 import numpy as np
 import numpy.typing as npt
 
+from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway import sentiment as S
 from crowdpulse.gateway.core import Engine
 from crowdpulse.gateway.delivery import RelayBands, relay_rows, zone_delivery
@@ -73,9 +74,9 @@ def test_delivery_and_held_match_the_simulated_radio() -> None:
 
 
 def test_wifi_only_zone_and_relay_counts() -> None:
-    recent = np.zeros((4, 13), np.int64)
-    recent[:, 0] = 16  # four reports a second for 4 s
-    recent[:, 1] = 4000
+    recent = np.zeros((4, A.N_F), np.int64)
+    recent[:, A.F_N] = 16  # four reports a second for 4 s
+    recent[:, A.F_DUR] = 4000
     active = np.ones(4, bool)
     zones = zone_delivery(
         recent,

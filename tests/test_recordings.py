@@ -25,7 +25,8 @@ pytestmark = pytest.mark.recordings
 
 WITHOUT, WITH = "without reference", "with reference"
 NO_REFERENCE_YET = "issue 11: `crowdpulse score` has no --reference yet"
-MODEL_NOT_YET = "issue 11: the model does not meet this target yet (crowdpulse recordings score)"
+MODEL_NOT_YET = ("issue 11: the model does not meet this target yet (crowdpulse recordings score;"
+                 " docs/sentiment.md, Known limits)")
 
 
 @cache
@@ -52,13 +53,14 @@ def _scored(folders: tuple[Path, ...], mode: str) -> list[harness.Figures]:
     return harness.score_nights(folders, reference=mode == WITH)
 
 
-def _modes(without_fails_today: bool) -> list[object]:
-    without = [pytest.mark.xfail(strict=True, reason=MODEL_NOT_YET)] if without_fails_today else []
-    with_ref = (
-        []
-        if harness.accepts_reference()
-        else [pytest.mark.xfail(strict=True, reason=NO_REFERENCE_YET)]
-    )
+def _modes(without_fails_today: bool, with_fails_today: bool = False) -> list[object]:
+    """Both modes; a mode whose target the model misses today is a strict xfail
+    (docs/sentiment.md says why)."""
+    miss = [pytest.mark.xfail(strict=True, reason=MODEL_NOT_YET)]
+    without = miss if without_fails_today else []
+    with_ref = miss if with_fails_today else []
+    if not harness.accepts_reference():
+        with_ref = [pytest.mark.xfail(strict=True, reason=NO_REFERENCE_YET)]
     return [pytest.param(WITHOUT, marks=without), pytest.param(WITH, marks=with_ref)]
 
 
@@ -167,7 +169,7 @@ def test_a_light_crowd_is_8_points_over_the_music_12_with_a_reference(
     _holds(night_folders, mode, targets.LIGHT_CROWD)
 
 
-@pytest.mark.parametrize("mode", _modes(without_fails_today=True))
+@pytest.mark.parametrize("mode", _modes(without_fails_today=True, with_fails_today=True))
 def test_rain_and_a_near_voice_stay_15_points_below_the_full_crowds(
     night_folders: tuple[Path, ...], mode: str
 ) -> None:

@@ -3,6 +3,7 @@ real packets and the gateway engine; and its robustness to bad bands and loss.""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -33,46 +34,57 @@ def _wearer_claps(i: int, r: np.random.Generator) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def streams() -> dict[str, list[CS.BandReport]]:
+    """Each scene's reports from N bands, then a reference band (CS.REFERENCE_ID,
+    index N) that hears the programme alone."""
     rng = np.random.default_rng(2026)
     music = S.at_level(C.music_at_band(DUR, rng), -18)
-    scenes: dict[str, tuple[np.ndarray, Any]] = {
-        "quiet": (S.pink_noise(DUR, rng, -85), None),
-        "music": (music, None),
+    quiet = S.pink_noise(DUR, rng, -85)
+    scenes: dict[str, tuple[np.ndarray, Any, np.ndarray]] = {
+        "quiet": (quiet, None, quiet),
+        "music": (music, None, music),
         "clap_along": (music + _after(S.at_level(S.crowd_applause(DUR - REACT, rng, people=200), -26)),
-                       _wearer_claps),
+                       _wearer_claps, music),
         "cheer_applause": (music + _after(S.crowd_cheer(DUR - REACT, rng, dbfs=-16)
-                                          + S.crowd_applause(DUR - REACT, rng, dbfs=-15)), None),
+                                          + S.crowd_applause(DUR - REACT, rng, dbfs=-15)), None, music),
     }
     out = {}
-    for name, (scene, personal) in scenes.items():
-        _, keys = CS.engine_for(N)
-        out[name] = CS.reports(CS.band_mixes(scene, N, np.random.default_rng(5), personal),
-                               keys, np.random.default_rng(6))
+    for name, (scene, personal, programme) in scenes.items():
+        _, keys = CS.engine_for(N, reference=True)
+        mixes = itertools.chain(CS.band_mixes(scene, N, np.random.default_rng(5), personal),
+                                [S.to_int16(np.clip(programme, -1, 1))])
+        out[name] = CS.reports(mixes, keys, np.random.default_rng(6))
     return out
 
 
-def _scores(stream: list[CS.BandReport], since_s: float, **kw: Any) -> np.ndarray:
-    engine, _ = CS.engine_for(N)
-    snaps = CS.replay(engine, stream, **kw)
+def _scores(stream: list[CS.BandReport], since_s: float, reference: bool = False,
+            keep: Any = None) -> np.ndarray:
+    engine, _ = CS.engine_for(N, reference=reference)
+    if not reference:  # the reference band's reports are not there at all
+        stream = [r for r in stream if r.band < N]
+    snaps = CS.replay(engine, stream, keep=keep)
     t0 = snaps[0]["t"]
     return np.array([s["score"] for s in snaps if s["t"] - t0 >= since_s * 1000 and s["score"] is not None])
 
 
+@pytest.mark.parametrize("reference", [False, True], ids=["on-band evidence", "with reference"])
 @pytest.mark.parametrize("scene,lo,hi,since", [
-    ("quiet", 0, 20, 5.0), ("music", 30, 45, 5.0), ("clap_along", 55, 75, REACT + 4),
+    ("quiet", 0, 20, 5.0), ("music", 30, 45, 5.0), ("clap_along", 55, 80, REACT + 4),
     ("cheer_applause", 80, 100, REACT + 4)])
-def test_calibrated_mapping(streams: dict, scene: str, lo: float, hi: float, since: float) -> None:
-    s = _scores(streams[scene], since)
+def test_calibrated_mapping(streams: dict, scene: str, lo: float, hi: float, since: float,
+                            reference: bool) -> None:
+    s = _scores(streams[scene], since, reference)
     assert len(s) > 20
     assert lo <= float(np.mean(s)) <= hi, (scene, float(np.mean(s)))
 
 
 def test_losing_half_the_reports_moves_the_score_by_at_most_3(streams: dict) -> None:
     for scene in ("music", "clap_along", "cheer_applause"):
-        full = _scores(streams[scene], REACT + 4)
-        rng = np.random.default_rng(1)
-        half = _scores(streams[scene], REACT + 4, keep=lambda r, rng=rng: rng.random() < 0.5)
-        assert abs(float(np.mean(full) - np.mean(half))) <= 3.0, scene
+        for reference in (False, True):
+            full = _scores(streams[scene], REACT + 4, reference)
+            rng = np.random.default_rng(1)
+            half = _scores(streams[scene], REACT + 4, reference,
+                           keep=lambda r, rng=rng: rng.random() < 0.5)
+            assert abs(float(np.mean(full) - np.mean(half))) <= 3.0, (scene, reference)
 
 
 # every field at its maximum: levels, tonal share, fluctuation, motion, claps heard and felt, battery
@@ -120,7 +132,7 @@ def _rogue_at(stream: list[CS.BandReport], first: int, keys: np.ndarray) -> list
 
 def test_bands_that_stop_reporting_age_out(streams: dict) -> None:
     engine, _ = CS.engine_for(N)
-    stream = streams["music"]
+    stream = [r for r in streams["music"] if r.band < N]
     CS.replay(engine, stream)
     end = stream[-1].arrival_ms
     assert engine.tick(end + 1000)["bands"] == N
