@@ -22,6 +22,7 @@ from esptool.util import FatalError
 # board profile (wristband/boards.py) -> esptool chip name
 BOARD_CHIPS = {
     "esp32-devkitc-inmp441": "esp32",
+    "esp32-devkitc-pcm1808": "esp32",
     "esp32s3-devkitc-inmp441": "esp32s3",
     "m5stickc-plus": "esp32",
     "xiao-esp32s3-sense": "esp32s3",

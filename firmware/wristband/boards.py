@@ -32,6 +32,18 @@ PROFILES = {
         "imu": {"kind": "mpu6886", "sda": 21, "scl": 22, "addr": 0x68},
         "battery_adc": None,  # behind the AXP192 power chip
     },
+    # The music reference at the DJ booth: ESP32-DevKitC with a PCM1808 line-level
+    # ADC on the mixer's booth or record output (docs/boards.md, docs/reference.md).
+    # A line has no SPL: the sensitivity only sets where a nominal level reads
+    # (-18 dBFS reads 96 "dB"); the gateway fits every band's coupling to it.
+    "esp32-devkitc-pcm1808": {
+        "mic": {"type": "i2s", "sensitivity_cdb": -2000,
+                "pins": {"sck": 26, "ws": 25, "sd": 33, "mck": 0}},
+        "led": {"pin": 2, "kind": "gpio", "active_low": False},
+        "button": None,  # GPIO0 carries the master clock
+        "imu": None,
+        "battery_adc": None,
+    },
     # Seeed XIAO ESP32S3 Sense: MSM261D3526H1CPM PDM microphone on the camera board.
     "xiao-esp32s3-sense": {
         "mic": {"type": "pdm", "sensitivity_cdb": -2600, "pins": {"clk": 42, "data": 41}},

@@ -76,6 +76,13 @@ class Hardware:
                                     sd=machine.Pin(pins["data"]), mode=mode, bits=16,
                                     format=machine.I2S.MONO, rate=16000, ibuf=_IBUF // 2)
             self._raw = None
+        elif "mck" in pins:
+            # a line-level ADC (PCM1808 class) runs from the ESP32's master clock, 256 fs
+            self._i2s = machine.I2S(0, sck=machine.Pin(pins["sck"]), ws=machine.Pin(pins["ws"]),
+                                    sd=machine.Pin(pins["sd"]), mck=machine.Pin(pins["mck"]),
+                                    mode=machine.I2S.RX, bits=32, format=machine.I2S.MONO,
+                                    rate=16000, ibuf=_IBUF)
+            self._raw = bytearray(FRAME * 4)
         else:
             self._i2s = machine.I2S(0, sck=machine.Pin(pins["sck"]), ws=machine.Pin(pins["ws"]),
                                     sd=machine.Pin(pins["sd"]), mode=machine.I2S.RX, bits=32,
