@@ -161,9 +161,17 @@ def subblocks(sb: ptr32, obj, nsub: int) -> int:
         lm = int(log2q10(em))
         lt = int(log2q10(sb[3 * k + 1]))
         el = sb[3 * k + 2]
-        _add2(obj, D_IM_HI, em >> 8)
-        _add2(obj, D_IT_HI, sb[3 * k + 1] >> 8)
-        _add2(obj, D_IL_HI, el)
+        # interval sums in two 24-bit limbs, inline: a viper call per sum would
+        # cost more than the sums (this runs 500 times a second)
+        lo = dt[D_IM_LO] + (em >> 8)
+        dt[D_IM_HI] = dt[D_IM_HI] + (lo >> 24)
+        dt[D_IM_LO] = lo & _MASK24
+        lo = dt[D_IT_LO] + (sb[3 * k + 1] >> 8)
+        dt[D_IT_HI] = dt[D_IT_HI] + (lo >> 24)
+        dt[D_IT_LO] = lo & _MASK24
+        lo = dt[D_IL_LO] + el
+        dt[D_IL_HI] = dt[D_IL_HI] + (lo >> 24)
+        dt[D_IL_LO] = lo & _MASK24
         if dt[D_INIT] == 0:
             dt[D_INIT] = 1
             dt[D_BG] = lm << 6

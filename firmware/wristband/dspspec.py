@@ -8,6 +8,9 @@ between windows.  So the band runs a 128-point FFT of the voice band every
 the share of the energy in bins whose level moved less than 3 dB since the
 last window.  docs/dsp.md gives the derivation and the figures.
 
+The 128 real samples go through a 64-point complex FFT (even samples as the
+real part, odd as the imaginary) and one unpacking step: half the butterflies
+of a 128-point transform, which keeps the band inside its CPU budget.
 Integer-only viper code, 32-bit safe, compiled by numba in the twin like
 dspcore and dspfeat.  The FFT runs on block-normalised input (at most 2^13), so
 every butterfly keeps |re|, |im| <= 2^13 and every product below 2^30.
@@ -22,32 +25,38 @@ from micropython import const
 # 32 on 64-bit hosts (unix port), 0 on the ESP32; the twin sets 0 (see dspcore).
 _SEXT = 32 if sys.maxsize > 0x7FFFFFFF else 0
 
-N = const(128)  # FFT length (32 ms at 4 kHz)
-_HALF = const(64)
+N = const(128)  # window length (32 ms at 4 kHz)
+_HALF = const(64)  # the complex FFT's length
 _K0 = const(10)  # first bin kept: 312.5 Hz
 _K1 = const(64)  # one past the last: 2 kHz
 _PEAK = const(4096)  # block-normalise the window's peak to [2^12, 2^13)
 _STEADY = const(1020)  # 3 dB in log units: a partial that held its level
 _QUIET = const(4)  # peak below this: the band hears nothing to judge
 _LIFT = const(40960)  # 40 octaves of power, so a bin's absolute level is always > 0
+# Of every four windows, the first two are analysed (the second against the
+# first) and two are skipped: a steady share every 128 ms is plenty for a
+# 250 ms report, and half the FFTs keep the band inside its CPU budget.
+_GROUP = const(4)
+_PAIR = const(2)
 
 # Slots of the state array.
 T_FILL = const(0)  # samples in the ring
 T_SUM = const(1)  # per interval: sum of window shares (0..256 each) ...
 T_N = const(2)  # ... and how many windows
 T_HAVE = const(3)  # a previous window exists
-T_PREV = const(4)  # _K1 slots: last window's bin levels, absolute log units
+T_PHASE = const(4)  # which window of a group of _GROUP this is
+T_PREV = const(5)  # _K1 slots: last window's bin levels, absolute log units
 N_STATE = const(T_PREV + _K1)
-# Work array: ring (N), re (N), im (N), twiddles cos (64), sin (64), window (N),
-# bit-reversed index (N).
-N_WORK = const(5 * N + 2 * _HALF)
+# Work array: ring (N), re (64), im (64), twiddles cos and sin of 2 pi k / 128
+# (64 each), window (N), 6-bit reversed index (64).
+N_WORK = const(2 * N + 5 * _HALF)
 W_RING = const(0)
 W_RE = const(N)
-W_IM = const(2 * N)
-W_COS = const(3 * N)
-W_SIN = const(3 * N + _HALF)
-W_WIN = const(3 * N + 2 * _HALF)
-W_REV = const(4 * N + 2 * _HALF)
+W_IM = const(N + _HALF)
+W_COS = const(N + 2 * _HALF)
+W_SIN = const(N + 3 * _HALF)
+W_WIN = const(N + 4 * _HALF)
+W_REV = const(2 * N + 4 * _HALF)
 
 # round(32767 * cos(2 pi k / 128)), k = 0..32: every twiddle and the Hann window
 # come from this quarter wave by symmetry, in integers, so band and twin agree.
@@ -78,10 +87,11 @@ def work():
         w[W_SIN + k] = _cos(32 - k) if k <= 32 else _cos(k - 32)  # sin = cos(. - pi/2)
     for n in range(N):
         w[W_WIN + n] = (32767 - _cos(n)) >> 1  # Hann
+    for m in range(_HALF):
         r = 0
-        for b in range(7):
-            r |= ((n >> b) & 1) << (6 - b)
-        w[W_REV + n] = r
+        for b in range(6):
+            r |= ((m >> b) & 1) << (5 - b)
+        w[W_REV + m] = r
     return w
 
 
@@ -91,15 +101,16 @@ def state():
 
 @micropython.viper
 def _fft(w: ptr32):
-    """In-place radix-2 FFT of w[W_RE..], w[W_IM..] (already in bit-reversed order),
-    halving at every stage so that the components never grow past the input's bound."""
+    """In-place 64-point radix-2 FFT of w[W_RE..], w[W_IM..] (already in bit-reversed
+    order), halving at every stage so that the components never grow past the
+    input's bound.  Twiddles are W_128^(2j): the table is for 128 points."""
     x = int(_SEXT)
     size = 2
     step = _HALF
-    while size <= N:
+    while size <= _HALF:
         half = size >> 1
         start = 0
-        while start < N:
+        while start < _HALF:
             for j in range(half):
                 c = (w[W_COS + j * step] << x) >> x
                 s = (w[W_SIN + j * step] << x) >> x
@@ -123,7 +134,8 @@ def _fft(w: ptr32):
 
 @micropython.viper
 def _load(w: ptr32) -> int:
-    """Window the ring into re/im in bit-reversed order, block-normalised.
+    """Window the ring into re/im (even samples real, odd imaginary) in bit-reversed
+    order, block-normalised.
 
     Returns the normalising shift (positive: scaled down), or -99 when the
     window is too quiet to judge."""
@@ -144,15 +156,19 @@ def _load(w: ptr32) -> int:
     while peak < _PEAK:
         peak <<= 1
         sh -= 1
-    for n in range(N):
-        v = (w[W_RING + n] << x) >> x
+    for m in range(_HALF):
+        n = m + m
+        a = (w[W_RING + n] << x) >> x
+        b = (w[W_RING + n + 1] << x) >> x
         if sh >= 0:
-            v = v >> sh
+            a = a >> sh
+            b = b >> sh
         else:
-            v = v << (0 - sh)
-        r = w[W_REV + n]
-        w[W_RE + r] = (v * w[W_WIN + n]) >> 15
-        w[W_IM + r] = 0
+            a = a << (0 - sh)
+            b = b << (0 - sh)
+        r = w[W_REV + m]
+        w[W_RE + r] = (a * w[W_WIN + n]) >> 15
+        w[W_IM + r] = (b * w[W_WIN + n + 1]) >> 15
     return sh
 
 
@@ -168,8 +184,20 @@ def _judge(w: ptr32, t: ptr32, sh: int):
     have = t[T_HAVE]
     gain = sh * 2048 + _LIFT  # undo the block normalisation, in log units of power
     for k in range(_K0, _K1):
-        re = (w[W_RE + k] << x) >> x
-        im = (w[W_IM + k] << x) >> x
+        # unpack bin k of the 128 real samples from bins k and 64 - k of the
+        # 64-point transform of their even/odd pairs
+        ar = (w[W_RE + k] << x) >> x
+        ai = (w[W_IM + k] << x) >> x
+        br = (w[W_RE + _HALF - k] << x) >> x
+        bi = (w[W_IM + _HALF - k] << x) >> x
+        er = (ar + br) >> 1
+        ei = (ai - bi) >> 1
+        orr = (ai + bi) >> 1
+        oi = (br - ar) >> 1
+        c = (w[W_COS + k] << x) >> x
+        s = w[W_SIN + k]
+        re = er + (((c * orr) >> 15) + ((s * oi) >> 15))
+        im = ei + (((c * oi) >> 15) - ((s * orr) >> 15))
         p = re * re + im * im
         lv = 0
         if p > 1:
@@ -215,20 +243,29 @@ def push(sb: ptr32, first: int, count: int, w: ptr32, t: ptr32) -> int:
     """Append count decimated voice-band samples (sb[first:first+count]) to the ring;
     analyse every full window.  Returns the number of windows analysed."""
     fill = t[T_FILL]
+    phase = t[T_PHASE]
     done = 0
     for i in range(count):
-        w[W_RING + fill] = sb[first + i]  # a store keeps the low 32 bits: no sign to fix
+        if phase < _PAIR:
+            w[W_RING + fill] = sb[first + i]  # a store keeps the low 32 bits: no sign to fix
         fill += 1
         if fill == N:
             fill = 0
-            sh = int(_load(w))
-            if sh == -99:
-                t[T_HAVE] = 0
-            else:
-                _fft(w)
-                _judge(w, t, sh)
-                done += 1
+            if phase == 0:
+                t[T_HAVE] = 0  # the pair's first window: nothing to compare with yet
+            if phase < _PAIR:
+                sh = int(_load(w))
+                if sh == -99:
+                    t[T_HAVE] = 0
+                else:
+                    _fft(w)
+                    _judge(w, t, sh)
+                    done += 1
+            phase += 1
+            if phase == _GROUP:
+                phase = 0
     t[T_FILL] = fill
+    t[T_PHASE] = phase
     return done
 
 
