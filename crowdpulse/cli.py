@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "features": ("crowdpulse.commands.features", "run the band's feature pipeline over a WAV file"),
     "sim": ("crowdpulse.commands.sim", "simulate hardware: `sim band` runs the real firmware"),
     "gateway": ("crowdpulse.commands.gateway", "run the venue gateway: ingest, sentiment, API"),
+    "doctor": ("crowdpulse.commands.doctor", "check a venue before doors open: files, broker, traffic"),
     "score": ("crowdpulse.commands.score", "score a recording as if N bands heard it"),
     "flash": ("crowdpulse.commands.flash", "flash and configure one band on a serial port"),
     "provision": ("crowdpulse.commands.provision", "flash and configure the bands of a fleet file"),
