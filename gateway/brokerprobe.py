@@ -71,8 +71,10 @@ def connect_failure(exc: BaseException, url: BrokerURL, ca_file: str | None) -> 
                              f"({getattr(exc, 'verify_message', exc)})",
                      "give --ca-file with the venue CA certificate (venue-ca.crt)" if not ca_file
                      else "give --ca-file the CA that signed the broker's certificate")
-    if isinstance(exc, ssl.SSLError):
-        return Check("fail", f"TLS handshake with {where} failed ({exc.reason or exc})",
+    if isinstance(exc, ssl.SSLError) or (url.tls and isinstance(exc, ConnectionResetError)):
+        # a plain MQTT listener resets a TLS hello, or answers it with garbage
+        why = getattr(exc, "reason", None) or exc.strerror or exc
+        return Check("fail", f"TLS handshake with {where} failed ({why})",
                      f"is {where} a TLS port? use mqtts:// with port 8883, mqtt:// with 1883")
     if isinstance(exc, FileNotFoundError | IsADirectoryError | PermissionError) and ca_file:
         return Check("fail", f"cannot read the CA file {ca_file} ({exc.strerror})",
