@@ -201,3 +201,102 @@ def test_doctor_names_reports_for_another_venue_name(tmp_path: Path) -> None:
             client.loop_stop()
     fails = lines(run.stdout, "FAIL")
     assert any("reports for venue 'demo', not 'club-x'" in f and "--config" in f for f in fails), run.stdout
+
+
+# -- the gateway tells the same, at start and while it runs ----------------------------------------
+
+def _health_until(gw: object, pred: object, timeout: float = 30.0) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    last: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        try:
+            last = gw.get("/api/health")  # type: ignore[attr-defined]
+            if pred(last):  # type: ignore[operator]
+                return last
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"health never got there: {last}")
+
+
+def test_gateway_without_the_venue_ca_says_tls_and_is_not_live(venue: SecuredVenue, tmp_path: Path) -> None:
+    from gateway_helpers import GatewayProc
+
+    from crowdpulse.broker import free_port
+
+    cfg = venue_file(tmp_path, extra=f"[http]\nport = {free_port()}\n")
+    gw = GatewayProc(venue.url("gateway"), cfg)  # no --ca-file: the venue CA is not trusted
+    try:
+        gw.wait_ready(mqtt=False)
+        h = _health_until(gw, lambda h: any("TLS" in p["what"] for p in h["problems"]))
+        assert h["status"] == "down" and h["summary"] == "broker disconnected" and not h["live"]
+        tls = next(p for p in h["problems"] if "TLS" in p["what"])
+        assert "certificate is not trusted" in tls["what"] and "--ca-file" in tls["fix"]
+    finally:
+        out = gw.stop()
+    assert out.count("TLS: the broker's certificate is not trusted") >= 1, out
+    assert "created the console token file" in out and (tmp_path / "console.token").exists()
+    assert gw.proc.returncode == 0 and "Traceback" not in out
+
+
+def test_gateway_logs_each_rejection_reason_once_a_minute(venue: SecuredVenue, tmp_path: Path) -> None:
+    from gateway_helpers import GatewayProc
+
+    from crowdpulse.broker import free_port
+
+    cfg = venue_file(tmp_path / "right", extra=f"[http]\nport = {free_port()}\n")
+    wrong = venue_file(tmp_path / "wrong")
+    gw = GatewayProc(venue.url("gateway"), cfg, "--ca-file", str(venue.ca))
+    try:
+        gw.wait_ready()
+        h = _health_until(gw, lambda h: h["summary"] == "no reports")
+        assert not h["live"] and any(p["what"].startswith("no relay heard") for p in h["problems"])
+        with Relay(venue, wrong, [f"B{i:04d}" for i in range(1, 11)]):  # 4 batches a second, all refused
+            h = _health_until(gw, lambda h: h["rejected"].get("unknown_id", 0) >= 60)
+        bad = [p for p in h["problems"] if "from unknown bands" in p["what"]]
+        assert bad and bad[0]["level"] == "fail" and "wrong venue key" in bad[0]["fix"]
+        with Relay(venue, cfg, [f"B{i:04d}" for i in range(1, 41)]):
+            h = _health_until(gw, lambda h: h["live"] is True)
+        assert h["summary"] == "live" and h["relays"][0]["relay"] == "stage-left"
+    finally:
+        out = gw.stop()
+    logged = [line for line in out.splitlines() if "from unknown bands" in line]
+    assert len(logged) == 1, out  # rate-limited: one line, however many reports
+    assert "rejected" in logged[0] and "wrong venue key" in logged[0]
+    assert gw.proc.returncode == 0 and "Traceback" not in out
+
+
+def test_simulator_reaches_a_secured_venue_with_its_bands(venue: SecuredVenue, tmp_path: Path) -> None:
+    cfg = venue_file(tmp_path)
+    env = dict(os.environ, CROWDPULSE_BROKER=venue.url("stage-left"))  # the relay's credentials
+    no_ca = subprocess.run([EXE, "sim", "--scenario", "normal", "--config", str(cfg), "--seconds", "2"],
+                           capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert no_ca.returncode == 2, no_ca.stderr
+    last = no_ca.stderr.strip().splitlines()[-1]
+    assert "TLS: the broker's certificate is not trusted" in last and "--ca-file" in last
+    assert "no MQTT broker answering" not in no_ca.stderr and "Traceback" not in no_ca.stderr
+
+    reports: list[tuple[bytes, int]] = []
+    url = BrokerURL.parse(venue.url("gateway"))
+    watcher = make_client(url, "test-watcher", str(venue.ca))
+    watcher.on_message = lambda c, u, m: reports.append((bytes(m.payload), int(time.time() * 1000)))
+    watcher.connect(url.host, url.port)
+    watcher.subscribe(topic(VENUE, "relay", "+", "batch"))
+    watcher.loop_start()
+    run = subprocess.run([EXE, "sim", "--scenario", "normal", "--config", str(cfg), "--ca-file", str(venue.ca),
+                          "--seconds", "3"], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    watcher.loop_stop()
+    assert run.returncode == 0, run.stderr
+    assert "40 bands" in run.stderr and "venue club-x" in run.stderr
+    # the venue's own bands, signed with the venue's key: the gateway's checks accept them
+    from crowdpulse.gateway.core import Engine
+    from crowdpulse.gateway.venue import load
+
+    venue_cfg = load(cfg)
+    from crowdpulse.gateway.service import registry_only
+
+    engine = Engine(VENUE, registry_only(venue_cfg))
+    for batch, at_ms in reports:  # checked as the gateway checks them when they arrive
+        engine.ingest_batch(batch, at_ms)
+    assert reports and engine.validator.accepted > 0, engine.counters()
+    assert engine.counters()["rejected"]["unknown_id"] == 0
