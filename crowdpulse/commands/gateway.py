@@ -93,6 +93,8 @@ def _run(args: argparse.Namespace) -> int:
         if not 0 <= args.http_port <= 65535:
             raise CliError("--http-port must be 0-65535")
         cfg.http_port = args.http_port
+    log.info("starting: venue %s, %d bands (Ctrl-C or SIGTERM stops it cleanly from here on)",
+             cfg.venue, len(cfg.bands))
     _start_checks(cfg, args.config)
     if cfg.console_token is None:
         cfg.console_token = secrets.token_urlsafe(12)
