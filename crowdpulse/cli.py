@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("crowdpulse.commands.monitor", "a band's serial console, decoded; Ctrl-C stops"),
     "relay": ("crowdpulse.commands.relay", "listen for band adverts over BLE and batch them to MQTT"),
     "packet": ("crowdpulse.commands.packet", "decode reports, print test vectors, make keys"),
+    "deploy": ("crowdpulse.commands.deploy", "the venue broker's config, ACL and passwords (docs/deploy.md)"),
     "bench": ("crowdpulse.commands.bench", "benchmarks; the last stdout line is JSON with --json"),
     "demo": ("crowdpulse.commands.demo", "run the end-to-end demo on this machine"),
 }
