@@ -44,13 +44,13 @@ def bands(cfg: VenueConfig) -> list[Check]:
 
 
 def key_file(cfg: VenueConfig) -> Check:
-    if cfg.venue_key_file is None:
+    if cfg.key_path is None:
         return Check("ok", "venue key: from the environment")
-    mode = stat.S_IMODE(os.stat(cfg.venue_key_file).st_mode)
+    mode = stat.S_IMODE(os.stat(cfg.key_path).st_mode)
     if mode & 0o004:
-        return Check("warn", f"venue key {cfg.venue_key_file} is readable by every user (mode {mode:o})",
-                     f"chmod 640 {cfg.venue_key_file} (owner root, group crowdpulse)")
-    return Check("ok", f"venue key {cfg.venue_key_file} (mode {mode:o})")
+        return Check("warn", f"venue key {cfg.key_path} is readable by every user (mode {mode:o})",
+                     f"chmod 640 {cfg.key_path} (owner root, group crowdpulse)")
+    return Check("ok", f"venue key {cfg.key_path} (mode {mode:o})")
 
 
 def token(cfg: VenueConfig, venue_path: str, create: bool) -> Check:

@@ -70,7 +70,7 @@ class VenueConfig:
     http_port: int = 8080
     console_token: str | None = field(default=None, repr=False)
     console_token_file: str | None = None  # the full path; the file may not exist yet
-    venue_key_file: str | None = None  # the full path, when the key comes from a file
+    key_path: str | None = None  # the venue key file's full path, when the key comes from a file
     view_requires_token: bool = False
     ha_discovery: bool = False
     ha_prefix: str = "homeassistant"
@@ -227,7 +227,7 @@ def _parse(raw: dict[str, Any], base: Path) -> VenueConfig:
     h, c, ha = raw.get("http", {}), raw.get("console", {}), raw.get("home_assistant", {})
     venue_key, key_file = _key(raw, base)
     cfg = VenueConfig(
-        venue=venue, zones=zones, bands=bands, venue_key=venue_key, venue_key_file=key_file,
+        venue=venue, zones=zones, bands=bands, venue_key=venue_key, key_path=key_file,
         k_anonymity=int(_get(s, "k_anonymity", int, 5, "sentiment")),
         age_out_s=float(_get(s, "age_out_s", (int, float), 10.0, "sentiment")),
         tick_hz=float(_get(s, "tick_hz", (int, float), 10.0, "sentiment")),
