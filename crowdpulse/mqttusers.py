@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from crowdpulse.deploy import DeployError, check_usernames
@@ -37,15 +37,23 @@ def read(path: Path) -> dict[str, str]:
             continue
         user, sep, password = line.partition(":")
         if not sep or not password or password.startswith("$7$"):
-            raise DeployError(f"{path}, line {n}: not `user:password` in clear (a hashed password file? "
-                              "give the notes file, not the broker's)")
+            raise DeployError(
+                f"{path}, line {n}: not `user:password` in clear (a hashed password file? "
+                "give the notes file, not the broker's)"
+            )
         out[user] = password
     return out
 
 
-def make(path: Path, venue_key: bytes, band_ids: Iterable[str], relays: list[str],
-         gateway: str = "gateway", console: str | None = "console",
-         readers: list[str] = ()) -> tuple[int, int]:  # type: ignore[assignment]
+def make(
+    path: Path,
+    venue_key: bytes,
+    band_ids: Iterable[str],
+    relays: list[str],
+    gateway: str = "gateway",
+    console: str | None = "console",
+    readers: Sequence[str] = (),
+) -> tuple[int, int]:
     """Write every user's password to `path` (mode 600); returns (written, kept)."""
     bands = list(band_ids)
     check_usernames(bands, relays, gateway, console, readers)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import MQTTProtocolVersion
 
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 
@@ -60,64 +61,104 @@ def connect_failure(exc: BaseException, url: BrokerURL, ca_file: str | None) -> 
     if isinstance(exc, ssl.SSLCertVerificationError):
         code = getattr(exc, "verify_code", 0)
         if code == 62 or "hostname" in str(exc).lower():
-            return Check("fail", f"TLS: the broker's certificate does not name {url.host}",
-                         "connect with a name the certificate holds (its subjectAltName), "
-                         "or re-make it with that name (docs/deploy.md §5)")
+            return Check(
+                "fail",
+                f"TLS: the broker's certificate does not name {url.host}",
+                "connect with a name the certificate holds (its subjectAltName), "
+                "or re-make it with that name (docs/deploy.md §5)",
+            )
         if code == 10:
-            return Check("fail", "TLS: the broker's certificate has expired",
-                         "renew it and reload mosquitto (docs/deploy.md §5)")
+            return Check(
+                "fail",
+                "TLS: the broker's certificate has expired",
+                "renew it and reload mosquitto (docs/deploy.md §5)",
+            )
         trust = f"the CA in {ca_file}" if ca_file else "this machine's CAs"
-        return Check("fail", f"TLS: the broker's certificate is not trusted by {trust} "
-                             f"({getattr(exc, 'verify_message', exc)})",
-                     "give --ca-file with the venue CA certificate (venue-ca.crt)" if not ca_file
-                     else "give --ca-file the CA that signed the broker's certificate")
+        return Check(
+            "fail",
+            f"TLS: the broker's certificate is not trusted by {trust} "
+            f"({getattr(exc, 'verify_message', exc)})",
+            "give --ca-file with the venue CA certificate (venue-ca.crt)"
+            if not ca_file
+            else "give --ca-file the CA that signed the broker's certificate",
+        )
     if isinstance(exc, ssl.SSLError) or (url.tls and isinstance(exc, ConnectionResetError)):
         # a plain MQTT listener resets a TLS hello, or answers it with garbage
         why = getattr(exc, "reason", None) or exc.strerror or exc
-        return Check("fail", f"TLS handshake with {where} failed ({why})",
-                     f"is {where} a TLS port? use mqtts:// with port 8883, mqtt:// with 1883")
+        return Check(
+            "fail",
+            f"TLS handshake with {where} failed ({why})",
+            f"is {where} a TLS port? use mqtts:// with port 8883, mqtt:// with 1883",
+        )
     if isinstance(exc, FileNotFoundError | IsADirectoryError | PermissionError) and ca_file:
-        return Check("fail", f"cannot read the CA file {ca_file} ({exc.strerror})",
-                     "give --ca-file the venue CA certificate (venue-ca.crt)")
+        return Check(
+            "fail",
+            f"cannot read the CA file {ca_file} ({exc.strerror})",
+            "give --ca-file the venue CA certificate (venue-ca.crt)",
+        )
     if isinstance(exc, socket.gaierror):
-        return Check("fail", f"cannot resolve {url.host} ({exc.strerror})",
-                     "check the broker URL's host, or add it to /etc/hosts")
+        return Check(
+            "fail",
+            f"cannot resolve {url.host} ({exc.strerror})",
+            "check the broker URL's host, or add it to /etc/hosts",
+        )
     if isinstance(exc, ConnectionRefusedError):
-        return Check("fail", f"nothing listens on {where}",
-                     "start Mosquitto (systemctl status mosquitto), and check the port: "
-                     "1883 plain, 8883 TLS, as in crowdpulse.conf")
+        return Check(
+            "fail",
+            f"nothing listens on {where}",
+            "start Mosquitto (systemctl status mosquitto), and check the port: "
+            "1883 plain, 8883 TLS, as in crowdpulse.conf",
+        )
     if isinstance(exc, TimeoutError | socket.timeout):
-        return Check("fail", f"no answer from {where} within {TIMEOUT_S:.0f} s",
-                     "check the network, the address and the firewall")
-    return Check("fail", f"cannot connect to {where} ({type(exc).__name__}: {exc})",
-                 "check the broker URL")
+        return Check(
+            "fail",
+            f"no answer from {where} within {TIMEOUT_S:.0f} s",
+            "check the network, the address and the firewall",
+        )
+    return Check(
+        "fail", f"cannot connect to {where} ({type(exc).__name__}: {exc})", "check the broker URL"
+    )
 
 
 def refusal(rc: Any, url: BrokerURL) -> Check:
     """The broker's CONNACK said no."""
     name = rc.getName() if hasattr(rc, "getName") else str(rc)
     if url.username is None:
-        return Check("fail", f"the broker refused a login without credentials ({name})",
-                     "put user:password in the broker URL (mqtts://gateway:PASSWORD@host:8883, "
-                     "or $CROWDPULSE_BROKER)")
-    return Check("fail", f"the broker refused the login of user {url.username} ({name})",
-                 "check the password in the broker URL ($CROWDPULSE_BROKER); or add the user: "
-                 f"mosquitto_passwd /etc/mosquitto/crowdpulse.passwd {url.username}, then "
-                 "systemctl reload mosquitto")
+        return Check(
+            "fail",
+            f"the broker refused a login without credentials ({name})",
+            "put user:password in the broker URL (mqtts://gateway:PASSWORD@host:8883, "
+            "or $CROWDPULSE_BROKER)",
+        )
+    return Check(
+        "fail",
+        f"the broker refused the login of user {url.username} ({name})",
+        "check the password in the broker URL ($CROWDPULSE_BROKER); or add the user: "
+        f"mosquitto_passwd /etc/mosquitto/crowdpulse.passwd {url.username}, then "
+        "systemctl reload mosquitto",
+    )
 
 
 def closed_without_answer(url: BrokerURL) -> Check:
-    return Check("fail", f"{url.host}:{url.port} closed the connection without an MQTT answer",
-                 "is it a TLS port? use mqtts:// for 8883" if not url.tls
-                 else "is it an MQTT port? check the port in the broker URL")
+    return Check(
+        "fail",
+        f"{url.host}:{url.port} closed the connection without an MQTT answer",
+        "is it a TLS port? use mqtts:// for 8883"
+        if not url.tls
+        else "is it an MQTT port? check the port in the broker URL",
+    )
 
 
 class _Session:
     """A short-lived MQTT 5 client that records what the broker answers."""
 
     def __init__(self, url: BrokerURL, ca_file: str | None, venue: str) -> None:
-        self.client = make_client(url, f"crowdpulse-probe-{venue}-{secrets.token_hex(4)}", ca_file,
-                                  protocol=mqtt.MQTTv5)
+        self.client = make_client(
+            url,
+            f"crowdpulse-probe-{venue}-{secrets.token_hex(4)}",
+            ca_file,
+            protocol=MQTTProtocolVersion.MQTTv5,
+        )
         self.connack: Any = None
         self.answered = threading.Event()
         self.pubacks: dict[int, Any] = {}
@@ -150,8 +191,9 @@ class _Session:
             pass
 
 
-def probe(url: BrokerURL, ca_file: str | None, venue: str, keep: bool = False,
-          acl: bool = True) -> tuple[Result, _Session | None]:
+def probe(
+    url: BrokerURL, ca_file: str | None, venue: str, keep: bool = False, acl: bool = True
+) -> tuple[Result, _Session | None]:
     """Run the steps (the ACL's only with `acl`); with `keep`, also return the
     connected session (MQTT 5, loop running) for the caller to use and close."""
     res = Result()
@@ -185,8 +227,10 @@ def probe(url: BrokerURL, ca_file: str | None, venue: str, keep: bool = False,
 def _acl(s: _Session, url: BrokerURL, venue: str) -> Check:
     user = url.username or "(anonymous)"
     mine = topic(venue, "gateway", "probe", secrets.token_hex(4))
-    fix = (f"render the ACL for venue {venue} with gateway user {user} "
-           "(crowdpulse deploy acl), install it, systemctl reload mosquitto")
+    fix = (
+        f"render the ACL for venue {venue} with gateway user {user} "
+        "(crowdpulse deploy acl), install it, systemctl reload mosquitto"
+    )
     sub_done = threading.Event()
     s.client.on_subscribe = lambda *a: sub_done.set()
     s.client.subscribe(topic(venue, "#"), qos=1)
@@ -198,7 +242,11 @@ def _acl(s: _Session, url: BrokerURL, venue: str) -> Check:
         s.cond.wait_for(lambda: info.mid in s.pubacks, TIMEOUT_S)
         rc = s.pubacks.get(info.mid)
         if rc is not None and rc.is_failure and rc.getName() == "Not authorized":
-            return Check("fail", f"the ACL does not let {user} write {topic(venue, 'gateway', '...')}", fix)
+            return Check(
+                "fail", f"the ACL does not let {user} write {topic(venue, 'gateway', '...')}", fix
+            )
         if not s.cond.wait_for(lambda: payload in s.got, TIMEOUT_S):
             return Check("fail", f"the ACL does not let {user} read {topic(venue, '#')}", fix)
-    return Check("ok", f"ACL: {user} may write {topic(venue, 'gateway', '...')} and read {topic(venue, '#')}")
+    return Check(
+        "ok", f"ACL: {user} may write {topic(venue, 'gateway', '...')} and read {topic(venue, '#')}"
+    )

@@ -47,8 +47,13 @@ def run(opt: Options, say: Callable[[Check], None]) -> bool:
         out(c)
     out(preflight.key_file(cfg))
     create = opt.create_token or bool(
-        cfg.console_token_file and cfg.console_token is None and opt.ask
-        and opt.ask(f"the console token file {cfg.console_token_file} does not exist; create it now?"))
+        cfg.console_token_file
+        and cfg.console_token is None
+        and opt.ask
+        and opt.ask(
+            f"the console token file {cfg.console_token_file} does not exist; create it now?"
+        )
+    )
     out(preflight.token(cfg, opt.config, create))
     result, session = probe(opt.broker, opt.ca_file, cfg.venue, keep=opt.listen_s > 0)
     for c in result.checks:

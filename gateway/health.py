@@ -26,8 +26,14 @@ def _age(now: float, at: float) -> float | None:
 
 def _relays(gw: Gateway, now: float) -> list[dict[str, Any]]:
     names = sorted(set(gw.relays) | set(gw.relay_batch_at))
-    return [{"relay": r, "state": str(gw.relays.get(r, {}).get("state", "unknown")),
-             "last_batch_s": _age(now, gw.relay_batch_at.get(r, 0.0))} for r in names]
+    return [
+        {
+            "relay": r,
+            "state": str(gw.relays.get(r, {}).get("state", "unknown")),
+            "last_batch_s": _age(now, gw.relay_batch_at.get(r, 0.0)),
+        }
+        for r in names
+    ]
 
 
 def snapshot(gw: Gateway) -> dict[str, Any]:
@@ -43,27 +49,43 @@ def snapshot(gw: Gateway) -> dict[str, Any]:
 
     p = gw.broker_problem
     if not connected:
-        add("fail", p.what if p else f"not connected to the broker {gw.broker}",
-            p.fix if p and p.fix else "crowdpulse doctor --config <venue file> tells why")
+        add(
+            "fail",
+            p.what if p else f"not connected to the broker {gw.broker}",
+            p.fix if p and p.fix else "crowdpulse doctor --config <venue file> tells why",
+        )
     elif p is not None:
         add(p.level, p.what, p.fix)
     for reason, n in recent.items():
         if reason not in rejections.QUIET:
             what, fix = rejections.describe(reason, n).split(": ", 1)
-            add("fail" if rejections.serious(reason) else "warn", f"rejected {what} in the last minute", fix)
+            add(
+                "fail" if rejections.serious(reason) else "warn",
+                f"rejected {what} in the last minute",
+                fix,
+            )
     heard = [r for r in relays if r["last_batch_s"] is not None and r["last_batch_s"] <= RELAY_S]
     for r in relays:
         if r["state"] == "offline":
-            add("warn", f"relay {r['relay']} is offline", f"check crowdpulse relay on {r['relay']} "
-                                                          "(journalctl -u crowdpulse-relay)")
+            add(
+                "warn",
+                f"relay {r['relay']} is offline",
+                f"check crowdpulse relay on {r['relay']} (journalctl -u crowdpulse-relay)",
+            )
     direct = gw.direct_at > 0 and now - gw.direct_at <= RELAY_S
     if connected and not heard and not direct:
-        add("warn", "no relay heard" + (" (none has a status)" if not relays else ""),
-            f"start crowdpulse relay --venue {gw.cfg.venue} on each relay host (docs/relay.md)")
+        add(
+            "warn",
+            "no relay heard" + (" (none has a status)" if not relays else ""),
+            f"start crowdpulse relay --venue {gw.cfg.venue} on each relay host (docs/relay.md)",
+        )
     if connected and not live:
         since = _age(now, gw.accepted_at)
-        add("warn", "no report accepted yet" if since is None else f"no report accepted for {since:.0f} s",
-            "are the bands on and inside the event window? crowdpulse doctor listens and says why")
+        add(
+            "warn",
+            "no report accepted yet" if since is None else f"no report accepted for {since:.0f} s",
+            "are the bands on and inside the event window? crowdpulse doctor listens and says why",
+        )
     if not connected:
         summary = "broker disconnected"
     elif live:
@@ -76,10 +98,16 @@ def snapshot(gw: Gateway) -> dict[str, Any]:
         "summary": summary,
         "mqtt": connected,
         "bands": len(gw.cfg.bands),
-        "broker": {"url": str(gw.broker), "connected": connected,
-                   "problem": p.what if p else None, "fix": p.fix if p else None},
-        "reports": {"last_accepted_s": _age(now, gw.accepted_at),
-                    "accepted_total": gw.engine.validator.accepted},
+        "broker": {
+            "url": str(gw.broker),
+            "connected": connected,
+            "problem": p.what if p else None,
+            "fix": p.fix if p else None,
+        },
+        "reports": {
+            "last_accepted_s": _age(now, gw.accepted_at),
+            "accepted_total": gw.engine.validator.accepted,
+        },
         "relays": relays,
         "rejected": recent,
         "problems": problems,

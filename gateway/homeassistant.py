@@ -56,7 +56,9 @@ def discovery(venue: str, zone: str | None, prefix: str, availability: str) -> t
 
 def states(snap: dict[str, Any]) -> list[tuple[str | None, str]]:
     """(zone or None for the venue, state payload) for one snapshot."""
-    out: list[tuple[str | None, str]] = [(None, json.dumps({"score": snap["score"], "bands": snap["bands"]}))]
+    out: list[tuple[str | None, str]] = [
+        (None, json.dumps({"score": snap["score"], "bands": snap["bands"]}))
+    ]
     for z in snap["zones"]:
         out.append((z["zone"], json.dumps({"score": z["score"], "bands": z["bands"]})))
     return out

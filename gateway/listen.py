@@ -73,37 +73,69 @@ class Listener:
 
     def checks(self, seconds: float) -> list[Check]:
         with self.lock:
-            return [self._relays(seconds), *self._zones(seconds), *self._rejected(), *self._others()]
+            return [
+                self._relays(seconds),
+                *self._zones(seconds),
+                *self._rejected(),
+                *self._others(),
+            ]
 
     def _relays(self, seconds: float) -> Check:
         names = sorted(set(self.batches) | set(self.status))
         if not names:
             if self.direct:
-                return Check("ok", f"no relay heard in {seconds:.0f} s (bands report over MQTT directly)")
-            return Check("warn", f"no relay heard in {seconds:.0f} s, and none has a retained status",
-                         f"start `crowdpulse relay --venue {self.cfg.venue}` on each relay host "
-                         "(docs/relay.md), with its broker URL and --ca-file")
-        parts = [f"{r} ({self.status.get(r, 'no status')}, {self.batches[r]} batches)" for r in names]
+                return Check(
+                    "ok", f"no relay heard in {seconds:.0f} s (bands report over MQTT directly)"
+                )
+            return Check(
+                "warn",
+                f"no relay heard in {seconds:.0f} s, and none has a retained status",
+                f"start `crowdpulse relay --venue {self.cfg.venue}` on each relay host "
+                "(docs/relay.md), with its broker URL and --ca-file",
+            )
+        parts = [
+            f"{r} ({self.status.get(r, 'no status')}, {self.batches[r]} batches)" for r in names
+        ]
         silent = [r for r in names if not self.batches[r]]
         if silent:
-            return Check("warn", f"relays: {', '.join(parts)}",
-                         f"{', '.join(silent)} sent no batch: is it running, near bands, with "
-                         f"--venue {self.cfg.venue}? (journalctl -u crowdpulse-relay)")
+            return Check(
+                "warn",
+                f"relays: {', '.join(parts)}",
+                f"{', '.join(silent)} sent no batch: is it running, near bands, with "
+                f"--venue {self.cfg.venue}? (journalctl -u crowdpulse-relay)",
+            )
         return Check("ok", f"relays: {', '.join(parts)}")
 
     def _zones(self, seconds: float) -> list[Check]:
         n_zone = np.bincount(self.registry.zone_of, minlength=len(self.registry.zones))
-        seen = np.bincount(self.registry.zone_of[sorted(self.bands_seen)],
-                           minlength=len(self.registry.zones)) if self.bands_seen else np.zeros_like(n_zone)
+        seen = (
+            np.bincount(
+                self.registry.zone_of[sorted(self.bands_seen)], minlength=len(self.registry.zones)
+            )
+            if self.bands_seen
+            else np.zeros_like(n_zone)
+        )
         out = []
         for i, z in enumerate(self.registry.zones):
             what = f"zone {z}: {seen[i]} of {n_zone[i]} bands heard in {seconds:.0f} s"
             if seen[i] == 0:
-                out.append(Check("warn", what, "are its bands on, inside the event window, and near a "
-                                               "relay (or on the band WLAN)? watch one with crowdpulse monitor"))
+                out.append(
+                    Check(
+                        "warn",
+                        what,
+                        "are its bands on, inside the event window, and near a "
+                        "relay (or on the band WLAN)? watch one with crowdpulse monitor",
+                    )
+                )
             elif seen[i] < self.cfg.k_anonymity:
-                out.append(Check("warn", what, f"a zone shows a score from {self.cfg.k_anonymity} bands "
-                                               "on (sentiment.k_anonymity)"))
+                out.append(
+                    Check(
+                        "warn",
+                        what,
+                        f"a zone shows a score from {self.cfg.k_anonymity} bands "
+                        "on (sentiment.k_anonymity)",
+                    )
+                )
             else:
                 out.append(Check("ok", what))
         return out
@@ -113,19 +145,30 @@ class Listener:
         out = []
         for reason, n in counts.items():
             if n and reason not in rejections.QUIET:
-                out.append(Check("fail" if rejections.serious(reason) else "warn",
-                                 "rejected " + rejections.describe(reason, n).split(": ", 1)[0],
-                                 rejections.describe(reason, n).split(": ", 1)[1]))
+                out.append(
+                    Check(
+                        "fail" if rejections.serious(reason) else "warn",
+                        "rejected " + rejections.describe(reason, n).split(": ", 1)[0],
+                        rejections.describe(reason, n).split(": ", 1)[1],
+                    )
+                )
         if not out:
-            out.append(Check("ok", f"no report rejected ({self.engine.counters()['accepted']} accepted)"))
+            out.append(
+                Check("ok", f"no report rejected ({self.engine.counters()['accepted']} accepted)")
+            )
         return out
 
     def _others(self) -> list[Check]:
-        return [Check("fail", f"{n} reports for venue '{v}', not '{self.cfg.venue}'",
-                      f"those bands (or relays) were set up with --venue {v}: flash them with "
-                      f"--config the venue file (or --venue {self.cfg.venue}); start relays with "
-                      f"--venue {self.cfg.venue}")
-                for v, n in self.other_venues.most_common()]
+        return [
+            Check(
+                "fail",
+                f"{n} reports for venue '{v}', not '{self.cfg.venue}'",
+                f"those bands (or relays) were set up with --venue {v}: flash them with "
+                f"--config the venue file (or --venue {self.cfg.venue}); start relays with "
+                f"--venue {self.cfg.venue}",
+            )
+            for v, n in self.other_venues.most_common()
+        ]
 
 
 def _state(payload: Any) -> str:

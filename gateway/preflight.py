@@ -21,10 +21,13 @@ def venue_file(path: str) -> tuple[VenueConfig | None, Check]:
     try:
         cfg = load(path)
     except VenueConfigError as exc:
-        return None, Check("fail", str(exc), "edit the venue file (deploy/venue.example.toml lists "
-                                             "every setting)")
-    return cfg, Check("ok", f"venue file {path}: venue {cfg.venue}, {len(cfg.zones)} zones, "
-                            f"{len(cfg.bands)} bands")
+        return None, Check(
+            "fail", str(exc), "edit the venue file (deploy/venue.example.toml lists every setting)"
+        )
+    return cfg, Check(
+        "ok",
+        f"venue file {path}: venue {cfg.venue}, {len(cfg.zones)} zones, {len(cfg.bands)} bands",
+    )
 
 
 def bands(cfg: VenueConfig) -> list[Check]:
@@ -35,9 +38,14 @@ def bands(cfg: VenueConfig) -> list[Check]:
         span = f"{ids[0]} .. {ids[-1]}" if len(ids) > 1 else (ids[0] if ids else "none")
         what = f"zone {z.name}: {len(ids)} bands ({span})"
         if len(ids) < cfg.k_anonymity:
-            out.append(Check("warn", what + f", fewer than k_anonymity = {cfg.k_anonymity}: this zone "
-                                            "will never show a score",
-                             "add bands to the zone, merge it with another, or lower sentiment.k_anonymity"))
+            out.append(
+                Check(
+                    "warn",
+                    what + f", fewer than k_anonymity = {cfg.k_anonymity}: this zone "
+                    "will never show a score",
+                    "add bands to the zone, merge it with another, or lower sentiment.k_anonymity",
+                )
+            )
         else:
             out.append(Check("ok", what))
     return out
@@ -48,8 +56,11 @@ def key_file(cfg: VenueConfig) -> Check:
         return Check("ok", "venue key: from the environment")
     mode = stat.S_IMODE(os.stat(cfg.key_path).st_mode)
     if mode & 0o004:
-        return Check("warn", f"venue key {cfg.key_path} is readable by every user (mode {mode:o})",
-                     f"chmod 640 {cfg.key_path} (owner root, group crowdpulse)")
+        return Check(
+            "warn",
+            f"venue key {cfg.key_path} is readable by every user (mode {mode:o})",
+            f"chmod 640 {cfg.key_path} (owner root, group crowdpulse)",
+        )
     return Check("ok", f"venue key {cfg.key_path} (mode {mode:o})")
 
 
@@ -57,18 +68,26 @@ def token(cfg: VenueConfig, venue_path: str, create: bool) -> Check:
     """The console token file; with `create`, a missing one is made."""
     if cfg.console_token_file is None:
         if cfg.console_token is None:
-            return Check("warn", "no console token: the gateway makes a new one at every start",
-                         'set [console] token_file = "console.token" to keep one')
+            return Check(
+                "warn",
+                "no console token: the gateway makes a new one at every start",
+                'set [console] token_file = "console.token" to keep one',
+            )
         return Check("ok", "console token: set in the venue file")
     path = Path(cfg.console_token_file)
     if cfg.console_token is not None:
         return Check("ok", f"console token file {path}")
     if not create:
-        return Check("fail", f"console token file {path} does not exist",
-                     f"crowdpulse doctor --config {venue_path} --create-token (the gateway also makes "
-                     "it at start, where it may write)")
+        return Check(
+            "fail",
+            f"console token file {path} does not exist",
+            f"crowdpulse doctor --config {venue_path} --create-token (the gateway also makes "
+            "it at start, where it may write)",
+        )
     try:
         cfg.console_token = tokenfile.create(path, venue_path)
     except tokenfile.TokenFileError as exc:
         return Check("fail", str(exc))
-    return Check("ok", f"console token file {path}: created (mode 600); the console asks for what it holds")
+    return Check(
+        "ok", f"console token file {path}: created (mode 600); the console asks for what it holds"
+    )

@@ -14,21 +14,35 @@ from dataclasses import dataclass
 
 # reason -> (what the reports are, the likely cause and fix, serious: shown as a problem)
 MEANING: dict[str, tuple[str, str, bool]] = {
-    "unknown_id": ("from unknown bands",
-                   "wrong venue key (the bands were provisioned with another key than [keys] names), "
-                   "or bands missing from the venue file", True),
-    "bad_tag": ("with a bad tag",
-                "bands provisioned with another venue key, or forged reports", True),
-    "format": ("that do not decode",
-               "bands or relays with other firmware (wire format version), or something else "
-               "publishing on the report topics", True),
-    "stale": ("too old or from the future",
-              "a band's or relay's clock is off: check time on the gateway host (chronyc tracking) "
-              "and that bands reach it (chronyc clients)", False),
-    "replay": ("older than the band's last one",
-               "normal after a band restarts; many: someone replays captured adverts", False),
-    "rate": ("faster than the band's declared rate",
-             "a faulty band, or forged reports", False),
+    "unknown_id": (
+        "from unknown bands",
+        "wrong venue key (the bands were provisioned with another key than [keys] names), "
+        "or bands missing from the venue file",
+        True,
+    ),
+    "bad_tag": (
+        "with a bad tag",
+        "bands provisioned with another venue key, or forged reports",
+        True,
+    ),
+    "format": (
+        "that do not decode",
+        "bands or relays with other firmware (wire format version), or something else "
+        "publishing on the report topics",
+        True,
+    ),
+    "stale": (
+        "too old or from the future",
+        "a band's or relay's clock is off: check time on the gateway host (chronyc tracking) "
+        "and that bands reach it (chronyc clients)",
+        False,
+    ),
+    "replay": (
+        "older than the band's last one",
+        "normal after a band restarts; many: someone replays captured adverts",
+        False,
+    ),
+    "rate": ("faster than the band's declared rate", "a faulty band, or forged reports", False),
     "duplicate": ("heard twice", "normal: several relays heard the same advert", False),
 }
 QUIET = ("duplicate",)  # counted, never logged: several relays hearing a band is the design
@@ -36,7 +50,9 @@ QUIET = ("duplicate",)  # counted, never logged: several relays hearing a band i
 
 def describe(reason: str, n: int) -> str:
     """'93 reports from unknown bands: wrong venue key ... or bands missing ...'"""
-    what, why, _ = MEANING.get(reason, (f"rejected ({reason})", "see docs/troubleshooting.md", False))
+    what, why, _ = MEANING.get(
+        reason, (f"rejected ({reason})", "see docs/troubleshooting.md", False)
+    )
     return f"{n} report{'s' if n != 1 else ''} {what}: {why}"
 
 
@@ -82,12 +98,18 @@ class RejectionLog:
         totals, out = self._samples[-1][1], []
         for reason, total in totals.items():
             said = self._said.get(reason)
-            if reason in QUIET or total == 0 or (said and (total == said.total or now - said.at < self.every_s)):
+            if (
+                reason in QUIET
+                or total == 0
+                or (said and (total == said.total or now - said.at < self.every_s))
+            ):
                 continue
             n = total - (said.total if said else 0)
             since = f" in the last {now - said.at:.0f} s" if said else ""
-            out.append(f"rejected {describe(reason, n).replace(': ', since + ': ', 1)} "
-                       "(crowdpulse doctor explains more)")
+            out.append(
+                f"rejected {describe(reason, n).replace(': ', since + ': ', 1)} "
+                "(crowdpulse doctor explains more)"
+            )
             self._said[reason] = _Said(now, total)
         return out
 

@@ -27,7 +27,7 @@ class Table(dict[str, Any]):
         for k, v in data.items():
             dict.__setitem__(self, k, _wrap(v, _join(path, k), registry))
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         self.asked.add(key)
         if key not in self.keys() and isinstance(default, dict):
             # an absent table is still a table whose keys the parser knows
@@ -89,13 +89,19 @@ def unknown(root: Table, typos_only: bool = False) -> str | None:
                 continue
             where = f" in [{t.path}]" if t.path else ""
             line = f"unknown {_shape(key, t[key])}{where}"
-            close = difflib.get_close_matches(key, sorted(known.get(_generic(t.path), ())), n=1, cutoff=0.6)
+            close = difflib.get_close_matches(
+                key, sorted(known.get(_generic(t.path), ())), n=1, cutoff=0.6
+            )
             home = sorted(p for p, keys in known.items() if key in keys and p != _generic(t.path))
             if close:
                 return f"{line}: did you mean {_shape(close[0], t[key]).split(' ', 1)[1]}?"
             if typos_only:
                 continue
             if home:
-                return f"{line}: it belongs in [{home[0]}]" if home[0] else f"{line}: it belongs at the top"
+                return (
+                    f"{line}: it belongs in [{home[0]}]"
+                    if home[0]
+                    else f"{line}: it belongs at the top"
+                )
             return f"{line}: not a crowdpulse setting (see deploy/venue.example.toml)"
     return None

@@ -26,9 +26,11 @@ def create(path: str | os.PathLike[str], venue_file: str = "venue.toml") -> str:
     except FileExistsError:
         raise TokenFileError(f"{target} exists already; it was not changed") from None
     except OSError as exc:
-        raise TokenFileError(f"cannot create the console token file {target} ({exc.strerror}); "
-                             f"make it as a user who may write there: crowdpulse doctor --config {venue_file} "
-                             "--create-token") from None
+        raise TokenFileError(
+            f"cannot create the console token file {target} ({exc.strerror}); "
+            f"make it as a user who may write there: crowdpulse doctor --config {venue_file} "
+            "--create-token"
+        ) from None
     with os.fdopen(fd, "w") as fh:
         fh.write(token + "\n")
     return token

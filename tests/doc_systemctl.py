@@ -71,15 +71,19 @@ def _unit(unit: str) -> tuple[list[str], dict[str, str], str]:
 def start(unit: str) -> None:
     stop(unit)
     if unit == "mosquitto":
-        argv, env, cwd = [find_mosquitto() or "mosquitto", "-c", str(ROOT / "etc/mosquitto/mosquitto.conf")], \
-            dict(os.environ), str(ROOT)
+        argv, env, cwd = (
+            [find_mosquitto() or "mosquitto", "-c", str(ROOT / "etc/mosquitto/mosquitto.conf")],
+            dict(os.environ),
+            str(ROOT),
+        )
     else:
         argv, env, cwd = _unit(unit)
     LOGS.mkdir(parents=True, exist_ok=True)
     RUN.mkdir(parents=True, exist_ok=True)
     log = (LOGS / f"{unit}.log").open("a")
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
+    )
     (RUN / f"{unit}.pid").write_text(str(proc.pid))
     if unit == "mosquitto":
         ports = [int(p) for p in os.environ["DOC_BROKER_PORTS"].split(",")]

@@ -19,19 +19,25 @@ from crowdpulse.tools.bandconfig import ConfigError, Venue, zone_of
 def venue(tmp_path: Path) -> Path:
     write_new_key(tmp_path / "venue.key")
     cfg = tmp_path / "venue.toml"
-    cfg.write_text('venue = "club-x"\n[keys]\nvenue_key_file = "venue.key"\n'
-                   '[[zones]]\nname = "floor"\nbands = ["B0001-B0010"]\n'
-                   '[[zones]]\nname = "bar"\nbands = ["B0011-B0012"]\n')
+    cfg.write_text(
+        'venue = "club-x"\n[keys]\nvenue_key_file = "venue.key"\n'
+        '[[zones]]\nname = "floor"\nbands = ["B0001-B0010"]\n'
+        '[[zones]]\nname = "bar"\nbands = ["B0011-B0012"]\n'
+    )
     return cfg
 
 
-@pytest.mark.parametrize("extra,line", [
-    (["--band-id", "B0999"], "B0999 is not a band of venue club-x"),
-    (["--band-id", "B0001", "--zone", "bar"], "B0001 is in zone floor in"),
-    (["--band-id", "B0001", "--venue", "demo"], "--venue demo but"),
-])
+@pytest.mark.parametrize(
+    "extra,line",
+    [
+        (["--band-id", "B0999"], "B0999 is not a band of venue club-x"),
+        (["--band-id", "B0001", "--zone", "bar"], "B0001 is in zone floor in"),
+        (["--band-id", "B0001", "--venue", "demo"], "--venue demo but"),
+    ],
+)
 def test_flash_refuses_a_band_the_venue_file_does_not_have(
-        crowdpulse: Callable[..., Run], venue: Path, tmp_path: Path, extra: list[str], line: str) -> None:
+    crowdpulse: Callable[..., Run], venue: Path, tmp_path: Path, extra: list[str], line: str
+) -> None:
     run = crowdpulse("flash", "--port", tmp_path / "no-such-port", "--config", venue, *extra)
     assert run.code == 2 and line in run.err, run
     assert len(run.err.strip().splitlines()) == 1 and "Traceback" not in run.err

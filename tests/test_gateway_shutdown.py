@@ -57,8 +57,12 @@ def _status(mosquitto: Mosquitto) -> dict[str, object]:
 def test_stops_cleanly_while_starting(mosquitto: Mosquitto, tmp_path: Path, sig: int) -> None:
     cfg = write_venue(tmp_path)
     for delay in (0.0, 1.5):  # at its first line, and while the engine compiles
-        proc = subprocess.Popen([EXE, "gateway", "--broker", mosquitto.url, "--config", str(cfg)],
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(
+            [EXE, "gateway", "--broker", mosquitto.url, "--config", str(cfg)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         assert proc.stdout is not None
         first = proc.stdout.readline()
         assert "crowdpulse gateway: starting" in first, first
@@ -67,8 +71,9 @@ def test_stops_cleanly_while_starting(mosquitto: Mosquitto, tmp_path: Path, sig:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_stops_cleanly_while_reports_flow_and_a_console_listens(mosquitto: Mosquitto, tmp_path: Path,
-                                                                 sig: int) -> None:
+def test_stops_cleanly_while_reports_flow_and_a_console_listens(
+    mosquitto: Mosquitto, tmp_path: Path, sig: int
+) -> None:
     cfg = write_venue(tmp_path)
     gw = GatewayProc(mosquitto.url, cfg).wait_ready()
     pub = publisher(mosquitto.url)
@@ -87,13 +92,17 @@ def test_stops_cleanly_while_reports_flow_and_a_console_listens(mosquitto: Mosqu
     import socket
 
     ws = socket.create_connection(("127.0.0.1", gw.port))
-    ws.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    ws.sendall(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
     assert b"101" in ws.recv(1024)
     try:
         deadline = time.monotonic() + 15
         while urllib.request.urlopen(f"http://127.0.0.1:{gw.port}/api/health").status == 200:
-            if json.loads(urllib.request.urlopen(f"http://127.0.0.1:{gw.port}/api/health").read())["live"]:
+            if json.loads(urllib.request.urlopen(f"http://127.0.0.1:{gw.port}/api/health").read())[
+                "live"
+            ]:
                 break
             assert time.monotonic() < deadline, "reports never flowed"
             time.sleep(0.2)

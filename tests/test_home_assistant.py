@@ -26,19 +26,49 @@ from crowdpulse.mqtt import BrokerURL, make_client, topic
 
 STR, INT, BOOL, MAP, LIST, TEMPLATE = str, int, bool, dict, list, "template"
 DOCUMENTED: dict[str, Any] = {
-    "availability": LIST, "availability_mode": STR, "availability_template": TEMPLATE,
-    "availability_topic": STR, "device": MAP, "device_class": STR, "enabled_by_default": BOOL,
-    "encoding": STR, "entity_category": STR, "entity_picture": STR, "expire_after": INT,
-    "force_update": BOOL, "icon": STR, "json_attributes_template": TEMPLATE,
-    "json_attributes_topic": STR, "last_reset_value_template": TEMPLATE, "name": STR,
-    "object_id": STR, "options": LIST, "payload_available": STR, "payload_not_available": STR,
-    "platform": STR, "suggested_display_precision": INT, "qos": INT, "state_class": STR,
-    "state_topic": STR, "unique_id": STR, "unit_of_measurement": STR, "value_template": TEMPLATE,
+    "availability": LIST,
+    "availability_mode": STR,
+    "availability_template": TEMPLATE,
+    "availability_topic": STR,
+    "device": MAP,
+    "device_class": STR,
+    "enabled_by_default": BOOL,
+    "encoding": STR,
+    "entity_category": STR,
+    "entity_picture": STR,
+    "expire_after": INT,
+    "force_update": BOOL,
+    "icon": STR,
+    "json_attributes_template": TEMPLATE,
+    "json_attributes_topic": STR,
+    "last_reset_value_template": TEMPLATE,
+    "name": STR,
+    "object_id": STR,
+    "options": LIST,
+    "payload_available": STR,
+    "payload_not_available": STR,
+    "platform": STR,
+    "suggested_display_precision": INT,
+    "qos": INT,
+    "state_class": STR,
+    "state_topic": STR,
+    "unique_id": STR,
+    "unit_of_measurement": STR,
+    "value_template": TEMPLATE,
 }
 DEVICE: dict[str, Any] = {
-    "configuration_url": STR, "connections": LIST, "hw_version": STR, "identifiers": (STR, LIST),
-    "manufacturer": STR, "model": STR, "model_id": STR, "name": STR, "serial_number": STR,
-    "suggested_area": STR, "sw_version": STR, "via_device": STR,
+    "configuration_url": STR,
+    "connections": LIST,
+    "hw_version": STR,
+    "identifiers": (STR, LIST),
+    "manufacturer": STR,
+    "model": STR,
+    "model_id": STR,
+    "name": STR,
+    "serial_number": STR,
+    "suggested_area": STR,
+    "sw_version": STR,
+    "via_device": STR,
 }
 STATE_CLASSES = ("measurement", "total", "total_increasing")  # developers.home-assistant.io sensor
 
@@ -52,17 +82,25 @@ def _typed(value: Any, kind: Any) -> bool:
 
 
 def _render(template: str, payload: str) -> str:
-    return jinja2.Environment().from_string(template).render(value_json=json.loads(payload), value=payload)
+    return (
+        jinja2.Environment()
+        .from_string(template)
+        .render(value_json=json.loads(payload), value=payload)
+    )
 
 
 @pytest.mark.parametrize("zone", [None, "floor"])
 def test_discovery_uses_only_documented_sensor_options(zone: str | None) -> None:
-    t, raw = homeassistant.discovery("club-x", zone, "homeassistant", topic("club-x", "gateway", "1", "status"))
+    t, raw = homeassistant.discovery(
+        "club-x", zone, "homeassistant", topic("club-x", "gateway", "1", "status")
+    )
     cfg = json.loads(raw)
     assert t == f"homeassistant/sensor/crowdpulse_club-x_{zone or 'venue'}/config"
     assert set(cfg) <= set(DOCUMENTED), set(cfg) - set(DOCUMENTED)
     assert all(_typed(v, DOCUMENTED[k]) for k, v in cfg.items()), cfg
-    assert set(cfg["device"]) <= set(DEVICE) and all(_typed(v, DEVICE[k]) for k, v in cfg["device"].items())
+    assert set(cfg["device"]) <= set(DEVICE) and all(
+        _typed(v, DEVICE[k]) for k, v in cfg["device"].items()
+    )
     # the documented rules: a device needs a unique_id and an identifier; options excludes state_class
     assert cfg["unique_id"] and cfg["device"]["identifiers"]
     assert cfg["state_class"] == "measurement" and cfg["state_class"] in STATE_CLASSES
@@ -75,12 +113,18 @@ def test_discovery_uses_only_documented_sensor_options(zone: str | None) -> None
     # the template gives the score, and "None" (HA's unknown) for a zone hidden by k-anonymity
     assert _render(cfg["value_template"], '{"score": 61.5, "bands": 9}') == "61.5"
     assert _render(cfg["value_template"], '{"score": null, "bands": 2}') == "None"
-    assert _render(cfg["availability_template"], '{"state": "online", "since": 1}') == cfg["payload_available"]
+    assert (
+        _render(cfg["availability_template"], '{"state": "online", "since": 1}')
+        == cfg["payload_available"]
+    )
 
 
 def test_home_assistant_topics_are_retained_and_at_most_once_a_second(
-        mosquitto: Mosquitto, tmp_path: Path) -> None:
-    cfg = write_venue(tmp_path, extra="[home_assistant]\ndiscovery = true\n[sentiment]\nk_anonymity = 1\n")
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    cfg = write_venue(
+        tmp_path, extra="[home_assistant]\ndiscovery = true\n[sentiment]\nk_anonymity = 1\n"
+    )
     gw = GatewayProc(mosquitto.url, cfg).wait_ready()
     arrivals: list[tuple[float, str, bytes]] = []
     lock = threading.Lock()
@@ -124,4 +168,6 @@ def test_home_assistant_topics_are_retained_and_at_most_once_a_second(
     assert any(json.loads(p)["score"] is not None for p in window)
     assert late and late[0].retain  # a Home Assistant that starts later gets the last value
     configs = {tp for _, tp, _ in arrivals if tp.startswith("homeassistant/")}
-    assert configs == {f"homeassistant/sensor/crowdpulse_{VENUE}_{z}/config" for z in ("venue", "floor", "bar")}
+    assert configs == {
+        f"homeassistant/sensor/crowdpulse_{VENUE}_{z}/config" for z in ("venue", "floor", "bar")
+    }

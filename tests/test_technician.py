@@ -30,8 +30,10 @@ USERS = ["gateway", "console", "dashboard", "stage-left"]
 def send(client: object, venue: str, reports: list[bytes], relay: str = "stage-left") -> None:
     """One relay batch of these reports, as `crowdpulse relay` publishes it."""
     now = int(time.time() * 1000)
-    client.publish(topic(venue, "relay", relay, "batch"),  # type: ignore[attr-defined]
-                   P.encode_batch([(r, -60, now) for r in reports], now)).wait_for_publish(5)
+    client.publish(
+        topic(venue, "relay", relay, "batch"),  # type: ignore[attr-defined]
+        P.encode_batch([(r, -60, now) for r in reports], now),
+    ).wait_for_publish(5)
 
 
 def venue_file(folder: Path, key: str = "venue.key", extra: str = "") -> Path:
@@ -59,14 +61,18 @@ token_file = "console.token"
 @pytest.fixture(scope="module")
 def venue(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredVenue]:
     passwords = {u: secrets.token_hex(12) for u in USERS}
-    with SecuredVenue(tmp_path_factory.mktemp("venue-broker"), VENUE, ["stage-left"], passwords) as v:
+    with SecuredVenue(
+        tmp_path_factory.mktemp("venue-broker"), VENUE, ["stage-left"], passwords
+    ) as v:
         yield v
 
 
 class Relay:
     """Publishes signed reports as the relay stage-left would, from a thread."""
 
-    def __init__(self, venue: SecuredVenue, cfg: Path, ids: list[str], venue_name: str = VENUE) -> None:
+    def __init__(
+        self, venue: SecuredVenue, cfg: Path, ids: list[str], venue_name: str = VENUE
+    ) -> None:
         url = BrokerURL.parse(venue.url("stage-left"))
         self.client = make_client(url, f"test-relay-{secrets.token_hex(3)}", str(venue.ca))
         self.client.connect(url.host, url.port)
@@ -96,50 +102,92 @@ def doctor(cfg: Path, *args: str, broker: str | None = None) -> subprocess.Compl
     env = dict(os.environ)
     if broker:
         env["CROWDPULSE_BROKER"] = broker
-    return subprocess.run([EXE, "doctor", "--config", str(cfg), *args], capture_output=True, text=True,
-                          timeout=120, env=env)
+    return subprocess.run(
+        [EXE, "doctor", "--config", str(cfg), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
 
 
 def lines(out: str, head: str) -> list[str]:
     return [line for line in out.splitlines() if line.startswith(head)]
 
 
-def test_doctor_passes_a_right_venue_with_one_line_per_check(venue: SecuredVenue, tmp_path: Path) -> None:
+def test_doctor_passes_a_right_venue_with_one_line_per_check(
+    venue: SecuredVenue, tmp_path: Path
+) -> None:
     cfg = venue_file(tmp_path)
     ids = [f"B{i:04d}" for i in range(1, 41)]
     with Relay(venue, cfg, ids):
-        run = doctor(cfg, "--ca-file", str(venue.ca), "--listen", "4", "--create-token",
-                     broker=venue.url("gateway"))
+        run = doctor(
+            cfg,
+            "--ca-file",
+            str(venue.ca),
+            "--listen",
+            "4",
+            "--create-token",
+            broker=venue.url("gateway"),
+        )
     assert run.returncode == 0, run.stdout + run.stderr
     out = run.stdout
     assert not lines(out, "FAIL") and not lines(out, "WARN"), out
-    for needle in ("venue file", "zone floor: 30 bands", "venue key", "console token file",
-                   "reachable", "TLS: certificate verified", "login as gateway accepted",
-                   "ACL: gateway may write", "relays: stage-left (no status,",
-                   "zone floor: 30 of 30 bands heard", "zone bar: 10 of 10 bands heard",
-                   "no report rejected"):
+    for needle in (
+        "venue file",
+        "zone floor: 30 bands",
+        "venue key",
+        "console token file",
+        "reachable",
+        "TLS: certificate verified",
+        "login as gateway accepted",
+        "ACL: gateway may write",
+        "relays: stage-left (no status,",
+        "zone floor: 30 of 30 bands heard",
+        "zone bar: 10 of 10 bands heard",
+        "no report rejected",
+    ):
         assert needle in out, (needle, out)
     assert (tmp_path / "console.token").stat().st_mode & 0o777 == 0o600
     assert "Traceback" not in out + run.stderr
 
 
-@pytest.mark.parametrize("mistake", ["no-ca-file", "wrong-password", "plain-to-tls-port",
-                                     "tls-to-plain-port", "nothing-listens"])
-def test_doctor_names_each_broker_mistake_and_its_fix(venue: SecuredVenue, tmp_path: Path,
-                                                       mistake: str) -> None:
+@pytest.mark.parametrize(
+    "mistake",
+    ["no-ca-file", "wrong-password", "plain-to-tls-port", "tls-to-plain-port", "nothing-listens"],
+)
+def test_doctor_names_each_broker_mistake_and_its_fix(
+    venue: SecuredVenue, tmp_path: Path, mistake: str
+) -> None:
     cfg = venue_file(tmp_path)
     (tmp_path / "console.token").write_text("t\n")
     ca = ["--ca-file", str(venue.ca)]
     url, expect, fix = {
-        "no-ca-file": (venue.url("gateway"), "TLS: the broker's certificate is not trusted", "--ca-file"),
-        "wrong-password": (venue.url("gateway", password="nope"), "refused the login of user gateway",
-                           "mosquitto_passwd"),
-        "plain-to-tls-port": (venue.url("gateway").replace("mqtts://", "mqtt://"),
-                              "closed the connection without an MQTT answer", "mqtts://"),
-        "tls-to-plain-port": (venue.url("gateway", tls=False).replace("mqtt://", "mqtts://"),
-                              "TLS handshake", "mqtts:// with port 8883"),
-        "nothing-listens": ("mqtts://gateway:x@127.0.0.1:1", "nothing listens on 127.0.0.1:1",
-                            "start Mosquitto"),
+        "no-ca-file": (
+            venue.url("gateway"),
+            "TLS: the broker's certificate is not trusted",
+            "--ca-file",
+        ),
+        "wrong-password": (
+            venue.url("gateway", password="nope"),
+            "refused the login of user gateway",
+            "mosquitto_passwd",
+        ),
+        "plain-to-tls-port": (
+            venue.url("gateway").replace("mqtts://", "mqtt://"),
+            "closed the connection without an MQTT answer",
+            "mqtts://",
+        ),
+        "tls-to-plain-port": (
+            venue.url("gateway", tls=False).replace("mqtt://", "mqtts://"),
+            "TLS handshake",
+            "mqtts:// with port 8883",
+        ),
+        "nothing-listens": (
+            "mqtts://gateway:x@127.0.0.1:1",
+            "nothing listens on 127.0.0.1:1",
+            "start Mosquitto",
+        ),
     }[mistake]
     run = doctor(cfg, *([] if mistake == "no-ca-file" else ca), "--listen", "0", broker=url)
     assert run.returncode == 1
@@ -150,7 +198,9 @@ def test_doctor_names_each_broker_mistake_and_its_fix(venue: SecuredVenue, tmp_p
 
 def test_doctor_finds_an_acl_made_for_another_venue(tmp_path: Path) -> None:
     passwords = {u: secrets.token_hex(12) for u in USERS}
-    with SecuredVenue(tmp_path / "broker", VENUE, ["stage-left"], passwords, acl_venue="club-y") as v:
+    with SecuredVenue(
+        tmp_path / "broker", VENUE, ["stage-left"], passwords, acl_venue="club-y"
+    ) as v:
         cfg = venue_file(tmp_path / "venue")
         (tmp_path / "venue" / "console.token").write_text("t\n")
         run = doctor(cfg, "--ca-file", str(v.ca), "--listen", "0", broker=v.url("gateway"))
@@ -161,7 +211,8 @@ def test_doctor_finds_an_acl_made_for_another_venue(tmp_path: Path) -> None:
 
 
 def test_doctor_names_bands_with_a_wrong_venue_key_and_a_missing_token(
-        venue: SecuredVenue, tmp_path: Path) -> None:
+    venue: SecuredVenue, tmp_path: Path
+) -> None:
     cfg = venue_file(tmp_path / "right")
     wrong = venue_file(tmp_path / "wrong")  # the same venue and bands, provisioned with another key
     with Relay(venue, wrong, [f"B{i:04d}" for i in range(1, 11)]):
@@ -200,10 +251,13 @@ def test_doctor_names_reports_for_another_venue_name(tmp_path: Path) -> None:
             th.join(5)
             client.loop_stop()
     fails = lines(run.stdout, "FAIL")
-    assert any("reports for venue 'demo', not 'club-x'" in f and "--config" in f for f in fails), run.stdout
+    assert any("reports for venue 'demo', not 'club-x'" in f and "--config" in f for f in fails), (
+        run.stdout
+    )
 
 
 # -- the gateway tells the same, at start and while it runs ----------------------------------------
+
 
 def _health_until(gw: object, pred: object, timeout: float = 30.0) -> dict[str, object]:
     deadline = time.monotonic() + timeout
@@ -219,7 +273,9 @@ def _health_until(gw: object, pred: object, timeout: float = 30.0) -> dict[str, 
     raise AssertionError(f"health never got there: {last}")
 
 
-def test_gateway_without_the_venue_ca_says_tls_and_is_not_live(venue: SecuredVenue, tmp_path: Path) -> None:
+def test_gateway_without_the_venue_ca_says_tls_and_is_not_live(
+    venue: SecuredVenue, tmp_path: Path
+) -> None:
     from gateway_helpers import GatewayProc
 
     from crowdpulse.broker import free_port
@@ -239,7 +295,9 @@ def test_gateway_without_the_venue_ca_says_tls_and_is_not_live(venue: SecuredVen
     assert gw.proc.returncode == 0 and "Traceback" not in out
 
 
-def test_gateway_logs_each_rejection_reason_once_a_minute(venue: SecuredVenue, tmp_path: Path) -> None:
+def test_gateway_logs_each_rejection_reason_once_a_minute(
+    venue: SecuredVenue, tmp_path: Path
+) -> None:
     from gateway_helpers import GatewayProc
 
     from crowdpulse.broker import free_port
@@ -251,7 +309,9 @@ def test_gateway_logs_each_rejection_reason_once_a_minute(venue: SecuredVenue, t
         gw.wait_ready()
         h = _health_until(gw, lambda h: h["summary"] == "no reports")
         assert not h["live"] and any(p["what"].startswith("no relay heard") for p in h["problems"])
-        with Relay(venue, wrong, [f"B{i:04d}" for i in range(1, 11)]):  # 4 batches a second, all refused
+        with Relay(
+            venue, wrong, [f"B{i:04d}" for i in range(1, 11)]
+        ):  # 4 batches a second, all refused
             h = _health_until(gw, lambda h: h["rejected"].get("unknown_id", 0) >= 60)
         bad = [p for p in h["problems"] if "from unknown bands" in p["what"]]
         assert bad and bad[0]["level"] == "fail" and "wrong venue key" in bad[0]["fix"]
@@ -266,11 +326,19 @@ def test_gateway_logs_each_rejection_reason_once_a_minute(venue: SecuredVenue, t
     assert gw.proc.returncode == 0 and "Traceback" not in out
 
 
-def test_simulator_reaches_a_secured_venue_with_its_bands(venue: SecuredVenue, tmp_path: Path) -> None:
+def test_simulator_reaches_a_secured_venue_with_its_bands(
+    venue: SecuredVenue, tmp_path: Path
+) -> None:
     cfg = venue_file(tmp_path)
     env = dict(os.environ, CROWDPULSE_BROKER=venue.url("stage-left"))  # the relay's credentials
-    no_ca = subprocess.run([EXE, "sim", "--scenario", "normal", "--config", str(cfg), "--seconds", "2"],
-                           capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    no_ca = subprocess.run(
+        [EXE, "sim", "--scenario", "normal", "--config", str(cfg), "--seconds", "2"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
     assert no_ca.returncode == 2, no_ca.stderr
     last = no_ca.stderr.strip().splitlines()[-1]
     assert "TLS: the broker's certificate is not trusted" in last and "--ca-file" in last
@@ -283,8 +351,25 @@ def test_simulator_reaches_a_secured_venue_with_its_bands(venue: SecuredVenue, t
     watcher.connect(url.host, url.port)
     watcher.subscribe(topic(VENUE, "relay", "+", "batch"))
     watcher.loop_start()
-    run = subprocess.run([EXE, "sim", "--scenario", "normal", "--config", str(cfg), "--ca-file", str(venue.ca),
-                          "--seconds", "3"], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    run = subprocess.run(
+        [
+            EXE,
+            "sim",
+            "--scenario",
+            "normal",
+            "--config",
+            str(cfg),
+            "--ca-file",
+            str(venue.ca),
+            "--seconds",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
+    )
     watcher.loop_stop()
     assert run.returncode == 0, run.stderr
     assert "40 bands" in run.stderr and "venue club-x" in run.stderr

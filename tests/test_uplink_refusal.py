@@ -26,8 +26,12 @@ PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
 
 
 def _passwd(path: Path, user: str, password: str, create: bool = False) -> None:
-    subprocess.run([PASSWD, *(["-c"] if create else []), "-b", str(path), user, password],
-                   check=True, capture_output=True, timeout=30)
+    subprocess.run(
+        [PASSWD, *(["-c"] if create else []), "-b", str(path), user, password],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
 
 
 def _status(band: SerialBand, start: int) -> list[dict[str, str]]:
@@ -39,12 +43,15 @@ def _status(band: SerialBand, start: int) -> list[dict[str, str]]:
 
 
 def test_a_refused_band_retries_keeps_advertising_and_comes_up_once_allowed(
-        crowdpulse: Callable[..., Run], key_file: Path, tmp_path: Path) -> None:
+    crowdpulse: Callable[..., Run], key_file: Path, tmp_path: Path
+) -> None:
     passwd = tmp_path / "passwd"
     _passwd(passwd, "reader", "reader-pw", create=True)  # the band is not in it yet
     medium = Medium()
-    with Mosquitto(anonymous=False, extra_config=f"password_file {passwd}\n") as broker, \
-            SerialBand(tmp_path / "band", medium=medium) as band:
+    with (
+        Mosquitto(anonymous=False, extra_config=f"password_file {passwd}\n") as broker,
+        SerialBand(tmp_path / "band", medium=medium) as band,
+    ):
         reports: list[bytes] = []
         reader = make_client(BrokerURL.parse(f"mqtt://reader:reader-pw@127.0.0.1:{broker.port}"))
         reader.on_message = lambda c, u, m: reports.append(bytes(m.payload))
@@ -52,15 +59,33 @@ def test_a_refused_band_retries_keeps_advertising_and_comes_up_once_allowed(
         reader.subscribe(topic("demo", "band", "+", "report"))
         reader.loop_start()
 
-        run = crowdpulse(*flash_args(band, key_file, "B0042", "--transport", "both",
-                                     "--mqtt-host", "127.0.0.1", "--mqtt-port", broker.port,
-                                     "--status-every", 1, "--mqtt-timeout", 20))
+        run = crowdpulse(
+            *flash_args(
+                band,
+                key_file,
+                "B0042",
+                "--transport",
+                "both",
+                "--mqtt-host",
+                "127.0.0.1",
+                "--mqtt-port",
+                broker.port,
+                "--status-every",
+                1,
+                "--mqtt-timeout",
+                20,
+            )
+        )
         # flashed and booted, but refused: one line says so, with the likely cause, and no traceback
         assert run.code == 1, run
         assert "verified, booted" in run.out
         refusal = [line for line in run.err.splitlines() if "MQTT login refused" in line]
         assert len(refusal) == 1, run.err
-        assert "not authorised" in refusal[0] and "venue key" in refusal[0] and "password" in refusal[0]
+        assert (
+            "not authorised" in refusal[0]
+            and "venue key" in refusal[0]
+            and "password" in refusal[0]
+        )
         assert "Traceback" not in run.out + run.err
         boots = band.boots
 

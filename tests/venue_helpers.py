@@ -38,32 +38,56 @@ def make_pki(folder: Path) -> tuple[Path, Path, Path]:
     """(CA certificate, broker certificate for localhost/127.0.0.1, its key)."""
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(_name("test venue CA")).issuer_name(_name("test venue CA"))
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name("test venue CA"))
+        .issuer_name(_name("test venue CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(_name("localhost")).issuer_name(ca.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     paths = folder / "venue-ca.crt", folder / "broker.crt", folder / "broker.key"
     paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return paths
 
 
 def add_password(passwd: Path, user: str, password: str) -> None:
     create = [] if passwd.exists() else ["-c"]
-    subprocess.run([PASSWD, *create, "-b", str(passwd), user, password], check=True, capture_output=True,
-                   timeout=30)
+    subprocess.run(
+        [PASSWD, *create, "-b", str(passwd), user, password],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
 
 
 @dataclass
@@ -84,14 +108,28 @@ class SecuredVenue:
         passwd = self.folder / "passwd"
         for user, pw in self.passwords.items():
             add_password(passwd, user, pw)
-        (self.folder / "acl").write_text(render_acl(self.acl_venue or self.venue, self.relays, "gateway",
-                                                    "console", ["dashboard"], "homeassistant"))
+        (self.folder / "acl").write_text(
+            render_acl(
+                self.acl_venue or self.venue,
+                self.relays,
+                "gateway",
+                "console",
+                ["dashboard"],
+                "homeassistant",
+            )
+        )
         self.lan_port = free_port()
         self.tls_port = free_port()
-        conf = render_conf().replace(f"listener 1883 {LAN_ADDRESS}\n", f"listener {self.lan_port} 127.0.0.1\n")
+        conf = render_conf().replace(
+            f"listener 1883 {LAN_ADDRESS}\n", f"listener {self.lan_port} 127.0.0.1\n"
+        )
         conf = conf.replace("listener 8883\n", f"listener {self.tls_port} 127.0.0.1\n")
-        for old, new in ((PASSWORD_FILE, passwd), (ACL_FILE, self.folder / "acl"), (CERT_FILE, cert),
-                         (KEY_FILE, key)):
+        for old, new in (
+            (PASSWORD_FILE, passwd),
+            (ACL_FILE, self.folder / "acl"),
+            (CERT_FILE, cert),
+            (KEY_FILE, key),
+        ):
             conf = conf.replace(old, str(new))
         self.broker = Mosquitto(port=self.lan_port, config=conf, extra_ports=(self.tls_port,))
 

@@ -270,7 +270,7 @@ class Link:
 
     def wait_boot(self, timeout: float, on_line: Callable[[str], None] | None = None) -> Boot:
         """Read the band's console until its boot line (or its REPL, or `timeout`)."""
-        deadline, errors = time.monotonic() + timeout, []
+        deadline, errors = time.monotonic() + timeout, list[str]()
         while (line := self.next_line(deadline, stop_at_prompt=bool(errors))) is not None:
             if on_line:
                 on_line(line)

@@ -55,14 +55,20 @@ def explain(outcome: Outcome, config: dict[str, Any], port: str, timeout: float)
     if outcome.state == "up":
         return f"{band}: MQTT up on {where} as {m['user']}, venue {venue}"
     if outcome.state == "refused":
-        return (f"{band}: MQTT login refused by {where} ({outcome.detail}): the broker has no password "
-                f"for user {m['user']}, or another one. Likely cause: its password is not in the broker's "
-                "password file yet (crowdpulse deploy passwords; docs/deploy.md §4), or the band was flashed "
-                "with another venue key than the passwords were made with. The band keeps retrying: "
-                "fix the broker side and it comes up, no reflash needed")
+        return (
+            f"{band}: MQTT login refused by {where} ({outcome.detail}): the broker has no password "
+            f"for user {m['user']}, or another one. Likely cause: its password is not in the broker's "
+            "password file yet (crowdpulse deploy passwords; docs/deploy.md §4), or the band was flashed "
+            "with another venue key than the passwords were made with. The band keeps retrying: "
+            "fix the broker side and it comes up, no reflash needed"
+        )
     if outcome.state == "unreached":
-        return (f"{band}: MQTT broker {where} not reached within {timeout:.0f} s (the band says: "
-                f"{outcome.detail}): check --mqtt-host and --mqtt-port, that Mosquitto listens on that "
-                "address, and the band's WiFi (--wifi-ssid and its passphrase)")
-    return (f"{band}: no word from the band's MQTT uplink within {timeout:.0f} s: is its WiFi up? "
-            f"watch it with `crowdpulse monitor --port {port}`")
+        return (
+            f"{band}: MQTT broker {where} not reached within {timeout:.0f} s (the band says: "
+            f"{outcome.detail}): check --mqtt-host and --mqtt-port, that Mosquitto listens on that "
+            "address, and the band's WiFi (--wifi-ssid and its passphrase)"
+        )
+    return (
+        f"{band}: no word from the band's MQTT uplink within {timeout:.0f} s: is its WiFi up? "
+        f"watch it with `crowdpulse monitor --port {port}`"
+    )
