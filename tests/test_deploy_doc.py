@@ -26,7 +26,9 @@ from pathlib import Path
 import pytest
 
 from crowdpulse.broker import free_port
+from crowdpulse.keys import load_venue_key
 from crowdpulse.sim.serialband import SerialBand
+from crowdpulse.tools import bandconfig
 
 pytestmark = [pytest.mark.broker, pytest.mark.micropython]
 ROOT = Path(__file__).resolve().parent.parent
@@ -147,6 +149,16 @@ def test_deploy_md_runs_top_to_bottom(tmp_path: Path) -> None:
         "no report rejected",
     ):
         assert any(needle in line for line in doctor), (needle, doctor)
+    # the notes file holds every password, the dashboard's and each band's included,
+    # and the venue key was not overwritten by the broker's key (§5 names it broker.key)
+    users = dict(
+        line.split(":", 1) for line in (host / "etc/crowdpulse/mqtt-users.txt").read_text().split()
+    )
+    key = load_venue_key(host / "etc/crowdpulse/venue.key")
+    assert {"gateway", "console", "dashboard", "stage-left", "bar"} <= set(users) and len(
+        users
+    ) == 455
+    assert users["B0001"] == bandconfig.mqtt_password(key, "B0001")
     assert gateway_stop.returncode == 0
     assert "Traceback" not in out + logs.get("crowdpulse-gateway.log", "")
     assert "crowdpulse gateway: stopped" in (host / "var/log/crowdpulse-gateway.log").read_text()
