@@ -38,6 +38,7 @@ class Listener:
         self.status: dict[str, str] = {}
         self.direct = 0
         self.other_venues: collections.Counter[str] = collections.Counter()
+        self._last: tuple[str, bytes] = ("", b"")
 
     def on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
         parts = msg.topic.split("/")
@@ -47,6 +48,12 @@ class Listener:
         if (kind, what) not in (("band", "report"), ("relay", "batch"), ("relay", "status")):
             return
         with self.lock:
+            # MQTT 5: a message matching both the venue's `#` and the other-venue
+            # wildcards comes twice, back to back; count it once
+            seen = (msg.topic, bytes(msg.payload))
+            if seen == self._last:
+                return
+            self._last = seen
             if venue != self.cfg.venue:
                 if what != "status":
                     self.other_venues[venue] += 1
