@@ -383,5 +383,9 @@ def test_simulator_reaches_a_secured_venue_with_its_bands(
     engine = Engine(VENUE, registry_only(venue_cfg))
     for batch, at_ms in reports:  # checked as the gateway checks them when they arrive
         engine.ingest_batch(batch, at_ms)
-    assert reports and engine.validator.accepted > 0, engine.counters()
-    assert engine.counters()["rejected"]["unknown_id"] == 0
+    # every report is one of the venue's bands with a valid tag; whether it is also fresh
+    # (accepted rather than stale) depends on the simulator keeping up with the clock
+    c = engine.counters()
+    assert reports and c["batches"] == len(reports) and c["malformed_batches"] == 0
+    assert c["rejected"]["unknown_id"] == 0 and c["rejected"]["bad_tag"] == 0, c
+    assert c["accepted"] + c["rejected"]["stale"] > 0, c

@@ -95,7 +95,11 @@ def test_a_refused_band_retries_keeps_advertising_and_comes_up_once_allowed(
         assert band.wait_output("mqtt=refused", 10, mark)
         adverts = len(medium.adverts)
         assert band.wait_output("crowdpulse: mqtt failed: refused rc=5", 10, len(band.output))
-        assert len(medium.adverts) > adverts, "BLE adverts stopped while MQTT was refused"
+        deadline = time.monotonic() + 30
+        while len(medium.adverts) < adverts + 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert len(medium.adverts) >= adverts + 3, "BLE adverts stopped while MQTT was refused"
+        assert b"mqtt online" not in band.output[mark:]  # still refused all along
         assert b"fatal" not in band.output and not reports
 
         # the venue adds the band's password (derived from the venue key) and reloads the broker

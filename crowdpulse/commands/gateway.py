@@ -78,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     before = signal.signal(signal.SIGTERM, _interrupt), signal.getsignal(signal.SIGINT)
     try:
         return _run(args)
+    except KeyboardInterrupt:  # before anything was started: nothing to stop
+        log.info("stopped")
+        return 0
     finally:
         signal.signal(signal.SIGTERM, before[0])
         signal.signal(signal.SIGINT, before[1])
@@ -100,9 +103,9 @@ def _run(args: argparse.Namespace) -> int:
         cfg.console_token = secrets.token_urlsafe(12)
         print(f"crowdpulse gateway: control token (set [console] token_file to keep one): "
               f"{cfg.console_token}", flush=True)
-    gw: Gateway | None = None
+    gw = Gateway(cfg, broker, args.ca_file, args.share_group, args.worker)
     try:
-        gw = Gateway(cfg, broker, args.ca_file, args.share_group, args.worker).start()
+        gw.start()
         asyncio.run(_serve(gw, cfg.http_host, cfg.http_port))
     except KeyboardInterrupt:
         pass  # a signal before the web server was up: stop all the same
@@ -110,7 +113,6 @@ def _run(args: argparse.Namespace) -> int:
         # a second Ctrl-C or SIGTERM must not cut the clean stop short
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if gw is not None:
-            gw.stop()
+        gw.stop()
     log.info("stopped")
     return 0
