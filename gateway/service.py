@@ -34,6 +34,7 @@ from wristband import packet as P
 
 log = logging.getLogger("crowdpulse.gateway")
 URGENT_GAP_S = 0.02  # onset ticks: at most 50 a second, whatever the crowd does
+MAX_RELAYS = 1024  # relays the health remembers; an open broker may carry junk relay ids
 
 
 class Gateway:
@@ -71,7 +72,6 @@ class Gateway:
         self.relays: dict[str, dict[str, Any]] = {}
         # what /api/health and the console tell (gateway/health.py)
         self.ca_file = ca_file
-        self.started = time.monotonic()
         self.relay_batch_at: dict[str, float] = {}  # relay -> monotonic time of its last batch
         self.direct_at = 0.0  # monotonic time of the last report a band published itself
         self.accepted_at = 0.0  # monotonic time the accepted count last grew
@@ -207,7 +207,9 @@ class Gateway:
         if len(parts) < 5:
             return
         if parts[3] == b"relay" and parts[-1] == b"batch":
-            self.relay_batch_at[parts[4].decode(errors="replace")] = time.monotonic()
+            relay = parts[4].decode(errors="replace")
+            if relay in self.relay_batch_at or len(self.relay_batch_at) < MAX_RELAYS:  # junk ids: bounded
+                self.relay_batch_at[relay] = time.monotonic()
             # decoding and checking happen on the ingest thread, mostly in
             # numba code that releases the GIL, while this thread keeps reading
             with self._batch_cv:
