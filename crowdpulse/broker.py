@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -49,6 +50,12 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> bool:
     return False
 
 
+def _as_root() -> str:
+    """As root, Mosquitto drops to the `mosquitto` user before it opens its files;
+    a test broker's files are in private temporary folders, so it stays root."""
+    return "user root\n" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
+
+
 class Mosquitto:
     """One Mosquitto process with its own config, on 127.0.0.1:`port`.
 
@@ -87,6 +94,7 @@ class Mosquitto:
                 f"log_dest file {self.log_path}\n"
                 "log_type error\nlog_type warning\n"
                 "max_queued_messages 100000\n"
+                + _as_root()
                 + extra_config
             )
         else:
@@ -94,7 +102,7 @@ class Mosquitto:
                 "persistence false\n"
                 f"log_dest file {self.log_path}\n"
                 "log_type error\nlog_type warning\n"
-                + ("user root\n" if hasattr(os, "geteuid") and os.geteuid() == 0 else "")
+                + _as_root()
                 + config.rstrip("\n") + "\n"
                 + extra_config
             )
@@ -140,6 +148,12 @@ class Mosquitto:
             if wait_for_port("127.0.0.1", port, timeout=0.2):
                 return True
         return False
+
+    def reload(self) -> None:
+        """SIGHUP, as `systemctl reload mosquitto` sends: Mosquitto rereads its
+        password file and ACL, and connected clients stay connected."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGHUP)
 
     def stop(self) -> None:
         if self._proc is None:

@@ -39,8 +39,10 @@ TOPIC_LEVEL_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # Where docs/deploy.md puts things on the gateway host.
 PASSWORD_FILE = "/etc/mosquitto/crowdpulse.passwd"
 ACL_FILE = "/etc/mosquitto/crowdpulse.acl"
-CERT_FILE = "/etc/mosquitto/certs/venue.crt"
-KEY_FILE = "/etc/mosquitto/certs/venue.key"
+# broker.*, never venue.key: that name is the venue key's (docs/deploy.md), and a
+# certificate made in the same folder must not overwrite it
+CERT_FILE = "/etc/mosquitto/certs/broker.crt"
+KEY_FILE = "/etc/mosquitto/certs/broker.key"
 LAN_ADDRESS = "10.0.0.2"
 
 # Placeholders of the shipped deploy/mosquitto/acl.template.
@@ -130,7 +132,7 @@ def _acl(venue: str, relay_ids: Sequence[str], gateway: str, console: str | None
     published = [t("sentiment"), t("sentiment", "+"), t("selector", "state"),
                  t("gateway", "status"), t("gateway", "+", "status"), t("relay", "+", "status")]
     if ha_prefix is not None:
-        published.append(f"{ha_prefix}/#")
+        published += [t("ha", "#"), f"{ha_prefix}/#"]
 
     lines = [
         f"# crowdpulse: Mosquitto ACL for venue {venue}",
@@ -159,7 +161,8 @@ def _acl(venue: str, relay_ids: Sequence[str], gateway: str, console: str | None
         f"topic write {t('gateway', '#')}",
     ]
     if ha_prefix is not None:
-        lines += ["# Home Assistant discovery", f"topic write {ha_prefix}/sensor/+/config"]
+        lines += ["# Home Assistant: its own once-a-second state topics, and discovery",
+                  f"topic write {t('ha', '#')}", f"topic write {ha_prefix}/sensor/+/config"]
     lines.append("")
     if console is not None:
         lines += [

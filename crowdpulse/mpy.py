@@ -26,6 +26,14 @@ def firmware_dir() -> Path:
     return Path(wristband.__file__).resolve().parent.parent
 
 
+def boot_dir() -> Path:
+    """The folder holding the band's boot.py and main.py: firmware/ in a clone;
+    installed from a wheel, the package data folder crowdpulse/firmware/."""
+    if (FIRMWARE_DIR / "main.py").is_file():
+        return FIRMWARE_DIR
+    return Path(__file__).resolve().parent / "firmware"
+
+
 def find_micropython() -> str:
     beside = Path(sys.executable).parent / "micropython"
     if beside.exists():

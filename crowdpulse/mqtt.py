@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 TOPIC_ROOT = "crowdpulse/v1"
 
@@ -53,9 +53,10 @@ def topic(venue: str, *parts: str) -> str:
     return "/".join((TOPIC_ROOT, venue, *parts))
 
 
-def make_client(url: BrokerURL, client_id: str = "", ca_file: str | None = None) -> mqtt.Client:
+def make_client(url: BrokerURL, client_id: str = "", ca_file: str | None = None,
+                protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311) -> mqtt.Client:
     """A paho client with credentials and TLS set from the URL; not yet connected."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
     if url.username is not None:
         client.username_pw_set(url.username, url.password)
     if url.tls:

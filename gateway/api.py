@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from crowdpulse.console import STATIC
+from crowdpulse.gateway.health import snapshot as health_snapshot
 from crowdpulse.gateway.service import Gateway
 from crowdpulse.gateway.store import VENUE_ROW
 from crowdpulse.selector.core import ActionError
@@ -113,8 +114,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    gw = request.app[GATEWAY]
-    return web.json_response({"mqtt": gw.connected.is_set(), "bands": len(gw.cfg.bands)})
+    """Broker, relays, reports flowing, rejections: what is wrong, each with its fix (gateway/health.py)."""
+    return web.json_response(health_snapshot(request.app[GATEWAY]))
 
 
 async def websocket(request: web.Request) -> web.WebSocketResponse:
@@ -226,12 +227,21 @@ def fan_out(app: web.Application, loop: asyncio.AbstractEventLoop) -> None:
                 except ConnectionError:
                     app[SOCKETS].discard(ws)
 
+    def post(message: dict[str, Any]) -> None:
+        # from the tick thread, which may outlive the loop by a moment at shutdown
+        if loop.is_closed():
+            return
+        coro = send(message)
+        try:
+            asyncio.run_coroutine_threadsafe(coro, loop)
+        except RuntimeError:  # the loop closed in between: nobody is listening any more
+            coro.close()
+
     def schedule(snap: dict[str, Any]) -> None:
-        asyncio.run_coroutine_threadsafe(send({"type": "sentiment", **snap}), loop)
+        post({"type": "sentiment", **snap})
 
     def selector_changed(_state: dict[str, Any]) -> None:
-        state = app[GATEWAY].selection.state()
-        asyncio.run_coroutine_threadsafe(send({"type": "selector", **state}), loop)
+        post({"type": "selector", **app[GATEWAY].selection.state()})
 
     app[GATEWAY].listeners.append(schedule)
     app[GATEWAY].selection.selector.listeners.append(selector_changed)

@@ -23,6 +23,7 @@ import paho.mqtt.client as mqtt
 
 from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway import delivery as D
+from crowdpulse.gateway import brokerprobe, homeassistant, rejections
 from crowdpulse.gateway import sentiment as S
 from crowdpulse.gateway.core import Engine, now_ms
 from crowdpulse.gateway.linein import LineIn
@@ -36,6 +37,7 @@ from wristband import packet as P
 
 log = logging.getLogger("crowdpulse.gateway")
 URGENT_GAP_S = 0.02  # onset ticks: at most 50 a second, whatever the crowd does
+MAX_RELAYS = 1024  # relays the health remembers; an open broker may carry junk relay ids
 
 
 class Gateway:
@@ -73,6 +75,19 @@ class Gateway:
         self._threads: list[threading.Thread] = []
         self.relays: dict[str, dict[str, Any]] = {}
         self.relay_bands = D.RelayBands(len(registry))  # how many bands each relay hears
+        # what /api/health and the console tell (gateway/health.py)
+        self.ca_file = ca_file
+        self.relay_batch_at: dict[str, float] = {}  # relay -> monotonic time of its last batch
+        self.direct_at = 0.0  # monotonic time of the last report a band published itself
+        self.accepted_at = 0.0  # monotonic time the accepted count last grew
+        self._accepted = 0
+        self.rejections = rejections.RejectionLog()
+        self.broker_problem: brokerprobe.Check | None = None
+        self._said_problem, self._said_at = "", 0.0
+        self._diagnosing = threading.Lock()
+        self._echo = threading.Event()  # our own status came back: the ACL lets us write and read
+        self._status_payload = b""
+        self.client.on_connect_fail = self._on_connect_fail
         self.selection = Selection(cfg, self._pub)
         self.listeners.append(self.selection.selector.on_sentiment)
         self.osc: OscOut | None = None
@@ -111,19 +126,49 @@ class Gateway:
         return f"$share/{self.share_group}/{t}" if self.share_group else t
 
     # -- MQTT -----------------------------------------------------------------
+    def _problem(self, check: brokerprobe.Check | None) -> None:
+        """Record why the broker connection is not right, and log it (once per change,
+        or once a minute while it lasts)."""
+        self.broker_problem = check
+        if check is None:
+            self._said_problem = ""
+            return
+        line = check.what + (f"; fix: {check.fix}" if check.fix else "")
+        now = time.monotonic()
+        if line != self._said_problem or now - self._said_at >= 60:
+            self._said_problem, self._said_at = line, now
+            log.warning("%s", line)
+
+    def _on_connect_fail(self, _c: mqtt.Client, _u: object) -> None:
+        # paho says only that it failed: find out why, in the background, one probe at a time
+        if self._diagnosing.acquire(blocking=False):
+            threading.Thread(target=self._diagnose, daemon=True).start()
+
+    def _diagnose(self) -> None:
+        try:
+            res, _ = brokerprobe.probe(self.broker, self.ca_file, self.cfg.venue, acl=False)
+            if not self.connected.is_set() and res.problem is not None:
+                self._problem(res.problem)
+            self.stop_event.wait(10)  # at most one probe every 10 s while the broker is away
+        finally:
+            self._diagnosing.release()
+
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
         if rc.is_failure:
-            log.warning("broker refused the connection: %s", rc)
+            self._problem(brokerprobe.refusal(rc, self.broker))
             return
+        self._echo.clear()
         subs = [client.subscribe([(self._sub(self.t("relay", "+", "batch")), 0),
                                   (self._sub(self.t("band", "+", "report")), 0)])[1],
-                client.subscribe([(self.t("selector", "cmd"), 1), (self.t("relay", "+", "status"), 1)])[1]]
+                client.subscribe([(self.t("selector", "cmd"), 1), (self.t("relay", "+", "status"), 1),
+                                  (self.t("gateway", self.worker, "status"), 1)])[1]]
         if self.share_group:
             subs.append(client.subscribe(self.t("gateway", "accepted", "+"), 0)[1])
         with self._sub_lock:
             self._unacked = {mid for mid in subs if mid is not None}
-        client.publish(self.t("gateway", self.worker, "status"),
-                       json.dumps({"state": "online", "since": int(time.time())}), 1, True)
+        self._status_payload = json.dumps({"state": "online", "since": int(time.time())}).encode()
+        client.publish(self.t("gateway", self.worker, "status"), self._status_payload, 1, True)
+        threading.Thread(target=self._check_echo, daemon=True).start()
         if self.engine.last is not None:
             self._publish(self.engine.last)  # the retained state, again, after a broker restart
         if self.band_config:
@@ -131,7 +176,18 @@ class Gateway:
         self._pub(("selector", "state"), json.dumps(self.selection.state()), True)
         if self.cfg.ha_discovery:
             self._discovery()
+        self._problem(None)
         log.info("connected to %s", self.broker)
+
+    def _check_echo(self) -> None:
+        """The gateway's own status must come back to it; if not, the ACL is wrong."""
+        if self._echo.wait(brokerprobe.TIMEOUT_S) or self.stop_event.is_set() or not self.connected.is_set():
+            return
+        user = self.broker.username or "(anonymous)"
+        self._problem(brokerprobe.Check(
+            "fail", f"the ACL does not let {user} write and read {self.t('gateway', self.worker, 'status')}",
+            f"render the ACL for venue {self.cfg.venue} with gateway user {user} (crowdpulse deploy acl), "
+            "install it, systemctl reload mosquitto"))
 
     def _on_subscribe(self, _c: mqtt.Client, _u: object, mid: int, _rc: object, _p: object) -> None:
         # "connected" (the health check, the console) means the broker has
@@ -143,8 +199,12 @@ class Gateway:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
         self.connected.clear()
-        if not self.stop_event.is_set():
-            log.warning("broker connection lost (%s); reconnecting", rc)
+        if self.stop_event.is_set():
+            return
+        if self.broker_problem is None:
+            self._problem(brokerprobe.Check("fail", f"broker connection lost ({rc}); reconnecting",
+                                            "crowdpulse doctor tells why if it does not come back"))
+        self._on_connect_fail(_c, _u)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         # the raw topic bytes: decoding every topic to str costs more than the rest
@@ -152,11 +212,15 @@ class Gateway:
         if t.endswith(b"/report"):
             with self._direct_lock:
                 self._direct.append((msg.payload, now_ms()))
+            self.direct_at = time.monotonic()
             return
         parts = t.split(b"/")
         if len(parts) < 5:
             return
         if parts[3] == b"relay" and parts[-1] == b"batch":
+            relay = parts[4].decode(errors="replace")
+            if relay in self.relay_batch_at or len(self.relay_batch_at) < MAX_RELAYS:  # junk ids: bounded
+                self.relay_batch_at[relay] = time.monotonic()
             # decoding and checking happen on the ingest thread, mostly in
             # numba code that releases the GIL, while this thread keeps reading
             with self._batch_cv:
@@ -171,6 +235,9 @@ class Gateway:
                 return
             if isinstance(status, dict):
                 self.relays[parts[4].decode(errors="replace")] = status
+        elif parts[3] == b"gateway" and parts[-1] == b"status":
+            if bytes(msg.payload) == self._status_payload:
+                self._echo.set()
         elif parts[3] == b"gateway" and parts[4] == b"accepted" and parts[-1] != self.worker.encode():
             payload = bytes(msg.payload)
             if len(payload) % A.RECORD.itemsize == 0:
@@ -184,16 +251,28 @@ class Gateway:
 
     def _discovery(self) -> None:
         for zone in [None, *[z.name for z in self.cfg.crowd_zones]]:
-            uid = f"crowdpulse_{self.cfg.venue}_{zone or 'venue'}"
-            state = self.t("sentiment", zone) if zone else self.t("sentiment")
-            self.client.publish(f"{self.cfg.ha_prefix}/sensor/{uid}/config", json.dumps({
-                "name": f"Crowd sentiment {zone or self.cfg.venue}", "unique_id": uid,
-                "state_topic": state, "value_template": "{{ value_json.score }}",
-                "unit_of_measurement": "%", "json_attributes_topic": state,
-                "availability_topic": self.t("gateway", self.worker, "status"),
-                "availability_template": "{{ value_json.state }}",
-                "payload_available": "online", "payload_not_available": "offline",
-            }), 1, True)
+            t, config = homeassistant.discovery(self.cfg.venue, zone, self.cfg.ha_prefix,
+                                                self.t("gateway", self.worker, "status"))
+            self.client.publish(t, config, 1, True)
+
+    def _home_assistant(self, snap: dict[str, Any]) -> None:
+        for zone, payload in homeassistant.states(snap):
+            self.client.publish(homeassistant.state_topic(self.cfg.venue, zone), payload, 1, True)
+
+    def _each_second(self, snap: dict[str, Any]) -> None:
+        """Once a second: history, Home Assistant, and the health counters."""
+        try:
+            self.store.write(snap)
+        except Exception as exc:  # a full disk must not stop the scores
+            log.error("cannot store history: %s", exc)
+        if self.cfg.ha_discovery:
+            self._home_assistant(snap)
+        c = self.engine.counters()
+        now = time.monotonic()
+        if c["accepted"] != self._accepted:
+            self._accepted, self.accepted_at = c["accepted"], now
+        self.rejections.update(c["rejected"], now)
+        rejections.log_due(self.rejections, log, now)
 
     # -- threads ------------------------------------------------------------------
     def _ingest(self) -> None:
@@ -249,12 +328,9 @@ class Gateway:
             self.tick_ms = (self.tick_ms + [1000 * (time.perf_counter() - start)])[-1000:]
             self._publish(snap)
             self._rate_control(snap["t"])
-            if snap["t"] - last_store >= 1000:
+            if snap["t"] - last_store >= homeassistant.MIN_INTERVAL_MS:
                 last_store = snap["t"]
-                try:
-                    self.store.write(snap)
-                except Exception as exc:  # a full disk must not stop the scores
-                    log.error("cannot store history: %s", exc)
+                self._each_second(snap)
             for fn in list(self.listeners):
                 fn(snap)
             last = time.monotonic()

@@ -22,23 +22,33 @@
     [osc]         targets = ["host:port", ...]                (docs/osc.md)
 
 Every problem is one line naming the key; the venue key itself never appears
-in a message or a log.
+in a message or a log.  The file is strict (gateway/strictconf.py): a key or
+table this parser does not read is an error with a "did you mean", and a band
+spec that looks like a range must be one.  A `token_file` that does not exist
+yet is not an error: `crowdpulse gateway` creates it, `crowdpulse doctor`
+offers to.
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crowdpulse.gateway import strictconf
 from crowdpulse.keys import ENV_VAR, VenueKeyError, load_venue_key, parse_key
 
 _NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
 _BAND = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
 _RANGE = re.compile(r"^([A-Za-z._-]*)(\d+)-\1?(\d+)$")
+# what someone writing a range writes: <prefix><digits>-<the prefix or a digit>...
+_RANGE_LIKE = re.compile(r"^([A-Za-z._-]*)(\d+)-(.+)$")
+_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1"})
 
 
 LINE_IN_ID = "line-in"  # the band id the gateway host's line-in reports as
@@ -70,6 +80,8 @@ class VenueConfig:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     console_token: str | None = field(default=None, repr=False)
+    console_token_file: str | None = None  # the full path; the file may not exist yet
+    key_path: str | None = None  # the venue key file's full path, when the key comes from a file
     view_requires_token: bool = False
     ha_discovery: bool = False
     ha_prefix: str = "homeassistant"
@@ -101,14 +113,27 @@ class VenueConfig:
 
 
 def expand(spec: str, where: str) -> list[str]:
-    """'B0001-B0400' -> B0001 ... B0400 (zero padding kept); a plain id -> [id]."""
+    """'B0001-B0400' -> B0001 ... B0400 (zero padding kept); a plain id -> [id].
+
+    A spec that looks like a range must be one: 'B0001-B040O' (a letter O) is
+    an error with the likely range, never one band with a strange id."""
     m = _RANGE.match(spec)
     if m:
         prefix, lo, hi = m.group(1), m.group(2), m.group(3)
         a, b = int(lo), int(hi)
         if b < a or b - a > 100_000:
-            raise VenueConfigError(f"{where}: bad band range {spec!r}")
+            raise VenueConfigError(f"{where}: bad band range {spec!r} (the end must not be "
+                                   "before the start, and at most 100,000 bands)")
+        if len(lo) != len(hi) and (lo.startswith("0") or hi.startswith("0")):
+            raise VenueConfigError(f"{where}: band range {spec!r}: both ends need the same number of "
+                                   f"digits ({prefix}{a:0{len(hi)}d}-{prefix}{hi}?)")
         return [f"{prefix}{i:0{len(lo)}d}" for i in range(a, b + 1)]
+    like = _RANGE_LIKE.match(spec)
+    if like and (like.group(3)[:1].isdigit() or (like.group(1) and like.group(3).startswith(like.group(1)))):
+        fixed = f"{like.group(1)}{like.group(2)}-{like.group(3).translate(_LOOKALIKES)}"
+        hint = f" (did you mean {fixed}?)" if fixed != spec and _RANGE.match(fixed) else ""
+        raise VenueConfigError(f"{where}: {spec!r} is not a band range: both ends must be "
+                               f"{like.group(1) or ''}<digits>{hint}")
     if not _BAND.match(spec):
         raise VenueConfigError(f"{where}: {spec!r} is not a band id or range")
     return [spec]
@@ -123,21 +148,28 @@ def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default
     return v
 
 
-def _key(raw: dict[str, Any], base: Path) -> bytes:
+def _key(raw: dict[str, Any], base: Path) -> tuple[bytes, str | None]:
+    """(the venue key, the full path of its file or None)."""
     keys = raw.get("keys", {})
     if not isinstance(keys, dict):
         raise VenueConfigError("[keys] must be a table")
     if "venue_key" in keys:
         raise VenueConfigError("[keys] must name a file or an environment variable, not hold the key")
+    file, env = keys.get("venue_key_file"), keys.get("venue_key_env")
+    if file is not None and env is not None:
+        raise VenueConfigError("[keys]: venue_key_file or venue_key_env, not both")
     try:
-        if "venue_key_file" in keys:
-            return load_venue_key(base / str(keys["venue_key_file"]))
-        env = str(keys.get("venue_key_env", ENV_VAR))
-        import os
-
-        if env not in os.environ:
-            raise VenueConfigError(f"no venue key: set keys.venue_key_file or ${env}")
-        return parse_key(os.environ[env], f"${env}")
+        if file is not None:
+            path = (base / str(file)).resolve()
+            if not path.exists():
+                raise VenueConfigError(f"keys.venue_key_file: {path} does not exist; make the venue key "
+                                       f"with `crowdpulse packet keygen {path}` (then provision every band "
+                                       "with it), or copy the venue's key there")
+            return load_venue_key(path), str(path)
+        name = str(env or ENV_VAR)
+        if name not in os.environ:
+            raise VenueConfigError(f"no venue key: set keys.venue_key_file or ${name}")
+        return parse_key(os.environ[name], f"${name}"), None
     except VenueKeyError as exc:
         raise VenueConfigError(str(exc)) from None
 
@@ -151,9 +183,14 @@ def _fleet(path: Path, zones: set[str]) -> list[tuple[str, str]]:
     for n, row in enumerate(rows, 1):
         if not row or row[0].strip().lower() in ("band_id", "") or row[0].startswith("#"):
             continue
-        if len(row) < 2 or not _BAND.match(row[0].strip()) or row[1].strip() not in zones:
-            raise VenueConfigError(f"fleet_file {path}, row {n}: need band_id,zone with a known zone")
-        out.append((row[0].strip(), row[1].strip()))
+        if len(row) < 2 or not _BAND.match(row[0].strip()):
+            raise VenueConfigError(f"fleet_file {path}, row {n}: need band_id,zone[,transport]")
+        zone = row[1].strip()
+        if zone not in zones:
+            close = difflib.get_close_matches(zone, sorted(zones), n=1)
+            hint = f"did you mean {close[0]}?" if close else f"the zones are {', '.join(sorted(zones))}"
+            raise VenueConfigError(f"fleet_file {path}, row {n}: no zone {zone!r} in the venue file; {hint}")
+        out.append((row[0].strip(), zone))
     return out
 
 
@@ -181,6 +218,31 @@ def _zones(raw: dict[str, Any]) -> tuple[list[Zone], list[tuple[str, str]]]:
 
 
 def parse(raw: dict[str, Any], base: Path) -> VenueConfig:
+    """The venue file's contents (a TOML document) checked strictly: see the module docstring."""
+    table = strictconf.track(raw)
+    try:
+        cfg = _parse(table, base)
+    except VenueConfigError:
+        typo = strictconf.unknown(table, typos_only=True)  # the likely cause of what went wrong
+        if typo:
+            raise VenueConfigError(typo) from None
+        raise
+    problem = strictconf.unknown(table)
+    if problem:
+        raise VenueConfigError(problem)
+    return cfg
+
+
+def _twice(bands: list[tuple[str, str]]) -> None:
+    seen: dict[str, str] = {}
+    for b, zone in bands:
+        if b in seen:
+            where = f"zones {seen[b]} and {zone}" if seen[b] != zone else f"zone {zone}"
+            raise VenueConfigError(f"band {b} is listed twice ({where}); each band belongs to one zone")
+        seen[b] = zone
+
+
+def _parse(raw: dict[str, Any], base: Path) -> VenueConfig:
     venue = raw.get("venue")
     if not isinstance(venue, str) or not _NAME.match(venue):
         raise VenueConfigError("venue must be 1-32 of a-z 0-9 _ -")
@@ -189,12 +251,12 @@ def parse(raw: dict[str, Any], base: Path) -> VenueConfig:
         bands += _fleet(base / str(raw["fleet_file"]), {z.name for z in zones})
     if not bands:
         raise VenueConfigError("no bands: list them in zones[].bands or a fleet_file")
-    if len({b for b, _ in bands}) != len(bands):
-        raise VenueConfigError("a band id is listed twice")
+    _twice(bands)
     s, st = raw.get("sentiment", {}), raw.get("storage", {})
     h, c, ha = raw.get("http", {}), raw.get("console", {}), raw.get("home_assistant", {})
+    venue_key, key_file = _key(raw, base)
     cfg = VenueConfig(
-        venue=venue, zones=zones, bands=bands, venue_key=_key(raw, base),
+        venue=venue, zones=zones, bands=bands, venue_key=venue_key, key_path=key_file,
         k_anonymity=int(_get(s, "k_anonymity", int, 5, "sentiment")),
         age_out_s=float(_get(s, "age_out_s", (int, float), 10.0, "sentiment")),
         tick_hz=float(_get(s, "tick_hz", (int, float), 10.0, "sentiment")),
@@ -208,24 +270,9 @@ def parse(raw: dict[str, Any], base: Path) -> VenueConfig:
         ha_prefix=_get(ha, "prefix", str, "homeassistant", "home_assistant"),
     )
     _selector(cfg, raw.get("selector", {}), raw.get("event", {}), base)
-    ref = raw.get("reference", {})
-    if not isinstance(ref, dict):
-        raise VenueConfigError("[reference] must be a table")
-    if "line_in" in ref:
-        cfg.line_in = _get(ref, "line_in", str, "", "reference")
-        if any(b == LINE_IN_ID for b, _ in cfg.bands):
-            raise VenueConfigError(f"band id {LINE_IN_ID!r} is the line-in reference's own; rename that band")
-        # the host's line-in reports as a reference band of its own, in a zone of its own
-        cfg.zones.append(Zone(LINE_IN_ID, 1.0, True))
-        cfg.bands.append((LINE_IN_ID, LINE_IN_ID))
+    _reference(cfg, raw.get("reference", {}))
     _player_osc(cfg, raw.get("player", {}), raw.get("osc", {}))
-    if "token_file" in c:
-        try:
-            cfg.console_token = (base / str(c["token_file"])).read_text().strip() or None
-        except OSError as exc:
-            raise VenueConfigError(f"console.token_file: {exc.strerror}") from None
-    elif "token" in c:
-        cfg.console_token = str(_get(c, "token", str, "", "console")) or None
+    _token(cfg, c, base)
     checks = [(1 <= cfg.k_anonymity <= 1000, "sentiment.k_anonymity must be 1-1000"),
               (1.0 <= cfg.tick_hz <= 50.0, "sentiment.tick_hz must be 1-50"),
               (1.0 <= cfg.age_out_s <= 600.0, "sentiment.age_out_s must be 1-600"),
@@ -235,6 +282,27 @@ def parse(raw: dict[str, Any], base: Path) -> VenueConfig:
         if not ok:
             raise VenueConfigError(msg)
     return cfg
+
+
+def _token(cfg: VenueConfig, c: dict[str, Any], base: Path) -> None:
+    file, token = c.get("token_file"), c.get("token")
+    if file is not None and token is not None:
+        raise VenueConfigError("[console]: token_file or token, not both")
+    if token is not None:
+        cfg.console_token = str(_get(c, "token", str, "", "console")) or None
+    if file is None:
+        return
+    path = (base / str(_get(c, "token_file", str, "", "console"))).resolve()
+    cfg.console_token_file = str(path)
+    try:
+        cfg.console_token = path.read_text().strip() or None
+    except FileNotFoundError:
+        cfg.console_token = None  # made at start (gateway/tokenfile.py)
+    except OSError as exc:
+        raise VenueConfigError(f"console.token_file {path}: {exc.strerror}") from None
+    if path.exists() and cfg.console_token is None:
+        raise VenueConfigError(f"console.token_file {path} is empty: delete it (a new token is made) "
+                               "or put a token in it")
 
 
 def _when(v: Any, where: str) -> int:
@@ -289,6 +357,20 @@ def _address(v: Any, where: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _reference(cfg: VenueConfig, ref: Any) -> None:
+    """[reference] line_in: the gateway host's line-in hears the programme (docs/reference.md)."""
+    if not isinstance(ref, dict):
+        raise VenueConfigError("[reference] must be a table")
+    if "line_in" not in ref:
+        return
+    cfg.line_in = _get(ref, "line_in", str, "", "reference")
+    if any(b == LINE_IN_ID for b, _ in cfg.bands):
+        raise VenueConfigError(f"band id {LINE_IN_ID!r} is the line-in reference's own; rename that band")
+    # the host's line-in reports as a reference band of its own, in a zone of its own
+    cfg.zones.append(Zone(LINE_IN_ID, 1.0, True))
+    cfg.bands.append((LINE_IN_ID, LINE_IN_ID))
+
+
 def _player_osc(cfg: VenueConfig, p: dict[str, Any], o: dict[str, Any]) -> None:
     if not isinstance(p, dict) or not isinstance(o, dict):
         raise VenueConfigError("[player] and [osc] must be tables")
@@ -310,4 +392,7 @@ def load(path: str | Path) -> VenueConfig:
         raise VenueConfigError(f"{p}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise VenueConfigError(f"{p}: not valid TOML ({exc})") from None
-    return parse(raw, p.resolve().parent)
+    try:
+        return parse(raw, p.resolve().parent)
+    except VenueConfigError as exc:
+        raise VenueConfigError(f"{p}: {exc}") from None

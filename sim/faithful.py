@@ -37,7 +37,7 @@ from crowdpulse.sim import signals as S
 from crowdpulse.sim.crowd import Actions, Crowd
 from crowdpulse.sim.runner import SimRun
 from crowdpulse.sim.scenario import Scenario
-from crowdpulse.sim.session import BrokerDown, Result, truth_row
+from crowdpulse.sim.session import BrokerDown, Result, truth_row, why_not_connected
 from crowdpulse.sim.virtualband import Medium, VirtualBand, band_config, cpu_seconds
 from wristband import packet as P
 
@@ -252,7 +252,7 @@ def _connect(url: BrokerURL, venue: str, res: FaithfulResult) -> tuple[mqtt.Clie
     client.loop_start()
     if not up.wait(5.0):
         client.loop_stop()
-        raise BrokerDown(f"no MQTT broker answering at {url.host}:{url.port}")
+        raise BrokerDown(why_not_connected(url, None, venue))
     return client, latest
 
 

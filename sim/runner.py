@@ -46,7 +46,9 @@ class Truth:
 class SimRun:
     def __init__(self, sc: Scenario, devices: int, venue_key: bytes, t0_s: float,
                  tracks: list[Track] | None = None, seed: int | None = None, speed: float = 1.0,
-                 mode: str = "fast") -> None:
+                 mode: str = "fast", band_ids: list[list[str]] | None = None) -> None:
+        """band_ids: per scenario zone, the ids of a venue file's bands (their number
+        then sets each zone's crowd); by default S00001... shared out by zone."""
         self.sc = sc
         self.rng = np.random.default_rng(sc.seed if seed is None else seed)
         self.tracks = tracks or sample_library()
@@ -54,13 +56,14 @@ class SimRun:
         # gateway on the wall clock takes them); st: the scenario's clock (the
         # crowd, tracks and events), which runs `speed` times faster
         self.t0, self.t, self.st, self.speed = t0_s, 0.0, 0.0, speed
-        counts = split(devices, [z.share for z in sc.zones])
+        counts = split(devices, [z.share for z in sc.zones]) if band_ids is None else [len(b) for b in band_ids]
         self.crowd = Crowd([z.name for z in sc.zones], counts, sorted({t.genre for t in self.tracks}), self.rng,
                            [t.id for t in self.tracks if t.recovery], sc.start_mood)
         if sc.absent_share > 0:
             self.crowd.present[self.rng.random(devices) < sc.absent_share] = False
         self.zone_of = self.crowd.zone
-        self.band_ids = [f"S{i + 1:05d}" for i in range(devices)]
+        self.band_ids = ([f"S{i + 1:05d}" for i in range(devices)] if band_ids is None
+                         else [b for zone in band_ids for b in zone])  # the crowd is in zone order
         self.registry = Registry(venue_key, list(zip(self.band_ids, [sc.zones[z].name for z in self.zone_of],
                                                      strict=True)), [z.name for z in sc.zones])
         xy, music = self._place()

@@ -37,6 +37,16 @@ class BrokerDown(RuntimeError):
     """The broker did not accept a connection in time."""
 
 
+def why_not_connected(url: BrokerURL, ca_file: str | None, venue: str) -> str:
+    """One line: why the broker did not take the simulator (unreachable, TLS, login)."""
+    from crowdpulse.gateway.brokerprobe import probe
+
+    problem = probe(url, ca_file, venue, acl=False)[0].problem
+    if problem is None:
+        return f"the broker at {url.host}:{url.port} did not accept the simulator in time"
+    return problem.what + (f"; fix: {problem.fix}" if problem.fix else "")
+
+
 @dataclass
 class Result:
     scenario: str
@@ -126,10 +136,18 @@ class Follower:
 
 def live(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_key: bytes,
          speed: float = 1.0, seconds: float | None = None, follow: bool = False, mode: str = "fast",
-         say: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)) -> Result:
-    """The scenario on the wall clock, through the broker, until done or Ctrl-C."""
+         say: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
+         ca_file: str | None = None, band_ids: list[list[str]] | None = None) -> Result:
+    """The scenario on the wall clock, through the broker, until done or Ctrl-C.
+
+    band_ids: a venue file's bands per scenario zone.  With credentials in the
+    URL (a venue's secured broker), the user is taken for a relay id: every
+    batch goes out as that relay's, and every band reports through relays,
+    since only a band's own credential may publish its reports."""
     started = time.perf_counter()
-    run = SimRun(sc, devices, venue_key, time.time(), speed=speed, mode=mode)
+    run = SimRun(sc, devices, venue_key, time.time(), speed=speed, mode=mode, band_ids=band_ids)
+    if url.username:
+        run.direct[:] = False
     run.step(NullSink())  # the first step compiles the numba kernels: seconds, not 50 ms
     shift = time.time() - run.t - run.t0
     run.t0 += shift
@@ -144,10 +162,10 @@ def live(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_key: byte
         elif kind == "config":
             run.command(data)
 
-    sink = MqttSink(url, venue, on_command, selector=follow)
+    sink = MqttSink(url, venue, on_command, selector=follow, ca_file=ca_file, relay_id=url.username)
     if not sink.connected.wait(5.0):
         sink.close()
-        raise BrokerDown(f"no MQTT broker answering at {url.host}:{url.port}")
+        raise BrokerDown(why_not_connected(url, ca_file, venue))
     truth_topic = topic(venue, "sim", "truth")
     # following the selector, the night goes on until Ctrl-C (or --seconds)
     end = seconds * speed if seconds else float("inf") if follow else sc.duration_s

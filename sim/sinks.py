@@ -38,10 +38,14 @@ class MqttSink:
     (selector=True) the selector's state, to play what the DJ plays.
     on_command(data, kind) is called with kind "config" or "state"."""
 
-    def __init__(self, url: BrokerURL, venue: str, on_command: Any, selector: bool = False) -> None:
+    def __init__(self, url: BrokerURL, venue: str, on_command: Any, selector: bool = False,
+                 ca_file: str | None = None, relay_id: str | None = None) -> None:
         self.venue = venue
         self.selector = selector
-        self.client = make_client(url, f"crowdpulse-sim-{venue}")
+        # with a venue's ACL a credential may publish only its own relay's batches:
+        # then every simulated relay publishes as that one relay
+        self.relay_id = relay_id
+        self.client = make_client(url, f"crowdpulse-sim-{venue}", ca_file)
         self.client.max_queued_messages_set(0)
         self.on_command = on_command
         self.lock = threading.Lock()
@@ -71,7 +75,7 @@ class MqttSink:
                 self.on_command(data, kind)
 
     def batch(self, relay: str, payload: bytes, now_ms: int) -> None:
-        self.client.publish(topic(self.venue, "relay", relay, "batch"), payload)
+        self.client.publish(topic(self.venue, "relay", self.relay_id or relay, "batch"), payload)
 
     def direct(self, band: str, report: bytes, now_ms: int) -> None:
         self.client.publish(topic(self.venue, "band", band, "report"), report)

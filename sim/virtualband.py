@@ -29,7 +29,6 @@ from crowdpulse import mpy, mpylib
 from wristband import packet as P
 
 FRAME = 160
-_FIRMWARE = mpy.firmware_dir()
 Source = Callable[[int], npt.NDArray[np.int16] | None]  # n samples wanted -> the next n
 
 
@@ -120,7 +119,7 @@ class VirtualBand:
         env["CROWDPULSE_RIG"] = f"127.0.0.1:{server.getsockname()[1]}"
         if self.medium is not None:
             env["CROWDPULSE_MEDIUM"] = f"127.0.0.1:{self.medium.port}"
-        self.proc = subprocess.Popen(mpy.command(_FIRMWARE / "main.py", heap=self.heap),
+        self.proc = subprocess.Popen(mpy.command(mpy.boot_dir() / "main.py", heap=self.heap),
                                      cwd=self.root, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         self._spawn(self._read_console)

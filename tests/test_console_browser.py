@@ -37,6 +37,8 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
 VIEWPORT = {"width": 1280, "height": 720}  # a 13" laptop's browser window
 TOKEN = "test-token"  # what write_venue puts in [console]
 NUMBER = re.compile(r"^\d{1,3}\.\d$")
+# on the WebSocket: live when reports flow, else what the gateway says is wrong (health.js)
+CONNECTED = "['live', 'warn', 'quiet'].includes(document.getElementById('conn').dataset.state)"
 
 
 # -- fixtures ---------------------------------------------------------------------------------
@@ -92,8 +94,8 @@ class Console:
         self.page.wait_for_function(js, arg=arg, timeout=timeout_s * 1000)
 
     def ready(self) -> Console:
-        """Live over the WebSocket, with the selector's state on screen."""
-        self.wait("document.getElementById('conn').dataset.state === 'live'")
+        """On the WebSocket, with the selector's state on screen."""
+        self.wait(CONNECTED)
         self.wait("document.querySelector('#suggestions li[data-track-id]') !== null")
         return self
 
@@ -373,9 +375,10 @@ def test_reconnects_after_the_gateway_restarts(console: Console, mosquitto: Mosq
     again = GatewayProc(mosquitto.url, c.gw.cfg)
     try:
         again.wait_ready()
-        c.wait("document.getElementById('conn').dataset.state === 'live'", timeout_s=10)
+        c.wait(CONNECTED, timeout_s=10)
         with Crowd(again, mosquitto.url, floor=20):  # and the data flows again
             c.wait("/^\\d{1,3}\\.\\d$/.test(document.getElementById('score').textContent)", timeout_s=10)
+            c.wait("document.getElementById('conn').dataset.state === 'live'", timeout_s=10)
     finally:
         c.page.evaluate("window.crowdpulse.live.stop()")  # or SIGINT waits for the open WebSocket
         again.stop()
@@ -404,7 +407,7 @@ def test_venue_that_requires_a_token_to_view(browser: Any, mosquitto: Mosquitto,
 
         page.fill("#gate-token", TOKEN)
         page.click("#gate-form button")
-        page.wait_for_function("document.getElementById('conn').dataset.state === 'live'")
+        page.wait_for_function(CONNECTED)
         page.locator("#suggestions li[data-track-id]").first.wait_for()
         assert page.locator("#gate").is_hidden()
         assert page.get_attribute("#chart", "data-points") is not None
@@ -442,3 +445,50 @@ def _docs_screenshot(c: Console, mosquitto: Mosquitto) -> None:
         time.sleep(32)
         DOCS_PNG.parent.mkdir(parents=True, exist_ok=True)
         c.page.screenshot(path=str(DOCS_PNG), full_page=True)  # while the bands still report
+
+
+def test_never_live_while_nothing_flows(browser: Any, tmp_path: Path) -> None:
+    """Broker away, then no reports, then reports, then bands with a wrong key:
+    the status and the problem bar say each plainly, with its fix."""
+    broker = Mosquitto()  # not started yet: the gateway starts without a broker
+    gw = GatewayProc(broker.url, write_venue(tmp_path))
+    ctx = browser.new_context(viewport=VIEWPORT)
+    try:
+        gw.wait_ready(mqtt=False)
+        page = ctx.new_page()
+        page.goto(f"http://127.0.0.1:{gw.port}/")
+        conn = "document.getElementById('conn')"
+        bar = "document.getElementById('health')"
+        page.wait_for_function(f"{conn}.dataset.state === 'down' && {conn}.textContent === 'broker disconnected'")
+        page.wait_for_function(f"!{bar}.hidden && {bar}.textContent.includes('nothing listens on 127.0.0.1:{broker.port}')"
+                               f" && {bar}.textContent.includes('start Mosquitto')")
+        assert gw.get("/api/health")["status"] == "down"
+
+        broker.start()  # connected, but no band reports yet
+        page.wait_for_function(f"{conn}.dataset.state === 'quiet' && {conn}.textContent === 'no reports'",
+                               timeout=20_000)
+        page.wait_for_function(f"{bar}.textContent.includes('no relay heard')")
+        assert page.get_attribute("#conn", "data-state") != "live"
+
+        with Crowd(gw, broker.url, floor=20):
+            page.wait_for_function(f"{conn}.dataset.state === 'live'", timeout=15_000)
+            page.wait_for_function(f"{bar}.hidden")
+
+        # bands provisioned with another venue key: rejected, and said so
+        strangers = Bands(gw.cfg, band_ids(1, 5))
+        strangers.keys = {b: bytes(16) for b in strangers.keys}
+        client = publisher(broker.url)
+        for _ in range(8):
+            now = int(time.time() * 1000)
+            send_batch(client, strangers.reports(now), now)
+            time.sleep(0.25)
+        page.wait_for_function(f"{bar}.textContent.includes('from unknown bands')"
+                               f" && {bar}.textContent.includes('wrong venue key')", timeout=10_000)
+        assert page.get_attribute("#conn", "data-state") in ("warn", "quiet")  # never a plain "live"
+        client.loop_stop()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "test_never_live_while_nothing_flows.png"), full_page=True)
+    finally:
+        ctx.close()
+        gw.stop()
+        broker.close()

@@ -303,7 +303,7 @@ ALL_TOPICS = [
     "relay/relay-1/batch", "relay/relay-1/status", "relay/relay-2/batch", "relay/relay-2/status",
     "relay/relay-3/batch", "relay/B0001/batch", "relay/B0001/status",
     "config", "cmd", "sentiment", "sentiment/floor", "selector/state", "selector/cmd",
-    "gateway/status", "gateway/1/status", "gateway/accepted/1",
+    "gateway/status", "gateway/1/status", "gateway/accepted/1", "ha/venue", "ha/zone/floor",
     f"{HA}/sensor/crowdpulse_club-x_floor/config",
 ]
 
@@ -313,7 +313,7 @@ MAY_PUBLISH = {
     "relay-1": {"relay/relay-1/batch", "relay/relay-1/status"},
     "gateway": {"config", "cmd", "sentiment", "sentiment/floor", "selector/state",
                 "selector/cmd", "gateway/status", "gateway/1/status", "gateway/accepted/1",
-                f"{HA}/sensor/crowdpulse_club-x_floor/config",
+                "ha/venue", "ha/zone/floor", f"{HA}/sensor/crowdpulse_club-x_floor/config",
                 # the band pattern applies to every user (see crowdpulse/deploy.py)
                 "band/gateway/report"},
     "console": {"selector/cmd"},
@@ -346,10 +346,11 @@ OWNER = {
     "cmd": GATEWAY, "sentiment": GATEWAY, "sentiment/floor": GATEWAY,
     "selector/state": GATEWAY, "gateway/status": GATEWAY, "gateway/1/status": GATEWAY,
     "gateway/accepted/1": GATEWAY,  # what gateway workers exchange: reports, in effect
+    "ha/venue": GATEWAY,  # Home Assistant's once-a-second state
 }
 SEEN_BY_CONSOLE = {"config", "cmd", "sentiment", "sentiment/floor", "selector/state",
                    "gateway/status", "gateway/1/status", "relay/relay-1/status",
-                   "relay/relay-2/status"}
+                   "relay/relay-2/status", "ha/venue"}
 
 MAY_READ = {
     "B0001": {"config", "cmd"},

@@ -43,6 +43,9 @@ def test_flash_installs_verifies_boots_reports_and_is_idempotent(
         first = crowdpulse(*args)
         assert first.code == 0, first.err
         assert "B0042 on" in first.out and "19 of 19 files written, verified, booted" in first.out
+        # then the band's first word from the broker, and a note: no venue was named
+        assert f"B0042: MQTT up on 127.0.0.1:{mosquitto.port} as B0042, venue demo" in first.out
+        assert "note: these bands are for venue 'demo' (the default)" in first.err
 
         # the files land, compiled for the band (x64 native code for the viper DSP), hashes match
         files = {f.path: f.sha256 for f in firmware.build(X64)}

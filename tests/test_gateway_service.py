@@ -215,22 +215,3 @@ def test_port_in_use_is_one_line(mosquitto: Mosquitto, running, tmp_path: Path) 
     out = subprocess.run([EXE, "gateway", "--broker", mosquitto.url, "--config", str(other),
                           "--http-port", str(gw.port)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "cannot listen" in out.stderr and "Traceback" not in out.stderr
-
-
-def test_home_assistant_discovery(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    cfg = write_venue(tmp_path, extra="[home_assistant]\ndiscovery = true\n")
-    gw = GatewayProc(mosquitto.url, cfg).wait_ready()
-    try:
-        got: dict[str, dict] = {}
-        c = make_client(BrokerURL.parse(mosquitto.url))
-        c.on_message = lambda cl, u, m: got.__setitem__(m.topic, json.loads(m.payload))
-        c.connect("127.0.0.1", mosquitto.port)
-        c.subscribe("homeassistant/sensor/#")
-        c.loop_start()
-        time.sleep(1.0)
-        c.loop_stop()
-    finally:
-        gw.stop()
-    floor = got["homeassistant/sensor/crowdpulse_testclub_floor/config"]
-    assert floor["state_topic"] == topic(VENUE, "sentiment", "floor")
-    assert len(got) == 3

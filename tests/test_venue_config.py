@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+from crowdpulse.gateway import preflight
 from crowdpulse.gateway.venue import VenueConfigError, expand, load
+from crowdpulse.keys import write_new_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,6 +24,57 @@ def test_the_shipped_example_loads(tmp_path: Path) -> None:
     assert cfg.bands[0] == ("B0001", "floor") and cfg.bands[-1] == ("B0450", "bar")
     assert cfg.console_token == "s3cret" and cfg.venue_key == bytes([0xAB]) * 32
     assert "venue_key" not in repr(cfg)
+
+
+def test_the_shipped_example_loads_as_shipped_before_its_token_exists(tmp_path: Path) -> None:
+    # deploy.md's order: the key is made first; nothing has made console.token yet
+    shutil.copy(ROOT / "deploy/venue.example.toml", tmp_path / "venue.toml")
+    write_new_key(tmp_path / "venue.key")
+    cfg = load(tmp_path / "venue.toml")
+    assert cfg.console_token is None and cfg.console_token_file == str(tmp_path / "console.token")
+    assert preflight.token(cfg, "venue.toml", create=False).level == "fail"
+    made = preflight.token(cfg, "venue.toml", create=True)
+    assert made.level == "ok" and "created" in made.what
+    assert (tmp_path / "console.token").stat().st_mode & 0o777 == 0o600
+    assert load(tmp_path / "venue.toml").console_token == cfg.console_token
+
+
+def _example(tmp_path: Path, change: tuple[str, str]) -> Path:
+    text = (ROOT / "deploy/venue.example.toml").read_text()
+    assert change[0] in text
+    (tmp_path / "venue.toml").write_text(text.replace(*change, 1))
+    (tmp_path / "venue.key").write_text("ab" * 32)
+    return tmp_path / "venue.toml"
+
+
+@pytest.mark.parametrize("change,line", [
+    (("k_anonymity = 5", "k_anonimity = 1"), "unknown key k_anonimity in [sentiment]: did you mean k_anonymity?"),
+    (('[[zones]]\nname = "bar"', '[[zone]]\nname = "bar"'), "unknown table [[zone]]: did you mean [[zones]]?"),
+    (("B0001-B0400", "B0001-B040O"), "'B0001-B040O' is not a band range: both ends must be B<digits> "
+                                      "(did you mean B0001-B0400?)"),
+    (("B0001-B0400", "B001-B0400"), "band range 'B001-B0400': both ends need the same number of digits"),
+    (("B0401-B0450", "B0400-B0450"), "band B0400 is listed twice (zones floor and bar)"),
+    (("weight = 0.5", "weight = 0.5\nk_anonymity = 1"), "unknown key k_anonymity in [zones[1]]: it belongs in [sentiment]"),
+    (("[http]", "[htpp]"), "unknown table [htpp]: did you mean [http]?"),
+    (("view_requires_token = false", "view_requires_token = false\ncolour = 'red'"),
+     "unknown key colour in [console]: not a crowdpulse setting"),
+    (('venue_key_file = "venue.key"', 'venue_key_file = "other.key"'),
+     "other.key does not exist; make the venue key with `crowdpulse packet keygen"),
+])
+def test_each_venue_file_mistake_is_one_line_naming_the_fix(tmp_path: Path, change: tuple[str, str],
+                                                             line: str) -> None:
+    with pytest.raises(VenueConfigError) as err:
+        load(_example(tmp_path, change))
+    assert line in str(err.value) and "\n" not in str(err.value)
+    assert str(err.value).startswith(str(tmp_path / "venue.toml"))
+
+
+def test_a_zone_too_small_for_k_anonymity_is_a_warning_naming_the_fix(tmp_path: Path) -> None:
+    cfg = load(_example(tmp_path, ("B0401-B0450", "B0401-B0403")))
+    checks = {c.what.split(":")[0]: c for c in preflight.bands(cfg)}
+    assert checks["zone floor"].level == "ok"
+    assert checks["zone bar"].level == "warn" and "never show a score" in checks["zone bar"].what
+    assert "k_anonymity" in checks["zone bar"].fix
 
 
 def test_ranges_keep_zero_padding() -> None:

@@ -15,11 +15,12 @@ import hmac
 import json
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from crowdpulse.keys import VenueKeyError, load_venue_key
 from wristband import boards
 from wristband import config as band_cfg
 from wristband import packet as P
@@ -125,7 +126,10 @@ def to_json(cfg: dict[str, Any]) -> bytes:
 # -- command-line options shared by `flash` and `provision` ---------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("band settings (the same for every band of the venue)")
-    g.add_argument("--venue", default="demo", help="venue name (default demo)")
+    g.add_argument("--config", metavar="VENUE_TOML",
+                   help="the venue file: its venue name and key, and each band's zone, are used "
+                        "and checked (instead of --venue and --venue-key)")
+    g.add_argument("--venue", help="venue name (default: from --config, else demo)")
     g.add_argument("--board", default=boards.DEFAULT, choices=sorted(boards.PROFILES),
                    help=f"board profile, docs/boards.md (default {boards.DEFAULT})")
     g.add_argument("--window", nargs=2, metavar=("START", "END"),
@@ -165,9 +169,56 @@ def from_args(args: argparse.Namespace) -> Settings:
         if span[0] >= span[1]:
             raise ConfigError("--window: START must be before END")
     return Settings(
-        venue=args.venue, board=args.board, window=span, interval_ms=args.interval_ms,
+        venue=args.venue or "demo", board=args.board, window=span, interval_ms=args.interval_ms,
         status_every_s=args.status_every, wifi_ssid=ssid, wifi_password=wifi_pw,
         mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port, mqtt_tls=args.mqtt_tls,
         mqtt_user=args.mqtt_user,
         mqtt_password=args.mqtt_password or os.environ.get(MQTT_PASSWORD_ENV) or None,
         ntp=args.ntp)
+
+
+# -- the venue the bands are for ----------------------------------------------------
+@dataclass
+class Venue:
+    """The venue name and key for the bands, and (from a venue file) their zones."""
+
+    name: str
+    key: bytes = field(repr=False)
+    named: bool  # False: the demo default, nobody said which venue
+    zones: dict[str, str] | None = None  # band id -> zone, from --config
+
+
+def venue(args: argparse.Namespace) -> Venue:
+    """From --config (the venue file), or --venue and --venue-key / $CROWDPULSE_VENUE_KEY."""
+    if getattr(args, "config", None):
+        from crowdpulse.gateway.venue import VenueConfigError, load
+
+        try:
+            cfg = load(args.config)
+        except VenueConfigError as exc:
+            raise ConfigError(str(exc)) from None
+        if args.venue and args.venue != cfg.venue:
+            raise ConfigError(f"--venue {args.venue} but {args.config} is venue {cfg.venue}; drop --venue")
+        if args.venue_key:
+            raise ConfigError(f"--venue-key and --config: the key comes from {args.config}; drop --venue-key")
+        return Venue(cfg.venue, cfg.venue_key, True, dict(cfg.bands))
+    try:
+        key = load_venue_key(args.venue_key)
+    except VenueKeyError as exc:
+        raise ConfigError(str(exc)) from None
+    return Venue(args.venue or "demo", key, args.venue is not None)
+
+
+def zone_of(v: Venue, band_id: str, zone: str | None, source: str = "--config") -> str:
+    """The band's zone: as given, checked against the venue file when there is one."""
+    if v.zones is None:
+        if not zone:
+            raise ConfigError("--zone is needed (or --config with the venue file)")
+        return zone
+    known = v.zones.get(band_id)
+    if known is None:
+        raise ConfigError(f"{band_id} is not a band of venue {v.name} ({source}): the gateway would "
+                          "refuse its reports; add it to a zone's bands or the fleet_file")
+    if zone and zone != known:
+        raise ConfigError(f"{band_id} is in zone {known} in {source}, not {zone}")
+    return known

@@ -68,7 +68,7 @@ class BandFile:
 def sources() -> dict[str, bytes]:
     """Band path -> source, for every file the band needs (before compiling)."""
     root = mpy.firmware_dir()
-    out = {name: (root / name).read_bytes() for name in AS_SOURCE}
+    out = {name: (mpy.boot_dir() / name).read_bytes() for name in AS_SOURCE}
     for src in sorted((root / "wristband").rglob("*.py")):
         out[src.relative_to(root).as_posix()] = src.read_bytes()
     lib = mpylib.ensure()

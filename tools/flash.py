@@ -14,6 +14,8 @@
 5. Every file is hashed again on the band and compared.
 6. The band is reset (`machine.reset()`; a virtual band exits and its
    supervisor boots it again) and the tool waits for `crowdpulse: boot ok`.
+7. A band that reports over MQTT: the tool waits for its first `mqtt online`,
+   or its refusal, and says which (tools/uplinkwait.py).
 
 Whatever breaks, the band is left so that running the same command again
 finishes the job: the REPL stays reachable (boot.py touches no hardware) and
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crowdpulse.tools import bandconfig, esp, firmware
+from crowdpulse.tools import bandconfig, esp, firmware, uplinkwait
 from crowdpulse.tools.firmware import BandFile, FirmwareError, Target
 from crowdpulse.tools.link import Boot, Link, LinkError, Probe
 from wristband import VERSION
@@ -59,6 +61,7 @@ class Job:
     image: Path | None = None
     connect_timeout: float = 8.0
     boot_timeout: float = 30.0
+    mqtt_timeout: float = 20.0  # 0: do not wait for the band's MQTT uplink
 
 
 @dataclass
@@ -80,6 +83,7 @@ class Result:
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    mqtt: uplinkwait.Outcome | None = None  # None: the band does not use MQTT
 
 
 def min_version() -> tuple[int, ...]:
@@ -170,6 +174,10 @@ class _Flasher:
         self._verify(files)
         self._boot(probe.platform)
         result.seconds = time.monotonic() - t0
+        if uplinkwait.uses_mqtt(self.job.config) and self.job.mqtt_timeout > 0:
+            self.say("mqtt", 0, 1)
+            result.mqtt = uplinkwait.wait(self.link, self.job.mqtt_timeout)
+            self.say("mqtt", 1, 1)
         return result
 
     def _hold(self, probe: Probe) -> Probe:
@@ -254,17 +262,20 @@ def flash(job: Job, progress: Progress | None = None, hooks: Hooks | None = None
         flasher.link.close()
 
 
-def restart(port: str, connect_timeout: float = 8.0, boot_timeout: float = 30.0) -> None:
-    """Reset a band that needs nothing written and wait for its boot line."""
+def restart(port: str, connect_timeout: float = 8.0, boot_timeout: float = 30.0,
+            mqtt_timeout: float = 0.0) -> uplinkwait.Outcome | None:
+    """Reset a band that needs nothing written and wait for its boot line (and,
+    with `mqtt_timeout`, its MQTT uplink's first word)."""
     link = Link(port, connect_timeout)
     try:
         link.open()
         link.raw_repl()
         link.reset(link.platform())
         boot = link.wait_boot(boot_timeout)
+        if not boot.ok:
+            raise FlashError("boot", f"the band on {port} did not boot ok: {'; '.join(boot.errors[-3:])}")
+        return uplinkwait.wait(link, mqtt_timeout) if mqtt_timeout > 0 else None
     except LinkError as exc:
         raise FlashError(exc.kind, str(exc)) from None
     finally:
         link.close()
-    if not boot.ok:
-        raise FlashError("boot", f"the band on {port} did not boot ok: {'; '.join(boot.errors[-3:])}")

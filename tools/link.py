@@ -141,6 +141,7 @@ class Link:
         self.port = port
         self.connect_timeout = connect_timeout
         self.t: SerialTransport | None = None
+        self._rx = b""  # console bytes read but not yet handed out as lines
 
     def open(self) -> Link:
         if not os.path.exists(self.port):
@@ -265,28 +266,34 @@ class Link:
         except (TransportError, OSError, serial.SerialException):
             pass  # the band may go before it answers: the boot line tells
         self._tr.in_raw_repl = False
+        self._rx = b""
 
     def wait_boot(self, timeout: float, on_line: Callable[[str], None] | None = None) -> Boot:
         """Read the band's console until its boot line (or its REPL, or `timeout`)."""
-        deadline, buf, errors = time.monotonic() + timeout, b"", []
-        while time.monotonic() < deadline:
-            data = self._read_some()
-            buf += data
-            *lines, rest = buf.split(b"\n")
-            buf = rest
-            for raw in lines:
-                line = raw.decode(errors="replace").strip()
-                if on_line:
-                    on_line(line)
-                if line.startswith("crowdpulse: config error:") or line.startswith(
-                        ("Traceback", "ImportError", "ValueError", "MemoryError", "OSError")):
-                    errors.append(line)
-                m = BOOT_RX.search(line)
-                if m:
-                    return Boot(m.group(1) == "ok", m.group(2), m.group(3), errors)
-            if errors and rest.endswith(b">>> "):
-                break  # main.py died and the REPL came up: no boot line will come
+        deadline, errors = time.monotonic() + timeout, list[str]()
+        while (line := self.next_line(deadline, stop_at_prompt=bool(errors))) is not None:
+            if on_line:
+                on_line(line)
+            if line.startswith("crowdpulse: config error:") or line.startswith(
+                    ("Traceback", "ImportError", "ValueError", "MemoryError", "OSError")):
+                errors.append(line)
+            m = BOOT_RX.search(line)
+            if m:
+                return Boot(m.group(1) == "ok", m.group(2), m.group(3), errors)
+        # main.py died and the REPL came up, or the time ran out: no boot line will come
         return Boot(False, "", "", errors or ["no boot line"])
+
+    def next_line(self, deadline: float, stop_at_prompt: bool = True) -> str | None:
+        """The band's next console line; None at `deadline`, or when its REPL prompt
+        shows (`stop_at_prompt`): then main.py has ended and nothing more will come.
+        Lines that arrive together are kept for the next call, never dropped."""
+        while True:
+            if b"\n" in self._rx:
+                raw, self._rx = self._rx.split(b"\n", 1)
+                return raw.decode(errors="replace").strip()
+            if (stop_at_prompt and self._rx.endswith(b">>> ")) or time.monotonic() >= deadline:
+                return None
+            self._rx += self._read_some()
 
     def _read_some(self) -> bytes:
         if self.t is None:

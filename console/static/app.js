@@ -4,6 +4,7 @@
 import { auth, getJSON, notify, Unauthorised } from "./api.js";
 import { SentimentChart, VENUE } from "./chart.js";
 import { renderArc, wireControls } from "./controls.js";
+import { Health, renderHealth } from "./health.js";
 import { Live } from "./live.js";
 import * as P from "./panels.js";
 
@@ -242,5 +243,11 @@ setInterval(() => {
   }
 }, 1000);
 
-window.crowdpulse = { model, live, chart };
+const health = new Health((h) => {
+  live.setHealth(h);
+  renderHealth($("health"), h);
+});
+
+window.crowdpulse = { model, live, chart, health };
 start();
+health.start();

@@ -23,6 +23,7 @@ export class Live {
     this.pending = new Map();
     this.stopped = true;
     this.status = "";
+    this.health = null; // the last /api/health: "live" only while reports flow
     setInterval(() => this.tickStatus(), 500);
   }
 
@@ -63,7 +64,7 @@ export class Live {
       opened = true;
       this.attempt = 0;
       this.lastData = Date.now();
-      this.setStatus("live", "live");
+      this.tickStatus();
       this.h.onOpen();
     };
     ws.onmessage = (ev) => {
@@ -134,9 +135,19 @@ export class Live {
       this.setStatus("offline", `offline · retry in ${s} s`);
     } else if (this.ws.readyState === WebSocket.OPEN) {
       const quiet = Date.now() - this.lastData;
-      if (quiet > STALE_MS) this.setStatus("stale", `live · no data ${Math.round(quiet / 1000)} s`);
+      const h = this.health;
+      if (quiet > STALE_MS) this.setStatus("stale", `no data ${Math.round(quiet / 1000)} s`);
+      else if (!h) this.setStatus("connecting", "checking…");
+      else if (!h.live) this.setStatus(h.status === "down" ? "down" : "quiet", h.summary);
+      else if (h.status !== "ok") this.setStatus("warn", `live · ${h.problems.length} to check`);
       else this.setStatus("live", "live");
     }
+  }
+
+  /** The gateway's health (health.js): the status follows it at once. */
+  setHealth(health) {
+    this.health = health;
+    this.tickStatus();
   }
 
   setStatus(state, label) {

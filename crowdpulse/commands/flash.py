@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from crowdpulse.cli import CliError
-from crowdpulse.keys import VenueKeyError, load_venue_key
-from crowdpulse.tools import bandconfig
+from crowdpulse.tools import bandconfig, uplinkwait
 from crowdpulse.tools.flash import FlashError, Job, Result, flash
 from crowdpulse.tools.ui import BandProgress
 
@@ -17,9 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--image", metavar="FILE",
                         help="MicroPython image (.bin) to write with esptool first: erase, write, verify")
     parser.add_argument("--venue-key", metavar="FILE",
-                        help="venue key file (default: $CROWDPULSE_VENUE_KEY)")
+                        help="venue key file (default: $CROWDPULSE_VENUE_KEY; or --config)")
     parser.add_argument("--band-id", required=True, help="the band's id, e.g. B0001")
-    parser.add_argument("--zone", required=True, help="the band's zone, e.g. floor")
+    parser.add_argument("--zone", help="the band's zone, e.g. floor (default: from --config)")
     parser.add_argument("--transport", choices=bandconfig.TRANSPORTS,
                         help="ble, mqtt or both (default: both with --mqtt-host, else ble)")
     add_link_arguments(parser)
@@ -31,20 +31,25 @@ def add_link_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how long to try for the band's REPL (default 8 s)")
     parser.add_argument("--boot-timeout", type=float, default=30.0, metavar="S",
                         help="how long to wait for the boot line (default 30 s)")
+    parser.add_argument("--mqtt-timeout", type=float, default=20.0, metavar="S",
+                        help="how long to wait for an MQTT band's first `mqtt online` or refusal "
+                             "(default 20 s; 0: do not wait)")
 
 
-def venue_key(args: argparse.Namespace) -> bytes:
+def venue(args: argparse.Namespace) -> bandconfig.Venue:
     try:
-        return load_venue_key(args.venue_key)
-    except VenueKeyError as exc:
-        raise CliError(str(exc)) from None
-
-
-def settings(args: argparse.Namespace) -> bandconfig.Settings:
-    try:
-        return bandconfig.from_args(args)
+        return bandconfig.venue(args)
     except bandconfig.ConfigError as exc:
         raise CliError(str(exc)) from None
+
+
+def settings(args: argparse.Namespace, v: bandconfig.Venue) -> bandconfig.Settings:
+    try:
+        s = bandconfig.from_args(args)
+    except bandconfig.ConfigError as exc:
+        raise CliError(str(exc)) from None
+    s.venue = v.name
+    return s
 
 
 def default_transport(args: argparse.Namespace) -> str:
@@ -59,15 +64,25 @@ def summary(result: Result) -> str:
             f"({result.target}, firmware {result.firmware[:12]}, {result.seconds:.1f} s)")
 
 
+def venue_note(v: bandconfig.Venue, transport: str) -> str | None:
+    """A band for the demo venue by default: say so, since a real venue's broker drops it."""
+    if v.named or transport == "ble":
+        return None
+    return ("note: these bands are for venue 'demo' (the default); for a venue, give --config "
+            "venue.toml or --venue NAME, or the venue's broker drops their reports")
+
+
 def run(args: argparse.Namespace) -> int:
-    key = venue_key(args)
+    v = venue(args)
+    transport = default_transport(args)
     try:
-        cfg = bandconfig.band_config(key, args.band_id, args.zone, default_transport(args), settings(args))
+        zone = bandconfig.zone_of(v, args.band_id, args.zone, args.config or "--config")
+        cfg = bandconfig.band_config(v.key, args.band_id, zone, transport, settings(args, v))
     except bandconfig.ConfigError as exc:
         raise CliError(str(exc)) from None
     image = Path(args.image) if args.image else None
-    job = Job(args.port, args.band_id, cfg, args.board, image,
-              connect_timeout=args.connect_timeout, boot_timeout=args.boot_timeout)
+    job = Job(args.port, args.band_id, cfg, args.board, image, connect_timeout=args.connect_timeout,
+              boot_timeout=args.boot_timeout, mqtt_timeout=args.mqtt_timeout)
     with BandProgress() as ui:
         try:
             result = flash(job, ui.band(args.band_id))
@@ -76,4 +91,11 @@ def run(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
         ui.finish(args.band_id, "done")
     print(summary(result), flush=True)
-    return 0
+    note = venue_note(v, transport)
+    if note:
+        print(note, file=sys.stderr, flush=True)
+    if result.mqtt is None:
+        return 0
+    print(uplinkwait.explain(result.mqtt, cfg, args.port, args.mqtt_timeout),
+          file=sys.stdout if result.mqtt.state == "up" else sys.stderr, flush=True)
+    return 0 if result.mqtt.state == "up" else 1

@@ -8,14 +8,17 @@ import logging
 import os
 import secrets
 import signal
+from types import FrameType
 
 from aiohttp import web
 
 from crowdpulse.cli import CliError
-from crowdpulse.gateway import api
+from crowdpulse.gateway import api, preflight, tokenfile
 from crowdpulse.gateway.service import Gateway
-from crowdpulse.gateway.venue import VenueConfigError, load
+from crowdpulse.gateway.venue import VenueConfig, VenueConfigError, load
 from crowdpulse.mqtt import BrokerURL, BrokerURLError
+
+log = logging.getLogger("crowdpulse.gateway")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,27 +36,57 @@ async def _serve(gw: Gateway, host: str, port: int) -> None:
     app = api.make_app(gw)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    try:
-        await web.TCPSite(runner, host, port).start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     loop = asyncio.get_running_loop()
-    api.fan_out(app, loop)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"crowdpulse gateway: venue {gw.cfg.venue}, {len(gw.cfg.bands)} bands, broker {gw.broker}",
-          flush=True)
-    print(f"crowdpulse gateway: console and API on http://{host}:{port}/", flush=True)
     try:
+        try:
+            await web.TCPSite(runner, host, port).start()
+        except OSError as exc:
+            raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        api.fan_out(app, loop)
+        print(f"crowdpulse gateway: venue {gw.cfg.venue}, {len(gw.cfg.bands)} bands, broker {gw.broker}",
+              flush=True)
+        print(f"crowdpulse gateway: console and API on http://{host}:{port}/", flush=True)
         await stop.wait()
     finally:
         await runner.cleanup()
 
 
+def _interrupt(_sig: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _start_checks(cfg: VenueConfig, config_path: str) -> None:
+    """The doctor's file checks, at every start: what is not ok goes to the log."""
+    if cfg.console_token_file and cfg.console_token is None:
+        try:
+            cfg.console_token = tokenfile.create(cfg.console_token_file, config_path)
+        except tokenfile.TokenFileError as exc:
+            raise CliError(str(exc)) from None
+        log.info("created the console token file %s (the console asks for what it holds)",
+                 cfg.console_token_file)
+    for check in [*preflight.bands(cfg), preflight.key_file(cfg)]:
+        if check.level != "ok":
+            log.warning("%s", check.line().split(None, 1)[1])
+
+
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="crowdpulse gateway: %(message)s")
+    # SIGTERM (systemd, docker) stops the gateway as Ctrl-C does, from the first instant
+    before = signal.signal(signal.SIGTERM, _interrupt), signal.getsignal(signal.SIGINT)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:  # before anything was started: nothing to stop
+        log.info("stopped")
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, before[0])
+        signal.signal(signal.SIGINT, before[1])
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         cfg = load(args.config)
         broker = BrokerURL.parse(args.broker)
@@ -63,13 +96,23 @@ def run(args: argparse.Namespace) -> int:
         if not 0 <= args.http_port <= 65535:
             raise CliError("--http-port must be 0-65535")
         cfg.http_port = args.http_port
+    log.info("starting: venue %s, %d bands (Ctrl-C or SIGTERM stops it cleanly from here on)",
+             cfg.venue, len(cfg.bands))
+    _start_checks(cfg, args.config)
     if cfg.console_token is None:
         cfg.console_token = secrets.token_urlsafe(12)
         print(f"crowdpulse gateway: control token (set [console] token_file to keep one): "
               f"{cfg.console_token}", flush=True)
-    gw = Gateway(cfg, broker, args.ca_file, args.share_group, args.worker).start()
+    gw = Gateway(cfg, broker, args.ca_file, args.share_group, args.worker)
     try:
+        gw.start()
         asyncio.run(_serve(gw, cfg.http_host, cfg.http_port))
+    except KeyboardInterrupt:
+        pass  # a signal before the web server was up: stop all the same
     finally:
+        # a second Ctrl-C or SIGTERM must not cut the clean stop short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         gw.stop()
+    log.info("stopped")
     return 0

@@ -2,7 +2,9 @@
 
 With --broker, the night runs on the wall clock and its relays' batches and
 WiFi bands' reports go to that broker, for a `crowdpulse gateway` configured
-with the venue file that --write-venue writes.  Without --broker, it runs as
+with the venue file that --write-venue writes.  With --config, against a real
+venue: its venue name, key and bands (zones matched by name), the broker URL
+and credentials from $CROWDPULSE_BROKER as for the gateway, and --ca-file.  Without --broker, it runs as
 fast as it can against a gateway engine in this process and prints how close
 the gateway's sentiment came to the truth.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -28,11 +31,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("a simulated crowd (sim --scenario ...)")
     g.add_argument("--scenario", metavar="NAME|FILE",
                    help=f"a scenario TOML, or one of: {', '.join(scenarios.shipped())}")
-    g.add_argument("--devices", type=int, default=2000, help="virtual bands (default 2000)")
+    g.add_argument("--devices", type=int, help="virtual bands (default 2000; with --config, its bands)")
     g.add_argument("--mode", choices=MODES, default="fast",
                    help="fast: report-level bands (calibrated against the twin); twin: synthesized audio "
                         "through the DSP twin; faithful: the real firmware in MicroPython")
-    g.add_argument("--broker", help="mqtt://host:port: run live against a gateway on this broker")
+    g.add_argument("--broker", default=os.environ.get("CROWDPULSE_BROKER"),
+                   help="mqtt[s]://[user:password@]host:port: run live against a gateway on this broker "
+                        "(default $CROWDPULSE_BROKER, which keeps the password out of ps). With a user, "
+                        "the simulator publishes as that relay (a venue's ACL allows nothing else)")
+    g.add_argument("--ca-file", help="CA certificate for mqtts://")
+    g.add_argument("--config", metavar="VENUE_TOML",
+                   help="a real venue's file: its venue name, key and bands (instead of --venue, "
+                        "--venue-key and --devices)")
     g.add_argument("--venue", default="sim", help="the venue name on the broker (default sim)")
     g.add_argument("--venue-key", metavar="FILE", help="the venue key the gateway uses (hex file)")
     g.add_argument("--speed", type=float, default=1.0, help="scenario time per real second (default 1)")
@@ -48,11 +58,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--track-s", type=float, metavar="S", help="with --db: cut every track to this long")
 
 
+def _venue_bands(args: argparse.Namespace, sc: scenarios.Scenario) -> list[list[str]] | None:
+    """With --config: the venue's name and key, and its bands for each scenario zone."""
+    if not args.config:
+        return None
+    from crowdpulse.gateway.venue import VenueConfigError, load
+
+    if args.mode == "faithful":
+        raise CliError("--config works with --mode fast or twin")
+    try:
+        cfg = load(args.config)
+    except VenueConfigError as exc:
+        raise CliError(str(exc)) from None
+    names = [z.name for z in sc.zones]
+    missing = [z for z in names if not any(zone == z for _, zone in cfg.bands)]
+    if missing:
+        raise CliError(f"the scenario's zones {', '.join(missing)} have no bands in {args.config} "
+                       f"(its zones: {', '.join(z.name for z in cfg.zones)}); use a scenario with "
+                       "the venue's zone names")
+    args.venue, args.venue_key_bytes = cfg.venue, cfg.venue_key
+    return [[b for b, zone in cfg.bands if zone == z] for z in names]
+
+
 def _check(args: argparse.Namespace) -> scenarios.Scenario:
     try:
         sc = scenarios.load(args.scenario)
     except scenarios.ScenarioError as exc:
         raise CliError(str(exc)) from None
+    args.band_ids = _venue_bands(args, sc)
+    if args.band_ids is not None:
+        if args.devices is not None:
+            raise CliError("--devices and --config: the venue file says how many bands")
+        args.devices = sum(len(z) for z in args.band_ids)
+    elif args.devices is None:
+        args.devices = 2000
     if not len(sc.zones) <= args.devices <= MAX_DEVICES[args.mode]:
         raise CliError(f"--devices must be {len(sc.zones)}-{MAX_DEVICES[args.mode]} in {args.mode} mode")
     if not 0.1 <= args.speed <= 100:
@@ -65,6 +104,8 @@ def _check(args: argparse.Namespace) -> scenarios.Scenario:
 
 
 def _key(args: argparse.Namespace) -> bytes:
+    if getattr(args, "venue_key_bytes", None):
+        return bytes(args.venue_key_bytes)
     if not args.venue_key:
         if args.broker:
             raise CliError("--broker needs --venue-key: the gateway must hold the same key")
@@ -128,7 +169,8 @@ def _live(args: argparse.Namespace, sc: scenarios.Scenario, key: bytes) -> sessi
             from crowdpulse.sim.faithful import run_faithful
             return run_faithful(sc, args.devices, url, args.venue, key, args.seconds, speed=args.speed)
         return session.live(sc, args.devices, url, args.venue, key, args.speed, args.seconds,
-                            follow=args.follow == "selector", mode=args.mode)
+                            follow=args.follow == "selector", mode=args.mode, ca_file=args.ca_file,
+                            band_ids=args.band_ids)
     except session.BrokerDown as exc:
         raise CliError(str(exc)) from None
 

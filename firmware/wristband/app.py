@@ -34,7 +34,9 @@ def _boot_line(cfg):
         print("crowdpulse: config error:", e)
     for w in cfg.warnings:
         print("crowdpulse: config warning:", w)
-    print("crowdpulse: boot %s band=%s fw=%s" % ("ok" if cfg.ok else "safe-mode", cfg.band_id, VERSION))
+    # venue and zone: a band flashed for the wrong venue is plain to see here
+    print("crowdpulse: boot %s band=%s fw=%s venue=%s zone=%s"
+          % ("ok" if cfg.ok else "safe-mode", cfg.band_id, VERSION, cfg.venue, cfg.zone))
 
 
 def main(path=config.CONFIG_PATH):

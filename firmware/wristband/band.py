@@ -220,10 +220,12 @@ class Band:
 
     def _status(self):
         per_frame = self.alloc_bytes // self.alloc_frames if self.alloc_frames else 0
-        online = "none" if self.uplink is None else ("up" if self.uplink.connected else "down")
+        online = "none" if self.uplink is None else self.uplink.state
         gc.collect()  # so heap_free shows what is really held, and a leak would show
-        print("crowdpulse: status state=%s reports=%d frames=%d dropped=%d mqtt=%s heap_free=%d alloc_per_frame=%d"
-              % (self.state, self.reports, self.frames, self.dropped, online, gc.mem_free(), per_frame))
+        fails = 0 if self.uplink is None else self.uplink.failures
+        print("crowdpulse: status state=%s reports=%d frames=%d dropped=%d mqtt=%s mqtt_fails=%d heap_free=%d"
+              " alloc_per_frame=%d" % (self.state, self.reports, self.frames, self.dropped, online, fails,
+                                       gc.mem_free(), per_frame))
         self.alloc_bytes = 0
         self.alloc_frames = 0
 
