@@ -231,6 +231,7 @@ def test_chart_follows_the_crowd(console: Console, mosquitto: Mosquitto) -> None
         floor_score = c.text("#zones tr[data-zone=floor] td.score-cell")
         bar_score = c.text("#zones tr[data-zone=bar] td.score-cell")
         mics = c.text("#mics")
+        evidence = (c.text("#evidence"), c.attr("#evidence", "data-reference"))
         layout_after = c.page.evaluate(boxes)
         assert crowd.sent > 0
 
@@ -239,6 +240,8 @@ def test_chart_follows_the_crowd(console: Console, mosquitto: Mosquitto) -> None
     assert NUMBER.match(floor_score), floor_score
     assert bar_score == "—"  # no bar bands: below k-anonymity, no score
     assert mics == "20"
+    # this venue has no music reference: the console says what the score stands on
+    assert evidence == ("bands only: no reference", "none"), evidence
     assert layout_after == layout_before, "panels moved when data arrived"
     api = c.gw.get("/api/state")
     assert api["score"] is not None

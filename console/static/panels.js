@@ -57,6 +57,7 @@ export function renderSentiment(snap, threshold, kAnon, colourOf) {
   text("trend-value", fmt.trend(tr));
   text("confidence", fmt.pct(snap.confidence));
   $("confidence-bar").style.width = `${Math.round((snap.confidence || 0) * 100)}%`;
+  renderEvidence(snap.evidence);
   text("bands", Number.isFinite(snap.bands) ? snap.bands : DASH);
   text("mics", Number.isFinite(snap.bands) ? snap.bands : DASH);
   text("muted", Number.isFinite(snap.muted) ? snap.muted : DASH);
@@ -64,6 +65,17 @@ export function renderSentiment(snap, threshold, kAnon, colourOf) {
 
   renderZones(snap.zones || [], kAnon, colourOf);
   renderRelays(snap.relays || []);
+}
+
+// what the score stands on (docs/sentiment.md): the music reference, or the
+// bands' own evidence only, which the confidence already discounts
+function renderEvidence(ev) {
+  const el = $("evidence");
+  if (!ev) return;
+  const words = { live: "music reference", silent: "bands only: reference silent",
+                  none: "bands only: no reference" };
+  text(el, words[ev.reference] || ev.reference, ev.why);
+  attr(el, "data-reference", ev.reference);
 }
 
 function renderZones(zones, kAnon, colourOf) {
