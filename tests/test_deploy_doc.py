@@ -138,7 +138,7 @@ def test_deploy_md_runs_top_to_bottom(tmp_path: Path) -> None:
     health = json.loads(
         next(line for line in run.stdout.splitlines() if line.startswith('{"status"'))
     )
-    assert health["mqtt"] is True and health["bands"] == 450
+    assert health["mqtt"] is True and health["bands"] == 451  # 450 on the floor and bar, REF01
     doctor = [line for line in run.stdout.splitlines() if line[:4] in ("ok  ", "WARN", "FAIL")]
     assert doctor and not [line for line in doctor if line.startswith("FAIL")], "\n".join(doctor)
     for needle in (
@@ -157,7 +157,7 @@ def test_deploy_md_runs_top_to_bottom(tmp_path: Path) -> None:
     key = load_venue_key(host / "etc/crowdpulse/venue.key")
     assert {"gateway", "console", "dashboard", "stage-left", "bar"} <= set(users) and len(
         users
-    ) == 455
+    ) == 456  # 451 bands (REF01, the music reference, too) and 5 service users
     assert users["B0001"] == bandconfig.mqtt_password(key, "B0001")
     assert gateway_stop.returncode == 0
     assert "Traceback" not in out + logs.get("crowdpulse-gateway.log", "")
