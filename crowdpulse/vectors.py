@@ -59,5 +59,5 @@ def address_vectors() -> list[dict[str, Any]]:
     for band_id, epoch in ADDRESS_CASES:
         key = P.band_key(VENUE_KEY, band_id)
         out.append({"band_id": band_id, "band_key": key.hex(), "epoch": epoch,
-                    "onair": "%08x" % P.onair_id(key, epoch), "address": P.ble_address(key, epoch).hex(":")})
+                    "onair": f"{P.onair_id(key, epoch):08x}", "address": P.ble_address(key, epoch).hex(":")})
     return out

@@ -174,7 +174,7 @@ class _Relay:
 
     def __init__(self, run: SimRun, medium: Medium, client: mqtt.Client, venue: str, res: FaithfulResult) -> None:
         self.run, self.medium, self.client, self.venue, self.res = run, medium, client, venue, res
-        self.last: dict[tuple[str, int], bytes] = {}
+        self.last: dict[bytes, bytes] = {}  # BLE address -> its last report
         self.ids: dict[int, dict[int, int]] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -38,7 +38,8 @@ from wristband import packet as P
 STRATEGIES = ("address", "seq", "gap", "clock", "report", "frame", "scan", "features")
 FRAME_MS = 10.0
 TAIL_MS = 30_000  # how much of an id's end (or start) the timing and level strategies read
-LEVEL_FIELDS = slice(8, 13)  # laeq, voice, mid, low, top (docs/protocol.md §1)
+LEVELS = ("laeq_db", "voice_db", "mid_db", "low_db", "top_db")  # packet.Report's
+Levels = tuple[float, ...]
 
 
 class Heard(Protocol):
@@ -56,7 +57,9 @@ class Identity:
     onair: int
     times: list[float] = field(default_factory=list)
     addresses: set[bytes] = field(default_factory=set)
-    reports: list[tuple[float, int, bytes]] = field(default_factory=list)  # first heard, seq, body
+    reports: list[tuple[float, int, Levels]] = field(
+        default_factory=list
+    )  # first heard, seq, levels
 
     @property
     def first(self) -> float:
@@ -70,17 +73,23 @@ class Identity:
 def identities(adverts: Sequence[Heard]) -> dict[int, Identity]:
     """Group a capture by on-air id; a report counts once, when first heard."""
     out: dict[int, Identity] = {}
+    decoded: dict[bytes, P.Report | None] = {}
     seen: dict[int, bytes] = {}
     for a in sorted(adverts, key=lambda a: a.t_ms):
-        if len(a.report) != P.REPORT_SIZE or a.report[0] != P.VERSION:
+        if a.report not in decoded:
+            try:
+                decoded[a.report] = P.Report(a.report)  # what anyone can read: no key needed
+            except P.PacketError:
+                decoded[a.report] = None
+        r = decoded[a.report]
+        if r is None:
             continue
-        onair = int.from_bytes(a.report[1:5], "big")
-        ident = out.setdefault(onair, Identity(onair))
+        ident = out.setdefault(r.onair, Identity(r.onair))
         ident.times.append(a.t_ms)
         ident.addresses.add(a.address)
-        if seen.get(onair) != a.report:
-            seen[onair] = a.report
-            ident.reports.append((a.t_ms, int.from_bytes(a.report[5:7], "big"), a.report[:P.BODY_SIZE]))
+        if seen.get(r.onair) != a.report:
+            seen[r.onair] = a.report
+            ident.reports.append((a.t_ms, r.seq, tuple(float(getattr(r, f)) for f in LEVELS)))
     return out
 
 
@@ -136,10 +145,12 @@ def _scan_gaps(i: Identity, tail: bool) -> list[float]:
 
 
 def _levels(i: Identity, tail: bool) -> npt.NDArray[np.float64]:
-    rows = [b for t, _s, b in i.reports if (t > i.last - 10_000 if tail else t < i.first + 10_000)]
+    rows = [
+        lv for t, _s, lv in i.reports if (t > i.last - 10_000 if tail else t < i.first + 10_000)
+    ]
     if not rows:
-        return np.full(5, np.nan)
-    return np.mean([list(r[LEVEL_FIELDS]) for r in rows], axis=0)
+        return np.full(len(LEVELS), np.nan)
+    return np.asarray(np.mean(rows, axis=0), np.float64)
 
 
 def _interval(ids: Sequence[Identity]) -> float:
@@ -171,7 +182,9 @@ def _cost_clock(b: Boundary, all_b: Sequence[Boundary]) -> npt.NDArray[np.float6
     k = nxt[b.edge_ms]
     epoch_ms = P.EPOCH_S * 1000
     stop_old = np.array([o.last - b.edge_ms for o in b.old])
-    stop_new = np.array([n.last - (b.edge_ms + epoch_ms) if k + 1 < len(all_b) else math.nan for n in b.new])
+    stop_new = np.array(
+        [n.last - (b.edge_ms + epoch_ms) if k + 1 < len(all_b) else math.nan for n in b.new]
+    )
     start_old = np.array([o.first - (b.edge_ms - epoch_ms) if k > 0 else math.nan for o in b.old])
     start_new = np.array([n.first - b.edge_ms for n in b.new])
     cost = np.zeros((len(b.old), len(b.new)))
@@ -213,12 +226,18 @@ def _cost_features(b: Boundary, _all: Sequence[Boundary]) -> npt.NDArray[np.floa
     lo = np.array([_levels(o, True) for o in b.old])
     ln = np.array([_levels(n, False) for n in b.new])
     d = np.sqrt(np.nansum((lo[:, None, :] - ln[None, :, :]) ** 2, axis=2))
-    return np.nan_to_num(d, nan=1e6)
+    return np.asarray(np.nan_to_num(d, nan=1e6), np.float64)
 
 
 COSTS: dict[str, Callable[[Boundary, Sequence[Boundary]], npt.NDArray[np.float64]]] = {
-    "address": _cost_address, "seq": _cost_seq, "gap": _cost_gap, "clock": _cost_clock,
-    "report": _cost_report, "frame": _cost_frame, "scan": _cost_scan, "features": _cost_features,
+    "address": _cost_address,
+    "seq": _cost_seq,
+    "gap": _cost_gap,
+    "clock": _cost_clock,
+    "report": _cost_report,
+    "frame": _cost_frame,
+    "scan": _cost_scan,
+    "features": _cost_features,
 }
 
 
@@ -238,15 +257,23 @@ def link(cost: npt.NDArray[np.float64], rng: np.random.Generator) -> npt.NDArray
     if cost.size == 0:
         return np.full(cost.shape[0], -1, np.int64)
     scale = float(np.abs(cost[np.isfinite(cost)]).max()) if np.isfinite(cost).any() else 1.0
-    noisy = np.where(np.isfinite(cost), cost, 1e18) + rng.uniform(0, 1e-9 * (scale + 1.0), cost.shape)
+    noisy = np.where(np.isfinite(cost), cost, 1e18) + rng.uniform(
+        0, 1e-9 * (scale + 1.0), cost.shape
+    )
     rows, cols = linear_sum_assignment(noisy)
     out = np.full(cost.shape[0], -1, np.int64)
     out[rows] = cols
     return out
 
 
-def observe(adverts: Sequence[Heard], edges_ms: Sequence[int], window_ms: int, truth: dict[int, int],
-            strategies: Sequence[str] = STRATEGIES, seed: int = 0) -> list[Result]:
+def observe(
+    adverts: Sequence[Heard],
+    edges_ms: Sequence[int],
+    window_ms: int,
+    truth: dict[int, int],
+    strategies: Sequence[str] = STRATEGIES,
+    seed: int = 0,
+) -> list[Result]:
     """Each strategy's linking accuracy over every boundary in the capture."""
     ids = identities(adverts)
     bounds = boundaries(ids, edges_ms, window_ms)
@@ -273,3 +300,29 @@ def chance_bound(bands: int, boundaries: int, z: float = 3.5) -> float:
     right pairs has mean K and standard deviation sqrt(K)."""
     k = boundaries
     return (k + z * math.sqrt(k)) / (bands * k)
+
+
+def study(
+    bands: int = 30, boundaries: int = 6, seed: int = 1, legacy: bool = False, window_s: int = 60
+) -> dict[str, Any]:
+    """A night of the firmware on the air (crowdpulse.sim.radiotwin), observed."""
+    from crowdpulse.sim import radiotwin
+
+    night = radiotwin.night(
+        bands=bands, boundaries=boundaries, seed=seed, legacy=legacy, window_s=window_s
+    )
+    results = observe(night.adverts, night.boundaries_ms, night.window_ms, night.truth)
+    quiet = night.quiet_ms
+    return {
+        "bands": bands,
+        "boundaries": boundaries,
+        "seed": seed,
+        "legacy": legacy,
+        "chance": round(1 / bands, 4),
+        "bound": round(chance_bound(bands, boundaries), 4),
+        "quiet_mean_ms": round(sum(quiet) / len(quiet)) if quiet else 0,
+        "strategies": {
+            r.strategy: {"linked": r.correct, "of": r.trials, "accuracy": round(r.accuracy, 4)}
+            for r in results
+        },
+    }
