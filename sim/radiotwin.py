@@ -65,6 +65,7 @@ class LegacyRotation:
     with no quiet time and nothing reset (wristband.rotation's interface)."""
 
     quiet_ms = 0
+    quiet = False
 
     def __init__(self) -> None:
         self.epoch = -1

@@ -10,9 +10,10 @@ States (printed on the console as they change):
 The microphone runs only in `listening`.  Audio lives in one reused buffer
 and is never written, sent or printed.  At each id epoch boundary the band
 goes quiet for a few random seconds and comes back with a new on-air id, a
-new BLE address and a fresh report phase (wristband.rotation).  One loop, no threads: every pass reads
-one 10 ms frame (or idles 50 ms when not listening) and then services the
-radio, the uplink and the wearer, each only when its time has come.
+new BLE address and a fresh report phase (wristband.rotation).  One loop, no
+threads: every pass reads one 10 ms frame (or idles 50 ms when not listening)
+and then services the radio, the uplink and the wearer, each only when its
+time has come.
 """
 
 import gc
@@ -186,7 +187,7 @@ class Band:
     # -- identity ----------------------------------------------------------------
     def _rotate(self, now):
         now_s = self.hw.now()
-        if now_s is None:
+        if now_s is None or not self.cfg.ok:  # no clock, or no identity at all (safe mode)
             return
         if now_s != self._sec:  # the clock says seconds; ticks give the ms within one
             self._sec = now_s
@@ -251,7 +252,7 @@ class Band:
         if self.cfg.transport != "mqtt" and time.ticks_diff(now, self.next_scan) >= 0:
             # 15-45 s apart: a fixed period would be a phase that outlives the id
             self.next_scan = time.ticks_add(now, _SCAN_EVERY_MS // 2 + random.getrandbits(24) % _SCAN_EVERY_MS)
-            if self.rotation.epoch >= 0:  # a quiet band is scanning already
+            if not self.rotation.quiet:  # a quiet band is scanning already
                 self.hw.scan_start(_SCAN_MS)
         self._beacons()
         if self.state == "clock" and self.hw.net_up() and time.ticks_diff(now, self.next_clock) >= 0:

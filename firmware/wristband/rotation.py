@@ -37,6 +37,11 @@ class Rotation:
         self.lead = 0  # go quiet this many ms before the end of `epoch`
         self.lag = 0  # come back this many ms into `wait`
 
+    @property
+    def quiet(self):
+        """Between two identities (not before the first: that needs a clock)."""
+        return self.epoch < 0 and self.wait >= 0
+
     def _draw(self):
         return random.getrandbits(24) % self.quiet_ms if self.quiet_ms > 0 else 0
 

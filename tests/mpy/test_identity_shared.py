@@ -110,3 +110,13 @@ def test_coming_back_too_late_waits_for_the_next_epoch():
     if rot.epoch < 0:  # drew a lead longer than 1 ms: it waits for epoch 8
         assert rot.wait == 8
         assert rot.step(7, R.EPOCH_MS - 1) == 0
+
+
+def test_quiet_only_between_two_identities():
+    rot = R.Rotation(4000)
+    assert not rot.quiet  # no clock yet: no identity, but nothing to hide either
+    rot.step(3, 1000)
+    assert not rot.quiet and rot.epoch == 3
+    assert rot.step(3, R.EPOCH_MS - 1) == R.QUIET or rot.lead == 0
+    if rot.epoch < 0:
+        assert rot.quiet
