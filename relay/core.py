@@ -29,7 +29,9 @@ from crowdpulse.relay.uplink import Log, Record, Uplink, encode_batches
 from wristband import packet as P
 
 EVENT_GAP_S = 0.005  # early (onset) batches: at most 200 a second
-_FLAGS = {name: offset for name, offset, _code in P.FIELDS}["flags"]
+# the flags are a nibble of another field (packet.NIBBLES): the byte that holds them
+_FLAGS_FIELD, _FLAGS_SHIFT = next((field, shift) for name, field, shift in P.NIBBLES if name == "flags")
+_FLAGS = {name: offset for name, offset, _code in P.FIELDS}[_FLAGS_FIELD]
 
 
 class RelayStartError(Exception):
@@ -189,7 +191,7 @@ class Relay:
         else:
             self._pending.append((report, _rssi(adv), _now_ms()))
             self.stats.forwarded += 1
-            if report[_FLAGS] & P.FLAG_EVENT:
+            if (report[_FLAGS] >> _FLAGS_SHIFT) & P.FLAG_EVENT:
                 self._flush_soon()
 
     def _flush_soon(self) -> None:

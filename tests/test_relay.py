@@ -263,7 +263,7 @@ def test_firmware_adverts_parsed_by_bumble_give_the_report_and_its_dedup_key() -
     _, adv = bleak_objects(raw)
     got = parse_advert(adv.manufacturer_data)
     r = P.decode(report(1, 4321))
-    assert got == (report(1, 4321), (r.onair, 4321))
+    assert got == (report(1, 4321), (r.onair, r.seq))  # the seq on air: counter + epoch offset
 
 
 def test_dedup_cache_is_bounded_and_forgets_after_its_ttl() -> None:
@@ -357,7 +357,8 @@ def test_a_reaction_onset_goes_out_at_once_not_at_the_next_flush(mosquitto: Mosq
         radio.send(bytes(P.adv_payload(onset)))
         wait_until(lambda: len(listener.records()) >= 2, what="the onset's batch", timeout=4.0)
         # the early batch takes what was pending too: nothing waits behind an onset
-        assert sorted(r[0][5:7] for r in listener.records()) == [b"\x00\x01", b"\x00\x07"]
+        assert sorted(P.decode(r[0]).seq for r in listener.records()) == sorted(
+            P.decode(r).seq for r in (report(0, 1), onset))
     listener.close()
 
 
@@ -389,16 +390,16 @@ def _junk() -> list[bytes]:
         return flags + bytes([3 + len(data), 0xFF]) + struct.pack("<H", company) + data
 
     good = report(0, 1)
-    bad_flags = bytearray(good)
-    bad_flags[17] |= 0x80
+    no_interval = bytearray(good)  # every v2 flag bit has a meaning; a zero interval has none
+    no_interval[{name: at for name, at, _code in P.FIELDS}["interval"]] = 0
     beacon = P.encode_beacon(P.command_key(bytes(range(32))), 1_800_000_000, 500, 1, 3)
     return [
         mfr(0x004C, bytes([2, 0x15]) + bytes(21)),  # an iBeacon: ignored
         flags + bytes([5, 0x09]) + b"band",  # a name, no manufacturer data: ignored
         bytes(P.adv_payload(beacon)),  # another relay's command beacon: ignored
         mfr(P.COMPANY_ID, good[:10]),  # ours, truncated: malformed
-        mfr(P.COMPANY_ID, bytes([2]) + good[1:]),  # another version: malformed
-        mfr(P.COMPANY_ID, bytes(bad_flags)),  # reserved flag bits: malformed
+        mfr(P.COMPANY_ID, bytes([P.VERSION + 1]) + good[1:]),  # another version: malformed
+        mfr(P.COMPANY_ID, bytes(no_interval)),  # a zero interval: malformed
     ]
 
 
