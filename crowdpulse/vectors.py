@@ -2,6 +2,7 @@
 
 `crowdpulse packet vectors` prints them; tests/vectors/packet_v2.json holds
 them, and both interpreters check the firmware's packet module against it.
+tests/vectors/address.json holds the BLE addresses (packet.ble_address).
 """
 
 from __future__ import annotations
@@ -43,4 +44,20 @@ def vectors() -> list[dict[str, Any]]:
             "report": report.hex(),
             "decoded": P.decode(report).as_dict(),
         })
+    return out
+
+
+# (band id, epoch) for packet.ble_address: consecutive epochs, and the extremes
+ADDRESS_CASES: list[tuple[str, int]] = [
+    ("B0001", 1_950_000), ("B0001", 1_950_001), ("B0001", 1_950_002),
+    ("stage-left.042", 1_950_001), ("Z", 0), ("Z", 0xFFFFFFFF),
+]
+
+
+def address_vectors() -> list[dict[str, Any]]:
+    out = []
+    for band_id, epoch in ADDRESS_CASES:
+        key = P.band_key(VENUE_KEY, band_id)
+        out.append({"band_id": band_id, "band_key": key.hex(), "epoch": epoch,
+                    "onair": f"{P.onair_id(key, epoch):08x}", "address": P.ble_address(key, epoch).hex(":")})
     return out

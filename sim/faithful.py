@@ -174,7 +174,7 @@ class _Relay:
 
     def __init__(self, run: SimRun, medium: Medium, client: mqtt.Client, venue: str, res: FaithfulResult) -> None:
         self.run, self.medium, self.client, self.venue, self.res = run, medium, client, venue, res
-        self.last: dict[tuple[str, int], bytes] = {}
+        self.last: dict[bytes, bytes] = {}  # BLE address -> its last report
         self.ids: dict[int, dict[int, int]] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
@@ -182,8 +182,10 @@ class _Relay:
 
     def _band(self, onair: int, epoch: int) -> int | None:
         if epoch not in self.ids:
-            table = self.run.registry.ids_for_epoch(epoch)
-            self.ids = {epoch: {int(v): i for i, v in enumerate(table)}}
+            # the previous, current and next epoch's ids, as the gateway looks them up:
+            # a band switches a few seconds either side of the boundary (wristband.rotation)
+            self.ids = {epoch: {int(v): i for e in (epoch - 1, epoch, epoch + 1)
+                                for i, v in enumerate(self.run.registry.ids_for_epoch(e))}}
         return self.ids[epoch].get(onair)
 
     def _loop(self) -> None:

@@ -54,14 +54,18 @@ def band_config(venue_key: bytes, band_id: str, *, venue: str = "demo", zone: st
 
 
 class Medium:
-    """The simplest radio medium: every advert reaches the host, in order."""
+    """The simplest radio medium: every advert reaches the host, in order.
+
+    Each advert is kept as a sniffer sees it: (time, the band's BLE address,
+    the advertising data); the datagram layout is wristband/hal/unix.py's."""
 
     def __init__(self) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
-        self.adverts: list[tuple[float, tuple[str, int], bytes]] = []
+        self.adverts: list[tuple[float, bytes, bytes]] = []
+        self.peers: dict[bytes, tuple[str, int]] = {}  # BLE address -> the band's UDP socket
         self._stop = False
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -72,10 +76,15 @@ class Medium:
                 data, addr = self.sock.recvfrom(256)
             except OSError:
                 continue
-            self.adverts.append((time.monotonic(), addr, data))
+            if len(data) <= P.ADDRESS_SIZE:
+                continue
+            address = data[:P.ADDRESS_SIZE]
+            self.peers[address] = addr
+            self.adverts.append((time.time(), address, data[P.ADDRESS_SIZE:]))
 
-    def send_beacon(self, addr: tuple[str, int], payload: bytes) -> None:
-        self.sock.sendto(payload, addr)
+    def send_beacon(self, address: bytes, payload: bytes) -> None:
+        """A relay beacon to the band that advertises from this address."""
+        self.sock.sendto(payload, self.peers[address])
 
     def close(self) -> None:
         self._stop = True
@@ -87,7 +96,7 @@ class VirtualBand:
     def __init__(self, config: dict[str, Any] | str, audio: npt.NDArray[np.int16] | None = None,
                  speed: float = 1.0, loop: bool = True, medium: Medium | None = None,
                  echo: Callable[[str], None] | None = None, heap: str = "256k",
-                 source: Source | None = None, block_frames: int = 1) -> None:
+                 source: Source | None = None, block_frames: int = 1, clock_offset_s: int | None = None) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="crowdpulse-band-")
         self.root = Path(self._dir.name)
         text = config if isinstance(config, str) else json.dumps(config)
@@ -102,6 +111,10 @@ class VirtualBand:
         # samples (None ends the sound), so a long scene never sits in RAM whole
         self.source = source
         self.block_frames = max(1, block_frames)
+        # how far the band's clock runs ahead of the host's.  None: 0, or just far
+        # enough that the next id switch (and its quiet seconds) is 7 minutes
+        # away, so a test counting reports never meets one by chance
+        self.clock_offset_s = clock_offset_s
         self.lines: list[str] = []
         self.led = False
         self.proc: subprocess.Popen[bytes] | None = None
@@ -119,6 +132,7 @@ class VirtualBand:
         env["CROWDPULSE_RIG"] = f"127.0.0.1:{server.getsockname()[1]}"
         if self.medium is not None:
             env["CROWDPULSE_MEDIUM"] = f"127.0.0.1:{self.medium.port}"
+        env["CROWDPULSE_CLOCK_OFFSET_S"] = str(self._clock_offset())
         self.proc = subprocess.Popen(mpy.command(mpy.boot_dir() / "main.py", heap=self.heap),
                                      cwd=self.root, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
@@ -135,6 +149,12 @@ class VirtualBand:
             self._spawn(self._feed)
             self._spawn(self._read_rig)
         return self
+
+    def _clock_offset(self) -> int:
+        if self.clock_offset_s is not None:
+            return self.clock_offset_s
+        into = int(time.time()) % P.EPOCH_S
+        return 0 if into <= P.EPOCH_S - 420 else P.EPOCH_S - into + 1
 
     def _spawn(self, fn: Callable[[], None]) -> None:
         t = threading.Thread(target=fn, daemon=True)

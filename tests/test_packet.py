@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crowdpulse.vectors import vectors
+from crowdpulse.vectors import address_vectors, vectors
 from wristband import packet as P
 
 KEY = P.band_key(bytes(range(32)), "B0001")
@@ -124,3 +124,11 @@ def test_committed_vectors_match_the_code_and_the_docs() -> None:
     doc = (ROOT / "docs/protocol.md").read_text()
     for v in committed:
         assert v["report"] in doc, "docs/protocol.md is missing a test vector"
+
+
+def test_committed_address_vectors_match_the_code_and_the_docs() -> None:
+    committed = json.loads((ROOT / "tests/vectors/address.json").read_text())
+    assert committed == json.loads(json.dumps(address_vectors()))
+    doc = (ROOT / "docs/protocol.md").read_text()
+    for v in committed[:3]:
+        assert v["address"] in doc, "docs/protocol.md is missing an address vector"

@@ -357,8 +357,8 @@ def test_a_reaction_onset_goes_out_at_once_not_at_the_next_flush(mosquitto: Mosq
         radio.send(bytes(P.adv_payload(onset)))
         wait_until(lambda: len(listener.records()) >= 2, what="the onset's batch", timeout=4.0)
         # the early batch takes what was pending too: nothing waits behind an onset
-        want = sorted(P.decode(r).seq for r in (report(0, 1), onset))
-        assert sorted(P.decode(r[0]).seq for r in listener.records()) == want
+        assert sorted(P.decode(r[0]).seq for r in listener.records()) == sorted(
+            P.decode(r).seq for r in (report(0, 1), onset))
     listener.close()
 
 
@@ -390,15 +390,15 @@ def _junk() -> list[bytes]:
         return flags + bytes([3 + len(data), 0xFF]) + struct.pack("<H", company) + data
 
     good = report(0, 1)
-    no_interval = bytearray(good)
-    no_interval[7] = 0
+    no_interval = bytearray(good)  # every v2 flag bit has a meaning; a zero interval has none
+    no_interval[{name: at for name, at, _code in P.FIELDS}["interval"]] = 0
     beacon = P.encode_beacon(P.command_key(bytes(range(32))), 1_800_000_000, 500, 1, 3)
     return [
         mfr(0x004C, bytes([2, 0x15]) + bytes(21)),  # an iBeacon: ignored
         flags + bytes([5, 0x09]) + b"band",  # a name, no manufacturer data: ignored
         bytes(P.adv_payload(beacon)),  # another relay's command beacon: ignored
         mfr(P.COMPANY_ID, good[:10]),  # ours, truncated: malformed
-        mfr(P.COMPANY_ID, bytes([3]) + good[1:]),  # another version: malformed
+        mfr(P.COMPANY_ID, bytes([P.VERSION + 1]) + good[1:]),  # another version: malformed
         mfr(P.COMPANY_ID, bytes(no_interval)),  # a zero interval: malformed
     ]
 

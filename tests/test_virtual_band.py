@@ -80,7 +80,8 @@ def test_reports_with_claps_reach_a_plain_subscriber_and_verify(
     claps = sum(P.decode(r).claps for r in reports)
     assert claps >= 0.8 * len(clip.onsets), (claps, len(clip.onsets))
     epoch = P.epoch_of(time.time())
-    assert {P.decode(r).onair for r in reports} <= {P.onair_id(key, epoch), P.onair_id(key, epoch - 1)}
+    # the band's clock may run up to 7 minutes ahead (VirtualBand keeps it clear of an id switch)
+    assert {P.decode(r).onair for r in reports} <= {P.onair_id(key, e) for e in (epoch - 1, epoch, epoch + 1)}
     adverts = [P.manufacturer_data(a) for _, _, a in medium.adverts]
     assert set(adverts) <= set(reports) and len(set(adverts)) >= 20
 

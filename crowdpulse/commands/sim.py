@@ -1,5 +1,5 @@
-"""`crowdpulse sim`: a simulated crowd (--scenario), or `sim band`: one
-virtual band running the real firmware."""
+"""`crowdpulse sim`: a simulated crowd (--scenario), `sim band`: one virtual
+band running the real firmware, or `sim sniff`: what a passer-by can link."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     serial = sub.add_parser("serial-band", help="a virtual band on a serial port, for flash and monitor")
     serialband.add_arguments(serial)
     serial.set_defaults(_run=serialband.run)
+    from crowdpulse.commands import sniff  # `sim sniff`: docs/privacy.md
+
+    sniffer = sub.add_parser("sniff", help="can a passer-by with a BLE sniffer follow bands across id switches?")
+    sniff.add_arguments(sniffer)
+    sniffer.set_defaults(_run=sniff.run)
 
 
 def _audio(args: argparse.Namespace) -> np.ndarray:

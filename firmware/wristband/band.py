@@ -8,9 +8,12 @@ States (printed on the console as they change):
   muted     the wearer pressed the button: microphone off
   over      the gateway said the event is over, or the window has ended
 The microphone runs only in `listening`.  Audio lives in one reused buffer
-and is never written, sent or printed.  One loop, no threads: every pass reads
-one 10 ms frame (or idles 50 ms when not listening) and then services the
-radio, the uplink and the wearer, each only when its time has come.
+and is never written, sent or printed.  At each id epoch boundary the band
+goes quiet for a few random seconds and comes back with a new on-air id, a
+new BLE address and a fresh report phase (wristband.rotation).  One loop, no
+threads: every pass reads one 10 ms frame (or idles 50 ms when not listening)
+and then services the radio, the uplink and the wearer, each only when its
+time has come.
 """
 
 import gc
@@ -20,6 +23,7 @@ import time
 from wristband import packet
 from wristband.dsp import FRAME, Pipeline
 from wristband.motion import Motion
+from wristband.rotation import QUIET, SWITCH, Rotation
 from wristband.schedule import Schedule
 
 _IDLE_MS = 50
@@ -45,6 +49,9 @@ class Band:
         self.motion = Motion(4096)
         self.frame = bytearray(2 * FRAME)
         self.seq = random.getrandbits(16)
+        self.rotation = Rotation()
+        self._sec = -1  # the last whole second of the clock seen, and when (ticks)
+        self._sec_at = 0
         self.uplink = None
         if cfg.transport != "ble" and uplink_factory is not None:
             self.uplink = uplink_factory(cfg, self.on_command)
@@ -137,10 +144,10 @@ class Band:
 
     # -- reports -------------------------------------------------------------
     def _send(self, codes):
-        now_s = self.hw.now()
-        if now_s is None:
-            return
-        report = packet.encode_codes(self.cfg.key, packet.epoch_of(now_s), self.seq, codes)
+        epoch = self.rotation.epoch
+        if epoch < 0:
+            return  # quiet: nothing goes out between two identities
+        report = packet.encode_codes(self.cfg.key, epoch, self.seq, codes)
         self.seq = (self.seq + 1) & 0xFFFF
         self.reports += 1
         self.last_sent = now = time.ticks_ms()
@@ -177,6 +184,40 @@ class Band:
             codes[10] = (self._battery() << 4) | packet.FLAG_MUTED
             self._send(codes)
 
+    # -- identity ----------------------------------------------------------------
+    def _rotate(self, now):
+        now_s = self.hw.now()
+        if now_s is None or not self.cfg.ok:  # no clock, or no identity at all (safe mode)
+            return
+        if now_s != self._sec:  # the clock says seconds; ticks give the ms within one
+            self._sec = now_s
+            self._sec_at = now
+        ms = time.ticks_diff(now, self._sec_at)
+        epoch = now_s // packet.EPOCH_S
+        act = self.rotation.step(epoch, (now_s - epoch * packet.EPOCH_S) * 1000 + (ms if ms < 999 else 999))
+        if act == QUIET:
+            # silent until the switch; meanwhile hear the relays' beacons, so the
+            # new identity starts with the venue's current settings, like every band's
+            self.hw.go_quiet(2 * self.rotation.quiet_ms)
+        elif act == SWITCH:
+            self.hw.new_address(packet.ble_address(self.cfg.key, self.rotation.epoch))
+            # nothing timed runs on from the last identity: a fresh report
+            # interval, the next scan and muted heartbeat at random moments
+            if self.state == "listening":
+                # audio frames tick from the phase the I2S driver started at, and
+                # a sniffer times adverts to the microsecond: restart them at a random ms
+                self.hw.mic_stop()
+                time.sleep_us(random.getrandbits(24) % 10000)
+                self.hw.mic_start()
+            self.pipe.finish(10)
+            if self.hw.accel() is not None:
+                self.motion.finish()
+            self.sched.elapsed = 0
+            self.sched.set_interval(self._jittered())
+            self.last_adv = None
+            self.next_scan = time.ticks_add(now, random.getrandbits(24) % _SCAN_EVERY_MS)
+            self.last_sent = time.ticks_add(now, -(random.getrandbits(24) % _MUTED_HEARTBEAT_MS))
+
     # -- the loop --------------------------------------------------------------
     def _listen_once(self):
         a0 = gc.mem_alloc()
@@ -207,9 +248,12 @@ class Band:
             self.muted = not self.muted
         if self.uplink is not None and self.hw.net_up():
             self.uplink.service()
+        self._rotate(now)
         if self.cfg.transport != "mqtt" and time.ticks_diff(now, self.next_scan) >= 0:
-            self.next_scan = time.ticks_add(now, _SCAN_EVERY_MS)
-            self.hw.scan_start(_SCAN_MS)
+            # 15-45 s apart: a fixed period would be a phase that outlives the id
+            self.next_scan = time.ticks_add(now, _SCAN_EVERY_MS // 2 + random.getrandbits(24) % _SCAN_EVERY_MS)
+            if not self.rotation.quiet:  # a quiet band is scanning already
+                self.hw.scan_start(_SCAN_MS)
         self._beacons()
         if self.state == "clock" and self.hw.net_up() and time.ticks_diff(now, self.next_clock) >= 0:
             self.next_clock = time.ticks_add(now, _CLOCK_RETRY_MS)

@@ -100,6 +100,8 @@ BATCH_MAX = const(65535)
 BAND_KEY_LABEL = b"crowdpulse/v1/band-key/"
 ID_LABEL = b"crowdpulse/v1/id"
 SEQ_LABEL = b"crowdpulse/v2/seq"
+ADDRESS_LABEL = b"crowdpulse/v2/address"
+ADDRESS_SIZE = const(6)
 COMMAND_KEY_LABEL = b"crowdpulse/v1/command-key"
 
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
@@ -181,6 +183,27 @@ def seq_offset(key, epoch):
     _check_key(key)
     digest = _hmac_sha256(key, SEQ_LABEL + struct.pack(">I", epoch))
     return (digest[0] << 8) | digest[1]
+
+
+def ble_address(key, epoch):
+    """The band's BLE address in this epoch, most significant byte first.
+
+    A non-resolvable private address (Bluetooth Core 5.4, Vol 6, Part B,
+    1.3.2.2: the top two bits 0b00, the other 46 neither all 0 nor all 1),
+    changing with the on-air id, so the address links no more than the id
+    does.  The host layer and the simulator use it as it is; the ESP32 layer
+    cannot set a chosen address and asks the controller for a fresh random
+    one instead (docs/privacy.md)."""
+    _check_key(key)
+    if not isinstance(epoch, int) or not 0 <= epoch <= 0xFFFFFFFF:
+        raise PacketError("epoch out of range")
+    digest = _hmac_sha256(key, ADDRESS_LABEL + struct.pack(">I", epoch))
+    addr = bytearray(digest[:ADDRESS_SIZE])
+    addr[0] &= 0x3F
+    rest = addr[1] & addr[2] & addr[3] & addr[4] & addr[5]
+    if (addr[0] == 0x3F and rest == 0xFF) or (addr[0] | addr[1] | addr[2] | addr[3] | addr[4] | addr[5]) == 0:
+        addr[5] ^= 0x01  # the two values the spec forbids: one chance in 2^45
+    return bytes(addr)
 
 
 def encode_codes(key, epoch, counter, codes):

@@ -2,8 +2,17 @@
 watchdog and the M5StickC Plus IMU.  Pins come from wristband.boards.
 
 Nothing here runs at import; `start()` creates the hardware objects.
+
+Addresses (docs/privacy.md): the chip's public BLE address and factory WiFi
+MAC are never used.  MicroPython can switch the BLE address mode but cannot
+set a chosen address (`BLE.config(mac=...)` does not exist; 'mac' can only be
+read), so for each identity the band asks NimBLE for a fresh non-resolvable
+private address (addr_mode 3), drawn from the controller's random generator.
+Checked against MicroPython's source (extmod/modbluetooth.c,
+extmod/nimble/modbluetooth_nimble.c), not yet on a board.
 """
 
+import os
 import time
 
 import bluetooth
@@ -12,11 +21,12 @@ import network
 
 from wristband import boards
 from wristband.dsp import i2s32_to_16
-from wristband.packet import manufacturer_data
+from wristband.packet import BEACON_TYPE, manufacturer_data
 
 FRAME = 160
 _IBUF = 16000 * 4 // 5  # 200 ms of 32-bit slots: radio work never starves the mic
 _IRQ_SCAN_RESULT = 5
+_ADDR_MODE_NRPA = 3  # BLE.config(addr_mode=...): 0 public, 1 random static, 2 RPA, 3 NRPA
 # MicroPython's epoch is 2000 on older ESP32 builds, 1970 on newer ones.
 _EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
 _SYNCED_AFTER = 1600000000
@@ -55,6 +65,7 @@ class Hardware:
             self._button = machine.Pin(self.profile["button"], machine.Pin.IN, machine.Pin.PULL_UP)
         self._ble = bluetooth.BLE()
         self._ble.active(True)
+        self._ble.config(addr_mode=_ADDR_MODE_NRPA)  # never the public address
         self._ble.irq(self._ble_irq)
         imu = self.profile["imu"]
         if imu is not None:
@@ -124,14 +135,51 @@ class Hardware:
     def advertise_stop(self):
         self._ble.gap_advertise(None)
 
+    def go_quiet(self, ms):
+        """Nothing on the air until new_address: no advert, and off the WiFi
+        (its frames carry the MAC), but scanning for beacons meanwhile."""
+        self._ble.gap_advertise(None)
+        if self._wlan is not None:
+            self._wlan.disconnect()
+        self.scan_start(ms)
+
+    def new_address(self, address):
+        """A new BLE address and WiFi MAC for the next identity.
+
+        `address` is packet.ble_address, which MicroPython cannot apply: NimBLE
+        draws a fresh NRPA instead.  The controller refuses a new random
+        address while it advertises or scans (HCI LE Set Random Address), and
+        MicroPython asserts on that, so both stop first."""
+        self._ble.gap_advertise(None)
+        self._ble.gap_scan(None)
+        self._ble.config(addr_mode=_ADDR_MODE_NRPA)
+        if self._wlan is not None and self.cfg.wifi is not None:
+            self._wlan.disconnect()
+            self._set_mac()
+            self._wlan.connect(self.cfg.wifi[0], self.cfg.wifi[1])
+
+    def _set_mac(self):
+        # random, locally administered (bit 1), unicast (bit 0 clear: ESP-IDF requires it)
+        mac = bytearray(os.urandom(6))
+        mac[0] = (mac[0] & 0xFC) | 0x02
+        try:
+            self._wlan.config(mac=bytes(mac))
+        except (OSError, ValueError) as exc:
+            print("crowdpulse: WiFi MAC unchanged:", exc)
+
     def _ble_irq(self, event, data):
         if event == _IRQ_SCAN_RESULT and len(self._scan) < 4:
             payload = manufacturer_data(bytes(data[4]))
-            if payload is not None and payload[0] != 1:  # beacons, not other bands' reports
+            if payload is not None and payload[0] == BEACON_TYPE:  # not other bands' reports
                 self._scan.append(payload)
 
     def scan_start(self, ms):
-        self._ble.gap_scan(ms, 30000, 30000)
+        # NimBLE refuses a second scan while one runs (EALREADY): restart it
+        try:
+            self._ble.gap_scan(None)
+            self._ble.gap_scan(ms, 30000, 30000)
+        except OSError:
+            return False
         return True
 
     def scan_results(self):
@@ -148,6 +196,7 @@ class Hardware:
             return
         self._wlan = network.WLAN(network.STA_IF)
         self._wlan.active(True)
+        self._set_mac()
         self._wlan.connect(self.cfg.wifi[0], self.cfg.wifi[1])
 
     def net_up(self):

@@ -5,15 +5,21 @@ The host (crowdpulse.sim.virtualband) is the band's world:
   one type byte and a fixed payload: b"A" + 320 bytes of int16 LE audio (10 ms),
   b"M" + 0/1 (mute switch), b"B" (button press), b"Q" (power off).  The band
   sends b"L" + 0/1 when its LED changes.
-- adverts go as UDP datagrams to the radio medium at $CROWDPULSE_MEDIUM; the
-  medium may answer with relay beacons the same way.
+- adverts go as UDP datagrams to the radio medium at $CROWDPULSE_MEDIUM: the
+  band's 6-byte BLE address (most significant byte first, as a sniffer shows
+  it), then the advertising data; the medium may answer with relay beacons.
+- $CROWDPULSE_CLOCK_OFFSET_S (seconds, default 0) is added to the host's clock,
+  so a test can start a band just before an id epoch boundary.
 Sound that arrives while the microphone is off is read and dropped unheard.
 """
 
 import os
+import random
 import select
 import socket
 import time
+
+from wristband.packet import ADDRESS_SIZE
 
 FRAME_BYTES = 320
 ADV_INTERVAL_MS = 100
@@ -39,12 +45,15 @@ class Hardware:
         self._adv = None
         self._adv_due = 0
         self._adv_interval = ADV_INTERVAL_MS
-        self._jitter = 0
+        # until the band's first identity: no address of its own (and no advert)
+        self._address = bytes(ADDRESS_SIZE)
+        self._clock_offset = 0
         self._type = bytearray(1)
         self._junk = bytearray(FRAME_BYTES)
         self._beacons = []
 
     def start(self):
+        self._clock_offset = int(os.getenv("CROWDPULSE_CLOCK_OFFSET_S") or 0)
         rig = os.getenv("CROWDPULSE_RIG")
         if rig:
             self._rig = socket.socket()
@@ -131,6 +140,15 @@ class Hardware:
     def advertise_stop(self):
         self._adv = None
 
+    def go_quiet(self, ms):
+        """Nothing on the air until new_address (beacons are still heard)."""
+        self._adv = None
+
+    def new_address(self, address):
+        """The BLE address of the next identity (packet.ble_address)."""
+        self._adv = None
+        self._address = bytes(address)
+
     def scan_start(self, ms):
         return self._udp is not None
 
@@ -149,12 +167,11 @@ class Hardware:
         now = time.ticks_ms()
         if self._adv is not None and time.ticks_diff(now, self._adv_due) >= 0:
             try:
-                self._udp.sendto(self._adv, self._medium)
+                self._udp.sendto(self._address + self._adv, self._medium)
             except OSError:
                 pass
             # BLE's advDelay: 0-10 ms of random extra per advertising event
-            self._jitter = (self._jitter * 5 + 3) & 7
-            self._adv_due = time.ticks_add(now, self._adv_interval + self._jitter)
+            self._adv_due = time.ticks_add(now, self._adv_interval + random.getrandbits(8) % 11)
         try:
             data = self._udp.recv(64)
             if data and len(self._beacons) < 4:
@@ -173,7 +190,7 @@ class Hardware:
         return True
 
     def now(self):
-        return int(time.time())
+        return int(time.time()) + self._clock_offset
 
     def set_time(self, unix):
         pass  # the host's clock is the truth here
