@@ -68,7 +68,7 @@ def _sign(fleet: Fleet, idx: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8]
     epoch = P.epoch_of(int(time.time()))
     if epoch != fleet.epoch:
         fleet.epoch, fleet.ids = epoch, fleet.reg.ids_for_epoch(epoch)
-    return sign(fleet.reg, fleet.ids, fleet.seq, idx, codes, fleet.reg.seq_offsets(epoch))
+    return sign(fleet.reg, fleet.ids, fleet.seq, idx, codes, epoch)
 
 
 class Scores:

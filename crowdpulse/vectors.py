@@ -41,8 +41,9 @@ def vectors() -> list[dict[str, Any]]:
             "epoch": epoch,
             "counter": counter,
             "seq_offset": P.seq_offset(key, epoch),
+            "field_mask": P.field_mask(key, epoch).hex(),
             "report": report.hex(),
-            "decoded": P.decode(report).as_dict(),
+            "decoded": P.decode(report, key, epoch).as_dict(),
         })
     return out
 

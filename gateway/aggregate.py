@@ -207,11 +207,12 @@ def _slots(now_bn: int, bn: npt.NDArray[np.int64], sums: npt.NDArray[np.int32], 
     return valid, means
 
 
-def records(band: npt.NDArray[np.int64], counter: npt.NDArray[np.int64], reps: Reports,
+def records(band: npt.NDArray[np.int64], counter: npt.NDArray[np.int64],
+            clear: npt.NDArray[np.uint8], reps: Reports,
             mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.void]:
-    """Accepted-report records from a validated batch (gateway.batch.Reports)."""
-    assert isinstance(reps, Reports)
-    rows = reps.raw[mask].view(REPORT_DTYPE).reshape(-1)
+    """Accepted-report records from a validated batch (gateway.batch.Reports);
+    clear holds its report rows with the masked fields read (Registry.unmask)."""
+    rows = np.ascontiguousarray(clear[mask]).view(REPORT_DTYPE).reshape(-1)
     out = np.zeros(int(mask.sum()), dtype=RECORD)
     out["band"] = band[mask]
     out["seq"] = counter[mask]

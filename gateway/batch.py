@@ -49,6 +49,28 @@ class Reason(IntEnum):
     INTERVAL = 3
 
 
+_OFFSET = {name: offset for name, offset, _code in P.FIELDS}
+_MASKED_AT = np.array([_OFFSET[name] for name in P.MASKED])
+_NIBBLE_AT, _NIBBLE_SHIFT = next((_OFFSET[field], shift) for name, field, shift in P.NIBBLES
+                                 if name == P.MASKED_NIBBLE)
+
+
+def mask_rows(raw: npt.NDArray[np.uint8], rows: npt.NDArray[np.int64],
+                masks: npt.NDArray[np.uint8], sign: int = -1) -> None:
+    """packet.mask_codes(..., sign) on report rows of raw (reports or bodies), in
+    place: masks is (len(rows), MASK_SIZE), each row's band's field mask for its
+    id's epoch.  sign -1 reads the fields in clear, +1 masks them as a band does."""
+    if len(rows) == 0:
+        return
+    m = masks.astype(np.int16) * sign
+    sub = raw[np.ix_(rows, _MASKED_AT)].astype(np.int16) + m[:, : len(_MASKED_AT)]
+    raw[np.ix_(rows, _MASKED_AT)] = (sub & 0xFF).astype(np.uint8)
+    byte = raw[rows, _NIBBLE_AT].astype(np.int16)
+    nib = ((byte >> _NIBBLE_SHIFT) + m[:, -1]) & 0x0F
+    keep = byte & (0xFF ^ (0x0F << _NIBBLE_SHIFT))
+    raw[rows, _NIBBLE_AT] = (keep | (nib << _NIBBLE_SHIFT)).astype(np.uint8)
+
+
 def nibble(rep: np.ndarray, name: str) -> npt.NDArray[np.uint8]:
     """A 4-bit sub-field (packet.NIBBLES) of decoded report rows."""
     for sub, field, shift in P.NIBBLES:

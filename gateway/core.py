@@ -131,8 +131,11 @@ class Engine:
     def _ingest(self, reps: B.Reports, at_ms: int | None) -> npt.NDArray[np.void]:
         with self.lock:
             self.batches += 1
-            status, band, counter = self.validator.check(reps, at_ms if at_ms is not None else now_ms())
-            rec = A.records(band, counter, reps, status > 0)
+            status, band, counter, id_epoch = self.validator.check(
+                reps, at_ms if at_ms is not None else now_ms())
+            ok = status > 0
+            clear = self.registry.unmask(reps.raw, np.where(ok, band, -1), id_epoch)
+            rec = A.records(band, counter, clear, reps, ok)
             self.agg.add(rec)
         return rec
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from crowdpulse.gateway.batch import mask_rows
 from crowdpulse.gateway.hmac import KeyState
 from wristband import packet as P
 
@@ -40,6 +41,7 @@ class Registry:
         self._tables: dict[int, tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64],
                                       npt.NDArray[np.int64], set[int]]] = {}
         self._offsets: dict[int, npt.NDArray[np.int64]] = {}
+        self._masks: dict[int, npt.NDArray[np.uint8]] = {}
 
     def __len__(self) -> int:
         return len(self.band_ids)
@@ -54,6 +56,28 @@ class Registry:
 
     def ids_for_epoch(self, epoch: int) -> npt.NDArray[np.uint32]:
         return self._derived(P.ID_LABEL, epoch, 4)
+
+    def field_masks(self, epoch: int) -> npt.NDArray[np.uint8]:
+        """packet.field_mask of every band in this epoch, (bands, MASK_SIZE) (cached)."""
+        masks = self._masks.get(epoch)
+        if masks is None:
+            msg = np.frombuffer(P.FIELD_LABEL + struct.pack(">I", epoch), np.uint8)
+            msgs = np.broadcast_to(msg, (len(self), len(msg)))
+            masks = self.hmac.prefix(msgs, np.arange(len(self), dtype=np.int64), P.MASK_SIZE)
+            if len(self._masks) > 8:
+                self._masks.clear()
+            self._masks[epoch] = masks
+        return masks
+
+    def unmask(self, raw: npt.NDArray[np.uint8], band: npt.NDArray[np.int64],
+               id_epoch: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+        """Report rows (n, REPORT_SIZE) with their masked fields in clear; rows of no
+        known band (band < 0) are left as they came."""
+        out = raw.copy()
+        for e in np.unique(id_epoch[band >= 0]):
+            rows = np.flatnonzero((band >= 0) & (id_epoch == e))
+            mask_rows(out, rows, self.field_masks(int(e))[band[rows]])
+        return out
 
     def seq_offsets(self, epoch: int) -> npt.NDArray[np.int64]:
         """packet.seq_offset of every band in this epoch (cached with the id tables)."""

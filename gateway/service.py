@@ -22,8 +22,8 @@ import numpy.typing as npt
 import paho.mqtt.client as mqtt
 
 from crowdpulse.gateway import aggregate as A
-from crowdpulse.gateway import delivery as D
 from crowdpulse.gateway import brokerprobe, homeassistant, rejections
+from crowdpulse.gateway import delivery as D
 from crowdpulse.gateway import sentiment as S
 from crowdpulse.gateway.core import Engine, now_ms
 from crowdpulse.gateway.linein import LineIn

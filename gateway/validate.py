@@ -96,9 +96,9 @@ class Validator:
         return good
 
     def check(self, reps: Reports, now_ms: int) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int64],
-                                                         npt.NDArray[np.int64]]:
+                                                         npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(status: 1 accepted, 2 duplicate, 0 refused; band index; the band's report
-        counter) for a batch.  Replay and order are judged on the counter, which runs
+        counter; the epoch of its on-air id) for a batch.  Replay and order are judged on the counter, which runs
         on across id epochs, while the seq on air jumps at each (packet.seq_offset)."""
         epoch = P.epoch_of(now_ms // 1000)
         band, id_epoch = self.registry.lookup(reps.onair, epoch)
@@ -115,7 +115,7 @@ class Validator:
                               reps.interval_ms.astype(np.int64), pre, self.last_seq,
                               self.last_ms, self.credit, now_ms, self.limits, self.rejected)
         self.accepted += int((ok == 1).sum())
-        return ok, band, counter
+        return ok, band, counter, id_epoch
 
     def counts(self) -> dict[str, int]:
         return {r: int(c) for r, c in zip(REASONS, self.rejected, strict=True)}

@@ -87,7 +87,7 @@ def on_micropython(audio: npt.NDArray[np.int16], sensitivity_cdb: int = -2600,
 
 def decoded(iv: Interval, key: bytes = bytes(16), epoch: int = 0, seq: int = 0) -> dict[str, object]:
     """The interval as a report's decoded fields (through the real packet code)."""
-    report = P.decode(P.encode_codes(key, epoch, seq & 0xFFFF, iv.codes))
+    report = P.decode(P.encode_codes(key, epoch, seq & 0xFFFF, iv.codes), key, epoch)
     fields = report.as_dict()
     for k in ("version", "onair", "seq"):
         fields.pop(k)

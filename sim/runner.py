@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.gateway.batch import RECORD_DTYPE
+from crowdpulse.gateway.batch import RECORD_DTYPE, mask_rows
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.selector.library import Track, sample_library
 from crowdpulse.sim.crowd import Crowd
@@ -263,7 +263,7 @@ class SimRun:
         epoch = P.epoch_of(int(now))
         if epoch != self._epoch:
             self._epoch, self._ids = epoch, self.registry.ids_for_epoch(epoch)
-        return sign(self.registry, self._ids, self.seq, idx, codes, self.registry.seq_offsets(epoch))
+        return sign(self.registry, self._ids, self.seq, idx, codes, epoch)
 
     def _radio(self, sink: Sink) -> None:
         ble = self.has_report & ~self.direct & self.crowd.present & ~self.muted
@@ -296,15 +296,18 @@ class SimRun:
 
 def sign(registry: Registry, ids: npt.NDArray[np.uint32], seq: npt.NDArray[np.int64],
          idx: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8],
-         offsets: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+         epoch: int) -> npt.NDArray[np.uint8]:
     """Reports for bands idx, as their firmware signs them (wristband.packet's
     layout, built as one array): seq is each band's counter plus the epoch's
-    offset (packet.seq_offset); the counters move on."""
+    offset (packet.seq_offset), the fields go behind the epoch's field mask
+    (packet.field_mask); the counters move on."""
+    offsets = registry.seq_offsets(epoch)
     body = np.zeros((len(idx), P.BODY_SIZE), np.uint8)
     body[:, 0] = P.VERSION
     body[:, 1:5] = ids[idx].astype(">u4").view(np.uint8).reshape(-1, 4)
     body[:, 5:7] = ((seq[idx] + offsets[idx]) & 0xFFFF).astype(">u2").view(np.uint8).reshape(-1, 2)
     body[:, 7:] = codes
+    mask_rows(body, np.arange(len(idx)), registry.field_masks(epoch)[idx], sign=1)
     seq[idx] += 1
     return np.concatenate([body, registry.hmac.prefix(body, idx, P.TAG_SIZE)], axis=1)
 

@@ -18,6 +18,8 @@ the timing exactly and the values only roughly.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,12 +225,11 @@ class Radio:
             if P.onair_id(self.cfg.key, e) == r.onair:
                 epoch = e
                 break
-        off = P.seq_offset(self.cfg.key, epoch)
-        counter = (r.seq - off) & 0xFFFF
-        codes = report[_CODES_AT : P.BODY_SIZE]
-        plain: bytes = P.adv_payload(
-            P.encode_codes(self.cfg.key, epoch, (counter - off) & 0xFFFF, codes)
-        )
+        counter = (r.seq - P.seq_offset(self.cfg.key, epoch)) & 0xFFFF
+        clear = P.unmask(report, self.cfg.key, epoch)  # the old firmware sent its fields in clear
+        body = clear[:_CODES_AT - 2] + counter.to_bytes(2, "big") + clear[_CODES_AT : P.BODY_SIZE]
+        tag = hmac.new(self.cfg.key, body, hashlib.sha256).digest()[: P.TAG_SIZE]
+        plain: bytes = P.adv_payload(body + tag)
         return plain
 
     def advertise_stop(self) -> None:

@@ -123,8 +123,8 @@ def test_monitor_decodes_a_live_band_and_stops_cleanly(
 def test_monitor_turns_console_lines_into_fields() -> None:
     key = bytes(range(32))
     band_key = P.band_key(key, "B0001")
-    report = P.encode(band_key, P.epoch_of(time.time()), 7, 250, 80.0, 90.0, 3, 0.5, 70.0, 6.0,
-                      2.0, None, None, P.FLAG_EVENT)
+    report = P.encode(band_key, P.epoch_of(time.time()), 7, 250, 80.0, voice_db=70.0,
+                      tonal=6.0, fluct_db=2.0, claps=3, flags=P.FLAG_EVENT)
     ev = parse_line(f"report {report.hex()}", band_key)
     assert ev.kind == "report"
     assert ev.fields["seq"] == "7" and ev.fields["laeq"] == "80.0dB" and ev.fields["claps"] == "3"

@@ -36,7 +36,7 @@ def test_round_trip_saturates_and_quantises(f: dict, seq: int, epoch: int) -> No
     report = P.encode(KEY, epoch, seq, **f)
     assert len(report) == P.REPORT_SIZE
     assert P.verify(report, KEY)
-    d = P.decode(report)
+    d = P.decode(report, KEY, epoch)
     assert (d.seq - P.seq_offset(KEY, epoch)) & 0xFFFF == seq and d.onair == P.onair_id(KEY, epoch)
     assert d.interval_ms == f["interval_ms"]
     for name in LEVELS:
@@ -94,13 +94,13 @@ def test_size_limit_at_every_extreme() -> None:
             report = P.encode(KEY, epoch, seq, **f)
             assert len(report) == P.REPORT_SIZE <= 23
             assert len(P.adv_payload(report)) <= 31
-    assert P.decode(P.encode(KEY, 0, 0, **highs)).motion_g == pytest.approx(254 * 0.02)
+    assert P.decode(P.encode(KEY, 0, 0, **highs), KEY, 0).motion_g == pytest.approx(254 * 0.02)
 
 
 def test_nonfinite_values_are_packet_errors() -> None:
     with pytest.raises(P.PacketError):
         P.encode(KEY, 0, 0, 250, float("inf"), 70)
-    assert P.decode(P.encode(KEY, 0, 0, 250, float("nan"), 70)).laeq_db == P.LEVEL_OFFSET_DB
+    assert P.decode(P.encode(KEY, 0, 0, 250, float("nan"), 70), KEY, 0).laeq_db == P.LEVEL_OFFSET_DB
 
 
 def test_fallback_hmac_matches_the_standard(monkeypatch: pytest.MonkeyPatch) -> None:

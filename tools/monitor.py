@@ -43,7 +43,11 @@ def _report(hex_text: str, band_key: bytes | None) -> Event:
         return Event("log", text=f"malformed report ({exc}): {hex_text}")
     if r.version != P.VERSION:
         return Event("log", text=f"protocol v{r.version} report (reflash this band): {hex_text}")
-    f = {"seq": str(r.seq), "interval": f"{r.interval_ms}ms", "laeq": f"{r.laeq_db:.1f}dB",
+    epoch = None if band_key is None else P.id_epoch(band_key, r.onair, time.time())
+    if band_key is not None and epoch is not None:
+        r = P.decode(raw, band_key, epoch)  # the band's own key reads its masked fields
+    seq = r.seq if epoch is None else (r.seq - P.seq_offset(band_key, epoch)) & 0xFFFF
+    f = {"seq": str(seq), "interval": f"{r.interval_ms}ms", "laeq": f"{r.laeq_db:.1f}dB",
          "voice": f"{r.voice_db:.1f}dB", "mid": f"{r.mid_db:.1f}dB", "low": f"{r.low_db:.1f}dB",
          "top": f"{r.top_db:.1f}dB", "tonal": f"{r.tonal:.2f}", "fluct": f"{r.fluct_db:.2f}dB",
          "claps": str(r.claps), "imu_claps": str(r.imu_claps),

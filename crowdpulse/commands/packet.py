@@ -18,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dec.add_argument("hex", help="the 23 report bytes, in hex")
     dec.add_argument("--venue-key", metavar="FILE", help="venue key file, to check the tag")
     dec.add_argument("--band-id", help="band id, to check the tag and on-air id")
-    dec.add_argument("--epoch", type=int, help="id epoch (default: now, and the one before)")
+    dec.add_argument("--epoch", type=int,
+                     help="id epoch (default: now's, the one before or the one after)")
     sub.add_parser("vectors", help="print the protocol test vectors as JSON")
     key = sub.add_parser("keygen", help="write a new random venue key file (mode 600)")
     key.add_argument("path")
@@ -38,10 +39,16 @@ def _decode(args: argparse.Namespace) -> int:
             key = P.band_key(load_venue_key(args.venue_key), args.band_id)
         except (VenueKeyError, P.PacketError) as exc:
             raise CliError(str(exc)) from None
-        now = P.epoch_of(time.time())
-        epochs = [args.epoch] if args.epoch is not None else [now, now - 1]
+        if args.epoch is not None:
+            epoch = args.epoch if P.onair_id(key, args.epoch) == report.onair else None
+        else:
+            epoch = P.id_epoch(key, report.onair, time.time())
+        if epoch is not None and report.version == P.VERSION:
+            # the key reads the masked fields in clear, and the counter behind the seq
+            out = P.decode(raw, key, epoch).as_dict()
+            out["counter"] = (report.seq - P.seq_offset(key, epoch)) & 0xFFFF
         out["tag_ok"] = P.verify(raw, key)
-        out["id_epoch"] = next((e for e in epochs if P.onair_id(key, e) == report.onair), None)
+        out["id_epoch"] = epoch
     print(json.dumps(out))
     return 0
 

@@ -60,6 +60,13 @@ NIBBLES = (
 )
 BODY_FORMAT = ">BIHBBBBBBBBBBB"
 N_CODES = const(11)  # interval..status: what the band's DSP and runtime fill in
+# What a band hears and its battery would follow it from one on-air id to the
+# next; on air these go behind the epoch's field mask (field_mask): each code
+# plus its mask byte, mod 256 (mod 16 for the battery nibble).  The interval and
+# the flags stay clear: relays read the EVENT flag.
+MASKED = ("laeq", "voice", "mid", "low", "top", "tonal", "fluct", "motion", "claps")
+MASKED_NIBBLE = "battery"
+MASK_SIZE = const(10)  # a byte per masked field, then the battery nibble's
 
 # Scaling: physical = OFFSET + code * STEP.
 INTERVAL_STEP_MS = const(10)
@@ -72,6 +79,10 @@ MOTION_ABSENT = const(255)
 COUNT_MAX = const(15)  # claps per interval saturate at this (a nibble)
 BATTERY_STEPS = const(14)  # battery nibble: 0..14 is 0..100 %, 15 unknown
 BATTERY_UNKNOWN = const(15)
+
+_CODES_AT = const(7)  # the interval: the first code (FIELDS)
+_MASK_AT = tuple(off - _CODES_AT for name, off, code in FIELDS if name in MASKED)
+_STATUS_CODE = [off - _CODES_AT for name, off, code in FIELDS if name == "status"][0]
 
 FLAG_MUTED = const(0x01)
 FLAG_EVENT = const(0x02)
@@ -102,6 +113,7 @@ ID_LABEL = b"crowdpulse/v1/id"
 SEQ_LABEL = b"crowdpulse/v2/seq"
 ADDRESS_LABEL = b"crowdpulse/v2/address"
 ADDRESS_SIZE = const(6)
+FIELD_LABEL = b"crowdpulse/v2/fields"
 COMMAND_KEY_LABEL = b"crowdpulse/v1/command-key"
 
 _ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
@@ -206,6 +218,43 @@ def ble_address(key, epoch):
     return bytes(addr)
 
 
+def id_epoch(key, onair, unix_s):
+    """The epoch (now's, the one before or the one after) whose on-air id of this
+    band this is, or None: what a key holder needs to read the masked fields."""
+    now = epoch_of(unix_s)
+    for e in (now, now - 1, now + 1):
+        if onair_id(key, e) == onair:
+            return e
+    return None
+
+
+def field_mask(key, epoch):
+    """The epoch's mask of the MASKED fields (MASK_SIZE bytes): only the gateway,
+    which derives every band key, can read a band's levels across its ids."""
+    _check_key(key)
+    return _hmac_sha256(key, FIELD_LABEL + struct.pack(">I", epoch))[:MASK_SIZE]
+
+
+def mask_codes(codes, mask, sign):
+    """N_CODES codes with the field mask added (sign 1) or taken off (sign -1)."""
+    out = bytearray(codes)
+    for i in range(len(_MASK_AT)):
+        j = _MASK_AT[i]
+        out[j] = (codes[j] + sign * mask[i]) & 0xFF
+    battery = ((codes[_STATUS_CODE] >> 4) + sign * mask[MASK_SIZE - 1]) & 0x0F
+    out[_STATUS_CODE] = (battery << 4) | (codes[_STATUS_CODE] & 0x0F)
+    return out
+
+
+def unmask(buf, key, epoch):
+    """A report's bytes with its fields read in clear (the tag no longer checks)."""
+    _check_report(buf)
+    out = bytearray(buf)
+    out[_CODES_AT : _CODES_AT + N_CODES] = mask_codes(out[_CODES_AT : _CODES_AT + N_CODES],
+                                                      field_mask(key, epoch), -1)
+    return bytes(out)
+
+
 def encode_codes(key, epoch, counter, codes):
     """Pack already-quantised field codes (interval..status, N_CODES bytes) into a report.
 
@@ -221,7 +270,8 @@ def encode_codes(key, epoch, counter, codes):
             raise PacketError("field code out of range")
     seq = (counter + seq_offset(key, epoch)) & 0xFFFF
     body = bytearray(BODY_SIZE)
-    struct.pack_into(BODY_FORMAT, body, 0, VERSION, onair_id(key, epoch), seq, *codes)
+    on_air = mask_codes(codes, field_mask(key, epoch), 1)
+    struct.pack_into(BODY_FORMAT, body, 0, VERSION, onair_id(key, epoch), seq, *on_air)
     _check_fields(body)
     return bytes(body) + _hmac_sha256(key, body)[:TAG_SIZE]
 
@@ -317,10 +367,14 @@ def _check_report(buf, versions=(VERSION,)):
 class Report:
     """One band's feature summary for one interval (v2), in physical units.
 
-    seq is as sent on air: the band's counter plus the epoch's seq_offset."""
+    seq is as sent on air: the band's counter plus the epoch's seq_offset.
+    Without the band key and the id's epoch the MASKED fields read as on air,
+    which is noise; with them, in clear."""
 
-    def __init__(self, buf):
+    def __init__(self, buf, key=None, epoch=None):
         _check_report(buf)
+        if key is not None:
+            buf = unmask(buf, key, epoch)
         v = struct.unpack(BODY_FORMAT, bytes(buf[:BODY_SIZE]))
         self.version = v[0]
         self.onair = v[1]
@@ -359,8 +413,9 @@ _PHYSICAL = ("seq", "interval_ms", "laeq_db", "voice_db", "mid_db", "low_db", "t
              "fluct_db", "motion_g", "claps", "imu_claps", "battery_pct", "flags")
 
 
-def decode(buf):
+def decode(buf, key=None, epoch=None):
     """Parse a report without checking its tag; raises PacketError on bad input.
+    With the band key and the on-air id's epoch, the masked fields read in clear.
 
     Version 1 reports (firmware before protocol v2) still decode, into
     wristband.packet_v1.Report, for tools that read old logs."""
@@ -368,7 +423,7 @@ def decode(buf):
         from wristband import packet_v1
 
         return packet_v1.Report(buf)
-    return Report(buf)
+    return Report(buf, key, epoch)
 
 
 def verify(buf, key):

@@ -26,7 +26,7 @@ def _raises(fn, *args):
 
 def test_vectors_decode_identically():
     for v in _vectors():
-        got = P.decode(_unhex(v["report"])).as_dict()
+        got = P.decode(_unhex(v["report"]), _unhex(v["band_key"]), v["epoch"]).as_dict()
         for name, want in v["decoded"].items():
             assert got[name] == want, (v["band_id"], name, got[name], want)
 
@@ -51,6 +51,8 @@ def test_vectors_key_tag_and_seq_offset():
         got = P.decode(report)
         assert got.onair == P.onair_id(key, v["epoch"])
         assert P.seq_offset(key, v["epoch"]) == v["seq_offset"]
+        assert P.field_mask(key, v["epoch"]) == _unhex(v["field_mask"])
+        assert P.id_epoch(key, got.onair, v["epoch"] * P.EPOCH_S + 1) == v["epoch"]
         assert (got.seq - v["seq_offset"]) & 0xFFFF == v["counter"]
 
 
@@ -139,3 +141,17 @@ def test_flags_of_reads_the_status_field():
     v = _vectors()[1]
     report = _unhex(v["report"])
     assert P.flags_of(report) == P.decode(report).flags == P.FLAG_EVENT
+
+
+def test_the_fields_on_air_say_nothing_without_the_key():
+    # the same sound in two epochs: the bytes on air differ, the fields in clear do not
+    key = bytes(range(16))
+    a = P.encode(key, 100, 7, 250, 91.5, 88.0, 80.5, 95.0, 77.0, 0.4, 1.5, 0.3, 2, 1, 60, 2)
+    b = P.encode(key, 101, 8, 250, 91.5, 88.0, 80.5, 95.0, 77.0, 0.4, 1.5, 0.3, 2, 1, 60, 2)
+    assert a[8:17] != b[8:17] and a[17] >> 4 != b[17] >> 4
+    assert P.flags_of(a) == P.flags_of(b) == P.FLAG_EVENT  # relays still read the flags
+    ca, cb = P.decode(a, key, 100).as_dict(), P.decode(b, key, 101).as_dict()
+    for name in ("laeq_db", "voice_db", "mid_db", "low_db", "top_db", "tonal", "fluct_db",
+                 "motion_g", "claps", "imu_claps", "battery_pct", "flags"):
+        assert ca[name] == cb[name], name
+    assert ca["laeq_db"] == 91.5 and ca["claps"] == 2 and ca["imu_claps"] == 1
