@@ -44,7 +44,7 @@ class Gateway:
         self.worker = worker
         model = S.Model(k_anonymity=cfg.k_anonymity, age_out_ms=int(cfg.age_out_s * 1000),
                         zone_weights={z.name: z.weight for z in cfg.zones})
-        registry = Registry(cfg.venue_key, cfg.bands, [z.name for z in cfg.zones])
+        registry = Registry(cfg.venue_key, cfg.bands, [z.name for z in cfg.zones], cfg.references)
         self.engine = Engine(cfg.venue, registry, model, cfg.tick_hz)
         self.store = Store(cfg.db_path, cfg.retention_hours)
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -280,4 +280,4 @@ class Gateway:
 
 
 def registry_only(cfg: VenueConfig) -> Registry:
-    return Registry(cfg.venue_key, cfg.bands, [z.name for z in cfg.zones])
+    return Registry(cfg.venue_key, cfg.bands, [z.name for z in cfg.zones], cfg.references)

@@ -8,6 +8,10 @@
     weight = 1.0
     bands = ["B0001-B0400"]             # ids or ranges; or a fleet file (below)
     fleet_file = "fleet.csv"            # band_id,zone[,transport]  (optional)
+    [[bands]]                           # one band on its own (optional), e.g. the
+    id = "REF"                          # music reference at the booth: it hears the
+    zone = "floor"                      # programme alone (docs/deploy.md)
+    reference = true
     [sentiment]   k_anonymity, age_out_s, tick_hz, recovery_threshold
     [storage]     path, retention_hours
     [http]        host, port
@@ -50,6 +54,7 @@ class VenueConfig:
     zones: list[Zone]
     bands: list[tuple[str, str]]
     venue_key: bytes = field(repr=False)
+    references: list[str] = field(default_factory=list)  # bands that hear the music reference
     k_anonymity: int = 5
     age_out_s: float = 10.0
     tick_hz: float = 10.0
@@ -151,6 +156,24 @@ def _zones(raw: dict[str, Any]) -> tuple[list[Zone], list[tuple[str, str]]]:
     return zones, bands
 
 
+def _single_bands(raw: Any, zones: set[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """[[bands]]: one band each (id, zone, optional reference = true)."""
+    if not isinstance(raw, list):
+        raise VenueConfigError("[[bands]] must be an array of tables")
+    bands, refs = [], []
+    for i, b in enumerate(raw):
+        where = f"bands[{i}]"
+        if not isinstance(b, dict):
+            raise VenueConfigError(f"{where} must be a table")
+        band, zone = _get(b, "id", str, "", where), _get(b, "zone", str, "", where)
+        if not _BAND.match(band) or zone not in zones:
+            raise VenueConfigError(f"{where} needs id (a band id) and zone (a known zone)")
+        bands.append((band, zone))
+        if _get(b, "reference", bool, False, where):
+            refs.append(band)
+    return bands, refs
+
+
 def parse(raw: dict[str, Any], base: Path) -> VenueConfig:
     venue = raw.get("venue")
     if not isinstance(venue, str) or not _NAME.match(venue):
@@ -158,6 +181,8 @@ def parse(raw: dict[str, Any], base: Path) -> VenueConfig:
     zones, bands = _zones(raw)
     if "fleet_file" in raw:
         bands += _fleet(base / str(raw["fleet_file"]), {z.name for z in zones})
+    single, references = _single_bands(raw.get("bands", []), {z.name for z in zones})
+    bands += single
     if not bands:
         raise VenueConfigError("no bands: list them in zones[].bands or a fleet_file")
     if len({b for b, _ in bands}) != len(bands):
@@ -165,7 +190,7 @@ def parse(raw: dict[str, Any], base: Path) -> VenueConfig:
     s, st = raw.get("sentiment", {}), raw.get("storage", {})
     h, c, ha = raw.get("http", {}), raw.get("console", {}), raw.get("home_assistant", {})
     cfg = VenueConfig(
-        venue=venue, zones=zones, bands=bands, venue_key=_key(raw, base),
+        venue=venue, zones=zones, bands=bands, venue_key=_key(raw, base), references=references,
         k_anonymity=int(_get(s, "k_anonymity", int, 5, "sentiment")),
         age_out_s=float(_get(s, "age_out_s", (int, float), 10.0, "sentiment")),
         tick_hz=float(_get(s, "tick_hz", (int, float), 10.0, "sentiment")),
