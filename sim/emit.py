@@ -167,7 +167,8 @@ class Emitter:
             return np.full(n, self.floor.quiet_db), c.quiet, np.zeros((n, 4))
         dev = (self._programme(interval_s, bpm, shift)[:, None] * np.array(sd)[None, :]
                + self.rng.standard_normal((n, 5)) * np.array(own_sd)[None, :])
-        return np.asarray(level_db + c.music_window_db + dev[:, 0]), sound, dev[:, 1:]
+        # sub-band deviations relative to the LAeq's (each sub-band's level is the LAeq's plus its offset)
+        return np.asarray(level_db + c.music_window_db + dev[:, 0]), sound, dev[:, 1:] - dev[:, :1]
 
     def codes(self, idx: npt.NDArray[np.int64], act: Actions, zone_clap_share: F64, zone_cheer_share: F64,
               zone_of_band: npt.NDArray[np.int32], interval_s: F64, bpm: float, music_on: bool,
@@ -187,6 +188,9 @@ class Emitter:
              + act.cheering[p] * power(fl.own_voice_db + c.cheer_read_db), c.cheer),
             (act.singing[p] * power(fl.sing_db + c.sing_read_db), c.sing),
         ]
+        # each crowd sound comes and goes a little from one 250 ms to the next (its mean power kept)
+        crowd = [(pw * power(s.sd_db * self.rng.standard_normal(n) - s.sd_db**2 * np.log(10) / 20), s)
+                 for pw, s in crowd]
         clap_sel = fl.clap_db + c.clap_sel_db
         bg_db, bg, dev = self._background(self.music_db[idx], interval_s, bpm, self.shift[idx], music_on, c.music,
                                           c.music_sd, c.band_sd)

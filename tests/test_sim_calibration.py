@@ -167,18 +167,21 @@ def _logistic(x: F64, top: float, mid: float, width: float) -> F64:
     return np.asarray(top / (1.0 + np.exp(-(x - mid) / width)))
 
 
-def _sound(tw: dict[str, U8], kind: str, ref: str = "music") -> Sound:
+def _sound(tw: dict[str, U8], kind: str, ref: str = "music", steady: bool = True) -> Sound:
     """A crowd sound heard alone (over music 36 dB under it): each sub-band's added
     power against its added LAeq power, and its textures."""
     def added(f: str) -> float:
         return float(np.mean(power(field(tw[f"{kind} {ALONE:g}"], f))) - np.mean(power(field(tw[f"{ref} {ALONE:g}"], f))))
 
     a = added("laeq")
+
     def rel(f: str) -> float:
         return float(db(added(f) / a))
+
     t = tw[f"{kind} {ALONE:g}"]
+    laeq = field(t, "laeq")
     return Sound(rel("voice"), rel("mid"), rel("low"), rel("top"), float(field(t, "tonal").mean()),
-                 float(field(t, "fluct").mean()))
+                 float(field(t, "fluct").mean()), sd_db=float(np.std(laeq - laeq.mean(axis=0))) if steady else 0.0)
 
 
 def _music(tw: dict[str, U8]) -> Sound:
@@ -265,7 +268,7 @@ def calibrate(tw: dict[str, U8], room: dict[str, U8]) -> Calibration:
                      - np.mean(power(field(tw[f"music {at:g}"], "laeq"))))
 
     cheer_read = float(db(added("cheer around") / 0.6) - FLOOR.cheer_db)
-    clap = _sound(tw, "clapping along")
+    clap = _sound(tw, "clapping along", steady=False)
     clap_sel = float(db(added("clapping along") / rate))
     sounds = {"applause": (0.5 * power(FLOOR.applause_db), _sound(tw, "applause")),
               "cheer": (0.6 * power(FLOOR.cheer_db + cheer_read), _sound(tw, "cheer around")),
