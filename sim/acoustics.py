@@ -75,24 +75,27 @@ RANGES: dict[str, tuple[float, float]] = {
     "body_sd_db": (0.0, 3.4),
 }
 
-# The short name of each field's source, as docs/sim.md's table cites it.
-SOURCES: dict[str, str] = {
-    "pa_db": "Williams et al. 2010; décret 2017-1244; DIN 15905-5; Twardella et al. 2008",
-    "applause_db": "Kok et al. 2022; Guinness clapping record; Chan Centre 1999",
-    "cheer_db": "Cranston et al. 2013; Mapp (stadium); Lee & Han 2019; Hayne et al. 2006",
-    "own_voice_db": "ANSI S3.5-1997; Pearsons et al. 1977",
-    "sing_db": "ANSI S3.5-1997",
-    "clap_db": "Guinness loudest clap 2006/2008; Repp 1987",
-    "clap_spread_db": "Papadakis & Stavroulakis 2020; de Vos et al. 2020",
-    "clap_jitter_ms": "Repp 2005",
-    "quiet_db": "InvenSense INMP441 datasheet",
-    "body_sd_db": "Giardino & Seiler 1996; Roberts et al. 2022",
-    "pa_delay_max_ms": "speed of sound, 343 m/s",
-    "line_db": "setting: headroom to full scale (EBU R 68)",
-    "clap_jolt_g": "estimate (no measurement found)",
-    "clap_jolt_spread_g": "estimate (no measurement found)",
-    "crowd_offset_db": "the sweep",
+# Each field's sources, by the names docs/sim.md's table cites them under (its row
+# gives the numbers and the full references).
+SOURCES: dict[str, tuple[str, ...]] = {
+    "pa_db": ("Williams", "Sørensen", "Twardella", "2017-1244", "DIN 15905-5"),
+    "applause_db": ("Kok", "Guinness", "concert hall"),
+    "cheer_db": ("Cranston", "football stadium", "Lee & Han", "Hayne"),
+    "own_voice_db": ("ANSI S3.5-1997", "Webster", "Pearsons", "van Heusden"),
+    "sing_db": ("ANSI S3.5-1997",),
+    "clap_db": ("Guinness", "Repp 1987", "Peltola"),
+    "clap_spread_db": ("de Vos",),
+    "clap_jitter_ms": ("Repp 2005",),
+    "quiet_db": ("INMP441",),
+    "body_sd_db": ("Giardino", "Muldoon", "Roberts"),
+    "pa_delay_max_ms": ("343 m/s",),
+    "line_db": ("EBU R 68",),
+    "clap_jolt_g": ("No measurement found",),
+    "clap_jolt_spread_g": ("No measurement found",),
+    "crowd_offset_db": ("the sweep",),
 }
+# fields documented in another field's row (value "central ± spread")
+SPREAD_OF = {"clap_spread_db": "clap_db", "clap_jolt_spread_g": "clap_jolt_g"}
 
 
 def levels() -> dict[str, float]:
