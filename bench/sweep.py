@@ -13,10 +13,13 @@ default design runs 30: the 3 x 3 corners and centre of crowd-to-PA x PA,
 each with the IMU share of a 3 x 3 Latin square (every IMU share meets every
 crowd level and every PA level once), plus the intermediate values of each
 dimension one at a time through the centre; all of it with and without the
-reference.  Every night is the same 4-minute crowd (the same seed): a liked
-track, an unloved one, a favourite with a drop, a liked one, so engagement
-swings both ways, heard by 400 bands over WiFi (the radio is the shipped
-scenarios' business, not the sweep's).  Nights run on `workers` processes.
+reference.  Every night is the first 6 minutes of the shipped `normal`
+scenario (a floor and a bar, the same crowd and tracks: engagement climbs
+from ~47 to ~85 on the gateway's scale), its floor moved to the point's PA
+level (+-5 dB(A)) and its bar 10 dB under, heard by 400 bands over WiFi (the
+radio is the shipped scenarios' business, not the sweep's).  The sweep is
+what the gateway may be calibrated on; the held-out scenarios check it.
+Nights run on `workers` processes.
 """
 
 from __future__ import annotations
@@ -24,14 +27,15 @@ from __future__ import annotations
 import itertools
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from crowdpulse.sim import scenario as scenarios
 from crowdpulse.sim import session
 from crowdpulse.sim.acoustics import RANGES, Floor
-from crowdpulse.sim.scenario import Scenario, parse
+from crowdpulse.sim.scenario import Scenario
 
 KEY = bytes(range(32))
 CROWD_DB = (-6.0, -3.0, 0.0, 3.0, 6.0)
@@ -39,7 +43,7 @@ PA_DB = (88.0, 92.0, 96.0, 100.0, 104.0)
 IMU = (0.0, 0.5, 1.0)
 LATIN = ((0, 1, 2), (1, 2, 0), (2, 0, 1))  # IMU share index by (crowd, PA) corner
 DEVICES = 400
-SEED = 4242  # no tuning ever used this crowd
+NIGHT_S = 360.0
 
 
 @dataclass(frozen=True)
@@ -51,38 +55,19 @@ class Point:
 
 
 def night(pa_db: float, imu_share: float) -> Scenario:
-    """The sweep's 4-minute night: a floor at pa_db +- 5 dB(A) and a bar 10 dB under."""
-    return parse(
-        {
-            "name": f"sweep pa {pa_db:g} imu {imu_share:g}",
-            "duration_min": 4.0,
-            "seed": SEED,
-            "zones": [
-                {
-                    "name": "floor",
-                    "share": 0.75,
-                    "size_m": [25, 18],
-                    "music_db": [pa_db - 5, pa_db + 5],
-                    "relays": [[12, 9]],
-                },
-                {
-                    "name": "bar",
-                    "share": 0.25,
-                    "size_m": [12, 8],
-                    "music_db": [pa_db - 14, pa_db - 6],
-                    "relays": [[6, 4]],
-                },
-            ],
-            "timeline": [
-                {"pick": "liked", "length_s": 60},
-                {"pick": "unloved", "length_s": 60},
-                {"pick": "favourite", "length_s": 60, "drop_s": 20},
-                {"pick": "liked", "length_s": 60},
-            ],
-            "mqtt_share": 1.0,
-            "imu_share": imu_share,
-        },
-        "sweep",
+    """The `normal` night with its floor at pa_db +- 5 dB(A), its bar 10 dB under, on WiFi."""
+    sc = scenarios.load("normal")
+    floor, bar = sc.zones
+    zones = [
+        replace(floor, music_db=(pa_db - 5, pa_db + 5)),
+        replace(bar, music_db=(pa_db - 14, pa_db - 6)),
+    ]
+    return replace(
+        sc,
+        name=f"normal at {pa_db:g} dB(A), IMU {imu_share:g}",
+        zones=zones,
+        mqtt_share=1.0,
+        imu_share=imu_share,
     )
 
 

@@ -267,7 +267,8 @@ def _pattern(bpm: int) -> F64:
 
 
 def _interval_code(interval_s: F64) -> npt.NDArray[np.int64]:
-    return np.clip(np.round(np.asarray(interval_s) * 1000 / P.INTERVAL_STEP_MS), 1, 255).astype(np.int64)
+    code = np.clip(np.round(np.asarray(interval_s, np.float64) * 1000 / P.INTERVAL_STEP_MS), 1, 255)
+    return np.asarray(code, np.int64)
 
 
 def _level(x: F64) -> npt.NDArray[np.int64]:
