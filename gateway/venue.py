@@ -13,6 +13,10 @@
     bands = ["REF01"]
     [reference] line_in = "hw:1,0"      # or the gateway host's own line-in (ALSA device)
     fleet_file = "fleet.csv"            # band_id,zone[,transport]  (optional)
+    [[bands]]                           # one band on its own (optional), e.g. the
+    id = "REF"                          # music reference at the booth: it hears the
+    zone = "floor"                      # programme alone (docs/deploy.md)
+    reference = true
     [sentiment]   k_anonymity, age_out_s, tick_hz, recovery_threshold
     [storage]     path, retention_hours
     [http]        host, port
@@ -71,6 +75,7 @@ class VenueConfig:
     zones: list[Zone]
     bands: list[tuple[str, str]]
     venue_key: bytes = field(repr=False)
+    band_references: list[str] = field(default_factory=list)  # [[bands]] reference = true
     k_anonymity: int = 5
     age_out_s: float = 10.0
     tick_hz: float = 10.0
@@ -103,9 +108,9 @@ class VenueConfig:
 
     @property
     def references(self) -> list[str]:
-        """Bands that hear the programme itself (zones with reference = true)."""
+        """Bands that hear the programme itself: a reference zone's, and [[bands]] reference = true."""
         ref = {z.name for z in self.zones if z.reference}
-        return [b for b, zone in self.bands if zone in ref]
+        return [b for b, zone in self.bands if zone in ref or b in self.band_references]
 
     @property
     def crowd_zones(self) -> list[Zone]:
@@ -217,6 +222,24 @@ def _zones(raw: dict[str, Any]) -> tuple[list[Zone], list[tuple[str, str]]]:
     return zones, bands
 
 
+def _single_bands(raw: Any, zones: set[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """[[bands]]: one band each (id, zone, optional reference = true)."""
+    if not isinstance(raw, list):
+        raise VenueConfigError("[[bands]] must be an array of tables")
+    bands, refs = [], []
+    for i, b in enumerate(raw):
+        where = f"bands[{i}]"
+        if not isinstance(b, dict):
+            raise VenueConfigError(f"{where} must be a table")
+        band, zone = _get(b, "id", str, "", where), _get(b, "zone", str, "", where)
+        if not _BAND.match(band) or zone not in zones:
+            raise VenueConfigError(f"{where} needs id (a band id) and zone (a known zone)")
+        bands.append((band, zone))
+        if _get(b, "reference", bool, False, where):
+            refs.append(band)
+    return bands, refs
+
+
 def parse(raw: dict[str, Any], base: Path) -> VenueConfig:
     """The venue file's contents (a TOML document) checked strictly: see the module docstring."""
     table = strictconf.track(raw)
@@ -249,6 +272,8 @@ def _parse(raw: dict[str, Any], base: Path) -> VenueConfig:
     zones, bands = _zones(raw)
     if "fleet_file" in raw:
         bands += _fleet(base / str(raw["fleet_file"]), {z.name for z in zones})
+    single, references = _single_bands(raw.get("bands", []), {z.name for z in zones})
+    bands += single
     if not bands:
         raise VenueConfigError("no bands: list them in zones[].bands or a fleet_file")
     _twice(bands)
@@ -257,6 +282,7 @@ def _parse(raw: dict[str, Any], base: Path) -> VenueConfig:
     venue_key, key_file = _key(raw, base)
     cfg = VenueConfig(
         venue=venue, zones=zones, bands=bands, venue_key=venue_key, key_path=key_file,
+        band_references=references,
         k_anonymity=int(_get(s, "k_anonymity", int, 5, "sentiment")),
         age_out_s=float(_get(s, "age_out_s", (int, float), 10.0, "sentiment")),
         tick_hz=float(_get(s, "tick_hz", (int, float), 10.0, "sentiment")),

@@ -1,119 +1,134 @@
 """Fast mode: what each band would report, without synthesising its audio.
 
 For every band and report interval this draws the report's field codes from
-what its wearer and the people around do, with the constants below; they
-are calibrated against the DSP twin (sim/twin.py) on synthesised scenes at
-PA levels from a quiet bar to the front of a floor, and
-tests/test_sim_calibration.py checks the two agree on the fields and on the
-sentiment the gateway computes from them.
+what its wearer and the people around do.  The levels of the sounds are the
+acoustic model's (sim/acoustics.py, sources in docs/sim.md); how the band's
+DSP reads each sound (its sub-band balance, tonal share, fluctuation, how its
+claps are masked) is measured on the DSP twin (sim/fastcal.py), and
+tests/test_sim_calibration.py checks that fast and twin agree field by field
+and on the sentiment the gateway computes from them.
 
-The model is acoustic, not a table per venue: each crowd sound has a level
-at the band, and a field moves by how far the sound stands out of the music
-at that band (the power sum of the two; docs/sim.md).  A cheer that doubles
-the LAeq in a 76 dB bar vanishes under a 100 dB PA, with the same constants.
-Vectorised over bands: 50,000 bands in real time on one core.
+The model is acoustic, not a table per venue: each sound adds its power at
+the band, in each sub-band, so a field moves by how far a sound stands out of
+the music there.  A cheer that doubles the LAeq in a 76 dB bar vanishes under
+a 104 dB PA, with the same constants.  Vectorised over bands: tens of
+thousands of bands in real time on one core.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
 
+from crowdpulse.sim.acoustics import Floor
 from crowdpulse.sim.crowd import Actions
+from crowdpulse.sim.fastcal import Calibration, Sound
 from wristband import packet as P
 
+__all__ = ["Calibration", "Emitter", "Sound", "db", "power"]
+
 F64 = npt.NDArray[np.float64]
-# the F time weighting (IEC 61672, 125 ms): a short burst's exposure lifts the meter by
-# 10*log10(1 s / 125 ms), and it falls by 10*log10(e) / 125 ms per second after
-FAST_RISE_DB = 9.03
-FAST_DECAY_DB_S = 34.7
-VOICE_RISE_S, VOICE_FALL_S = 20.0, 2.5  # the DSP's voice background (docs/dsp.md)
-QUIET_ROOM_DB = 35.0  # between tracks: ventilation and the microphone's own noise
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """Measured on the twin (calibrate() in tests/test_sim_calibration.py): scenes
-    of sim/scene.py with the PA from 72 to 102 dB(A), after the DSP's 20 s
-    warm-up; one value per 250 ms interval, 40 bands a situation.  Levels are
-    A-weighted dB SPL at the band; "voice" offsets are what the band's voice-band
-    field reads above a sound's LAeq."""
-
-    # the music, in 250 ms windows
-    music_window_db: float = -0.7  # mean of 250 ms LAeqs (in dB) - the music's LAeq: it is louder on its beats
-    level_noise_db: float = 2.1  # spread of 250 ms LAeqs of music: beats and snares come and go
-    fmax_over_eq_db: float = 1.7  # LAFmax - LAeq, music
-    steady_fmax_db: float = 0.5  # LAFmax - LAeq of a steady crowd sound
-    # the crowd's sounds at the band
-    applause_db: float = 90.0  # LAeq of the whole zone clapping
-    cheer_db: float = 95.0  # LAeq of the whole zone cheering
-    own_cheer_db: float = 90.1  # the wearer's own voice
-    sing_db: float = 86.0  # the wearer and those around singing along
-    clap_sel_db: float = 84.9  # exposure (dB re 1 s) of one of the wearer's claps
-    # the voice band and its excess over the band's background
-    applause_voice_db: float = -1.8
-    cheer_voice_db: float = 0.9
-    sing_voice_db: float = 1.0
-    clap_voice_db: float = -2.2
-    voice_below_laeq_db: float = 0.0  # music: the voice field is gain-corrected to read like LAeq
-    voice_slope: float = 1.0  # excess per dB the voice band rises over the background
-    voice_floor_db: float = 2.4  # rises below this leave the excess at its floor of 0
-    excess_noise_db: float = 0.0  # over steady music the excess sits at 0
-    # claps counted: the detector needs the clap's transient clear of what it sits on
-    clap_detect: float = 0.99  # the share counted when nothing masks it
-    clap_mask_db: float = -8.6  # clap exposure above the music's LAeq at which half are counted
-    clap_mask_width_db: float = 4.2  # logistic scale of that
-    neighbour_detect: float = 0.0  # claps per second heard from a clapping neighbourhood (a blur)
-    # onsets: the music's beats, hidden once a crowd sound covers them
-    music_onsets_hz: float = 2.9
-    onset_mask_db: float = -1.0  # crowd level above the music at which half the beats are lost
-    onset_mask_width_db: float = 4.3
-    applause_onset_db: float = 3.8  # applause covers beats as if this much louder (its 1-4 kHz hump)
-    crowd_onsets_hz: float = 0.33  # onsets a covering crowd sound makes itself
-    clap_onsets_per_beat: float = 0.32  # own claps mostly merge with the beat's own onset
-    # v2 fields: each sound's mid-band (> 1.5 kHz) and low-band (< 200 Hz) level
-    # against its LAeq, its tonal share and its envelope textures (first guesses,
-    # to be measured on the twin like the rest)
-    music_mid_db: float = -8.0
-    music_low_db: float = 4.0
-    applause_mid_db: float = -3.0
-    applause_low_db: float = -18.0
-    cheer_mid_db: float = -7.0
-    cheer_low_db: float = -12.0
-    music_tonal: float = 0.55
-    crowd_tonal: float = 0.38
-    music_top_db: float = -10.0
-    applause_top_db: float = -6.0
-    cheer_top_db: float = -14.0
-    music_fluct_db: float = 1.3
-    crowd_fluct_db: float = 1.8
+FRAME_S = 0.01  # the DSP's frame, and the IMU's sample period
+SLOT_S = 0.05  # the programme's variation: 50 ms slots
+MUSIC_BEATS = 8  # the scene's music loops (sim/scene.py) repeat every 8 beats
+SUBBANDS = ("voice", "mid", "low", "top")
 
 
 def power(db: F64 | float) -> F64:
-    return np.asarray(10.0 ** (np.asarray(db) / 10.0))
+    return np.asarray(10.0 ** (np.asarray(db, np.float64) / 10.0))
 
 
-def db(p: F64) -> F64:
-    return np.asarray(10.0 * np.log10(np.maximum(p, 1e-12)))
+def db(p: F64 | float) -> F64:
+    return np.asarray(10.0 * np.log10(np.maximum(np.asarray(p, np.float64), 1e-12)))
+
+
+def logistic(x: F64) -> F64:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(x, -40.0, 40.0))))
+
+
+@dataclass
+class Mixture:
+    """What a band hears over one interval: a background (the music, or the room
+    between tracks) and the crowd's sounds, as powers at the band."""
+
+    bg_db: F64  # the background's 250 ms LAeq, dB (music: with its beats' variation)
+    bg: Sound
+    bg_noise: F64  # (n, 4): the background's sub-band deviations this interval, dB
+    crowd: list[tuple[F64, Sound]]  # each steady crowd sound's LAeq power and how it reads
+    clap_sel_db: float  # one of the wearer's claps: exposure, dB re 1 s
+    clap: Sound  # how the DSP reads a clap (against its exposure)
+    beats: F64  # the wearer's claps in the interval
+    interval_s: F64
+
+    @property
+    def clap_power(self) -> F64:
+        return np.asarray(self.beats * power(self.clap_sel_db) / self.interval_s)
+
+
+def _sub(m: Mixture, k: int, name: str) -> F64:
+    """Power of sub-band `name` (exact arithmetic, before the DSP's own floor)."""
+    total = power(m.bg_db + getattr(m.bg, f"{name}_db") + m.bg_noise[:, k])
+    for p, s in [*m.crowd, (m.clap_power, m.clap)]:
+        total = total + p * power(getattr(s, f"{name}_db"))
+    return np.asarray(total)
+
+
+def _tonal(m: Mixture, width: float) -> F64:
+    """Tonal share of the mixture: the crowd's own (weighted by voice-band power) where it
+    covers the background, the background's where that stands clear of it by more than
+    the crowd's sounds need to break the background's lines (their masks_db)."""
+    v_bg = power(m.bg_db + m.bg.voice_db)
+    v_crowd, t_crowd, mask = np.zeros_like(v_bg), np.zeros_like(v_bg), np.zeros_like(v_bg)
+    for p, s in m.crowd:
+        v = p * power(s.voice_db)
+        v_crowd, t_crowd, mask = v_crowd + v, t_crowd + v * s.tonal, mask + v * s.masks_db
+    t_crowd, mask = t_crowd / np.maximum(v_crowd, 1e-30), mask / np.maximum(v_crowd, 1e-30)
+    w = np.where(v_crowd > 0, logistic((db(v_bg) - db(v_crowd) - mask) / width), 1.0)
+    return np.asarray(t_crowd + (m.bg.tonal - t_crowd) * w)
+
+
+def _fluct(m: Mixture, norm: float) -> F64:
+    """Fluctuation of the mixture: each sound's own, scaled by its share of the voice
+    band's power (a steady sound under it compresses a sound's level steps in dB), and
+    combined as a p-norm (independent steps partly cancel)."""
+    parts = [(power(m.bg_db + m.bg.voice_db), m.bg.fluct)] + [(p * power(s.voice_db), s.fluct) for p, s in m.crowd]
+    total = sum((v for v, _ in parts), np.zeros(len(m.bg_db)))
+    acc = sum(((v / total * f) ** norm for v, f in parts), np.zeros(len(m.bg_db)))
+    return np.asarray(acc ** (1.0 / norm))
+
+
+def read_floor(true_db: F64, curve: tuple[tuple[float, float], ...]) -> F64:
+    """What the DSP reads of a mid or top band at this exact level: its 2 ms energies
+    are truncated, so quiet bands read low, and below the curve not at all (code 0)."""
+    x = np.array([a for a, _ in curve])
+    d = np.array([b for _, b in curve])
+    # below the curve the deficit grows as steeply as at its first two points
+    slope = (d[1] - d[0]) / (x[1] - x[0])
+    deficit = np.where(true_db < x[0], d[0] - slope * (x[0] - true_db), np.interp(true_db, x, d))
+    return np.asarray(true_db + deficit)
 
 
 class Emitter:
     """Per-band report codes, as arrays over the bands that report now."""
 
     def __init__(self, person: npt.NDArray[np.int64], music_db: F64, rng: np.random.Generator,
-                 imu: npt.NDArray[np.bool_] | None = None, cal: Calibration | None = None) -> None:
+                 imu: npt.NDArray[np.bool_] | None = None, cal: Calibration | None = None,
+                 floor: Floor | None = None) -> None:
         self.person = person  # which person wears each band
-        self.music_db = music_db  # LAeq of the PA's music at each band (distance, body, pocket)
+        self.music_db = music_db  # LAeq of the PA's music at each band (distance, body)
         self.rng = rng
         self.imu = imu if imu is not None else np.zeros(len(person), bool)
         self.cal = cal or Calibration()
+        self.floor = floor or Floor()
         n = len(person)
         self.was_clapping = np.zeros(n, bool)
         self.was_cheering = np.zeros(n, bool)
-        # the band's voice background (dB), as its DSP keeps it: NaN until its first report
-        self.voice_bg = np.full(n, np.nan)
+        self.slot = 0  # the programme's clock, in 50 ms slots
+        # the PA's sound reaches each band 0-60 ms late (sim/acoustics.py): 0 or 1 slot
+        self.shift = np.round(self.rng.uniform(0, self.floor.pa_delay_max_ms / 1000 / SLOT_S, n)).astype(np.int64)
 
     def reactions(self, act: Actions, zone_cheer_share: F64, zone_of_band: npt.NDArray[np.int32]
                   ) -> npt.NDArray[np.bool_]:
@@ -125,66 +140,138 @@ class Emitter:
         self.was_clapping, self.was_cheering = clapping, cheering
         return start
 
+    def advance(self, seconds: float) -> None:
+        """The programme moves on (the runner calls this every step)."""
+        self.slot += max(1, int(round(seconds / SLOT_S)))
+
+    def _programme(self, interval_s: F64, bpm: float, shift: npt.NDArray[np.int64]) -> F64:
+        """The programme's deviation over each band's last interval, in units of its sd.
+        As in the twin's scene, the music repeats every MUSIC_BEATS beats: a pattern of
+        50 ms slots per tempo, the same for every band (each a slot or so late for its
+        distance) and for the reference, so it averages out over a few seconds."""
+        pattern = _pattern(int(round(bpm)))
+        k = np.clip(np.round(np.asarray(interval_s) / SLOT_S), 1, len(pattern)).astype(np.int64)
+        end = self.slot - shift
+        cums = np.concatenate([[0.0], np.cumsum(np.concatenate([pattern, pattern]))])
+        i = end % len(pattern) + len(pattern)
+        return np.asarray((cums[i + 1] - cums[i + 1 - k]) / np.sqrt(k))
+
+    def _background(self, level_db: F64, interval_s: F64, bpm: float, shift: npt.NDArray[np.int64],
+                    music_on: bool, sound: Sound, sd: tuple[float, ...], own_sd: tuple[float, ...]
+                    ) -> tuple[F64, Sound, F64]:
+        """(250 ms LAeq, how it reads, sub-band deviations): music varies with its beats,
+        the same for all (sd) and a little band by band (own_sd); the room between
+        tracks is steady."""
+        c, n = self.cal, len(level_db)
+        if not music_on:
+            return np.full(n, self.floor.quiet_db), c.quiet, np.zeros((n, 4))
+        dev = (self._programme(interval_s, bpm, shift)[:, None] * np.array(sd)[None, :]
+               + self.rng.standard_normal((n, 5)) * np.array(own_sd)[None, :])
+        # sub-band deviations relative to the LAeq's (each sub-band's level is the LAeq's plus its offset)
+        return np.asarray(level_db + c.music_window_db + dev[:, 0]), sound, dev[:, 1:] - dev[:, :1]
+
     def codes(self, idx: npt.NDArray[np.int64], act: Actions, zone_clap_share: F64, zone_cheer_share: F64,
               zone_of_band: npt.NDArray[np.int32], interval_s: F64, bpm: float, music_on: bool,
               event: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
         """Codes (len(idx), N_CODES) for packet.encode_codes: interval..status."""
-        c, r, n = self.cal, self.rng, len(idx)
+        c, fl, n = self.cal, self.floor, len(idx)
         p = self.person[idx]
         zb = zone_of_band[idx]
-        clap_share, cheer_share = zone_clap_share[zb], zone_cheer_share[zb]
-        own_clap = act.clapping[p] & music_on  # people clap along to the beat
         interval_s = np.broadcast_to(np.asarray(interval_s, np.float64), (n,))
-        music = self.music_db[idx] if music_on else np.full(n, QUIET_ROOM_DB)
-        # steady crowd sounds, as powers at the band
-        app = clap_share * power(c.applause_db)
-        cheer = cheer_share * power(c.cheer_db) + act.cheering[p] * power(c.own_cheer_db)
-        sing = act.singing[p] * power(c.sing_db)
-        crowd = app + cheer + sing
         # the wearer's claps fall on the beats inside this interval; phase: the share of
         # a beat since the last clap when the interval starts
-        phase = r.random(n)
-        beats = np.floor(phase + bpm / 60.0 * interval_s) * own_clap
-        clap = beats * power(c.clap_sel_db) / interval_s
-        # 250 ms of music vary with its beats; the room between tracks is steady
-        window = music + c.music_window_db + r.normal(0, c.level_noise_db, n) if music_on else music
-        laeq = db(power(window) + crowd + clap)
-        # voice band: the crowd's voice-band power against the music's, which the
-        # band's background has learned
-        voice_crowd = (app * power(c.applause_voice_db) + cheer * power(c.cheer_voice_db)
-                       + sing * power(c.sing_voice_db) + clap * power(c.clap_voice_db))
-        voice = db(power(window - c.voice_below_laeq_db) + voice_crowd)
-        # a clap is counted when its transient stands clear of the music's beats (masking
-        # by the crowd's own sounds was not measured: claps stand out of them in the twin)
-        clear = c.clap_sel_db - music
-        detect = c.clap_detect / (1.0 + np.exp(-(clear - c.clap_mask_db) / c.clap_mask_width_db))
-        claps = r.binomial(beats.astype(np.int64), detect) + r.poisson(clap_share * c.neighbour_detect * interval_s)
-        motion = np.where(self.imu[idx], act.motion_g[p], np.nan)
-        crowd_mid = app * power(c.applause_mid_db) + (cheer + sing) * power(c.cheer_mid_db)
-        crowd_low = app * power(c.applause_low_db) + (cheer + sing) * power(c.cheer_low_db)
-        music_p = power(window)
-        mid = db(music_p * power(c.music_mid_db) + crowd_mid + clap * power(c.applause_mid_db))
-        low = db(music_p * power(c.music_low_db) + crowd_low)
-        share = crowd / np.maximum(music_p + crowd, 1e-12)  # the crowd's share of the power
-        tonal = c.music_tonal * (1 - share) + c.crowd_tonal * share if music_on else np.full(n, c.crowd_tonal)
-        top = db(music_p * power(c.music_top_db) + app * power(c.applause_top_db)
-                 + (cheer + sing) * power(c.cheer_top_db) + clap * power(c.applause_top_db))
-        fluct = c.music_fluct_db * (1 - share) + c.crowd_fluct_db * share
+        own_clap = act.clapping[p] & music_on  # people clap along to the beat
+        beats = np.floor(self.rng.random(n) + bpm / 60.0 * interval_s) * own_clap
+        crowd = [
+            (zone_clap_share[zb] * power(fl.applause_db + c.applause_read_db), c.applause),
+            # the zone's voices and the wearer's own: independent, so their level steps
+            # partly cancel (the fluctuation's p-norm), as the twin hears them
+            (zone_cheer_share[zb] * power(fl.cheer_db + c.cheer_read_db), c.cheer),
+            (act.cheering[p] * power(fl.own_voice_db + c.cheer_read_db), c.cheer),
+            (act.singing[p] * power(fl.sing_db + c.sing_read_db), c.sing),
+        ]
+        # each crowd sound comes and goes a little from one 250 ms to the next (its mean power kept)
+        crowd = [(pw * power(s.sd_db * self.rng.standard_normal(n) - s.sd_db**2 * np.log(10) / 20), s)
+                 for pw, s in crowd]
+        clap_sel = fl.clap_db + c.clap_sel_db
+        bg_db, bg, dev = self._background(self.music_db[idx], interval_s, bpm, self.shift[idx], music_on, c.music,
+                                          c.music_sd, c.band_sd)
+        mix = Mixture(bg_db, bg, dev, crowd, clap_sel, c.clap, beats, interval_s)
+        # a clap is counted when its transient stands clear of the music's beats
+        clear = clap_sel - self.music_db[idx]
+        detect = c.clap_detect * logistic((clear - c.clap_mask_db) / c.clap_mask_width_db)
+        claps = self.rng.binomial(beats.astype(np.int64), detect)
+        has = self.imu[idx]
+        frames = np.maximum(np.round(interval_s / FRAME_S), 1)
+        motion = np.where(has, act.motion_g[p] + beats * c.jolt_motion_g / frames, np.nan)
+        imu_claps = np.where(has, beats, 0).astype(np.int64)
+        flags = np.where(event, P.FLAG_EVENT, 0)
+        return self.encode(mix, claps, imu_claps, motion, flags)
+
+    def reference_codes(self, interval_s: float, bpm: float, music_on: bool, level_db: float
+                        ) -> npt.NDArray[np.uint8]:
+        """Codes (1, N_CODES) of a music reference: the programme alone, dry, at line level
+        (level_db on the DSP's scale).  Between tracks the line carries nothing."""
+        iv = np.array([interval_s])
+        if not music_on:
+            out = np.zeros((1, P.N_CODES), np.uint8)
+            out[:, 0] = _interval_code(iv)
+            out[:, 8] = P.MOTION_ABSENT
+            out[:, 10] = P.BATTERY_UNKNOWN << 4
+            return out
+        c = self.cal
+        bg_db, bg, dev = self._background(np.array([level_db]), iv, bpm, np.zeros(1, np.int64), True, c.reference,
+                                          c.reference_sd, (0.0,) * 5)
+        mix = Mixture(bg_db, bg, dev, [], 0.0, self.cal.clap, np.zeros(1), iv)
+        zero = np.zeros(1, np.int64)
+        return self.encode(mix, zero, zero, np.full(1, np.nan), zero)
+
+    def encode(self, m: Mixture, claps: npt.NDArray[np.int64], imu_claps: npt.NDArray[np.int64],
+               motion_g: F64, flags: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+        c = self.cal
+        sub = {name: _sub(m, k, name) for k, name in enumerate(SUBBANDS)}
+        around = power(m.bg_db) + sum((p for p, _ in m.crowd), np.zeros(len(m.bg_db)))
+        laeq = around + m.clap_power
+        # the wearer's claps make the voice band jump and break its steady lines, as far
+        # as they stand out of the rest
+        rate, clear = m.beats / m.interval_s, m.clap_sel_db - db(around)
+        tonal = _tonal(m, c.tonal_width_db)
+        tonal = tonal - rate * c.clap_tonal * logistic((clear - c.clap_tonal_mid_db) / c.clap_tonal_width_db)
+        fluct = _fluct(m, c.fluct_norm)
+        fluct = fluct + rate * c.clap_fluct_db * logistic((clear - c.clap_fluct_mid_db) / c.clap_fluct_width_db)
+        # the microphone clips where the waveform's bass peaks pass full scale
+        over = np.maximum(db(sub["low"]) - c.clip_x0_db, 0.0) ** 1.5
+        clip = c.clip_k * over
+        tonal = tonal - c.clip_tonal_k * over
+        n = len(m.bg_db)
         out = np.zeros((n, P.N_CODES), np.uint8)
-        out[:, 0] = np.clip(np.round(interval_s * 1000 / P.INTERVAL_STEP_MS), 1, 255)
-        out[:, 1] = _level(laeq)
-        out[:, 2] = _level(voice)
-        out[:, 3] = _level(mid)
-        out[:, 4] = _level(low)
-        out[:, 5] = _level(top)
+        out[:, 0] = _interval_code(m.interval_s)
+        out[:, 1] = _level(db(laeq) - clip)
+        out[:, 2] = _level(db(sub["voice"]) - clip)
+        out[:, 3] = _level(read_floor(db(sub["mid"]), c.mid_floor) - clip)
+        out[:, 4] = _level(db(sub["low"]) - clip - c.clip_low_k * over)
+        out[:, 5] = _level(read_floor(db(sub["top"]), c.top_floor) - clip)
         out[:, 6] = np.clip(np.round(tonal / P.TONAL_STEP), 0, 255)
         out[:, 7] = np.clip(np.round(fluct / P.TEXTURE_STEP_DB), 0, 255)
-        out[:, 8] = np.where(np.isnan(motion), P.MOTION_ABSENT,
-                             np.clip(np.round(np.nan_to_num(motion) / P.MOTION_STEP_G), 0, 254))
-        out[:, 9] = np.minimum(claps, P.COUNT_MAX) << 4
-        out[:, 10] = (P.BATTERY_UNKNOWN << 4) | np.where(event, P.FLAG_EVENT, 0)
+        out[:, 8] = np.where(np.isnan(motion_g), P.MOTION_ABSENT,
+                             np.clip(np.round(np.nan_to_num(motion_g) / P.MOTION_STEP_G), 0, 254))
+        out[:, 9] = (np.minimum(claps, P.COUNT_MAX) << 4) | np.minimum(imu_claps, P.COUNT_MAX)
+        out[:, 10] = (P.BATTERY_UNKNOWN << 4) | flags
         return out
 
 
-def _level(db: F64) -> npt.NDArray[np.int64]:
-    return np.clip(np.round((db - P.LEVEL_OFFSET_DB) / P.LEVEL_STEP_DB), 0, 255).astype(np.int64)
+@cache
+def _pattern(bpm: int) -> F64:
+    """MUSIC_BEATS beats of the programme's 50 ms variation at this tempo (unit sd)."""
+    n = max(2, int(round(MUSIC_BEATS * 60.0 / bpm / SLOT_S)))
+    x = np.random.default_rng(20261124 + bpm).standard_normal(n)
+    return np.asarray((x - x.mean()) / x.std())
+
+
+def _interval_code(interval_s: F64) -> npt.NDArray[np.int64]:
+    code = np.clip(np.round(np.asarray(interval_s, np.float64) * 1000 / P.INTERVAL_STEP_MS), 1, 255)
+    return np.asarray(code, np.int64)
+
+
+def _level(x: F64) -> npt.NDArray[np.int64]:
+    return np.clip(np.round((x - P.LEVEL_OFFSET_DB) / P.LEVEL_STEP_DB), 0, 255).astype(np.int64)

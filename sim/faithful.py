@@ -35,7 +35,7 @@ from crowdpulse.selector.library import Track
 from crowdpulse.sim import scene as A
 from crowdpulse.sim import signals as S
 from crowdpulse.sim.crowd import Actions, Crowd
-from crowdpulse.sim.runner import SimRun
+from crowdpulse.sim.runner import REFERENCE_ID, SimRun
 from crowdpulse.sim.scenario import Scenario
 from crowdpulse.sim.session import BrokerDown, Result, truth_row, why_not_connected
 from crowdpulse.sim.virtualband import Medium, VirtualBand, band_config, cpu_seconds
@@ -72,17 +72,18 @@ class Mixer:
     sound bank (sim/scene.py), at the twin's levels: the same scene, so faithful
     and twin runs can be compared."""
 
-    def __init__(self, run: SimRun, levels: A.Levels | None = None) -> None:
+    def __init__(self, run: SimRun) -> None:
         n = len(run.band_ids)
-        self.run, self.lv = run, levels or A.Levels()
+        self.run, self.lv = run, run.floor
         self.bank = A.bank()
         self.origin = time.monotonic()
         rng = np.random.default_rng(run.sc.seed + 7)
         self.offset = rng.integers(0, self.bank.loop, (n, 3))  # each band's own neighbours
         self.clap_lag = np.round(rng.normal(0.0, self.lv.clap_jitter_ms / 1000, n) * RATE).astype(np.int64)
-        self.clap_db = rng.uniform(self.lv.clap_lo_db, self.lv.clap_hi_db, n)
+        self.clap_db = rng.uniform(self.lv.clap_db - self.lv.clap_spread_db, self.lv.clap_db + self.lv.clap_spread_db, n)
         self.pos = np.full(n, -1, np.int64)
         self.first = np.full(n, -1, np.int64)
+        self.ref_pos = -1
         self._track: Track | None = None
         self._track_pos = 0
         self.mix = Mix(None, 0, np.zeros(n), np.zeros((n, 3)), np.zeros(n, bool))
@@ -106,7 +107,7 @@ class Mixer:
 
         g_tex = np.sqrt(np.stack([
             share(act.clapping) * power(lv.applause_db),
-            share(act.cheering) * power(lv.crowd_cheer_db) + act.cheering * power(lv.own_cheer_db),
+            share(act.cheering) * power(lv.cheer_db) + act.cheering * power(lv.own_voice_db),
             act.singing * power(lv.sing_db)], axis=1))
         g_music = A.amplitude(run.emitter.music_db) if music is not None else np.zeros(len(zone))
         self.mix = Mix(music, self._track_pos, g_music, g_tex, act.clapping.copy())
@@ -118,7 +119,7 @@ class Mixer:
             self.pos[b] = self.first[b] = self.now_sample()
         p = int(self.pos[b])
         self.pos[b] = p + n
-        out = np.float32(A.amplitude(self.lv.floor_db)) * _loop(bank.noise, p, n)
+        out = np.float32(A.amplitude(self.lv.quiet_db)) * _loop(bank.noise, p, n)
         for s in range(3):
             if m.g_tex[b, s] > 0:
                 out += np.float32(m.g_tex[b, s]) * _loop(bank.textures[s], p + int(self.offset[b, s]), n)
@@ -126,6 +127,19 @@ class Mixer:
             out += np.float32(m.g_music[b]) * _loop(m.music, p - m.track_pos, n)
             if m.clapping[b]:
                 self._claps(out, b, p, m.track_pos, len(m.music) / A.MUSIC_BEATS)
+        return S.to_int16(np.clip(out, -1.0, 1.0).astype(np.float64))
+
+    def reference_block(self, n: int) -> npt.NDArray[np.int16]:
+        """The music reference's next n samples: the mix itself, dry, at line level
+        (the booth's output); silence between tracks."""
+        m = self.mix
+        if self.ref_pos < 0:
+            self.ref_pos = self.now_sample()
+        p, self.ref_pos = self.ref_pos, self.ref_pos + n
+        if m.music is None or self._track is None:
+            return np.zeros(n, np.int16)
+        dry = A.music_loop(int(round(self._track.bpm)), dry=True)
+        out = np.float32(A.amplitude(self.lv.line_db)) * _loop(dry, p - m.track_pos, n)
         return S.to_int16(np.clip(out, -1.0, 1.0).astype(np.float64))
 
     def _claps(self, out: F32, b: int, p: int, track_pos: int, beat: float) -> None:
@@ -259,14 +273,16 @@ def _connect(url: BrokerURL, venue: str, res: FaithfulResult) -> tuple[mqtt.Clie
 
 
 def run_faithful(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_key: bytes,
-                 seconds: float | None = None, *, speed: float = 1.0,
+                 seconds: float | None = None, *, speed: float = 1.0, reference: bool = False,
                  say: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)) -> FaithfulResult:
     """The scenario with `devices` real-firmware bands (S00001... by zone, as
     session.venue_toml assigns them) reporting to a gateway through the broker at
-    url, until the scenario ends, `seconds` of it have run, or Ctrl-C.  Every
-    MicroPython process is stopped before this returns, however it ends."""
+    url, until the scenario ends, `seconds` of it have run, or Ctrl-C; with
+    reference, one more real-firmware band, REF, on the booth's line output (the
+    dry mix), over WiFi.  Every MicroPython process is stopped before this
+    returns, however it ends."""
     started, cpu0 = time.perf_counter(), time.process_time()
-    run = SimRun(sc, devices, venue_key, time.time(), speed=speed)
+    run = SimRun(sc, devices, venue_key, time.time(), speed=speed, reference=reference)
     res = FaithfulResult(sc.name, devices, run.truth, [z.name for z in sc.zones],
                          direct_bands=int(run.direct.sum()))
     bands: list[VirtualBand] = []
@@ -292,6 +308,11 @@ def run_faithful(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_k
                               transport="mqtt" if direct else "ble", status_every_s=60)
             bands.append(VirtualBand(cfg, speed=1.0, medium=None if direct else medium,
                                      source=partial(mixer.block, b), block_frames=BLOCK_FRAMES))
+        if reference:
+            cfg = band_config(venue_key, REFERENCE_ID, venue=venue, zone=sc.zones[0].name,
+                              broker=(url.host, url.port), transport="mqtt", status_every_s=60)
+            bands.append(VirtualBand(cfg, speed=1.0, medium=None, source=mixer.reference_block,
+                                     block_frames=BLOCK_FRAMES))
         say(f"crowdpulse sim: starting {devices} faithful bands (MicroPython), "
             f"{res.direct_bands} on WiFi/MQTT, the rest over BLE to a relay")
         list(pool.map(lambda band: band.start(), bands))

@@ -20,6 +20,7 @@ import numpy.typing as npt
 from crowdpulse.gateway.batch import RECORD_DTYPE, mask_rows
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.selector.library import Track, sample_library
+from crowdpulse.sim.acoustics import Floor
 from crowdpulse.sim.crowd import Crowd
 from crowdpulse.sim.emit import Emitter
 from crowdpulse.sim.radio import Medium
@@ -27,6 +28,7 @@ from crowdpulse.sim.scenario import Scenario
 from wristband import packet as P
 
 STEP_S = 0.05
+REFERENCE_ID = "REF"  # the music reference's band id (sim/crowdscore.py uses the same)
 GROUPS = 5  # bands report in turns, a fifth of them every 50 ms at 250 ms
 
 
@@ -46,10 +48,12 @@ class Truth:
 class SimRun:
     def __init__(self, sc: Scenario, devices: int, venue_key: bytes, t0_s: float,
                  tracks: list[Track] | None = None, seed: int | None = None, speed: float = 1.0,
-                 mode: str = "fast", band_ids: list[list[str]] | None = None) -> None:
+                 mode: str = "fast", band_ids: list[list[str]] | None = None,
+                 floor: Floor | None = None, reference: bool = False) -> None:
         """band_ids: per scenario zone, the ids of a venue file's bands (their number
         then sets each zone's crowd); by default S00001... shared out by zone."""
         self.sc = sc
+        self.floor = floor or Floor()
         self.rng = np.random.default_rng(sc.seed if seed is None else seed)
         self.tracks = tracks or sample_library()
         # t: the radio's clock (reports, adverts: always real time, so that a
@@ -64,8 +68,12 @@ class SimRun:
         self.zone_of = self.crowd.zone
         self.band_ids = ([f"S{i + 1:05d}" for i in range(devices)] if band_ids is None
                          else [b for zone in band_ids for b in zone])  # the crowd is in zone order
-        self.registry = Registry(venue_key, list(zip(self.band_ids, [sc.zones[z].name for z in self.zone_of],
-                                                     strict=True)), [z.name for z in sc.zones])
+        fleet = list(zip(self.band_ids, [sc.zones[z].name for z in self.zone_of], strict=True))
+        # a music reference at the booth: one more band, after the crowd's, on the mixer's output
+        self.reference = reference
+        refs = [REFERENCE_ID] if reference else []
+        self.registry = Registry(venue_key, fleet + [(r, sc.zones[0].name) for r in refs],
+                                 [z.name for z in sc.zones], refs)
         xy, music = self._place()
         relays = [(z, x + self._origin(z), y) for z, zone in enumerate(sc.zones) for x, y in zone.relays]
         self.relay_zone = np.array([r[0] for r in relays], np.int32)
@@ -75,12 +83,12 @@ class SimRun:
         imu = self.rng.random(devices) < sc.imu_share
         if mode == "twin":  # the same interface, from synthesized audio through the DSP twin
             from crowdpulse.sim.twinemit import TwinEmitter
-            self.emitter: Emitter = TwinEmitter(np.arange(devices), music, self.rng, imu)
+            self.emitter: Emitter = TwinEmitter(np.arange(devices), music, self.rng, imu, floor=self.floor)
         else:
-            self.emitter = Emitter(np.arange(devices), music, self.rng, imu)
+            self.emitter = Emitter(np.arange(devices), music, self.rng, imu, floor=self.floor)
         self.direct = self.rng.random(devices) < sc.mqtt_share
         self.group = np.arange(devices) % GROUPS
-        self.seq = self.rng.integers(0, 65536, devices)
+        self.seq = self.rng.integers(0, 65536, devices + len(refs))
         self.latest = np.zeros((devices, P.REPORT_SIZE), np.uint8)
         self.has_report = np.zeros(devices, bool)
         self.last_report_t = np.zeros(devices)
@@ -118,9 +126,9 @@ class SimRun:
             depth = self.rng.uniform(0, 1, k)  # 0 at the back, 1 at the stage
             xy[here, 1] = depth * zone.size_m[1]
             back, front = zone.music_db
-            music[here] = back + (front - back) * depth + self.rng.normal(0, 1.5, k)
-        pocket = self.rng.random(n) < 0.1
-        music[pocket] -= 8.0  # a band in a pocket hears less
+            music[here] = back + (front - back) * depth
+        # the wrist among bodies: each band hears the PA a little louder or quieter
+        music += self.rng.normal(0.0, self.floor.body_sd_db, n)
         return xy, music
 
     # -- commands from the gateway (what real bands do with the retained config) --
@@ -212,7 +220,10 @@ class SimRun:
         if self.crowd.track is not None and self.drop_at <= self.st < self.drop_at + dt:
             self.crowd.drop()
         self.crowd.step(dt)
+        self.emitter.advance(STEP_S)
         self._report(sink)
+        if self.reference:
+            self._reference(sink)
         self._radio(sink)
         if self.rogue_rate > 0:
             self._rogue(sink)
@@ -258,6 +269,19 @@ class SimRun:
         ms = int(now * 1000)
         for i in np.flatnonzero(self.direct[idx]):
             sink.direct(self.band_ids[idx[i]], reports[i].tobytes(), ms)
+
+    def _reference(self, sink: Sink) -> None:
+        """The reference band's report when its interval is up: the programme alone, at
+        line level, over the booth's wired or WiFi link (never the BLE air)."""
+        turns = max(1, int(round(self.interval_s / STEP_S)))
+        if self._step_no % turns or self.muted.all():
+            return
+        now = self.t0 + self.t
+        track = self.crowd.track
+        codes = self.emitter.reference_codes(turns * STEP_S, track.bpm if track is not None else 120.0,
+                                             track is not None, self.floor.line_db)
+        report = self._sign(np.array([len(self.band_ids)]), codes, now)
+        sink.direct(REFERENCE_ID, report[0].tobytes(), int(now * 1000))
 
     def _sign(self, idx: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8], now: float) -> npt.NDArray[np.uint8]:
         epoch = P.epoch_of(int(now))

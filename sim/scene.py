@@ -11,6 +11,10 @@ What reaches a band's microphone over a report interval is the sum of:
   wearer's own voice), singing when the wearer sings;
 - a noise floor (ventilation, the microphone's own noise).
 
+Every level comes from the acoustic model of the floor (sim/acoustics.py,
+sources in docs/sim.md).  A music reference hears the same loops at line
+level: the mix itself, dry, with no room and no crowd (`music_loop(dry=True)`).
+
 Synthesizing all of that per band and interval would cost far more than the
 DSP, so a `Bank` of short seamless loops is made once per process (from
 sim/signals.py) and `render` mixes them per band with gains and offsets in
@@ -42,24 +46,6 @@ I64 = npt.NDArray[np.int64]
 
 # Texture rows in Bank.textures.
 APPLAUSE, CHEER, SING = 0, 1, 2
-
-
-@dataclass(frozen=True)
-class Levels:
-    """A-weighted levels at the band, dB SPL.  Sources, not fitted to the DSP:
-    a clapping audience measures ~85-95 dB(A) inside it, a cheering one ~90-100;
-    one voice shouting at arm's length ~88-92; a hand clap 0.2-0.3 m from the
-    wrist ~98-106 over the 30 ms after its onset (about 90-95 at 1 m)."""
-
-    applause_db: float = 90.0  # the whole zone clapping
-    crowd_cheer_db: float = 95.0  # the whole zone cheering
-    own_cheer_db: float = 90.0
-    sing_db: float = 86.0  # the wearer and those around singing along
-    clap_lo_db: float = 98.0
-    clap_hi_db: float = 106.0
-    clap_jitter_ms: float = 15.0  # people clap along within ~+-30 ms of the beat
-    floor_db: float = 35.0  # between tracks; the fast model's quiet level too
-    pa_delay_max_ms: float = 60.0  # ~20 m of venue
 
 
 def a_weighted_ms(x: npt.NDArray[np.floating]) -> float:
@@ -152,12 +138,17 @@ def bank(seed: int = 20261124) -> Bank:
 
 
 @cache
-def music_loop(bpm: int, seed: int = 20261124) -> F32:
-    """MUSIC_BEATS beats of drum-heavy music at this tempo, through the room, as a
-    seamless loop at unit A-weighted power.  Cached per tempo."""
-    rng = np.random.default_rng(seed * 1000 + bpm)
+def music_loop(bpm: int, seed: int = 20261124, dry: bool = False) -> F32:
+    """MUSIC_BEATS beats of drum-heavy music at this tempo, through the room (dry:
+    the mix itself, as the booth's line output carries it), as a seamless loop at
+    unit A-weighted power.  Cached per tempo; the dry loop is the same music."""
+    # the same arrangement at every tempo: one track's sound, so that the fast model's
+    # constants (measured at one tempo) hold for all; only the rhythm follows the tempo
+    rng = np.random.default_rng(seed)
     beat = 60.0 / bpm
-    x = S.through_room(S.drum_music(beat * (2 * MUSIC_BEATS + 1), rng, bpm=float(bpm)), S.room_ir(rng, 0.9))
+    x = S.drum_music(beat * (2 * MUSIC_BEATS + 1), rng, bpm=float(bpm))
+    room = S.room_ir(rng, 0.9)
+    x = x if dry else S.through_room(x, room)
     start, end = S.seconds(MUSIC_BEATS * beat), S.seconds(2 * MUSIC_BEATS * beat)
     return _unit_a(_seamless(x, start, end - start, 64))
 
@@ -191,6 +182,43 @@ def _add_loop(buf: F64, n: int, loop: F32, at: int, gain: float, first: bool) ->
 
 
 @numba.njit(nogil=True, cache=False)
+def _clap_span(p0: int, n: int, delay: int, length: int, beat: float, jitter: float) -> tuple[int, int]:
+    """The beats k whose clap can touch samples p0 .. p0+n (a clap lasts `length`)."""
+    first = int(np.floor((p0 + delay - length - 3 * jitter) / beat))
+    last = int(np.floor((p0 + n + delay + 3 * jitter) / beat)) + 1
+    return first, last
+
+
+@numba.njit(nogil=True, cache=False)
+def _clap_at(b: int, k: int, beat: float, delay: int, jitter: float) -> int:
+    """The sample at which band b's wearer claps on beat k (the beat as the band hears
+    it, plus the wearer's own asynchrony: a sum of three uniforms, sd = jitter)."""
+    u = _hash01(8 * b, k) + _hash01(8 * b + 1, k) + _hash01(8 * b + 2, k) - 1.5
+    return int(k * beat - delay + 2.0 * jitter * u)
+
+
+@numba.njit(nogil=True, cache=False)
+def clap_onsets(out: I64, strength: F64, rows: I64, pos: I64, nsamp: I64, delay: I64,
+                clapping: npt.NDArray[np.bool_], beat: float, jitter: float) -> None:  # pragma: no cover
+    """out[j, :]: the samples (from pos[j]) at which band rows[j]'s wearer claps in its
+    next nsamp[j] samples, -1 after the last; strength[j, :] a uniform 0-1 per clap.
+    The same claps `render` mixes in: the IMU feels what the microphone hears."""
+    out[:] = -1
+    for j in range(len(rows)):
+        if not clapping[j]:
+            continue
+        b, p0, n = rows[j], pos[j], nsamp[j]
+        first, last = _clap_span(p0, n, delay[j], 0, beat, jitter)
+        m = 0
+        for k in range(first, last + 1):
+            at = _clap_at(b, k, beat, delay[j], jitter) - p0
+            if 0 <= at < n and m < out.shape[1]:
+                out[j, m] = at
+                strength[j, m] = _hash01(8 * b + 5, k)
+                m += 1
+
+
+@numba.njit(nogil=True, cache=False)
 def render(out: npt.NDArray[np.int16], rows: I64, pos: I64, nsamp: I64, music: F32, g_music: F64,
            delay: I64, tex: F32, g_tex: F64, tex_off: I64, noise: F32, g_noise: F64,
            claps: F32, clapping: npt.NDArray[np.bool_], beat: float, clap_lo: float, clap_hi: float,
@@ -214,11 +242,9 @@ def render(out: npt.NDArray[np.int16], rows: I64, pos: I64, nsamp: I64, music: F
         if clapping[j]:
             # beats the band hears are at t = k*beat - delay; the wearer's claps land
             # on them, a little early or late, each its own strength
-            first = int(np.floor((p0 + delay[j] - lc - 3 * jitter) / beat))
-            last = int(np.floor((p0 + n + delay[j] + 3 * jitter) / beat)) + 1
+            first, last = _clap_span(p0, n, delay[j], lc, beat, jitter)
             for k in range(first, last + 1):
-                u = _hash01(8 * b, k) + _hash01(8 * b + 1, k) + _hash01(8 * b + 2, k) - 1.5
-                at = int(k * beat - delay[j] + 2.0 * jitter * u) - p0
+                at = _clap_at(b, k, beat, delay[j], jitter) - p0
                 db = clap_lo + (clap_hi - clap_lo) * _hash01(8 * b + 3, k)
                 g = np.sqrt(0.5 * 10.0 ** ((db - 120.0) / 10.0))
                 c = int(_hash01(8 * b + 4, k) * nc)

@@ -24,8 +24,9 @@ from scipy.stats import spearmanr
 from crowdpulse.gateway.core import Engine
 from crowdpulse.gateway.sentiment import Model
 from crowdpulse.mqtt import BrokerURL, topic
+from crowdpulse.sim.acoustics import Floor
 from crowdpulse.sim.radio import Stats
-from crowdpulse.sim.runner import SimRun, Truth, split
+from crowdpulse.sim.runner import REFERENCE_ID, SimRun, Truth, split
 from crowdpulse.sim.scenario import Scenario
 from crowdpulse.sim.sinks import EngineSink, MqttSink
 
@@ -82,11 +83,13 @@ def _floats(xs: list[float | None]) -> npt.NDArray[np.float64]:
 
 
 def offline(sc: Scenario, devices: int, venue_key: bytes, seed: int | None = None,
-            seconds: float | None = None, t0_s: float | None = None, mode: str = "fast") -> Result:
-    """The scenario against an in-process Engine, as fast as the CPU goes."""
+            seconds: float | None = None, t0_s: float | None = None, mode: str = "fast",
+            floor: Floor | None = None, reference: bool = False) -> Result:
+    """The scenario against an in-process Engine, as fast as the CPU goes; with
+    reference, a music reference band (REF) hears the programme alone."""
     started = time.perf_counter()
     run = SimRun(sc, devices, venue_key, t0_s if t0_s is not None else float(int(time.time())), seed=seed,
-                 mode=mode)
+                 mode=mode, floor=floor, reference=reference)
     engine = Engine("sim", run.registry, Model())
     sink = EngineSink(engine)
     res = Result(sc.name, devices, run.truth, [z.name for z in sc.zones])
@@ -137,15 +140,18 @@ class Follower:
 def live(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_key: bytes,
          speed: float = 1.0, seconds: float | None = None, follow: bool = False, mode: str = "fast",
          say: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
-         ca_file: str | None = None, band_ids: list[list[str]] | None = None) -> Result:
+         ca_file: str | None = None, band_ids: list[list[str]] | None = None,
+         reference: bool = False) -> Result:
     """The scenario on the wall clock, through the broker, until done or Ctrl-C.
 
     band_ids: a venue file's bands per scenario zone.  With credentials in the
     URL (a venue's secured broker), the user is taken for a relay id: every
     batch goes out as that relay's, and every band reports through relays,
-    since only a band's own credential may publish its reports."""
+    since only a band's own credential may publish its reports.  With
+    reference, the reference band REF publishes what the music alone gives."""
     started = time.perf_counter()
-    run = SimRun(sc, devices, venue_key, time.time(), speed=speed, mode=mode, band_ids=band_ids)
+    run = SimRun(sc, devices, venue_key, time.time(), speed=speed, mode=mode, band_ids=band_ids,
+                 reference=reference)
     if url.username:
         run.direct[:] = False
     run.step(NullSink())  # the first step compiles the numba kernels: seconds, not 50 ms
@@ -240,8 +246,10 @@ def write_truth(res: Result, path: Path) -> None:
 
 def venue_toml(sc: Scenario, devices: int, venue: str, key_file: str, http_port: int = 8080,
                token_file: str | None = None, db_path: str | None = None,
-               selector_mode: str = "assist", library: str | None = None) -> str:
-    """A venue file matching the simulated bands (S00001... by zone), for the gateway."""
+               selector_mode: str = "assist", library: str | None = None,
+               reference: bool = False) -> str:
+    """A venue file matching the simulated bands (S00001... by zone), for the gateway;
+    with reference, the band REF at the booth, marked as the music reference."""
     counts = split(devices, [z.share for z in sc.zones])
     lines = [f'venue = "{venue}"', "", "[keys]", f'venue_key_file = "{key_file}"', ""]
     first = 1
@@ -249,6 +257,8 @@ def venue_toml(sc: Scenario, devices: int, venue: str, key_file: str, http_port:
         lines += ["[[zones]]", f'name = "{zone.name}"', "weight = 1.0",
                   f'bands = ["S{first:05d}-S{first + n - 1:05d}"]' if n else "bands = []", ""]
         first += n
+    if reference:
+        lines += ["[[bands]]", f'id = "{REFERENCE_ID}"', f'zone = "{sc.zones[0].name}"', "reference = true", ""]
     lines += ["[http]", 'host = "127.0.0.1"', f"port = {http_port}", "",
               "[selector]", f'mode = "{selector_mode}"']
     lines += [f"library = {json.dumps(library)}", ""] if library else [""]

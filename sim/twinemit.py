@@ -24,8 +24,10 @@ import numpy as np
 import numpy.typing as npt
 
 from crowdpulse.sim import scene, twin
+from crowdpulse.sim.acoustics import Floor
 from crowdpulse.sim.crowd import Actions
 from crowdpulse.sim.emit import F64, Calibration, Emitter
+from crowdpulse.sim.imu import ImuTwin
 from wristband import packet as P
 
 I64 = npt.NDArray[np.int64]
@@ -79,59 +81,84 @@ def kernel() -> Callable[..., None]:
     return _KERNEL
 
 
-class TwinEmitter(Emitter):
-    """Per-band report codes from synthesized audio through the DSP twin."""
+class _Pipes:
+    """The DSP state of n bands (rows of the filter, sub-block, feature and spectral
+    arrays): each band's own background trackers, clap detector and warm-up."""
 
-    def __init__(self, person: npt.NDArray[np.int64], music_db: F64, rng: np.random.Generator,
-                 imu: npt.NDArray[np.bool_] | None = None, cal: Calibration | None = None,
-                 levels: scene.Levels | None = None, sensitivity_cdb: int = -2600) -> None:
-        super().__init__(person, music_db, rng, imu, cal)
-        n = len(person)
+    def __init__(self, n: int) -> None:
         m = twin.modules()
-        self.levels = levels or scene.Levels()
-        self.bank = scene.bank()
-        # spawned, not drawn: the crowd's generator moves on exactly as in fast mode
-        self.scene_rng = rng.spawn(1)[0]
-        r = self.scene_rng
-        self.pos = np.zeros(n, np.int64)  # each band's sample clock: audio heard so far
-        self.delay = r.integers(0, int(self.levels.pa_delay_max_ms * 16) + 1, n).astype(np.int64)
-        self.tex_off = r.integers(0, self.bank.loop, (n, 3)).astype(np.int64)
         self.st = np.zeros((n, m["dspcore"].N_FILTER), np.int64)
         self.sb = np.zeros((n, m["dspcore"].SB_LEN), np.int64)
         self.dt = np.zeros((n, m["dspfeat"].N_STATE), np.int64)
         self.spec_w = np.tile(m["dspspec"].work(), (n, 1))
         self.spec_t = np.zeros((n, m["dspspec"].N_STATE), np.int64)
+
+    def run(self, audio: npt.NDArray[np.int16], rows: I64, frames: I64) -> npt.NDArray[np.bool_]:
+        """The frame loop over each band's audio; which bands' event trigger fired."""
+        fired = np.zeros(len(rows), bool)
+        kernel()(audio, rows, frames, self.st, self.sb, self.dt, self.spec_w, self.spec_t, fired)
+        return fired
+
+    def finish(self, pipe: Any, b: int, interval_ms: int, motion: int, imu_claps: int, flags: int
+               ) -> npt.NDArray[np.uint8]:
+        """The firmware's own `Pipeline.finish`, on band b's rows."""
+        pipe.st, pipe.dt = self.st[b], self.dt[b]
+        pipe.spec_w, pipe.spec_t = self.spec_w[b], self.spec_t[b]
+        return np.array(pipe.finish(interval_ms, motion, imu_claps, P.BATTERY_UNKNOWN, flags), np.uint8)  # a copy
+
+
+class TwinEmitter(Emitter):
+    """Per-band report codes from synthesized audio through the DSP twin."""
+
+    def __init__(self, person: npt.NDArray[np.int64], music_db: F64, rng: np.random.Generator,
+                 imu: npt.NDArray[np.bool_] | None = None, cal: Calibration | None = None,
+                 floor: Floor | None = None, sensitivity_cdb: int = -2600) -> None:
+        super().__init__(person, music_db, rng, imu, cal, floor)
+        n = len(person)
+        self.bank = scene.bank()
+        # spawned, not drawn: the crowd's generator moves on exactly as in fast mode
+        self.scene_rng = rng.spawn(1)[0]
+        r = self.scene_rng
+        self.pos = np.zeros(n, np.int64)  # each band's sample clock: audio heard so far
+        self.delay = r.integers(0, int(self.floor.pa_delay_max_ms * 16) + 1, n).astype(np.int64)
+        self.tex_off = r.integers(0, self.bank.loop, (n, 3)).astype(np.int64)
+        self.pipes = _Pipes(n)
+        self.imu_twin = ImuTwin(self.imu, self.floor, r)
+        # the music reference: the dry mix at line level, through its own pipeline
+        self.ref_pipes = _Pipes(1)
+        self.ref_pos = np.zeros(1, np.int64)
         # finish() is the firmware's; it runs on one Pipeline pointed at each band's rows
         self.pipe = twin.pipeline(sensitivity_cdb)
-        self.run = kernel()
 
     def gains(self, idx: I64, act: Actions, clap_share: F64, cheer_share: F64, music_on: bool
               ) -> tuple[F64, F64, F64]:
         """(music, textures (n, 3), noise) amplitudes for these bands' scenes."""
-        lv, p, n = self.levels, self.person[idx], len(idx)
+        fl, p, n = self.floor, self.person[idx], len(idx)
         music = scene.amplitude(self.music_db[idx]) if music_on else np.zeros(n)
         tex = np.zeros((n, 3))
-        tex[:, scene.APPLAUSE] = scene.amplitude(lv.applause_db) * np.sqrt(clap_share)
+        tex[:, scene.APPLAUSE] = scene.amplitude(fl.applause_db) * np.sqrt(clap_share)
         # powers add: the crowd's voices in proportion to how many cheer, plus the wearer's
-        cheer = (cheer_share * 10 ** (lv.crowd_cheer_db / 10)
-                 + act.cheering[p] * 10 ** (lv.own_cheer_db / 10))
+        cheer = cheer_share * 10 ** (fl.cheer_db / 10) + act.cheering[p] * 10 ** (fl.own_voice_db / 10)
         tex[:, scene.CHEER] = scene.amplitude(10 * np.log10(np.maximum(cheer, 1e-3)))
         tex[:, scene.CHEER] *= cheer > 0
-        tex[:, scene.SING] = scene.amplitude(lv.sing_db) * act.singing[p]
-        return music, tex, np.full(n, float(scene.amplitude(lv.floor_db)))
+        tex[:, scene.SING] = scene.amplitude(fl.sing_db) * act.singing[p]
+        return music, tex, np.full(n, float(scene.amplitude(fl.quiet_db)))
 
     def audio(self, idx: I64, act: Actions, clap_share: F64, cheer_share: F64, frames: I64,
               bpm: float, music_on: bool) -> npt.NDArray[np.int16]:
         """What each band in idx hears over its next frames[j] frames (int16)."""
-        lv, b = self.levels, self.bank
+        fl, b = self.floor, self.bank
         music, tex, noise = self.gains(idx, act, clap_share, cheer_share, music_on)
         loop = scene.music_loop(int(round(bpm)))
         out = np.zeros((len(idx), int(frames.max(initial=1)) * scene.FRAME), np.int16)
         scene.render(out, idx, self.pos[idx], frames * scene.FRAME, loop, music, self.delay[idx],
-                     b.textures, tex, self.tex_off[idx], b.noise, noise, b.claps,
-                     act.clapping[self.person[idx]] & music_on, len(loop) / scene.MUSIC_BEATS,
-                     lv.clap_lo_db, lv.clap_hi_db, lv.clap_jitter_ms * 16.0)
+                     b.textures, tex, self.tex_off[idx], b.noise, noise, b.claps, self._clapping(idx, act, music_on),
+                     len(loop) / scene.MUSIC_BEATS, fl.clap_db - fl.clap_spread_db, fl.clap_db + fl.clap_spread_db,
+                     fl.clap_jitter_ms * 16.0)
         return out
+
+    def _clapping(self, idx: I64, act: Actions, music_on: bool) -> npt.NDArray[np.bool_]:
+        return np.asarray(act.clapping[self.person[idx]] & music_on)
 
     def codes(self, idx: npt.NDArray[np.int64], act: Actions, zone_clap_share: F64, zone_cheer_share: F64,
               zone_of_band: npt.NDArray[np.int32], interval_s: F64, bpm: float, music_on: bool,
@@ -146,28 +173,47 @@ class TwinEmitter(Emitter):
         frames = np.clip(np.round(np.asarray(interval_s) * 1000 / P.INTERVAL_STEP_MS), 1, 255).astype(np.int64)
         frames = np.broadcast_to(frames, (n,)).copy()
         audio = self.audio(idx, act, zone_clap_share[zb], zone_cheer_share[zb], frames, bpm, music_on)
-        fired = np.zeros(n, bool)
-        self.run(audio, idx, frames, self.st, self.sb, self.dt, self.spec_w, self.spec_t, fired)
+        motion, impacts = self._imu(idx, act, frames, bpm, music_on)
+        fired = self.pipes.run(audio, idx, frames)
         self.pos[idx] += frames * scene.FRAME
-        motion = _motion_codes(np.where(self.imu[idx], act.motion_g[self.person[idx]], np.nan))
         # The band's Schedule reports at once when its event fires; here the runner
         # sets the report times, so the report that covers the event carries the flag
         # (and so does a report the runner cut early for a reaction, as a band would).
         flags = np.where(fired | event, P.FLAG_EVENT, 0)
-        pipe = self.pipe
         for j in range(n):
-            b = idx[j]
-            pipe.st, pipe.dt = self.st[b], self.dt[b]
-            pipe.spec_w, pipe.spec_t = self.spec_w[b], self.spec_t[b]
-            out[j] = pipe.finish(int(frames[j]) * P.INTERVAL_STEP_MS, int(motion[j]), 0,
-                                 P.BATTERY_UNKNOWN, int(flags[j]))
+            out[j] = self.pipes.finish(self.pipe, int(idx[j]), int(frames[j]) * P.INTERVAL_STEP_MS,
+                                       int(motion[j]), int(impacts[j]), int(flags[j]))
         return out
 
+    def _imu(self, idx: I64, act: Actions, frames: I64, bpm: float, music_on: bool) -> tuple[I64, I64]:
+        """The IMU's two fields, from the claps the scene puts in these bands' audio."""
+        loop = scene.music_loop(int(round(bpm)))
+        claps_at = np.zeros((len(idx), 16), np.int64)
+        strength = np.zeros((len(idx), 16))
+        scene.clap_onsets(claps_at, strength, idx, self.pos[idx], frames * scene.FRAME, self.delay[idx],
+                          self._clapping(idx, act, music_on), len(loop) / scene.MUSIC_BEATS,
+                          self.floor.clap_jitter_ms * 16.0)
+        return self.imu_twin.codes(idx, frames, act.motion_g[self.person[idx]], bpm, claps_at, strength)
 
-def _motion_codes(motion_g: F64) -> I64:
-    """The IMU is not part of the audio twin: motion is coded as in fast mode."""
-    return np.where(np.isnan(motion_g), P.MOTION_ABSENT,
-                    np.clip(np.round(np.nan_to_num(motion_g) / P.MOTION_STEP_G), 0, 254)).astype(np.int64)
+    def reference_codes(self, interval_s: float, bpm: float, music_on: bool, level_db: float
+                        ) -> npt.NDArray[np.uint8]:
+        """The music reference: the scene's music only, dry (the mix, not the room), at
+        line level, through its own pipeline.  Between tracks the line is silent."""
+        frames = np.array([int(np.clip(round(interval_s * 1000 / P.INTERVAL_STEP_MS), 1, 255))], np.int64)
+        n = int(frames[0]) * scene.FRAME
+        audio = np.zeros((1, n), np.int16)
+        if music_on:
+            loop = scene.music_loop(int(round(bpm)), dry=True)
+            zero = np.zeros(1)
+            scene.render(audio, np.zeros(1, np.int64), self.ref_pos, frames * scene.FRAME, loop,
+                         np.atleast_1d(scene.amplitude(level_db)), np.zeros(1, np.int64), self.bank.textures,
+                         np.zeros((1, 3)), np.zeros((1, 3), np.int64), self.bank.noise, zero, self.bank.claps,
+                         np.zeros(1, bool), len(loop) / scene.MUSIC_BEATS, 0.0, 0.0, 0.0)
+        fired = self.ref_pipes.run(audio, np.zeros(1, np.int64), frames)
+        self.ref_pos += n
+        flags = P.FLAG_EVENT if fired[0] else 0
+        return self.ref_pipes.finish(self.pipe, 0, int(frames[0]) * P.INTERVAL_STEP_MS, P.MOTION_ABSENT, 0,
+                                     flags)[None, :]
 
 
 def throughput(bands: int = 2000, seconds: float = 10.0, seed: int = 1) -> dict[str, float]:

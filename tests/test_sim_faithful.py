@@ -102,6 +102,30 @@ def test_firmware_reports_reach_the_gateway_and_sentiment_follows_the_crowd(
     assert np.max(est[quiet]) - np.min(est[quiet]) < 5, est[quiet]  # steady while nothing happens
 
 
+def test_the_music_reference_is_a_real_firmware_band_too(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """With reference=True one more real-firmware band, REF, hears the dry mix at the
+    booth and publishes over WiFi; the gateway, told REF is the reference, scores
+    the crowd against it."""
+    key = secrets.token_bytes(32)
+    ids = [f"S{i + 1:05d}" for i in range(BANDS)]
+    url = BrokerURL.parse(mosquitto.url)
+    cfg = VenueConfig("faithref", [Zone("floor", 1.0)], [(b, "floor") for b in [*ids, "REF"]], key,
+                      band_references=["REF"], db_path=str(tmp_path / "gw.db"))
+    gateway = Gateway(cfg, url).start()
+    try:
+        assert gateway.connected.wait(30)
+        res = run_faithful(parse(_scenario()), BANDS, url, "faithref", key, seconds=12, reference=True)
+        snap = gateway.engine.tick()
+        counters = gateway.engine.counters()
+    finally:
+        gateway.stop()
+    assert res.bands_started == BANDS + 1 and not res.interrupted
+    assert not any(_alive(pid) for pid in res.pids)
+    assert sum(counters["rejected"].values()) == 0, counters
+    assert snap["evidence"]["reference"] == "live", snap["evidence"]
+    assert snap["bands"] <= BANDS  # the reference is not one of the crowd's
+
+
 _CTRL_C = """
 import json, sys
 from crowdpulse.mqtt import BrokerURL

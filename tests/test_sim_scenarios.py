@@ -23,18 +23,18 @@ def _metric(text: str, name: str, label: str = "") -> float:
                if line.startswith(name) and label in line and not line.startswith("#"))
 
 
-def _run(broker: Mosquitto, tmp: Path, name: str) -> tuple[GatewayProc, dict, str, Path]:
+def _run(broker: Mosquitto, tmp: Path, name: str, *extra: str) -> tuple[GatewayProc, dict, str, Path]:
     key, venue = tmp / "venue.key", tmp / "venue.toml"
     subprocess.run([EXE, "packet", "keygen", str(key)], check=True, capture_output=True)
     subprocess.run([EXE, "sim", "--scenario", name, "--devices", str(DEVICES), "--venue", "simtest",
-                    "--venue-key", str(key), "--write-venue", str(venue)], check=True, capture_output=True)
+                    "--venue-key", str(key), "--write-venue", str(venue), *extra], check=True, capture_output=True)
     text = venue.read_text().replace("port = 8080", f"port = {free_port()}")
     venue.write_text(text + f'\n[storage]\npath = "{tmp / "gw.db"}"\n')
     gw = GatewayProc(broker.url, venue).wait_ready()
     truth = tmp / "truth.csv"
     sim = subprocess.run([EXE, "sim", "--scenario", name, "--devices", str(DEVICES), "--broker", broker.url,
                           "--venue", "simtest", "--venue-key", str(key), "--speed", "20",
-                          "--seconds", str(WALL_S), "--truth", str(truth)],
+                          "--seconds", str(WALL_S), "--truth", str(truth), *extra],
                          capture_output=True, text=True, timeout=120)
     assert sim.returncode == 0, sim.stderr
     return gw, gw.get("/api/state"), gw.get("/metrics"), truth
@@ -58,6 +58,21 @@ def test_scenario_runs_through_mosquitto_to_the_gateway(mosquitto: Mosquitto, tm
             assert zones["floor"]["score"] is not None
         if name == "arrive_and_leave":
             assert state["bands"] > 0.6 * DEVICES  # only a third was in at the doors; the rest arrived
+    finally:
+        gw.stop()
+
+
+@pytest.mark.parametrize("mode", ["fast", "twin"])
+def test_the_music_reference_reaches_the_gateway(mosquitto: Mosquitto, tmp_path: Path, mode: str) -> None:
+    """`--reference`: the venue file marks band REF as the music reference, the
+    simulator publishes what the music alone gives, and the real gateway scores
+    against it (and says so) without counting it among the crowd's bands."""
+    gw, state, metrics, _truth = _run(mosquitto, tmp_path, "normal", "--reference", "--mode", mode)
+    try:
+        assert 'id = "REF"' in (tmp_path / "venue.toml").read_text()
+        assert state["evidence"]["reference"] == "live", state["evidence"]
+        assert any(z["referenced"] > 0.5 for z in state["zones"])
+        assert state["bands"] <= DEVICES  # REF is not one of the crowd's bands
     finally:
         gw.stop()
 

@@ -114,3 +114,30 @@ def test_a_short_key_is_refused_without_showing_it(tmp_path: Path) -> None:
     with pytest.raises(VenueConfigError) as err:
         load(tmp_path / "v.toml")
     assert "abcd" not in str(err.value)
+
+
+def test_a_band_can_be_marked_as_the_music_reference(tmp_path: Path) -> None:
+    (tmp_path / "k").write_text("ab" * 32)
+    (tmp_path / "v.toml").write_text('venue = "v"\n[keys]\nvenue_key_file = "k"\n[[zones]]\nname = "floor"\n'
+                                     'bands = ["B1-B3"]\n[[bands]]\nid = "REF"\nzone = "floor"\nreference = true\n'
+                                     '[[bands]]\nid = "B9"\nzone = "floor"\n')
+    cfg = load(tmp_path / "v.toml")
+    assert cfg.references == ["REF"]
+    assert ("REF", "floor") in cfg.bands and ("B9", "floor") in cfg.bands
+
+
+@pytest.mark.parametrize("bands,needle", [
+    ('[[bands]]\nid = "REF"\nzone = "nowhere"\n', r"bands\[0\] needs id"),
+    ('[[bands]]\nid = "R E F"\nzone = "floor"\n', r"bands\[0\] needs id"),
+    ('[[bands]]\nid = "REF"\nzone = "floor"\nreference = "yes"\n', r"bands\[0\].reference must be bool"),
+    ('bands = "REF"\n', r"\[\[bands\]\] must be an array"),
+    ('[[bands]]\nid = "B1"\nzone = "floor"\n', "twice"),
+])
+def test_bad_single_bands_are_one_line(tmp_path: Path, bands: str, needle: str) -> None:
+    (tmp_path / "k").write_text("ab" * 32)
+    head = 'venue = "v"\n' + (bands if not bands.startswith("[[") else "")
+    tail = bands if bands.startswith("[[") else ""
+    (tmp_path / "v.toml").write_text(head + '[keys]\nvenue_key_file = "k"\n[[zones]]\nname = "floor"\n'
+                                     'bands = ["B1"]\n' + tail)
+    with pytest.raises(VenueConfigError, match=needle):
+        load(tmp_path / "v.toml")

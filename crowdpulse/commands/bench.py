@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             b.add_argument("--heldout", type=int, default=4, help="generated held-out scenarios (default 4)")
             b.add_argument("--minutes", type=float, default=0,
                            help="cap every scenario at this length (default: whole scenarios)")
+            b.add_argument("--sweep", choices=("design", "full", "off"), default="design",
+                           help="nights over the acoustic model's uncertainty: the sub-sampled design "
+                                "(30 nights, default), the full grid (150) or none (bench/sweep.py)")
+            b.add_argument("--workers", type=int, default=2, help="processes for the sweep (default 2)")
         if name == "sim":
             b.add_argument("--fast-devices", type=int, default=50_000)
             b.add_argument("--twin-devices", type=int, default=2_000)
@@ -58,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _print(result: dict[str, Any]) -> None:
     for k, v in result.items():
+        if isinstance(v, list):  # rows were printed as they ran; the JSON line has them all
+            v = f"[{len(v)} rows]"
         print(f"{k:32s} {v:.6g}" if isinstance(v, float) else f"{k:32s} {v}")
 
 
@@ -84,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
             raise CliError("--devices must be 100-100000 and --onsets 3-1000")
         result = module.run(args.devices, args.onsets)
     elif args.bench == "accuracy":
-        if not 50 <= args.devices <= 50_000 or not 0 <= args.heldout <= 50 or args.minutes < 0:
-            raise CliError("--devices must be 50-50000, --heldout 0-50, --minutes >= 0")
-        result = module.run(args.devices, args.heldout, args.minutes or None)
+        if not 50 <= args.devices <= 50_000 or not 0 <= args.heldout <= 50 or args.minutes < 0 \
+                or not 1 <= args.workers <= 16:
+            raise CliError("--devices must be 50-50000, --heldout 0-50, --minutes >= 0, --workers 1-16")
+        result = module.run(args.devices, args.heldout, args.minutes or None, args.sweep, args.workers)
     elif args.bench == "sim":
         if not 100 <= args.fast_devices <= 500_000 or not 10 <= args.twin_devices <= 50_000 \
                 or not 1 <= args.seconds <= 600:

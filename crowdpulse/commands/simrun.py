@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--seconds", type=float, help="stop after this long (default: the whole scenario)")
     g.add_argument("--follow", choices=("timeline", "selector"), default="timeline",
                    help="who picks the tracks: the scenario's timeline, or the gateway's selector (live)")
+    g.add_argument("--reference", action="store_true",
+                   help="add a music reference, band REF at the booth: it hears the programme alone "
+                        "(write the venue file with it too)")
     g.add_argument("--truth", metavar="CSV", help="write the ground truth here (default <scenario>-truth.csv)")
     g.add_argument("--write-venue", metavar="TOML", help="write a venue file for these bands and exit")
     g.add_argument("--json", action="store_true", help="offline: the last line is a JSON summary")
@@ -120,8 +123,10 @@ def run(args: argparse.Namespace) -> int:
     sc = _check(args)
     if args.write_venue:
         key_file = str(Path(args.venue_key).resolve()) if args.venue_key else "venue.key"
-        Path(args.write_venue).write_text(session.venue_toml(sc, args.devices, args.venue, key_file))
-        print(f"wrote {args.write_venue}: venue {args.venue}, bands S00001-S{args.devices:05d}")
+        Path(args.write_venue).write_text(session.venue_toml(sc, args.devices, args.venue, key_file,
+                                                             reference=args.reference))
+        ref = ", reference REF" if args.reference else ""
+        print(f"wrote {args.write_venue}: venue {args.venue}, bands S00001-S{args.devices:05d}{ref}")
         return 0
     key = _key(args)
     if args.db:
@@ -129,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
     if args.broker:
         res = _live(args, sc, key)
     else:
-        res = session.offline(sc, args.devices, key, seconds=args.seconds, mode=args.mode)
+        res = session.offline(sc, args.devices, key, seconds=args.seconds, mode=args.mode,
+                              reference=args.reference)
     truth = Path(args.truth or f"{Path(args.scenario).stem}-truth.csv")
     session.write_truth(res, truth)
     _summary(args, res, truth)
@@ -167,10 +173,11 @@ def _live(args: argparse.Namespace, sc: scenarios.Scenario, key: bytes) -> sessi
     try:
         if args.mode == "faithful":
             from crowdpulse.sim.faithful import run_faithful
-            return run_faithful(sc, args.devices, url, args.venue, key, args.seconds, speed=args.speed)
+            return run_faithful(sc, args.devices, url, args.venue, key, args.seconds, speed=args.speed,
+                                reference=args.reference)
         return session.live(sc, args.devices, url, args.venue, key, args.speed, args.seconds,
                             follow=args.follow == "selector", mode=args.mode, ca_file=args.ca_file,
-                            band_ids=args.band_ids)
+                            band_ids=args.band_ids, reference=args.reference)
     except session.BrokerDown as exc:
         raise CliError(str(exc)) from None
 
