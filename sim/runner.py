@@ -113,7 +113,9 @@ class SimRun:
 
     # -- the venue -------------------------------------------------------------
     def _origin(self, z: int) -> float:
-        return sum(zone.size_m[0] + 100.0 for zone in self.sc.zones[:z])  # zones are separate areas
+        # zones are separate areas, out of each other's radio range (sim/radio.py: a band
+        # 120 m off can still reach a relay; 250 m is 100 dB down, under any sensitivity)
+        return sum(zone.size_m[0] + 250.0 for zone in self.sc.zones[:z])
 
     def _place(self) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         n = len(self.zone_of)
