@@ -5,29 +5,18 @@ from __future__ import annotations
 import re
 import subprocess
 
+import dsp_signals
 import numpy as np
 import pytest
 
 from crowdpulse import mpy
 from crowdpulse.bench import dsp as bench_dsp
 from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim import clapset as C
-from crowdpulse.sim import signals as S
 from crowdpulse.sim import twin
 
 
 def _signals() -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(42)
-    sweep = np.concatenate([S.tone(f, 0.5, -20) for f in (100, 1000, 4000, 7500)])
-    return {
-        "tones": S.to_int16(sweep),
-        "pink": S.to_int16(S.pink_noise(3.0, rng, -30)),
-        "claps_over_drums": C.clip(rng, dur=8.0).audio,
-        "silence": np.zeros(16000, np.int16),
-        "full_scale_clipping": S.to_int16(np.clip(4 * S.tone(60, 2.0, 0) + rng.normal(0, 0.3, 32000), -1, 1)),
-        "applause": S.to_int16(S.crowd_applause(3.0, rng)),
-        "extremes": np.tile(np.array([32767, -32768, -32768, 32767, 0, 1, -1, 32767], np.int16), 2000),
-    }
+    return dsp_signals.signals()
 
 
 @pytest.mark.micropython
@@ -63,17 +52,3 @@ def test_i2s_slot_conversion_matches_on_band_and_twin() -> None:
                           capture_output=True, env=mpy.env_with_path(), check=True, timeout=60)
     got = np.array([int(v) for v in re.findall(rb"-?\d+", proc.stdout)], dtype=np.int16)
     assert np.array_equal(got, want)
-
-
-def test_twin_state_stays_in_32_bits_on_extreme_input() -> None:
-    # The band's viper ints are 32-bit; the twin's are 64-bit.  Agreement on
-    # the ESP32 needs every stored state to fit 32 bits even at full scale.
-    audio = _signals()["extremes"]
-    pipe = twin.pipeline()
-    limit = 2**31
-    for f in range(len(audio) // 160):
-        pipe.process(audio[f * 160:(f + 1) * 160])
-        for arr in (pipe.st, pipe.sb, pipe.dt):
-            assert int(np.max(np.abs(arr))) < limit
-        if f % 25 == 24:
-            pipe.finish(250)
