@@ -96,7 +96,7 @@ def test_monitor_decodes_a_live_band_and_stops_cleanly(
     mon.stopped.set()
     thread.join(5)
     assert any("boot    result=ok band=B0007 fw=" in x for x in lines), lines
-    assert any("status  state=" in x and "alloc_per_frame=0" in x for x in lines), lines
+    assert any("status  state=" in x and "alloc_frame_bytes=0 alloc_frame_gc=0" in x for x in lines), lines
 
     # the command itself: it shows the band's lines until Ctrl-C, then exits 0 without a traceback
     proc = subprocess.Popen([*CROWDPULSE, "monitor", "--port", band.port],

@@ -195,11 +195,17 @@ def test_now_playing_follows_mixxx_history(mosquitto: Mosquitto, tmp_path: Path)
         db.close()
 
 
-def test_bench_select_json() -> None:
-    out = subprocess.run([EXE, "bench", "select", "--json", "--hours", "0.5", "--seeds", "2"],
-                         capture_output=True, text=True, timeout=300)
+def test_bench_select_gives_the_documented_figures() -> None:
+    # deterministic (seeded crowds, seeded Thompson sampling, simulated clock):
+    # docs/selector.md and docs/benchmarks.md quote these; ratios within 0.005,
+    # the recovery median within 10 s, the dips exactly
+    out = subprocess.run([EXE, "bench", "select", "--json"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    for key in ("vs_oracle", "random_vs_oracle", "recovery_median_s"):
-        assert key in r
-    assert 0 < r["random_vs_oracle"] <= 1.05 and 0 < r["vs_oracle"] <= 1.05
+    assert r["seeds"] == [1, 2, 3, 4, 5] and r["hours"] == 2.0
+    assert abs(r["vs_oracle"] - 0.920) <= 0.005, r
+    assert abs(r["random_vs_oracle"] - 0.804) <= 0.005, r
+    assert abs(r["library_order_vs_oracle"] - 0.829) <= 0.005, r
+    assert abs(r["recovery_median_s"] - 430) <= 10, r
+    assert r["recoveries"] == 33, r
+    assert r["vs_oracle"] >= 0.9  # the target (docs/benchmarks.md)
