@@ -41,6 +41,7 @@ class Truth:
     scene_s: list[float] = field(default_factory=list)
     venue: list[float | None] = field(default_factory=list)
     zones: list[list[float | None]] = field(default_factory=list)
+    present: list[int] = field(default_factory=list)  # people in the venue
 
 
 class SimRun:
@@ -193,7 +194,9 @@ class SimRun:
     def done(self) -> bool:
         return self.st >= self.sc.duration_s
 
-    def step(self, sink: Sink) -> None:
+    def step(self, sink: Sink | None) -> None:
+        """50 ms of the night; with no sink, only the crowd and its truth (no
+        bands, no radio): what the scenario does to the people, cheaply."""
         self._events()
         if self.follow is None and self.st >= self.silence_until and (
                 self.crowd.track is None or self.st >= self.track_end):
@@ -202,16 +205,18 @@ class SimRun:
         if self.crowd.track is not None and self.drop_at <= self.st < self.drop_at + dt:
             self.crowd.drop()
         self.crowd.step(dt)
-        self._report(sink)
-        self._radio(sink)
-        if self.rogue_rate > 0:
-            self._rogue(sink)
+        if sink is not None:
+            self._report(sink)
+            self._radio(sink)
+            if self.rogue_rate > 0:
+                self._rogue(sink)
         if self.t >= self._next_truth:
             v, z = self.crowd.truth()
             self.truth.t_s.append(self.t0 + self.t)
             self.truth.scene_s.append(self.st)
             self.truth.venue.append(v)
             self.truth.zones.append(z)
+            self.truth.present.append(int(self.crowd.present.sum()))
             self._next_truth += 1.0
         self.t += STEP_S
         self.st += dt
