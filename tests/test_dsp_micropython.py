@@ -35,7 +35,7 @@ def test_exact_allocation_of_the_audio_path_and_the_report_path_under_micropytho
     # gc.mem_alloc() with the collector paused, over 1200 frames each: the audio
     # path allocates nothing at all; the report path (finish, sign, advert) the
     # same bytes for every report, within docs/dsp.md's 4 KB budget
-    result = bench_dsp.micropython_cost(1200, repeats=1)
+    result = bench_dsp.allocation(1200)
     assert result["alloc_frame_path_bytes"] == 0, result
     reports, total = result["reports"], result["alloc_report_path_bytes"]
     assert reports == 1200 // 25

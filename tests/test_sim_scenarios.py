@@ -19,7 +19,7 @@ from crowdpulse.sim import scenario as scenarios
 from crowdpulse.sim.runner import SimRun
 
 WALL_S = 22  # at 20x, 7 minutes of scenario: every shipped event has happened
-DEVICES = 300
+DEVICES = 150  # the sim must keep up with the wall clock: a modest crowd
 
 
 def _metric(text: str, name: str, label: str = "") -> float:

@@ -1,9 +1,11 @@
 # Runs under MicroPython: the pipeline over a synthetic signal, for `crowdpulse bench dsp`.
-# argv: frames to measure.  Prints, with the collector paused after a warm-up:
-#   "alloc_bytes <n>"                      over N frames of the audio path alone;
-#   "alloc_report_path <n> reports <r>"    over N more frames, each 250 ms ending
-#                                          in the band's report path (finish, sign,
-#                                          advert payload).
+# argv: frames, then "cost" (default) or "alloc".
+#   cost:  after a warm-up, N frames as the band runs them, a 250 ms report
+#          every 25 frames (finish, sign, advert payload); prints nothing else:
+#          the caller measures CPU time or instructions.
+#   alloc: with the collector paused, prints
+#          "alloc_bytes <n>"                   over N frames of the audio path alone;
+#          "alloc_report_path <n> reports <r>" over N more frames with the reports.
 import gc
 import sys
 
@@ -11,6 +13,7 @@ from wristband import packet
 from wristband.dsp import FRAME, Pipeline
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+MODE = sys.argv[2] if len(sys.argv) > 2 else "cost"
 BANK = 64
 KEY = bytes(range(16))
 frames = [bytearray(2 * FRAME) for _ in range(BANK)]
@@ -42,6 +45,12 @@ for k in range(300):
     pipe.process(frames[k % BANK])
     if k % 25 == 24:
         report()
+if MODE == "cost":
+    for k in range(N):
+        pipe.process(frames[k % BANK])
+        if k % 25 == 24:
+            report()
+    sys.exit(0)
 gc.collect()
 gc.disable()
 a0 = gc.mem_alloc()
