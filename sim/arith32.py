@@ -188,8 +188,8 @@ class Check:
         if isinstance(s, ast.Expr):
             return pre + [ast.copy_location(ast.Expr(self._expr(s.value, pre)), s)]
         if isinstance(s, ast.Return):
-            value = self._expr(s.value, pre) if s.value is not None else None
-            return pre + [self._exit(), ast.copy_location(ast.Return(value), s)]
+            ret = self._expr(s.value, pre) if s.value is not None else None
+            return pre + [self._exit(), ast.copy_location(ast.Return(ret), s)]
         if isinstance(s, ast.If):
             test = self._expr(s.test, pre)
             orelse = self._block(s.orelse) if s.orelse else []
@@ -242,9 +242,8 @@ class Check:
                 return out
             return self._site(out, e, pre)
         if isinstance(e, ast.UnaryOp):
-            operand = self._expr(e.operand, pre)
-            out = ast.UnaryOp(e.op, operand)
-            return self._site(out, e, pre) if isinstance(e.op, ast.USub) else out
+            unary = ast.UnaryOp(e.op, self._expr(e.operand, pre))
+            return self._site(unary, e, pre) if isinstance(e.op, ast.USub) else unary
         if isinstance(e, ast.BoolOp):
             return self._boolop(e, pre)
         if isinstance(e, ast.IfExp):
@@ -346,7 +345,7 @@ class Check:
 
     def _record(self, bad: ast.expr, site: int, value: ast.expr) -> ast.If:
         first = ast.Compare(_name(OVF_SITE), [ast.Eq()], [_const(0)])
-        note = [
+        note: list[ast.stmt] = [
             ast.Assign([_name(OVF_SITE, True)], _const(site)),
             ast.Assign([_name(OVF_VALUE, True)], value),
         ]

@@ -31,7 +31,14 @@ def _db(units: int) -> float:
 def test_one_db_is_340_17_log_units() -> None:
     assert round(UNITS_PER_DB, 2) == 340.17
     feat = twin.modules()["dspfeat"]
-    for name, db in (("_DB3", 3), ("_DB4_5", 4.5), ("_DB6", 6), ("_DB9", 9), ("_DB10", 10), ("_DB12", 12)):
+    for name, db in (
+        ("_DB3", 3),
+        ("_DB4_5", 4.5),
+        ("_DB6", 6),
+        ("_DB9", 9),
+        ("_DB10", 10),
+        ("_DB12", 12),
+    ):
         assert abs(_db(getattr(feat, name)) - db) < 0.005, name
 
 
@@ -41,7 +48,11 @@ def test_clap_and_onset_timing_in_milliseconds() -> None:
     feat, core = twin.modules()["dspfeat"], twin.modules()["dspcore"]
     sub_ms = 1000 * core.SUB / 16000
     assert sub_ms == 2.0 and core.FRAME == 160 and core.NSUB * core.SUB == core.FRAME
-    assert (feat._PEAK_WITHIN * sub_ms, feat._LATE_FROM * sub_ms, feat._DECIDE_AT * sub_ms) == (6, 20, 30)
+    assert (feat._PEAK_WITHIN * sub_ms, feat._LATE_FROM * sub_ms, feat._DECIDE_AT * sub_ms) == (
+        6,
+        20,
+        30,
+    )
     assert feat._ONSET_REFRACTORY * sub_ms == 50 and feat._BURST_GAP * sub_ms == 2000
     # the mid-band background moves 1/256 of the way per sub-block: 0.5 s
     assert "dt[D_BG] = b + (((lm << 6) - b) >> 8)" in _src("dspfeat")
@@ -59,7 +70,14 @@ def test_the_top_band_puts_a_7_khz_hihat_21_db_above_a_1_5_khz_clap() -> None:
 
 def test_applause_ramps_in_db() -> None:
     dsp = twin.modules()["dsp"]
-    want = {"_ROUGH_LO": 1.2, "_ROUGH_HI": 2.0, "_TILT_LO": -15, "_TILT_HI": -11, "_LOW_LO": -8, "_LOW_HI": -18}
+    want = {
+        "_ROUGH_LO": 1.2,
+        "_ROUGH_HI": 2.0,
+        "_TILT_LO": -15,
+        "_TILT_HI": -11,
+        "_LOW_LO": -8,
+        "_LOW_HI": -18,
+    }
     for name, db in want.items():
         assert abs(_db(getattr(dsp, name)) - db) < 0.01, name
     assert abs(_db(dsp._VOICE_GAIN) - 3.5) < 0.01
@@ -68,7 +86,12 @@ def test_applause_ramps_in_db() -> None:
 def test_realised_a_weighting_poles() -> None:
     # each one-pole stage's alpha, a sum of powers of two, as written in the kernel
     core = _src("dspcore")
-    for stage in ("d0 += t >> 7", "a1 += t >> 7", "a2 += (t >> 5) + (t >> 7) + (t >> 9)", "a3 += t >> 2"):
+    for stage in (
+        "d0 += t >> 7",
+        "a1 += t >> 7",
+        "a2 += (t >> 5) + (t >> 7) + (t >> 9)",
+        "a3 += t >> 2",
+    ):
         assert stage in core, stage
 
     def fc(alpha: float) -> float:
@@ -81,9 +104,16 @@ def test_realised_a_weighting_poles() -> None:
 
 def test_per_sample_arithmetic_is_three_multiplies_and_five_squares() -> None:
     tree = ast.parse(_src("dspcore"))
-    fn = next(f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == "filter_frame")
-    mults = [ast.unparse(n) for n in ast.walk(fn) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult)
-             and not ast.unparse(n).startswith("3 * k")]  # sub-block indexing, not per sample
+    fn = next(
+        f for f in ast.walk(tree) if isinstance(f, ast.FunctionDef) and f.name == "filter_frame"
+    )
+    mults = [
+        ast.unparse(n)
+        for n in ast.walk(fn)
+        if isinstance(n, ast.BinOp)
+        and isinstance(n.op, ast.Mult)
+        and not ast.unparse(n).startswith("3 * k")
+    ]  # sub-block indexing, not per sample
     squares = [m for m in mults if m.split(" * ")[0] == m.split(" * ")[1]]
     assert len(mults) == 8 and len(squares) == 5, mults
 
@@ -109,7 +139,7 @@ def _voice_track(levels: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndar
     pipe = twin.pipeline()
     bg, vs = [], []
     for f in range(len(x) // 160):
-        pipe.process(x[f * 160:(f + 1) * 160])
+        pipe.process(x[f * 160 : (f + 1) * 160])
         bg.append(int(pipe.dt[feat.D_VBG]) / 256)
         vs.append(int(pipe.dt[feat.D_VS]))
         if f % 25 == 24:
@@ -131,3 +161,20 @@ def test_voice_background_rises_in_20_s_and_falls_in_10_s() -> None:
     assert abs(_tau_s(vs, 3000) - 0.32) <= 0.05, _tau_s(vs, 3000)  # the 320 ms smoothed level
     bg, _ = _voice_track([(30.0, -28.0), (60.0, -40.0)])
     assert abs(_tau_s(bg, 3000) - 10.24) <= 0.03 * 10.24, _tau_s(bg, 3000)
+
+
+def test_log_table_fast_weighting_and_cheer_trigger_constants() -> None:
+    core, feat = twin.modules()["dspcore"], twin.modules()["dspfeat"]
+    assert len(core._LOG_TAB) == 33  # 1024 log2(1 + i/32), i = 0..32
+    assert [int(v) for v in core._LOG_TAB] == [
+        round(1024 * math.log2(1 + i / 32)) for i in range(33)
+    ]
+    a = 1 - math.exp(-10 / 125)  # F time weighting over 10 ms frames
+    assert feat._F_KEEP == round((1 - a) * 2**15) and abs(feat._F_GAIN - a / 160 * 2**25) < 1
+    # the cheer trigger: 1 s (100 frames) below 3 dB arms it, 6 dB above fires it
+    src = _src("dspfeat")
+    assert (
+        "if quiet < 100:" in src
+        and "exc < _DB3" in src
+        and "exc >= _DB6 and dt[D_VARMED] != 0" in src
+    )

@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import statistics
 import struct
 import subprocess
 import sys

@@ -42,9 +42,20 @@ def test_the_models_prior() -> None:
 
 def test_venue_file_defaults(tmp_path: Path) -> None:
     (tmp_path / "venue.key").write_text("ab" * 32)
-    cfg = parse({"venue": "v", "keys": {"venue_key_file": "venue.key"},
-                 "zones": [{"name": "floor", "bands": ["B0001"]}]}, tmp_path)
-    assert (cfg.selector_mode, cfg.threshold, cfg.dwell_s, cfg.cooldown_s) == ("assist", 40.0, 20.0, 300.0)
+    cfg = parse(
+        {
+            "venue": "v",
+            "keys": {"venue_key_file": "venue.key"},
+            "zones": [{"name": "floor", "bands": ["B0001"]}],
+        },
+        tmp_path,
+    )
+    assert (cfg.selector_mode, cfg.threshold, cfg.dwell_s, cfg.cooldown_s) == (
+        "assist",
+        40.0,
+        20.0,
+        300.0,
+    )
     assert (cfg.artist_separation_min, round(cfg.bpm_window, 4)) == (60.0, 0.06)
 
 

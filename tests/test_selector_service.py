@@ -13,7 +13,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from gateway_helpers import EXE, VENUE, Bands, GatewayProc, band_ids, publisher, send_batch, write_venue
+from gateway_helpers import (
+    EXE,
+    VENUE,
+    Bands,
+    GatewayProc,
+    band_ids,
+    publisher,
+    send_batch,
+    write_venue,
+)
 
 from crowdpulse.broker import Mosquitto
 from crowdpulse.mqtt import BrokerURL, make_client, topic

@@ -14,7 +14,13 @@ from crowdpulse.gateway.venue import VenueConfig
 
 def test_the_engagement_formula_and_its_dead_zones() -> None:
     m = sentiment.Model()
-    assert (m.clap_per_s, m.applause, m.voice_per_db, m.level_per_db, m.motion_per_g) == (0.15, 2.0, 0.15, 0.06, 0.5)
+    assert (m.clap_per_s, m.applause, m.voice_per_db, m.level_per_db, m.motion_per_g) == (
+        0.15,
+        2.0,
+        0.15,
+        0.06,
+        0.5,
+    )
     assert (m.voice_free_db, m.level_free_db) == (2.0, 3.0)
 
 
@@ -22,7 +28,9 @@ def test_ambience_freshness_trimming_and_privacy() -> None:
     m = sentiment.Model()
     assert (m.quiet_db, m.loud_db) == (55.0, 85.0)
     assert (m.ambience_floor, round(m.ambience_floor + m.ambience_span, 2)) == (0.10, 0.38)
-    assert m.freshness_ms == 5_000 and m.trim == 0.10 and m.age_out_ms == 10_000 and m.k_anonymity == 5
+    assert (
+        m.freshness_ms == 5_000 and m.trim == 0.10 and m.age_out_ms == 10_000 and m.k_anonymity == 5
+    )
     src = inspect.getsource(sentiment)
     assert "max(m.trim, 1.5 / n)" in src  # at least 1.5 bands' worth a side
     assert "n_eff / (n_eff + 10.0)" in src and "(q3 - q1) / 0.5" in src  # confidence
