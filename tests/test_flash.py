@@ -63,7 +63,7 @@ def test_flash_installs_verifies_boots_reports_and_is_idempotent(
         assert band_cfg.parse(json.dumps(cfg)).ok
 
         # the booted band's reports reach a plain subscriber and verify with the derived key
-        got = reports.wait(12, 15)
+        got = reports.wait(12, 120)  # waits for 12; the timeout only stops a broken run
         assert len(got) >= 12 and all(P.verify(r, P.band_key(key, "B0042")) for r in got)
         assert sum(P.decode(r).claps for r in got) > 0  # the rig's sound went through the DSP
         assert band.led
@@ -76,7 +76,7 @@ def test_flash_installs_verifies_boots_reports_and_is_idempotent(
         assert "up to date (19 files), verified, booted" in second.out
         assert tree(band.root) == on_band
         before = len(reports.got)
-        assert len(reports.wait(before + 4, 10)) >= before + 4
+        assert len(reports.wait(before + 4, 120)) >= before + 4
     reports.close()
 
 
@@ -89,7 +89,7 @@ def test_monitor_decodes_a_live_band_and_stops_cleanly(
     thread.start()
     time.sleep(1.5)
     band.power_cut()  # the band reboots: the monitor sees its boot line
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 120  # only stops a broken run from hanging
     while not any(" status " in x for x in lines) or not any(" boot " in x for x in lines):
         assert time.monotonic() < deadline, lines
         time.sleep(0.1)
