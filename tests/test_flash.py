@@ -17,7 +17,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import serial
-from flash_helpers import CROWDPULSE, Reports, Run, flash_args, one_line_error, tree, venue_key
+from flash_helpers import (
+    CONNECT_TIMEOUT_S,
+    CROWDPULSE,
+    Reports,
+    Run,
+    flash_args,
+    one_line_error,
+    tree,
+    venue_key,
+)
 
 from crowdpulse.broker import Mosquitto
 from crowdpulse.sim import clapset as C
@@ -180,7 +189,7 @@ def test_flash_full(crowdpulse: Callable[..., Run], key_file: Path, tmp_path: Pa
 
 def test_verification_failure_then_repair(band: SerialBand, key_file: Path) -> None:
     cfg = bandconfig.band_config(venue_key(key_file), "B0009", "bar", "ble", bandconfig.Settings())
-    job = F.Job(band.port, "B0009", cfg, "esp32-devkitc-inmp441")
+    job = F.Job(band.port, "B0009", cfg, "esp32-devkitc-inmp441", connect_timeout=CONNECT_TIMEOUT_S)
 
     def corrupt() -> None:  # between copy and verify, a bit flips on the band's flash
         target = band.root / "wristband/app.mpy"

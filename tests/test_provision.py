@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from flash_helpers import CROWDPULSE, Run, tree, venue_key
+from flash_helpers import CONNECT_TIMEOUT_S, CROWDPULSE, Run, tree, venue_key
 
 from crowdpulse.sim.serialband import SerialBand
 from crowdpulse.tools import firmware
@@ -36,7 +36,7 @@ def fleet(tmp_path: Path) -> Iterator[tuple[Path, list[SerialBand]]]:
 
 def provision_args(fleet_file: Path, bands: list[SerialBand], key: Path, parallel: int) -> list[object]:
     return ["provision", "--fleet", fleet_file, "--ports", ",".join(b.port for b in bands),
-            "--parallel", parallel, "--venue-key", key]
+            "--parallel", parallel, "--venue-key", key, "--connect-timeout", CONNECT_TIMEOUT_S]
 
 
 def records(fleet_file: Path) -> list[dict[str, object]]:
