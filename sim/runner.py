@@ -43,6 +43,7 @@ class Truth:
     scene_s: list[float] = field(default_factory=list)
     venue: list[float | None] = field(default_factory=list)
     zones: list[list[float | None]] = field(default_factory=list)
+    present: list[int] = field(default_factory=list)  # people in the venue
 
 
 class SimRun:
@@ -213,7 +214,9 @@ class SimRun:
     def done(self) -> bool:
         return self.st >= self.sc.duration_s
 
-    def step(self, sink: Sink) -> None:
+    def step(self, sink: Sink | None) -> None:
+        """50 ms of the night; with no sink, only the crowd and its truth (no
+        bands, no radio): what the scenario does to the people, cheaply."""
         self._events()
         if self.follow is None and self.st >= self.silence_until and (
                 self.crowd.track is None or self.st >= self.track_end):
@@ -223,18 +226,20 @@ class SimRun:
             self.crowd.drop()
         self.crowd.step(dt)
         self.emitter.advance(STEP_S)
-        self._report(sink)
-        if self.reference:
-            self._reference(sink)
-        self._radio(sink)
-        if self.rogue_rate > 0:
-            self._rogue(sink)
+        if sink is not None:
+            self._report(sink)
+            if self.reference:
+                self._reference(sink)
+            self._radio(sink)
+            if self.rogue_rate > 0:
+                self._rogue(sink)
         if self.t >= self._next_truth:
             v, z = self.crowd.truth()
             self.truth.t_s.append(self.t0 + self.t)
             self.truth.scene_s.append(self.st)
             self.truth.venue.append(v)
             self.truth.zones.append(z)
+            self.truth.present.append(int(self.crowd.present.sum()))
             self._next_truth += 1.0
         self.t += STEP_S
         self.st += dt

@@ -58,8 +58,14 @@ class Band:
         self.reports = 0
         self.frames = 0
         self.dropped = 0
+        # gc.mem_alloc() around the audio path and around the report path,
+        # exact byte totals since the last status line; a pass in which the
+        # heap shrank had a collection in it, and only allocation causes one
         self.alloc_frames = 0
         self.alloc_bytes = 0
+        self.alloc_gc = 0
+        self.alloc_reports = 0
+        self.alloc_report_bytes = 0
         now = time.ticks_ms()
         self.next_scan = now
         self.next_status = now
@@ -231,11 +237,17 @@ class Band:
         ms = self.sched.frame(event)
         a1 = gc.mem_alloc()
         self.frames += 1
-        if a1 >= a0:  # a collection in between would make this meaningless
+        if a1 >= a0:
             self.alloc_frames += 1
             self.alloc_bytes += a1 - a0
+        else:
+            self.alloc_gc += 1
         if ms:
             self._report(ms, event)
+            a2 = gc.mem_alloc()
+            if a2 >= a1:  # a report's own allocation may trigger a collection
+                self.alloc_reports += 1
+                self.alloc_report_bytes += a2 - a1
 
     def _housekeeping(self):
         now = time.ticks_ms()
@@ -263,15 +275,19 @@ class Band:
             self._status()
 
     def _status(self):
-        per_frame = self.alloc_bytes // self.alloc_frames if self.alloc_frames else 0
         online = "none" if self.uplink is None else self.uplink.state
         gc.collect()  # so heap_free shows what is really held, and a leak would show
         fails = 0 if self.uplink is None else self.uplink.failures
-        print("crowdpulse: status state=%s reports=%d frames=%d dropped=%d mqtt=%s mqtt_fails=%d heap_free=%d"
-              " alloc_per_frame=%d" % (self.state, self.reports, self.frames, self.dropped, online, fails,
-                                       gc.mem_free(), per_frame))
+        print("crowdpulse: status state=%s reports=%d frames=%d dropped=%d mqtt=%s mqtt_fails=%d heap_free=%d "
+              "alloc_frames=%d alloc_frame_bytes=%d alloc_frame_gc=%d alloc_reports=%d alloc_report_bytes=%d"
+              % (self.state, self.reports, self.frames, self.dropped, online, fails, gc.mem_free(),
+                 self.alloc_frames, self.alloc_bytes, self.alloc_gc, self.alloc_reports,
+                 self.alloc_report_bytes))
         self.alloc_bytes = 0
         self.alloc_frames = 0
+        self.alloc_gc = 0
+        self.alloc_reports = 0
+        self.alloc_report_bytes = 0
 
     def step(self):
         self._enter(self._want_state(self.hw.now()))
