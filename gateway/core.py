@@ -18,6 +18,7 @@ import numpy.typing as npt
 from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway import batch as B
 from crowdpulse.gateway import ratecontrol
+from crowdpulse.gateway.reaction import Detector
 from crowdpulse.gateway import sentiment as S
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.validate import Validator
@@ -85,6 +86,8 @@ class Engine:
         self._trend = np.full(len(registry.zones) + 1, np.nan)
         self._trend_at: int | None = None
         self.adv_ms = ratecontrol.MIN_MS  # what the bands were last told
+        self.reactions = Detector(registry.zone_of, registry.zones)
+        self.reaction_started = False  # set by ingest, taken by whoever publishes (service.py)
 
     def warm(self) -> None:
         """Compile every numba kernel now, not on the first batch while the tick waits."""
@@ -105,7 +108,7 @@ class Engine:
             with self.lock:
                 self.malformed_batches += 1
             return np.zeros(0, A.RECORD)
-        return self._ingest(reps, at_ms)
+        return self._ingest(reps, at_ms, direct=False)
 
     def ingest_direct(self, reports: Sequence[bytes | bytearray], arrival_ms: list[int],
                       at_ms: int | None = None) -> npt.NDArray[np.void]:
@@ -118,15 +121,28 @@ class Engine:
             joined = b"".join(bytes(r[: P.REPORT_SIZE]).ljust(P.REPORT_SIZE, b"\0") for r in reports)
         raw = np.frombuffer(joined, np.uint8).reshape(n, P.REPORT_SIZE).copy()
         reps = B.decode_reports(raw, length, np.asarray(arrival_ms, np.int64), np.zeros(n, np.int8))
-        return self._ingest(reps, at_ms)
+        return self._ingest(reps, at_ms, direct=True)
 
-    def _ingest(self, reps: B.Reports, at_ms: int | None) -> npt.NDArray[np.void]:
+    def _ingest(self, reps: B.Reports, at_ms: int | None, direct: bool) -> npt.NDArray[np.void]:
         with self.lock:
             self.batches += 1
-            status, band = self.validator.check(reps, at_ms if at_ms is not None else now_ms())
+            t = at_ms if at_ms is not None else now_ms()
+            status, band = self.validator.check(reps, t)
             rec = A.records(band, reps, status > 0)
             self.agg.add(rec)
+            if self.reactions.update(rec, t, direct):
+                self.reaction_started = True
         return rec
+
+    def take_reaction(self) -> bool:
+        """True once after a reaction started (gateway/reaction.py)."""
+        with self.lock:
+            started, self.reaction_started = self.reaction_started, False
+            return started
+
+    def reaction_state(self, at_ms: int | None = None) -> dict[str, Any]:
+        with self.lock:
+            return self.reactions.state(at_ms if at_ms is not None else now_ms())
 
     def merge(self, records: npt.NDArray[np.void]) -> int:
         """Accepted records from another worker (shared subscription scale-out)."""
@@ -143,6 +159,11 @@ class Engine:
             muted = int(((recent[:, A.F_MUTED] > 0) & ~view.active
                          & (t - self.agg.last_ms <= self.model.age_out_ms)).sum())
         zones = S.zone_scores(view, self.registry.zone_of, self.registry.zones, self.model)
+        with self.lock:  # the fast path: a reaction moves the score at once
+            if record:
+                self.reactions.expire(t)
+            zones = self.reactions.lift(zones, t)
+            reaction = self.reactions.state(t)
         loss = self._loss(recent, view, t)
         venue, conf = S.venue_score(zones, self.model)
         if record:
@@ -155,9 +176,10 @@ class Engine:
             "venue": self.venue, "t": t,
             "score": _r(venue), "confidence": round(conf, 3), "trend_per_min": _r(trend[0]),
             "bands": int(view.active.sum()), "muted": muted,
+            "reaction": {k: reaction[k] for k in ("active", "since", "share")},
             "zones": [{"zone": z.zone, "score": _r(z.score), "confidence": round(z.confidence, 3),
                        "trend_per_min": _r(trend[i + 1]), "bands": z.bands,
-                       "loss": loss[i]}
+                       "loss": loss[i], "reaction": reaction["zones"][i]["share"]}
                       for i, z in enumerate(zones)],
         }
         if record:

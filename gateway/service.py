@@ -57,6 +57,8 @@ class Gateway:
         self._batches: list[tuple[bytes | bytearray, int]] = []
         self._batch_cv = threading.Condition()
         self._urgent = threading.Event()  # a reaction's onset arrived: score it now
+        self._reacting = threading.Event()  # a reaction was detected: score it without the gap
+        self._reaction_active = False
         self.client = make_client(broker, f"crowdpulse-gateway-{cfg.venue}-{worker}", ca_file)
         self.client.reconnect_delay_set(1, 4)
         self.client.will_set(self.t("gateway", worker, "status"), json.dumps({"state": "offline"}), 1, True)
@@ -115,6 +117,7 @@ class Gateway:
                        json.dumps({"state": "online", "since": int(time.time())}), 1, True)
         if self.engine.last is not None:
             self._publish(self.engine.last)  # the retained state, again, after a broker restart
+        self._publish_reaction()
         if self.band_config:
             client.publish(self.t("config"), json.dumps(self.band_config), 1, True)
         self._pub(("selector", "state"), json.dumps(self.selection.state()), True)
@@ -171,6 +174,9 @@ class Gateway:
         for z in snap["zones"]:
             self.client.publish(self.t("sentiment", z["zone"]), json.dumps({**z, "t": snap["t"]}), 0, True)
 
+    def _publish_reaction(self) -> None:
+        self.client.publish(self.t("reaction"), json.dumps(self.engine.reaction_state()), 0, True)
+
     def _discovery(self) -> None:
         for zone in [None, *[z.name for z in self.cfg.zones]]:
             uid = f"crowdpulse_{self.cfg.venue}_{zone or 'venue'}"
@@ -211,7 +217,12 @@ class Gateway:
         # bands flag the report that starts a reaction (a clap burst, a cheer
         # swell) and send it at once; waiting for the next tick would add up
         # to a whole tick period to the crowd-to-score latency
-        if len(rec) and bool((rec["flags"] & P.FLAG_EVENT).any()):
+        if self.engine.take_reaction():
+            # the fast path (gateway/reaction.py): out on its own topic now, and a tick at once
+            self._publish_reaction()
+            self._reacting.set()
+            self._urgent.set()
+        elif len(rec) and bool((rec["flags"] & P.FLAG_EVENT).any()):
             self._urgent.set()
 
     def _wait_tick(self, due: float, last: float) -> None:
@@ -222,7 +233,9 @@ class Gateway:
                 return
             if self._urgent.wait(left):
                 self._urgent.clear()
-                self.stop_event.wait(max(0.0, last + URGENT_GAP_S - time.monotonic()))
+                if not self._reacting.wait(max(0.0, last + URGENT_GAP_S - time.monotonic())):
+                    return
+                self._reacting.clear()
                 return
 
     def _ticks(self) -> None:
@@ -234,6 +247,9 @@ class Gateway:
             snap["relays"] = [{"relay": r, "state": st.get("state", "unknown")} for r, st in sorted(self.relays.items())]
             self.tick_ms = (self.tick_ms + [1000 * (time.perf_counter() - start)])[-1000:]
             self._publish(snap)
+            if snap["reaction"]["active"] != self._reaction_active:  # a reaction ended (or began)
+                self._reaction_active = snap["reaction"]["active"]
+                self._publish_reaction()
             self._rate_control(snap["t"])
             if snap["t"] - last_store >= 1000:
                 last_store = snap["t"]

@@ -31,6 +31,7 @@ FAST_RISE_DB = 9.03
 FAST_DECAY_DB_S = 34.7
 VOICE_RISE_S, VOICE_FALL_S = 20.0, 2.5  # the DSP's voice background (docs/dsp.md)
 QUIET_ROOM_DB = 35.0  # between tracks: ventilation and the microphone's own noise
+CLAP_QUIET_S, CHEER_QUIET_S = 2.0, 1.0  # the firmware's event triggers re-arm after these
 
 
 @dataclass(frozen=True)
@@ -96,16 +97,24 @@ class Emitter:
         n = len(person)
         self.was_clapping = np.zeros(n, bool)
         self.was_cheering = np.zeros(n, bool)
+        # time since each wearer last clapped / cheered: the firmware's triggers need a quiet spell
+        self.clap_quiet = np.full(n, np.inf)
+        self.cheer_quiet = np.full(n, np.inf)
         # the band's voice background (dB), as its DSP keeps it: NaN until its first report
         self.voice_bg = np.full(n, np.nan)
 
-    def reactions(self, act: Actions, zone_cheer_share: F64, zone_of_band: npt.NDArray[np.int32]
-                  ) -> npt.NDArray[np.bool_]:
-        """Bands whose wearer just started to clap or cheer: they report at once."""
+    def reactions(self, act: Actions, zone_cheer_share: F64, zone_of_band: npt.NDArray[np.int32],
+                  dt: float = 0.05) -> npt.NDArray[np.bool_]:
+        """Bands whose wearer just started to clap or cheer: they report at once.
+        As the firmware's triggers (docs/dsp.md): a clap burst after 2 s without
+        claps, a cheer swell after 1 s without one; dt: time since the last call."""
         p = self.person
         clapping = act.clapping[p]
         cheering = act.cheering[p] | (zone_cheer_share[zone_of_band] > 0.3)
-        start = (clapping & ~self.was_clapping) | (cheering & ~self.was_cheering)
+        self.clap_quiet = np.where(self.was_clapping, 0.0, self.clap_quiet + dt)
+        self.cheer_quiet = np.where(self.was_cheering, 0.0, self.cheer_quiet + dt)
+        start = ((clapping & ~self.was_clapping & (self.clap_quiet >= CLAP_QUIET_S))
+                 | (cheering & ~self.was_cheering & (self.cheer_quiet >= CHEER_QUIET_S)))
         self.was_clapping, self.was_cheering = clapping, cheering
         return start
 

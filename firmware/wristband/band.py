@@ -20,7 +20,7 @@ import time
 from wristband import packet
 from wristband.dsp import FRAME, Pipeline
 from wristband.motion import Motion
-from wristband.schedule import Schedule
+from wristband.schedule import FRAME_MS, EventAdvert, Schedule, event_delay_ms
 
 _IDLE_MS = 50
 _READ_MS = 50
@@ -40,6 +40,7 @@ class Band:
         self.interval_ms = cfg.interval_ms
         self.adv_interval_ms = 100
         self.last_adv = None
+        self.event_adv = EventAdvert()
         self.sched = Schedule(self._jittered())
         self.pipe = Pipeline(cfg.mic["sensitivity_cdb"])
         self.motion = Motion(4096)
@@ -70,8 +71,13 @@ class Band:
             print("crowdpulse: interval_ms", v)
         a = data.get("adv_interval_ms")
         if isinstance(a, int) and 100 <= a <= 25500 and a != self.adv_interval_ms:
-            # many bands share the air: advertise less often (the gateway works out how much)
+            # many bands share the air: advertise less often (the gateway works out how much).
+            # Every band hears this at once: restarting at each one's next report would
+            # keep them all in step, a report interval apart, so the next restart
+            # comes at a random point of the new interval
             self.adv_interval_ms = a
+            if self.last_adv is not None:
+                self.last_adv = time.ticks_add(time.ticks_ms(), -event_delay_ms(a, random.getrandbits(16)))
             print("crowdpulse: adv_interval_ms", a)
         if data.get("event_over") is True or data.get("cmd") == "event_over":
             if not self.over:
@@ -133,6 +139,7 @@ class Band:
         elif was == "listening":
             self.hw.mic_stop()
             self.hw.advertise_stop()
+            self.event_adv.payload = None
         self.hw.led(state == "listening")
 
     # -- reports -------------------------------------------------------------
@@ -145,14 +152,30 @@ class Band:
         self.reports += 1
         self.last_sent = now = time.ticks_ms()
         # (re)starting advertising puts a PDU on the air at once, so a new
-        # report may only restart it once per advertising interval, or the
-        # gateway's rate control would be undone; a reaction's onset goes now
-        if self.cfg.transport != "mqtt" and (codes[10] & packet.FLAG_EVENT or self.last_adv is None
-                                             or time.ticks_diff(now, self.last_adv) >= self.adv_interval_ms):
-            self.last_adv = now
-            self.hw.advertise(packet.adv_payload(report), self.adv_interval_ms)
+        # report restarts it only in place of the next regular advert (due
+        # before the next report), or the gateway's rate control would be
+        # undone.  A reaction's onset goes off the air now and back on in a
+        # random slot of one interval (schedule.event_delay_ms): the whole
+        # crowd reacts at once
+        if self.cfg.transport != "mqtt":
+            if codes[10] & packet.FLAG_EVENT:
+                if self.event_adv.payload is None:
+                    self.hw.advertise_stop()
+                self.event_adv.hold(packet.adv_payload(report), self.adv_interval_ms, random.getrandbits(16))
+                self._event_advert(0)
+            elif self.event_adv.payload is None and (
+                    self.last_adv is None
+                    or time.ticks_diff(now, self.last_adv) >= self.adv_interval_ms - self.sched.interval):
+                self.last_adv = now
+                self.hw.advertise(packet.adv_payload(report), self.adv_interval_ms)
         if self.uplink is not None:
             self.uplink.publish(report)
+
+    def _event_advert(self, ms):
+        adv = self.event_adv.elapse(ms)
+        if adv is not None:
+            self.last_adv = time.ticks_ms()
+            self.hw.advertise(adv, self.adv_interval_ms)
 
     def _report(self, ms, event):
         motion, impacts = packet.MOTION_ABSENT, 0
@@ -198,6 +221,7 @@ class Band:
         if a1 >= a0:  # a collection in between would make this meaningless
             self.alloc_frames += 1
             self.alloc_bytes += a1 - a0
+        self._event_advert(FRAME_MS)
         if ms:
             self._report(ms, event)
 
