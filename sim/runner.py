@@ -20,12 +20,12 @@ import numpy.typing as npt
 from crowdpulse.gateway.batch import RECORD_DTYPE
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.selector.library import Track, sample_library
+from crowdpulse.sim.adverts import AdvertTiming
 from crowdpulse.sim.crowd import Crowd
 from crowdpulse.sim.emit import Emitter
 from crowdpulse.sim.radio import Medium
 from crowdpulse.sim.scenario import Scenario
 from wristband import packet as P
-from wristband.schedule import event_delay_ms
 
 STEP_S = 0.05
 GROUPS = 5  # bands report in turns, a fifth of them every 50 ms at 250 ms
@@ -83,10 +83,9 @@ class SimRun:
         self.has_report = np.zeros(devices, bool)
         self.last_report_t = np.zeros(devices)
         self.next_adv = self.rng.uniform(0, 0.1, devices)
-        self.hold_until = np.zeros(devices)  # an event report waits for its slot (firmware timing)
+        self.adverts = AdvertTiming(devices, self.rng, self.next_adv)
         self.started = np.zeros(devices, bool)
         self.latest_seq = np.full(devices, -1, np.int64)  # the sequence number the advert carries
-        self.last_restart = np.full(devices, -np.inf)
         self.interval_s = 0.25
         self.adv_interval_s = 0.1
         self.muted = np.zeros(devices, bool)
@@ -131,9 +130,7 @@ class SimRun:
         a = data.get("adv_interval_ms")
         if isinstance(a, int) and 100 <= a <= 25500 and a != round(self.adv_interval_s * 1000):
             self.adv_interval_s = a / 1000.0
-            # the firmware's next restart comes at a random point of the new interval (band.py)
-            seen = np.isfinite(self.last_restart)
-            self.last_restart[seen] = self.t - event_delay_ms(a, self.rng.integers(0, 1 << 16, int(seen.sum()))) / 1000.0
+            self.adverts.rephase(self.t, self.adv_interval_s)
         if data.get("event_over") is True or data.get("cmd") == "event_over":
             self.muted[:] = True
 
@@ -257,26 +254,12 @@ class SimRun:
 
     def _advertise(self, idx: npt.NDArray[np.int64], reports: npt.NDArray[np.uint8],
                    event: npt.NDArray[np.bool_]) -> None:
-        """What the firmware (band.py) does with a new report on BLE: it restarts
-        advertising with it, which puts a PDU on the air at once, in place of
-        the next regular advert when that is due before the next report; an
-        event report goes off the air and
-        back on in a random slot of one interval (schedule.event_delay_ms), and
-        while it waits the band neither restarts nor changes its payload (a
-        later event report replaces the payload and keeps the slot).  Each
-        band's report is made somewhere in this step, as its own frames end."""
-        waiting = self.t < self.hold_until[idx]
+        """The firmware's advert timing (sim/adverts.py); each band's report is
+        made somewhere in this step, as its own frames end."""
         at = self.t + self.rng.uniform(0, STEP_S, len(idx))
-        restart = ~event & ~waiting & (at - self.last_restart[idx] >= self.adv_interval_s - self.interval_s)
-        take = event | restart
+        take = self.adverts.reports(idx, at, event, self.adv_interval_s)
         self.latest[idx[take]] = reports[take]
         self.latest_seq[idx[take]] = (self.seq[idx[take]] - 1) & 0xFFFF
-        r = idx[restart]
-        self.next_adv[r] = self.last_restart[r] = at[restart]
-        fresh = event & ~waiting
-        e = idx[fresh]
-        delay = event_delay_ms(int(round(self.adv_interval_s * 1000)), self.rng.integers(0, 1 << 16, len(e)))
-        self.next_adv[e] = self.hold_until[e] = self.last_restart[e] = at[fresh] + delay / 1000.0
 
     def _sign(self, idx: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8], now: float) -> npt.NDArray[np.uint8]:
         epoch = P.epoch_of(int(now))

@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if name == "latency":
             b.add_argument("--devices", type=int, default=10_000, help="simulated bands (default 10000)")
             b.add_argument("--onsets", type=int, default=30, help="scripted reactions (default 30)")
+            b.add_argument("--false-minutes", type=float, default=0,
+                           help="simulated minutes of the normal scenario for the false reaction rate "
+                                "(default: the scenario's own 8)")
         if name == "accuracy":
             b.add_argument("--devices", type=int, default=1000, help="bands per scenario (default 1000)")
             b.add_argument("--heldout", type=int, default=4, help="generated held-out scenarios (default 4)")
@@ -73,9 +76,9 @@ def run(args: argparse.Namespace) -> int:
             raise CliError("--hours must be 0.25-12 and --seeds 1-50")
         result = module.run(args.hours, tuple(range(1, args.seeds + 1)))
     elif args.bench == "latency":
-        if not 100 <= args.devices <= 100_000 or not 3 <= args.onsets <= 1000:
-            raise CliError("--devices must be 100-100000 and --onsets 3-1000")
-        result = module.run(args.devices, args.onsets)
+        if not 100 <= args.devices <= 100_000 or not 3 <= args.onsets <= 1000 or not 0 <= args.false_minutes <= 600:
+            raise CliError("--devices must be 100-100000, --onsets 3-1000, --false-minutes 0-600")
+        result = module.run(args.devices, args.onsets, args.false_minutes or None)
     elif args.bench == "accuracy":
         if not 50 <= args.devices <= 50_000 or not 0 <= args.heldout <= 50 or args.minutes < 0:
             raise CliError("--devices must be 50-50000, --heldout 0-50, --minutes >= 0")

@@ -20,7 +20,7 @@ import time
 from wristband import packet
 from wristband.dsp import FRAME, Pipeline
 from wristband.motion import Motion
-from wristband.schedule import FRAME_MS, EventAdvert, Schedule, event_delay_ms
+from wristband.schedule import FRAME_MS, Advert, Schedule
 
 _IDLE_MS = 50
 _READ_MS = 50
@@ -39,8 +39,7 @@ class Band:
         self.over = False
         self.interval_ms = cfg.interval_ms
         self.adv_interval_ms = 100
-        self.last_adv = None
-        self.event_adv = EventAdvert()
+        self.advert = Advert()
         self.sched = Schedule(self._jittered())
         self.pipe = Pipeline(cfg.mic["sensitivity_cdb"])
         self.motion = Motion(4096)
@@ -71,13 +70,12 @@ class Band:
             print("crowdpulse: interval_ms", v)
         a = data.get("adv_interval_ms")
         if isinstance(a, int) and 100 <= a <= 25500 and a != self.adv_interval_ms:
-            # many bands share the air: advertise less often (the gateway works out how much).
-            # Every band hears this at once: restarting at each one's next report would
-            # keep them all in step, a report interval apart, so the next restart
-            # comes at a random point of the new interval
+            # many bands share the air: advertise less often (the gateway works out how much);
+            # every band hears this at once, so each goes quiet and comes back at a
+            # random point of the new interval (schedule.Advert)
             self.adv_interval_ms = a
-            if self.last_adv is not None:
-                self.last_adv = time.ticks_add(time.ticks_ms(), -event_delay_ms(a, random.getrandbits(16)))
+            if self.advert.rephase(a, random.getrandbits(16)):
+                self.hw.advertise_stop()
             print("crowdpulse: adv_interval_ms", a)
         if data.get("event_over") is True or data.get("cmd") == "event_over":
             if not self.over:
@@ -139,7 +137,7 @@ class Band:
         elif was == "listening":
             self.hw.mic_stop()
             self.hw.advertise_stop()
-            self.event_adv.payload = None
+            self.advert = Advert()
         self.hw.led(state == "listening")
 
     # -- reports -------------------------------------------------------------
@@ -151,30 +149,22 @@ class Band:
         self.seq = (self.seq + 1) & 0xFFFF
         self.reports += 1
         self.last_sent = now = time.ticks_ms()
-        # (re)starting advertising puts a PDU on the air at once, so a new
-        # report restarts it only in place of the next regular advert (due
-        # before the next report), or the gateway's rate control would be
-        # undone.  A reaction's onset goes off the air now and back on in a
-        # random slot of one interval (schedule.event_delay_ms): the whole
-        # crowd reacts at once
+        # on BLE the report waits for the band's next advert, and a reaction's
+        # onset for a random slot of one interval (schedule.Advert): the whole
+        # crowd reacts at once, and the air carries only so many adverts
         if self.cfg.transport != "mqtt":
-            if codes[10] & packet.FLAG_EVENT:
-                if self.event_adv.payload is None:
-                    self.hw.advertise_stop()
-                self.event_adv.hold(packet.adv_payload(report), self.adv_interval_ms, random.getrandbits(16))
-                self._event_advert(0)
-            elif self.event_adv.payload is None and (
-                    self.last_adv is None
-                    or time.ticks_diff(now, self.last_adv) >= self.adv_interval_ms - self.sched.interval):
-                self.last_adv = now
-                self.hw.advertise(packet.adv_payload(report), self.adv_interval_ms)
+            adv = packet.adv_payload(report)
+            if not codes[10] & packet.FLAG_EVENT:
+                self.advert.report(adv, self.adv_interval_ms)
+            elif self.advert.event_report(adv, self.adv_interval_ms, random.getrandbits(16)):
+                self.hw.advertise_stop()
+            self._advertise(0)
         if self.uplink is not None:
             self.uplink.publish(report)
 
-    def _event_advert(self, ms):
-        adv = self.event_adv.elapse(ms)
+    def _advertise(self, ms):
+        adv = self.advert.elapse(ms)
         if adv is not None:
-            self.last_adv = time.ticks_ms()
             self.hw.advertise(adv, self.adv_interval_ms)
 
     def _report(self, ms, event):
@@ -221,7 +211,7 @@ class Band:
         if a1 >= a0:  # a collection in between would make this meaningless
             self.alloc_frames += 1
             self.alloc_bytes += a1 - a0
-        self._event_advert(FRAME_MS)
+        self._advertise(FRAME_MS)
         if ms:
             self._report(ms, event)
 
@@ -265,6 +255,7 @@ class Band:
             if self.state == "muted" and self.cfg.ok:
                 self._muted_heartbeat()
             time.sleep_ms(_IDLE_MS)
+            self._advertise(_IDLE_MS)
         self._housekeeping()
 
     def run(self):

@@ -1,6 +1,7 @@
-# The timing of event adverts (wristband.schedule): a reaction's report waits a
-# random slot of one advertising interval.  Runs on both interpreters.
-from wristband.schedule import FRAME_MS, EventAdvert, event_delay_ms
+# When a report goes on the air (wristband.schedule.Advert): a new report takes
+# the band's next advert slot, a reaction's report a random slot of one
+# interval.  Runs on both interpreters.
+from wristband.schedule import FRAME_MS, Advert, event_delay_ms
 
 
 def _lcg(n, seed=12345):
@@ -11,6 +12,16 @@ def _lcg(n, seed=12345):
         x = (1103515245 * x + 12345) & 0x7FFFFFFF
         out.append(x >> 15)
     return out
+
+
+def _frames_until_out(adv, limit=5000):
+    n = 0
+    while n < limit:
+        out = adv.elapse(FRAME_MS)
+        n += 1
+        if out is not None:
+            return n, out
+    return n, None
 
 
 def test_delays_cover_one_interval_evenly():
@@ -24,29 +35,59 @@ def test_delays_cover_one_interval_evenly():
             assert 800 < q < 1200, (interval, quarters)
 
 
-def test_an_event_advert_goes_out_in_its_slot_and_only_once():
-    adv = EventAdvert()
-    adv.hold(b"first", 700, 345)  # slot: 345 ms
-    frames = 0
-    out = None
-    while out is None and frames < 100:
-        out = adv.elapse(FRAME_MS)
-        frames += 1
-    assert out == b"first"
-    assert frames * FRAME_MS >= 345 and (frames - 1) * FRAME_MS < 345
+def test_the_first_report_goes_at_once():
+    adv = Advert()
+    adv.report(b"r0", 1000)
+    assert adv.elapse(0) == b"r0"
+
+
+def test_a_report_waits_for_the_next_slot_and_the_newest_goes():
+    adv = Advert()
+    adv.report(b"r0", 1000)
+    adv.elapse(0)
+    for _ in range(25):  # 250 ms later, the next report
+        assert adv.elapse(FRAME_MS) is None
+    adv.report(b"r1", 1000)
+    for _ in range(25):
+        assert adv.elapse(FRAME_MS) is None
+    adv.report(b"r2", 1000)
+    n, out = _frames_until_out(adv)
+    assert out == b"r2"
+    assert 50 + n == 99  # one frame before the radio's own advert at 1000 ms
+
+
+def test_an_event_report_takes_a_random_slot_and_holds_it():
+    adv = Advert()
+    adv.report(b"r0", 7500)
+    adv.elapse(0)
+    assert adv.event_report(b"e1", 7500, 345)  # off the air now; slot at 345 ms
+    assert not adv.event_report(b"e2", 7500, 7000)  # a later event keeps the slot
+    adv.report(b"r1", 7500)  # a plain report does not displace it
+    n, out = _frames_until_out(adv)
+    assert out == b"e2"
+    assert n * FRAME_MS >= 345 and (n - 1) * FRAME_MS < 345
     assert adv.elapse(FRAME_MS) is None
 
 
-def test_a_later_event_replaces_the_payload_but_keeps_the_slot():
-    adv = EventAdvert()
-    adv.hold(b"first", 1000, 250)
-    assert adv.elapse(200) is None
-    adv.hold(b"second", 1000, 990)  # the slot stays at 250 ms
-    assert adv.elapse(40) is None
-    assert adv.elapse(10) == b"second"
+def test_a_new_interval_rephases_at_random():
+    slots = []
+    for bits in _lcg(200, 7):
+        adv = Advert()
+        adv.report(b"r0", 100)
+        adv.elapse(0)
+        assert adv.rephase(5000, bits)  # off the air until the new slot
+        adv.report(b"r1", 5000)
+        n, out = _frames_until_out(adv)
+        assert out == b"r1"
+        slots.append(n * FRAME_MS)
+    assert min(slots) < 1000 and max(slots) > 4000
 
 
-def test_a_zero_slot_goes_at_once():
-    adv = EventAdvert()
-    adv.hold(b"now", 100, 300)  # 300 % 100 == 0
-    assert adv.elapse(0) == b"now"
+def test_an_event_report_keeps_its_slot_through_a_new_interval():
+    adv = Advert()
+    adv.report(b"r0", 1000)
+    adv.elapse(0)
+    adv.event_report(b"e1", 1000, 120)
+    assert not adv.rephase(5000, 4000)
+    n, out = _frames_until_out(adv)
+    assert out == b"e1" and n * FRAME_MS == 120
