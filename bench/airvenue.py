@@ -39,6 +39,7 @@ REPORT_S = 0.25
 FLUSH_S = 0.05
 DENSITY = 2.5  # bands a square metre on a busy floor
 RELAY_GRID_M = 25.0
+LATE_S = 0.1
 CLAP_DECIDE_S = 0.030  # the clap detector decides 15 sub-blocks of 2 ms after the rise
 GUARD_S = AIRTIME_S + 3 * CHANNEL_GAP_S  # a PDU's fate is sealed once nothing later can overlap it
 
@@ -85,6 +86,9 @@ class Bands:
                                        npt.NDArray[np.float64]]:
         """Reports made by now: (band index, event, when, the audio each covers in s)."""
         gap = MIN_EVENT_MS / 1000.0
+        # a band does not make up for reports the driver was too slow to make
+        late = self.next_report < now - LATE_S
+        self.next_report[late] = now
         ev_ok = (self.event_at <= now) & (now - self.last_report >= gap)
         idx = np.flatnonzero((self.next_report <= now) | ev_ok)
         if len(idx) == 0:

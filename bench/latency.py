@@ -114,6 +114,16 @@ class Driver:
         self.wifi_out.reports(*self.wifi.due(now))
         self.air.step(now)
 
+    def warm(self) -> None:
+        """Compile the signing and the codes now, not on the first step."""
+        one = np.zeros(1, np.int64)
+        self.ble.codes.codes(one, False, np.zeros(1, bool), np.full(1, 0.25))
+        self.ble.sign(one, np.zeros(1, bool), np.full(1, 0.25), np.zeros(1, np.int64))
+        now = time.time()
+        for bands in (self.ble, self.wifi):
+            bands.next_report = now + bands.rng.uniform(0, 0.25, len(bands.ids))
+            bands.last_report = bands.next_report - 0.25
+
     def onset(self, t0: float) -> None:
         self.ble.onset(t0)
         self.wifi.onset(t0)
@@ -223,6 +233,7 @@ def run(devices: int = 10_000, onsets: int = 30, false_minutes: float | None = N
         try:
             ids = [(f"B{i + 1:05d}", "floor" if i < devices - wifi else "wifi") for i in range(devices)]
             driver = Driver(devices, wifi, Fleet(Registry(key, ids, ["floor", "wifi"])), pub, rng)
+            driver.warm()
             adv_s = _warm(driver, listener)
             print(f"  rate control settled at {adv_s * 1000:.0f} ms", flush=True)
             times = _drive(driver, listener, onsets)

@@ -166,6 +166,8 @@ class Engine:
             reaction = self.reactions.state(t)
         loss = self._loss(recent, view, t)
         venue, conf = S.venue_score(zones, self.model)
+        with self.lock:
+            venue = self.reactions.lift_venue(venue, t)
         if record:
             self.history.push(t, [venue, *[z.score for z in zones]])
         if self._trend_at is None or abs(t - self._trend_at) >= 1000:  # a slope needs no 10 Hz

@@ -165,17 +165,19 @@ class Detector:
                 "share": round(a.share, 3) if a else None}
 
     def lift(self, zones: list[ZoneScore], now_ms: int) -> list[ZoneScore]:
-        """The zones' scores with each active reaction's lift (see the module doc)."""
-        out = []
-        venue = self.active.get(self.rows - 1)
-        for i, z in enumerate(zones):
-            a = self.active.get(i, venue)  # a venue-wide reaction lifts zones not yet significant alone
-            if a is None or z.score is None:
-                out.append(z)
-                continue
-            fade = math.exp(-max(0, now_ms - a.since_ms) / FADE_MS)
-            out.append(replace(z, score=z.score + (100.0 - z.score) * GAIN * a.strength * fade))
-        return out
+        """The zones' scores, each with its own reaction's lift (see the module doc)."""
+        return [replace(z, score=self._lifted(z.score, self.active.get(i), now_ms)) for i, z in enumerate(zones)]
+
+    def lift_venue(self, score: float | None, now_ms: int) -> float | None:
+        """The venue's score with the venue-wide reaction's lift."""
+        return self._lifted(score, self.active.get(self.rows - 1), now_ms)
+
+    @staticmethod
+    def _lifted(score: float | None, a: Reaction | None, now_ms: int) -> float | None:
+        if a is None or score is None:
+            return score
+        fade = math.exp(-max(0, now_ms - a.since_ms) / FADE_MS)
+        return score + (100.0 - score) * GAIN * a.strength * fade
 
 
 def _ring_add(bn: npt.NDArray[np.int64], total: npt.NDArray[np.int64], flagged: npt.NDArray[np.int64],
