@@ -144,10 +144,18 @@ class Engine:
         with self.lock:
             return self.reactions.state(at_ms if at_ms is not None else now_ms())
 
-    def merge(self, records: npt.NDArray[np.void]) -> int:
-        """Accepted records from another worker (shared subscription scale-out)."""
+    def merge(self, records: npt.NDArray[np.void]) -> tuple[int, int]:
+        """Accepted records from another worker (shared subscription scale-out):
+        (records new here, records refused as impossible).  A worker is trusted
+        as far as the broker's ACL says, but a record out of range must never
+        reach the aggregator's unchecked array indexing."""
+        t = now_ms()
+        ok = ((records["band"] >= 0) & (records["band"] < len(self.registry))
+              & (records["interval_ms"] > 0) & (records["interval_ms"] <= 2550)
+              & (np.abs(records["arrival_ms"] - t) <= self.validator.limits[0] + self.validator.limits[1])
+              & (records["pad"] == 0))
         with self.lock:
-            return self.agg.add(records)
+            return self.agg.add(records[ok]), int((~ok).sum())
 
     # -- sentiment -----------------------------------------------------------
     def tick(self, at_ms: int | None = None, record: bool = True) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import paho.mqtt.client as mqtt
 from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway import sentiment as S
 from crowdpulse.gateway.core import Engine, now_ms
+from crowdpulse.gateway.errors import InputErrors
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.selection import Selection
 from crowdpulse.gateway.store import Store
@@ -33,6 +34,7 @@ from wristband import packet as P
 
 log = logging.getLogger("crowdpulse.gateway")
 URGENT_GAP_S = 0.02  # onset ticks: at most 50 a second, whatever the crowd does
+MAX_RELAYS = 1000
 
 
 class Gateway:
@@ -70,6 +72,7 @@ class Gateway:
         self._unacked: set[int] = set()
         self._threads: list[threading.Thread] = []
         self.relays: dict[str, dict[str, Any]] = {}
+        self.errors = InputErrors()
         self.selection = Selection(cfg, self._pub)
         self.listeners.append(self.selection.selector.on_sentiment)
         # the retained band config is one message: the gateway owns all of it
@@ -139,6 +142,13 @@ class Gateway:
             log.warning("broker connection lost (%s); reconnecting", rc)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._message(msg)
+        except Exception as exc:  # whatever comes in, the network thread must live on
+            self.errors.count("mqtt", "unhandled")
+            log.error("message on %s not handled: %s", msg.topic, exc)
+
+    def _message(self, msg: mqtt.MQTTMessage) -> None:
         # the raw topic bytes: decoding every topic to str costs more than the rest
         t: bytes = msg._topic  # noqa: SLF001
         if t.endswith(b"/report"):
@@ -155,18 +165,36 @@ class Gateway:
                 self._batches.append((msg.payload, now_ms()))
                 self._batch_cv.notify()
         elif parts[3] == b"selector" and parts[-1] == b"cmd":
-            self.selection.on_mqtt(msg)
+            refused = self.selection.on_mqtt(msg)
+            if refused:
+                self.errors.count("mqtt", refused)
         elif parts[3] == b"relay" and parts[-1] == b"status":
-            try:
-                status = json.loads(msg.payload)
-            except ValueError:
-                return
-            if isinstance(status, dict):
-                self.relays[parts[4].decode(errors="replace")] = status
+            self._relay_status(parts[4].decode(errors="replace"), msg.payload)
         elif parts[3] == b"gateway" and parts[4] == b"accepted" and parts[-1] != self.worker.encode():
             payload = bytes(msg.payload)
-            if len(payload) % A.RECORD.itemsize == 0:
-                self.merged += self.engine.merge(np.frombuffer(payload, A.RECORD))
+            if len(payload) % A.RECORD.itemsize != 0:
+                self.errors.count("mqtt", "accepted_bad_size")
+                return
+            records = np.frombuffer(payload, A.RECORD)
+            merged, bad = self.engine.merge(records)
+            self.merged += merged
+            if bad:
+                self.errors.count("mqtt", "accepted_bad_record")
+
+    def _relay_status(self, relay: str, payload: bytes) -> None:
+        try:
+            status = json.loads(payload)
+        except ValueError:
+            self.errors.count("mqtt", "status_not_json")
+            return
+        state = status.get("state") if isinstance(status, dict) else None
+        if not isinstance(state, str) or len(state) > 32:
+            self.errors.count("mqtt", "status_bad")
+            return
+        if relay not in self.relays and len(self.relays) >= MAX_RELAYS:
+            self.errors.count("mqtt", "status_too_many_relays")  # a flood of made-up relay ids
+            return
+        self.relays[relay] = {"state": state}
 
     def _publish(self, snap: dict[str, Any]) -> None:
         self.client.publish(self.t("sentiment"), json.dumps({k: v for k, v in snap.items() if k != "zones"}),
