@@ -56,7 +56,13 @@ class _Collector:
         tick = GaugeMetricFamily("crowdpulse_tick_duration_ms", "Scoring tick duration", labels=["stat"])
         tick.add_metric(["last"], c["tick_last_ms"])
         tick.add_metric(["p99"], c["tick_p99_ms"])
+        tick.add_metric(["p99_1m"], c["tick_p99_1m_ms"])
         yield tick
+        logged = CounterMetricFamily("crowdpulse_log_messages", "The gateway's warnings and errors, by level",
+                                     labels=["level"])
+        for level in ("warning", "error", "critical"):
+            logged.add_metric([level], c["log"].get(level, 0))
+        yield logged
         yield GaugeMetricFamily("crowdpulse_broker_connected", "1 when connected to MQTT",
                                 value=1.0 if c["connected"] else 0.0)
         bad = CounterMetricFamily("crowdpulse_input_errors", "Bad input refused, by where it came in and why",

@@ -9,6 +9,7 @@ Reasons are a short fixed vocabulary, never the input itself.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 
@@ -25,3 +26,16 @@ class InputErrors:
     def snapshot(self) -> dict[tuple[str, str], int]:
         with self._lock:
             return dict(self._counts)
+
+
+class LogCounter(logging.Handler):
+    """Counts the gateway's own warnings and errors by level, for /metrics
+    (crowdpulse_log_messages_total{level}): a soak or an operator can see that
+    the log holds errors without reading it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.counts: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.counts[record.levelname.lower()] += 1

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -24,7 +25,7 @@ import paho.mqtt.client as mqtt
 from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway import sentiment as S
 from crowdpulse.gateway.core import Engine, now_ms
-from crowdpulse.gateway.errors import InputErrors
+from crowdpulse.gateway.errors import InputErrors, LogCounter
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.selection import Selection
 from crowdpulse.gateway.store import Store
@@ -73,6 +74,9 @@ class Gateway:
         self._threads: list[threading.Thread] = []
         self.relays: dict[str, dict[str, Any]] = {}
         self.errors = InputErrors()
+        self.log_counts = LogCounter()
+        logging.getLogger().addHandler(self.log_counts)  # everything the process logs
+        self._tick_times: deque[tuple[float, float]] = deque()  # (monotonic s, ms) over the last minute
         self.selection = Selection(cfg, self._pub)
         self.listeners.append(self.selection.selector.on_sentiment)
         # the retained band config is one message: the gateway owns all of it
@@ -273,7 +277,11 @@ class Gateway:
             start = time.perf_counter()
             snap = self.engine.tick()
             snap["relays"] = [{"relay": r, "state": st.get("state", "unknown")} for r, st in sorted(self.relays.items())]
-            self.tick_ms = (self.tick_ms + [1000 * (time.perf_counter() - start)])[-1000:]
+            took = 1000 * (time.perf_counter() - start)
+            self.tick_ms = (self.tick_ms + [took])[-1000:]
+            self._tick_times.append((time.monotonic(), took))
+            while self._tick_times and self._tick_times[0][0] < time.monotonic() - 60.0:
+                self._tick_times.popleft()
             self._publish(snap)
             if snap["reaction"]["active"] != self._reaction_active:  # a reaction ended (or began)
                 self._reaction_active = snap["reaction"]["active"]
@@ -313,12 +321,16 @@ class Gateway:
         self.client.loop_stop()
         self.selection.stop()
         self.store.close()
+        logging.getLogger().removeHandler(self.log_counts)
 
     def metrics_state(self) -> dict[str, Any]:
         c = self.engine.counters()
         ticks = sorted(self.tick_ms)
         c["tick_p99_ms"] = ticks[int(0.99 * (len(ticks) - 1))] if ticks else 0.0
         c["tick_last_ms"] = self.tick_ms[-1] if self.tick_ms else 0.0
+        minute = sorted(ms for _t, ms in list(self._tick_times))
+        c["tick_p99_1m_ms"] = minute[int(0.99 * (len(minute) - 1))] if minute else 0.0
+        c["log"] = dict(self.log_counts.counts)
         c["connected"] = self.connected.is_set()
         return c
 

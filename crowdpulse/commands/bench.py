@@ -22,6 +22,8 @@ BENCHES = {
                                             "Mosquitto and gateway"),
     "accuracy": ("crowdpulse.bench.accuracy", "the gateway's sentiment against the simulator's ground truth"),
     "sim": ("crowdpulse.bench.simspeed", "bands the simulator runs in real time, fast and twin modes"),
+    "soak": ("crowdpulse.bench.soak", "a live venue (gateway, Mosquitto, 10,000 bands) for N minutes: "
+                                      "memory, tick time, errors"),
 }
 
 
@@ -51,6 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             b.add_argument("--fast-devices", type=int, default=50_000)
             b.add_argument("--twin-devices", type=int, default=2_000)
             b.add_argument("--seconds", type=float, default=10.0, help="simulated seconds measured")
+        if name == "soak":
+            b.add_argument("--minutes", type=float, default=30.0, help="how long (default 30)")
+            b.add_argument("--devices", type=int, default=10_000, help="simulated bands (default 10000)")
         if name == "ingest":
             b.add_argument("--seconds", type=float, default=8.0,
                            help="length of each load phase (default 8)")
@@ -83,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
         if not 50 <= args.devices <= 50_000 or not 0 <= args.heldout <= 50 or args.minutes < 0:
             raise CliError("--devices must be 50-50000, --heldout 0-50, --minutes >= 0")
         result = module.run(args.devices, args.heldout, args.minutes or None)
+    elif args.bench == "soak":
+        if not 1 <= args.minutes <= 24 * 60 or not 100 <= args.devices <= 100_000:
+            raise CliError("--minutes must be 1-1440 and --devices 100-100000")
+        result = module.run(args.minutes, args.devices)
     elif args.bench == "sim":
         if not 100 <= args.fast_devices <= 500_000 or not 10 <= args.twin_devices <= 50_000 \
                 or not 1 <= args.seconds <= 600:
