@@ -10,7 +10,8 @@ random slot of one advertising interval (wristband.schedule.event_delay_ms),
 so every advert heard after the onset carries the flag.  The detector asks,
 after every batch, whether the flagged reports of the last 20, 40 or 80 ms
 are more than the zone's background share of flagged reports can explain:
-a binomial tail below ALPHA, with at least MIN_EVENTS flagged reports.  The
+a binomial tail below ALPHA, at least MIN_EVENTS flagged reports, and a
+flagged share at least MIN_JUMP above the background.  The
 background share is the zone's own over the few seconds before (a crowd that
 warms up flags more and more onsets), with a small prior.  Reports through
 relays and reports straight from bands are tested apart: a BLE band gets one
@@ -41,9 +42,11 @@ BUCKET_MS = 5
 N_BUCKETS = 32  # 160 ms of history
 WINDOWS_MS = (20, 40, 80)
 MIN_EVENTS = 4
+MIN_JUMP = 0.4  # the flagged share must rise this much: a crowd, not a few people, reacts
 ALPHA = 1e-8  # per test; tests run after every batch (docs/benchmarks.md: false reactions per hour)
 PRIOR_SHARE = 0.02  # flagged share assumed before a zone's background is learned
 PRIOR_REPORTS = 200.0
+MIN_BACKGROUND = 100  # reports in the background window before a stream is tested at all
 BG_BUCKET_MS = 100
 BG_BUCKETS = 50  # the background: the last 5 s...
 BG_SKIP = 2  # ...but the newest 200 ms, where a reaction would be
@@ -116,7 +119,8 @@ class Detector:
         use = (age >= BG_SKIP) & (age < BG_BUCKETS)
         n = (self.bg_all[rows] * use).sum(axis=1)
         e = (self.bg_ev[rows] * use).sum(axis=1)
-        return np.asarray((e + PRIOR_SHARE * PRIOR_REPORTS) / (n + PRIOR_REPORTS))
+        # too little background yet (a stream just starting): no reaction can be told from it
+        return np.where(n >= MIN_BACKGROUND, (e + PRIOR_SHARE * PRIOR_REPORTS) / (n + PRIOR_REPORTS), 1.0)
 
     def _test(self, rows: npt.NDArray[np.int64], now_ms: int) -> list[int]:
         """rows: the streams that got flagged reports; returns the rows that started."""
@@ -126,7 +130,8 @@ class Detector:
         x = (self.ev[rows, None, :] * inside).sum(axis=2)
         p0 = self._background_share(rows)
         tail = bdtrc(np.maximum(x - 1, 0), n, p0[:, None])  # P(X >= x) under the background
-        hit = (x >= MIN_EVENTS) & (tail < ALPHA)
+        jump = x / np.maximum(n, 1) - p0[:, None]
+        hit = (x >= MIN_EVENTS) & (tail < ALPHA) & (jump >= MIN_JUMP)
         started = []
         for i in np.flatnonzero(hit.any(axis=1)):
             r = int(rows[i]) % self.rows
