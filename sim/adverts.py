@@ -6,7 +6,8 @@ wristband.schedule.Advert, vectorised over bands.
 - an event report goes off the air and back on in a random slot of one
   advertising interval (schedule.event_delay_ms), holding the payload against
   later plain reports;
-- a new interval sends every band quiet until a random point of it.
+- a new interval sends every band quiet until a random point of it (a
+  waiting event report too).
 Times are seconds on the caller's clock; `next_adv` is the array the radio
 medium (sim/radio.py) advertises from, moved here when a band restarts.
 """
@@ -50,8 +51,13 @@ class AdvertTiming:
 
     def rephase(self, now: float, interval_s: float) -> None:
         """Every band heard a new interval: it goes quiet, and its next advert comes
-        at a random point of it (one waiting with an event report keeps its slot)."""
-        seen = np.flatnonzero(np.isfinite(self.last) & (self.hold_until <= now))
+        at a random point of it (a waiting event report too, with its payload)."""
+        seen = np.flatnonzero(np.isfinite(self.last))
         ms = int(round(interval_s * 1000))
-        self.last[seen] = now - interval_s + event_delay_ms(ms, self.rng.integers(0, 1 << 16, len(seen))) / 1000.0
-        self.restart_at[seen] = self.next_adv[seen] = np.maximum(now, self.last[seen] + interval_s - FRAME_S)
+        delay = event_delay_ms(ms, self.rng.integers(0, 1 << 16, len(seen))) / 1000.0
+        held = self.hold_until[seen] > now
+        h = seen[held]
+        self.restart_at[h] = self.next_adv[h] = self.hold_until[h] = now + delay[held]
+        p = seen[~held]
+        self.last[p] = now - interval_s + delay[~held]
+        self.restart_at[p] = self.next_adv[p] = np.maximum(now, self.last[p] + interval_s - FRAME_S)

@@ -62,7 +62,8 @@ class Advert:
       replace it, later event reports do and keep the slot;
     - rephase(): the interval changed (every band hears it at once), so the
       band goes quiet and its next advert comes at a random point of the new
-      interval (an event report keeps its slot).
+      interval (a waiting event report too: a slot of the old interval would
+      crowd the flagged adverts together).
     Time is counted in audio frames (elapse), not by a clock."""
 
     def __init__(self):
@@ -89,8 +90,11 @@ class Advert:
 
     def rephase(self, interval_ms, bits):
         """Returns True when the band must go off the air now (until its new slot)."""
-        if self.since < 0 or self.event:
+        if self.since < 0:
             return False
+        if self.event:  # a new slot in the new interval, like everyone else's
+            self.wait = event_delay_ms(interval_ms, bits)
+            return False  # (already off the air)
         self.since = interval_ms - event_delay_ms(interval_ms, bits)
         if self.payload is not None:
             self.wait = interval_ms - FRAME_MS - self.since
