@@ -52,10 +52,19 @@ class Codes:
         self.emit = Emitter(np.arange(n), rng.normal(92.0, 3.0, n), rng)
         self.zone = np.zeros(n, np.int32)
 
-    def codes(self, idx: npt.NDArray[np.int64], reacting: bool, event: npt.NDArray[np.bool_],
-              span_s: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
-        act = Actions(np.full(self.n, reacting), np.full(self.n, reacting), np.zeros(self.n, bool),
-                      np.zeros(self.n))
+    def codes(
+        self,
+        idx: npt.NDArray[np.int64],
+        reacting: bool,
+        event: npt.NDArray[np.bool_],
+        span_s: npt.NDArray[np.float64],
+    ) -> npt.NDArray[np.uint8]:
+        act = Actions(
+            np.full(self.n, reacting),
+            np.full(self.n, reacting),
+            np.zeros(self.n, bool),
+            np.zeros(self.n),
+        )
         share = np.array([1.0 if reacting else 0.0])
         return self.emit.codes(idx, act, share * 0.7, share, self.zone, span_s, 126.0, True, event)
 
@@ -63,7 +72,9 @@ class Codes:
 class Bands:
     """One population of bands (BLE or WiFi): report timing, sequence numbers, codes."""
 
-    def __init__(self, first: int, n: int, fleet: Fleet, rng: np.random.Generator, now: float) -> None:
+    def __init__(
+        self, first: int, n: int, fleet: Fleet, rng: np.random.Generator, now: float
+    ) -> None:
         self.ids = np.arange(first, first + n)
         self.fleet, self.rng = fleet, rng
         self.codes = Codes(n, rng)
@@ -82,8 +93,14 @@ class Bands:
         self.reacting = False
         self.event_at[:] = np.inf
 
-    def due(self, now: float) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_], npt.NDArray[np.float64],
-                                       npt.NDArray[np.float64]]:
+    def due(
+        self, now: float
+    ) -> tuple[
+        npt.NDArray[np.int64],
+        npt.NDArray[np.bool_],
+        npt.NDArray[np.float64],
+        npt.NDArray[np.float64],
+    ]:
         """Reports made by now: (band index, event, when, the audio each covers in s)."""
         gap = MIN_EVENT_MS / 1000.0
         # a band does not make up for reports the driver was too slow to make
@@ -94,7 +111,11 @@ class Bands:
         if len(idx) == 0:
             return idx, np.zeros(0, bool), np.zeros(0), np.zeros(0)
         event = ev_ok[idx]
-        at = np.where(event, np.maximum(self.event_at[idx], self.last_report[idx] + gap), self.next_report[idx])
+        at = np.where(
+            event,
+            np.maximum(self.event_at[idx], self.last_report[idx] + gap),
+            self.next_report[idx],
+        )
         span = at - self.last_report[idx]
         self.event_at[idx[event]] = np.inf
         self.last_report[idx] = at
@@ -102,9 +123,14 @@ class Bands:
         self.next_report[idx] = at + REPORT_S * self.rng.uniform(0.9, 1.1, len(idx))
         return idx, event, at, span
 
-    def sign(self, idx: npt.NDArray[np.int64], event: npt.NDArray[np.bool_], span_s: npt.NDArray[np.float64],
-             seq: npt.NDArray[np.int64] | None = None, reacting: npt.NDArray[np.bool_] | None = None
-             ) -> npt.NDArray[np.uint8]:
+    def sign(
+        self,
+        idx: npt.NDArray[np.int64],
+        event: npt.NDArray[np.bool_],
+        span_s: npt.NDArray[np.float64],
+        seq: npt.NDArray[np.int64] | None = None,
+        reacting: npt.NDArray[np.bool_] | None = None,
+    ) -> npt.NDArray[np.uint8]:
         """Signed reports of bands idx; seq: their sequence numbers (default: the
         next ones); reacting: what each heard (default: the crowd now)."""
         f = self.fleet
@@ -131,7 +157,9 @@ class Air:
     signed only when a relay passes it on (its sequence number and what it
     heard are kept from when it was made)."""
 
-    def __init__(self, bands: Bands, pub: mqtt.Client, venue: str, rng: np.random.Generator, t0: float) -> None:
+    def __init__(
+        self, bands: Bands, pub: mqtt.Client, venue: str, rng: np.random.Generator, t0: float
+    ) -> None:
         n = len(bands.ids)
         self.bands, self.pub, self.venue, self.rng, self.t0 = bands, pub, venue, rng, t0
         side = float(np.sqrt(n / DENSITY))
@@ -168,8 +196,13 @@ class Air:
             self.adv_s = ms / 1000.0
             self.timing.rephase(now - self.t0, self.adv_s)
 
-    def reports(self, idx: npt.NDArray[np.int64], event: npt.NDArray[np.bool_], at_wall: npt.NDArray[np.float64],
-                span: npt.NDArray[np.float64]) -> None:
+    def reports(
+        self,
+        idx: npt.NDArray[np.int64],
+        event: npt.NDArray[np.bool_],
+        at_wall: npt.NDArray[np.float64],
+        span: npt.NDArray[np.float64],
+    ) -> None:
         take = self.timing.reports(idx, at_wall - self.t0, event, self.adv_s)
         t = idx[take]
         self.pay_seq[t] = self.made[t]
@@ -182,7 +215,9 @@ class Air:
         """PDUs up to now; seal those no later PDU can overlap; relays hear and flush."""
         rel = now - self.t0
         active = np.isfinite(self.next_adv)
-        b, t = self.medium.events(-np.inf, rel, self.next_adv, np.full(len(active), self.adv_s), active)
+        b, t = self.medium.events(
+            -np.inf, rel, self.next_adv, np.full(len(active), self.adv_s), active
+        )
         if len(b):
             self.pdus_b = np.concatenate([self.pdus_b, b])
             self.pdus_t = np.concatenate([self.pdus_t, t])
@@ -195,7 +230,9 @@ class Air:
             return
         keep = self.sealed_t >= before - 2 * GUARD_S
         ib, it = self.sealed_b[keep], self.sealed_t[keep]
-        ev, relay, _rssi = self.medium.deliver(np.concatenate([ib, self.pdus_b]), np.concatenate([it, self.pdus_t]))
+        ev, relay, _rssi = self.medium.deliver(
+            np.concatenate([ib, self.pdus_b]), np.concatenate([it, self.pdus_t])
+        )
         mine = ev >= len(ib)
         ev, relay = ev[mine] - len(ib), relay[mine]
         sealed = done[ev]
@@ -216,8 +253,11 @@ class Air:
             if len(bb) == 0:
                 continue
             self.sent_seq[r, bb] = self.pay_seq[bb]
-            self.pending[r].append(self.bands.sign(bb, self.pay_event[bb], self.pay_span[bb],
-                                                   self.pay_seq[bb], self.pay_react[bb]))
+            self.pending[r].append(
+                self.bands.sign(
+                    bb, self.pay_event[bb], self.pay_span[bb], self.pay_seq[bb], self.pay_react[bb]
+                )
+            )
             self.pending_at[r].append(aa)
             self.onset_waiting[r] |= bool(self.pay_event[bb].any())
 
@@ -243,8 +283,13 @@ class Wifi:
     def __init__(self, bands: Bands, ids: list[str], pub: mqtt.Client, venue: str) -> None:
         self.bands, self.ids, self.pub, self.venue = bands, ids, pub, venue
 
-    def reports(self, idx: npt.NDArray[np.int64], event: npt.NDArray[np.bool_], _at: npt.NDArray[np.float64],
-                span: npt.NDArray[np.float64]) -> None:
+    def reports(
+        self,
+        idx: npt.NDArray[np.int64],
+        event: npt.NDArray[np.bool_],
+        _at: npt.NDArray[np.float64],
+        span: npt.NDArray[np.float64],
+    ) -> None:
         if len(idx) == 0:
             return
         reps = self.bands.sign(idx, event, span)

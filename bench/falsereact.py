@@ -52,6 +52,10 @@ def run(devices: int = 10_000, minutes: float | None = None, seed: int = 1) -> d
         reactions += int(now_active and not active)  # a zone or the venue starts reacting
         active = now_active
     hours = sim.t / 3600.0
-    return {"false_reactions": reactions, "false_hours": round(hours, 3),
-            "false_reactions_per_hour": round(reactions / hours, 2), "false_devices": devices,
-            "false_wall_s": round(time.perf_counter() - started, 1)}
+    return {
+        "false_reactions": reactions,
+        "false_hours": round(hours, 3),
+        "false_reactions_per_hour": round(reactions / hours, 2),
+        "false_devices": devices,
+        "false_wall_s": round(time.perf_counter() - started, 1),
+    }

@@ -53,10 +53,12 @@ WARM_MIN_S, WARM_MAX_S = 12.0, 240.0
 def _venue(tmp: Path, key: bytes, ble: int, devices: int) -> Path:
     (tmp / "venue.key").write_text(key.hex())
     cfg = tmp / "venue.toml"
-    cfg.write_text(f'venue = "{VENUE}"\n[keys]\nvenue_key_file = "venue.key"\n'
-                   f'[[zones]]\nname = "floor"\nbands = ["B00001-B{ble:05d}"]\n'
-                   f'[[zones]]\nname = "wifi"\nbands = ["B{ble + 1:05d}-B{devices:05d}"]\n'
-                   f'[storage]\npath = "gw.db"\n[http]\nport = {free_port()}\n[console]\ntoken = "x"\n')
+    cfg.write_text(
+        f'venue = "{VENUE}"\n[keys]\nvenue_key_file = "venue.key"\n'
+        f'[[zones]]\nname = "floor"\nbands = ["B00001-B{ble:05d}"]\n'
+        f'[[zones]]\nname = "wifi"\nbands = ["B{ble + 1:05d}-B{devices:05d}"]\n'
+        f'[storage]\npath = "gw.db"\n[http]\nport = {free_port()}\n[console]\ntoken = "x"\n'
+    )
     return cfg
 
 
@@ -70,8 +72,13 @@ class Listener:
         self.client = make_client(url, "bench-latency-listener")
         self.client.on_message = self._on
         self.client.connect(url.host, url.port)
-        self.client.subscribe([(topic(VENUE, "sentiment", "+"), 0), (topic(VENUE, "reaction"), 0),
-                               (topic(VENUE, "config"), 0)])
+        self.client.subscribe(
+            [
+                (topic(VENUE, "sentiment", "+"), 0),
+                (topic(VENUE, "reaction"), 0),
+                (topic(VENUE, "config"), 0),
+            ]
+        )
         self.client.loop_start()
 
     def _on(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
@@ -97,7 +104,9 @@ class Listener:
 class Driver:
     """The venue on the wall clock: reports, the air, relays, WiFi; onsets on cue."""
 
-    def __init__(self, devices: int, wifi: int, fleet: Fleet, pub: mqtt.Client, rng: np.random.Generator) -> None:
+    def __init__(
+        self, devices: int, wifi: int, fleet: Fleet, pub: mqtt.Client, rng: np.random.Generator
+    ) -> None:
         now = time.time()
         ble = devices - wifi
         self.ble = Bands(0, ble, fleet, rng, now)
@@ -181,20 +190,26 @@ def _first(rows: list[tuple[float, dict[str, Any]]], onsets: list[float]) -> dic
         level = float(np.median(pre))
         jitter = float(np.max(np.abs(pre - level)))
         peak = float(score[post].max())
-        for name, above in (("first", jitter + 0.05), ("one_point", max(1.0, jitter + 0.05)),
-                            ("half", max(jitter + 0.05, (peak - level) / 2))):
+        for name, above in (
+            ("first", jitter + 0.05),
+            ("one_point", max(1.0, jitter + 0.05)),
+            ("half", max(jitter + 0.05, (peak - level) / 2)),
+        ):
             up = post[score[post] > level + above]
             if len(up):
                 out[name].append(1000 * float(at[up[0]] - t0))
     return out
 
 
-def _reactions(rows: list[tuple[float, dict[str, Any]]], zone: str, onsets: list[float]) -> list[float]:
+def _reactions(
+    rows: list[tuple[float, dict[str, Any]]], zone: str, onsets: list[float]
+) -> list[float]:
     out = []
     for t0 in onsets:
         for at, data in rows:
-            if t0 <= at < t0 + REACT_S and any(z.get("zone") == zone and z.get("active")
-                                               for z in data.get("zones", [])):
+            if t0 <= at < t0 + REACT_S and any(
+                z.get("zone") == zone and z.get("active") for z in data.get("zones", [])
+            ):
                 out.append(1000 * (at - t0))
                 break
     return out
@@ -217,7 +232,9 @@ def _pct(xs: list[float], q: float) -> float | None:
     return round(float(np.percentile(xs, q)), 1) if xs else None
 
 
-def run(devices: int = 10_000, onsets: int = 30, false_minutes: float | None = None) -> dict[str, Any]:
+def run(
+    devices: int = 10_000, onsets: int = 30, false_minutes: float | None = None
+) -> dict[str, Any]:
     rng = np.random.default_rng(5)
     key = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
     wifi = max(100, min(1000, devices // 20))
@@ -231,7 +248,9 @@ def run(devices: int = 10_000, onsets: int = 30, false_minutes: float | None = N
         pub.connect(url.host, url.port)
         pub.loop_start()
         try:
-            ids = [(f"B{i + 1:05d}", "floor" if i < devices - wifi else "wifi") for i in range(devices)]
+            ids = [
+                (f"B{i + 1:05d}", "floor" if i < devices - wifi else "wifi") for i in range(devices)
+            ]
             driver = Driver(devices, wifi, Fleet(Registry(key, ids, ["floor", "wifi"])), pub, rng)
             driver.warm()
             adv_s = _warm(driver, listener)
@@ -249,16 +268,28 @@ def run(devices: int = 10_000, onsets: int = 30, false_minutes: float | None = N
     react = _reactions(by["reaction"], "floor", times)
     if not ble["first"]:
         raise RuntimeError("the BLE zone's score never moved after an onset")
-    result = {"devices": devices, "ble_bands": devices - wifi, "wifi_bands": wifi, "onsets": len(times),
-              "adv_interval_ms": round(adv_s * 1000), "relays": driver.air.nrelay,
-              "radio_delivered": round(driver.air.heard / max(driver.air.sent, 1), 3),
-              "detected": len(ble["first"]), "p50_ms": _pct(ble["first"], 50), "p99_ms": _pct(ble["first"], 99),
-              "max_ms": round(max(ble["first"]), 1),
-              "wifi_detected": len(wf["first"]), "wifi_p50_ms": _pct(wf["first"], 50),
-              "wifi_p99_ms": _pct(wf["first"], 99),
-              "reaction_p50_ms": _pct(react, 50), "reaction_p99_ms": _pct(react, 99),
-              "one_point_p50_ms": _pct(ble["one_point"], 50), "one_point_p99_ms": _pct(ble["one_point"], 99),
-              "t50_p50_ms": _pct(ble["half"], 50), **counters}
+    result = {
+        "devices": devices,
+        "ble_bands": devices - wifi,
+        "wifi_bands": wifi,
+        "onsets": len(times),
+        "adv_interval_ms": round(adv_s * 1000),
+        "relays": driver.air.nrelay,
+        "radio_delivered": round(driver.air.heard / max(driver.air.sent, 1), 3),
+        "detected": len(ble["first"]),
+        "p50_ms": _pct(ble["first"], 50),
+        "p99_ms": _pct(ble["first"], 99),
+        "max_ms": round(max(ble["first"]), 1),
+        "wifi_detected": len(wf["first"]),
+        "wifi_p50_ms": _pct(wf["first"], 50),
+        "wifi_p99_ms": _pct(wf["first"], 99),
+        "reaction_p50_ms": _pct(react, 50),
+        "reaction_p99_ms": _pct(react, 99),
+        "one_point_p50_ms": _pct(ble["one_point"], 50),
+        "one_point_p99_ms": _pct(ble["one_point"], 99),
+        "t50_p50_ms": _pct(ble["half"], 50),
+        **counters,
+    }
     print(f"  {json.dumps(result)}", flush=True)
     result.update(falsereact.run(min(devices, 10_000), false_minutes))
     return result

@@ -79,18 +79,25 @@ def _wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 def run(minutes: float = 30.0, devices: int = 10_000) -> dict[str, Any]:
     sc = scenario.load("normal")
-    sc.duration_s = minutes * 60.0 + 120.0  # the night goes on (liked tracks) past the shipped timeline
+    sc.duration_s = (
+        minutes * 60.0 + 120.0
+    )  # the night goes on (liked tracks) past the shipped timeline
     with Mosquitto() as broker, tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         (tmp / "venue.key").write_text(KEY.hex())
         port = free_port()
         cfg = tmp / "venue.toml"
-        cfg.write_text(session.venue_toml(sc, devices, VENUE, "venue.key", port, db_path=str(tmp / "gw.db"))
-                       + '\n[console]\ntoken = "soak"\n')
+        cfg.write_text(
+            session.venue_toml(sc, devices, VENUE, "venue.key", port, db_path=str(tmp / "gw.db"))
+            + '\n[console]\ntoken = "soak"\n'
+        )
         out = tmp / "gateway.log"
         with out.open("wb") as log:
-            proc = subprocess.Popen([EXE, "gateway", "--broker", broker.url, "--config", str(cfg)],
-                                    stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [EXE, "gateway", "--broker", broker.url, "--config", str(cfg)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         try:
             _wait_up(port, proc)
             result = _soak(minutes, devices, sc, broker, port, proc.pid)
@@ -102,12 +109,23 @@ def run(minutes: float = 30.0, devices: int = 10_000) -> dict[str, Any]:
     return result
 
 
-def _soak(minutes: float, devices: int, sc: scenario.Scenario, broker: Mosquitto, port: int,
-          pid: int) -> dict[str, Any]:
+def _soak(
+    minutes: float, devices: int, sc: scenario.Scenario, broker: Mosquitto, port: int, pid: int
+) -> dict[str, Any]:
     said: list[str] = []
-    sim = threading.Thread(target=session.live, daemon=True, kwargs=dict(
-        sc=sc, devices=devices, url=BrokerURL.parse(broker.url), venue=VENUE, venue_key=KEY,
-        seconds=minutes * 60.0 + 5.0, say=said.append))
+    sim = threading.Thread(
+        target=session.live,
+        daemon=True,
+        kwargs=dict(
+            sc=sc,
+            devices=devices,
+            url=BrokerURL.parse(broker.url),
+            venue=VENUE,
+            venue_key=KEY,
+            seconds=minutes * 60.0 + 5.0,
+            say=said.append,
+        ),
+    )
     start = time.monotonic()
     sim.start()
     rss: list[tuple[float, float]] = []
@@ -119,22 +137,42 @@ def _soak(minutes: float, devices: int, sc: scenario.Scenario, broker: Mosquitto
             m = _metrics(port)
             m["rss_mb"] = rss[-1][1]
             per_minute.append(m)
-            print(f"  minute {len(per_minute)}: rss {m['rss_mb']:.1f} MB, tick p99 {m['tick_p99_1m_ms']:.2f} ms, "
-                  f"accepted {m['accepted']}", flush=True)
+            print(
+                f"  minute {len(per_minute)}: rss {m['rss_mb']:.1f} MB, tick p99 {m['tick_p99_1m_ms']:.2f} ms, "
+                f"accepted {m['accepted']}",
+                flush=True,
+            )
     last = per_minute[-1]
     first_p99 = per_minute[0]["tick_p99_1m_ms"]
     worst = max(m["tick_p99_1m_ms"] for m in per_minute[1:]) if len(per_minute) > 1 else first_p99
     rss_1m = per_minute[0]["rss_mb"]
-    return {"minutes": len(per_minute), "devices": devices,
-            "rss_initial_mb": round(rss[0][1], 1), "rss_start_mb": round(rss_1m, 1),
-            "rss_end_mb": round(last["rss_mb"], 1), "rss_max_mb": round(max(r for _t, r in rss), 1),
-            "rss_growth": round((last["rss_mb"] - rss_1m) / rss_1m, 4),
-            "tick_p99_first_ms": round(first_p99, 2), "tick_p99_worst_ms": round(worst, 2),
-            "tick_p99_ratio": round(worst / first_p99, 3) if first_p99 > 0 else None,
-            "tick_p99_per_minute_ms": [round(m["tick_p99_1m_ms"], 2) for m in per_minute],
-            "accepted": last["accepted"], "rejected": {k: v for k, v in last["rejected"].items() if v},
-            "log_warnings": last["log"].get("warning", 0),
-            "log_errors": last["log"].get("error", 0) + last["log"].get("critical", 0),
-            "sim_said": said[:5], "load_avg": round(os.getloadavg()[0], 1),
-            "rss_slope_mb_per_h": round(float(np.polyfit([t for t, _ in rss if t >= 60] or [0, 1],
-                                                         [r for t, r in rss if t >= 60] or [0, 0], 1)[0]) * 3600, 1)}
+    return {
+        "minutes": len(per_minute),
+        "devices": devices,
+        "rss_initial_mb": round(rss[0][1], 1),
+        "rss_start_mb": round(rss_1m, 1),
+        "rss_end_mb": round(last["rss_mb"], 1),
+        "rss_max_mb": round(max(r for _t, r in rss), 1),
+        "rss_growth": round((last["rss_mb"] - rss_1m) / rss_1m, 4),
+        "tick_p99_first_ms": round(first_p99, 2),
+        "tick_p99_worst_ms": round(worst, 2),
+        "tick_p99_ratio": round(worst / first_p99, 3) if first_p99 > 0 else None,
+        "tick_p99_per_minute_ms": [round(m["tick_p99_1m_ms"], 2) for m in per_minute],
+        "accepted": last["accepted"],
+        "rejected": {k: v for k, v in last["rejected"].items() if v},
+        "log_warnings": last["log"].get("warning", 0),
+        "log_errors": last["log"].get("error", 0) + last["log"].get("critical", 0),
+        "sim_said": said[:5],
+        "load_avg": round(os.getloadavg()[0], 1),
+        "rss_slope_mb_per_h": round(
+            float(
+                np.polyfit(
+                    [t for t, _ in rss if t >= 60] or [0, 1],
+                    [r for t, r in rss if t >= 60] or [0, 0],
+                    1,
+                )[0]
+            )
+            * 3600,
+            1,
+        ),
+    }

@@ -18,8 +18,8 @@ import numpy.typing as npt
 from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway import batch as B
 from crowdpulse.gateway import ratecontrol
-from crowdpulse.gateway.reaction import Detector
 from crowdpulse.gateway import sentiment as S
+from crowdpulse.gateway.reaction import Detector
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.validate import Validator
 from wristband import packet as P

@@ -120,7 +120,9 @@ class Detector:
         n = (self.bg_all[rows] * use).sum(axis=1)
         e = (self.bg_ev[rows] * use).sum(axis=1)
         # too little background yet (a stream just starting): no reaction can be told from it
-        return np.where(n >= MIN_BACKGROUND, (e + PRIOR_SHARE * PRIOR_REPORTS) / (n + PRIOR_REPORTS), 1.0)
+        return np.where(
+            n >= MIN_BACKGROUND, (e + PRIOR_SHARE * PRIOR_REPORTS) / (n + PRIOR_REPORTS), 1.0
+        )
 
     def _test(self, rows: npt.NDArray[np.int64], now_ms: int) -> list[int]:
         """rows: the streams that got flagged reports; returns the rows that started."""
@@ -159,19 +161,29 @@ class Detector:
     def state(self, now_ms: int) -> dict[str, Any]:
         """What the retained reaction topic and the snapshot carry."""
         venue = self.active.get(self.rows - 1)
-        return {"t": now_ms, "active": venue is not None or any(r < self.rows - 1 for r in self.active),
-                "since": venue.since_ms if venue else None,
-                "share": round(venue.share, 3) if venue else None,
-                "zones": [self._row(i, name) for i, name in enumerate(self.zones)]}
+        return {
+            "t": now_ms,
+            "active": venue is not None or any(r < self.rows - 1 for r in self.active),
+            "since": venue.since_ms if venue else None,
+            "share": round(venue.share, 3) if venue else None,
+            "zones": [self._row(i, name) for i, name in enumerate(self.zones)],
+        }
 
     def _row(self, r: int, name: str) -> dict[str, Any]:
         a = self.active.get(r)
-        return {"zone": name, "active": a is not None, "since": a.since_ms if a else None,
-                "share": round(a.share, 3) if a else None}
+        return {
+            "zone": name,
+            "active": a is not None,
+            "since": a.since_ms if a else None,
+            "share": round(a.share, 3) if a else None,
+        }
 
     def lift(self, zones: list[ZoneScore], now_ms: int) -> list[ZoneScore]:
         """The zones' scores, each with its own reaction's lift (see the module doc)."""
-        return [replace(z, score=self._lifted(z.score, self.active.get(i), now_ms)) for i, z in enumerate(zones)]
+        return [
+            replace(z, score=self._lifted(z.score, self.active.get(i), now_ms))
+            for i, z in enumerate(zones)
+        ]
 
     def lift_venue(self, score: float | None, now_ms: int) -> float | None:
         """The venue's score with the venue-wide reaction's lift."""
@@ -185,8 +197,14 @@ class Detector:
         return score + (100.0 - score) * GAIN * a.strength * fade
 
 
-def _ring_add(bn: npt.NDArray[np.int64], total: npt.NDArray[np.int64], flagged: npt.NDArray[np.int64],
-              row: npt.NDArray[np.int64], bucket: npt.NDArray[np.int64], ev: npt.NDArray[np.bool_]) -> None:
+def _ring_add(
+    bn: npt.NDArray[np.int64],
+    total: npt.NDArray[np.int64],
+    flagged: npt.NDArray[np.int64],
+    row: npt.NDArray[np.int64],
+    bucket: npt.NDArray[np.int64],
+    ev: npt.NDArray[np.bool_],
+) -> None:
     """Count reports into per-row rings of time buckets; a slot holding an older
     bucket starts afresh, and reports older than the ring are left out."""
     size = bn.shape[1]

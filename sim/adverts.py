@@ -31,8 +31,9 @@ class AdvertTiming:
         self.restart_at = np.full(n, -np.inf)  # the next one, once a report waits for it
         self.hold_until = np.full(n, -np.inf)  # an event report's slot
 
-    def reports(self, idx: npt.NDArray[np.int64], at: F64, event: npt.NDArray[np.bool_],
-                interval_s: float) -> npt.NDArray[np.bool_]:
+    def reports(
+        self, idx: npt.NDArray[np.int64], at: F64, event: npt.NDArray[np.bool_], interval_s: float
+    ) -> npt.NDArray[np.bool_]:
         """New reports of bands idx, made at times at; returns which become the
         advert's payload (the others wait behind an event report)."""
         done = self.restart_at[idx] <= at
@@ -45,7 +46,10 @@ class AdvertTiming:
         self.restart_at[b] = self.next_adv[b] = slot
         e = event & ~held
         b = idx[e]
-        delay = event_delay_ms(int(round(interval_s * 1000)), self.rng.integers(0, 1 << 16, len(b))) / 1000.0
+        delay = (
+            event_delay_ms(int(round(interval_s * 1000)), self.rng.integers(0, 1 << 16, len(b)))
+            / 1000.0
+        )
         self.restart_at[b] = self.next_adv[b] = self.hold_until[b] = at[e] + delay
         return event | plain
 

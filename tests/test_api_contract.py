@@ -28,12 +28,19 @@ from schemathesis import checks as st_checks
 from crowdpulse.broker import Mosquitto
 
 TOKEN = "test-token"
-CHECKS = [st_checks.not_a_server_error, st_checks.status_code_conformance, st_checks.content_type_conformance,
-          st_checks.response_headers_conformance, st_checks.response_schema_conformance]
+CHECKS = [
+    st_checks.not_a_server_error,
+    st_checks.status_code_conformance,
+    st_checks.content_type_conformance,
+    st_checks.response_headers_conformance,
+    st_checks.response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")
-def gateway(shared_mosquitto: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProc]:
+def gateway(
+    shared_mosquitto: Mosquitto, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProc]:
     cfg = write_venue(tmp_path_factory.mktemp("api"), extra="view_requires_token = true\n")
     gw = GatewayProc(shared_mosquitto.url, cfg).wait_ready(timeout=120)
     yield gw
@@ -47,8 +54,10 @@ schema = schemathesis.openapi.from_path(str(DOCUMENT))
 
 
 def _get(gw: GatewayProc, path: str, token: bool = True) -> tuple[int, Any]:
-    req = urllib.request.Request(f"http://127.0.0.1:{gw.port}{path}",
-                                 headers={"Authorization": f"Bearer {TOKEN}"} if token else {})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{gw.port}{path}",
+        headers={"Authorization": f"Bearer {TOKEN}"} if token else {},
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
@@ -60,9 +69,20 @@ def _controls(gw: GatewayProc) -> dict[str, Any]:
     """What the artist's actions set (suggestions move on their own; these do not)."""
     status, state = _get(gw, "/api/selector")
     assert status == 200
-    keep = ("mode", "locked", "queue", "vetoed_tracks", "vetoed_artists", "energy_arc", "now_playing", "event")
+    keep = (
+        "mode",
+        "locked",
+        "queue",
+        "vetoed_tracks",
+        "vetoed_artists",
+        "energy_arc",
+        "now_playing",
+        "event",
+    )
     out = {k: state[k] for k in keep}
-    out["pinned"] = state["next"] if state["next"] and state["next"].get("kind") == "pinned" else None
+    out["pinned"] = (
+        state["next"] if state["next"] and state["next"].get("kind") == "pinned" else None
+    )
     return out
 
 
@@ -73,10 +93,14 @@ def test_every_route_conforms_with_and_without_the_token(case: Any, gateway: Gat
     before = _controls(gateway)
     case.call_and_validate(base_url=base, checks=CHECKS)  # without the token
     assert _controls(gateway) == before, "a request without the token changed the selector"
-    case.call_and_validate(base_url=base, checks=CHECKS, headers={"Authorization": f"Bearer {TOKEN}"})
+    case.call_and_validate(
+        base_url=base, checks=CHECKS, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
 
 
-@pytest.mark.parametrize("at", ["-99999999999999999999", "99999999999999999999", "-1", "1e3", "nan", ""])
+@pytest.mark.parametrize(
+    "at", ["-99999999999999999999", "99999999999999999999", "-1", "1e3", "nan", ""]
+)
 def test_state_at_out_of_range_is_a_clear_400(gateway: GatewayProc, at: str) -> None:
     status, body = _get(gateway, f"/api/state?at={at}")
     assert status == 400 and "at must be unix milliseconds" in body["error"]

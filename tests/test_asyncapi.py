@@ -114,7 +114,9 @@ def live(tmp_path: Path) -> Iterator[tuple[Mosquitto, Recorder, GatewayProc]]:
     broker = Mosquitto(extra_config="log_type subscribe\nuser root\n").start()
     recorder = Recorder(broker)
     cfg = write_venue(tmp_path, extra="[home_assistant]\ndiscovery = true\n")
-    gw = GatewayProc(broker.url, cfg, "--share-group", "g", "--worker", WORKER).wait_ready(timeout=120)
+    gw = GatewayProc(broker.url, cfg, "--share-group", "g", "--worker", WORKER).wait_ready(
+        timeout=120
+    )
     try:
         yield broker, recorder, gw
     finally:
@@ -132,22 +134,37 @@ def _drive(broker: Mosquitto, gw: GatewayProc) -> set[str]:
     for _ in range(8):
         now = int(time.time() * 1000)
         send_batch(pub, bands.reports(now), now)
-        pub.publish(topic(VENUE, "band", "B0021", "report"), direct.reports(now)[0]).wait_for_publish(5)
+        pub.publish(
+            topic(VENUE, "band", "B0021", "report"), direct.reports(now)[0]
+        ).wait_for_publish(5)
         time.sleep(0.25)
-    pub.publish(topic(VENUE, "relay", "r1", "status"), json.dumps({"state": "online"}), 1, True).wait_for_publish(5)
-    pub.publish(topic(VENUE, "selector", "cmd"), json.dumps({"action": "skip"}), 1).wait_for_publish(5)
-    req = urllib.request.Request(f"http://127.0.0.1:{gw.port}/api/selector/action", method="POST",
-                                 data=json.dumps({"action": "event_over"}).encode(),
-                                 headers={"Authorization": "Bearer test-token", "Content-Type": "application/json"})
+    pub.publish(
+        topic(VENUE, "relay", "r1", "status"), json.dumps({"state": "online"}), 1, True
+    ).wait_for_publish(5)
+    pub.publish(
+        topic(VENUE, "selector", "cmd"), json.dumps({"action": "skip"}), 1
+    ).wait_for_publish(5)
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{gw.port}/api/selector/action",
+        method="POST",
+        data=json.dumps({"action": "event_over"}).encode(),
+        headers={"Authorization": "Bearer test-token", "Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         assert resp.status == 200
     time.sleep(1.5)
     pub.loop_stop()
-    return {topic(VENUE, "relay", "r1", "batch"), topic(VENUE, "band", "B0021", "report"),
-            topic(VENUE, "relay", "r1", "status"), topic(VENUE, "selector", "cmd")}
+    return {
+        topic(VENUE, "relay", "r1", "batch"),
+        topic(VENUE, "band", "B0021", "report"),
+        topic(VENUE, "relay", "r1", "status"),
+        topic(VENUE, "selector", "cmd"),
+    }
 
 
-def test_every_topic_the_gateway_uses_is_documented(live: tuple[Mosquitto, Recorder, GatewayProc]) -> None:
+def test_every_topic_the_gateway_uses_is_documented(
+    live: tuple[Mosquitto, Recorder, GatewayProc],
+) -> None:
     broker, recorder, gw = live
     ours = _drive(broker, gw)
     sends = _operations("send")
@@ -157,7 +174,9 @@ def test_every_topic_the_gateway_uses_is_documented(live: tuple[Mosquitto, Recor
     used = set()
     for name, retained, payload in published:
         channel = _channel_of(name)
-        assert channel in sends, f"{name}: the gateway publishes on {channel}, which has no send operation"
+        assert channel in sends, (
+            f"{name}: the gateway publishes on {channel}, which has no send operation"
+        )
         op = sends[channel]
         assert retained == op["bindings"]["mqtt"]["retain"], f"{name}: retained={retained}"
         message = next(iter(_resolve(DOC["channels"][channel]["messages"]).values()))
@@ -169,8 +188,10 @@ def test_every_topic_the_gateway_uses_is_documented(live: tuple[Mosquitto, Recor
 
     receives = _operations("receive")
     log = broker.log_path.read_text()
-    filters = {(m.group(2), int(m.group(1))) for m in re.finditer(
-        rf"{re.escape(CLIENT_ID)} (\d) (\S+)", log)}
+    filters = {
+        (m.group(2), int(m.group(1)))
+        for m in re.finditer(rf"{re.escape(CLIENT_ID)} (\d) (\S+)", log)
+    }
     assert filters, "Mosquitto logged no subscription of the gateway"
     subscribed = set()
     for flt, qos in filters:
@@ -179,4 +200,6 @@ def test_every_topic_the_gateway_uses_is_documented(live: tuple[Mosquitto, Recor
         assert channel in receives, f"{flt}: subscribed, but {channel} has no receive operation"
         assert qos == receives[channel]["bindings"]["mqtt"]["qos"], flt
         subscribed.add(channel)
-    assert subscribed == set(receives), f"documented but not subscribed: {set(receives) - subscribed}"
+    assert subscribed == set(receives), (
+        f"documented but not subscribed: {set(receives) - subscribed}"
+    )

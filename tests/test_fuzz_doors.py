@@ -18,7 +18,17 @@ from typing import Any
 
 import aiohttp
 import pytest
-from gateway_helpers import EXE, VENUE, Bands, GatewayProc, band_ids, metric, publisher, send_batch, write_venue
+from gateway_helpers import (
+    EXE,
+    VENUE,
+    Bands,
+    GatewayProc,
+    band_ids,
+    metric,
+    publisher,
+    send_batch,
+    write_venue,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -27,16 +37,43 @@ from crowdpulse.gateway import venue
 from crowdpulse.mqtt import topic
 
 TOKEN = "test-token"
-ACTIONS = ["mode", "approve", "skip", "pin", "unpin", "veto", "unveto", "veto_artist", "unveto_artist", "lock",
-           "arc", "playing", "remove", "event_over", "nonsense"]
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-                           lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4),
-                           max_leaves=12)
+ACTIONS = [
+    "mode",
+    "approve",
+    "skip",
+    "pin",
+    "unpin",
+    "veto",
+    "unveto",
+    "veto_artist",
+    "unveto_artist",
+    "lock",
+    "arc",
+    "playing",
+    "remove",
+    "event_over",
+    "nonsense",
+]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda kids: (
+        st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4)
+    ),
+    max_leaves=12,
+)
 # action-shaped objects: the right keys, anything in them
-actions = st.fixed_dictionaries({"action": st.sampled_from(ACTIONS)},
-                                optional={"mode": json_values | st.sampled_from(["auto", "assist", "manual"]),
-                                          "track_id": json_values, "artist": json_values, "locked": json_values,
-                                          "points": json_values, "index": json_values, "who": json_values})
+actions = st.fixed_dictionaries(
+    {"action": st.sampled_from(ACTIONS)},
+    optional={
+        "mode": json_values | st.sampled_from(["auto", "assist", "manual"]),
+        "track_id": json_values,
+        "artist": json_values,
+        "locked": json_values,
+        "points": json_values,
+        "index": json_values,
+        "who": json_values,
+    },
+)
 
 
 def fuzz(examples: int) -> settings:
@@ -75,9 +112,17 @@ dwell_s = 20
 window = ["2026-11-24T22:00:00Z", "2026-11-25T04:00:00Z"]
 """
 LINES = GOOD.splitlines()
-toml_values = st.one_of(st.integers(), st.floats(), st.booleans(), st.text(max_size=12).map(json.dumps),
-                        st.just("[]"), st.just("{}"), st.just('["B0001-B9"]'), st.just('"2026-13-40T99:00:00Z"'),
-                        st.text(max_size=12))
+toml_values = st.one_of(
+    st.integers(),
+    st.floats(),
+    st.booleans(),
+    st.text(max_size=12).map(json.dumps),
+    st.just("[]"),
+    st.just("{}"),
+    st.just('["B0001-B9"]'),
+    st.just('"2026-13-40T99:00:00Z"'),
+    st.text(max_size=12),
+)
 
 
 @st.composite
@@ -93,7 +138,11 @@ def mutated_venue(draw: st.DrawFn) -> str:
         elif kind == "value" and "=" in lines[i]:
             lines[i] = lines[i].split("=")[0] + "= " + str(draw(toml_values))
         elif kind == "key" and "=" in lines[i]:
-            lines[i] = draw(st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12)) + " =" + lines[i].split("=", 1)[1]
+            lines[i] = (
+                draw(st.text("abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12))
+                + " ="
+                + lines[i].split("=", 1)[1]
+            )
         else:
             lines.insert(i, draw(st.text(max_size=30)))
         if not lines:
@@ -136,8 +185,12 @@ def test_the_gateway_refuses_a_broken_venue_file_in_one_line(venue_dir: Path, te
         return  # still a good file: the gateway would start
     except venue.VenueConfigError:
         pass
-    proc = subprocess.run([EXE, "gateway", "--config", str(path), "--broker", "mqtt://127.0.0.1:9"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [EXE, "gateway", "--config", str(path), "--broker", "mqtt://127.0.0.1:9"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode != 0
     said = (proc.stdout + proc.stderr).strip()
     assert "Traceback" not in said and len(said.splitlines()) == 1, said
@@ -145,16 +198,22 @@ def test_the_gateway_refuses_a_broken_venue_file_in_one_line(venue_dir: Path, te
 
 # -- a running gateway -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def gateway(shared_mosquitto: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProc]:
+def gateway(
+    shared_mosquitto: Mosquitto, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GatewayProc]:
     cfg = write_venue(tmp_path_factory.mktemp("doors"))
-    gw = GatewayProc(shared_mosquitto.url, cfg, "--share-group", "fuzz", "--worker", "w1").wait_ready(timeout=120)
+    gw = GatewayProc(
+        shared_mosquitto.url, cfg, "--share-group", "fuzz", "--worker", "w1"
+    ).wait_ready(timeout=120)
     yield gw
     out = gw.stop()
     assert "Traceback" not in out, out[-3000:]
 
 
 def _http(gw: GatewayProc, path: str) -> Any:
-    req = urllib.request.Request(f"http://127.0.0.1:{gw.port}{path}", headers={"Authorization": f"Bearer {TOKEN}"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{gw.port}{path}", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         body = resp.read().decode()
     return json.loads(body) if path.startswith("/api") else body
@@ -162,8 +221,19 @@ def _http(gw: GatewayProc, path: str) -> Any:
 
 def _controls(gw: GatewayProc) -> dict[str, Any]:
     s = _http(gw, "/api/selector")
-    return {k: s[k] for k in ("mode", "locked", "queue", "vetoed_tracks", "vetoed_artists", "energy_arc",
-                              "now_playing", "event")}
+    return {
+        k: s[k]
+        for k in (
+            "mode",
+            "locked",
+            "queue",
+            "vetoed_tracks",
+            "vetoed_artists",
+            "energy_arc",
+            "now_playing",
+            "event",
+        )
+    }
 
 
 class Socket:
@@ -198,6 +268,7 @@ class Socket:
         async def shut() -> None:
             await self.ws.close()
             await self.session.close()
+
         self._run(shut())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
@@ -211,13 +282,23 @@ def socket(gateway: GatewayProc) -> Iterator[Socket]:
 
 
 @fuzz(150)
-@given(message=st.one_of(
-    st.text(max_size=200),
-    json_values.map(json.dumps),
-    st.builds(lambda a, t, i: json.dumps({"type": "action", **a, **({"token": t} if t is not None else {}), "id": i}),
-              actions, st.none() | st.text(max_size=12), json_values)))
-def test_websocket_actions_get_one_answer_and_no_token_changes_nothing(gateway: GatewayProc, socket: Socket,
-                                                                      message: str) -> None:
+@given(
+    message=st.one_of(
+        st.text(max_size=200),
+        json_values.map(json.dumps),
+        st.builds(
+            lambda a, t, i: json.dumps(
+                {"type": "action", **a, **({"token": t} if t is not None else {}), "id": i}
+            ),
+            actions,
+            st.none() | st.text(max_size=12),
+            json_values,
+        ),
+    )
+)
+def test_websocket_actions_get_one_answer_and_no_token_changes_nothing(
+    gateway: GatewayProc, socket: Socket, message: str
+) -> None:
     before = _controls(gateway)
     reply = socket.ask(message)
     assert reply["type"] == "action_result" and isinstance(reply["ok"], bool)
@@ -237,14 +318,21 @@ def test_websocket_refusals_are_counted(gateway: GatewayProc, socket: Socket) ->
 
 # every topic the gateway subscribes to (docs/asyncapi.yaml), with a made-up id where it has one
 ids = st.text("abcdefghijklmnopqrstuvwxyz0123456789-_.", min_size=1, max_size=16)
-topics = st.one_of(ids.map(lambda r: topic(VENUE, "relay", r, "batch")),
-                   ids.map(lambda b: topic(VENUE, "band", b, "report")),
-                   ids.map(lambda r: topic(VENUE, "relay", r, "status")),
-                   st.just(topic(VENUE, "selector", "cmd")),
-                   ids.filter(lambda w: w != "w1").map(lambda w: topic(VENUE, "gateway", "accepted", w)))
-payloads = st.one_of(st.binary(max_size=3000), json_values.map(lambda v: json.dumps(v).encode()),
-                     actions.map(lambda a: json.dumps(a).encode()),
-                     st.builds(lambda n, state: json.dumps({"state": state, "n": n}).encode(), st.integers(), json_values))
+topics = st.one_of(
+    ids.map(lambda r: topic(VENUE, "relay", r, "batch")),
+    ids.map(lambda b: topic(VENUE, "band", b, "report")),
+    ids.map(lambda r: topic(VENUE, "relay", r, "status")),
+    st.just(topic(VENUE, "selector", "cmd")),
+    ids.filter(lambda w: w != "w1").map(lambda w: topic(VENUE, "gateway", "accepted", w)),
+)
+payloads = st.one_of(
+    st.binary(max_size=3000),
+    json_values.map(lambda v: json.dumps(v).encode()),
+    actions.map(lambda a: json.dumps(a).encode()),
+    st.builds(
+        lambda n, state: json.dumps({"state": state, "n": n}).encode(), st.integers(), json_values
+    ),
+)
 
 
 @pytest.fixture(scope="module")
@@ -256,12 +344,15 @@ def mqtt_pub(shared_mosquitto: Mosquitto) -> Iterator[Any]:
 
 @fuzz(600)
 @given(name=topics, payload=payloads)
-def test_random_payloads_on_every_subscribed_topic(gateway: GatewayProc, mqtt_pub: Any, name: str,
-                                                   payload: bytes) -> None:
+def test_random_payloads_on_every_subscribed_topic(
+    gateway: GatewayProc, mqtt_pub: Any, name: str, payload: bytes
+) -> None:
     mqtt_pub.publish(name, payload).wait_for_publish(5)
 
 
-def test_after_the_flood_the_gateway_is_up_counts_it_and_takes_good_reports(gateway: GatewayProc, mqtt_pub: Any) -> None:
+def test_after_the_flood_the_gateway_is_up_counts_it_and_takes_good_reports(
+    gateway: GatewayProc, mqtt_pub: Any
+) -> None:
     # runs after the flood above (same module, same gateway)
     time.sleep(1.0)
     assert gateway.proc.poll() is None
@@ -279,6 +370,8 @@ def test_after_the_flood_the_gateway_is_up_counts_it_and_takes_good_reports(gate
         assert time.monotonic() < deadline, "good reports no longer get in"
         time.sleep(0.1)
     state = _http(gateway, "/api/state")
-    assert isinstance(state["zones"], list) and all(isinstance(r["state"], str) for r in state.get("relays", []))
+    assert isinstance(state["zones"], list) and all(
+        isinstance(r["state"], str) for r in state.get("relays", [])
+    )
     json.dumps(state)
     assert tomllib  # (the venue module parses TOML with the standard library)

@@ -24,13 +24,24 @@ def _records(bands: np.ndarray, at: np.ndarray, flagged: np.ndarray) -> np.ndarr
     return r
 
 
-def _stream(det: Detector, rng: np.random.Generator, start: int, ms: int, rate_per_s: float, share: float,
-            bands: int, direct: bool = False, step: int = 10) -> list[tuple[int, list[int]]]:
+def _stream(
+    det: Detector,
+    rng: np.random.Generator,
+    start: int,
+    ms: int,
+    rate_per_s: float,
+    share: float,
+    bands: int,
+    direct: bool = False,
+    step: int = 10,
+) -> list[tuple[int, list[int]]]:
     """Reports at rate_per_s with `share` of them flagged, handed in every `step` ms."""
     fired = []
     for t in range(start, start + ms, step):
         k = rng.poisson(rate_per_s * step / 1000)
-        rec = _records(rng.integers(0, bands, k), t + rng.integers(0, step, k), rng.random(k) < share)
+        rec = _records(
+            rng.integers(0, bands, k), t + rng.integers(0, step, k), rng.random(k) < share
+        )
         got = det.update(rec, t + step, direct)
         if got:
             fired.append((t + step, got))
@@ -49,7 +60,9 @@ def test_a_whole_crowd_onset_is_seen_within_a_few_reports() -> None:
     assert _stream(det, rng, T0, 10_000, 490, 0.03, 5000) == []
     fired = _stream(det, rng, T0 + 10_000, 200, 490, 0.95, 5000)
     assert fired and fired[0][1] == [0, 1]  # the zone and the venue
-    assert fired[0][0] - (T0 + 10_000) <= 30  # a few tens of ms of reports at the BLE channel's rate
+    assert (
+        fired[0][0] - (T0 + 10_000) <= 30
+    )  # a few tens of ms of reports at the BLE channel's rate
     state = det.state(fired[0][0])
     assert state["active"] and state["zones"][0]["active"] and state["share"] > 0.5
 

@@ -148,7 +148,7 @@ class Band:
         report = packet.encode_codes(self.cfg.key, packet.epoch_of(now_s), self.seq, codes)
         self.seq = (self.seq + 1) & 0xFFFF
         self.reports += 1
-        self.last_sent = now = time.ticks_ms()
+        self.last_sent = time.ticks_ms()
         # on BLE the report waits for the band's next advert, and a reaction's
         # onset for a random slot of one interval (schedule.Advert): the whole
         # crowd reacts at once, and the air carries only so many adverts
