@@ -25,12 +25,13 @@ import numpy.typing as npt
 import paho.mqtt.client as mqtt
 
 from crowdpulse.bench.ingest import Fleet
+from crowdpulse.gateway.ratecontrol import AIRTIME_S
 from crowdpulse.mqtt import topic
 from crowdpulse.relay.core import EVENT_GAP_S
 from crowdpulse.sim.adverts import AdvertTiming
 from crowdpulse.sim.crowd import Actions
 from crowdpulse.sim.emit import Emitter
-from crowdpulse.sim.radio import AIRTIME_S, CHANNEL_GAP_S, Medium
+from crowdpulse.sim.radio import CHANNEL_GAP_S, Medium
 from crowdpulse.sim.runner import relay_batch, sign
 from wristband import packet as P
 from wristband.schedule import FRAME_MS, MIN_EVENT_MS

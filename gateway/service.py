@@ -185,7 +185,7 @@ class Gateway:
             if bad:
                 self.errors.count("mqtt", "accepted_bad_record")
 
-    def _relay_status(self, relay: str, payload: bytes) -> None:
+    def _relay_status(self, relay: str, payload: bytes | bytearray) -> None:
         try:
             status = json.loads(payload)
         except ValueError:
