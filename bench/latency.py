@@ -28,6 +28,7 @@ scenario without scripted onsets, offline, at up to 10,000 bands).
 from __future__ import annotations
 
 import json
+import subprocess
 import tempfile
 import threading
 import time
@@ -40,7 +41,8 @@ import paho.mqtt.client as mqtt
 
 from crowdpulse.bench import falsereact
 from crowdpulse.bench.airvenue import Air, Bands, Wifi
-from crowdpulse.bench.ingest import Fleet, _gateway
+from crowdpulse.bench.ingest import EXE, Fleet
+from crowdpulse.bench.soak import wait_up
 from crowdpulse.broker import Mosquitto, free_port
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.mqtt import BrokerURL, make_client, topic
@@ -240,7 +242,13 @@ def run(
     wifi = max(100, min(1000, devices // 20))
     with Mosquitto() as broker, tempfile.TemporaryDirectory() as d:
         cfg = _venue(Path(d), key, devices - wifi, devices)
-        proc, port = _gateway(broker, cfg)
+        port = int(cfg.read_text().split("port = ")[1].split()[0])
+        proc = subprocess.Popen(
+            [EXE, "gateway", "--broker", broker.url, "--config", str(cfg)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_up(port, proc)
         url = BrokerURL.parse(broker.url)
         listener = Listener(url)
         pub = make_client(url, "bench-latency-venue")

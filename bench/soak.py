@@ -62,8 +62,9 @@ def _metrics(port: int) -> dict[str, Any]:
     return out
 
 
-def _wait_up(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 120
+def wait_up(port: int, proc: subprocess.Popen[bytes], timeout: float = 300.0) -> None:
+    """Until the gateway answers and is subscribed (a loaded machine takes its time)."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("the gateway exited at start")
@@ -99,7 +100,7 @@ def run(minutes: float = 30.0, devices: int = 10_000) -> dict[str, Any]:
                 stderr=subprocess.STDOUT,
             )
         try:
-            _wait_up(port, proc)
+            wait_up(port, proc)
             result = _soak(minutes, devices, sc, broker, port, proc.pid)
         finally:
             proc.terminate()
