@@ -74,6 +74,8 @@ class GatewayProc:
                     out = self.proc.stdout.read() if self.proc.stdout else ""
                     raise AssertionError("gateway exited: " + out) from None
                 time.sleep(0.1)
+        self.proc.kill()  # the test fails here, before any teardown that would stop it
+        self.proc.wait(10)
         raise AssertionError("gateway did not come up")
 
     def get(self, path: str) -> Any:
