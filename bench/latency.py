@@ -42,7 +42,7 @@ import paho.mqtt.client as mqtt
 from crowdpulse.bench import falsereact
 from crowdpulse.bench.airvenue import Air, Bands, Wifi
 from crowdpulse.bench.ingest import EXE, Fleet
-from crowdpulse.bench.soak import wait_up
+from crowdpulse.bench.soak import stop, wait_up
 from crowdpulse.broker import Mosquitto, free_port
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.mqtt import BrokerURL, make_client, topic
@@ -269,8 +269,7 @@ def run(
         finally:
             pub.loop_stop()
             listener.close()
-            proc.terminate()
-            proc.wait(10)
+            stop(proc)
     by = {z: [(a, p) for a, t, p in listener.rows if t == z] for z in ("floor", "wifi", "reaction")}
     ble, wf = _first(by["floor"], times), _first(by["wifi"], times)
     react = _reactions(by["reaction"], "floor", times)

@@ -62,6 +62,16 @@ def _metrics(port: int) -> dict[str, Any]:
     return out
 
 
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL if a loaded machine keeps it from ending in 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def wait_up(port: int, proc: subprocess.Popen[bytes], timeout: float = 300.0) -> None:
     """Until the gateway answers and is subscribed (a loaded machine takes its time)."""
     deadline = time.monotonic() + timeout
@@ -103,8 +113,7 @@ def run(minutes: float = 30.0, devices: int = 10_000) -> dict[str, Any]:
             wait_up(port, proc)
             result = _soak(minutes, devices, sc, broker, port, proc.pid)
         finally:
-            proc.terminate()
-            proc.wait(30)
+            stop(proc)
         text = out.read_text(errors="replace")
     result["errors"] = result["log_errors"] + text.count("Traceback (most recent call last)")
     return result
