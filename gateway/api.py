@@ -57,6 +57,7 @@ class _Collector:
         tick.add_metric(["last"], c["tick_last_ms"])
         tick.add_metric(["p99"], c["tick_p99_ms"])
         tick.add_metric(["p99_1m"], c["tick_p99_1m_ms"])
+        tick.add_metric(["cpu_p99_1m"], c["tick_cpu_p99_1m_ms"])
         yield tick
         logged = CounterMetricFamily("crowdpulse_log_messages", "The gateway's warnings and errors, by level",
                                      labels=["level"])
