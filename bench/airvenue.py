@@ -83,6 +83,7 @@ class Bands:
         self.last_report = self.next_report - REPORT_S
         self.event_at = np.full(n, np.inf)
         self.reacting = False
+        self.clock = time.time  # what the on-air ids' epoch follows
 
     def onset(self, t0: float) -> None:
         """Every wearer claps at t0; each band's event report is due when its detector decides."""
@@ -135,7 +136,7 @@ class Bands:
         """Signed reports of bands idx; seq: their sequence numbers (default: the
         next ones); reacting: what each heard (default: the crowd now)."""
         f = self.fleet
-        epoch = P.epoch_of(int(time.time()))
+        epoch = P.epoch_of(int(self.clock()))
         if epoch != f.epoch:
             f.epoch, f.ids = epoch, f.reg.ids_for_epoch(epoch)
         bands = self.ids[idx]

@@ -21,7 +21,10 @@ advertising interval plus 5.5 s: after a reaction each band's flagged report
 holds its advert slot for up to one interval, and the gateway's detector
 needs a few clean seconds of background before the next.
 
-The false reaction rate comes from bench/falsereact.py (the `normal`
+`model_*` is the same venue on simulated time, onset to the gateway's
+detector with no broker and no scheduler (bench/airmodel.py): what the radio,
+the firmware and the detector allow on any machine.  The false reaction
+rate comes from bench/falsereact.py (the `normal`
 scenario without scripted onsets, offline, at up to 10,000 bands).
 """
 
@@ -39,7 +42,7 @@ from typing import Any
 import numpy as np
 import paho.mqtt.client as mqtt
 
-from crowdpulse.bench import falsereact
+from crowdpulse.bench import airmodel, falsereact
 from crowdpulse.bench.airvenue import Air, Bands, Wifi
 from crowdpulse.bench.ingest import EXE, Fleet
 from crowdpulse.bench.soak import stop, wait_up
@@ -297,6 +300,8 @@ def run(
         "t50_p50_ms": _pct(ble["half"], 50),
         **counters,
     }
+    print(f"  {json.dumps(result)}", flush=True)
+    result.update(airmodel.run(devices, min(onsets, 10)))
     print(f"  {json.dumps(result)}", flush=True)
     result.update(falsereact.run(min(devices, 10_000), false_minutes))
     return result
