@@ -1,9 +1,12 @@
 """`crowdpulse bench dsp`: cost of the band's pipeline.
 
-- Under the real MicroPython unix port: CPU seconds per second of audio (child
-  CPU time of two runs of different length, so start-up cancels out) and
-  bytes allocated per frame in steady state (gc.mem_alloc() over the frames,
-  with the collector paused, after 300 frames of warm-up).
+- Under the real MicroPython unix port: CPU seconds per second of audio, as
+  the band runs it (a report every 250 ms: the pipeline's finish, the signed
+  report, the advert payload), from the child CPU time of two runs of
+  different length, so start-up cancels out; and the exact bytes allocated in
+  steady state (gc.mem_alloc() with the collector paused, after 300 frames of
+  warm-up), over N frames of the audio path alone and over N frames with
+  their reports.
 - The twin's throughput in band-seconds of audio per wall second.
 - An ESP32 estimate: x86-64 instructions per audio second, counted by
   valgrind's callgrind as the difference of two runs, times the cycles an
@@ -38,25 +41,38 @@ ESP32_HZ = 240e6
 X64_INSTR_PER_CPU_S = 3.0e9
 
 
-def _child_cpu(frames: int) -> tuple[float, int]:
+def _child_cpu(frames: int) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.run(mpy.command(SCRIPT, [str(frames)]), env=mpy.env_with_path(),
-                          capture_output=True, text=True, check=True, timeout=600)
+    subprocess.run(mpy.command(SCRIPT, [str(frames), "cost"]), env=mpy.env_with_path(),
+                   capture_output=True, text=True, check=True, timeout=600)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    alloc = int(re.search(r"alloc_bytes (\d+)", proc.stdout).group(1))  # type: ignore[union-attr]
-    return cpu, alloc
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def micropython_cost(frames: int, repeats: int = 3) -> dict[str, float]:
+def allocation(frames: int) -> dict[str, Any]:
+    """Exact bytes allocated over `frames` frames: the audio path alone, then
+    with a 250 ms report every 25 frames (gc.mem_alloc, collector paused)."""
+    proc = subprocess.run(mpy.command(SCRIPT, [str(frames), "alloc"]), env=mpy.env_with_path(),
+                          capture_output=True, text=True, check=True, timeout=600)
+    frame = re.search(r"alloc_bytes (-?\d+)", proc.stdout)
+    path = re.search(r"alloc_report_path (-?\d+) reports (\d+)", proc.stdout)
+    assert frame is not None and path is not None, proc.stdout
+    reports = int(path.group(2))
+    return {"alloc_frame_path_bytes": int(frame.group(1)),
+            "alloc_bytes_per_frame": int(frame.group(1)) / frames,
+            "alloc_report_path_bytes": int(path.group(1)), "reports": reports,
+            "alloc_bytes_per_report": int(path.group(1)) / max(reports, 1)}
+
+
+def micropython_cost(frames: int, repeats: int = 3) -> dict[str, Any]:
+    """CPU per audio second, reports included (best of `repeats`), and allocation."""
     short = frames // 10
     costs = []
-    alloc = 0
     for _ in range(repeats):
-        cpu_short, _ = _child_cpu(short)
-        cpu_long, alloc = _child_cpu(frames)
+        cpu_short = _child_cpu(short)
+        cpu_long = _child_cpu(frames)
         costs.append((cpu_long - cpu_short) / ((frames - short) * FRAME_S))
-    return {"rt_factor_micropython": max(min(costs), 0.0), "alloc_bytes_per_frame": alloc / frames}
+    return {"rt_factor_micropython": max(min(costs), 0.0), **allocation(frames)}
 
 
 def _callgrind_instructions(frames: int) -> int:
@@ -64,7 +80,7 @@ def _callgrind_instructions(frames: int) -> int:
         out = os.path.join(tmp, "cg.%p")
         proc = subprocess.run(
             ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}",
-             *mpy.command(SCRIPT, [str(frames)])],
+             *mpy.command(SCRIPT, [str(frames), "cost"])],
             env=mpy.env_with_path(), capture_output=True, text=True, check=True, timeout=1200)
     return sum(int(n) for n in re.findall(r"Collected : (\d+)", proc.stderr))
 

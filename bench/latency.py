@@ -1,229 +1,307 @@
-"""`crowdpulse bench latency`: from a crowd's reaction to the venue's score, end to end.
+"""`crowdpulse bench latency`: from a crowd's reaction to the venue's score, end
+to end, through the radio medium.
 
-A real Mosquitto, a real `crowdpulse gateway` process, and N bands behind
-relays.  Every band reports every 250 ms what it hears (fast-mode codes of a
-crowd listening to music).  At scripted instants the whole crowd cheers and
-claps (a drop).  Each band then does what the firmware does: it notices in
-the 10 ms frame after the onset, and sends an event report at once, unless
-its last report is under 50 ms old (schedule.MIN_EVENT_MS); its relay passes
-it on at once (an onset does not wait for relay/core.py's 50 ms cadence),
-in a batch over MQTT.
+A real Mosquitto, a real `crowdpulse gateway` process, and N bands: most on
+BLE, on a floor among relays, through sim/radio.py's medium at the
+advertising interval the gateway's rate control sets for that density
+(bench/airvenue.py has the model and the firmware's timing); the rest
+(5 %, 100 to 1,000) on WiFi, publishing every report straight to the broker.
+The two kinds stand in two zones of the venue ("floor" and "wifi") so that
+each has its own published score.  Every band reports every 250 ms what it
+hears (fast-mode codes of a crowd listening to music).  At scripted instants
+the whole crowd claps and cheers.
 
 Latency is measured from the onset to the arrival, at a subscriber on the
-same broker, of the first venue sentiment that reflects the reaction: a score
+same broker, of the first zone sentiment that reflects the reaction: a score
 above the pre-onset level by more than the pre-onset jitter (and by at least
-one point).  The time to half of the eventual rise (t50) is reported too: the
-score is a 4-second window, so it climbs for seconds by design.
+one point for the `one_point` figures).  `p50_ms`/`p99_ms` are for the BLE
+zone, `wifi_*` for the WiFi zone, `reaction_*` for the BLE zone's first
+message on the retained reaction topic.  Onsets are spaced by the
+advertising interval plus 5.5 s: after a reaction each band's flagged report
+holds its advert slot for up to one interval, and the gateway's detector
+needs a few clean seconds of background before the next.
+
+`model_*` is the same venue on simulated time, onset to the gateway's
+detector with no broker and no scheduler (bench/airmodel.py): what the radio,
+the firmware and the detector allow on any machine.  The false reaction
+rate comes from bench/falsereact.py (the `normal`
+scenario without scripted onsets, offline, at up to 10,000 bands).
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import paho.mqtt.client as mqtt
 
-from crowdpulse.bench.ingest import Fleet, _gateway, _venue
-from crowdpulse.broker import Mosquitto
+from crowdpulse.bench import airmodel, falsereact
+from crowdpulse.bench.airvenue import Air, Bands, Wifi
+from crowdpulse.bench.ingest import EXE, Fleet
+from crowdpulse.bench.soak import stop, wait_up
+from crowdpulse.broker import Mosquitto, free_port
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from crowdpulse.relay.core import EVENT_GAP_S
-from crowdpulse.sim.crowd import Actions
-from crowdpulse.sim.emit import Emitter
-from crowdpulse.sim.runner import relay_batch, sign
-from wristband import packet as P
-from wristband.schedule import FRAME_MS, MIN_EVENT_MS
 
 VENUE = "latency"
-REPORT_S = 0.25
-FLUSH_S = 0.05
-BANDS_PER_RELAY = 500
-QUIET_S, REACT_S = 6.0, 2.5  # quiet: the 4 s window clears, then 2 s of steady score
+REACT_S = 2.5
+WARM_MIN_S, WARM_MAX_S = 12.0, 240.0
 
 
-class Crowd:
-    """Report codes for every band: listening, or in the middle of a reaction."""
-
-    def __init__(self, n: int, rng: np.random.Generator) -> None:
-        self.n, self.rng = n, rng
-        self.emit = Emitter(np.arange(n), rng.normal(92.0, 3.0, n), rng)
-        self.zone = np.zeros(n, np.int32)
-
-    def codes(self, idx: npt.NDArray[np.int64], reacting: bool, event: bool) -> npt.NDArray[np.uint8]:
-        k = len(idx)
-        act = Actions(np.full(self.n, reacting), np.full(self.n, reacting), np.zeros(self.n, bool),
-                      np.zeros(self.n))
-        share = np.array([1.0 if reacting else 0.0])
-        return self.emit.codes(idx, act, share * 0.7, share, self.zone, np.full(k, REPORT_S), 126.0, True,
-                               np.full(k, event))
+def _venue(tmp: Path, key: bytes, ble: int, devices: int) -> Path:
+    (tmp / "venue.key").write_text(key.hex())
+    cfg = tmp / "venue.toml"
+    cfg.write_text(
+        f'venue = "{VENUE}"\n[keys]\nvenue_key_file = "venue.key"\n'
+        f'[[zones]]\nname = "floor"\nbands = ["B00001-B{ble:05d}"]\n'
+        f'[[zones]]\nname = "wifi"\nbands = ["B{ble + 1:05d}-B{devices:05d}"]\n'
+        f'[storage]\npath = "gw.db"\n[http]\nport = {free_port()}\n[console]\ntoken = "x"\n'
+    )
+    return cfg
 
 
-def _sign(fleet: Fleet, idx: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
-    epoch = P.epoch_of(int(time.time()))
-    if epoch != fleet.epoch:
-        fleet.epoch, fleet.ids = epoch, fleet.reg.ids_for_epoch(epoch)
-    return sign(fleet.reg, fleet.ids, fleet.seq, idx, codes, epoch)
-
-
-class Scores:
-    """The gateway's venue sentiment as it arrives: (arrival s, score)."""
+class Listener:
+    """Zone sentiment, reactions and the band config, as they arrive: (s, topic, payload)."""
 
     def __init__(self, url: BrokerURL) -> None:
-        self.rows: list[tuple[float, float]] = []
+        self.rows: list[tuple[float, str, dict[str, Any]]] = []
+        self.adv_ms: list[int] = []
         self.lock = threading.Lock()
         self.client = make_client(url, "bench-latency-listener")
         self.client.on_message = self._on
         self.client.connect(url.host, url.port)
-        self.client.subscribe(topic(VENUE, "sentiment"), 0)
+        self.client.subscribe(
+            [
+                (topic(VENUE, "sentiment", "+"), 0),
+                (topic(VENUE, "reaction"), 0),
+                (topic(VENUE, "config"), 0),
+            ]
+        )
         self.client.loop_start()
 
     def _on(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         at = time.time()
         try:
-            score = json.loads(msg.payload).get("score")
-        except (ValueError, AttributeError):
+            data = json.loads(msg.payload)
+        except ValueError:
             return
-        if isinstance(score, int | float):
-            with self.lock:
-                self.rows.append((at, float(score)))
+        if not isinstance(data, dict):
+            return
+        with self.lock:
+            if msg.topic.endswith("/config"):
+                if isinstance(data.get("adv_interval_ms"), int):
+                    self.adv_ms.append(data["adv_interval_ms"])
+            else:
+                self.rows.append((at, msg.topic.rsplit("/", 1)[-1], data))
 
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
 
 
-class Venue:
-    """Bands and relays on the wall clock, publishing what the relays would."""
+class Driver:
+    """The venue on the wall clock: reports, the air, relays, WiFi; onsets on cue."""
 
-    def __init__(self, n: int, fleet: Fleet, pub: mqtt.Client, rng: np.random.Generator) -> None:
-        self.n, self.fleet, self.pub, self.rng = n, fleet, pub, rng
-        self.crowd = Crowd(n, rng)
-        self.relay = np.arange(n) // BANDS_PER_RELAY
-        self.relays = int(self.relay.max()) + 1
-        self.next_report = time.time() + rng.uniform(0, REPORT_S, n)
-        self.flush_phase = rng.uniform(0, FLUSH_S, self.relays)
-        self.pending: list[list[npt.NDArray[np.uint8]]] = [[] for _ in range(self.relays)]
-        self.last_slot = np.full(self.relays, -1.0)
-        self.onset_waiting = np.zeros(self.relays, bool)
-        self.flushed_at = np.zeros(self.relays)
-        self.event_at = np.full(n, np.inf)
-        self.reacting = False
+    def __init__(
+        self, devices: int, wifi: int, fleet: Fleet, pub: mqtt.Client, rng: np.random.Generator
+    ) -> None:
+        now = time.time()
+        ble = devices - wifi
+        self.ble = Bands(0, ble, fleet, rng, now)
+        self.wifi = Bands(ble, wifi, fleet, rng, now)
+        self.air = Air(self.ble, pub, VENUE, rng, now)
+        self.wifi_out = Wifi(self.wifi, [f"B{i + 1:05d}" for i in range(ble, devices)], pub, VENUE)
+        self.applied = 0
+
+    def step(self, now: float, adv_ms: list[int]) -> None:
+        if len(adv_ms) > self.applied:
+            self.applied = len(adv_ms)
+            self.air.set_interval(adv_ms[-1], now)
+        self.air.reports(*self.ble.due(now))
+        self.wifi_out.reports(*self.wifi.due(now))
+        self.air.step(now)
+
+    def warm(self) -> None:
+        """Compile the signing and the codes now, not on the first step."""
+        one = np.zeros(1, np.int64)
+        self.ble.codes.codes(one, False, np.zeros(1, bool), np.full(1, 0.25))
+        self.ble.sign(one, np.zeros(1, bool), np.full(1, 0.25), np.zeros(1, np.int64))
+        now = time.time()
+        for bands in (self.ble, self.wifi):
+            bands.next_report = now + bands.rng.uniform(0, 0.25, len(bands.ids))
+            bands.last_report = bands.next_report - 0.25
 
     def onset(self, t0: float) -> None:
-        """Every band's event report: the frame's end, one more frame, and MIN_EVENT_MS."""
-        last = self.next_report - REPORT_S
-        frame_end = t0 + self.rng.uniform(0, FRAME_MS / 1000, self.n) + FRAME_MS / 1000
-        at = np.maximum(frame_end, last + MIN_EVENT_MS / 1000)
-        self.reacting = True
-        self.event_at = at
-
-    def step(self, now: float) -> None:
-        due = np.flatnonzero(self.next_report <= now)
-        event = np.zeros(0, np.int64)
-        if self.reacting:
-            event = np.flatnonzero(self.event_at <= now)
-            self.event_at[event] = np.inf
-        for idx, ev in ((np.setdiff1d(due, event), False), (event, True)):
-            if len(idx):
-                self.next_report[idx] = now + REPORT_S
-                reps = _sign(self.fleet, idx, self.crowd.codes(idx, self.reacting, ev))
-                for r in np.unique(self.relay[idx]):
-                    self.pending[r].append(reps[self.relay[idx] == r])
-                    self.onset_waiting[r] |= ev
-        self._flush(now)
-
-    def _flush(self, now: float) -> None:
-        """At each relay's 50 ms cadence, or at once for an onset (relay/core.py)."""
-        slot = np.floor((now - self.flush_phase) / FLUSH_S)
-        early = self.onset_waiting & (now - self.flushed_at >= EVENT_GAP_S)
-        for r in np.flatnonzero((slot != self.last_slot) | early):
-            self.last_slot[r] = slot[r]
-            if self.pending[r]:
-                self.onset_waiting[r] = False
-                self.flushed_at[r] = now
-                reps = np.concatenate(self.pending[r])
-                self.pending[r] = []
-                self.pub.publish(topic(VENUE, "relay", f"r{r}", "batch"), relay_batch(reps, np.full(len(reps), -60.0), np.full(len(reps), int(now * 1000))))
+        self.ble.onset(t0)
+        self.wifi.onset(t0)
 
     def calm(self) -> None:
-        self.reacting = False
-        self.event_at[:] = np.inf
+        self.ble.calm()
+        self.wifi.calm()
 
 
-def _drive(venue: Venue, onsets: int) -> list[float]:
-    times: list[float] = []
-    start = time.time()
-    plan = [start + 8.0 + i * (QUIET_S + REACT_S) for i in range(onsets)]  # 8 s: windows fill first
-    end = plan[-1] + REACT_S + 1.0
+def _run_until(driver: Driver, listener: Listener, end: float, cue: Any = None) -> None:
     while (now := time.time()) < end:
-        if plan and now >= plan[0]:
-            times.append(plan.pop(0))
-            venue.onset(times[-1])
-        elif times and venue.reacting and now >= times[-1] + REACT_S:
-            venue.calm()
-        venue.step(now)
-        time.sleep(0.002)
+        if cue is not None:
+            cue(now)
+        driver.step(now, listener.adv_ms)
+        time.sleep(0.001)
+
+
+def _warm(driver: Driver, listener: Listener) -> float:
+    """Until the rate control has settled (the same interval twice running), after
+    the score windows have filled; returns the interval (s)."""
+    start = time.time()
+    while True:
+        _run_until(driver, listener, time.time() + 1.0)
+        ms = listener.adv_ms
+        settled = len(ms) >= 3 and ms[-1] == ms[-2]
+        if (time.time() - start >= WARM_MIN_S and settled) or time.time() - start >= WARM_MAX_S:
+            return driver.air.adv_s
+
+
+def _drive(driver: Driver, listener: Listener, onsets: int) -> list[float]:
+    quiet = max(6.0, driver.air.adv_s + 5.5)
+    times: list[float] = []
+    for _ in range(onsets):
+        _run_until(driver, listener, time.time() + quiet)
+        t0 = time.time()
+        times.append(t0)
+        driver.onset(t0)
+        _run_until(driver, listener, t0 + REACT_S)
+        driver.calm()
+    _run_until(driver, listener, time.time() + 1.0)
     return times
 
 
-def _measure(rows: list[tuple[float, float]], onsets: list[float]) -> dict[str, list[float]]:
-    """Per onset: the first score beyond the last second's jitter (the update that
-    carries the reaction), the first one point up, and half the eventual rise."""
+def _first(rows: list[tuple[float, dict[str, Any]]], onsets: list[float]) -> dict[str, list[float]]:
+    """Per onset: the first score beyond the last second's jitter, the first one
+    point up, and half the eventual rise (ms after the onset)."""
     at = np.array([r[0] for r in rows])
-    score = np.array([r[1] for r in rows])
+    score = np.array([np.nan if r[1].get("score") is None else float(r[1]["score"]) for r in rows])
     out: dict[str, list[float]] = {"first": [], "one_point": [], "half": []}
     for t0 in onsets:
-        pre = score[(at >= t0 - 1.0) & (at < t0)]
-        post = np.flatnonzero((at >= t0) & (at < t0 + REACT_S))
+        pre = score[(at >= t0 - 1.0) & (at < t0) & np.isfinite(score)]
+        post = np.flatnonzero((at >= t0) & (at < t0 + REACT_S) & np.isfinite(score))
         if len(pre) < 3 or len(post) == 0:
             continue
         level = float(np.median(pre))
         jitter = float(np.max(np.abs(pre - level)))
         peak = float(score[post].max())
-        for name, above in (("first", jitter + 0.05), ("one_point", max(1.0, jitter + 0.05)),
-                            ("half", max(jitter + 0.05, (peak - level) / 2))):
+        for name, above in (
+            ("first", jitter + 0.05),
+            ("one_point", max(1.0, jitter + 0.05)),
+            ("half", max(jitter + 0.05, (peak - level) / 2)),
+        ):
             up = post[score[post] > level + above]
             if len(up):
                 out[name].append(1000 * float(at[up[0]] - t0))
     return out
 
 
+def _reactions(
+    rows: list[tuple[float, dict[str, Any]]], zone: str, onsets: list[float]
+) -> list[float]:
+    out = []
+    for t0 in onsets:
+        for at, data in rows:
+            if t0 <= at < t0 + REACT_S and any(
+                z.get("zone") == zone and z.get("active") for z in data.get("zones", [])
+            ):
+                out.append(1000 * (at - t0))
+                break
+    return out
+
+
+def _counters(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        text = resp.read().decode()
+    rejected: dict[str, float] = {}
+    accepted = 0.0
+    for line in text.splitlines():
+        if line.startswith("crowdpulse_reports_accepted_total "):
+            accepted = float(line.split()[-1])
+        elif line.startswith("crowdpulse_reports_rejected_total{"):
+            rejected[line.split('"')[1]] = float(line.split()[-1])
+    return {"accepted": int(accepted), "rejected": {k: int(v) for k, v in rejected.items() if v}}
+
+
 def _pct(xs: list[float], q: float) -> float | None:
     return round(float(np.percentile(xs, q)), 1) if xs else None
 
 
-def run(devices: int = 10_000, onsets: int = 30) -> dict[str, Any]:
+def run(
+    devices: int = 10_000, onsets: int = 30, false_minutes: float | None = None
+) -> dict[str, Any]:
     rng = np.random.default_rng(5)
     key = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
+    wifi = max(100, min(1000, devices // 20))
     with Mosquitto() as broker, tempfile.TemporaryDirectory() as d:
-        cfg = _venue(Path(d), key, devices, VENUE)
-        proc, _port = _gateway(broker, cfg)
+        cfg = _venue(Path(d), key, devices - wifi, devices)
+        port = int(cfg.read_text().split("port = ")[1].split()[0])
+        proc = subprocess.Popen(
+            [EXE, "gateway", "--broker", broker.url, "--config", str(cfg)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_up(port, proc)
         url = BrokerURL.parse(broker.url)
-        scores = Scores(url)
-        pub = make_client(url, "bench-latency-relays")
+        listener = Listener(url)
+        pub = make_client(url, "bench-latency-venue")
         pub.max_queued_messages_set(0)
         pub.connect(url.host, url.port)
         pub.loop_start()
         try:
-            reg = Registry(key, [(f"B{i + 1:05d}", "floor") for i in range(devices)], ["floor"])
-            venue = Venue(devices, Fleet(reg), pub, rng)
-            times = _drive(venue, onsets)
+            ids = [
+                (f"B{i + 1:05d}", "floor" if i < devices - wifi else "wifi") for i in range(devices)
+            ]
+            driver = Driver(devices, wifi, Fleet(Registry(key, ids, ["floor", "wifi"])), pub, rng)
+            driver.warm()
+            adv_s = _warm(driver, listener)
+            print(f"  rate control settled at {adv_s * 1000:.0f} ms", flush=True)
+            times = _drive(driver, listener, onsets)
             time.sleep(0.5)
+            counters = _counters(port)
         finally:
             pub.loop_stop()
-            scores.close()
-            proc.terminate()
-            proc.wait(10)
-    m = _measure(scores.rows, times)
-    if not m["first"]:
-        raise RuntimeError("the venue score never moved after an onset")
-    return {"devices": devices, "onsets": len(times), "detected": len(m["first"]),
-            "p50_ms": _pct(m["first"], 50), "p99_ms": _pct(m["first"], 99), "max_ms": round(max(m["first"]), 1),
-            "one_point_p50_ms": _pct(m["one_point"], 50), "one_point_p99_ms": _pct(m["one_point"], 99),
-            "t50_p50_ms": _pct(m["half"], 50)}
+            listener.close()
+            stop(proc)
+    by = {z: [(a, p) for a, t, p in listener.rows if t == z] for z in ("floor", "wifi", "reaction")}
+    ble, wf = _first(by["floor"], times), _first(by["wifi"], times)
+    react = _reactions(by["reaction"], "floor", times)
+    if not ble["first"]:
+        raise RuntimeError("the BLE zone's score never moved after an onset")
+    result = {
+        "devices": devices,
+        "ble_bands": devices - wifi,
+        "wifi_bands": wifi,
+        "onsets": len(times),
+        "adv_interval_ms": round(adv_s * 1000),
+        "relays": driver.air.nrelay,
+        "radio_delivered": round(driver.air.heard / max(driver.air.sent, 1), 3),
+        "detected": len(ble["first"]),
+        "p50_ms": _pct(ble["first"], 50),
+        "p99_ms": _pct(ble["first"], 99),
+        "max_ms": round(max(ble["first"]), 1),
+        "wifi_detected": len(wf["first"]),
+        "wifi_p50_ms": _pct(wf["first"], 50),
+        "wifi_p99_ms": _pct(wf["first"], 99),
+        "reaction_p50_ms": _pct(react, 50),
+        "reaction_p99_ms": _pct(react, 99),
+        "one_point_p50_ms": _pct(ble["one_point"], 50),
+        "one_point_p99_ms": _pct(ble["one_point"], 99),
+        "t50_p50_ms": _pct(ble["half"], 50),
+        **counters,
+    }
+    print(f"  {json.dumps(result)}", flush=True)
+    result.update(airmodel.run(devices, min(onsets, 10)))
+    print(f"  {json.dumps(result)}", flush=True)
+    result.update(falsereact.run(min(devices, 10_000), false_minutes))
+    return result

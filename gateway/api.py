@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,9 @@ from crowdpulse.gateway.store import VENUE_ROW
 from crowdpulse.selector.core import ActionError
 
 GATEWAY = web.AppKey("gateway", Gateway)
+OPENAPI = Path(__file__).with_name("openapi.json")  # the HTTP API's contract, served as is
+MAX_AT_MS = 4_102_444_800_000  # 2100-01-01
+MAX_MINUTES = 525_600  # a year
 SOCKETS = web.AppKey("sockets", set[web.WebSocketResponse])
 
 
@@ -53,9 +57,28 @@ class _Collector:
         tick = GaugeMetricFamily("crowdpulse_tick_duration_ms", "Scoring tick duration", labels=["stat"])
         tick.add_metric(["last"], c["tick_last_ms"])
         tick.add_metric(["p99"], c["tick_p99_ms"])
+        tick.add_metric(["p99_1m"], c["tick_p99_1m_ms"])
+        tick.add_metric(["cpu_p99_1m"], c["tick_cpu_p99_1m_ms"])
         yield tick
+        logged = CounterMetricFamily("crowdpulse_log_messages", "The gateway's warnings and errors, by level",
+                                     labels=["level"])
+        for level in ("warning", "error", "critical"):
+            logged.add_metric([level], c["log"].get(level, 0))
+        yield logged
         yield GaugeMetricFamily("crowdpulse_broker_connected", "1 when connected to MQTT",
                                 value=1.0 if c["connected"] else 0.0)
+        bad = CounterMetricFamily("crowdpulse_input_errors", "Bad input refused, by where it came in and why",
+                                  labels=["source", "reason"])
+        for (source, reason), n in sorted(self.gw.errors.snapshot().items()):
+            bad.add_metric([source, reason], n)
+        yield bad
+
+
+def _refuse(request: web.Request, status: int, reason: str, message: str) -> web.HTTPException:
+    """A 4xx with one JSON line, counted in /metrics by reason."""
+    request.app[GATEWAY].errors.count("http", reason)
+    cls = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 404: web.HTTPNotFound}[status]
+    return cls(text=json.dumps({"error": message}), content_type="application/json")
 
 
 def _authorised(request: web.Request, needed: bool) -> bool:
@@ -68,7 +91,7 @@ def _authorised(request: web.Request, needed: bool) -> bool:
 
 def _view_guard(request: web.Request) -> None:
     if not _authorised(request, request.app[GATEWAY].cfg.view_requires_token):
-        raise web.HTTPUnauthorized(text=json.dumps({"error": "token required"}), content_type="application/json")
+        raise _refuse(request, 401, "unauthorised", "token required")
 
 
 async def state(request: web.Request) -> web.Response:
@@ -78,7 +101,9 @@ async def state(request: web.Request) -> web.Response:
         try:
             at = int(request.query["at"])
         except ValueError:
-            raise web.HTTPBadRequest(text="at must be unix milliseconds") from None
+            raise _refuse(request, 400, "bad_at", "at must be unix milliseconds") from None
+        if not 0 <= at <= MAX_AT_MS:  # beyond int64 the scoring kernels would overflow
+            raise _refuse(request, 400, "bad_at", "at must be unix milliseconds, 0 to 4102444800000")
         return web.json_response(request.app[GATEWAY].engine.tick(at, record=False))
     snap = request.app[GATEWAY].engine.last
     return web.json_response(snap or {"venue": request.app[GATEWAY].cfg.venue, "score": None, "zones": []})
@@ -90,11 +115,13 @@ async def history(request: web.Request) -> web.Response:
     try:
         minutes = float(request.query.get("minutes", "10"))
     except ValueError:
-        raise web.HTTPBadRequest(text="minutes must be a number") from None
+        raise _refuse(request, 400, "bad_minutes", "minutes must be a number") from None
+    if not 0 < minutes <= MAX_MINUTES:  # NaN fails this too
+        raise _refuse(request, 400, "bad_minutes", f"minutes must be > 0 and at most {MAX_MINUTES}")
     zone = request.query.get("zone", VENUE_ROW)
     names = [z.name for z in gw.cfg.crowd_zones]
     if zone != VENUE_ROW and zone not in names:
-        raise web.HTTPNotFound(text=f"no zone {zone!r}")
+        raise _refuse(request, 404, "unknown_zone", f"no zone {zone[:40]!r}")
     since = int(time.time() * 1000 - minutes * 60_000)
     if minutes <= 10:
         t, s = gw.engine.history.series(since)
@@ -133,7 +160,13 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             if msg.type == WSMsgType.ERROR:
                 break
             if msg.type == WSMsgType.TEXT:
-                await ws.send_json(_ws_action(gw, msg.data))
+                reply = _ws_action(gw, msg.data)
+                if not reply["ok"]:
+                    gw.errors.count("ws", reply.pop("reason"))
+                await ws.send_json(reply)
+            elif msg.type == WSMsgType.BINARY:
+                gw.errors.count("ws", "binary")
+                await ws.send_json({"type": "action_result", "ok": False, "error": "send text frames"})
     finally:
         request.app[SOCKETS].discard(ws)
     return ws
@@ -144,16 +177,17 @@ def _ws_action(gw: Gateway, text: str) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except ValueError:
-        return {"type": "action_result", "ok": False, "error": "not JSON"}
+        return {"type": "action_result", "ok": False, "error": "not JSON", "reason": "not_json"}
     if not isinstance(data, dict) or data.get("type") != "action":
-        return {"type": "action_result", "ok": False, "error": "expected {\"type\": \"action\", ...}"}
+        return {"type": "action_result", "ok": False, "error": "expected {\"type\": \"action\", ...}",
+                "reason": "not_action"}
     reply: dict[str, Any] = {"type": "action_result", "id": data.get("id")}
     if data.get("token") != gw.cfg.console_token:
-        return {**reply, "ok": False, "error": "token required"}
+        return {**reply, "ok": False, "error": "token required", "reason": "unauthorised"}
     try:
         gw.selection.act({k: v for k, v in data.items() if k not in ("type", "token", "id")})
     except ActionError as exc:
-        return {**reply, "ok": False, "error": str(exc)}
+        return {**reply, "ok": False, "error": str(exc), "reason": "bad_action"}
     return {**reply, "ok": True}
 
 
@@ -165,17 +199,17 @@ async def selector_state(request: web.Request) -> web.Response:
 async def selector_action(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     if not _authorised(request, True):
-        return web.json_response({"error": "token required"}, status=401)
+        raise _refuse(request, 401, "unauthorised", "token required")
     try:
         action = await request.json()
     except ValueError:
-        return web.json_response({"error": "body must be JSON"}, status=400)
+        raise _refuse(request, 400, "bad_json", "body must be JSON") from None
     if not isinstance(action, dict):
-        return web.json_response({"error": "body must be a JSON object"}, status=400)
+        raise _refuse(request, 400, "bad_json", "body must be a JSON object")
     try:
         gw.selection.act(action)
     except ActionError as exc:
-        return web.json_response({"error": str(exc)}, status=400)
+        raise _refuse(request, 400, "bad_action", str(exc)) from None
     return web.json_response({"ok": True, "state": gw.selection.state()})
 
 
@@ -185,6 +219,10 @@ async def library(request: web.Request) -> web.Response:
     tracks = list(request.app[GATEWAY].selection.selector.tracks.values())
     hits = [t.as_dict() for t in tracks if not q or q in f"{t.artist} {t.title} {t.genre}".lower()]
     return web.json_response({"tracks": hits[:50], "total": len(hits)})
+
+
+async def openapi(_request: web.Request) -> web.FileResponse:
+    return web.FileResponse(OPENAPI, headers={"Content-Type": "application/json"})
 
 
 async def index(request: web.Request) -> web.FileResponse:
@@ -203,6 +241,7 @@ def make_app(gw: Gateway) -> web.Application:
     app.router.add_get("/api/selector", selector_state)
     app.router.add_post("/api/selector/action", selector_action)
     app.router.add_get("/api/library", library)
+    app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC)
     app.on_shutdown.append(_close_sockets)

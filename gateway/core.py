@@ -20,6 +20,7 @@ from crowdpulse.gateway import batch as B
 from crowdpulse.gateway import delivery as D
 from crowdpulse.gateway import ratecontrol
 from crowdpulse.gateway import sentiment as S
+from crowdpulse.gateway.reaction import Detector
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.validate import Validator
 from wristband import packet as P
@@ -91,6 +92,8 @@ class Engine:
         self._trend_at: int | None = None
         self.adv_ms = ratecontrol.MIN_MS  # what the bands were last told
         self.direct = np.zeros(len(registry), bool)  # bands heard over WiFi (MQTT), not BLE
+        self.reactions = Detector(registry.zone_of, registry.zones)
+        self.reaction_started = False  # set by ingest, taken by whoever publishes (service.py)
 
     def warm(self) -> None:
         """Compile every numba kernel now, not on the first batch while the tick waits."""
@@ -111,7 +114,7 @@ class Engine:
             with self.lock:
                 self.malformed_batches += 1
             return np.zeros(0, A.RECORD)
-        return self._ingest(reps, at_ms)
+        return self._ingest(reps, at_ms, direct=False)
 
     def ingest_direct(self, reports: Sequence[bytes | bytearray], arrival_ms: list[int],
                       at_ms: int | None = None) -> npt.NDArray[np.void]:
@@ -124,25 +127,46 @@ class Engine:
             joined = b"".join(bytes(r[: P.REPORT_SIZE]).ljust(P.REPORT_SIZE, b"\0") for r in reports)
         raw = np.frombuffer(joined, np.uint8).reshape(n, P.REPORT_SIZE).copy()
         reps = B.decode_reports(raw, length, np.asarray(arrival_ms, np.int64), np.zeros(n, np.int8))
-        rec = self._ingest(reps, at_ms)
+        rec = self._ingest(reps, at_ms, direct=True)
         self.direct[rec["band"]] = True
         return rec
 
-    def _ingest(self, reps: B.Reports, at_ms: int | None) -> npt.NDArray[np.void]:
+    def _ingest(self, reps: B.Reports, at_ms: int | None, direct: bool) -> npt.NDArray[np.void]:
         with self.lock:
             self.batches += 1
-            status, band, counter, id_epoch = self.validator.check(
-                reps, at_ms if at_ms is not None else now_ms())
+            t = at_ms if at_ms is not None else now_ms()
+            status, band, counter, id_epoch = self.validator.check(reps, t)
             ok = status > 0
             clear = self.registry.unmask(reps.raw, np.where(ok, band, -1), id_epoch)
             rec = A.records(band, counter, clear, reps, ok)
             self.agg.add(rec)
+            crowd = rec[~self.registry.is_reference[rec["band"]]]  # the programme is no reaction
+            if self.reactions.update(crowd, t, direct):
+                self.reaction_started = True
         return rec
 
-    def merge(self, records: npt.NDArray[np.void]) -> int:
-        """Accepted records from another worker (shared subscription scale-out)."""
+    def take_reaction(self) -> bool:
+        """True once after a reaction started (gateway/reaction.py)."""
         with self.lock:
-            return self.agg.add(records)
+            started, self.reaction_started = self.reaction_started, False
+            return started
+
+    def reaction_state(self, at_ms: int | None = None) -> dict[str, Any]:
+        with self.lock:
+            return self.reactions.state(at_ms if at_ms is not None else now_ms())
+
+    def merge(self, records: npt.NDArray[np.void]) -> tuple[int, int]:
+        """Accepted records from another worker (shared subscription scale-out):
+        (records new here, records refused as impossible).  A worker is trusted
+        as far as the broker's ACL says, but a record out of range must never
+        reach the aggregator's unchecked array indexing."""
+        t = now_ms()
+        ok = ((records["band"] >= 0) & (records["band"] < len(self.registry))
+              & (records["interval_ms"] > 0) & (records["interval_ms"] <= 2550)
+              & (np.abs(records["arrival_ms"] - t) <= self.validator.limits[0] + self.validator.limits[1])
+              & (records["pad"] == 0))
+        with self.lock:
+            return self.agg.add(records[ok]), int((~ok).sum())
 
     # -- sentiment -----------------------------------------------------------
     def tick(self, at_ms: int | None = None, record: bool = True) -> dict[str, Any]:
@@ -158,9 +182,17 @@ class Engine:
             muted = int(((recent[:, A.F_MUTED] > 0) & ~view.active
                          & (t - self.agg.last_ms <= self.model.age_out_ms)).sum())
         every = S.zone_scores(view, self.registry.zone_of, self.registry.zones, self.model)
+        with self.lock:  # the fast path: a reaction moves the score at once
+            if record:
+                self.reactions.expire(t)
+            every = self.reactions.lift(every, t)
+            reaction = self.reactions.state(t)
         zones = [every[z] for z in self.crowd_zones]
+        shares = [reaction["zones"][z]["share"] for z in self.crowd_zones]
         loss = self._loss(recent, view, t)
         venue, conf = S.venue_score(zones, self.model)
+        with self.lock:
+            venue = self.reactions.lift_venue(venue, t)
         if record:
             self.history.push(t, [venue, *[z.score for z in zones]])
         if self._trend_at is None or abs(t - self._trend_at) >= 1000:  # a slope needs no 10 Hz
@@ -172,9 +204,10 @@ class Engine:
             "score": _r(venue), "confidence": round(conf, 3), "trend_per_min": _r(trend[0]),
             "bands": int(view.active.sum()), "muted": muted,
             "evidence": _evidence(self.registry.is_reference, view),
+            "reaction": {k: reaction[k] for k in ("active", "since", "share")},
             "zones": [{"zone": z.zone, "score": _r(z.score), "confidence": round(z.confidence, 3),
                        "trend_per_min": _r(trend[i + 1]), "bands": z.bands,
-                       "referenced": round(z.referenced, 3), **loss[i]}
+                       "referenced": round(z.referenced, 3), **loss[i], "reaction": shares[i]}
                       for i, z in enumerate(zones)],
         }
         if record:

@@ -100,11 +100,19 @@ class Selection:
             return
         self.selector.act(action, who)
 
-    def on_mqtt(self, msg: mqtt.MQTTMessage) -> None:
+    def on_mqtt(self, msg: mqtt.MQTTMessage) -> str | None:
+        """One action from selector/cmd; returns why it was refused (for /metrics), or None."""
         try:
             action = json.loads(msg.payload)
-            if not isinstance(action, dict):
-                raise ActionError("an action is a JSON object")
+        except ValueError:
+            log.warning("selector/cmd: not JSON")
+            return "cmd_not_json"
+        if not isinstance(action, dict):
+            log.warning("selector/cmd: an action is a JSON object")
+            return "cmd_not_object"
+        try:
             self.act(action, who=str(action.get("who", "mqtt"))[:32])
-        except (ValueError, ActionError) as exc:
+        except ActionError as exc:
             log.warning("selector/cmd: %s", exc)
+            return "cmd_refused"
+        return None

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,7 @@ from crowdpulse.gateway import brokerprobe, homeassistant, rejections
 from crowdpulse.gateway import delivery as D
 from crowdpulse.gateway import sentiment as S
 from crowdpulse.gateway.core import Engine, now_ms
+from crowdpulse.gateway.errors import InputErrors, LogCounter
 from crowdpulse.gateway.linein import LineIn
 from crowdpulse.gateway.osc import OscOut, Reactions
 from crowdpulse.gateway.registry import Registry
@@ -63,6 +65,8 @@ class Gateway:
         self._batches: list[tuple[bytes | bytearray, int, bytes]] = []
         self._batch_cv = threading.Condition()
         self._urgent = threading.Event()  # a reaction's onset arrived: score it now
+        self._reacting = threading.Event()  # a reaction was detected: score it without the gap
+        self._reaction_active = False
         self.client = make_client(broker, f"crowdpulse-gateway-{cfg.venue}-{worker}", ca_file)
         self.client.reconnect_delay_set(1, 4)
         self.client.will_set(self.t("gateway", worker, "status"), json.dumps({"state": "offline"}), 1, True)
@@ -88,6 +92,10 @@ class Gateway:
         self._echo = threading.Event()  # our own status came back: the ACL lets us write and read
         self._status_payload = b""
         self.client.on_connect_fail = self._on_connect_fail
+        self.errors = InputErrors()
+        self.log_counts = LogCounter()
+        logging.getLogger().addHandler(self.log_counts)  # everything the process logs
+        self._tick_times: deque[tuple[float, float, float]] = deque()  # (monotonic s, ms, CPU ms), last minute
         self.selection = Selection(cfg, self._pub)
         self.listeners.append(self.selection.selector.on_sentiment)
         self.osc: OscOut | None = None
@@ -171,6 +179,7 @@ class Gateway:
         threading.Thread(target=self._check_echo, daemon=True).start()
         if self.engine.last is not None:
             self._publish(self.engine.last)  # the retained state, again, after a broker restart
+        self._publish_reaction()
         if self.band_config:
             client.publish(self.t("config"), json.dumps(self.band_config), 1, True)
         self._pub(("selector", "state"), json.dumps(self.selection.state()), True)
@@ -207,6 +216,13 @@ class Gateway:
         self._on_connect_fail(_c, _u)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._message(msg)
+        except Exception as exc:  # whatever comes in, the network thread must live on
+            self.errors.count("mqtt", "unhandled")
+            log.error("message on %s not handled: %s", msg.topic, exc)
+
+    def _message(self, msg: mqtt.MQTTMessage) -> None:
         # the raw topic bytes: decoding every topic to str costs more than the rest
         t: bytes = msg._topic  # noqa: SLF001
         if t.endswith(b"/report"):
@@ -227,27 +243,48 @@ class Gateway:
                 self._batches.append((msg.payload, now_ms(), parts[4]))
                 self._batch_cv.notify()
         elif parts[3] == b"selector" and parts[-1] == b"cmd":
-            self.selection.on_mqtt(msg)
+            refused = self.selection.on_mqtt(msg)
+            if refused:
+                self.errors.count("mqtt", refused)
         elif parts[3] == b"relay" and parts[-1] == b"status":
-            try:
-                status = json.loads(msg.payload)
-            except ValueError:
-                return
-            if isinstance(status, dict):
-                self.relays[parts[4].decode(errors="replace")] = status
+            self._relay_status(parts[4].decode(errors="replace"), msg.payload)
         elif parts[3] == b"gateway" and parts[-1] == b"status":
             if bytes(msg.payload) == self._status_payload:
                 self._echo.set()
         elif parts[3] == b"gateway" and parts[4] == b"accepted" and parts[-1] != self.worker.encode():
             payload = bytes(msg.payload)
-            if len(payload) % A.RECORD.itemsize == 0:
-                self.merged += self.engine.merge(np.frombuffer(payload, A.RECORD))
+            if len(payload) % A.RECORD.itemsize != 0:
+                self.errors.count("mqtt", "accepted_bad_size")
+                return
+            records = np.frombuffer(payload, A.RECORD)
+            merged, bad = self.engine.merge(records)
+            self.merged += merged
+            if bad:
+                self.errors.count("mqtt", "accepted_bad_record")
+
+    def _relay_status(self, relay: str, payload: bytes | bytearray) -> None:
+        try:
+            status = json.loads(payload)
+        except ValueError:
+            self.errors.count("mqtt", "status_not_json")
+            return
+        state = status.get("state") if isinstance(status, dict) else None
+        if not isinstance(state, str) or len(state) > 32:
+            self.errors.count("mqtt", "status_bad")
+            return
+        if relay not in self.relays and len(self.relays) >= MAX_RELAYS:
+            self.errors.count("mqtt", "status_too_many_relays")  # a flood of made-up relay ids
+            return
+        self.relays[relay] = {"state": state}
 
     def _publish(self, snap: dict[str, Any]) -> None:
         self.client.publish(self.t("sentiment"), json.dumps({k: v for k, v in snap.items() if k != "zones"}),
                             0, True)
         for z in snap["zones"]:
             self.client.publish(self.t("sentiment", z["zone"]), json.dumps({**z, "t": snap["t"]}), 0, True)
+
+    def _publish_reaction(self) -> None:
+        self.client.publish(self.t("reaction"), json.dumps(self.engine.reaction_state()), 0, True)
 
     def _discovery(self) -> None:
         for zone in [None, *[z.name for z in self.cfg.crowd_zones]]:
@@ -302,7 +339,12 @@ class Gateway:
         # bands flag the report that starts a reaction (a clap burst, a cheer
         # swell) and send it at once; waiting for the next tick would add up
         # to a whole tick period to the crowd-to-score latency
-        if len(rec) and bool((rec["flags"] & P.FLAG_EVENT).any()):
+        if self.engine.take_reaction():
+            # the fast path (gateway/reaction.py): out on its own topic now, and a tick at once
+            self._publish_reaction()
+            self._reacting.set()
+            self._urgent.set()
+        elif len(rec) and bool((rec["flags"] & P.FLAG_EVENT).any()):
             self._urgent.set()
             if self.osc is not None:
                 self.osc.reactions.add(rec)
@@ -315,18 +357,29 @@ class Gateway:
                 return
             if self._urgent.wait(left):
                 self._urgent.clear()
-                self.stop_event.wait(max(0.0, last + URGENT_GAP_S - time.monotonic()))
+                if not self._reacting.wait(max(0.0, last + URGENT_GAP_S - time.monotonic())):
+                    return
+                self._reacting.clear()
                 return
 
     def _ticks(self) -> None:
         period = 1.0 / self.cfg.tick_hz
         last_store = 0
         while not self.stop_event.is_set():
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             snap = self.engine.tick()
             snap["relays"] = D.relay_rows(self.relays, self.relay_bands.counts(snap["t"]))
-            self.tick_ms = (self.tick_ms + [1000 * (time.perf_counter() - start)])[-1000:]
+            took = 1000 * (time.perf_counter() - start)
+            self.tick_ms = (self.tick_ms + [took])[-1000:]
+            # the tick's own CPU time beside its wall time: on a shared machine
+            # the wall time also counts the time the thread waited for a core
+            self._tick_times.append((time.monotonic(), took, 1000 * (time.thread_time() - cpu)))
+            while self._tick_times and self._tick_times[0][0] < time.monotonic() - 60.0:
+                self._tick_times.popleft()
             self._publish(snap)
+            if snap["reaction"]["active"] != self._reaction_active:  # a reaction ended (or began)
+                self._reaction_active = snap["reaction"]["active"]
+                self._publish_reaction()
             self._rate_control(snap["t"])
             if snap["t"] - last_store >= homeassistant.MIN_INTERVAL_MS:
                 last_store = snap["t"]
@@ -370,12 +423,18 @@ class Gateway:
         self.client.loop_stop()
         self.selection.stop()
         self.store.close()
+        logging.getLogger().removeHandler(self.log_counts)
 
     def metrics_state(self) -> dict[str, Any]:
         c = self.engine.counters()
         ticks = sorted(self.tick_ms)
         c["tick_p99_ms"] = ticks[int(0.99 * (len(ticks) - 1))] if ticks else 0.0
         c["tick_last_ms"] = self.tick_ms[-1] if self.tick_ms else 0.0
+        last = list(self._tick_times)
+        for key, col in (("tick_p99_1m_ms", 1), ("tick_cpu_p99_1m_ms", 2)):
+            minute = sorted(row[col] for row in last)
+            c[key] = minute[int(0.99 * (len(minute) - 1))] if minute else 0.0
+        c["log"] = dict(self.log_counts.counts)
         c["connected"] = self.connected.is_set()
         return c
 

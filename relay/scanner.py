@@ -8,8 +8,6 @@ without touching the relay, and the relay makes a fresh scanner for every
 
 from __future__ import annotations
 
-import importlib
-import os
 from collections.abc import Callable
 from typing import Protocol
 
@@ -19,11 +17,6 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakBluetoothNotAvailableError, BleakDBusError, BleakError
 
 DetectionCallback = Callable[[BLEDevice, AdvertisementData], None]
-
-# Test-only: "module:callable", the callable taking the adapter name and returning
-# a ScannerFactory.  Read from the environment, never offered in --help, so the
-# real CLI can run end to end on machines without a Bluetooth adapter.
-BACKEND_ENV = "CROWDPULSE_RELAY_SCANNER"
 
 
 class Scanner(Protocol):
@@ -43,15 +36,6 @@ def bleak_factory(adapter: str | None) -> ScannerFactory:
         return BleakScanner(callback, bluez={"adapter": adapter} if adapter else {})
 
     return make
-
-
-def scanner_factory(adapter: str | None) -> ScannerFactory:
-    spec = os.environ.get(BACKEND_ENV)
-    if not spec:
-        return bleak_factory(adapter)
-    module, _, name = spec.partition(":")
-    make: Callable[[str | None], ScannerFactory] = getattr(importlib.import_module(module), name)
-    return make(adapter)
 
 
 # D-Bus errors that mean "this will not work until a person fixes something".

@@ -35,6 +35,7 @@ FRAME_S = 0.01  # the DSP's frame, and the IMU's sample period
 SLOT_S = 0.05  # the programme's variation: 50 ms slots
 MUSIC_BEATS = 8  # the scene's music loops (sim/scene.py) repeat every 8 beats
 SUBBANDS = ("voice", "mid", "low", "top")
+CLAP_QUIET_S, CHEER_QUIET_S = 2.0, 1.0  # the firmware's event triggers re-arm after these
 
 
 def power(db: F64 | float) -> F64:
@@ -129,14 +130,22 @@ class Emitter:
         self.slot = 0  # the programme's clock, in 50 ms slots
         # the PA's sound reaches each band 0-60 ms late (sim/acoustics.py): 0 or 1 slot
         self.shift = np.round(self.rng.uniform(0, self.floor.pa_delay_max_ms / 1000 / SLOT_S, n)).astype(np.int64)
+        # time since each wearer last clapped / cheered: the firmware's triggers need a quiet spell
+        self.clap_quiet = np.full(n, np.inf)
+        self.cheer_quiet = np.full(n, np.inf)
 
-    def reactions(self, act: Actions, zone_cheer_share: F64, zone_of_band: npt.NDArray[np.int32]
-                  ) -> npt.NDArray[np.bool_]:
-        """Bands whose wearer just started to clap or cheer: they report at once."""
+    def reactions(self, act: Actions, zone_cheer_share: F64, zone_of_band: npt.NDArray[np.int32],
+                  dt: float = 0.05) -> npt.NDArray[np.bool_]:
+        """Bands whose wearer just started to clap or cheer: they report at once.
+        As the firmware's triggers (docs/dsp.md): a clap burst after 2 s without
+        claps, a cheer swell after 1 s without one; dt: time since the last call."""
         p = self.person
         clapping = act.clapping[p]
         cheering = act.cheering[p] | (zone_cheer_share[zone_of_band] > 0.3)
-        start = (clapping & ~self.was_clapping) | (cheering & ~self.was_cheering)
+        self.clap_quiet = np.where(self.was_clapping, 0.0, self.clap_quiet + dt)
+        self.cheer_quiet = np.where(self.was_cheering, 0.0, self.cheer_quiet + dt)
+        start = ((clapping & ~self.was_clapping & (self.clap_quiet >= CLAP_QUIET_S))
+                 | (cheering & ~self.was_cheering & (self.cheer_quiet >= CHEER_QUIET_S)))
         self.was_clapping, self.was_cheering = clapping, cheering
         return start
 

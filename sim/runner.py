@@ -21,6 +21,7 @@ from crowdpulse.gateway.batch import RECORD_DTYPE, mask_rows
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.selector.library import Track, sample_library
 from crowdpulse.sim.acoustics import Floor
+from crowdpulse.sim.adverts import AdvertTiming
 from crowdpulse.sim.crowd import Crowd
 from crowdpulse.sim.emit import Emitter
 from crowdpulse.sim.radio import Medium
@@ -43,6 +44,7 @@ class Truth:
     scene_s: list[float] = field(default_factory=list)
     venue: list[float | None] = field(default_factory=list)
     zones: list[list[float | None]] = field(default_factory=list)
+    present: list[int] = field(default_factory=list)  # people in the venue
 
 
 class SimRun:
@@ -93,6 +95,9 @@ class SimRun:
         self.has_report = np.zeros(devices, bool)
         self.last_report_t = np.zeros(devices)
         self.next_adv = self.rng.uniform(0, 0.1, devices)
+        self.adverts = AdvertTiming(devices, self.rng, self.next_adv)
+        self.started = np.zeros(devices, bool)
+        self.latest_seq = np.full(devices, -1, np.int64)  # the sequence number the advert carries
         self.interval_s = 0.25
         self.adv_interval_s = 0.1
         self.muted = np.zeros(devices, bool)
@@ -137,8 +142,10 @@ class SimRun:
     def command(self, data: dict[str, Any]) -> None:
         if isinstance(data.get("interval_ms"), int) and 10 <= data["interval_ms"] <= 2550:
             self.interval_s = data["interval_ms"] / 1000.0
-        if isinstance(data.get("adv_interval_ms"), int) and 100 <= data["adv_interval_ms"] <= 25500:
-            self.adv_interval_s = data["adv_interval_ms"] / 1000.0
+        a = data.get("adv_interval_ms")
+        if isinstance(a, int) and 100 <= a <= 25500 and a != round(self.adv_interval_s * 1000):
+            self.adv_interval_s = a / 1000.0
+            self.adverts.rephase(self.t, self.adv_interval_s)
         if data.get("event_over") is True or data.get("cmd") == "event_over":
             self.muted[:] = True
 
@@ -213,7 +220,9 @@ class SimRun:
     def done(self) -> bool:
         return self.st >= self.sc.duration_s
 
-    def step(self, sink: Sink) -> None:
+    def step(self, sink: Sink | None) -> None:
+        """50 ms of the night; with no sink, only the crowd and its truth (no
+        bands, no radio): what the scenario does to the people, cheaply."""
         self._events()
         if self.follow is None and self.st >= self.silence_until and (
                 self.crowd.track is None or self.st >= self.track_end):
@@ -223,18 +232,20 @@ class SimRun:
             self.crowd.drop()
         self.crowd.step(dt)
         self.emitter.advance(STEP_S)
-        self._report(sink)
-        if self.reference:
-            self._reference(sink)
-        self._radio(sink)
-        if self.rogue_rate > 0:
-            self._rogue(sink)
+        if sink is not None:
+            self._report(sink)
+            if self.reference:
+                self._reference(sink)
+            self._radio(sink)
+            if self.rogue_rate > 0:
+                self._rogue(sink)
         if self.t >= self._next_truth:
             v, z = self.crowd.truth()
             self.truth.t_s.append(self.t0 + self.t)
             self.truth.scene_s.append(self.st)
             self.truth.venue.append(v)
             self.truth.zones.append(z)
+            self.truth.present.append(int(self.crowd.present.sum()))
             self._next_truth += 1.0
         self.t += STEP_S
         self.st += dt
@@ -248,7 +259,8 @@ class SimRun:
         zone_n = np.maximum(np.bincount(self.zone_of, weights=present_band, minlength=nz), 1)
         clap_share = np.bincount(self.zone_of, weights=act.clapping, minlength=nz) / zone_n
         cheer_share = np.bincount(self.zone_of, weights=act.cheering, minlength=nz) / zone_n
-        started = self.emitter.reactions(act, cheer_share, self.zone_of)
+        started = self.emitter.reactions(act, cheer_share, self.zone_of, STEP_S * self.speed)
+        self.started = started & present_band  # the truth about onsets, for benches
         turns = max(1, int(round(self.interval_s / STEP_S)))
         due = (self._step_no % turns == self.group % turns) | started
         due &= present_band & ~self.muted & (self.t - self.last_report_t >= 0.02)
@@ -261,13 +273,9 @@ class SimRun:
         codes = self.emitter.codes(idx, act, clap_share, cheer_share, self.zone_of, span, bpm,
                                    self.crowd.track is not None, started[idx])
         reports = self._sign(idx, codes, now)
-        self.latest[idx] = reports
+        self._advertise(idx, reports, started[idx])
         self.has_report[idx] = True
         self.last_report_t[idx] = self.t
-        # a reaction goes on the air at once: somewhere in this step, as each
-        # band's own trigger fires (a shared instant would make them all collide)
-        react = idx[started[idx]]
-        self.next_adv[react] = self.t + self.rng.uniform(0, STEP_S, len(react))
         ms = int(now * 1000)
         for i in np.flatnonzero(self.direct[idx]):
             sink.direct(self.band_ids[idx[i]], reports[i].tobytes(), ms)
@@ -285,6 +293,15 @@ class SimRun:
         report = self._sign(np.array([len(self.band_ids)]), codes, now)
         sink.direct(REFERENCE_ID, report[0].tobytes(), int(now * 1000))
 
+    def _advertise(self, idx: npt.NDArray[np.int64], reports: npt.NDArray[np.uint8],
+                   event: npt.NDArray[np.bool_]) -> None:
+        """The firmware's advert timing (sim/adverts.py); each band's report is
+        made somewhere in this step, as its own frames end."""
+        at = self.t + self.rng.uniform(0, STEP_S, len(idx))
+        take = self.adverts.reports(idx, at, event, self.adv_interval_s)
+        self.latest[idx[take]] = reports[take]
+        self.latest_seq[idx[take]] = (self.seq[idx[take]] - 1) & 0xFFFF
+
     def _sign(self, idx: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8], now: float) -> npt.NDArray[np.uint8]:
         epoch = P.epoch_of(int(now))
         if epoch != self._epoch:
@@ -301,13 +318,13 @@ class SimRun:
             sel = np.flatnonzero(relay == r)
             b = band[ev[sel]]
             # the relay drops repeats of a report it already passed on
-            fresh = self.sent_seq[r, b] != self.seq[b]
+            fresh = self.sent_seq[r, b] != self.latest_seq[b]
             sel, b = sel[fresh], b[fresh]
             b, first = np.unique(b, return_index=True)
             sel = sel[first]
             if len(b) == 0:
                 continue
-            self.sent_seq[r, b] = self.seq[b]
+            self.sent_seq[r, b] = self.latest_seq[b]
             arrival = ((self.t0 + t[ev[sel]]) * 1000).astype(np.int64)
             sink.batch(self.relay_ids[int(r)], relay_batch(self.latest[b], np.clip(rssi[sel], -128, 127), arrival), ms)
     def _rogue(self, sink: Sink) -> None:

@@ -179,6 +179,7 @@ class SerialBand:
         self.heap = heap
         self.boots = 0
         self.output = bytearray()  # what the band printed, for tests and logs
+        self.received: list[tuple[float, int]] = []  # (monotonic time, bytes) the host sent
         self.proc: subprocess.Popen[bytes] | None = None
         self._rig = _Rig(audio if audio is not None else np.zeros(FRAME * 100, np.int16), speed)
         self._host, host_side = os.openpty()
@@ -241,6 +242,7 @@ class SerialBand:
             ready, _, _ = select.select(fds, [], [], 0.5)
             if self._host in ready:
                 data = os.read(self._host, 4096)
+                self.received.append((time.monotonic(), len(data)))
                 if self._band is not None:
                     _send(self._band, data)  # while the band is down, bytes are lost
             if self._band is not None and self._band in ready:

@@ -194,11 +194,17 @@ def live(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_key: byte
                 sink.client.publish(truth_topic, json.dumps(truth_row(run.truth, res.zones, -1)), 0, True)
             lag = time.time() - (origin + run.t)
             res.behind_s = max(res.behind_s, lag)
-            if lag > BEHIND_WARN_S and not warned:
-                warned = True
-                say(f"crowdpulse sim: {lag:.1f} s behind real time with {devices} bands; "
-                    f"try fewer --devices or --mode fast")
-            if lag < 0:
+            if lag > BEHIND_WARN_S:
+                if not warned:
+                    warned = True
+                    say(f"crowdpulse sim: {lag:.1f} s behind real time with {devices} bands; "
+                        f"try fewer --devices or --mode fast")
+                # a stall (a kernel compiling on first use, a busy host): the
+                # radio resumes from now, as real bands would, rather than
+                # bursting reports the gateway would refuse as stale or too fast
+                origin += lag
+                run.t0 += lag
+            elif lag < 0:
                 time.sleep(-lag)
     except KeyboardInterrupt:
         pass

@@ -3,15 +3,18 @@
 The firmware modules `wristband.dspcore`, `wristband.dspfeat` and
 `wristband.dsp` are executed here unchanged, with three substitutions:
 `micropython.viper` becomes `numba.njit`, `array.array` becomes a numpy array
-(int64 for state, so nothing can wrap), and `_SEXT` becomes 0 because numpy
-loads are already signed.  The result is bit-identical to the band; the tests
-prove it against the real MicroPython.
+(int64 for state), and `_SEXT` becomes 0 because numpy loads are already
+signed.  The result is bit-identical to the band; the tests prove it against
+the real MicroPython, and crowdpulse.sim.twin32 proves that no intermediate
+needs more than the ESP32's 32 bits.
 """
 
 from __future__ import annotations
 
+import ast
 import sys
 import types
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -53,8 +56,23 @@ def _firmware_dir() -> Path:
 
 
 @cache
-def modules() -> dict[str, types.ModuleType]:
+def int64_modules() -> dict[str, types.ModuleType]:
     """The twin's copies of the firmware DSP modules, compiled once per process."""
+    return build()
+
+
+def modules() -> dict[str, types.ModuleType]:
+    """The twin's modules: `int64_modules()`, except in the test suite, which
+    swaps in the 32-bit-checked ones of crowdpulse.sim.twin32 (tests/conftest.py)."""
+    return int64_modules()
+
+
+def build(transform: Callable[[ast.Module, str], ast.Module] | None = None,
+          inject: dict[str, Any] | None = None,
+          prefix: str = "crowdpulse_twin_") -> dict[str, types.ModuleType]:
+    """A fresh set of the twin's modules.  `transform(tree, name)` may rewrite
+    each module's syntax tree first, calling helpers given in `inject`
+    (crowdpulse.sim.twin32 instruments the arithmetic that way)."""
     shims = _shims()
     saved = {name: sys.modules.get(name) for name in ("micropython", "array")}
     built: dict[str, types.ModuleType] = {}
@@ -63,17 +81,11 @@ def modules() -> dict[str, types.ModuleType]:
         for name in _MODULES:
             full = f"wristband.{name}"
             path = _firmware_dir() / f"{name}.py"
-            mod = types.ModuleType(f"crowdpulse_twin_{name}")
-            mod.__file__ = str(path)
-            for ptr in ("ptr8", "ptr16", "ptr32"):
-                setattr(mod, ptr, _cast)
-            mod.uint = int  # type: ignore[attr-defined]
             saved.setdefault(full, sys.modules.get(full))
-            sys.modules[full] = mod
-            code = compile(path.read_text(), str(path), "exec")
-            exec(code, mod.__dict__)
-            mod._SEXT = 0  # type: ignore[attr-defined]
-            built[name] = mod
+            tree = ast.parse(path.read_text(), str(path))
+            if transform is not None:
+                tree = transform(tree, name)
+            built[name] = sys.modules[full] = _load(f"{prefix}{name}", path, tree, inject)
     finally:
         for name, old in saved.items():
             if old is None:
@@ -81,6 +93,37 @@ def modules() -> dict[str, types.ModuleType]:
             else:
                 sys.modules[name] = old
     return built
+
+
+def _load(name: str, path: Path, tree: ast.Module, inject: dict[str, Any] | None) -> types.ModuleType:
+    mod = types.ModuleType(name)
+    mod.__file__ = str(path)
+    for ptr in ("ptr8", "ptr16", "ptr32"):
+        setattr(mod, ptr, _cast)
+    mod.uint = int  # type: ignore[attr-defined]
+    mod.__dict__.update(inject or {})
+    exec(compile(ast.fix_missing_locations(tree), str(path), "exec"), mod.__dict__)
+    mod._SEXT = 0  # type: ignore[attr-defined]
+    return mod
+
+
+def load_source(name: str, source: str, transform: Callable[[ast.Module, str], ast.Module] | None = None,
+                inject: dict[str, Any] | None = None) -> types.ModuleType:
+    """One module of viper source, outside the firmware (tests probe the tools with it)."""
+    shims = _shims()
+    saved = {n: sys.modules.get(n) for n in shims}
+    try:
+        sys.modules.update(shims)
+        tree = ast.parse(source, f"{name}.py")
+        if transform is not None:
+            tree = transform(tree, name)
+        return _load(name, Path(f"{name}.py"), tree, inject)
+    finally:
+        for n, old in saved.items():
+            if old is None:
+                sys.modules.pop(n, None)
+            else:
+                sys.modules[n] = old
 
 
 def pipeline(mic_sensitivity_cdb: int = -2600) -> Any:

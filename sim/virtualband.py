@@ -96,7 +96,8 @@ class VirtualBand:
     def __init__(self, config: dict[str, Any] | str, audio: npt.NDArray[np.int16] | None = None,
                  speed: float = 1.0, loop: bool = True, medium: Medium | None = None,
                  echo: Callable[[str], None] | None = None, heap: str = "256k",
-                 source: Source | None = None, block_frames: int = 1, clock_offset_s: int | None = None) -> None:
+                 source: Source | None = None, block_frames: int = 1, clock_offset_s: int | None = None,
+                 hold: bool = False) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="crowdpulse-band-")
         self.root = Path(self._dir.name)
         text = config if isinstance(config, str) else json.dumps(config)
@@ -121,6 +122,11 @@ class VirtualBand:
         self._conn: socket.socket | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        # hold=True: no sound until play(), so a test can start the clip at a
+        # known sample (after the band is listening and online)
+        self._playing = threading.Event()
+        if not hold:
+            self._playing.set()
         self._threads: list[threading.Thread] = []
 
     # -- life cycle ---------------------------------------------------------
@@ -200,7 +206,14 @@ class VirtualBand:
         except OSError:
             return False
 
+    def play(self) -> None:
+        """Start the sound of a band made with hold=True."""
+        self._playing.set()
+
     def _feed(self) -> None:
+        while not self._playing.wait(0.05):
+            if self._stop.is_set():
+                return
         if self.source is not None:
             self._feed_source(self.source)
             return

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Mosquitto per test, a real MPD, and the MicroPython plugin."""
+"""Shared fixtures: a real Mosquitto per test, a real MPD, the MicroPython plugin, and
+the 32-bit-checked DSP twin under every test."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from hypothesis import settings
 
 from crowdpulse.broker import BrokerError, Mosquitto
 from crowdpulse.mpdserver import MpdError, MpdServer
+from crowdpulse.sim import twin, twin32
 
 # Shared, noisy machines and JIT compilation on first use: no per-example deadline.
 settings.register_profile("crowdpulse", deadline=None)
@@ -19,6 +21,18 @@ settings.load_profile("crowdpulse")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "mpy"))
 pytest_plugins = ["mpy_plugin", "flash_helpers"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dsp_twin_checked_for_32_bits() -> Iterator[None]:
+    """Every DSP computation in the tests runs on the twin whose viper kernels
+    check each intermediate against the ESP32's signed 32-bit range
+    (sim/twin32.py): every test signal doubles as a proof that the band's
+    arithmetic does not overflow.  Compiled on first use."""
+    patch = pytest.MonkeyPatch()
+    patch.setattr(twin, "modules", twin32.checked_modules)
+    yield
+    patch.undo()
 
 
 @pytest.fixture

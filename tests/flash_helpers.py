@@ -54,9 +54,14 @@ def band(tmp_path: Path) -> Iterator[SerialBand]:
         yield b
 
 
+# Virtual bands are MicroPython processes behind a pty: on a busy machine one
+# may take longer than a board's 8 s to answer; the wait ends when it answers.
+CONNECT_TIMEOUT_S = 60
+
+
 def flash_args(band: SerialBand, key: Path, band_id: str = "B0042", *extra: object) -> list[object]:
     return ["flash", "--port", band.port, "--venue-key", key, "--band-id", band_id,
-            "--zone", "floor", *extra]
+            "--zone", "floor", "--connect-timeout", CONNECT_TIMEOUT_S, *extra]
 
 
 def one_line_error(run: Run, text: str) -> None:

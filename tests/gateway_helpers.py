@@ -61,8 +61,10 @@ class GatewayProc:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []
 
-    def wait_ready(self, timeout: float = 30.0, mqtt: bool = True) -> GatewayProc:
-        """Until the API answers and (by default) the gateway is subscribed."""
+    def wait_ready(self, timeout: float = 120.0, mqtt: bool = True) -> GatewayProc:
+        """Until the API answers and (by default) the gateway is subscribed.  The
+        timeout only stops a broken start from hanging (numba compiles at start,
+        slowly on a busy machine); a gateway that does not come up is killed."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -74,6 +76,8 @@ class GatewayProc:
                     out = self.proc.stdout.read() if self.proc.stdout else ""
                     raise AssertionError("gateway exited: " + out) from None
                 time.sleep(0.1)
+        self.proc.kill()
+        self.proc.communicate()
         raise AssertionError("gateway did not come up")
 
     def get(self, path: str) -> Any:

@@ -226,7 +226,8 @@ def test_chart_follows_the_crowd(console: Console, mosquitto: Mosquitto) -> None
     with Crowd(c.gw, mosquitto.url, floor=20) as crowd:
         c.wait("/^\\d{1,3}\\.\\d$/.test(document.getElementById('score').textContent)", timeout_s=15)
         first = int(c.attr("#chart", "data-points"))
-        c.page.wait_for_timeout(2000)
+        # the chart grows with the ticks (how fast is the machine's business)
+        c.wait(f"+document.getElementById('chart').dataset.points > {first + 10}", timeout_s=60)
         later = int(c.attr("#chart", "data-points"))
         floor_score = c.text("#zones tr[data-zone=floor] td.score-cell")
         bar_score = c.text("#zones tr[data-zone=bar] td.score-cell")

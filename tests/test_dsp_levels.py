@@ -42,27 +42,47 @@ def test_pink_noise_laeq_within_half_db_of_scipy_reference(dbfs: int) -> None:
     assert errors and max(abs(e) for e in errors) <= 0.5, errors
 
 
+def _unquantised_laeq(x: np.ndarray) -> float:
+    """LAeq (dB SPL) of the last whole 250 ms interval but one, before the
+    report's 0.5 dB steps: the pipeline's own log-domain mean."""
+    from crowdpulse.sim import twin
+
+    feat, pipe = twin.modules()["dspfeat"], twin.pipeline(-2600)
+    frames = len(x) // 160
+    for f in range(frames - 25):
+        pipe.process(x[f * 160:(f + 1) * 160])
+        if f % 25 == 24 and f < frames - 50:
+            pipe.finish(250)
+    return float(pipe._mean_log(feat.D_IA_HI) / (1024 / (10 * np.log10(2))) + pipe.cal_q8 / 256)
+
+
 def test_a_curve_within_iec_class2_from_50hz_to_6k3() -> None:
-    worst = 0.0
+    # docs/dsp.md: worst 0.30 dB in the report, 0.12 dB before its 0.5 dB steps
+    worst = worst_unquantised = 0.0
     for freq, tol in CLASS2.items():
         reports = _reports(S.tone(freq, 1.5, -26.0))
         got = reports[-2][1]["laeq_db"]
         want = 94.0 + float(a_weight_db(freq))
         assert abs(got - want) <= tol, (freq, got, want)
         worst = max(worst, abs(got - want))
-    assert worst <= 0.5  # in fact far inside class 2: quantisation plus the fit
+        worst_unquantised = max(worst_unquantised, abs(_unquantised_laeq(S.to_int16(S.tone(freq, 1.5, -26.0))) - want))
+    assert abs(worst - 0.30) <= 0.01 and abs(worst_unquantised - 0.12) <= 0.01, (worst, worst_unquantised)
 
 
-@pytest.mark.parametrize("burst_ms,expected_db", [(1000, 0.0), (200, -1.0), (50, -4.8), (10, -11.1)])
-def test_fast_time_weighting_matches_iec_tone_burst_response(burst_ms: int, expected_db: float) -> None:
+@pytest.mark.parametrize("burst_ms,iec_db,measured_db",
+                         [(1000, 0.0, 0.0), (200, -1.0, -1.0), (50, -4.8, -5.0), (10, -11.1, -11.0)])
+def test_fast_time_weighting_matches_iec_tone_burst_response(burst_ms: int, iec_db: float,
+                                                             measured_db: float) -> None:
     steady = S.tone(4000, 2.0, -20)
     burst = np.zeros_like(steady)
     n = burst_ms * 16
     burst[8000:8000 + n] = steady[8000:8000 + n]
     peak = max(r["diagnostics"]["lafmax_db"] for _, r in _reports(burst, 2000))
     ref = max(r["diagnostics"]["lafmax_db"] for _, r in _reports(steady, 2000))
-    # IEC 61672-1 class 2 tolerance for these bursts is at least +-1.3 dB
-    assert abs((peak - ref) - expected_db) <= 1.3
+    # docs/dsp.md's figure, in the report's 0.5 dB steps; and IEC 61672-1's
+    # class 2 tolerance for these bursts, at least +-1.3 dB
+    assert abs((peak - ref) - measured_db) <= 0.25, peak - ref
+    assert abs((peak - ref) - iec_db) <= 1.3
 
 
 def test_calibration_follows_mic_sensitivity() -> None:
@@ -88,4 +108,4 @@ def test_firmware_fir_taps_are_what_the_design_script_derives() -> None:
     core = twin.modules()["dspcore"]
     taps, worst = design()
     assert taps == [core._H0, core._H1, core._H2]
-    assert worst < 0.15
+    assert abs(worst - 0.107) <= 0.0005  # docs/dsp.md: the designed response error

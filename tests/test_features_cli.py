@@ -91,5 +91,6 @@ def test_bench_dsp_json() -> None:
     for key in ("rt_factor_micropython", "alloc_bytes_per_frame", "twin_band_seconds_per_second",
                 "esp32_core_share"):
         assert isinstance(result[key], float), key
-    assert result["alloc_bytes_per_frame"] == 0.0
+    assert result["alloc_bytes_per_frame"] == 0.0 and result["alloc_frame_path_bytes"] == 0
+    assert result["reports"] == 1000 // 25 and result["alloc_bytes_per_report"] > 0
     assert result["rt_factor_micropython"] > 0

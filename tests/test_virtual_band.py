@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import secrets
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,8 +17,10 @@ from crowdpulse.broker import Mosquitto
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 from crowdpulse.sim import clapset as C
 from crowdpulse.sim import signals as S
-from crowdpulse.sim.virtualband import Medium, VirtualBand, band_config, cpu_seconds
+from crowdpulse.sim import twin
+from crowdpulse.sim.virtualband import FRAME, Medium, VirtualBand, band_config
 from wristband import packet as P
+from wristband.boards import DEFAULT, PROFILES
 
 pytestmark = pytest.mark.micropython
 
@@ -63,46 +66,92 @@ def _music(seconds: float, seed: int = 1) -> np.ndarray:
     return S.to_int16(C.music_at_band(seconds, np.random.default_rng(seed)))
 
 
-def test_reports_with_claps_reach_a_plain_subscriber_and_verify(
+def _wait(cond: Callable[[], object], what: str, timeout: float = 60.0) -> None:
+    """Until cond() holds; the timeout only keeps a broken run from hanging."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _fields(report: bytes) -> dict[str, object]:
+    fields = P.decode(report).as_dict()
+    for k in ("version", "onair", "seq"):
+        fields.pop(k)
+    return fields
+
+
+def _twin_replay(audio: np.ndarray, reports: list[bytes]) -> list[dict[str, object]]:
+    """The twin over the same sound, cut where the band cut its reports (each
+    report says how many 10 ms frames it covers)."""
+    pipe = twin.pipeline(PROFILES[DEFAULT]["mic"]["sensitivity_cdb"])
+    out, f = [], 0
+    for r in reports:
+        ms = P.decode(r).interval_ms
+        for _ in range(ms // 10):
+            pipe.process(audio[f * FRAME:(f + 1) * FRAME])
+            f += 1
+        codes = pipe.finish(ms, flags=P.FLAG_EVENT if pipe.event() else 0)
+        out.append(_fields(P.encode_codes(bytes(16), 0, 0, bytes(codes))))
+    return out
+
+
+def test_the_bands_reports_are_the_twins_on_the_same_clip(
         mosquitto: Mosquitto, listener: Listener, venue_key: bytes) -> None:
+    # the firmware, unchanged, in real MicroPython, hearing a clip of claps over
+    # drum music from its first sample: every report it publishes verifies and
+    # carries, field for field, what the twin computes on the same clip cut at
+    # the same places (the twin is bit-identical to the firmware: docs/dsp.md)
     clip = C.clip(np.random.default_rng(3), dur=8.0, rate_hz=2.0)
+    frames = len(clip.audio) // FRAME
     cfg = band_config(venue_key, "B0042", broker=("127.0.0.1", mosquitto.port))
     medium = Medium()
-    with VirtualBand(cfg, clip.audio, loop=False, medium=medium) as band:
-        assert band.wait_for(r"boot ok band=B0042")
-        time.sleep(8.5)
-        assert band.led
+    with VirtualBand(cfg, clip.audio, loop=False, medium=medium, hold=True) as band:
+        assert band.wait_for(r"boot ok band=B0042", 30) and band.wait_for("mqtt online", 30)
+        _wait(lambda: band.led, "the band to listen")  # capturing: the clip starts at its first sample
+        band.play()
+
+        def covered() -> int:
+            return sum(P.decode(r).interval_ms // 10 for _, r in listener.reports)
+
+        # all but the last, unfinished interval (at most 275 ms) come back
+        _wait(lambda: covered() > frames - 28, "the clip's reports", 180)
+        reports = [r for _, r in listener.reports]
+        _wait(lambda: reports[-1] in {P.manufacturer_data(a) for _, _, a in medium.adverts},
+              "the last report on the air", 30)
     medium.close()
     key = P.band_key(venue_key, "B0042")
-    reports = [r for _, r in listener.reports]
-    assert len(reports) >= 25
     assert all(P.verify(r, key) for r in reports)
-    claps = sum(P.decode(r).claps for r in reports)
-    assert claps >= 0.8 * len(clip.onsets), (claps, len(clip.onsets))
+    seqs = [P.decode(r).seq for r in reports]
+    assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(len(seqs))]  # none lost, none doubled
+    assert [_fields(r) for r in reports] == _twin_replay(clip.audio, reports)
+    assert sum(P.decode(r).claps for r in reports) > 0
     epoch = P.epoch_of(time.time())
     # the band's clock may run up to 7 minutes ahead (VirtualBand keeps it clear of an id switch)
     assert {P.decode(r).onair for r in reports} <= {P.onair_id(key, e) for e in (epoch - 1, epoch, epoch + 1)}
     adverts = [P.manufacturer_data(a) for _, _, a in medium.adverts]
-    assert set(adverts) <= set(reports) and len(set(adverts)) >= 20
+    assert set(adverts) <= set(reports)  # BLE carries the very bytes MQTT does
 
 
 def test_retained_config_changes_the_report_rate(
         mosquitto: Mosquitto, listener: Listener, venue_key: bytes) -> None:
+    # each report says how much audio it covers: 250 ms +-10 % jitter, then 1 s +-10 %
     cfg = band_config(venue_key, "B0001", broker=("127.0.0.1", mosquitto.port), interval_ms=250)
     with VirtualBand(cfg, _music(10)) as band:
-        assert band.wait_for("mqtt online")
-        time.sleep(1.0)
-        t0 = time.monotonic()
-        time.sleep(4.0)
-        before = listener.count_since(t0) / 4.0
+        assert band.wait_for("mqtt online", 30)
+        _wait(lambda: len(listener.reports) >= 8, "reports at 250 ms")
+        before = [P.decode(r) for _, r in listener.reports]
         _publish(mosquitto, "config", {"interval_ms": 1000}, retain=True)
-        assert band.wait_for("interval_ms 1000", 5)
-        time.sleep(1.0)
-        t1 = time.monotonic()
-        time.sleep(5.0)
-        after = listener.count_since(t1) / 5.0
-    assert 3.0 <= before <= 5.0, before
-    assert 0.6 <= after <= 1.4, after
+        assert band.wait_for("interval_ms 1000", 30)
+        n = len(listener.reports)
+        _wait(lambda: len(listener.reports) >= n + 5, "reports at 1 s")
+        after = [P.decode(r) for _, r in listener.reports[n + 1:]]  # the first may straddle
+
+    def steady(reps: list[P.Report]) -> list[int]:
+        return [r.interval_ms for r in reps if not r.flags & P.FLAG_EVENT]
+
+    assert steady(before) and all(220 <= ms <= 280 for ms in steady(before)), steady(before)
+    assert steady(after) and all(900 <= ms <= 1100 for ms in steady(after)), steady(after)
 
 
 def test_a_band_that_boots_later_gets_the_retained_rate(
@@ -110,43 +159,42 @@ def test_a_band_that_boots_later_gets_the_retained_rate(
     _publish(mosquitto, "config", {"interval_ms": 500}, retain=True)
     cfg = band_config(venue_key, "B0002", broker=("127.0.0.1", mosquitto.port), interval_ms=250)
     with VirtualBand(cfg, _music(6)) as band:
-        assert band.wait_for("interval_ms 500", 10)
+        assert band.wait_for("interval_ms 500", 30)
 
 
 def test_mute_stops_reports_and_the_led(mosquitto: Mosquitto, listener: Listener,
                                         venue_key: bytes) -> None:
     cfg = band_config(venue_key, "B0003", broker=("127.0.0.1", mosquitto.port))
     with VirtualBand(cfg, _music(10)) as band:
-        assert band.wait_for("state listening") and band.wait_for("mqtt online")
-        time.sleep(1.0)
-        assert band.led and listener.count_since(0) > 0
+        assert band.wait_for("state listening", 30) and band.wait_for("mqtt online", 30)
+        _wait(lambda: listener.count_since(0) > 0, "a report")
+        assert band.led
         band.mute(True)
-        assert band.wait_for("state muted", 3)
+        assert band.wait_for("state muted", 15)
         time.sleep(0.5)
         t0 = time.monotonic()
         time.sleep(3.0)
         assert listener.count_since(t0, muted=False) == 0
         assert not band.led
         band.mute(False)
-        assert band.wait_for("state listening", 3, start=len(band.lines) - 3) or band.led
-        time.sleep(1.5)
-        assert listener.count_since(t0 + 3.5, muted=False) >= 3
+        assert band.wait_for("state listening", 30, start=len(band.lines) - 3) or band.led
+        _wait(lambda: listener.count_since(t0 + 3.0, muted=False) >= 3, "reports after unmuting")
 
 
 def test_button_press_toggles_mute(venue_key: bytes) -> None:
     with VirtualBand(band_config(venue_key, "B0004"), _music(4)) as band:
-        assert band.wait_for("state listening")
+        assert band.wait_for("state listening", 30)
         band.press_button()
-        assert band.wait_for("state muted", 3)
+        assert band.wait_for("state muted", 15)
 
 
 def test_event_over_stops_capture(mosquitto: Mosquitto, listener: Listener, venue_key: bytes) -> None:
     cfg = band_config(venue_key, "B0005", broker=("127.0.0.1", mosquitto.port))
     with VirtualBand(cfg, _music(10)) as band:
-        assert band.wait_for("mqtt online")
+        assert band.wait_for("mqtt online", 30)
         time.sleep(1.0)
         _publish(mosquitto, "cmd", {"cmd": "event_over"})
-        assert band.wait_for("state over", 5)
+        assert band.wait_for("state over", 15)
         time.sleep(0.5)
         t0 = time.monotonic()
         time.sleep(2.5)
@@ -156,41 +204,72 @@ def test_event_over_stops_capture(mosquitto: Mosquitto, listener: Listener, venu
         assert band.status()[-1]["frames"] == frames  # nothing is being captured
 
 
-def test_broker_outage_reconnects_without_busy_looping(
-        mosquitto: Mosquitto, listener: Listener, venue_key: bytes) -> None:
+class _DeadBroker:
+    """Stands on a stopped broker's port: accepts each connection and hangs up,
+    noting when; a band knocking on the door shows up as one entry per knock."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.knocks: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.knocks.append(time.monotonic())
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+def test_broker_outage_reconnects_without_busy_looping(mosquitto: Mosquitto, venue_key: bytes) -> None:
+    # a band that spins would knock thousands of times; the firmware backs off
+    # (0.5 s doubling to 4 s, jittered down to half): consecutive knocks are at
+    # least 250 ms apart whatever the machine's speed (a slow one only widens
+    # them).  No other client may be connected: it would knock too.
     cfg = band_config(venue_key, "B0006", broker=("127.0.0.1", mosquitto.port))
     with VirtualBand(cfg, _music(20)) as band:
-        assert band.wait_for("mqtt online")
-        time.sleep(2.0)
-        c0, t0 = cpu_seconds(band.pid), time.monotonic()
-        time.sleep(5.0)
-        normal = (cpu_seconds(band.pid) - c0) / (time.monotonic() - t0)
+        assert band.wait_for("mqtt online", 30)
         mosquitto.stop()
-        assert band.wait_for("mqtt offline", 5)
-        c1, t1 = cpu_seconds(band.pid), time.monotonic()
-        time.sleep(10.0)
-        outage = (cpu_seconds(band.pid) - c1) / (time.monotonic() - t1)
+        assert band.wait_for("mqtt offline", 30)
+        dead = _DeadBroker(mosquitto.port)
+        try:
+            _wait(lambda: len(dead.knocks) >= 5, "the band's reconnect attempts", 120)
+            frames = int(band.status()[-1]["frames"])
+            _wait(lambda: int(band.status()[-1]["frames"]) > frames, "the band to keep listening")
+        finally:
+            dead.close()
+        gaps = [b - a for a, b in zip(dead.knocks, dead.knocks[1:], strict=False)]
+        assert min(gaps) >= 0.2, gaps
         mosquitto.start()
-        restarted = time.monotonic()
         fresh = Listener()
         client = make_client(BrokerURL.parse(mosquitto.url))
         client.on_message = lambda c, u, m: fresh.reports.append((time.monotonic(), bytes(m.payload)))
         client.connect("127.0.0.1", mosquitto.port)
         client.subscribe(topic("demo", "band", "+", "report"))
         client.loop_start()
-        while time.monotonic() < restarted + 8.0 and not fresh.reports:
-            time.sleep(0.05)
-        client.loop_stop()
-        assert fresh.reports, "no report after the broker came back"
-        resumed_after = fresh.reports[0][0] - restarted
-    assert outage <= max(2.0 * normal, 0.05), (normal, outage)
-    assert resumed_after < 5.0
+        try:
+            _wait(lambda: fresh.reports, "a report after the broker came back", 60)
+        finally:
+            client.loop_stop()
 
 
 def test_malformed_config_gives_safe_mode_and_a_clear_message() -> None:
     band = VirtualBand("{ this is not json", _music(3)).start()
     try:
-        assert band.wait_for("config error: config is not valid JSON")
+        assert band.wait_for("config error: config is not valid JSON", 30)
         assert band.wait_for("boot safe-mode")
         assert band.wait_for("state safe")
         time.sleep(1.5)
@@ -209,40 +288,51 @@ def test_each_bad_field_is_named(venue_key: bytes) -> None:
     try:
         for text in ("interval_ms must be 10-2550", "transport must be", "window must be",
                      "unknown board 'toaster'", "key must be 32 hex"):
-            assert band.wait_for(text, 5), text
+            assert band.wait_for(text, 30), text
         assert band.wait_for("state safe")
     finally:
         band.stop()
 
 
 def test_heap_stays_flat_and_frames_allocate_nothing(venue_key: bytes) -> None:
+    # the band counts gc.mem_alloc() around every frame's audio path and every
+    # report, in exact bytes: over 3000 frames the audio path allocates 0 bytes
+    # and never triggers a collection; reports allocate, and nothing leaks
     medium = Medium()
     cfg = band_config(venue_key, "B0008", status_every_s=1)
     with VirtualBand(cfg, _music(10), speed=3.0, medium=medium) as band:
-        time.sleep(20.0)
-        status = band.status()
+
+        def steady() -> list[dict[str, str]]:
+            return [s for s in band.status()[3:] if s["state"] == "listening"]
+
+        _wait(lambda: sum(int(s["alloc_frames"]) for s in steady()) >= 3000 and len(steady()) >= 5,
+              "3000 measured frames", 300)
+        status = steady()
     medium.close()
-    steady = [s for s in status[3:] if s["state"] == "listening"]
-    assert len(steady) >= 10
-    heap = [int(s["heap_free"]) for s in steady]
+    heap = [int(s["heap_free"]) for s in status]
     assert max(heap) - min(heap) <= 1024, heap
-    assert all(int(s["alloc_per_frame"]) == 0 for s in steady), steady
-    assert int(steady[-1]["frames"]) >= 4000
+    assert sum(int(s["alloc_frame_bytes"]) for s in status) == 0, status
+    assert sum(int(s["alloc_frame_gc"]) for s in status) == 0, status
+    assert sum(int(s["alloc_reports"]) for s in status) > 0
+    assert sum(int(s["alloc_report_bytes"]) for s in status) > 0  # signing allocates (docs/dsp.md)
 
 
 def test_several_bands_run_at_once_with_their_own_keys(
         mosquitto: Mosquitto, listener: Listener, venue_key: bytes) -> None:
     ids = ["B0101", "B0102", "B0103"]
+    keys = {b: P.band_key(venue_key, b) for b in ids}
+
+    def owners() -> set[str]:
+        return {next((b for b, k in keys.items() if P.verify(r, k)), "?") for _, r in list(listener.reports)}
+
     bands = [VirtualBand(band_config(venue_key, b, broker=("127.0.0.1", mosquitto.port)),
                          _music(6, seed=i)).start() for i, b in enumerate(ids)]
     try:
-        time.sleep(4.0)
+        _wait(lambda: set(ids) <= owners(), "a report from every band", 120)
     finally:
         for b in bands:
             b.stop()
-    keys = {b: P.band_key(venue_key, b) for b in ids}
-    owners = {next(b for b, k in keys.items() if P.verify(r, k)) for _, r in listener.reports}
-    assert owners == set(ids)
+    assert owners() == set(ids)  # each under its own key, nothing else
 
 
 def test_sim_band_command_runs_and_stops(venue_key: bytes, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ from crowdpulse.mqtt import BrokerURL, BrokerURLError
 
 if TYPE_CHECKING:  # bleak and paho load only when a relay runs, not for --help
     from crowdpulse.relay.core import Relay
+    from crowdpulse.relay.scanner import ScannerFactory
 
 # The same rules as a band's config (firmware/wristband/config.py): venue names
 # are lower case, ids may also hold upper case and dots.  Both end up in topics.
@@ -49,9 +50,9 @@ def _log(line: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {line}", file=sys.stderr, flush=True)
 
 
-def _relay(args: argparse.Namespace) -> Relay:
+def _relay(args: argparse.Namespace, scanner: ScannerFactory | None) -> Relay:
     from crowdpulse.relay.core import Relay, Timing
-    from crowdpulse.relay.scanner import scanner_factory
+    from crowdpulse.relay.scanner import bleak_factory
     from crowdpulse.relay.uplink import Uplink
 
     try:
@@ -73,7 +74,7 @@ def _relay(args: argparse.Namespace) -> Relay:
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
         raise CliError(f"cannot set up TLS: {exc}") from None
     timing = Timing(silence_s=args.silence, status_every_s=args.status_every)
-    return Relay(broker, args.venue, relay_id, scanner=scanner_factory(args.adapter),
+    return Relay(broker, args.venue, relay_id, scanner=scanner or bleak_factory(args.adapter),
                  adapter=args.adapter, timing=timing, log=_log, uplink=uplink)
 
 
@@ -84,10 +85,12 @@ async def _main(relay: Relay) -> None:
     await relay.run()
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, scanner: ScannerFactory | None = None) -> int:
+    """The relay until SIGINT/SIGTERM; `scanner` replaces bleak's (for machines
+    with no Bluetooth adapter: the tests pass a fake radio here)."""
     from crowdpulse.relay.core import RelayStartError
 
-    relay = _relay(args)
+    relay = _relay(args, scanner)
     try:
         asyncio.run(_main(relay))
     except RelayStartError as exc:

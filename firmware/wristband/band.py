@@ -24,7 +24,7 @@ from wristband import packet
 from wristband.dsp import FRAME, Pipeline
 from wristband.motion import Motion
 from wristband.rotation import QUIET, SWITCH, Rotation
-from wristband.schedule import Schedule
+from wristband.schedule import FRAME_MS, Advert, Schedule
 
 _IDLE_MS = 50
 _READ_MS = 50
@@ -43,7 +43,7 @@ class Band:
         self.over = False
         self.interval_ms = cfg.interval_ms
         self.adv_interval_ms = 100
-        self.last_adv = None
+        self.advert = Advert()
         self.sched = Schedule(self._jittered())
         self.pipe = Pipeline(cfg.mic["sensitivity_cdb"])
         self.motion = Motion(4096)
@@ -58,8 +58,14 @@ class Band:
         self.reports = 0
         self.frames = 0
         self.dropped = 0
+        # gc.mem_alloc() around the audio path and around the report path,
+        # exact byte totals since the last status line; a pass in which the
+        # heap shrank had a collection in it, and only allocation causes one
         self.alloc_frames = 0
         self.alloc_bytes = 0
+        self.alloc_gc = 0
+        self.alloc_reports = 0
+        self.alloc_report_bytes = 0
         now = time.ticks_ms()
         self.next_scan = now
         self.next_status = now
@@ -77,8 +83,12 @@ class Band:
             print("crowdpulse: interval_ms", v)
         a = data.get("adv_interval_ms")
         if isinstance(a, int) and 100 <= a <= 25500 and a != self.adv_interval_ms:
-            # many bands share the air: advertise less often (the gateway works out how much)
+            # many bands share the air: advertise less often (the gateway works out how much);
+            # every band hears this at once, so each goes quiet and comes back at a
+            # random point of the new interval (schedule.Advert)
             self.adv_interval_ms = a
+            if self.advert.rephase(a, random.getrandbits(16)):
+                self.hw.advertise_stop()
             print("crowdpulse: adv_interval_ms", a)
         if data.get("event_over") is True or data.get("cmd") == "event_over":
             if not self.over:
@@ -140,6 +150,7 @@ class Band:
         elif was == "listening":
             self.hw.mic_stop()
             self.hw.advertise_stop()
+            self.advert = Advert()
         self.hw.led(state == "listening")
 
     # -- reports -------------------------------------------------------------
@@ -150,16 +161,26 @@ class Band:
         report = packet.encode_codes(self.cfg.key, epoch, self.seq, codes)
         self.seq = (self.seq + 1) & 0xFFFF
         self.reports += 1
-        self.last_sent = now = time.ticks_ms()
-        # (re)starting advertising puts a PDU on the air at once, so a new
-        # report may only restart it once per advertising interval, or the
-        # gateway's rate control would be undone; a reaction's onset goes now
-        if self.cfg.transport != "mqtt" and (codes[10] & packet.FLAG_EVENT or self.last_adv is None
-                                             or time.ticks_diff(now, self.last_adv) >= self.adv_interval_ms):
-            self.last_adv = now
-            self.hw.advertise(packet.adv_payload(report), self.adv_interval_ms)
+        self.last_sent = time.ticks_ms()
+        # on BLE the report waits for the band's next advert, and a reaction's
+        # onset for a random slot of one interval (schedule.Advert): the whole
+        # crowd reacts at once, and the air carries only so many adverts
+        if self.cfg.transport != "mqtt":
+            adv = packet.adv_payload(report)
+            if not codes[10] & packet.FLAG_EVENT:
+                self.advert.report(adv, self.adv_interval_ms)
+            elif self.advert.event_report(adv, self.adv_interval_ms, random.getrandbits(16)):
+                self.hw.advertise_stop()
+            self._advertise(0)
         if self.uplink is not None:
             self.uplink.publish(report)
+
+    def _advertise(self, ms):
+        if self.rotation.quiet:
+            return  # between two identities nothing goes on the air
+        adv = self.advert.elapse(ms)
+        if adv is not None:
+            self.hw.advertise(adv, self.adv_interval_ms)
 
     def _report(self, ms, event):
         motion, impacts = packet.MOTION_ABSENT, 0
@@ -198,6 +219,7 @@ class Band:
         if act == QUIET:
             # silent until the switch; meanwhile hear the relays' beacons, so the
             # new identity starts with the venue's current settings, like every band's
+            self.advert = Advert()  # a report of the old identity never airs after this
             self.hw.go_quiet(2 * self.rotation.quiet_ms)
         elif act == SWITCH:
             self.hw.new_address(packet.ble_address(self.cfg.key, self.rotation.epoch))
@@ -214,7 +236,7 @@ class Band:
                 self.motion.finish()
             self.sched.elapsed = 0
             self.sched.set_interval(self._jittered())
-            self.last_adv = None
+            self.advert = Advert()
             self.next_scan = time.ticks_add(now, random.getrandbits(24) % _SCAN_EVERY_MS)
             self.last_sent = time.ticks_add(now, -(random.getrandbits(24) % _MUTED_HEARTBEAT_MS))
 
@@ -231,11 +253,18 @@ class Band:
         ms = self.sched.frame(event)
         a1 = gc.mem_alloc()
         self.frames += 1
-        if a1 >= a0:  # a collection in between would make this meaningless
+        if a1 >= a0:
             self.alloc_frames += 1
             self.alloc_bytes += a1 - a0
+        else:
+            self.alloc_gc += 1
+        self._advertise(FRAME_MS)
         if ms:
             self._report(ms, event)
+            a2 = gc.mem_alloc()
+            if a2 >= a1:  # a report's own allocation may trigger a collection
+                self.alloc_reports += 1
+                self.alloc_report_bytes += a2 - a1
 
     def _housekeeping(self):
         now = time.ticks_ms()
@@ -263,15 +292,19 @@ class Band:
             self._status()
 
     def _status(self):
-        per_frame = self.alloc_bytes // self.alloc_frames if self.alloc_frames else 0
         online = "none" if self.uplink is None else self.uplink.state
         gc.collect()  # so heap_free shows what is really held, and a leak would show
         fails = 0 if self.uplink is None else self.uplink.failures
-        print("crowdpulse: status state=%s reports=%d frames=%d dropped=%d mqtt=%s mqtt_fails=%d heap_free=%d"
-              " alloc_per_frame=%d" % (self.state, self.reports, self.frames, self.dropped, online, fails,
-                                       gc.mem_free(), per_frame))
+        print("crowdpulse: status state=%s reports=%d frames=%d dropped=%d mqtt=%s mqtt_fails=%d heap_free=%d "
+              "alloc_frames=%d alloc_frame_bytes=%d alloc_frame_gc=%d alloc_reports=%d alloc_report_bytes=%d"
+              % (self.state, self.reports, self.frames, self.dropped, online, fails, gc.mem_free(),
+                 self.alloc_frames, self.alloc_bytes, self.alloc_gc, self.alloc_reports,
+                 self.alloc_report_bytes))
         self.alloc_bytes = 0
         self.alloc_frames = 0
+        self.alloc_gc = 0
+        self.alloc_reports = 0
+        self.alloc_report_bytes = 0
 
     def step(self):
         self._enter(self._want_state(self.hw.now()))
@@ -282,6 +315,7 @@ class Band:
             if self.state == "muted" and self.cfg.ok:
                 self._muted_heartbeat()
             time.sleep_ms(_IDLE_MS)
+            self._advertise(_IDLE_MS)
         self._housekeeping()
 
     def run(self):

@@ -70,7 +70,7 @@ _LOG_TAB = array.array(
 
 @micropython.viper
 def log2q10(v: int) -> int:
-    """1024 * log2(v), to within 0.2 units, for 1 <= v < 2^31; 0 for v <= 1."""
+    """1024 * log2(v), -1.61 to +0.44 units off (docs/dsp.md), for 2 <= v < 2^31; 0 for v <= 1."""
     if v <= 1:
         return 0
     p = 15

@@ -24,11 +24,25 @@ def _frame(freq, amp, start):
     return fr
 
 
-def test_log2q10_accuracy():
-    for v in (2, 3, 10, 1000, 65535, 65536, 123457, 2**24 - 1, 2**24 + 5, 2**30, 2**31 - 1):
-        got = dspcore.log2q10(v)
-        want = 1024 * math.log(v) / math.log(2)
-        assert abs(got - want) <= 1.0, (v, got, want)
+def test_log2q10_error_bound_for_every_input():
+    # docs/dsp.md: -1.61 < log2q10(v) - 1024 log2(v) <= 0.44 for every v in
+    # [2, 2^31).  Below 2^16 every v is tried.  Above, log2q10 keeps the top 16
+    # bits m = v >> k and returns exactly log2q10(m) + 1024 k, while 1024 log2(v)
+    # lies in [1024 (log2 m + k), 1024 (log2 (m + 1) + k)): trying every m in
+    # [2^15, 2^16) against both ends covers every v.
+    scale = 1024 / math.log(2)
+    lo = hi = 0.0
+    for v in range(2, 65536):
+        e = dspcore.log2q10(v) - scale * math.log(v)
+        lo, hi = min(lo, e), max(hi, e)
+    for m in range(32768, 65536):
+        r = dspcore.log2q10(m)
+        lo = min(lo, r - scale * math.log(m + 1))
+        hi = max(hi, r - scale * math.log(m))
+    assert -1.61 < lo < -1.59 and 0.43 < hi <= 0.44, (lo, hi)
+    for k in (1, 8, 15):  # the shifts really are exact: log2q10(m << k) = log2q10(m) + 1024 k
+        for m in (32768, 40000, 65535):
+            assert dspcore.log2q10(m << k) == dspcore.log2q10(m) + 1024 * k
     assert dspcore.log2q10(0) == 0 and dspcore.log2q10(1) == 0
 
 

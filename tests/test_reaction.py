@@ -1,0 +1,138 @@
+"""The gateway's fast path for reactions (gateway/reaction.py), on simulated time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crowdpulse.gateway import aggregate as A
+from crowdpulse.gateway.core import Engine
+from crowdpulse.gateway.reaction import Detector
+from crowdpulse.gateway.registry import Registry
+from crowdpulse.gateway.sentiment import Model, ZoneScore
+from crowdpulse.sim.runner import relay_batch, sign
+from wristband import packet as P
+
+T0 = 1_800_000_000_000
+
+
+def _records(bands: np.ndarray, at: np.ndarray, flagged: np.ndarray) -> np.ndarray:
+    r = np.zeros(len(bands), A.RECORD)
+    r["band"], r["arrival_ms"] = bands, at
+    r["flags"] = np.where(flagged, P.FLAG_EVENT, 0)
+    r["interval_ms"] = 250
+    return r
+
+
+def _stream(
+    det: Detector,
+    rng: np.random.Generator,
+    start: int,
+    ms: int,
+    rate_per_s: float,
+    share: float,
+    bands: int,
+    direct: bool = False,
+    step: int = 10,
+) -> list[tuple[int, list[int]]]:
+    """Reports at rate_per_s with `share` of them flagged, handed in every `step` ms."""
+    fired = []
+    for t in range(start, start + ms, step):
+        k = rng.poisson(rate_per_s * step / 1000)
+        rec = _records(
+            rng.integers(0, bands, k), t + rng.integers(0, step, k), rng.random(k) < share
+        )
+        got = det.update(rec, t + step, direct)
+        if got:
+            fired.append((t + step, got))
+    return fired
+
+
+def test_a_steady_background_of_flagged_reports_is_no_reaction() -> None:
+    rng = np.random.default_rng(1)
+    det = Detector(np.zeros(5000, np.int32), ["floor"])
+    assert _stream(det, rng, T0, 120_000, 490, 0.08, 5000) == []  # two minutes of a clapping crowd
+
+
+def test_a_whole_crowd_onset_is_seen_within_a_few_reports() -> None:
+    rng = np.random.default_rng(2)
+    det = Detector(np.zeros(5000, np.int32), ["floor"])
+    assert _stream(det, rng, T0, 10_000, 490, 0.03, 5000) == []
+    fired = _stream(det, rng, T0 + 10_000, 200, 490, 0.95, 5000)
+    assert fired and fired[0][1] == [0, 1]  # the zone and the venue
+    assert (
+        fired[0][0] - (T0 + 10_000) <= 30
+    )  # a few tens of ms of reports at the BLE channel's rate
+    state = det.state(fired[0][0])
+    assert state["active"] and state["zones"][0]["active"] and state["share"] > 0.5
+
+
+def test_a_tenth_of_the_crowd_starting_to_clap_is_no_reaction() -> None:
+    rng = np.random.default_rng(3)
+    det = Detector(np.zeros(5000, np.int32), ["floor"])
+    _stream(det, rng, T0, 10_000, 490, 0.03, 5000)
+    assert _stream(det, rng, T0 + 10_000, 2000, 490, 0.10, 5000) == []
+
+
+def test_nothing_is_told_before_the_background_is_known() -> None:
+    rng = np.random.default_rng(7)
+    det = Detector(np.zeros(5000, np.int32), ["floor"])
+    assert _stream(det, rng, T0, 150, 490, 1.0, 5000) == []  # a zone's first reports, all flagged
+
+
+def test_relay_and_direct_streams_keep_their_own_background() -> None:
+    """WiFi bands flag onsets rarely among their many reports; BLE adverts often."""
+    rng = np.random.default_rng(4)
+    det = Detector(np.zeros(6000, np.int32), ["floor"])
+    for second in range(20):
+        t = T0 + second * 1000
+        assert _stream(det, rng, t, 1000, 490, 0.30, 5000) == []
+        assert _stream(det, rng, t, 1000, 2000, 0.01, 1000, direct=True) == []
+    fired = _stream(det, rng, T0 + 20_000, 100, 2000, 0.9, 1000, direct=True)
+    assert fired
+
+
+def test_a_reaction_ends_and_its_lift_fades() -> None:
+    rng = np.random.default_rng(5)
+    det = Detector(np.zeros(5000, np.int32), ["floor"])
+    _stream(det, rng, T0, 6000, 490, 0.02, 5000)
+    fired = _stream(det, rng, T0 + 6000, 100, 490, 1.0, 5000)
+    at = fired[0][0]
+    zone = [ZoneScore("floor", 40.0, 0.5, 5000)]
+    lifted = det.lift(zone, at)[0].score
+    assert lifted is not None and lifted > 50.0
+    later = det.lift(zone, at + 4000)[0].score
+    assert later is not None and 40.0 < later < lifted
+    assert det.lift([ZoneScore("floor", None, 0.0, 3)], at)[0].score is None
+    assert det.lift_venue(40.0, at) == pytest.approx(lifted)
+    assert det.expire(at + 60_000) and det.state(at + 60_000)["active"] is False
+    assert det.lift(zone, at + 60_000)[0].score == 40.0
+
+
+def test_an_engine_publishes_the_reaction_and_lifts_the_score_at_once() -> None:
+    key = bytes(range(32))
+    reg = Registry(key, [(f"B{i:04d}", "floor") for i in range(400)], ["floor"])
+    eng = Engine("club", reg, Model())
+    rng = np.random.default_rng(6)
+    seq = np.zeros(400, np.int64)
+    ids = reg.ids_for_epoch(P.epoch_of(T0 // 1000))
+
+    def batch(t: int, idx: np.ndarray, flagged: bool) -> bytes:
+        codes = np.zeros((len(idx), 11), np.uint8)
+        codes[:, 0], codes[:, 1], codes[:, 7], codes[:, 8], codes[:, 9] = 25, 150, 30, 255, 255
+        codes[:, 10] = P.FLAG_EVENT if flagged else 0
+        reps = sign(reg, ids, seq, idx, codes)
+        return relay_batch(reps, np.full(len(idx), -60.0), np.full(len(idx), t))
+
+    t = T0
+    while t < T0 + 6000:  # 400 bands, every 250 ms, nothing flagged
+        eng.ingest_batch(batch(t, rng.choice(400, 16, replace=False), False), at_ms=t)
+        t += 10
+    before = eng.tick(t)["score"]
+    assert before is not None and not eng.take_reaction()
+    eng.ingest_batch(batch(t, rng.choice(400, 12, replace=False), True), at_ms=t)
+    assert eng.take_reaction() and not eng.take_reaction()
+    snap = eng.tick(t + 5)
+    assert snap["reaction"]["active"] and snap["zones"][0]["reaction"] > 0.3
+    assert snap["score"] > before + 5
+    assert eng.reaction_state(t + 5)["zones"][0]["active"]

@@ -1,0 +1,44 @@
+"""docs/sentiment.md's stated constants are the gateway's: the model's weights
+and dead zones, ambience, freshness, trimming, age-out, k-anonymity,
+confidence, trend and the aggregation windows.  (The calibration table and
+the robustness limits are asserted in tests/test_sentiment.py.)"""
+
+from __future__ import annotations
+
+import inspect
+
+from crowdpulse.gateway import aggregate as A
+from crowdpulse.gateway import core, sentiment
+from crowdpulse.gateway.venue import VenueConfig
+
+
+def test_the_engagement_formula_and_its_dead_zones() -> None:
+    m = sentiment.Model()
+    assert (m.clap_per_s, m.applause, m.voice_per_db, m.level_per_db, m.motion_per_g) == (
+        0.15,
+        2.0,
+        0.15,
+        0.06,
+        0.5,
+    )
+    assert (m.voice_free_db, m.level_free_db) == (2.0, 3.0)
+
+
+def test_ambience_freshness_trimming_and_privacy() -> None:
+    m = sentiment.Model()
+    assert (m.quiet_db, m.loud_db) == (55.0, 85.0)
+    assert (m.ambience_floor, round(m.ambience_floor + m.ambience_span, 2)) == (0.10, 0.38)
+    assert (
+        m.freshness_ms == 5_000 and m.trim == 0.10 and m.age_out_ms == 10_000 and m.k_anonymity == 5
+    )
+    src = inspect.getsource(sentiment)
+    assert "max(m.trim, 1.5 / n)" in src  # at least 1.5 bands' worth a side
+    assert "n_eff / (n_eff + 10.0)" in src and "(q3 - q1) / 0.5" in src  # confidence
+
+
+def test_windows_ticks_and_trend() -> None:
+    assert (A.FINE_MS * A.N_FINE, A.FINE_MS) == (4_000, 500)  # recent: 500 ms buckets over 4 s
+    assert (A.COARSE_MS * A.N_COARSE, A.COARSE_MS) == (240_000, 15_000)  # baseline: 15 s over 4 min
+    assert core.TREND_S == 30.0
+    assert inspect.signature(core.Engine).parameters["tick_hz"].default == 10.0
+    assert VenueConfig.__dataclass_fields__["tick_hz"].default == 10.0
