@@ -140,8 +140,12 @@ class Engine:
             clear = self.registry.unmask(reps.raw, np.where(ok, band, -1), id_epoch)
             rec = A.records(band, counter, clear, reps, ok)
             self.agg.add(rec)
-            crowd = rec[~self.registry.is_reference[rec["band"]]]  # the programme is no reaction
-            if self.reactions.update(crowd, t, direct):
+            is_ref = self.registry.is_reference[rec["band"]]
+            music = rec[is_ref]
+            onsets = music["arrival_ms"][(music["flags"] & (P.FLAG_EVENT | P.FLAG_MUTED)) == P.FLAG_EVENT]
+            if len(onsets):
+                self.reactions.music_onset(int(onsets.max()))
+            if self.reactions.update(rec[~is_ref], t, direct):  # the programme is no reaction
                 self.reaction_started = True
         return rec
 
@@ -182,17 +186,15 @@ class Engine:
             muted = int(((recent[:, A.F_MUTED] > 0) & ~view.active
                          & (t - self.agg.last_ms <= self.model.age_out_ms)).sum())
         every = S.zone_scores(view, self.registry.zone_of, self.registry.zones, self.model)
-        with self.lock:  # the fast path: a reaction moves the score at once
+        evidence = _evidence(self.registry.is_reference, view)
+        with self.lock:  # the fast path: a reaction is reported beside the score (reaction.py)
             if record:
                 self.reactions.expire(t)
-            every = self.reactions.lift(every, t)
             reaction = self.reactions.state(t)
         zones = [every[z] for z in self.crowd_zones]
         shares = [reaction["zones"][z]["share"] for z in self.crowd_zones]
         loss = self._loss(recent, view, t)
         venue, conf = S.venue_score(zones, self.model)
-        with self.lock:
-            venue = self.reactions.lift_venue(venue, t)
         if record:
             self.history.push(t, [venue, *[z.score for z in zones]])
         if self._trend_at is None or abs(t - self._trend_at) >= 1000:  # a slope needs no 10 Hz
@@ -203,7 +205,7 @@ class Engine:
             "venue": self.venue, "t": t,
             "score": _r(venue), "confidence": round(conf, 3), "trend_per_min": _r(trend[0]),
             "bands": int(view.active.sum()), "muted": muted,
-            "evidence": _evidence(self.registry.is_reference, view),
+            "evidence": evidence,
             "reaction": {k: reaction[k] for k in ("active", "since", "share")},
             "zones": [{"zone": z.zone, "score": _r(z.score), "confidence": round(z.confidence, 3),
                        "trend_per_min": _r(trend[i + 1]), "bands": z.bands,

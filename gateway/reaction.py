@@ -19,23 +19,29 @@ advert through in many reports, so the two carry flagged reports at very
 different shares.
 
 A detected reaction is published at once (service.py: its own retained topic,
-and an immediate tick) and lifts the published score: by GAIN of the room
-left above it, times the reaction's strength (the share of flagged reports
-above the background), fading over the smoothed score's own 4 s window as
-that score catches up.  The lift never lowers a score.
+OSC /reaction, and an immediate tick whose snapshot carries it).  It does not
+move the published score.  Measured on the real-recording nights
+(docs/sentiment.md), lifting the score by it made music alone read up to 67:
+the programme's own onsets (a drop, a clap sample) flag every band at once,
+just as a crowd does, and with no reference nothing tells them apart.  With a
+music reference live, a reaction that starts within MUSIC_WINDOW_MS of an
+onset the reference flags is the programme's and is dropped; but the
+reference's trigger and the bands' do not always fire on the same beat, and a
+real crowd cheers at the drop, so that veto cannot make a lift truthful
+either.  The score stays the model's; the reaction is the fast signal beside
+it.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy.special import bdtrc
 
-from crowdpulse.gateway.sentiment import ZoneScore
 from wristband import packet as P
 
 BUCKET_MS = 5
@@ -51,8 +57,9 @@ BG_BUCKET_MS = 100
 BG_BUCKETS = 50  # the background: the last 5 s...
 BG_SKIP = 2  # ...but the newest 200 ms, where a reaction would be
 HOLD_MS = 1500  # a reaction stays active this long after its last detection
-GAIN = 0.25
-FADE_MS = 4000.0
+# the music reference flagged an onset this close to it: the programme's own (a drop,
+# a clap sample), heard by every band at once, and not the crowd's (docs/reactions.md)
+MUSIC_WINDOW_MS = 1500
 
 
 @dataclass
@@ -83,6 +90,7 @@ class Detector:
         self.bg_ev = np.zeros((self.streams, BG_BUCKETS), np.int64)
         self.active: dict[int, Reaction] = {}
         self.detections = 0
+        self.music_ms = -(1 << 62)  # the reference's latest onset
         self._windows = np.array([w // BUCKET_MS for w in WINDOWS_MS])
 
     # -- intake ----------------------------------------------------------------
@@ -141,6 +149,8 @@ class Detector:
             share = float(x[i, w] / n[i, w])
             strength = max(0.0, (share - float(p0[i])) / (1.0 - float(p0[i])))
             cur = self.active.get(r)
+            if abs(now_ms - self.music_ms) <= MUSIC_WINDOW_MS:
+                continue  # the music's onset, not the crowd's
             if cur is None or now_ms - cur.last_ms > HOLD_MS:
                 self.active[r] = Reaction(now_ms, now_ms, share, strength)
                 self.detections += 1
@@ -149,6 +159,13 @@ class Detector:
                 cur.last_ms = now_ms
                 cur.share, cur.strength = max(cur.share, share), max(cur.strength, strength)
         return started
+
+    def music_onset(self, at_ms: int) -> None:
+        """The music reference flagged an onset: reactions that started around it were
+        the programme's, and end now."""
+        self.music_ms = max(self.music_ms, at_ms)
+        for r in [r for r, a in self.active.items() if abs(a.since_ms - at_ms) <= MUSIC_WINDOW_MS]:
+            del self.active[r]
 
     # -- out -------------------------------------------------------------------------
     def expire(self, now_ms: int) -> bool:
@@ -177,24 +194,6 @@ class Detector:
             "since": a.since_ms if a else None,
             "share": round(a.share, 3) if a else None,
         }
-
-    def lift(self, zones: list[ZoneScore], now_ms: int) -> list[ZoneScore]:
-        """The zones' scores, each with its own reaction's lift (see the module doc)."""
-        return [
-            replace(z, score=self._lifted(z.score, self.active.get(i), now_ms))
-            for i, z in enumerate(zones)
-        ]
-
-    def lift_venue(self, score: float | None, now_ms: int) -> float | None:
-        """The venue's score with the venue-wide reaction's lift."""
-        return self._lifted(score, self.active.get(self.rows - 1), now_ms)
-
-    @staticmethod
-    def _lifted(score: float | None, a: Reaction | None, now_ms: int) -> float | None:
-        if a is None or score is None:
-            return score
-        fade = math.exp(-max(0, now_ms - a.since_ms) / FADE_MS)
-        return score + (100.0 - score) * GAIN * a.strength * fade
 
 
 def _ring_add(

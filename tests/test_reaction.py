@@ -9,7 +9,7 @@ from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway.core import Engine
 from crowdpulse.gateway.reaction import Detector
 from crowdpulse.gateway.registry import Registry
-from crowdpulse.gateway.sentiment import Model, ZoneScore
+from crowdpulse.gateway.sentiment import Model
 from crowdpulse.sim.runner import relay_batch, sign
 from wristband import packet as P
 
@@ -92,24 +92,32 @@ def test_relay_and_direct_streams_keep_their_own_background() -> None:
     assert fired
 
 
-def test_a_reaction_ends_and_its_lift_fades() -> None:
+def test_a_reaction_ends() -> None:
     rng = np.random.default_rng(5)
     det = Detector(np.zeros(5000, np.int32), ["floor"])
     _stream(det, rng, T0, 6000, 490, 0.02, 5000)
     fired = _stream(det, rng, T0 + 6000, 100, 490, 1.0, 5000)
     at = fired[0][0]
-    zone = [ZoneScore("floor", 40.0, 0.5, 5000)]
-    lifted = det.lift(zone, at)[0].score
-    assert lifted is not None and lifted > 50.0
-    later = det.lift(zone, at + 4000)[0].score
-    assert later is not None and 40.0 < later < lifted
-    assert det.lift([ZoneScore("floor", None, 0.0, 3)], at)[0].score is None
-    assert det.lift_venue(40.0, at) == pytest.approx(lifted)
+    assert det.state(at)["active"] and det.state(at)["zones"][0]["active"]
     assert det.expire(at + 60_000) and det.state(at + 60_000)["active"] is False
-    assert det.lift(zone, at + 60_000)[0].score == 40.0
 
 
-def test_an_engine_publishes_the_reaction_and_lifts_the_score_at_once() -> None:
+def test_an_onset_of_the_music_reference_is_no_reaction() -> None:
+    """The programme's own onset flags every band at once: with the reference's onset
+    around it, it starts no reaction, and one already started ends."""
+    rng = np.random.default_rng(5)
+    det = Detector(np.zeros(5000, np.int32), ["floor"])
+    _stream(det, rng, T0, 6000, 490, 0.02, 5000)
+    det.music_onset(T0 + 6000)
+    assert _stream(det, rng, T0 + 6000, 100, 490, 1.0, 5000) == []
+    _stream(det, rng, T0 + 8000, 6000, 490, 0.02, 5000)
+    fired = _stream(det, rng, T0 + 14_000, 100, 490, 1.0, 5000)
+    assert fired and det.state(fired[0][0])["active"]
+    det.music_onset(fired[0][0] + 500)  # the reference's report came a little later
+    assert not det.active
+
+
+def test_an_engine_publishes_the_reaction_at_once_beside_the_score() -> None:
     key = bytes(range(32))
     reg = Registry(key, [(f"B{i:04d}", "floor") for i in range(400)], ["floor"])
     eng = Engine("club", reg, Model())
@@ -121,7 +129,7 @@ def test_an_engine_publishes_the_reaction_and_lifts_the_score_at_once() -> None:
         codes = np.zeros((len(idx), 11), np.uint8)
         codes[:, 0], codes[:, 1], codes[:, 7], codes[:, 8], codes[:, 9] = 25, 150, 30, 255, 255
         codes[:, 10] = P.FLAG_EVENT if flagged else 0
-        reps = sign(reg, ids, seq, idx, codes)
+        reps = sign(reg, ids, seq, idx, codes, P.epoch_of(T0 // 1000))
         return relay_batch(reps, np.full(len(idx), -60.0), np.full(len(idx), t))
 
     t = T0
@@ -134,5 +142,5 @@ def test_an_engine_publishes_the_reaction_and_lifts_the_score_at_once() -> None:
     assert eng.take_reaction() and not eng.take_reaction()
     snap = eng.tick(t + 5)
     assert snap["reaction"]["active"] and snap["zones"][0]["reaction"] > 0.3
-    assert snap["score"] > before + 5
+    assert abs(snap["score"] - before) < 5  # the score is the model's: the reaction is reported beside it
     assert eng.reaction_state(t + 5)["zones"][0]["active"]
