@@ -339,15 +339,16 @@ class Gateway:
         # bands flag the report that starts a reaction (a clap burst, a cheer
         # swell) and send it at once; waiting for the next tick would add up
         # to a whole tick period to the crowd-to-score latency
+        flagged = len(rec) > 0 and bool((rec["flags"] & P.FLAG_EVENT).any())
+        if flagged and self.osc is not None:
+            self.osc.reactions.add(rec[~self.engine.registry.is_reference[rec["band"]]])
         if self.engine.take_reaction():
             # the fast path (gateway/reaction.py): out on its own topic now, and a tick at once
             self._publish_reaction()
             self._reacting.set()
             self._urgent.set()
-        elif len(rec) and bool((rec["flags"] & P.FLAG_EVENT).any()):
+        elif flagged:
             self._urgent.set()
-            if self.osc is not None:
-                self.osc.reactions.add(rec)
 
     def _wait_tick(self, due: float, last: float) -> None:
         """Until the next periodic tick, or sooner for an onset (never closer than URGENT_GAP_S)."""
