@@ -109,9 +109,8 @@ class Recorder:
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[tuple[Mosquitto, Recorder, GatewayProc]]:
-    # "user root": as root, Mosquitto would otherwise drop to its own user and
-    # could not write its log in this process's temporary folder
-    broker = Mosquitto(extra_config="log_type subscribe\nuser root\n").start()
+    # (crowdpulse.broker adds `user root` when run as root, so the log can be written)
+    broker = Mosquitto(extra_config="log_type subscribe\n").start()
     recorder = Recorder(broker)
     cfg = write_venue(tmp_path, extra="[home_assistant]\ndiscovery = true\n")
     gw = GatewayProc(broker.url, cfg, "--share-group", "g", "--worker", WORKER).wait_ready(
