@@ -60,7 +60,10 @@ def test_venue_file_defaults(tmp_path: Path) -> None:
 
 
 def test_mixxx_is_read_every_2_s_from_its_set_log() -> None:
-    assert "self._stop.wait(2.0)" in inspect.getsource(selection)
+    from crowdpulse.selector import player_mixxx
+
+    assert player_mixxx.POLL_S == 2.0
+    assert "self._stop.wait(POLL_S)" in inspect.getsource(player_mixxx.MixxxPlayer)
     assert nowplaying.SET_LOG == 2
 
 
