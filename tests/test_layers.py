@@ -83,3 +83,11 @@ def test_the_contract_fails_on_a_forbidden_import(tmp_path: Path) -> None:
     assert set(new) == set(PLANTS), _report(new)
     for key, (_, _, rule) in PLANTS.items():
         assert any(w.startswith(where[key]) and rule in w for w in new[key]), new[key]
+
+
+def test_the_architecture_page_lists_the_known_breaches() -> None:
+    graph = Graph()
+    page = (ROOT / "docs/architecture.md").read_text()
+    for wheres in breaches(graph).values():
+        for where in wheres:
+            assert f"`{where.split(': ')[0]}`" in page, where

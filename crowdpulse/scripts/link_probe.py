@@ -55,10 +55,21 @@ def _info(dirs, top):
     except Exception:
         pass
     impl = sys.implementation
-    print(json.dumps({"platform": sys.platform, "version": list(impl.version[:3]),
-                      "mpy": getattr(impl, "_mpy", 0), "machine": getattr(impl, "_machine", ""),
-                      "hashlib": hashlib is not None, "running": "wristband.app" in sys.modules,
-                      "statvfs": list(os.statvfs(".")), "files": f, "band_id": band}))
+    print(
+        json.dumps(
+            {
+                "platform": sys.platform,
+                "version": list(impl.version[:3]),
+                "mpy": getattr(impl, "_mpy", 0),
+                "machine": getattr(impl, "_machine", ""),
+                "hashlib": hashlib is not None,
+                "running": "wristband.app" in sys.modules,
+                "statvfs": list(os.statvfs(".")),
+                "files": f,
+                "band_id": band,
+            }
+        )
+    )
 
 
 def _hashes(paths):
