@@ -65,7 +65,9 @@ def ensure_venv() -> None:
     if not (BIN / "python").exists():
         say(f"creating {VENV}")
         venv.EnvBuilder(with_pip=True).create(VENV)
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    # the package's version lives in the firmware (one source): a bump reinstalls too
+    sources = [ROOT / "pyproject.toml", ROOT / "firmware" / "wristband" / "__init__.py"]
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
     if STAMP.exists() and STAMP.read_text() == digest:
         return
     say("installing crowdpulse and its test tools into .venv")

@@ -1,8 +1,7 @@
 """crowdpulse: open, privacy-first crowd sentiment for DJs and artists."""
 
-from importlib.metadata import PackageNotFoundError, version
+from wristband import VERSION
 
-try:
-    __version__ = version("crowdpulse")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+unknown"
+# One version source: the firmware's, which a band prints at boot (fw=...);
+# pyproject.toml reads the same attribute for the package's metadata.
+__version__: str = VERSION

@@ -2,6 +2,8 @@
 
 Each command lives in its own module exposing `add_arguments(parser)` and
 `run(args) -> int`.  Expected failures raise `CliError` and print one line.
+Only the chosen command's module is imported: `crowdpulse relay` on a relay-only
+install (`pip install 'crowdpulse[relay]'`) loads nothing of the other roles.
 """
 
 from __future__ import annotations
@@ -33,11 +35,32 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# command -> the extra (pyproject.toml) that installs what it needs; "" for none
+EXTRAS: dict[str, str] = {
+    "features": "sim",
+    "sim": "sim",
+    "gateway": "gateway",
+    "doctor": "gateway",
+    "score": "sim",
+    "recordings": "sim",
+    "flash": "tools",
+    "provision": "tools",
+    "monitor": "tools",
+    "relay": "relay",
+    "packet": "",
+    "deploy": "gateway",
+    "bench": "all",
+    "report": "gateway",
+    "demo": "all",
+}
+
+
 class CliError(Exception):
     """An expected failure: printed as one line, exit code 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser; with `only`, just that command's module is imported (its arguments)."""
     parser = argparse.ArgumentParser(
         prog="crowdpulse",
         description="Open, privacy-first crowd sentiment from wristband microphones.",
@@ -45,23 +68,41 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"crowdpulse {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(module_name)
         cmd = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(cmd)
-        cmd.set_defaults(_run=module.run)
+        if only is None or name == only:
+            module = importlib.import_module(module_name)
+            module.add_arguments(cmd)
+            cmd.set_defaults(_run=module.run)
     return parser
 
 
+def _missing(command: str, exc: ModuleNotFoundError) -> str:
+    extra = EXTRAS.get(command) or "all"
+    return (
+        f"crowdpulse {command}: needs the Python package {exc.name!r}, which is not installed; "
+        f"install this role with: pip install 'crowdpulse[{extra}]'"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "_run", None):
-        parser.print_help()
-        return 2
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # the first word that is not an option names the command (the top level has no
+    # option that takes a value); with none, only help and --version can run
+    chosen = next((word for word in argv if not word.startswith("-")), "")
     try:
+        parser = build_parser(only=chosen)
+        args = parser.parse_args(argv)
+        if not getattr(args, "_run", None):
+            parser.print_help()
+            return 2
         return int(args._run(args))
     except CliError as exc:
-        print(f"crowdpulse {args.command}: {exc}", file=sys.stderr)
+        print(f"crowdpulse {chosen}: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] in ("crowdpulse", "wristband"):
+            raise  # a broken tree, not a missing install
+        print(_missing(chosen, exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

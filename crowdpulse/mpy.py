@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 
 FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
@@ -32,6 +33,12 @@ def boot_dir() -> Path:
     if (FIRMWARE_DIR / "main.py").is_file():
         return FIRMWARE_DIR
     return Path(__file__).resolve().parent / "firmware"
+
+
+def script(name: str) -> str:
+    """The text of a MicroPython script in crowdpulse/scripts/ (package data): code the
+    host hands to a band's REPL or to the unix port, kept as real files for the linters."""
+    return (resources.files("crowdpulse.scripts") / name).read_text()
 
 
 def find_micropython() -> str:

@@ -47,49 +47,10 @@ from crowdpulse import mpy
 from crowdpulse.sim.virtualband import FRAME, Medium
 
 FLASH_BLOCK = 4096
-# The band's "ROM": mount the littlefs flash when there is one, then run boot.py
-# and main.py from the flash as the ESP32 port does; `-i` then gives the REPL.
-_LFS = """
-import vfs
-class _Flash:
-    def __init__(s, f, n):
-        s.f, s.n = f, n
-    def readblocks(s, n, buf, off=0):
-        s.f.seek(n * %(bs)d + off)
-        s.f.readinto(buf)
-    def writeblocks(s, n, buf, off=0):
-        s.f.seek(n * %(bs)d + off)
-        s.f.write(buf)
-        s.f.flush()
-    def ioctl(s, op, arg):
-        return s.n if op == 4 else (%(bs)d if op == 5 else 0)
-_dev = _Flash(open('flash.img', 'r+b'), %(blocks)d)
-try:
-    vfs.mount(vfs.VfsLfs2(_dev), '/flash')
-except OSError:
-    vfs.VfsLfs2.mkfs(_dev)
-    vfs.mount(vfs.VfsLfs2(_dev), '/flash')
-os.chdir('/flash')
-del _Flash, _dev
-"""
-_BOOT = """
-import os, sys
-%s
-def _boot():
-    for f in ('boot.py', 'main.py'):
-        try:
-            os.stat(f)
-        except OSError:
-            continue
-        try:
-            exec(open(f).read())
-        except SystemExit:
-            pass
-        except BaseException as e:
-            sys.print_exception(e)
-_boot()
-del _boot
-"""
+# The band's "ROM" (crowdpulse/scripts/serialband_boot.py): mount the littlefs flash
+# when there is one, then run boot.py and main.py from the flash as the ESP32 port
+# does; `-i` then gives the REPL.  Its helpers leave the REPL's namespace after boot.
+_BOOT = "serialband_boot.py"
 # Runs between fork and MicroPython: make the band's terminal its controlling
 # terminal, so that Ctrl-C from the host interrupts running code (SIGINT).
 _CTTY = ("import fcntl, os, sys, termios; os.setsid(); "
@@ -213,8 +174,9 @@ class SerialBand:
         return self
 
     def _argv(self) -> list[str]:
-        lfs = _LFS % {"bs": FLASH_BLOCK, "blocks": (self.flash_kb or 0) * 1024 // FLASH_BLOCK}
-        code = _BOOT % (lfs if self.flash_kb else "")
+        blocks = (self.flash_kb or 0) * 1024 // FLASH_BLOCK
+        mount = f"_mount({FLASH_BLOCK}, {blocks})\n" if self.flash_kb else ""
+        code = mpy.script(_BOOT) + f"\n{mount}_boot()\ndel _Flash, _mount, _boot\n"
         return [sys.executable, "-c", _CTTY, mpy.find_micropython(),
                 "-X", f"heapsize={self.heap}", "-i", "-c", code]
 

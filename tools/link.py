@@ -26,63 +26,14 @@ import serial
 from mpremote.transport import TransportError, TransportExecError
 from mpremote.transport_serial import SerialTransport
 
+from crowdpulse import mpy
+
 BANNER = b"raw REPL; CTRL-B to exit\r\n"
 READ_TIMEOUT = 1.0  # seconds a single serial read may block
 CHUNK = 3072  # bytes per exec when writing; sent as base64 (4 KB of text)
 BOOT_RX = re.compile(r"crowdpulse: boot (ok|safe-mode) band=(\S*) fw=(\S+)")
-_PROBE = r"""
-import sys, os, json
-if sys.platform == 'esp32':
-    os.chdir('/')
-try:
-    import hashlib, binascii
-except ImportError:
-    hashlib = None
-def _h(p):
-    if hashlib is None:
-        return ''
-    h = hashlib.sha256()
-    b = bytearray(512)
-    m = memoryview(b)
-    f = open(p, 'rb')
-    while True:
-        n = f.readinto(b)
-        if not n:
-            break
-        h.update(m[:n])
-    f.close()
-    return binascii.hexlify(h.digest()).decode()
-def _walk(d, out):
-    try:
-        es = list(os.ilistdir(d))
-    except OSError:
-        return
-    for e in es:
-        p = e[0] if d == '.' else d + '/' + e[0]
-        if e[1] & 0x4000:
-            if d != '.' or e[0] in %(dirs)r:
-                _walk(p, out)
-        elif d != '.' or e[0] in %(top)r or e[0].endswith('.tmp'):
-            out[p] = [os.stat(p)[6], _h(p)]
-"""
-_INFO = _PROBE + r"""
-_f = {}
-_walk('.', _f)
-_id = None
-try:
-    _id = json.load(open('config.json')).get('band_id')
-except Exception:
-    pass
-print(json.dumps({'platform': sys.platform, 'version': list(sys.implementation.version[:3]),
-    'mpy': getattr(sys.implementation, '_mpy', 0), 'machine': getattr(sys.implementation, '_machine', ''),
-    'hashlib': hashlib is not None, 'running': 'wristband.app' in sys.modules,
-    'statvfs': list(os.statvfs('.')), 'files': _f, 'band_id': _id}))
-"""
-_RESET = {
-    # the crash-loop counter lives in RTC memory: a re-flashed band starts afresh
-    "esp32": "import machine\ntry:\n machine.RTC().memory(b'')\nexcept Exception:\n pass\nmachine.reset()",
-    "linux": "import sys\nsys.exit(0)",
-}
+# MicroPython run on the band: crowdpulse/scripts/link_*.py, reset_*.py
+_RESET = {"esp32": "reset_esp32.py", "linux": "reset_unix.py"}
 
 
 class LinkError(RuntimeError):
@@ -220,7 +171,7 @@ class Link:
         return str(out.decode(errors="replace"))
 
     def probe(self) -> Probe:
-        code = _INFO % {"dirs": ("wristband", "lib"), "top": _TOP}
+        code = mpy.script("link_probe.py") + f"\n_info({('wristband', 'lib')!r}, {_TOP!r})\n"
         try:
             raw = json.loads(self.run(code))
         except ValueError:
@@ -235,34 +186,31 @@ class Link:
         return self.run("import sys\nprint(sys.platform)").strip()
 
     def hashes(self, paths: list[str]) -> dict[str, str]:
-        code = _PROBE % {"dirs": (), "top": ()} + (
-            f"_o = {{}}\nfor _p in {paths!r}:\n try:\n  _o[_p] = _h(_p)\n except OSError:\n"
-            "  _o[_p] = ''\nprint(json.dumps(_o))")
+        code = mpy.script("link_probe.py") + f"\n_hashes({paths!r})\n"
         return dict(json.loads(self.run(code, timeout=30)))
 
     def mkdirs(self, dirs: list[str]) -> None:
         if dirs:
-            self.run(f"import os\nfor d in {dirs!r}:\n try:\n  os.mkdir(d)\n except OSError:\n  pass")
+            self.run(mpy.script("link_files.py") + f"\n_mkdirs({dirs!r})\n")
 
     def remove(self, paths: list[str]) -> None:
         if paths:
-            self.run(f"import os\nfor p in {paths!r}:\n try:\n  os.remove(p)\n except OSError:\n  pass")
+            self.run(mpy.script("link_files.py") + f"\n_remove({paths!r})\n")
 
     def write(self, path: str, data: bytes, progress: Callable[[int], None]) -> None:
         """Write to path.tmp, then rename: a broken transfer never leaves half a file by name."""
         tmp = path + ".tmp"
-        self.run(f"import binascii\nf = open({tmp!r}, 'wb')\nw = f.write\na = binascii.a2b_base64")
+        self.run(mpy.script("link_files.py") + f"\n_open({tmp!r})\n")
         for i in range(0, len(data), CHUNK):
             chunk = data[i:i + CHUNK]
             self.run(f"w(a({base64.b64encode(chunk).decode()!r}))", timeout=20)
             progress(len(chunk))
-        self.run(f"f.close()\nimport os\ntry:\n os.rename({tmp!r}, {path!r})\nexcept OSError:\n"
-                 f" os.remove({path!r})\n os.rename({tmp!r}, {path!r})")
+        self.run(f"_commit({tmp!r}, {path!r})")
 
     # -- reboot ---------------------------------------------------------------------
     def reset(self, platform: str) -> None:
         try:
-            self._tr.exec_raw_no_follow(_RESET.get(platform, _RESET["esp32"]))
+            self._tr.exec_raw_no_follow(mpy.script(_RESET.get(platform, _RESET["esp32"])))
         except (TransportError, OSError, serial.SerialException):
             pass  # the band may go before it answers: the boot line tells
         self._tr.in_raw_repl = False
