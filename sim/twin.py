@@ -49,7 +49,7 @@ def _shims() -> dict[str, types.ModuleType]:
     return {"micropython": mp, "array": arr}
 
 
-def _firmware_dir() -> Path:
+def firmware_dir() -> Path:
     from crowdpulse.mpy import firmware_dir
 
     return firmware_dir() / "wristband"
@@ -80,7 +80,7 @@ def build(transform: Callable[[ast.Module, str], ast.Module] | None = None,
         sys.modules.update(shims)
         for name in _MODULES:
             full = f"wristband.{name}"
-            path = _firmware_dir() / f"{name}.py"
+            path = firmware_dir() / f"{name}.py"
             saved.setdefault(full, sys.modules.get(full))
             tree = ast.parse(path.read_text(), str(path))
             if transform is not None:

@@ -64,7 +64,7 @@ def transform(
         raise ValueError(f"mode must be one of {MODES}")
 
     def instrument(tree: ast.Module, name: str) -> ast.Module:
-        path = Path(twin._firmware_dir()) / f"{name}.py"
+        path = Path(twin.firmware_dir()) / f"{name}.py"
         source = path.read_text()
         if sources and name in sources:
             source = sources[name]

@@ -127,7 +127,7 @@ def _without_guard(source: str, name: str, value: int) -> str:
 def test_the_firmware_with_a_range_guard_taken_out_is_caught() -> None:
     # xa is clamped to +-46000 so that xa^2 plus a 24-bit limb stays below
     # 2^31 (docs/dsp.md); at +-65535, full-scale input overflows on the ESP32.
-    path = twin._firmware_dir() / "dspcore.py"
+    path = twin.firmware_dir() / "dspcore.py"
     loose = _without_guard(path.read_text(), "_XA_MAX", 65535)
     audio = dsp_signals.signals()["extremes"]
     with pytest.raises(Int32Overflow) as err:

@@ -21,7 +21,7 @@ UNITS_PER_DB = 1024 / (10 * math.log10(2))  # log units: 1024 * log2(energy)
 
 
 def _src(name: str) -> str:
-    return (twin._firmware_dir() / f"{name}.py").read_text()
+    return (twin.firmware_dir() / f"{name}.py").read_text()
 
 
 def _db(units: int) -> float:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway.core import Engine

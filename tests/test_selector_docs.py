@@ -9,7 +9,6 @@ import inspect
 from pathlib import Path
 
 from crowdpulse.bench import select as bench
-from crowdpulse.gateway import selection
 from crowdpulse.gateway.venue import parse
 from crowdpulse.selector import nowplaying, rules
 from crowdpulse.selector.flow import Flow
