@@ -11,13 +11,12 @@ Two different reasons why the gateway hears fewer reports than bands make:
   gateway: collisions, range, a relay down.
 
 `delivery` is the share of the reports put on the air that arrived: the
-distinct scheduled reports received from the zone's BLE bands in the last few
+distinct reports received from the zone's BLE bands in the last few
 seconds, against window / max(A, R) per band.  A report that starts a reaction
-goes on the air at once and restarts the band's advertising: on average it
-adds half an interval's worth of adverts to the schedule, so half of the
-onset reports received are taken out of the count (the same share of them
-arrives as of the others); counting them in full would push the figure above
-the truth, leaving them out would push it below.
+goes off the air and back on in a random slot of one interval
+(wristband.schedule.Advert): its next advert comes A/2 later on average, as
+the next regular one would have, so onset reports add no adverts and count
+like the others.
 Bands that publish over WiFi (MQTT) are left out: every report they make is
 sent, and TCP delivers it or the band reconnects.  `loss` is 1 - delivery.
 """
@@ -49,7 +48,6 @@ def zone_delivery(
     """Per zone: delivery, loss and held (shares 0-1), or None without bands."""
     out: list[dict[str, float | None]] = []
     got = recent[:, A.F_N].astype(np.float64)
-    scheduled = got - 0.5 * recent[:, A.F_EVENT]
     dur = recent[:, A.F_DUR].astype(np.float64)
     for z in range(zones):
         here = active & (zone_of == z)
@@ -65,7 +63,7 @@ def zone_delivery(
             out.append({"delivery": 1.0, "loss": 0.0, "held": 0.0})
             continue
         on_air = window_ms / max(adv_ms, r_ms) * int(ble.sum())
-        delivery = min(1.0, float(scheduled[ble].sum()) / on_air)
+        delivery = min(1.0, float(got[ble].sum()) / on_air)
         out.append(
             {
                 "delivery": round(delivery, 3),
