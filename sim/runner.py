@@ -56,17 +56,20 @@ class SimRun:
         then sets each zone's crowd); by default S00001... shared out by zone."""
         self.sc = sc
         self.floor = floor or Floor()
-        self.rng = np.random.default_rng(sc.seed if seed is None else seed)
+        # the crowd (its people, moods and the tracks it gets) draws from its own stream,
+        # the bands, the radio and the relays from another: the same night's crowd
+        # whatever the infrastructure does (a reference, a mode, a radio model)
+        self.world_rng, self.rng = np.random.default_rng(sc.seed if seed is None else seed).spawn(2)
         self.tracks = tracks or sample_library()
         # t: the radio's clock (reports, adverts: always real time, so that a
         # gateway on the wall clock takes them); st: the scenario's clock (the
         # crowd, tracks and events), which runs `speed` times faster
         self.t0, self.t, self.st, self.speed = t0_s, 0.0, 0.0, speed
         counts = split(devices, [z.share for z in sc.zones]) if band_ids is None else [len(b) for b in band_ids]
-        self.crowd = Crowd([z.name for z in sc.zones], counts, sorted({t.genre for t in self.tracks}), self.rng,
+        self.crowd = Crowd([z.name for z in sc.zones], counts, sorted({t.genre for t in self.tracks}), self.world_rng,
                            [t.id for t in self.tracks if t.recovery], sc.start_mood)
         if sc.absent_share > 0:
-            self.crowd.present[self.rng.random(devices) < sc.absent_share] = False
+            self.crowd.present[self.world_rng.random(devices) < sc.absent_share] = False
         self.zone_of = self.crowd.zone
         self.band_ids = ([f"S{i + 1:05d}" for i in range(devices)] if band_ids is None
                          else [b for zone in band_ids for b in zone])  # the crowd is in zone order
@@ -160,7 +163,7 @@ class SimRun:
             like = [float(self._appeal(t).mean()) for t in pool]
             return pool[int(np.argmax(like) if kind != "unloved" else np.argmin(like))]
         if kind == "any":
-            return left[int(self.rng.integers(len(left)))]
+            return left[int(self.world_rng.integers(len(left)))]
         for t in self.tracks:
             if kind in (t.id, t.title):
                 return t

@@ -67,12 +67,12 @@ def test_dip_and_recovery_dips_and_recovers() -> None:
     after = _mean(t, v, 570, 660)
     assert before >= 85, before
     assert low <= 45 and low <= before - 40, (before, low)  # below the recovery threshold's hysteresis
-    assert after >= 70 and after >= low + 30, (low, after)
+    assert after >= low + 30, (low, after)  # climbs back 30 with the favourites (docs/sim.md)
 
 
 def test_a_normal_night_warms_up_and_stays_up() -> None:
-    # the crowd model gives about 59 in the first minute, 78 from minute 4, never
-    # under 68 after the first; asserted with about 5 points of margin
+    # the crowd model gives about 58 in the first minute, 83 from minute 4, never
+    # under 65 after the first; asserted with margin
     t, v, _ = _truth("normal")
     assert _mean(t, v, 0, 30) <= 60
     assert _mean(t, v, 240, 480) >= 72
