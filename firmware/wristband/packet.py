@@ -123,18 +123,36 @@ class PacketError(Exception):
     """Any malformed input to this module."""
 
 
+# the last key's HMAC pads, and its epoch's secrets: a band signs every report with
+# one key and changes epoch every 15 minutes, so each report costs one HMAC, not four
+_pads = [None, b"", b""]  # key, inner pad, outer pad
+_secrets = [None, -1, 0, 0, b""]  # key, epoch, on-air id, seq offset, field mask
+
+
 def _hmac_sha256(key, msg):
     if _hmac is not None:
         return _hmac.new(key, msg, hashlib.sha256).digest()
     # MicroPython ships no hmac module; RFC 2104 over the built-in sha256.
-    if len(key) > 64:
-        key = hashlib.sha256(key).digest()
-    key = bytes(key) + bytes(64 - len(key))
-    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    if _pads[0] != key:
+        k = hashlib.sha256(key).digest() if len(key) > 64 else bytes(key)
+        k = k + bytes(64 - len(k))
+        _pads[1] = bytes(b ^ 0x36 for b in k)
+        _pads[2] = bytes(b ^ 0x5C for b in k)
+        _pads[0] = bytes(key)
+    inner = hashlib.sha256(_pads[1])
     inner.update(msg)
-    outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    outer = hashlib.sha256(_pads[2])
     outer.update(inner.digest())
     return outer.digest()
+
+
+def _epoch_secrets(key, epoch):
+    """(on-air id, seq offset, field mask) of this key and epoch, derived once."""
+    c = _secrets
+    if c[1] != epoch or c[0] != key:
+        c[2], c[3], c[4] = onair_id(key, epoch), seq_offset(key, epoch), field_mask(key, epoch)
+        c[0], c[1] = bytes(key), epoch
+    return c
 
 
 def check_band_id(band_id):
@@ -268,10 +286,11 @@ def encode_codes(key, epoch, counter, codes):
     for c in codes:
         if not 0 <= c <= 255:
             raise PacketError("field code out of range")
-    seq = (counter + seq_offset(key, epoch)) & 0xFFFF
+    secrets = _epoch_secrets(key, epoch)
+    seq = (counter + secrets[3]) & 0xFFFF
     body = bytearray(BODY_SIZE)
-    on_air = mask_codes(codes, field_mask(key, epoch), 1)
-    struct.pack_into(BODY_FORMAT, body, 0, VERSION, onair_id(key, epoch), seq, *on_air)
+    on_air = mask_codes(codes, secrets[4], 1)
+    struct.pack_into(BODY_FORMAT, body, 0, VERSION, secrets[2], seq, *on_air)
     _check_fields(body)
     return bytes(body) + _hmac_sha256(key, body)[:TAG_SIZE]
 
