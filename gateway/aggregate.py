@@ -32,17 +32,14 @@ RECORD = np.dtype([("band", "<i4"), ("seq", "<u2"), ("flags", "u1"), ("claps", "
 
 # fine sums: reports, audio ms, muted reports, claps, IMU claps, then code * ms
 # for each level and texture field, motion * ms and the ms that carried motion
-# and the reports sent at once (a reaction's onset: off the advertising schedule,
-# gateway/delivery.py)
 (F_N, F_DUR, F_MUTED, F_CLAPS, F_IMUCLAPS, F_LAEQ, F_VOICE, F_MID, F_LOW, F_TOP, F_TONAL,
- F_FLUCT, F_MOT, F_MOTDUR, F_EVENT) = range(15)
-N_F = 15
+ F_FLUCT, F_MOT, F_MOTDUR) = range(14)
+N_F = 14
 # coarse sums: audio ms, then code * ms of the levels, the tonal share and the
 # fluctuation, then claps heard (a band's usual rate: a drum machine's claps)
 C_DUR, C_LAEQ, C_VOICE, C_MID, C_LOW, C_TOP, C_TONAL, C_FLUCT, C_CLAPS = range(9)
 N_C = 9
 _FLAG_MUTED = 0x01
-_FLAG_EVENT = 0x02
 # record columns, in the order _put reads them
 _CODE_COLUMNS = ("laeq", "voice", "mid", "low", "top", "tonal", "fluct", "motion", "claps",
                  "imu_claps", "flags")
@@ -67,8 +64,6 @@ def _put(b: int, t: int, sign: int, d: int, c: np.ndarray, fine_bn: np.ndarray, 
         for f in range(fine.shape[2]):
             fine[b, k, f] = 0
     fine[b, k, F_N] += sign
-    if c[_K_FLAGS] & _FLAG_EVENT:
-        fine[b, k, F_EVENT] += sign
     if c[_K_FLAGS] & _FLAG_MUTED:
         fine[b, k, F_MUTED] += sign
         return
