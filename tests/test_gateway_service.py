@@ -91,7 +91,8 @@ def test_reports_become_retained_sentiment_and_api_state(mosquitto: Mosquitto, r
 
 def test_websocket_streams_every_tick(mosquitto: Mosquitto, running) -> None:  # type: ignore[no-untyped-def]
     gw, cfg = running
-    threading.Thread(target=_play, args=(mosquitto, cfg, 2.0, False), daemon=True).start()
+    crowd = threading.Thread(target=_play, args=(mosquitto, cfg, 2.0, False), daemon=True)
+    crowd.start()
 
     async def listen() -> list[dict]:
         out: list[dict] = []
@@ -102,6 +103,7 @@ def test_websocket_streams_every_tick(mosquitto: Mosquitto, running) -> None:  #
         return out
 
     msgs = asyncio.run(listen())
+    crowd.join(10)  # its publisher must not outlive this test's gateway
     ticks = [m for m in msgs if m["type"] == "sentiment"]
     assert len(ticks) == 8 and all("zones" in m for m in ticks)
     t = [m["t"] for m in ticks]
@@ -174,6 +176,9 @@ def test_junk_on_every_topic_is_counted_not_fatal(mosquitto: Mosquitto, running)
     assert metric(metrics, "crowdpulse_batches_malformed_total") == 5.0
     assert 'crowdpulse_reports_rejected_total{reason="format"} 5.0' in metrics
     _play(mosquitto, cfg, 1.0, direct=False)
+    deadline = time.monotonic() + 5  # the next tick counts them
+    while gw.get("/api/state")["bands"] != 20 and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert gw.get("/api/state")["bands"] == 20
 
 

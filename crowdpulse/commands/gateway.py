@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import signal
+import threading
 from types import FrameType
 
 from aiohttp import web
@@ -19,6 +20,11 @@ from crowdpulse.gateway.venue import VenueConfig, VenueConfigError, load
 from crowdpulse.mqtt import BrokerURL, BrokerURLError
 
 log = logging.getLogger("crowdpulse.gateway")
+
+# Until the event loop owns the signals, a signal only sets this flag: raising
+# KeyboardInterrupt from the handler could land inside a library's __del__ (numba's
+# compiler), where Python swallows it and the gateway would run on.
+_stop_requested = threading.Event()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +46,8 @@ async def _serve(gw: Gateway, host: str, port: int) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if _stop_requested.is_set():  # a signal while the gateway was starting
+        stop.set()
     try:
         try:
             await web.TCPSite(runner, host, port).start()
@@ -54,8 +62,8 @@ async def _serve(gw: Gateway, host: str, port: int) -> None:
         await runner.cleanup()
 
 
-def _interrupt(_sig: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+def _request_stop(_sig: int, _frame: FrameType | None) -> None:
+    _stop_requested.set()
 
 
 def _start_checks(cfg: VenueConfig, config_path: str) -> None:
@@ -75,12 +83,12 @@ def _start_checks(cfg: VenueConfig, config_path: str) -> None:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="crowdpulse gateway: %(message)s")
     # SIGTERM (systemd, docker) stops the gateway as Ctrl-C does, from the first instant
-    before = signal.signal(signal.SIGTERM, _interrupt), signal.getsignal(signal.SIGINT)
+    _stop_requested.clear()
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGTERM, _request_stop)
+    signal.signal(signal.SIGINT, _request_stop)
     try:
         return _run(args)
-    except KeyboardInterrupt:  # before anything was started: nothing to stop
-        log.info("stopped")
-        return 0
     finally:
         signal.signal(signal.SIGTERM, before[0])
         signal.signal(signal.SIGINT, before[1])
@@ -99,6 +107,9 @@ def _run(args: argparse.Namespace) -> int:
     log.info("starting: venue %s, %d bands (Ctrl-C or SIGTERM stops it cleanly from here on)",
              cfg.venue, len(cfg.bands))
     _start_checks(cfg, args.config)
+    if _stop_requested.is_set():  # before anything was started: nothing to stop
+        log.info("stopped")
+        return 0
     if cfg.console_token is None:
         cfg.console_token = secrets.token_urlsafe(12)
         print(f"crowdpulse gateway: control token (set [console] token_file to keep one): "
@@ -107,8 +118,6 @@ def _run(args: argparse.Namespace) -> int:
     try:
         gw.start()
         asyncio.run(_serve(gw, cfg.http_host, cfg.http_port))
-    except KeyboardInterrupt:
-        pass  # a signal before the web server was up: stop all the same
     finally:
         # a second Ctrl-C or SIGTERM must not cut the clean stop short
         signal.signal(signal.SIGINT, signal.SIG_IGN)
