@@ -77,6 +77,7 @@ class Engine:
         self.venue = venue
         self.registry = registry
         self.model = model or S.Model()
+        self.floors = S.Floors(self.model)
         self.validator = Validator(registry)
         self.agg = A.Aggregator(len(registry))
         # zones that only hold reference bands hear the PA, not a crowd: never scored
@@ -179,10 +180,10 @@ class Engine:
         with self.lock:
             recent, base = self.agg.window(t)
             referenced = bool(self.registry.is_reference.any())
-            slots = self.agg.slot_levels(t) if referenced else None
-            buckets = self.agg.bucket_levels(t) if referenced else None
+            slots = S.RefSlots(self.agg.slot_levels(t), self.agg.slot_levels(t - A.COARSE_MS),
+                               self.agg.bucket_levels(t)) if referenced else None
             view = S.band_view(recent, base, self.agg.last_ms, t, self.model, slots,
-                               self.registry.is_reference, buckets)
+                               self.registry.is_reference, self.floors)
             muted = int(((recent[:, A.F_MUTED] > 0) & ~view.active
                          & (t - self.agg.last_ms <= self.model.age_out_ms)).sum())
         every = S.zone_scores(view, self.registry.zone_of, self.registry.zones, self.model)

@@ -59,6 +59,42 @@ def coupling(valid: npt.NDArray[np.bool_], means: F64, ref: int) -> tuple[npt.ND
     return has, np.where(has[:, None], g, 0.0)
 
 
+class RiseLimit:
+    """A slowly rising floor under a windowed level, kept from tick to tick:
+    minimum statistics with a bounded rise (after Martin, IEEE TSAP 2001, for
+    noise floors).  It may fall at once with its window, since a crowd can only
+    add power; it may rise only `rise_db_per_min`.  Used for each band's
+    coupling to the reference, which is geometry (a wearer walking nearer the
+    PA), and for its own baseline without one, which is the music's level: in
+    both, a crowd that cheers for longer than the window would otherwise become
+    part of the "music" and fade from the score.  A band followed for less than
+    `settle_ms` simply takes its window (the window is still filling)."""
+
+    def __init__(self, rise_db_per_min: float, settle_ms: int = 0) -> None:
+        self.rise_db_per_s = rise_db_per_min / 60.0
+        self.settle_ms = settle_ms
+        self.value: F64 | None = None
+        self.since_ms: npt.NDArray[np.int64] | None = None
+        self.key: int | None = None
+        self.at_ms = 0
+
+    def update(self, has: npt.NDArray[np.bool_], window: F64, now_ms: int, key: int | None = None) -> F64:
+        """The floor (bands, columns) in dB from this tick's window; a new key (another
+        reference band) starts again from the window."""
+        if self.value is None or self.since_ms is None or self.value.shape != window.shape or key != self.key:
+            self.value, self.key, self.at_ms = window.copy(), key, now_ms
+            self.since_ms = np.where(has, now_ms, np.iinfo(np.int64).max)
+            return self.value
+        dt_s = max(0, now_ms - self.at_ms) / 1000.0
+        self.at_ms = max(self.at_ms, now_ms)
+        # a band seen for the first time, or again after it went away, starts afresh
+        self.since_ms = np.where(has, np.minimum(self.since_ms, now_ms), np.iinfo(np.int64).max)
+        capped = np.minimum(window, self.value + self.rise_db_per_s * dt_s)
+        settled = has & (self.since_ms < now_ms) & (now_ms - self.since_ms >= self.settle_ms)
+        self.value = np.where(settled[:, None], capped, window)
+        return self.value
+
+
 def bucket_excess(valid: npt.NDArray[np.bool_], means: F64, ref: int,
                   g: F64) -> tuple[npt.NDArray[np.bool_], F64]:
     """(shares a recent bucket with the reference, excess over the predicted music in

@@ -62,7 +62,42 @@ class Model:
     clap_per_s: float = 0.15
     imu_clap_per_s: float = 0.25
     motion_per_g: float = 0.5
+    # how fast a band's coupling to the reference, and its own baseline, may rise
+    # (gateway/reference.py RiseLimit)
+    rise_db_per_min: float = 1.0
     zone_weights: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class RefSlots:
+    """The aggregator's buckets a music reference is compared in: the coarse ones
+    (Aggregator.slot_levels), the complete coarse ones (the same, one bucket ago)
+    and the fine ones (Aggregator.bucket_levels)."""
+
+    coarse: Slots
+    complete: Slots
+    fine: Slots
+
+
+class Floors:
+    """What the model keeps from tick to tick: each band's coupling to the
+    reference and its own baseline, each allowed to rise only m.rise_db_per_min
+    once its window is full (gateway/reference.py RiseLimit)."""
+
+    def __init__(self, m: Model) -> None:
+        self._coupling = reference.RiseLimit(m.rise_db_per_min)
+        self._baseline = reference.RiseLimit(m.rise_db_per_min, agg.N_COARSE * agg.COARSE_MS)
+
+    def baseline(self, window_db: F64, alive: npt.NDArray[np.bool_], now_ms: int) -> F64:
+        return self._baseline.update(alive, window_db, now_ms)
+
+    def coupling(self, slots: RefSlots, ref: int, now_ms: int) -> tuple[npt.NDArray[np.bool_], F64]:
+        """(has a coupling, g): the window's, or lower where the tracked floor of the
+        complete buckets is (a bucket being filled is too noisy to remember)."""
+        has, g = reference.coupling(slots.coarse[0], slots.coarse[1], ref)
+        done, g_done = reference.coupling(slots.complete[0], slots.complete[1], ref)
+        kept = self._coupling.update(done, g_done, now_ms, key=ref)
+        return has, np.where(done[:, None], np.minimum(g, kept), g)
 
 
 @dataclass
@@ -94,23 +129,29 @@ def _crowd_sound(res: reference.Residual, fluct_over_db: F64, mid_db: float, wid
     return np.asarray(sound * (1.0 - rain) * (1.0 - m.talker_discount * talker))
 
 
-def _sound(levels: F64, base: F64, slots: Slots | None, buckets: Slots | None,
-           refs: npt.NDArray[np.bool_], alive: npt.NDArray[np.bool_],
-           m: Model) -> tuple[F64, npt.NDArray[np.bool_], int | None]:
+def _sound(levels: F64, base: F64, slots: RefSlots | None,
+           refs: npt.NDArray[np.bool_], alive: npt.NDArray[np.bool_], m: Model,
+           floors: Floors | None, now_ms: int) -> tuple[F64, npt.NDArray[np.bool_], int | None]:
     """(crowd sound engagement, scored against a reference, the reference) per band."""
     db = levels[:, reference.BANDS] * P.LEVEL_STEP_DB
     fluct = levels[:, FLUCT] * P.TEXTURE_STEP_DB
     # without a reference: the band's own baseline stands for the music
-    own = reference.residual(db, base[:, reference.BANDS] * P.LEVEL_STEP_DB, np.ones(len(db), bool))
+    own_music = base[:, reference.BANDS] * P.LEVEL_STEP_DB
+    if floors is not None:
+        own_music = floors.baseline(own_music, alive, now_ms)
+    own = reference.residual(db, own_music, np.ones(len(db), bool))
     drop = (base[:, TONAL] - levels[:, TONAL]) * P.TONAL_STEP
     noisy = np.clip(drop / m.tonal_drop, 0.0, 1.0)
     sound = _crowd_sound(own, fluct - base[:, FLUCT] * P.TEXTURE_STEP_DB, m.own_mid_db,
                          m.own_width_db, m) * (m.tonal_blind + (1.0 - m.tonal_blind) * noisy)
     referenced = np.zeros(len(db), bool)
-    ref = None if slots is None else reference.pick(slots[0], refs, alive)
-    if ref is not None and slots is not None and buckets is not None:
-        has, g = reference.coupling(slots[0], slots[1], ref)
-        shared, d = reference.bucket_excess(buckets[0], buckets[1], ref, g)
+    ref = None if slots is None else reference.pick(slots.coarse[0], refs, alive)
+    if ref is not None and slots is not None:
+        if floors is not None:
+            has, g = floors.coupling(slots, ref, now_ms)
+        else:
+            has, g = reference.coupling(slots.coarse[0], slots.coarse[1], ref)
+        shared, d = reference.bucket_excess(slots.fine[0], slots.fine[1], ref, g)
         music = db[ref][None, :] + g  # the programme's level at each band, by sub-band
         res = reference.residual(music + d, music, has & shared)
         referenced = has & shared & ~refs
@@ -121,10 +162,10 @@ def _sound(levels: F64, base: F64, slots: Slots | None, buckets: Slots | None,
 
 def band_view(recent: npt.NDArray[np.int64], base: npt.NDArray[np.int64],
               last_ms: npt.NDArray[np.int64], now_ms: int, m: Model,
-              slots: Slots | None = None, is_reference: npt.NDArray[np.bool_] | None = None,
-              buckets: Slots | None = None) -> BandView:
-    """Each band's engagement now.  slots and buckets (Aggregator.slot_levels and
-    bucket_levels) are needed only when the venue has a reference."""
+              slots: RefSlots | None = None, is_reference: npt.NDArray[np.bool_] | None = None,
+              floors: Floors | None = None) -> BandView:
+    """Each band's engagement now.  slots are needed only when the venue has a
+    reference; floors keep each band's coupling and baseline from tick to tick."""
     dur = recent[:, agg.F_DUR].astype(np.float64)
     age = (now_ms - last_ms).astype(np.float64)
     alive = (dur > 0) & (age <= m.age_out_ms) & (age >= -2_000)
@@ -133,7 +174,7 @@ def band_view(recent: npt.NDArray[np.int64], base: npt.NDArray[np.int64],
     levels = _means(recent, dur, agg.F_LAEQ, N_LEVELS)
     bdur = base[:, agg.C_DUR].astype(np.float64)
     base_levels = np.where((bdur > 0)[:, None], _means(base, bdur, agg.C_LAEQ, N_LEVELS), levels)
-    sound, referenced, ref = _sound(levels, base_levels, slots, buckets, refs, alive, m)
+    sound, referenced, ref = _sound(levels, base_levels, slots, refs, alive, m, floors, now_ms)
     secs = np.where(dur > 0, dur, 1.0) / 1000.0
     claps = recent[:, agg.F_CLAPS] / secs
     # claps the music itself makes (a drum machine's) are not the crowd's: what the

@@ -21,6 +21,8 @@ def test_the_engagement_formula_and_its_dead_zones() -> None:
     assert (m.talker_fluct_db, m.talker_width_db, m.talker_discount) == (0.7, 0.15, 0.5)
     # claps heard, claps felt, motion
     assert (m.clap_per_s, m.imu_clap_per_s, m.motion_per_g) == (0.15, 0.25, 0.5)
+    # the coupling and the baseline rise at most 1 dB a minute
+    assert m.rise_db_per_min == 1.0
 
 
 def test_ambience_freshness_trimming_and_privacy() -> None:

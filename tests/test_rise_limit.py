@@ -1,0 +1,86 @@
+"""A crowd that cheers for longer than the gateway's windows stays in the score.
+
+Each band's coupling to the music reference (and its own baseline without
+one) is a floor that may fall at once but rise only slowly
+(gateway/reference.py RiseLimit).  Without that limit the 4-minute window's
+minimum fills with crowd after 4 minutes of cheering, and the crowd becomes
+part of the "music"."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from crowdpulse.gateway.reference import RiseLimit
+from crowdpulse.sim import clapset as C
+from crowdpulse.sim import crowdscore as CS
+from crowdpulse.sim import signals as S
+
+
+def test_the_floor_falls_at_once_and_rises_at_its_rate() -> None:
+    floor = RiseLimit(rise_db_per_min=1.0)
+    has = np.array([True, True])
+    assert floor.update(has, np.array([[0.0], [5.0]]), 0).tolist() == [[0.0], [5.0]]
+    # the window jumps 6 dB: one minute later the floor has risen 1 dB
+    assert floor.update(has, np.array([[6.0], [6.0]]), 60_000).tolist() == [[1.0], [6.0]]
+    assert floor.update(has, np.array([[-2.0], [6.0]]), 61_000).tolist() == [[-2.0], [6.0]]
+
+
+def test_a_band_followed_for_less_than_the_window_takes_its_window() -> None:
+    floor = RiseLimit(rise_db_per_min=1.0, settle_ms=240_000)
+    has = np.array([True])
+    floor.update(has, np.array([[0.0]]), 0)
+    assert floor.update(has, np.array([[6.0]]), 60_000).tolist() == [[6.0]]
+    floor.update(has, np.array([[0.0]]), 240_000)
+    assert floor.update(has, np.array([[6.0]]), 300_000).tolist() == [[1.0]]
+
+
+def test_a_new_band_or_a_new_reference_starts_from_its_window() -> None:
+    floor = RiseLimit(rise_db_per_min=1.0)
+    floor.update(np.array([True, False]), np.array([[0.0], [0.0]]), 0, key=7)
+    got = floor.update(np.array([True, True]), np.array([[9.0], [9.0]]), 1_000, key=7)
+    assert got[1, 0] == 9.0 and got[0, 0] == pytest.approx(1 / 60)
+    assert floor.update(np.array([True, True]), np.array([[9.0], [9.0]]), 2_000, key=3).tolist() == [[9.0], [9.0]]
+
+
+MUSIC_S, CROWD_S, BANDS = 60.0, 320.0, 8
+
+
+def _night() -> tuple[np.ndarray, np.ndarray]:
+    """(what the bands hear, the programme): 90 s of music, then a crowd 6 dB
+    under it that cheers and applauds for five and a half minutes."""
+    rng = np.random.default_rng(5)
+    music = S.at_level(C.music_at_band(MUSIC_S + CROWD_S, rng), -24)
+    # 32 s of crowd, over and over (a crowd's level is what matters here, and the
+    # cheer takes long to synthesise)
+    crowd = np.tile(S.crowd_cheer(32.0, rng, dbfs=-30) + S.crowd_applause(32.0, rng, dbfs=-30),
+                    int(CROWD_S // 32) + 1)
+    scene = music.copy()
+    scene[S.seconds(MUSIC_S):] += crowd[: len(scene) - S.seconds(MUSIC_S)]
+    return scene, music
+
+
+def _at(snaps: list[dict], second: float) -> float:
+    t0 = snaps[0]["t"]
+    vals = [s["score"] for s in snaps if abs((s["t"] - t0) / 1000 - second) <= 10 and s["score"] is not None]
+    return float(np.mean(vals))
+
+
+def _scores(stream: list[CS.BandReport], **model: float) -> list[dict]:
+    engine, _keys = CS.engine_for(BANDS, reference=True, k_anonymity=5, **model)
+    return CS.replay(engine, stream)
+
+
+def test_five_minutes_of_cheering_do_not_fade_into_the_music() -> None:
+    scene, music = _night()
+    rng = np.random.default_rng(1)
+    _engine, keys = CS.engine_for(BANDS, reference=True)
+    mixes = [*CS.band_mixes(scene, BANDS, rng), S.to_int16(np.clip(music, -1.0, 1.0))]
+    stream = CS.reports(iter(mixes), keys, rng)
+    held = _scores(stream)
+    early, late = _at(held, MUSIC_S + 60), _at(held, MUSIC_S + CROWD_S - 15)
+    assert early - _at(held, MUSIC_S - 20) > 12  # the crowd registers
+    assert late > early - 5, (early, late)
+    # the same night with no limit on the rise: the crowd fades as the windows fill
+    faded = _scores(stream, rise_db_per_min=1e9)
+    assert _at(faded, MUSIC_S + CROWD_S - 15) < early - 8, _at(faded, MUSIC_S + CROWD_S - 15)
