@@ -20,7 +20,7 @@ import numpy as np
 
 from crowdpulse.bench.airvenue import Air, Bands, Wifi
 from crowdpulse.bench.ingest import Fleet
-from crowdpulse.gateway.core import Engine
+from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.sentiment import Model
 

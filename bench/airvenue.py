@@ -7,7 +7,7 @@ publishes on the retained config topic, with the firmware's timing
 (wristband.schedule.Advert, vectorised in sim/adverts.py): a new report takes
 the band's next advert slot; an event report goes off the air and back on in
 a random slot of one interval.  Each relay passes on what it hears as
-relay/core.py does: repeats dropped, a batch every 50 ms, or within 5 ms of an
+relay/forwarder.py does: repeats dropped, a batch every 50 ms, or within 5 ms of an
 onset.  Reports are made every 250 ms +-10 %, as band.py's jitter.  WiFi bands publish every report straight to the broker.
 
 A band notices its wearer's first clap 30 ms after the clap (the clap
@@ -27,7 +27,7 @@ import paho.mqtt.client as mqtt
 from crowdpulse.bench.ingest import Fleet
 from crowdpulse.gateway.ratecontrol import AIRTIME_S
 from crowdpulse.mqtt import topic
-from crowdpulse.relay.core import EVENT_GAP_S
+from crowdpulse.relay.forwarder import EVENT_GAP_S
 from crowdpulse.sim.adverts import AdvertTiming
 from crowdpulse.sim.crowd import Actions
 from crowdpulse.sim.emit import Emitter
@@ -264,7 +264,7 @@ class Air:
             self.onset_waiting[r] |= bool(self.pay_event[bb].any())
 
     def _flush(self, now: float) -> None:
-        """Every 50 ms, or within EVENT_GAP_S for an onset (relay/core.py)."""
+        """Every 50 ms, or within EVENT_GAP_S for an onset (relay/forwarder.py)."""
         slot = np.floor((now - self.flush_phase) / FLUSH_S)
         early = self.onset_waiting & (now - self.flushed_at >= EVENT_GAP_S)
         for r in np.flatnonzero((slot != self.last_slot) | early):

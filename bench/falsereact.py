@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.gateway.core import Engine
+from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.sentiment import Model
 from crowdpulse.sim import scenario
 from crowdpulse.sim.runner import SimRun

@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crowdpulse.broker import Mosquitto, free_port
-from crowdpulse.gateway.core import Engine
+from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 from crowdpulse.sim.runner import relay_batch, sign

@@ -19,8 +19,8 @@ import numpy as np
 from mpd import MPDClient
 
 from crowdpulse.mpdserver import MpdServer
-from crowdpulse.selector.core import Selector
 from crowdpulse.selector.library import load, sample_library
+from crowdpulse.selector.picker import Selector
 from crowdpulse.selector.playback import Playback
 from crowdpulse.selector.player_mpd import MpdPlayer
 from crowdpulse.sim.music import write_folder

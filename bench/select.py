@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from crowdpulse.selector.core import Selector
 from crowdpulse.selector.library import Track, sample_library
+from crowdpulse.selector.picker import Selector
 from crowdpulse.selector.rules import Rules, allowed
 from crowdpulse.sim.tastes import Crowd
 

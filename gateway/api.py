@@ -18,7 +18,7 @@ from crowdpulse.console import STATIC
 from crowdpulse.gateway.health import snapshot as health_snapshot
 from crowdpulse.gateway.service import Gateway
 from crowdpulse.gateway.store import VENUE_ROW
-from crowdpulse.selector.core import ActionError
+from crowdpulse.selector.picker import ActionError
 
 GATEWAY = web.AppKey("gateway", Gateway)
 OPENAPI = Path(__file__).with_name("openapi.json")  # the HTTP API's contract, served as is

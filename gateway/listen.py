@@ -21,7 +21,7 @@ import paho.mqtt.client as mqtt
 
 from crowdpulse.gateway import rejections
 from crowdpulse.gateway.brokerprobe import Check
-from crowdpulse.gateway.core import Engine, now_ms
+from crowdpulse.gateway.engine import Engine, now_ms
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.venue import VenueConfig
 from crowdpulse.mqtt import TOPIC_ROOT

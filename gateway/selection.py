@@ -12,9 +12,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from crowdpulse.gateway.venue import VenueConfig
-from crowdpulse.selector.core import ActionError, Selector
 from crowdpulse.selector.flow import Flow
 from crowdpulse.selector.library import ImportResult, Track, load, sample_library
+from crowdpulse.selector.picker import ActionError, Selector
 from crowdpulse.selector.playback import Playback
 from crowdpulse.selector.player import Player
 from crowdpulse.selector.rules import Rules

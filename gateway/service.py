@@ -26,7 +26,7 @@ from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway import brokerprobe, homeassistant, rejections
 from crowdpulse.gateway import delivery as D
 from crowdpulse.gateway import sentiment as S
-from crowdpulse.gateway.core import Engine, now_ms
+from crowdpulse.gateway.engine import Engine, now_ms
 from crowdpulse.gateway.errors import InputErrors, LogCounter
 from crowdpulse.gateway.linein import LineIn
 from crowdpulse.gateway.osc import OscOut, Reactions

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from crowdpulse.selector.core import Selector
+from crowdpulse.selector.picker import Selector
 from crowdpulse.selector.player import Player, Want
 
 

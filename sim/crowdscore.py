@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.gateway.core import Engine
+from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.sim import bandfeatures as BF
 from crowdpulse.sim import signals as S

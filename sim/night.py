@@ -14,13 +14,13 @@ import dataclasses
 import time
 from dataclasses import dataclass
 
-from crowdpulse.gateway.core import Engine
+from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.sentiment import Model
 from crowdpulse.gateway.store import Store
-from crowdpulse.selector.core import Selector
 from crowdpulse.selector.deck import SimulatedDeck
 from crowdpulse.selector.flow import Flow
 from crowdpulse.selector.library import Track
+from crowdpulse.selector.picker import Selector
 from crowdpulse.selector.playback import Playback
 from crowdpulse.selector.store import SelectorStore
 from crowdpulse.sim.runner import SimRun

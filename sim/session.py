@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.stats import spearmanr
 
-from crowdpulse.gateway.core import Engine
+from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.sentiment import Model
 from crowdpulse.mqtt import BrokerURL, topic
 from crowdpulse.sim.acoustics import Floor

@@ -8,7 +8,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from crowdpulse.gateway.core import Engine
+from crowdpulse.gateway.engine import Engine
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from crowdpulse.gateway import aggregate as A
 from crowdpulse.gateway import sentiment as S
-from crowdpulse.gateway.core import Engine
 from crowdpulse.gateway.delivery import RelayBands, relay_rows, zone_delivery
+from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.sentiment import Model
 from crowdpulse.sim import scenario
 from crowdpulse.sim.runner import SimRun

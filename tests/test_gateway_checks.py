@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crowdpulse.gateway.core import Engine
+from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.hmac import KeyState, hmac_prefix
 from crowdpulse.gateway.registry import Registry
 from wristband import packet as P

@@ -139,7 +139,7 @@ def test_the_relay_command_loads_nothing_of_the_other_roles() -> None:
         "import sys\n"
         "from crowdpulse.cli import main\n"
         "try:\n    main(['relay', '--help'])\nexcept SystemExit:\n    pass\n"
-        "import crowdpulse.relay.core, crowdpulse.relay.scanner, crowdpulse.relay.uplink\n"
+        "import crowdpulse.relay.forwarder, crowdpulse.relay.scanner, crowdpulse.relay.uplink\n"
         "print(' '.join(sorted(sys.modules)))\n"
     )
     proc = subprocess.run(

@@ -30,7 +30,7 @@ def test_the_graph_sees_every_mapped_package() -> None:
     assert graph.modules["crowdpulse.gateway.batch"] == ROOT / "gateway/batch.py"
     # imports inside functions count: the relay command loads the relay lazily
     assert any(
-        u.importer == "crowdpulse.commands.relay" and u.target == "crowdpulse.relay.core"
+        u.importer == "crowdpulse.commands.relay" and u.target == "crowdpulse.relay.forwarder"
         for u in graph.uses
     )
 

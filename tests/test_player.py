@@ -18,9 +18,9 @@ from gateway_helpers import GatewayProc, write_venue
 
 from crowdpulse.broker import Mosquitto
 from crowdpulse.mpdserver import MpdServer
-from crowdpulse.selector.core import Selector
 from crowdpulse.selector.deck import SimulatedDeck
 from crowdpulse.selector.library import Track, load, sample_library
+from crowdpulse.selector.picker import Selector
 from crowdpulse.selector.playback import Playback
 from crowdpulse.selector.player_mpd import MpdPlayer
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from crowdpulse.gateway import aggregate as A
-from crowdpulse.gateway.core import Engine
+from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.reaction import Detector
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.sentiment import Model

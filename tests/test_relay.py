@@ -31,7 +31,7 @@ from bumble.core import AdvertisingData
 
 from crowdpulse.broker import Mosquitto
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from crowdpulse.relay.core import DedupCache, Relay, Timing, parse_advert
+from crowdpulse.relay.forwarder import DedupCache, Relay, Timing, parse_advert
 from crowdpulse.relay.uplink import Uplink, encode_batches
 from wristband import packet as P
 

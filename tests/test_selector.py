@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from crowdpulse.selector.core import ActionError, Selector
 from crowdpulse.selector.flow import Flow
 from crowdpulse.selector.library import Track, sample_library
+from crowdpulse.selector.picker import ActionError, Selector
 from crowdpulse.selector.rules import Rules, bpm_ok, key_move, tier
 from crowdpulse.selector.store import SelectorStore
 

@@ -27,7 +27,7 @@ import numpy.typing as npt
 import pytest
 from scipy.optimize import curve_fit, minimize_scalar
 
-from crowdpulse.gateway.core import Engine
+from crowdpulse.gateway.engine import Engine
 from crowdpulse.sim import scenario, twin
 from crowdpulse.sim.acoustics import Floor
 from crowdpulse.sim.crowd import Actions

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crowdpulse.gateway.core import Engine
+from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.ratecontrol import AIRTIME_S
 from crowdpulse.gateway.sentiment import Model
 from crowdpulse.sim import radio

@@ -374,7 +374,7 @@ def test_simulator_reaches_a_secured_venue_with_its_bands(
     assert run.returncode == 0, run.stderr
     assert "40 bands" in run.stderr and "venue club-x" in run.stderr
     # the venue's own bands, signed with the venue's key: the gateway's checks accept them
-    from crowdpulse.gateway.core import Engine
+    from crowdpulse.gateway.engine import Engine
     from crowdpulse.gateway.venue import load
 
     venue_cfg = load(cfg)

@@ -16,7 +16,7 @@ from crowdpulse.cli import CliError
 from crowdpulse.mqtt import BrokerURL, BrokerURLError
 
 if TYPE_CHECKING:  # bleak and paho load only when a relay runs, not for --help
-    from crowdpulse.relay.core import Relay
+    from crowdpulse.relay.forwarder import Relay
     from crowdpulse.relay.scanner import ScannerFactory
 
 # The same rules as a band's config (firmware/wristband/config.py): venue names
@@ -51,7 +51,7 @@ def _log(line: str) -> None:
 
 
 def _relay(args: argparse.Namespace, scanner: ScannerFactory | None) -> Relay:
-    from crowdpulse.relay.core import Relay, Timing
+    from crowdpulse.relay.forwarder import Relay, Timing
     from crowdpulse.relay.scanner import bleak_factory
     from crowdpulse.relay.uplink import Uplink
 
@@ -88,7 +88,7 @@ async def _main(relay: Relay) -> None:
 def run(args: argparse.Namespace, scanner: ScannerFactory | None = None) -> int:
     """The relay until SIGINT/SIGTERM; `scanner` replaces bleak's (for machines
     with no Bluetooth adapter: the tests pass a fake radio here)."""
-    from crowdpulse.relay.core import RelayStartError
+    from crowdpulse.relay.forwarder import RelayStartError
 
     relay = _relay(args, scanner)
     try:

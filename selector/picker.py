@@ -1,4 +1,4 @@
-"""The selector: next-track suggestions and queueing, with the artist in charge.
+"""The selector's picker: next-track suggestions and queueing, with the artist in charge.
 
 Modes: auto (the selector keeps the queue filled and advances it), assist (it
 suggests; the artist approves) and manual (it only shows).  The artist can
