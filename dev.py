@@ -55,8 +55,10 @@ def ensure_system_packages() -> None:
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
         subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
         return
-    sys.exit(f"[dev] missing system packages; install them with: "
-             f"sudo apt-get install -y {' '.join(missing)}")
+    sys.exit(
+        f"[dev] missing system packages; install them with: "
+        f"sudo apt-get install -y {' '.join(missing)}"
+    )
 
 
 def ensure_venv() -> None:

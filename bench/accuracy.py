@@ -33,11 +33,19 @@ KEY = bytes(range(32))
 
 def _score(job: tuple[Scenario, int, float | None, bool]) -> dict[str, Any]:
     sc, devices, minutes, reference = job
-    res = session.offline(sc, devices, KEY, seconds=minutes * 60 if minutes else None, t0_s=1.8e9,
-                          reference=reference)
+    res = session.offline(
+        sc, devices, KEY, seconds=minutes * 60 if minutes else None, t0_s=1.8e9, reference=reference
+    )
     mae, rho, n = res.accuracy()
-    return {"scenario": sc.name, "reference": reference, "mae": round(mae, 2), "spearman": round(rho, 3),
-            "samples": n, "radio_loss": round(res.radio.loss, 3), "wall_s": round(res.wall_s, 1)}
+    return {
+        "scenario": sc.name,
+        "reference": reference,
+        "mae": round(mae, 2),
+        "spearman": round(rho, 3),
+        "samples": n,
+        "radio_loss": round(res.radio.loss, 3),
+        "wall_s": round(res.wall_s, 1),
+    }
 
 
 def _mean(rows: list[dict[str, Any]], key: str) -> float | None:
@@ -45,15 +53,26 @@ def _mean(rows: list[dict[str, Any]], key: str) -> float | None:
     return round(float(np.mean(vals)), 3) if vals else None
 
 
-def _summary(shipped: list[dict[str, Any]], held: list[dict[str, Any]], suffix: str) -> dict[str, Any]:
-    return {f"spearman{suffix}": _mean(shipped, "spearman"), f"mae{suffix}": _mean(shipped, "mae"),
-            f"heldout_spearman{suffix}": _mean(held, "spearman"), f"heldout_mae{suffix}": _mean(held, "mae"),
-            f"worst_spearman{suffix}": min((r["spearman"] for r in shipped + held), default=None),
-            f"worst_mae{suffix}": max((r["mae"] for r in shipped + held), default=None)}
+def _summary(
+    shipped: list[dict[str, Any]], held: list[dict[str, Any]], suffix: str
+) -> dict[str, Any]:
+    return {
+        f"spearman{suffix}": _mean(shipped, "spearman"),
+        f"mae{suffix}": _mean(shipped, "mae"),
+        f"heldout_spearman{suffix}": _mean(held, "spearman"),
+        f"heldout_mae{suffix}": _mean(held, "mae"),
+        f"worst_spearman{suffix}": min((r["spearman"] for r in shipped + held), default=None),
+        f"worst_mae{suffix}": max((r["mae"] for r in shipped + held), default=None),
+    }
 
 
-def run(devices: int = 1000, heldout: int = 4, minutes: float | None = None, sweep: str = "design",
-        workers: int = 2) -> dict[str, Any]:
+def run(
+    devices: int = 1000,
+    heldout: int = 4,
+    minutes: float | None = None,
+    sweep: str = "design",
+    workers: int = 2,
+) -> dict[str, Any]:
     """Every scenario twice: as docs/deploy.md sets a venue up, with a music
     reference band (the issue's key names), and without one (`*_no_reference`).
     sweep: "design" (the sub-sampled grid), "full" (every point) or "off"."""
@@ -66,10 +85,14 @@ def run(devices: int = 1000, heldout: int = 4, minutes: float | None = None, swe
         for row in pool.map(_score, jobs):
             print(f"  {row}", flush=True)
             rows.append(row)
-    out: dict[str, Any] = {"devices": devices, "scenarios": len(scenes), "heldout_scenarios": len(held_scenes)}
+    out: dict[str, Any] = {
+        "devices": devices,
+        "scenarios": len(scenes),
+        "heldout_scenarios": len(held_scenes),
+    }
     for ref, suffix in ((True, ""), (False, "_no_reference")):
         mine = [r for r in rows if r["reference"] is ref]
-        out.update(_summary(mine[:len(scenes)], mine[len(scenes):], suffix))
+        out.update(_summary(mine[: len(scenes)], mine[len(scenes) :], suffix))
     out["per_scenario"] = rows
     if sweep != "off":
         out.update(sweeps.run(full=sweep == "full", workers=workers))

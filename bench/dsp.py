@@ -43,8 +43,14 @@ X64_INSTR_PER_CPU_S = 3.0e9
 
 def _child_cpu(frames: int) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(mpy.command(SCRIPT, [str(frames), "cost"]), env=mpy.env_with_path(),
-                   capture_output=True, text=True, check=True, timeout=600)
+    subprocess.run(
+        mpy.command(SCRIPT, [str(frames), "cost"]),
+        env=mpy.env_with_path(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
@@ -52,16 +58,25 @@ def _child_cpu(frames: int) -> float:
 def allocation(frames: int) -> dict[str, Any]:
     """Exact bytes allocated over `frames` frames: the audio path alone, then
     with a 250 ms report every 25 frames (gc.mem_alloc, collector paused)."""
-    proc = subprocess.run(mpy.command(SCRIPT, [str(frames), "alloc"]), env=mpy.env_with_path(),
-                          capture_output=True, text=True, check=True, timeout=600)
+    proc = subprocess.run(
+        mpy.command(SCRIPT, [str(frames), "alloc"]),
+        env=mpy.env_with_path(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
     frame = re.search(r"alloc_bytes (-?\d+)", proc.stdout)
     path = re.search(r"alloc_report_path (-?\d+) reports (\d+)", proc.stdout)
     assert frame is not None and path is not None, proc.stdout
     reports = int(path.group(2))
-    return {"alloc_frame_path_bytes": int(frame.group(1)),
-            "alloc_bytes_per_frame": int(frame.group(1)) / frames,
-            "alloc_report_path_bytes": int(path.group(1)), "reports": reports,
-            "alloc_bytes_per_report": int(path.group(1)) / max(reports, 1)}
+    return {
+        "alloc_frame_path_bytes": int(frame.group(1)),
+        "alloc_bytes_per_frame": int(frame.group(1)) / frames,
+        "alloc_report_path_bytes": int(path.group(1)),
+        "reports": reports,
+        "alloc_bytes_per_report": int(path.group(1)) / max(reports, 1),
+    }
 
 
 def micropython_cost(frames: int, repeats: int = 3) -> dict[str, Any]:
@@ -79,22 +94,37 @@ def _callgrind_instructions(frames: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "cg.%p")
         proc = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}",
-             *mpy.command(SCRIPT, [str(frames), "cost"])],
-            env=mpy.env_with_path(), capture_output=True, text=True, check=True, timeout=1200)
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--trace-children=yes",
+                f"--callgrind-out-file={out}",
+                *mpy.command(SCRIPT, [str(frames), "cost"]),
+            ],
+            env=mpy.env_with_path(),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=1200,
+        )
     return sum(int(n) for n in re.findall(r"Collected : (\d+)", proc.stderr))
 
 
 def esp32_estimate(rt_factor: float, frames: int = 1000) -> dict[str, Any]:
     if shutil.which("valgrind"):
-        per_s = (_callgrind_instructions(frames + 100) - _callgrind_instructions(100)) / (frames * FRAME_S)
+        per_s = (_callgrind_instructions(frames + 100) - _callgrind_instructions(100)) / (
+            frames * FRAME_S
+        )
         method = "callgrind"
     else:
         per_s = rt_factor * X64_INSTR_PER_CPU_S
         method = "cpu-time (valgrind not installed)"
     share = per_s * XTENSA_CYCLES_PER_X64_INSTR / ESP32_HZ
-    return {"x64_instructions_per_audio_s": per_s, "esp32_core_share": share,
-            "esp32_method": method}
+    return {
+        "x64_instructions_per_audio_s": per_s,
+        "esp32_core_share": share,
+        "esp32_method": method,
+    }
 
 
 def twin_throughput(bands: int = 4, seconds: float = 20.0) -> float:

@@ -69,23 +69,31 @@ def _venue(tmp: Path, venue_key: bytes, bands: int = BANDS, venue: str = VENUE) 
     """A one-zone venue of bands B00001..., its key, a free HTTP port."""
     (tmp / "venue.key").write_text(venue_key.hex())
     cfg = tmp / "venue.toml"
-    cfg.write_text(f'venue = "{venue}"\n[keys]\nvenue_key_file = "venue.key"\n'
-                   f'[[zones]]\nname = "floor"\nbands = ["B00001-B{bands:05d}"]\n'
-                   f'[storage]\npath = "gw.db"\n[http]\nport = {free_port()}\n[console]\ntoken = "x"\n')
+    cfg.write_text(
+        f'venue = "{venue}"\n[keys]\nvenue_key_file = "venue.key"\n'
+        f'[[zones]]\nname = "floor"\nbands = ["B00001-B{bands:05d}"]\n'
+        f'[storage]\npath = "gw.db"\n[http]\nport = {free_port()}\n[console]\ntoken = "x"\n'
+    )
     return cfg
 
 
 def _counter(port: int, names: tuple[str, ...]) -> float:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
         text = resp.read().decode()
-    return sum(float(line.split()[-1]) for line in text.splitlines()
-               if line.startswith(names) and not line.startswith("#"))
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith(names) and not line.startswith("#")
+    )
 
 
 def _gateway(broker: Mosquitto, cfg: Path) -> tuple[subprocess.Popen[bytes], int]:
     port = int(cfg.read_text().split("port = ")[1].split()[0])
-    proc = subprocess.Popen([EXE, "gateway", "--broker", broker.url, "--config", str(cfg)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [EXE, "gateway", "--broker", broker.url, "--config", str(cfg)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -112,8 +120,9 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def batched(broker: Mosquitto, fleet: Fleet, port: int, pid: int,
-            reports: int = 3_000_000) -> tuple[float, float]:
+def batched(
+    broker: Mosquitto, fleet: Fleet, port: int, pid: int, reports: int = 3_000_000
+) -> tuple[float, float]:
     """(accepted reports per second, the gateway's CPU share meanwhile).
 
     The gateway is paused (SIGSTOP) while the broker is filled with `reports`
@@ -130,7 +139,7 @@ def batched(broker: Mosquitto, fleet: Fleet, port: int, pid: int,
     batches: list[bytearray] = []
     while len(batches) * 2000 < reports:
         rng.shuffle(order)
-        batches += [bytearray(fleet.batch(order[i:i + 2000])) for i in range(0, BANDS, 2000)]
+        batches += [bytearray(fleet.batch(order[i : i + 2000])) for i in range(0, BANDS, 2000)]
     os.kill(pid, signal.SIGSTOP)
     try:
         for buf in batches:
@@ -166,8 +175,10 @@ def direct(broker: Mosquitto, fleet: Fleet, port: int, seconds: float = 6.0) -> 
     if sub_exe is None:
         raise RuntimeError("mosquitto_sub not found: apt-get install -y mosquitto-clients")
     pattern = topic(VENUE, "band", "+", "report")
-    sub = subprocess.Popen([sub_exe, "-h", "127.0.0.1", "-p", str(broker.port), "-t", pattern, "-F", "%l"],
-                           stdout=subprocess.PIPE)
+    sub = subprocess.Popen(
+        [sub_exe, "-h", "127.0.0.1", "-p", str(broker.port), "-t", pattern, "-F", "%l"],
+        stdout=subprocess.PIPE,
+    )
     lines = [0]
 
     def count() -> None:
@@ -182,8 +193,10 @@ def direct(broker: Mosquitto, fleet: Fleet, port: int, seconds: float = 6.0) -> 
     reps = np.concatenate([fleet.reports(np.arange(BANDS)) for _ in range(rounds)])
     # the load generator runs niced in its own process, so that it does not take
     # the CPU away from the two subscribers being compared
-    pub = subprocess.Popen(["nice", "-n", "10", sys.executable, "-c", _PUBLISHER, broker.url, VENUE,
-                            str(BANDS)], stdin=subprocess.PIPE)
+    pub = subprocess.Popen(
+        ["nice", "-n", "10", sys.executable, "-c", _PUBLISHER, broker.url, VENUE, str(BANDS)],
+        stdin=subprocess.PIPE,
+    )
     assert pub.stdin is not None
     feeder = threading.Thread(target=lambda: (pub.stdin.write(reps.tobytes()), pub.stdin.close()))  # type: ignore[union-attr]
     feeder.start()
@@ -197,8 +210,11 @@ def direct(broker: Mosquitto, fleet: Fleet, port: int, seconds: float = 6.0) -> 
     sub.terminate()
     (t0, s0, g0), (t1, s1, g1) = marks[1], marks[-1]
     sub_rate, gw_rate = (s1 - s0) / (t1 - t0), (g1 - g0) / (t1 - t0)
-    return {"direct_msgs_per_s": gw_rate, "mosquitto_sub_msgs_per_s": sub_rate,
-            "direct_ratio_vs_mosquitto_sub": gw_rate / sub_rate if sub_rate else 0.0}
+    return {
+        "direct_msgs_per_s": gw_rate,
+        "mosquitto_sub_msgs_per_s": sub_rate,
+        "direct_ratio_vs_mosquitto_sub": gw_rate / sub_rate if sub_rate else 0.0,
+    }
 
 
 _PUBLISHER = """

@@ -26,8 +26,13 @@ SHOCK_EVERY_S = 1500.0
 T0 = 1_800_000_000.0  # simulated wall clock
 
 
-def _compliant(tracks: list[Track], prev: Track | None, played: list[tuple[Track, float]], now: float,
-               rules: Rules) -> list[Track]:
+def _compliant(
+    tracks: list[Track],
+    prev: Track | None,
+    played: list[tuple[Track, float]],
+    now: float,
+    rules: Rules,
+) -> list[Track]:
     ids = {t.id for t, _ in played}
     last = {t.artist.lower(): at for t, at in played}
     ok = [t for t in tracks if allowed(prev, t, ids, last, now, rules) is None]
@@ -45,7 +50,9 @@ class Run:
         self._below: float | None = None
         self._armed = True
 
-    def play(self, t: Track, now: float, seconds: float, on_tick: Callable[[float, float], None] | None) -> float:
+    def play(
+        self, t: Track, now: float, seconds: float, on_tick: Callable[[float, float], None] | None
+    ) -> float:
         self.crowd.start(t)
         stop = min(now + seconds, self.end)
         while now < stop:
@@ -72,8 +79,13 @@ def _worst(tracks: list[Track], crowd: Crowd) -> Track:
     return min(tracks, key=crowd.appeal)
 
 
-def simple_policy(pick: Callable[[list[Track], Crowd, int], Track], tracks: list[Track], crowd: Crowd,
-                  hours: float, rules: Rules) -> Run:
+def simple_policy(
+    pick: Callable[[list[Track], Crowd, int], Track],
+    tracks: list[Track],
+    crowd: Crowd,
+    hours: float,
+    rules: Rules,
+) -> Run:
     run = Run(crowd, hours)
     played: list[tuple[Track, float]] = []
     now, prev, n = T0, None, 0
@@ -89,7 +101,9 @@ def simple_policy(pick: Callable[[list[Track], Crowd, int], Track], tracks: list
     return run
 
 
-def selector_policy(tracks: list[Track], crowd: Crowd, hours: float, rules: Rules, seed: int) -> Run:
+def selector_policy(
+    tracks: list[Track], crowd: Crowd, hours: float, rules: Rules, seed: int
+) -> Run:
     clock = [T0]
     sel = Selector(tracks, None, rules, mode="auto", seed=seed, clock=lambda: clock[0])
     run = Run(crowd, hours)
@@ -128,10 +142,13 @@ def run(hours: float = 2.0, seeds: tuple[int, ...] = (1, 2, 3)) -> dict[str, Any
         rng = np.random.default_rng(seed)
         crowd = Crowd.random(genres, rng)
         crowd.like_artists(sorted({t.artist for t in tracks}))
+
         def oracle(cs: list[Track], cr: Crowd, n: int) -> Track:
             return max(cs, key=cr.appeal)
 
-        def random_pick(cs: list[Track], cr: Crowd, n: int, rng: np.random.Generator = rng) -> Track:
+        def random_pick(
+            cs: list[Track], cr: Crowd, n: int, rng: np.random.Generator = rng
+        ) -> Track:
             return cs[int(rng.integers(len(cs)))]
 
         def in_order(cs: list[Track], cr: Crowd, n: int) -> Track:
@@ -140,14 +157,18 @@ def run(hours: float = 2.0, seeds: tuple[int, ...] = (1, 2, 3)) -> dict[str, Any
         pickers = {"oracle": oracle, "random": random_pick, "library": in_order}
         for name in ("oracle", "random", "library", "selector"):
             c = copy.deepcopy(crowd)
-            r = (selector_policy(tracks, c, hours, rules, seed) if name == "selector"
-                 else simple_policy(pickers[name], tracks, c, hours, rules))
+            r = (
+                selector_policy(tracks, c, hours, rules, seed)
+                if name == "selector"
+                else simple_policy(pickers[name], tracks, c, hours, rules)
+            )
             means[name].append(float(np.mean(r.trace)))
             if name == "selector":
                 dips += r.dips
     total = {k: float(np.sum(v)) for k, v in means.items()}
     return {
-        "hours": hours, "seeds": list(seeds),
+        "hours": hours,
+        "seeds": list(seeds),
         "selector_engagement": round(total["selector"] / len(seeds), 2),
         "oracle_engagement": round(total["oracle"] / len(seeds), 2),
         "vs_oracle": total["selector"] / total["oracle"],

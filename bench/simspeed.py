@@ -32,8 +32,15 @@ def speed(devices: int, mode: str, seconds: float) -> float:
     return steps * STEP_S / (time.perf_counter() - start)
 
 
-def run(fast_devices: int = 50_000, twin_devices: int = 2_000, seconds: float = 10.0) -> dict[str, Any]:
+def run(
+    fast_devices: int = 50_000, twin_devices: int = 2_000, seconds: float = 10.0
+) -> dict[str, Any]:
     fast = speed(fast_devices, "fast", seconds)
     twin = speed(twin_devices, "twin", seconds)
-    return {"fast_devices": fast_devices, "fast_realtime_factor": round(fast, 2),
-            "twin_devices": twin_devices, "twin_realtime_factor": round(twin, 2), "seconds": seconds}
+    return {
+        "fast_devices": fast_devices,
+        "fast_realtime_factor": round(fast, 2),
+        "twin_devices": twin_devices,
+        "twin_realtime_factor": round(twin, 2),
+        "seconds": seconds,
+    }

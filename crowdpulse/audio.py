@@ -31,7 +31,9 @@ class Loaded:
 
     @property
     def converted(self) -> bool:
-        return self.source_rate != RATE or self.source_channels != 1 or self.source_subtype != "PCM_16"
+        return (
+            self.source_rate != RATE or self.source_channels != 1 or self.source_subtype != "PCM_16"
+        )
 
 
 def load(path: str | Path) -> Loaded:
@@ -46,7 +48,9 @@ def load(path: str | Path) -> Loaded:
         info = soundfile.info(str(p))
         data, rate = soundfile.read(str(p), dtype="float64", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as exc:
-        raise AudioError(f"{p}: not a readable audio file ({str(exc).splitlines()[0][:80]})") from None
+        raise AudioError(
+            f"{p}: not a readable audio file ({str(exc).splitlines()[0][:80]})"
+        ) from None
     if data.shape[0] == 0:
         raise AudioError(f"{p}: contains no audio frames")
     mono = data.mean(axis=1)

@@ -65,9 +65,15 @@ class Mosquitto:
     own (tests/test_deploy.py runs the shipped venue config this way).
     """
 
-    def __init__(self, port: int | None = None, extra_config: str = "",
-                 anonymous: bool = True, *, config: str | None = None,
-                 extra_ports: Sequence[int] = ()) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        extra_config: str = "",
+        anonymous: bool = True,
+        *,
+        config: str | None = None,
+        extra_ports: Sequence[int] = (),
+    ) -> None:
         """`config`, when given, replaces the listener and access lines: it is
         the whole configuration (listeners, authentication, TLS, ...) and must
         itself open a listener on `port`; `anonymous` is then not used.  Only
@@ -93,9 +99,7 @@ class Mosquitto:
                 "persistence false\n"
                 f"log_dest file {self.log_path}\n"
                 "log_type error\nlog_type warning\n"
-                "max_queued_messages 100000\n"
-                + _as_root()
-                + extra_config
+                "max_queued_messages 100000\n" + _as_root() + extra_config
             )
         else:
             self.config_path.write_text(
@@ -103,7 +107,8 @@ class Mosquitto:
                 f"log_dest file {self.log_path}\n"
                 "log_type error\nlog_type warning\n"
                 + _as_root()
-                + config.rstrip("\n") + "\n"
+                + config.rstrip("\n")
+                + "\n"
                 + extra_config
             )
         self._proc: subprocess.Popen[bytes] | None = None
@@ -126,7 +131,8 @@ class Mosquitto:
             return self
         self._proc = proc = subprocess.Popen(
             [self.binary, "-c", str(self.config_path)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         if not all(self._wait_for(p) for p in (self.port, *self.extra_ports)):
             # When it exited by itself, what it said before its log opened is on stderr.
@@ -135,8 +141,9 @@ class Mosquitto:
                 said = proc.stderr.read().decode(errors="replace")
             self.stop()
             log = self.log_path.read_text() if self.log_path.exists() else ""
-            raise BrokerError(f"Mosquitto did not start on port {self.port}: "
-                              f"{(said + log).strip()[-300:]}")
+            raise BrokerError(
+                f"Mosquitto did not start on port {self.port}: {(said + log).strip()[-300:]}"
+            )
         return self
 
     def _wait_for(self, port: int, timeout: float = 10.0) -> bool:

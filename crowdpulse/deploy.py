@@ -32,7 +32,7 @@ from collections.abc import Iterable, Sequence
 
 from crowdpulse.mqtt import topic
 
-VENUE_RE = re.compile(r"[a-z0-9_-]{1,32}")   # as in the band's config (docs/firmware.md)
+VENUE_RE = re.compile(r"[a-z0-9_-]{1,32}")  # as in the band's config (docs/firmware.md)
 ID_RE = re.compile(r"[A-Za-z0-9._-]{1,32}")  # band ids (docs/protocol.md §2), relay ids, users
 TOPIC_LEVEL_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -46,8 +46,12 @@ KEY_FILE = "/etc/mosquitto/certs/broker.key"
 LAN_ADDRESS = "10.0.0.2"
 
 # Placeholders of the shipped deploy/mosquitto/acl.template.
-PLACEHOLDERS = {"venue": "{{venue}}", "relay_id": "{{relay_id}}",
-                "gateway_user": "{{gateway_user}}", "console_user": "{{console_user}}"}
+PLACEHOLDERS = {
+    "venue": "{{venue}}",
+    "relay_id": "{{relay_id}}",
+    "gateway_user": "{{gateway_user}}",
+    "console_user": "{{console_user}}",
+}
 
 
 class DeployError(ValueError):
@@ -66,9 +70,13 @@ def check_id(name: str, what: str = "id") -> str:
     return name
 
 
-def check_usernames(band_ids: Iterable[str], relay_ids: Iterable[str],
-                    gateway_user: str = "gateway", console_user: str | None = "console",
-                    readers: Iterable[str] = ()) -> None:
+def check_usernames(
+    band_ids: Iterable[str],
+    relay_ids: Iterable[str],
+    gateway_user: str = "gateway",
+    console_user: str | None = "console",
+    readers: Iterable[str] = (),
+) -> None:
     """Every MQTT username is one credential: band ids, relay ids, the gateway,
     the console and the readers must all be valid and distinct.  (A band id
     equal to a relay id would share the relay's password-file line and so its
@@ -82,8 +90,9 @@ def check_usernames(band_ids: Iterable[str], relay_ids: Iterable[str],
     for name, what in named:
         check_id(name, what)
         if name in seen:
-            raise DeployError(f"{name!r} is both a {seen[name]} and a {what}; "
-                              "every MQTT username must be unique")
+            raise DeployError(
+                f"{name!r} is both a {seen[name]} and a {what}; every MQTT username must be unique"
+            )
         seen[name] = what
 
 
@@ -91,14 +100,20 @@ def check_prefix(prefix: str) -> str:
     """A topic prefix outside the venue's (Home Assistant's discovery prefix)."""
     levels = prefix.split("/")
     if prefix.startswith("$") or not all(TOPIC_LEVEL_RE.fullmatch(level) for level in levels):
-        raise DeployError(f"topic prefix must be levels of A-Z a-z 0-9 . _ - joined by /, "
-                          f"got {prefix!r}")
+        raise DeployError(
+            f"topic prefix must be levels of A-Z a-z 0-9 . _ - joined by /, got {prefix!r}"
+        )
     return prefix
 
 
-def render_acl(venue: str, relay_ids: Sequence[str], gateway_user: str = "gateway",
-               console_user: str | None = "console", readers: Sequence[str] = (),
-               ha_prefix: str | None = None) -> str:
+def render_acl(
+    venue: str,
+    relay_ids: Sequence[str],
+    gateway_user: str = "gateway",
+    console_user: str | None = "console",
+    readers: Sequence[str] = (),
+    ha_prefix: str | None = None,
+) -> str:
     """The Mosquitto ACL file for `venue`, its relays, gateway and console.
 
     Bands need no lines of their own: their username is their band id, and one
@@ -117,20 +132,38 @@ def render_acl(venue: str, relay_ids: Sequence[str], gateway_user: str = "gatewa
 
 def acl_template() -> str:
     """The ACL with placeholders: the text of deploy/mosquitto/acl.template."""
-    return _acl(PLACEHOLDERS["venue"], [PLACEHOLDERS["relay_id"]],
-                PLACEHOLDERS["gateway_user"], PLACEHOLDERS["console_user"], (), None)
+    return _acl(
+        PLACEHOLDERS["venue"],
+        [PLACEHOLDERS["relay_id"]],
+        PLACEHOLDERS["gateway_user"],
+        PLACEHOLDERS["console_user"],
+        (),
+        None,
+    )
 
 
-def _acl(venue: str, relay_ids: Sequence[str], gateway: str, console: str | None,
-         readers: Sequence[str], ha_prefix: str | None) -> str:
+def _acl(
+    venue: str,
+    relay_ids: Sequence[str],
+    gateway: str,
+    console: str | None,
+    readers: Sequence[str],
+    ha_prefix: str | None,
+) -> str:
     def t(*parts: str) -> str:
         return topic(venue, *parts)
 
     # What the console and readers may see besides config and cmd: the gateway's
     # outputs and everyone's health, never a band's report, a relay's batch or
     # what gateway workers exchange (gateway/accepted/...).
-    published = [t("sentiment"), t("sentiment", "+"), t("selector", "state"),
-                 t("gateway", "status"), t("gateway", "+", "status"), t("relay", "+", "status")]
+    published = [
+        t("sentiment"),
+        t("sentiment", "+"),
+        t("selector", "state"),
+        t("gateway", "status"),
+        t("gateway", "+", "status"),
+        t("relay", "+", "status"),
+    ]
     if ha_prefix is not None:
         published += [t("ha", "#"), f"{ha_prefix}/#"]
 
@@ -161,8 +194,11 @@ def _acl(venue: str, relay_ids: Sequence[str], gateway: str, console: str | None
         f"topic write {t('gateway', '#')}",
     ]
     if ha_prefix is not None:
-        lines += ["# Home Assistant: its own once-a-second state topics, and discovery",
-                  f"topic write {t('ha', '#')}", f"topic write {ha_prefix}/sensor/+/config"]
+        lines += [
+            "# Home Assistant: its own once-a-second state topics, and discovery",
+            f"topic write {t('ha', '#')}",
+            f"topic write {ha_prefix}/sensor/+/config",
+        ]
     lines.append("")
     if console is not None:
         lines += [
@@ -198,15 +234,23 @@ def _acl(venue: str, relay_ids: Sequence[str], gateway: str, console: str | None
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def render_conf(*, password_file: str = PASSWORD_FILE, acl_file: str = ACL_FILE,
-                certfile: str = CERT_FILE, keyfile: str = KEY_FILE,
-                lan_address: str | None = LAN_ADDRESS, lan_port: int | None = 1883,
-                tls_address: str | None = None, tls_port: int = 8883) -> str:
+def render_conf(
+    *,
+    password_file: str = PASSWORD_FILE,
+    acl_file: str = ACL_FILE,
+    certfile: str = CERT_FILE,
+    keyfile: str = KEY_FILE,
+    lan_address: str | None = LAN_ADDRESS,
+    lan_port: int | None = 1883,
+    tls_address: str | None = None,
+    tls_port: int = 8883,
+) -> str:
     """The broker configuration: the text of deploy/mosquitto/crowdpulse.conf
     with the defaults.  It goes in /etc/mosquitto/conf.d/, under Debian's
     mosquitto.conf (pid file, persistence, logging).  `lan_port=None` leaves
     out the plain listener (TLS only); an address of None binds every interface.
     """
+
     def listener(port: int, address: str | None) -> str:
         return f"listener {port}" + (f" {address}" if address else "")
 

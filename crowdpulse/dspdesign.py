@@ -15,15 +15,20 @@ from scipy.optimize import least_squares
 RATE = 16000
 # Each one-pole stage is lp += (x - lp) * alpha with alpha a sum of powers of two,
 # so the band needs no multiplier for it; alpha = 1 - exp(-2 pi fc / fs).
-A_POLES = {"20.6 Hz": 2**-7, "20.6 Hz (2nd)": 2**-7, "107.7 Hz": 2**-5 + 2**-7 + 2**-9,
-           "737.9 Hz": 2**-2}
+A_POLES = {
+    "20.6 Hz": 2**-7,
+    "20.6 Hz (2nd)": 2**-7,
+    "107.7 Hz": 2**-5 + 2**-7 + 2**-9,
+    "737.9 Hz": 2**-2,
+}
 FIT_BAND = (40.0, 7500.0)
 
 
 def a_weight_db(f: np.ndarray) -> np.ndarray:
     f2 = np.square(f)
-    ra = (12194.0**2 * f2**2) / ((f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2))
-                                 * (f2 + 12194.0**2))
+    ra = (12194.0**2 * f2**2) / (
+        (f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2)
+    )
     return np.asarray(20 * np.log10(ra) + 2.0)
 
 

@@ -17,7 +17,9 @@ from amqtt.broker import Broker
 
 def config(port: int) -> dict[str, object]:
     return {
-        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}", "max_connections": 100}},
+        "listeners": {
+            "default": {"type": "tcp", "bind": f"127.0.0.1:{port}", "max_connections": 100}
+        },
         "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
     }
 
@@ -41,7 +43,10 @@ def main(argv: list[str]) -> int:
     try:
         asyncio.run(serve(int(argv[0])))
     except OSError as exc:
-        print(f"embedded broker: cannot listen on 127.0.0.1:{argv[0]}: {exc.strerror}", file=sys.stderr)
+        print(
+            f"embedded broker: cannot listen on 127.0.0.1:{argv[0]}: {exc.strerror}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

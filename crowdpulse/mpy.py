@@ -63,10 +63,19 @@ def command(script: Path | str, args: Sequence[str] = (), heap: str = "2m") -> l
     return [find_micropython(), "-X", f"heapsize={heap}", str(script), *args]
 
 
-def run(script: Path | str, args: Sequence[str] = (), extra_path: Sequence[Path] = (),
-        timeout: float = 600, input_bytes: bytes | None = None,
-        heap: str = "2m") -> subprocess.CompletedProcess[bytes]:
+def run(
+    script: Path | str,
+    args: Sequence[str] = (),
+    extra_path: Sequence[Path] = (),
+    timeout: float = 600,
+    input_bytes: bytes | None = None,
+    heap: str = "2m",
+) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        command(script, args, heap), env=env_with_path(extra_path), capture_output=True,
-        timeout=timeout, input=input_bytes, check=False,
+        command(script, args, heap),
+        env=env_with_path(extra_path),
+        capture_output=True,
+        timeout=timeout,
+        input=input_bytes,
+        check=False,
     )

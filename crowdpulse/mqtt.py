@@ -53,8 +53,12 @@ def topic(venue: str, *parts: str) -> str:
     return "/".join((TOPIC_ROOT, venue, *parts))
 
 
-def make_client(url: BrokerURL, client_id: str = "", ca_file: str | None = None,
-                protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311) -> mqtt.Client:
+def make_client(
+    url: BrokerURL,
+    client_id: str = "",
+    ca_file: str | None = None,
+    protocol: MQTTProtocolVersion = MQTTProtocolVersion.MQTTv311,
+) -> mqtt.Client:
     """A paho client with credentials and TLS set from the URL; not yet connected."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
     if url.username is not None:
@@ -62,4 +66,3 @@ def make_client(url: BrokerURL, client_id: str = "", ca_file: str | None = None,
     if url.tls:
         client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
     return client
-

@@ -24,16 +24,45 @@ SEEN = 16  # (band, seq) remembered per band for de-duplication
 
 # Accepted report records: what a worker shares with the others.  seq is the
 # band's counter (the on-air seq less the epoch's offset), so it runs across epochs.
-RECORD = np.dtype([("band", "<i4"), ("seq", "<u2"), ("flags", "u1"), ("claps", "u1"),
-                   ("arrival_ms", "<i8"), ("interval_ms", "<u2"), ("laeq", "u1"),
-                   ("voice", "u1"), ("mid", "u1"), ("low", "u1"), ("top", "u1"),
-                   ("tonal", "u1"), ("fluct", "u1"), ("motion", "u1"), ("imu_claps", "u1"),
-                   ("pad", "u1")])
+RECORD = np.dtype(
+    [
+        ("band", "<i4"),
+        ("seq", "<u2"),
+        ("flags", "u1"),
+        ("claps", "u1"),
+        ("arrival_ms", "<i8"),
+        ("interval_ms", "<u2"),
+        ("laeq", "u1"),
+        ("voice", "u1"),
+        ("mid", "u1"),
+        ("low", "u1"),
+        ("top", "u1"),
+        ("tonal", "u1"),
+        ("fluct", "u1"),
+        ("motion", "u1"),
+        ("imu_claps", "u1"),
+        ("pad", "u1"),
+    ]
+)
 
 # fine sums: reports, audio ms, muted reports, claps, IMU claps, then code * ms
 # for each level and texture field, motion * ms and the ms that carried motion
-(F_N, F_DUR, F_MUTED, F_CLAPS, F_IMUCLAPS, F_LAEQ, F_VOICE, F_MID, F_LOW, F_TOP, F_TONAL,
- F_FLUCT, F_MOT, F_MOTDUR) = range(14)
+(
+    F_N,
+    F_DUR,
+    F_MUTED,
+    F_CLAPS,
+    F_IMUCLAPS,
+    F_LAEQ,
+    F_VOICE,
+    F_MID,
+    F_LOW,
+    F_TOP,
+    F_TONAL,
+    F_FLUCT,
+    F_MOT,
+    F_MOTDUR,
+) = range(14)
 N_F = 14
 # coarse sums: audio ms, then code * ms of the levels, the tonal share and the
 # fluctuation, then claps heard (a band's usual rate: a drum machine's claps)
@@ -41,16 +70,36 @@ C_DUR, C_LAEQ, C_VOICE, C_MID, C_LOW, C_TOP, C_TONAL, C_FLUCT, C_CLAPS = range(9
 N_C = 9
 _FLAG_MUTED = 0x01
 # record columns, in the order _put reads them
-_CODE_COLUMNS = ("laeq", "voice", "mid", "low", "top", "tonal", "fluct", "motion", "claps",
-                 "imu_claps", "flags")
+_CODE_COLUMNS = (
+    "laeq",
+    "voice",
+    "mid",
+    "low",
+    "top",
+    "tonal",
+    "fluct",
+    "motion",
+    "claps",
+    "imu_claps",
+    "flags",
+)
 _K_LEVELS = 7  # laeq..fluct go to the coarse ring too
 _K_MOTION, _K_CLAPS, _K_IMU, _K_FLAGS = 7, 8, 9, 10
 _MOTION_ABSENT = 255
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
-def _put(b: int, t: int, sign: int, d: int, c: np.ndarray, fine_bn: np.ndarray, fine: np.ndarray,
-         coarse_bn: np.ndarray, coarse: np.ndarray) -> None:
+def _put(
+    b: int,
+    t: int,
+    sign: int,
+    d: int,
+    c: np.ndarray,
+    fine_bn: np.ndarray,
+    fine: np.ndarray,
+    coarse_bn: np.ndarray,
+    coarse: np.ndarray,
+) -> None:
     """Add (sign=1) or take back (sign=-1) one report's share of band b's buckets.
 
     Taking back only touches buckets that still hold the time t; adding opens
@@ -91,10 +140,21 @@ def _put(b: int, t: int, sign: int, d: int, c: np.ndarray, fine_bn: np.ndarray, 
 
 
 @numba.njit(nogil=True, cache=True)
-def _add(band: np.ndarray, seq: np.ndarray, arrival: np.ndarray, interval: np.ndarray,
-         codes: np.ndarray, fine_bn: np.ndarray, fine: np.ndarray, coarse_bn: np.ndarray,
-         coarse: np.ndarray, seen: np.ndarray, seen_t: np.ndarray, seen_pos: np.ndarray,
-         last_ms: np.ndarray) -> int:
+def _add(
+    band: np.ndarray,
+    seq: np.ndarray,
+    arrival: np.ndarray,
+    interval: np.ndarray,
+    codes: np.ndarray,
+    fine_bn: np.ndarray,
+    fine: np.ndarray,
+    coarse_bn: np.ndarray,
+    coarse: np.ndarray,
+    seen: np.ndarray,
+    seen_t: np.ndarray,
+    seen_pos: np.ndarray,
+    last_ms: np.ndarray,
+) -> int:
     """codes columns: _CODE_COLUMNS.
 
     A (band, seq) counts once, at its earliest arrival (two relays hear the
@@ -126,7 +186,9 @@ def _add(band: np.ndarray, seq: np.ndarray, arrival: np.ndarray, interval: np.nd
 
 
 @numba.njit(nogil=True, cache=True)
-def _sum_window(now_ms: int, width_ms: int, bn: np.ndarray, sums: np.ndarray, out: np.ndarray) -> None:
+def _sum_window(
+    now_ms: int, width_ms: int, bn: np.ndarray, sums: np.ndarray, out: np.ndarray
+) -> None:
     """out[b] = sum of band b's buckets that fall in the window ending at now_ms."""
     nb, nslot, nf = sums.shape
     cur = now_ms // width_ms
@@ -166,10 +228,23 @@ class Aggregator:
         band = records["band"].astype(np.int64)
         o = np.argsort(band, kind="stable")
         codes = np.stack([records[n][o] for n in _CODE_COLUMNS], axis=1)
-        return int(_add(band[o], records["seq"][o].astype(np.int32), records["arrival_ms"][o],
-                        records["interval_ms"][o].astype(np.int64), codes, self.fine_bn, self.fine,
-                        self.coarse_bn, self.coarse, self.seen, self.seen_t, self.seen_pos,
-                        self.last_ms))
+        return int(
+            _add(
+                band[o],
+                records["seq"][o].astype(np.int32),
+                records["arrival_ms"][o],
+                records["interval_ms"][o].astype(np.int64),
+                codes,
+                self.fine_bn,
+                self.fine,
+                self.coarse_bn,
+                self.coarse,
+                self.seen,
+                self.seen_t,
+                self.seen_pos,
+                self.last_ms,
+            )
+        )
 
     def window(self, now_ms: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(recent sums per band over 4 s, baseline sums per band over 4 min).
@@ -193,18 +268,28 @@ class Aggregator:
         return _slots(now_ms // FINE_MS, self.fine_bn, self.fine, F_DUR, F_LAEQ, N_FINE)
 
 
-def _slots(now_bn: int, bn: npt.NDArray[np.int64], sums: npt.NDArray[np.int32], dur_col: int,
-           first: int, n: int) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
+def _slots(
+    now_bn: int,
+    bn: npt.NDArray[np.int64],
+    sums: npt.NDArray[np.int32],
+    dur_col: int,
+    first: int,
+    n: int,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
     age = now_bn - bn
     dur = sums[:, :, dur_col].astype(np.float64)
     valid = (age >= 0) & (age < n) & (dur > 0)
-    means = sums[:, :, first:first + 7] / np.where(valid, dur, 1.0)[:, :, None]
+    means = sums[:, :, first : first + 7] / np.where(valid, dur, 1.0)[:, :, None]
     return valid, means
 
 
-def records(band: npt.NDArray[np.int64], counter: npt.NDArray[np.int64],
-            clear: npt.NDArray[np.uint8], reps: Reports,
-            mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.void]:
+def records(
+    band: npt.NDArray[np.int64],
+    counter: npt.NDArray[np.int64],
+    clear: npt.NDArray[np.uint8],
+    reps: Reports,
+    mask: npt.NDArray[np.bool_],
+) -> npt.NDArray[np.void]:
     """Accepted-report records from a validated batch (gateway.batch.Reports);
     clear holds its report rows with the masked fields read (Registry.unmask)."""
     rows = np.ascontiguousarray(clear[mask]).view(REPORT_DTYPE).reshape(-1)

@@ -33,17 +33,27 @@ class _Collector:
 
     def collect(self) -> Iterator[Metric]:
         c = self.gw.metrics_state()
-        yield CounterMetricFamily("crowdpulse_reports_accepted", "Reports accepted", value=c["accepted"])
-        rej = CounterMetricFamily("crowdpulse_reports_rejected", "Reports rejected, by reason", labels=["reason"])
+        yield CounterMetricFamily(
+            "crowdpulse_reports_accepted", "Reports accepted", value=c["accepted"]
+        )
+        rej = CounterMetricFamily(
+            "crowdpulse_reports_rejected", "Reports rejected, by reason", labels=["reason"]
+        )
         for reason, n in c["rejected"].items():
             rej.add_metric([reason], n)
         yield rej
-        yield CounterMetricFamily("crowdpulse_batches_malformed", "Relay batches that did not decode",
-                                  value=c["malformed_batches"])
+        yield CounterMetricFamily(
+            "crowdpulse_batches_malformed",
+            "Relay batches that did not decode",
+            value=c["malformed_batches"],
+        )
         snap = self.gw.engine.last or {"zones": []}
-        bands = GaugeMetricFamily("crowdpulse_bands_active", "Bands reporting, per zone", labels=["zone"])
-        loss = GaugeMetricFamily("crowdpulse_loss_estimate", "Share of audio time no report covered",
-                                 labels=["zone"])
+        bands = GaugeMetricFamily(
+            "crowdpulse_bands_active", "Bands reporting, per zone", labels=["zone"]
+        )
+        loss = GaugeMetricFamily(
+            "crowdpulse_loss_estimate", "Share of audio time no report covered", labels=["zone"]
+        )
         score = GaugeMetricFamily("crowdpulse_sentiment", "Sentiment 0-100", labels=["zone"])
         for z in snap["zones"]:
             bands.add_metric([z["zone"]], z["bands"])
@@ -54,21 +64,32 @@ class _Collector:
         if snap.get("score") is not None:
             score.add_metric([VENUE_ROW], snap["score"])
         yield from (bands, loss, score)
-        tick = GaugeMetricFamily("crowdpulse_tick_duration_ms", "Scoring tick duration", labels=["stat"])
+        tick = GaugeMetricFamily(
+            "crowdpulse_tick_duration_ms", "Scoring tick duration", labels=["stat"]
+        )
         tick.add_metric(["last"], c["tick_last_ms"])
         tick.add_metric(["p99"], c["tick_p99_ms"])
         tick.add_metric(["p99_1m"], c["tick_p99_1m_ms"])
         tick.add_metric(["cpu_p99_1m"], c["tick_cpu_p99_1m_ms"])
         yield tick
-        logged = CounterMetricFamily("crowdpulse_log_messages", "The gateway's warnings and errors, by level",
-                                     labels=["level"])
+        logged = CounterMetricFamily(
+            "crowdpulse_log_messages",
+            "The gateway's warnings and errors, by level",
+            labels=["level"],
+        )
         for level in ("warning", "error", "critical"):
             logged.add_metric([level], c["log"].get(level, 0))
         yield logged
-        yield GaugeMetricFamily("crowdpulse_broker_connected", "1 when connected to MQTT",
-                                value=1.0 if c["connected"] else 0.0)
-        bad = CounterMetricFamily("crowdpulse_input_errors", "Bad input refused, by where it came in and why",
-                                  labels=["source", "reason"])
+        yield GaugeMetricFamily(
+            "crowdpulse_broker_connected",
+            "1 when connected to MQTT",
+            value=1.0 if c["connected"] else 0.0,
+        )
+        bad = CounterMetricFamily(
+            "crowdpulse_input_errors",
+            "Bad input refused, by where it came in and why",
+            labels=["source", "reason"],
+        )
         for (source, reason), n in sorted(self.gw.errors.snapshot().items()):
             bad.add_metric([source, reason], n)
         yield bad
@@ -103,10 +124,14 @@ async def state(request: web.Request) -> web.Response:
         except ValueError:
             raise _refuse(request, 400, "bad_at", "at must be unix milliseconds") from None
         if not 0 <= at <= MAX_AT_MS:  # beyond int64 the scoring kernels would overflow
-            raise _refuse(request, 400, "bad_at", "at must be unix milliseconds, 0 to 4102444800000")
+            raise _refuse(
+                request, 400, "bad_at", "at must be unix milliseconds, 0 to 4102444800000"
+            )
         return web.json_response(request.app[GATEWAY].engine.tick(at, record=False))
     snap = request.app[GATEWAY].engine.last
-    return web.json_response(snap or {"venue": request.app[GATEWAY].cfg.venue, "score": None, "zones": []})
+    return web.json_response(
+        snap or {"venue": request.app[GATEWAY].cfg.venue, "score": None, "zones": []}
+    )
 
 
 async def history(request: web.Request) -> web.Response:
@@ -127,10 +152,14 @@ async def history(request: web.Request) -> web.Response:
         t, s = gw.engine.history.series(since)
         col = 0 if zone == VENUE_ROW else 1 + names.index(zone)
         step = max(1, len(t) // 600)
-        pts = [[int(a), None if np.isnan(b) else round(float(b), 1)]
-               for a, b in zip(t[::step], s[::step, col], strict=True)]
+        pts = [
+            [int(a), None if np.isnan(b) else round(float(b), 1)]
+            for a, b in zip(t[::step], s[::step, col], strict=True)
+        ]
     else:
-        pts = [[a, b] for a, b in gw.store.history(since, zone, step_ms=max(1000, int(minutes * 100)))]
+        pts = [
+            [a, b] for a, b in gw.store.history(since, zone, step_ms=max(1000, int(minutes * 100)))
+        ]
     return web.json_response({"zone": zone, "points": pts})
 
 
@@ -166,7 +195,9 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
                 await ws.send_json(reply)
             elif msg.type == WSMsgType.BINARY:
                 gw.errors.count("ws", "binary")
-                await ws.send_json({"type": "action_result", "ok": False, "error": "send text frames"})
+                await ws.send_json(
+                    {"type": "action_result", "ok": False, "error": "send text frames"}
+                )
     finally:
         request.app[SOCKETS].discard(ws)
     return ws
@@ -179,8 +210,12 @@ def _ws_action(gw: Gateway, text: str) -> dict[str, Any]:
     except ValueError:
         return {"type": "action_result", "ok": False, "error": "not JSON", "reason": "not_json"}
     if not isinstance(data, dict) or data.get("type") != "action":
-        return {"type": "action_result", "ok": False, "error": "expected {\"type\": \"action\", ...}",
-                "reason": "not_action"}
+        return {
+            "type": "action_result",
+            "ok": False,
+            "error": 'expected {"type": "action", ...}',
+            "reason": "not_action",
+        }
     reply: dict[str, Any] = {"type": "action_result", "id": data.get("id")}
     if data.get("token") != gw.cfg.console_token:
         return {**reply, "ok": False, "error": "token required", "reason": "unauthorised"}
@@ -257,6 +292,7 @@ async def _close_sockets(app: web.Application) -> None:
 
 def fan_out(app: web.Application, loop: asyncio.AbstractEventLoop) -> None:
     """Send every tick's snapshot to the open WebSockets, from the tick thread."""
+
     async def send(snap: dict[str, Any]) -> None:
         sockets: set[web.WebSocketResponse] = app[SOCKETS]
         for ws in sockets.copy():

@@ -51,12 +51,17 @@ class Reason(IntEnum):
 
 _OFFSET = {name: offset for name, offset, _code in P.FIELDS}
 _MASKED_AT = np.array([_OFFSET[name] for name in P.MASKED])
-_NIBBLE_AT, _NIBBLE_SHIFT = next((_OFFSET[field], shift) for name, field, shift in P.NIBBLES
-                                 if name == P.MASKED_NIBBLE)
+_NIBBLE_AT, _NIBBLE_SHIFT = next(
+    (_OFFSET[field], shift) for name, field, shift in P.NIBBLES if name == P.MASKED_NIBBLE
+)
 
 
-def mask_rows(raw: npt.NDArray[np.uint8], rows: npt.NDArray[np.int64],
-                masks: npt.NDArray[np.uint8], sign: int = -1) -> None:
+def mask_rows(
+    raw: npt.NDArray[np.uint8],
+    rows: npt.NDArray[np.int64],
+    masks: npt.NDArray[np.uint8],
+    sign: int = -1,
+) -> None:
     """packet.mask_codes(..., sign) on report rows of raw (reports or bodies), in
     place: masks is (len(rows), MASK_SIZE), each row's band's field mask for its
     id's epoch.  sign -1 reads the fields in clear, +1 masks them as a band does."""
@@ -84,8 +89,13 @@ class Reports:
     the physical-unit columns (as in `wristband.packet.Report`) on first use,
     since the gateway's hot path works on the raw codes."""
 
-    def __init__(self, raw: npt.NDArray[np.uint8], reason: npt.NDArray[np.uint8],
-                 arrival_ms: npt.NDArray[np.int64], rssi: npt.NDArray[np.int8]) -> None:
+    def __init__(
+        self,
+        raw: npt.NDArray[np.uint8],
+        reason: npt.NDArray[np.uint8],
+        arrival_ms: npt.NDArray[np.int64],
+        rssi: npt.NDArray[np.int8],
+    ) -> None:
         self.raw = raw  # (n, 23): the bytes the tag covers, for HMAC checks
         self.reason = reason
         self.arrival_ms = arrival_ms
@@ -93,7 +103,9 @@ class Reports:
         self._rep = raw.view(REPORT_DTYPE).reshape(-1)
         self.onair: npt.NDArray[np.uint32] = self._rep["onair"].astype(np.uint32)
         self.seq: npt.NDArray[np.uint16] = self._rep["seq"].astype(np.uint16)
-        self.interval_ms: npt.NDArray[np.int32] = self._rep["interval"].astype(np.int32) * P.INTERVAL_STEP_MS
+        self.interval_ms: npt.NDArray[np.int32] = (
+            self._rep["interval"].astype(np.int32) * P.INTERVAL_STEP_MS
+        )
         self.flags: npt.NDArray[np.uint8] = nibble(self._rep, "flags")
         self._physical: dict[str, np.ndarray] | None = None
 
@@ -129,28 +141,47 @@ def _columns(rep: np.ndarray) -> dict[str, np.ndarray]:
     f32 = np.float32
     motion = rep["motion"]
     battery = nibble(rep, "battery").astype(f32)
-    out = {name: P.level_db(rep[field].astype(f32))
-           for name, field in (("laeq_db", "laeq"), ("voice_db", "voice"), ("mid_db", "mid"),
-                               ("low_db", "low"), ("top_db", "top"))}
-    out.update({
-        "tonal": rep["tonal"].astype(f32) * f32(P.TONAL_STEP),
-        "fluct_db": rep["fluct"].astype(f32) * f32(P.TEXTURE_STEP_DB),
-        "motion_g": np.where(motion == P.MOTION_ABSENT, np.nan, motion * P.MOTION_STEP_G).astype(f32),
-        "claps": nibble(rep, "audio_claps"),
-        "imu_claps": nibble(rep, "imu_claps"),
-        "battery_pct": np.where(battery == P.BATTERY_UNKNOWN, np.nan,
-                                np.floor((battery * 100 + P.BATTERY_STEPS // 2) / P.BATTERY_STEPS)),
-    })
+    out = {
+        name: P.level_db(rep[field].astype(f32))
+        for name, field in (
+            ("laeq_db", "laeq"),
+            ("voice_db", "voice"),
+            ("mid_db", "mid"),
+            ("low_db", "low"),
+            ("top_db", "top"),
+        )
+    }
+    out.update(
+        {
+            "tonal": rep["tonal"].astype(f32) * f32(P.TONAL_STEP),
+            "fluct_db": rep["fluct"].astype(f32) * f32(P.TEXTURE_STEP_DB),
+            "motion_g": np.where(
+                motion == P.MOTION_ABSENT, np.nan, motion * P.MOTION_STEP_G
+            ).astype(f32),
+            "claps": nibble(rep, "audio_claps"),
+            "imu_claps": nibble(rep, "imu_claps"),
+            "battery_pct": np.where(
+                battery == P.BATTERY_UNKNOWN,
+                np.nan,
+                np.floor((battery * 100 + P.BATTERY_STEPS // 2) / P.BATTERY_STEPS),
+            ),
+        }
+    )
     return out
 
 
-def decode_reports(raw: npt.NDArray[np.uint8], length: np.ndarray, arrival_ms: np.ndarray,
-                   rssi: np.ndarray) -> Reports:
+def decode_reports(
+    raw: npt.NDArray[np.uint8], length: np.ndarray, arrival_ms: np.ndarray, rssi: np.ndarray
+) -> Reports:
     """Columns for n reports given as an (n, 23) byte array and their true lengths."""
     raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, P.REPORT_SIZE)
     rep = raw.view(REPORT_DTYPE).reshape(-1)
-    return Reports(raw, _reasons(rep, np.asarray(length)), np.asarray(arrival_ms, dtype=np.int64),
-                   np.asarray(rssi, dtype=np.int8))
+    return Reports(
+        raw,
+        _reasons(rep, np.asarray(length)),
+        np.asarray(arrival_ms, dtype=np.int64),
+        np.asarray(rssi, dtype=np.int8),
+    )
 
 
 def decode_batch(buf: bytes | bytearray) -> Reports:

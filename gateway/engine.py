@@ -52,7 +52,9 @@ class History:
         self.pos = (self.pos + 1) % len(self.t)
         self.size = min(self.size + 1, len(self.t))
 
-    def series(self, since_ms: int | None = None) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    def series(
+        self, since_ms: int | None = None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         idx = (np.arange(self.size) + self.pos - self.size) % len(self.t)
         t, s = self.t[idx], self.scores[idx]
         if since_ms is not None:
@@ -72,8 +74,9 @@ class History:
 
 
 class Engine:
-    def __init__(self, venue: str, registry: Registry, model: S.Model | None = None,
-                 tick_hz: float = 10.0) -> None:
+    def __init__(
+        self, venue: str, registry: Registry, model: S.Model | None = None, tick_hz: float = 10.0
+    ) -> None:
         self.venue = venue
         self.registry = registry
         self.model = model or S.Model()
@@ -107,7 +110,9 @@ class Engine:
         self.tick(record=False)
 
     # -- ingest ------------------------------------------------------------
-    def ingest_batch(self, buf: bytes | bytearray, at_ms: int | None = None) -> npt.NDArray[np.void]:
+    def ingest_batch(
+        self, buf: bytes | bytearray, at_ms: int | None = None
+    ) -> npt.NDArray[np.void]:
         """A relay batch; returns the accepted records (for sharing with other workers)."""
         try:
             reps = B.decode_batch(buf)
@@ -117,15 +122,18 @@ class Engine:
             return np.zeros(0, A.RECORD)
         return self._ingest(reps, at_ms, direct=False)
 
-    def ingest_direct(self, reports: Sequence[bytes | bytearray], arrival_ms: list[int],
-                      at_ms: int | None = None) -> npt.NDArray[np.void]:
+    def ingest_direct(
+        self, reports: Sequence[bytes | bytearray], arrival_ms: list[int], at_ms: int | None = None
+    ) -> npt.NDArray[np.void]:
         """Reports published by bands themselves (each one MQTT message)."""
         n = len(reports)
         length = np.fromiter(map(len, reports), np.int64, n)
         if n and bool((length == P.REPORT_SIZE).all()):
             joined = b"".join(reports)  # the usual case: one copy, no per-report Python work
         else:
-            joined = b"".join(bytes(r[: P.REPORT_SIZE]).ljust(P.REPORT_SIZE, b"\0") for r in reports)
+            joined = b"".join(
+                bytes(r[: P.REPORT_SIZE]).ljust(P.REPORT_SIZE, b"\0") for r in reports
+            )
         raw = np.frombuffer(joined, np.uint8).reshape(n, P.REPORT_SIZE).copy()
         reps = B.decode_reports(raw, length, np.asarray(arrival_ms, np.int64), np.zeros(n, np.int8))
         rec = self._ingest(reps, at_ms, direct=True)
@@ -143,7 +151,9 @@ class Engine:
             self.agg.add(rec)
             is_ref = self.registry.is_reference[rec["band"]]
             music = rec[is_ref]
-            onsets = music["arrival_ms"][(music["flags"] & (P.FLAG_EVENT | P.FLAG_MUTED)) == P.FLAG_EVENT]
+            onsets = music["arrival_ms"][
+                (music["flags"] & (P.FLAG_EVENT | P.FLAG_MUTED)) == P.FLAG_EVENT
+            ]
             if len(onsets):
                 self.reactions.music_onset(int(onsets.max()))
             if self.reactions.update(rec[~is_ref], t, direct):  # the programme is no reaction
@@ -166,10 +176,17 @@ class Engine:
         as far as the broker's ACL says, but a record out of range must never
         reach the aggregator's unchecked array indexing."""
         t = now_ms()
-        ok = ((records["band"] >= 0) & (records["band"] < len(self.registry))
-              & (records["interval_ms"] > 0) & (records["interval_ms"] <= 2550)
-              & (np.abs(records["arrival_ms"] - t) <= self.validator.limits[0] + self.validator.limits[1])
-              & (records["pad"] == 0))
+        ok = (
+            (records["band"] >= 0)
+            & (records["band"] < len(self.registry))
+            & (records["interval_ms"] > 0)
+            & (records["interval_ms"] <= 2550)
+            & (
+                np.abs(records["arrival_ms"] - t)
+                <= self.validator.limits[0] + self.validator.limits[1]
+            )
+            & (records["pad"] == 0)
+        )
         with self.lock:
             return self.agg.add(records[ok]), int((~ok).sum())
 
@@ -180,12 +197,32 @@ class Engine:
         with self.lock:
             recent, base = self.agg.window(t)
             referenced = bool(self.registry.is_reference.any())
-            slots = S.RefSlots(self.agg.slot_levels(t), self.agg.slot_levels(t - A.COARSE_MS),
-                               self.agg.bucket_levels(t)) if referenced else None
-            view = S.band_view(recent, base, self.agg.last_ms, t, self.model, slots,
-                               self.registry.is_reference, self.floors)
-            muted = int(((recent[:, A.F_MUTED] > 0) & ~view.active
-                         & (t - self.agg.last_ms <= self.model.age_out_ms)).sum())
+            slots = (
+                S.RefSlots(
+                    self.agg.slot_levels(t),
+                    self.agg.slot_levels(t - A.COARSE_MS),
+                    self.agg.bucket_levels(t),
+                )
+                if referenced
+                else None
+            )
+            view = S.band_view(
+                recent,
+                base,
+                self.agg.last_ms,
+                t,
+                self.model,
+                slots,
+                self.registry.is_reference,
+                self.floors,
+            )
+            muted = int(
+                (
+                    (recent[:, A.F_MUTED] > 0)
+                    & ~view.active
+                    & (t - self.agg.last_ms <= self.model.age_out_ms)
+                ).sum()
+            )
         every = S.zone_scores(view, self.registry.zone_of, self.registry.zones, self.model)
         evidence = _evidence(self.registry.is_reference, view)
         with self.lock:  # the fast path: a reaction is reported beside the score (reaction.py)
@@ -203,26 +240,48 @@ class Engine:
             self._trend_at = t
         trend = self._trend
         snap = {
-            "venue": self.venue, "t": t,
-            "score": _r(venue), "confidence": round(conf, 3), "trend_per_min": _r(trend[0]),
-            "bands": int(view.active.sum()), "muted": muted,
+            "venue": self.venue,
+            "t": t,
+            "score": _r(venue),
+            "confidence": round(conf, 3),
+            "trend_per_min": _r(trend[0]),
+            "bands": int(view.active.sum()),
+            "muted": muted,
             "evidence": evidence,
             "reaction": {k: reaction[k] for k in ("active", "since", "share")},
-            "zones": [{"zone": z.zone, "score": _r(z.score), "confidence": round(z.confidence, 3),
-                       "trend_per_min": _r(trend[i + 1]), "bands": z.bands,
-                       "referenced": round(z.referenced, 3), **loss[i], "reaction": shares[i]}
-                      for i, z in enumerate(zones)],
+            "zones": [
+                {
+                    "zone": z.zone,
+                    "score": _r(z.score),
+                    "confidence": round(z.confidence, 3),
+                    "trend_per_min": _r(trend[i + 1]),
+                    "bands": z.bands,
+                    "referenced": round(z.referenced, 3),
+                    **loss[i],
+                    "reaction": shares[i],
+                }
+                for i, z in enumerate(zones)
+            ],
         }
         if record:
             self.last = snap
         return snap
 
-    def _loss(self, recent: npt.NDArray[np.int64], view: S.BandView, t: int) -> list[dict[str, float | None]]:
+    def _loss(
+        self, recent: npt.NDArray[np.int64], view: S.BandView, t: int
+    ) -> list[dict[str, float | None]]:
         """Per zone: delivery, loss (sent and lost) and held (never sent, by the
         rate control's design), from the last few seconds (gateway/delivery.py)."""
         window = (A.N_FINE - 1) * A.FINE_MS + t % A.FINE_MS
-        every = D.zone_delivery(recent, view.active, self.registry.zone_of, self.direct,
-                                len(self.registry.zones), window, self.adv_ms)
+        every = D.zone_delivery(
+            recent,
+            view.active,
+            self.registry.zone_of,
+            self.direct,
+            len(self.registry.zones),
+            window,
+            self.adv_ms,
+        )
         return [every[z] for z in self.crowd_zones]
 
     def adv_interval_ms(self, at_ms: int | None = None) -> int:
@@ -233,14 +292,24 @@ class Engine:
             recent, _base = self.agg.window(t)
             window = (A.N_FINE - 1) * A.FINE_MS + t % A.FINE_MS
             self.adv_ms = ratecontrol.adv_interval_ms(
-                self.agg.last_ms, self.registry.zone_of, len(self.registry.zones), t,
-                recent[:, A.F_DUR].astype(np.float64), window, self.adv_ms)
+                self.agg.last_ms,
+                self.registry.zone_of,
+                len(self.registry.zones),
+                t,
+                recent[:, A.F_DUR].astype(np.float64),
+                window,
+                self.adv_ms,
+            )
             return self.adv_ms
 
     def counters(self) -> dict[str, Any]:
         with self.lock:
-            return {"accepted": self.validator.accepted, "rejected": self.validator.counts(),
-                    "batches": self.batches, "malformed_batches": self.malformed_batches}
+            return {
+                "accepted": self.validator.accepted,
+                "rejected": self.validator.counts(),
+                "batches": self.batches,
+                "malformed_batches": self.malformed_batches,
+            }
 
 
 def _evidence(is_reference: npt.NDArray[np.bool_], view: S.BandView) -> dict[str, Any]:

@@ -21,18 +21,88 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-_K = np.array([
-    0x428A2F98, 0x71374491, 0xB5C0FBCF, 0xE9B5DBA5, 0x3956C25B, 0x59F111F1, 0x923F82A4, 0xAB1C5ED5,
-    0xD807AA98, 0x12835B01, 0x243185BE, 0x550C7DC3, 0x72BE5D74, 0x80DEB1FE, 0x9BDC06A7, 0xC19BF174,
-    0xE49B69C1, 0xEFBE4786, 0x0FC19DC6, 0x240CA1CC, 0x2DE92C6F, 0x4A7484AA, 0x5CB0A9DC, 0x76F988DA,
-    0x983E5152, 0xA831C66D, 0xB00327C8, 0xBF597FC7, 0xC6E00BF3, 0xD5A79147, 0x06CA6351, 0x14292967,
-    0x27B70A85, 0x2E1B2138, 0x4D2C6DFC, 0x53380D13, 0x650A7354, 0x766A0ABB, 0x81C2C92E, 0x92722C85,
-    0xA2BFE8A1, 0xA81A664B, 0xC24B8B70, 0xC76C51A3, 0xD192E819, 0xD6990624, 0xF40E3585, 0x106AA070,
-    0x19A4C116, 0x1E376C08, 0x2748774C, 0x34B0BCB5, 0x391C0CB3, 0x4ED8AA4A, 0x5B9CCA4F, 0x682E6FF3,
-    0x748F82EE, 0x78A5636F, 0x84C87814, 0x8CC70208, 0x90BEFFFA, 0xA4506CEB, 0xBEF9A3F7, 0xC67178F2,
-], dtype=np.uint64)
-_H0 = np.array([0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A,
-                0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19], dtype=np.uint64)
+_K = np.array(
+    [
+        0x428A2F98,
+        0x71374491,
+        0xB5C0FBCF,
+        0xE9B5DBA5,
+        0x3956C25B,
+        0x59F111F1,
+        0x923F82A4,
+        0xAB1C5ED5,
+        0xD807AA98,
+        0x12835B01,
+        0x243185BE,
+        0x550C7DC3,
+        0x72BE5D74,
+        0x80DEB1FE,
+        0x9BDC06A7,
+        0xC19BF174,
+        0xE49B69C1,
+        0xEFBE4786,
+        0x0FC19DC6,
+        0x240CA1CC,
+        0x2DE92C6F,
+        0x4A7484AA,
+        0x5CB0A9DC,
+        0x76F988DA,
+        0x983E5152,
+        0xA831C66D,
+        0xB00327C8,
+        0xBF597FC7,
+        0xC6E00BF3,
+        0xD5A79147,
+        0x06CA6351,
+        0x14292967,
+        0x27B70A85,
+        0x2E1B2138,
+        0x4D2C6DFC,
+        0x53380D13,
+        0x650A7354,
+        0x766A0ABB,
+        0x81C2C92E,
+        0x92722C85,
+        0xA2BFE8A1,
+        0xA81A664B,
+        0xC24B8B70,
+        0xC76C51A3,
+        0xD192E819,
+        0xD6990624,
+        0xF40E3585,
+        0x106AA070,
+        0x19A4C116,
+        0x1E376C08,
+        0x2748774C,
+        0x34B0BCB5,
+        0x391C0CB3,
+        0x4ED8AA4A,
+        0x5B9CCA4F,
+        0x682E6FF3,
+        0x748F82EE,
+        0x78A5636F,
+        0x84C87814,
+        0x8CC70208,
+        0x90BEFFFA,
+        0xA4506CEB,
+        0xBEF9A3F7,
+        0xC67178F2,
+    ],
+    dtype=np.uint64,
+)
+_H0 = np.array(
+    [
+        0x6A09E667,
+        0xBB67AE85,
+        0x3C6EF372,
+        0xA54FF53A,
+        0x510E527F,
+        0x9B05688C,
+        0x1F83D9AB,
+        0x5BE0CD19,
+    ],
+    dtype=np.uint64,
+)
 _M32 = np.uint64(0xFFFFFFFF)
 
 
@@ -48,7 +118,16 @@ def _compress(state: np.ndarray, w: np.ndarray) -> None:
         s0 = _rotr(w[t - 15], 7) ^ _rotr(w[t - 15], 18) ^ (w[t - 15] >> np.uint64(3))
         s1 = _rotr(w[t - 2], 17) ^ _rotr(w[t - 2], 19) ^ (w[t - 2] >> np.uint64(10))
         w[t] = (w[t - 16] + s0 + w[t - 7] + s1) & _M32
-    a, b, c, d, e, f, g, h = state[0], state[1], state[2], state[3], state[4], state[5], state[6], state[7]
+    a, b, c, d, e, f, g, h = (
+        state[0],
+        state[1],
+        state[2],
+        state[3],
+        state[4],
+        state[5],
+        state[6],
+        state[7],
+    )
     for t in range(64):
         s1 = _rotr(e, 6) ^ _rotr(e, 11) ^ _rotr(e, 25)
         ch = (e & f) ^ ((~e & _M32) & g)
@@ -99,8 +178,14 @@ def midstates(keys: np.ndarray, pad: int) -> np.ndarray:
 
 
 @numba.njit(nogil=True, cache=True)
-def hmac_prefix(msgs: np.ndarray, length: int, who: np.ndarray, inner: np.ndarray,
-                outer: np.ndarray, nbytes: int) -> np.ndarray:
+def hmac_prefix(
+    msgs: np.ndarray,
+    length: int,
+    who: np.ndarray,
+    inner: np.ndarray,
+    outer: np.ndarray,
+    nbytes: int,
+) -> np.ndarray:
     """First nbytes of HMAC-SHA256(key[who[i]], msgs[i, :length]) for every row; rows
     with who < 0 are skipped (left zero)."""
     n = msgs.shape[0]
@@ -147,8 +232,14 @@ BACKEND = "openssl" if _TRANSFORM is not None else "numba"
 
 def _make_openssl_kernel(transform: Any) -> Any:
     @numba.njit(nogil=True)
-    def kernel(msgs: np.ndarray, length: int, who: np.ndarray, inner: np.ndarray,
-               outer: np.ndarray, nbytes: int) -> np.ndarray:
+    def kernel(
+        msgs: np.ndarray,
+        length: int,
+        who: np.ndarray,
+        inner: np.ndarray,
+        outer: np.ndarray,
+        nbytes: int,
+    ) -> np.ndarray:
         n = msgs.shape[0]
         out = np.zeros((n, nbytes), dtype=np.uint8)
         ctx = np.zeros(32, dtype=np.uint32)  # SHA256_CTX: h[8] first
@@ -197,16 +288,22 @@ class KeyState:
         self.inner32 = self.inner.astype(np.uint32)
         self.outer32 = self.outer.astype(np.uint32)
 
-    def prefix(self, msgs: npt.NDArray[np.uint8], who: npt.NDArray[np.int64],
-               nbytes: int, backend: str = BACKEND) -> npt.NDArray[np.uint8]:
+    def prefix(
+        self,
+        msgs: npt.NDArray[np.uint8],
+        who: npt.NDArray[np.int64],
+        nbytes: int,
+        backend: str = BACKEND,
+    ) -> npt.NDArray[np.uint8]:
         """First nbytes of HMAC(key[who[i]], msgs[i]); rows with who < 0 stay zero."""
         msgs = np.ascontiguousarray(msgs, dtype=np.uint8)
         who = np.ascontiguousarray(who, dtype=np.int64)
         if backend == "openssl":
             if _OPENSSL_KERNEL is None:
                 raise RuntimeError("OpenSSL's SHA256_Transform is not available here")
-            out: npt.NDArray[np.uint8] = _OPENSSL_KERNEL(msgs, msgs.shape[1], who, self.inner32,
-                                                         self.outer32, nbytes)
+            out: npt.NDArray[np.uint8] = _OPENSSL_KERNEL(
+                msgs, msgs.shape[1], who, self.inner32, self.outer32, nbytes
+            )
         else:
             out = hmac_prefix(msgs, msgs.shape[1], who, self.inner, self.outer, nbytes)
         return out

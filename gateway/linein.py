@@ -42,16 +42,27 @@ Sink = Callable[[bytes, int], None]  # (report, arrival ms)
 def _open_stream(device: str, callback: Callable[..., None]) -> Any:
     import sounddevice  # PortAudio is loaded here, not at import: no line-in, no need
 
-    return sounddevice.InputStream(device=device or None, samplerate=RATE, channels=1,
-                                   dtype="int16", blocksize=FRAME, callback=callback)
+    return sounddevice.InputStream(
+        device=device or None,
+        samplerate=RATE,
+        channels=1,
+        dtype="int16",
+        blocksize=FRAME,
+        callback=callback,
+    )
 
 
 class LineIn:
     """Reads the line-in and emits signed reference reports to sink."""
 
-    def __init__(self, device: str, key: bytes, sink: Sink,
-                 open_stream: Callable[[str, Callable[..., None]], Any] = _open_stream,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        device: str,
+        key: bytes,
+        sink: Sink,
+        open_stream: Callable[[str, Callable[..., None]], Any] = _open_stream,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         from crowdpulse.sim import twin
 
         self.device = device
@@ -71,7 +82,9 @@ class LineIn:
         self.reports = 0
         self.overruns = 0
 
-    def _callback(self, indata: npt.NDArray[np.int16], frames: int, _time: Any, status: Any) -> None:
+    def _callback(
+        self, indata: npt.NDArray[np.int16], frames: int, _time: Any, status: Any
+    ) -> None:
         # PortAudio's thread: copy the frame and leave at once
         if status:
             self.overruns += 1
@@ -99,12 +112,17 @@ class LineIn:
             try:
                 with self.open_stream(self.device, self._callback):
                     self.state = "listening"
-                    log.info("line-in reference: listening on %s", self.device or "the default input")
+                    log.info(
+                        "line-in reference: listening on %s", self.device or "the default input"
+                    )
                     self._drain()
             except Exception as exc:  # PortAudio raises its own error types; all mean "no line-in"
                 self.state = f"unavailable: {exc}"
-                log.warning("line-in reference unavailable (%s); retrying in %.0f s",
-                            str(exc).splitlines()[0] if str(exc) else type(exc).__name__, RETRY_S)
+                log.warning(
+                    "line-in reference unavailable (%s); retrying in %.0f s",
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                    RETRY_S,
+                )
                 self.stop_event.wait(RETRY_S)
         self.state = "stopped"
 

@@ -42,9 +42,15 @@ def contenders(coverage: float, interval_s: float, report_s: float = REPORT_S) -
     return float(-np.log(p) / 2.0 * interval_s / AIRTIME_S)
 
 
-def adv_interval_ms(last_ms: npt.NDArray[np.int64], zone_of: npt.NDArray[np.int32], zones: int,
-                    now_ms: int, covered_ms: npt.NDArray[np.float64] | None = None,
-                    window_ms: int = 4000, current_ms: int = MIN_MS) -> int:
+def adv_interval_ms(
+    last_ms: npt.NDArray[np.int64],
+    zone_of: npt.NDArray[np.int32],
+    zones: int,
+    now_ms: int,
+    covered_ms: npt.NDArray[np.float64] | None = None,
+    window_ms: int = 4000,
+    current_ms: int = MIN_MS,
+) -> int:
     """For the busiest zone: the bands heard in the last minute, or more if the
     adverts get through so badly that more must be there (a collapsed channel
     hides its own bands).  covered_ms: each band's received audio time in the

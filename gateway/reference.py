@@ -40,8 +40,9 @@ class Residual:
     excess_db: F64  # (bands, len(BANDS)): the level of what is left over, dB
 
 
-def pick(valid: npt.NDArray[np.bool_], is_reference: npt.NDArray[np.bool_],
-         active: npt.NDArray[np.bool_]) -> int | None:
+def pick(
+    valid: npt.NDArray[np.bool_], is_reference: npt.NDArray[np.bool_], active: npt.NDArray[np.bool_]
+) -> int | None:
     """The reference to use: the active one with the most history, or None."""
     live = np.flatnonzero(is_reference & active)
     if len(live) == 0:
@@ -49,7 +50,9 @@ def pick(valid: npt.NDArray[np.bool_], is_reference: npt.NDArray[np.bool_],
     return int(live[np.argmax(valid[live].sum(axis=1))])
 
 
-def coupling(valid: npt.NDArray[np.bool_], means: F64, ref: int) -> tuple[npt.NDArray[np.bool_], F64]:
+def coupling(
+    valid: npt.NDArray[np.bool_], means: F64, ref: int
+) -> tuple[npt.NDArray[np.bool_], F64]:
     """(has a coupling, g (bands, BANDS) in dB) from the coarse buckets shared with
     the reference.  Level codes are 0.5 dB steps."""
     shared = valid & valid[ref][None, :]
@@ -78,10 +81,17 @@ class RiseLimit:
         self.key: int | None = None
         self.at_ms = 0
 
-    def update(self, has: npt.NDArray[np.bool_], window: F64, now_ms: int, key: int | None = None) -> F64:
+    def update(
+        self, has: npt.NDArray[np.bool_], window: F64, now_ms: int, key: int | None = None
+    ) -> F64:
         """The floor (bands, columns) in dB from this tick's window; a new key (another
         reference band) starts again from the window."""
-        if self.value is None or self.since_ms is None or self.value.shape != window.shape or key != self.key:
+        if (
+            self.value is None
+            or self.since_ms is None
+            or self.value.shape != window.shape
+            or key != self.key
+        ):
             self.value, self.key, self.at_ms = window.copy(), key, now_ms
             self.since_ms = np.where(has, now_ms, np.iinfo(np.int64).max)
             return self.value
@@ -95,8 +105,9 @@ class RiseLimit:
         return self.value
 
 
-def bucket_excess(valid: npt.NDArray[np.bool_], means: F64, ref: int,
-                  g: F64) -> tuple[npt.NDArray[np.bool_], F64]:
+def bucket_excess(
+    valid: npt.NDArray[np.bool_], means: F64, ref: int, g: F64
+) -> tuple[npt.NDArray[np.bool_], F64]:
     """(shares a recent bucket with the reference, excess over the predicted music in
     dB (bands, BANDS)): the median over the last seconds' 500 ms buckets, so a
     break or a drop that one band's reports straddle differently from the

@@ -20,8 +20,13 @@ from wristband import packet as P
 
 
 class Registry:
-    def __init__(self, venue_key: bytes, bands: Sequence[tuple[str, str]],
-                 zones: Sequence[str], references: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        venue_key: bytes,
+        bands: Sequence[tuple[str, str]],
+        zones: Sequence[str],
+        references: Sequence[str] = (),
+    ) -> None:
         self.zones = list(zones)
         zone_index = {z: i for i, z in enumerate(self.zones)}
         self.band_ids = [b for b, _ in bands]
@@ -38,8 +43,10 @@ class Registry:
         keys = b"".join(P.band_key(venue_key, b) for b in self.band_ids)
         self.keys = np.frombuffer(keys, dtype=np.uint8).reshape(-1, 16)
         self.hmac = KeyState(self.keys)
-        self._tables: dict[int, tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64],
-                                      npt.NDArray[np.int64], set[int]]] = {}
+        self._tables: dict[
+            int,
+            tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64], set[int]],
+        ] = {}
         self._offsets: dict[int, npt.NDArray[np.int64]] = {}
         self._masks: dict[int, npt.NDArray[np.uint8]] = {}
 
@@ -69,8 +76,12 @@ class Registry:
             self._masks[epoch] = masks
         return masks
 
-    def unmask(self, raw: npt.NDArray[np.uint8], band: npt.NDArray[np.int64],
-               id_epoch: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+    def unmask(
+        self,
+        raw: npt.NDArray[np.uint8],
+        band: npt.NDArray[np.int64],
+        id_epoch: npt.NDArray[np.int64],
+    ) -> npt.NDArray[np.uint8]:
         """Report rows (n, REPORT_SIZE) with their masked fields in clear; rows of no
         known band (band < 0) are left as they came."""
         out = raw.copy()
@@ -89,8 +100,9 @@ class Registry:
             self._offsets[epoch] = offsets
         return offsets
 
-    def _table(self, epoch: int) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64],
-                                          npt.NDArray[np.int64], set[int]]:
+    def _table(
+        self, epoch: int
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64], npt.NDArray[np.int64], set[int]]:
         table = self._tables.get(epoch)
         if table is None:
             near = (epoch - 1, epoch, epoch + 1)
@@ -105,8 +117,9 @@ class Registry:
             self._tables = {epoch: table}  # one epoch at a time: old ids expire
         return table
 
-    def lookup(self, onair: npt.NDArray[np.uint32],
-               epoch: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    def lookup(
+        self, onair: npt.NDArray[np.uint32], epoch: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(band index, the id's epoch) for each on-air id of the previous, current
         or next epoch; band -1 if none."""
         ids, owners, epochs, _ = self._table(epoch)
@@ -127,8 +140,12 @@ class Registry:
         lo, hi = np.searchsorted(ids, onair, "left"), np.searchsorted(ids, onair, "right")
         return sorted(set(zip(owners[lo:hi].tolist(), epochs[lo:hi].tolist(), strict=True)))
 
-    def counters(self, band: npt.NDArray[np.int64], id_epoch: npt.NDArray[np.int64],
-                 seq: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    def counters(
+        self,
+        band: npt.NDArray[np.int64],
+        id_epoch: npt.NDArray[np.int64],
+        seq: npt.NDArray[np.int64],
+    ) -> npt.NDArray[np.int64]:
         """The bands' running counters from the on-air seqs (packet.seq_offset)."""
         out = np.zeros(len(band), dtype=np.int64)
         for e in np.unique(id_epoch[band >= 0]):

@@ -58,10 +58,12 @@ class Selection:
         log.info("library: %d tracks", len(lib.tracks))
         self.store = SelectorStore(cfg.db_path)
         self.selector = Selector(
-            lib.tracks, self.store,
+            lib.tracks,
+            self.store,
             Rules(bpm_window=cfg.bpm_window, artist_separation_s=cfg.artist_separation_min * 60),
             Flow(threshold=cfg.threshold, dwell_s=cfg.dwell_s, cooldown_s=cfg.cooldown_s),
-            mode=cfg.selector_mode)
+            mode=cfg.selector_mode,
+        )
         # the end of the event outlives a restart: bands must not be told to listen again
         self.event_over = bool(self.store.load().get("event_over", False))
         self.selector.listeners.append(self._publish_state)
@@ -79,9 +81,14 @@ class Selection:
 
     def state(self) -> dict[str, Any]:
         s = self.selector.state()
-        s["event"] = {"window": list(self.cfg.event_window) if self.cfg.event_window else None,
-                      "over": self.event_over}
-        s["privacy"] = {"retention_hours": self.cfg.retention_hours, "k_anonymity": self.cfg.k_anonymity}
+        s["event"] = {
+            "window": list(self.cfg.event_window) if self.cfg.event_window else None,
+            "over": self.event_over,
+        }
+        s["privacy"] = {
+            "retention_hours": self.cfg.retention_hours,
+            "k_anonymity": self.cfg.k_anonymity,
+        }
         s["player"] = self.playback.status() if self.playback is not None else None
         return s
 

@@ -26,7 +26,9 @@ from crowdpulse.gateway import reference
 from wristband import packet as P
 
 F64 = npt.NDArray[np.float64]
-Slots = tuple[npt.NDArray[np.bool_], F64]  # (valid (bands, buckets), mean codes (bands, buckets, 7))
+Slots = tuple[
+    npt.NDArray[np.bool_], F64
+]  # (valid (bands, buckets), mean codes (bands, buckets, 7))
 N_LEVELS = 7  # laeq, voice, mid, low, top, tonal, fluct: in the fine and coarse rings alike
 TONAL, FLUCT = 5, 6
 
@@ -49,7 +51,9 @@ class Model:
     # dynamics also move: a higher bar, and only where the sound turned to noise
     own_mid_db: float = 1.0
     own_width_db: float = 2.0
-    tonal_drop: float = 0.12  # a tonal share this far below the baseline's: the sound turned to noise
+    tonal_drop: float = (
+        0.12  # a tonal share this far below the baseline's: the sound turned to noise
+    )
     tonal_blind: float = 0.15  # what an excess still counts for where the share held (dense mixes)
     # what is left over but is not a crowd: its spectrum (rain, hiss, fans put it
     # above 4 kHz; voices and hands below) and its rhythm (one talker's syllables)
@@ -110,15 +114,16 @@ class BandView:
 
 
 def _means(sums: npt.NDArray[np.int64], dur: F64, first: int, n: int) -> F64:
-    return np.asarray(sums[:, first:first + n] / np.where(dur > 0, dur, 1.0)[:, None])
+    return np.asarray(sums[:, first : first + n] / np.where(dur > 0, dur, 1.0)[:, None])
 
 
 def _logistic(x: F64) -> F64:
     return np.asarray(1.0 / (1.0 + np.exp(-np.clip(x, -30, 30))))
 
 
-def _crowd_sound(res: reference.Residual, fluct_over_db: F64, mid_db: float, width_db: float,
-                 m: Model) -> F64:
+def _crowd_sound(
+    res: reference.Residual, fluct_over_db: F64, mid_db: float, width_db: float, m: Model
+) -> F64:
     """Engagement from what the music does not explain, discounted where that looks
     like rain or a fan (spectrum) or one talker (rhythm)."""
     cmr = 10.0 * np.log10(np.mean(np.power(10.0, res.cmr_db[:, :2] / 10.0), axis=1))  # A, voice
@@ -129,9 +134,16 @@ def _crowd_sound(res: reference.Residual, fluct_over_db: F64, mid_db: float, wid
     return np.asarray(sound * (1.0 - rain) * (1.0 - m.talker_discount * talker))
 
 
-def _sound(levels: F64, base: F64, slots: RefSlots | None,
-           refs: npt.NDArray[np.bool_], alive: npt.NDArray[np.bool_], m: Model,
-           floors: Floors | None, now_ms: int) -> tuple[F64, npt.NDArray[np.bool_], int | None]:
+def _sound(
+    levels: F64,
+    base: F64,
+    slots: RefSlots | None,
+    refs: npt.NDArray[np.bool_],
+    alive: npt.NDArray[np.bool_],
+    m: Model,
+    floors: Floors | None,
+    now_ms: int,
+) -> tuple[F64, npt.NDArray[np.bool_], int | None]:
     """(crowd sound engagement, scored against a reference, the reference) per band."""
     db = levels[:, reference.BANDS] * P.LEVEL_STEP_DB
     fluct = levels[:, FLUCT] * P.TEXTURE_STEP_DB
@@ -142,8 +154,9 @@ def _sound(levels: F64, base: F64, slots: RefSlots | None,
     own = reference.residual(db, own_music, np.ones(len(db), bool))
     drop = (base[:, TONAL] - levels[:, TONAL]) * P.TONAL_STEP
     noisy = np.clip(drop / m.tonal_drop, 0.0, 1.0)
-    sound = _crowd_sound(own, fluct - base[:, FLUCT] * P.TEXTURE_STEP_DB, m.own_mid_db,
-                         m.own_width_db, m) * (m.tonal_blind + (1.0 - m.tonal_blind) * noisy)
+    sound = _crowd_sound(
+        own, fluct - base[:, FLUCT] * P.TEXTURE_STEP_DB, m.own_mid_db, m.own_width_db, m
+    ) * (m.tonal_blind + (1.0 - m.tonal_blind) * noisy)
     referenced = np.zeros(len(db), bool)
     ref = None if slots is None else reference.pick(slots.coarse[0], refs, alive)
     if ref is not None and slots is not None:
@@ -160,10 +173,16 @@ def _sound(levels: F64, base: F64, slots: RefSlots | None,
     return sound, referenced, ref
 
 
-def band_view(recent: npt.NDArray[np.int64], base: npt.NDArray[np.int64],
-              last_ms: npt.NDArray[np.int64], now_ms: int, m: Model,
-              slots: RefSlots | None = None, is_reference: npt.NDArray[np.bool_] | None = None,
-              floors: Floors | None = None) -> BandView:
+def band_view(
+    recent: npt.NDArray[np.int64],
+    base: npt.NDArray[np.int64],
+    last_ms: npt.NDArray[np.int64],
+    now_ms: int,
+    m: Model,
+    slots: RefSlots | None = None,
+    is_reference: npt.NDArray[np.bool_] | None = None,
+    floors: Floors | None = None,
+) -> BandView:
     """Each band's engagement now.  slots are needed only when the venue has a
     reference; floors keep each band's coupling and baseline from tick to tick."""
     dur = recent[:, agg.F_DUR].astype(np.float64)
@@ -184,16 +203,23 @@ def band_view(recent: npt.NDArray[np.int64], base: npt.NDArray[np.int64],
         usual = np.where(referenced, claps[ref], usual)
     claps = np.maximum(claps - usual, 0.0)
     mdur = recent[:, agg.F_MOTDUR].astype(np.float64)
-    motion = np.where(mdur > 0, recent[:, agg.F_MOT] / np.where(mdur > 0, mdur, 1), 0) * P.MOTION_STEP_G
-    x = (m.clap_per_s * claps
-         + m.imu_clap_per_s * recent[:, agg.F_IMUCLAPS] / secs + m.motion_per_g * motion)
+    motion = (
+        np.where(mdur > 0, recent[:, agg.F_MOT] / np.where(mdur > 0, mdur, 1), 0) * P.MOTION_STEP_G
+    )
+    x = (
+        m.clap_per_s * claps
+        + m.imu_clap_per_s * recent[:, agg.F_IMUCLAPS] / secs
+        + m.motion_per_g * motion
+    )
     engagement = 1.0 - (1.0 - sound) * np.exp(-x)
     weight = np.where(active, np.exp(-np.maximum(age, 0) / m.freshness_ms), 0.0)
     laeq = P.level_db(levels[:, 0])
     return BandView(active, weight, np.asarray(laeq), np.asarray(engagement), referenced)
 
 
-def zone_stats(values: F64, weights: F64, trim: float, presorted: bool = False) -> tuple[float, float]:
+def zone_stats(
+    values: F64, weights: F64, trim: float, presorted: bool = False
+) -> tuple[float, float]:
     """(weighted mean of the middle (1 - 2*trim) of the weight, confidence 0-1),
     from one sort.  Confidence grows with the effective number of bands and
     falls with their disagreement (the spread of the middle half)."""
@@ -222,7 +248,9 @@ def trimmed_mean(values: F64, weights: F64, trim: float) -> float:
 
 def ambience(laeq_db: F64, m: Model) -> float:
     level = float(np.median(laeq_db))
-    return m.ambience_floor + m.ambience_span * float(np.clip((level - m.quiet_db) / (m.loud_db - m.quiet_db), 0, 1))
+    return m.ambience_floor + m.ambience_span * float(
+        np.clip((level - m.quiet_db) / (m.loud_db - m.quiet_db), 0, 1)
+    )
 
 
 @dataclass
@@ -237,14 +265,16 @@ class ZoneScore:
 NO_REFERENCE_CONFIDENCE = 0.6
 
 
-def zone_scores(view: BandView, zone_of: npt.NDArray[np.int32], zones: list[str], m: Model) -> list[ZoneScore]:
+def zone_scores(
+    view: BandView, zone_of: npt.NDArray[np.int32], zones: list[str], m: Model
+) -> list[ZoneScore]:
     idx = np.flatnonzero(view.active)
     # by zone, then engagement (in [0, 1)): one float sort is ~3x faster than lexsort
     order = idx[np.argsort(zone_of[idx] * 2.0 + view.engagement[idx])]
     bounds = np.searchsorted(zone_of[order], np.arange(len(zones) + 1))
     out = []
     for z, name in enumerate(zones):
-        sel = order[bounds[z]:bounds[z + 1]]
+        sel = order[bounds[z] : bounds[z + 1]]
         n = len(sel)
         if n < m.k_anonymity:
             out.append(ZoneScore(name, None, 0.0, n))

@@ -43,14 +43,23 @@ MAX_RELAYS = 1024  # relays the health remembers; an open broker may carry junk 
 
 
 class Gateway:
-    def __init__(self, cfg: VenueConfig, broker: BrokerURL, ca_file: str | None = None,
-                 share_group: str | None = None, worker: str = "1") -> None:
+    def __init__(
+        self,
+        cfg: VenueConfig,
+        broker: BrokerURL,
+        ca_file: str | None = None,
+        share_group: str | None = None,
+        worker: str = "1",
+    ) -> None:
         self.cfg = cfg
         self.broker = broker
         self.share_group = share_group
         self.worker = worker
-        model = S.Model(k_anonymity=cfg.k_anonymity, age_out_ms=int(cfg.age_out_s * 1000),
-                        zone_weights={z.name: z.weight for z in cfg.zones})
+        model = S.Model(
+            k_anonymity=cfg.k_anonymity,
+            age_out_ms=int(cfg.age_out_s * 1000),
+            zone_weights={z.name: z.weight for z in cfg.zones},
+        )
         registry = Registry(cfg.venue_key, cfg.bands, [z.name for z in cfg.zones], cfg.references)
         self.engine = Engine(cfg.venue, registry, model, cfg.tick_hz)
         self.store = Store(cfg.db_path, cfg.retention_hours)
@@ -69,7 +78,9 @@ class Gateway:
         self._reaction_active = False
         self.client = make_client(broker, f"crowdpulse-gateway-{cfg.venue}-{worker}", ca_file)
         self.client.reconnect_delay_set(1, 4)
-        self.client.will_set(self.t("gateway", worker, "status"), json.dumps({"state": "offline"}), 1, True)
+        self.client.will_set(
+            self.t("gateway", worker, "status"), json.dumps({"state": "offline"}), 1, True
+        )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -95,13 +106,18 @@ class Gateway:
         self.errors = InputErrors()
         self.log_counts = LogCounter()
         logging.getLogger().addHandler(self.log_counts)  # everything the process logs
-        self._tick_times: deque[tuple[float, float, float]] = deque()  # (monotonic s, ms, CPU ms), last minute
+        self._tick_times: deque[tuple[float, float, float]] = (
+            deque()
+        )  # (monotonic s, ms, CPU ms), last minute
         self.selection = Selection(cfg, self._pub)
         self.listeners.append(self.selection.selector.on_sentiment)
         self.osc: OscOut | None = None
         if cfg.osc_targets:  # lights and visuals (docs/osc.md)
-            self.osc = OscOut(cfg.venue, cfg.osc_targets, Reactions(
-                registry.zone_of, [z.name for z in cfg.zones], cfg.k_anonymity))
+            self.osc = OscOut(
+                cfg.venue,
+                cfg.osc_targets,
+                Reactions(registry.zone_of, [z.name for z in cfg.zones], cfg.k_anonymity),
+            )
             self.listeners.append(self.osc.on_tick)
         # the retained band config is one message: the gateway owns all of it
         self.band_config: dict[str, Any] = {"event_over": True} if self.selection.event_over else {}
@@ -166,10 +182,21 @@ class Gateway:
             self._problem(brokerprobe.refusal(rc, self.broker))
             return
         self._echo.clear()
-        subs = [client.subscribe([(self._sub(self.t("relay", "+", "batch")), 0),
-                                  (self._sub(self.t("band", "+", "report")), 0)])[1],
-                client.subscribe([(self.t("selector", "cmd"), 1), (self.t("relay", "+", "status"), 1),
-                                  (self.t("gateway", self.worker, "status"), 1)])[1]]
+        subs = [
+            client.subscribe(
+                [
+                    (self._sub(self.t("relay", "+", "batch")), 0),
+                    (self._sub(self.t("band", "+", "report")), 0),
+                ]
+            )[1],
+            client.subscribe(
+                [
+                    (self.t("selector", "cmd"), 1),
+                    (self.t("relay", "+", "status"), 1),
+                    (self.t("gateway", self.worker, "status"), 1),
+                ]
+            )[1],
+        ]
         if self.share_group:
             subs.append(client.subscribe(self.t("gateway", "accepted", "+"), 0)[1])
         with self._sub_lock:
@@ -190,13 +217,21 @@ class Gateway:
 
     def _check_echo(self) -> None:
         """The gateway's own status must come back to it; if not, the ACL is wrong."""
-        if self._echo.wait(brokerprobe.TIMEOUT_S) or self.stop_event.is_set() or not self.connected.is_set():
+        if (
+            self._echo.wait(brokerprobe.TIMEOUT_S)
+            or self.stop_event.is_set()
+            or not self.connected.is_set()
+        ):
             return
         user = self.broker.username or "(anonymous)"
-        self._problem(brokerprobe.Check(
-            "fail", f"the ACL does not let {user} write and read {self.t('gateway', self.worker, 'status')}",
-            f"render the ACL for venue {self.cfg.venue} with gateway user {user} (crowdpulse deploy acl), "
-            "install it, systemctl reload mosquitto"))
+        self._problem(
+            brokerprobe.Check(
+                "fail",
+                f"the ACL does not let {user} write and read {self.t('gateway', self.worker, 'status')}",
+                f"render the ACL for venue {self.cfg.venue} with gateway user {user} (crowdpulse deploy acl), "
+                "install it, systemctl reload mosquitto",
+            )
+        )
 
     def _on_subscribe(self, _c: mqtt.Client, _u: object, mid: int, _rc: object, _p: object) -> None:
         # "connected" (the health check, the console) means the broker has
@@ -211,8 +246,13 @@ class Gateway:
         if self.stop_event.is_set():
             return
         if self.broker_problem is None:
-            self._problem(brokerprobe.Check("fail", f"broker connection lost ({rc}); reconnecting",
-                                            "crowdpulse doctor tells why if it does not come back"))
+            self._problem(
+                brokerprobe.Check(
+                    "fail",
+                    f"broker connection lost ({rc}); reconnecting",
+                    "crowdpulse doctor tells why if it does not come back",
+                )
+            )
         self._on_connect_fail(_c, _u)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
@@ -235,7 +275,9 @@ class Gateway:
             return
         if parts[3] == b"relay" and parts[-1] == b"batch":
             relay = parts[4].decode(errors="replace")
-            if relay in self.relay_batch_at or len(self.relay_batch_at) < MAX_RELAYS:  # junk ids: bounded
+            if (
+                relay in self.relay_batch_at or len(self.relay_batch_at) < MAX_RELAYS
+            ):  # junk ids: bounded
                 self.relay_batch_at[relay] = time.monotonic()
             # decoding and checking happen on the ingest thread, mostly in
             # numba code that releases the GIL, while this thread keeps reading
@@ -251,7 +293,9 @@ class Gateway:
         elif parts[3] == b"gateway" and parts[-1] == b"status":
             if bytes(msg.payload) == self._status_payload:
                 self._echo.set()
-        elif parts[3] == b"gateway" and parts[4] == b"accepted" and parts[-1] != self.worker.encode():
+        elif (
+            parts[3] == b"gateway" and parts[4] == b"accepted" and parts[-1] != self.worker.encode()
+        ):
             payload = bytes(msg.payload)
             if len(payload) % A.RECORD.itemsize != 0:
                 self.errors.count("mqtt", "accepted_bad_size")
@@ -278,18 +322,25 @@ class Gateway:
         self.relays[relay] = {"state": state}
 
     def _publish(self, snap: dict[str, Any]) -> None:
-        self.client.publish(self.t("sentiment"), json.dumps({k: v for k, v in snap.items() if k != "zones"}),
-                            0, True)
+        self.client.publish(
+            self.t("sentiment"),
+            json.dumps({k: v for k, v in snap.items() if k != "zones"}),
+            0,
+            True,
+        )
         for z in snap["zones"]:
-            self.client.publish(self.t("sentiment", z["zone"]), json.dumps({**z, "t": snap["t"]}), 0, True)
+            self.client.publish(
+                self.t("sentiment", z["zone"]), json.dumps({**z, "t": snap["t"]}), 0, True
+            )
 
     def _publish_reaction(self) -> None:
         self.client.publish(self.t("reaction"), json.dumps(self.engine.reaction_state()), 0, True)
 
     def _discovery(self) -> None:
         for zone in [None, *[z.name for z in self.cfg.crowd_zones]]:
-            t, config = homeassistant.discovery(self.cfg.venue, zone, self.cfg.ha_prefix,
-                                                self.t("gateway", self.worker, "status"))
+            t, config = homeassistant.discovery(
+                self.cfg.venue, zone, self.cfg.ha_prefix, self.t("gateway", self.worker, "status")
+            )
             self.client.publish(t, config, 1, True)
 
     def _home_assistant(self, snap: dict[str, Any]) -> None:
@@ -323,7 +374,9 @@ class Gateway:
                 self.relay_bands.add(relay.decode(errors="replace")[:64], rec["band"], at)
                 self._onset(rec)
                 if self.share_group and len(rec):
-                    self.client.publish(self.t("gateway", "accepted", self.worker), rec.tobytes(), 0)
+                    self.client.publish(
+                        self.t("gateway", "accepted", self.worker), rec.tobytes(), 0
+                    )
 
     def _drain(self) -> None:
         while not self.stop_event.wait(0.01):
@@ -333,7 +386,9 @@ class Gateway:
                 rec = self.engine.ingest_direct([b for b, _ in batch], [t for _, t in batch])
                 self._onset(rec)
                 if self.share_group and len(rec):
-                    self.client.publish(self.t("gateway", "accepted", self.worker), rec.tobytes(), 0)
+                    self.client.publish(
+                        self.t("gateway", "accepted", self.worker), rec.tobytes(), 0
+                    )
 
     def _onset(self, rec: npt.NDArray[np.void]) -> None:
         # bands flag the report that starts a reaction (a clap burst, a cheer
@@ -400,8 +455,9 @@ class Gateway:
             th.start()
             self._threads.append(th)
         if self.cfg.line_in is not None:
-            self.line_in = LineIn(self.cfg.line_in, P.band_key(self.cfg.venue_key, LINE_IN_ID),
-                                  self._line_in_report)
+            self.line_in = LineIn(
+                self.cfg.line_in, P.band_key(self.cfg.venue_key, LINE_IN_ID), self._line_in_report
+            )
             self.line_in.start()
         return self
 
@@ -418,8 +474,9 @@ class Gateway:
         for th in self._threads:
             th.join(2)
         if self.connected.is_set():
-            self.client.publish(self.t("gateway", self.worker, "status"),
-                                json.dumps({"state": "offline"}), 1, True).wait_for_publish(2)
+            self.client.publish(
+                self.t("gateway", self.worker, "status"), json.dumps({"state": "offline"}), 1, True
+            ).wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
         self.selection.stop()

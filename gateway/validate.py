@@ -22,10 +22,19 @@ BODY_SIZE = P.BODY_SIZE
 
 
 @numba.njit(nogil=True, cache=True)
-def _sequence_checks(band: np.ndarray, seq: np.ndarray, arrival: np.ndarray,
-                     interval: np.ndarray, pre: np.ndarray, last_seq: np.ndarray,
-                     last_ms: np.ndarray, credit: np.ndarray, now_ms: int,
-                     limits: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def _sequence_checks(
+    band: np.ndarray,
+    seq: np.ndarray,
+    arrival: np.ndarray,
+    interval: np.ndarray,
+    pre: np.ndarray,
+    last_seq: np.ndarray,
+    last_ms: np.ndarray,
+    credit: np.ndarray,
+    now_ms: int,
+    limits: np.ndarray,
+    counts: np.ndarray,
+) -> np.ndarray:
     """pre: -1 = passed format/identity/tag, else the reason index already decided.
     Returns 1 accepted, 2 a duplicate of an accepted report (still handed on, so
     that the earliest arrival can win), 0 refused."""
@@ -68,8 +77,14 @@ def _sequence_checks(band: np.ndarray, seq: np.ndarray, arrival: np.ndarray,
 
 
 class Validator:
-    def __init__(self, registry: Registry, max_age_ms: int = 10_000, max_ahead_ms: int = 2_000,
-                 resync_ms: int = 10_000, burst_ms: int = 3_000) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        max_age_ms: int = 10_000,
+        max_ahead_ms: int = 2_000,
+        resync_ms: int = 10_000,
+        burst_ms: int = 3_000,
+    ) -> None:
         n = len(registry)
         self.registry = registry
         self.limits = np.array([max_age_ms, max_ahead_ms, resync_ms, burst_ms], dtype=np.int64)
@@ -79,15 +94,21 @@ class Validator:
         self.rejected = np.zeros(len(REASONS), dtype=np.int64)
         self.accepted = 0
 
-    def _tags(self, reps: Reports, band: npt.NDArray[np.int64], id_epoch: npt.NDArray[np.int64],
-              epoch: int) -> npt.NDArray[np.bool_]:
+    def _tags(
+        self,
+        reps: Reports,
+        band: npt.NDArray[np.int64],
+        id_epoch: npt.NDArray[np.int64],
+        epoch: int,
+    ) -> npt.NDArray[np.bool_]:
         tags = self.registry.hmac.prefix(reps.raw[:, :BODY_SIZE], band, TAG_SIZE)
         good: npt.NDArray[np.bool_] = np.all(tags == reps.raw[:, BODY_SIZE:], axis=1) & (band >= 0)
         # the rare 32-bit id clash: try the other bands that own this id
         for i in np.flatnonzero(~good & (band >= 0)):
             for cand, cand_epoch in self.registry.candidates(int(reps.onair[i]), epoch):
-                tag = self.registry.hmac.prefix(reps.raw[i:i + 1, :BODY_SIZE],
-                                                np.array([cand]), TAG_SIZE)
+                tag = self.registry.hmac.prefix(
+                    reps.raw[i : i + 1, :BODY_SIZE], np.array([cand]), TAG_SIZE
+                )
                 if np.array_equal(tag[0], reps.raw[i, BODY_SIZE:]):
                     band[i] = cand
                     id_epoch[i] = cand_epoch
@@ -95,8 +116,11 @@ class Validator:
                     break
         return good
 
-    def check(self, reps: Reports, now_ms: int) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int64],
-                                                         npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    def check(
+        self, reps: Reports, now_ms: int
+    ) -> tuple[
+        npt.NDArray[np.int8], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
+    ]:
         """(status: 1 accepted, 2 duplicate, 0 refused; band index; the band's report
         counter; the epoch of its on-air id) for a batch.  Replay and order are judged on the counter, which runs
         on across id epochs, while the seq on air jumps at each (packet.seq_offset)."""
@@ -109,11 +133,22 @@ class Validator:
         pre[band < 0] = _UNKNOWN
         pre[~fmt_ok] = _FORMAT
         pre[(pre < 0) & ~good_tag] = _BAD_TAG
-        counter = self.registry.counters(np.where(pre < 0, band, -1), id_epoch,
-                                         reps.seq.astype(np.int64))
-        ok = _sequence_checks(band, counter, reps.arrival_ms,
-                              reps.interval_ms.astype(np.int64), pre, self.last_seq,
-                              self.last_ms, self.credit, now_ms, self.limits, self.rejected)
+        counter = self.registry.counters(
+            np.where(pre < 0, band, -1), id_epoch, reps.seq.astype(np.int64)
+        )
+        ok = _sequence_checks(
+            band,
+            counter,
+            reps.arrival_ms,
+            reps.interval_ms.astype(np.int64),
+            pre,
+            self.last_seq,
+            self.last_ms,
+            self.credit,
+            now_ms,
+            self.limits,
+            self.rejected,
+        )
         self.accepted += int((ok == 1).sum())
         return ok, band, counter, id_epoch
 

@@ -127,24 +127,34 @@ def expand(spec: str, where: str) -> list[str]:
         prefix, lo, hi = m.group(1), m.group(2), m.group(3)
         a, b = int(lo), int(hi)
         if b < a or b - a > 100_000:
-            raise VenueConfigError(f"{where}: bad band range {spec!r} (the end must not be "
-                                   "before the start, and at most 100,000 bands)")
+            raise VenueConfigError(
+                f"{where}: bad band range {spec!r} (the end must not be "
+                "before the start, and at most 100,000 bands)"
+            )
         if len(lo) != len(hi) and (lo.startswith("0") or hi.startswith("0")):
-            raise VenueConfigError(f"{where}: band range {spec!r}: both ends need the same number of "
-                                   f"digits ({prefix}{a:0{len(hi)}d}-{prefix}{hi}?)")
+            raise VenueConfigError(
+                f"{where}: band range {spec!r}: both ends need the same number of "
+                f"digits ({prefix}{a:0{len(hi)}d}-{prefix}{hi}?)"
+            )
         return [f"{prefix}{i:0{len(lo)}d}" for i in range(a, b + 1)]
     like = _RANGE_LIKE.match(spec)
-    if like and (like.group(3)[:1].isdigit() or (like.group(1) and like.group(3).startswith(like.group(1)))):
+    if like and (
+        like.group(3)[:1].isdigit() or (like.group(1) and like.group(3).startswith(like.group(1)))
+    ):
         fixed = f"{like.group(1)}{like.group(2)}-{like.group(3).translate(_LOOKALIKES)}"
         hint = f" (did you mean {fixed}?)" if fixed != spec and _RANGE.match(fixed) else ""
-        raise VenueConfigError(f"{where}: {spec!r} is not a band range: both ends must be "
-                               f"{like.group(1) or ''}<digits>{hint}")
+        raise VenueConfigError(
+            f"{where}: {spec!r} is not a band range: both ends must be "
+            f"{like.group(1) or ''}<digits>{hint}"
+        )
     if not _BAND.match(spec):
         raise VenueConfigError(f"{where}: {spec!r} is not a band id or range")
     return [spec]
 
 
-def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, where: str) -> Any:
+def _get(
+    table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, where: str
+) -> Any:
     v = table.get(key, default)
     if isinstance(v, bool) and kind is not bool:
         raise VenueConfigError(f"{where}.{key} must be {getattr(kind, '__name__', kind)}")
@@ -159,7 +169,9 @@ def _key(raw: dict[str, Any], base: Path) -> tuple[bytes, str | None]:
     if not isinstance(keys, dict):
         raise VenueConfigError("[keys] must be a table")
     if "venue_key" in keys:
-        raise VenueConfigError("[keys] must name a file or an environment variable, not hold the key")
+        raise VenueConfigError(
+            "[keys] must name a file or an environment variable, not hold the key"
+        )
     file, env = keys.get("venue_key_file"), keys.get("venue_key_env")
     if file is not None and env is not None:
         raise VenueConfigError("[keys]: venue_key_file or venue_key_env, not both")
@@ -167,9 +179,11 @@ def _key(raw: dict[str, Any], base: Path) -> tuple[bytes, str | None]:
         if file is not None:
             path = (base / str(file)).resolve()
             if not path.exists():
-                raise VenueConfigError(f"keys.venue_key_file: {path} does not exist; make the venue key "
-                                       f"with `crowdpulse packet keygen {path}` (then provision every band "
-                                       "with it), or copy the venue's key there")
+                raise VenueConfigError(
+                    f"keys.venue_key_file: {path} does not exist; make the venue key "
+                    f"with `crowdpulse packet keygen {path}` (then provision every band "
+                    "with it), or copy the venue's key there"
+                )
             return load_venue_key(path), str(path)
         name = str(env or ENV_VAR)
         if name not in os.environ:
@@ -193,8 +207,14 @@ def _fleet(path: Path, zones: set[str]) -> list[tuple[str, str]]:
         zone = row[1].strip()
         if zone not in zones:
             close = difflib.get_close_matches(zone, sorted(zones), n=1)
-            hint = f"did you mean {close[0]}?" if close else f"the zones are {', '.join(sorted(zones))}"
-            raise VenueConfigError(f"fleet_file {path}, row {n}: no zone {zone!r} in the venue file; {hint}")
+            hint = (
+                f"did you mean {close[0]}?"
+                if close
+                else f"the zones are {', '.join(sorted(zones))}"
+            )
+            raise VenueConfigError(
+                f"fleet_file {path}, row {n}: no zone {zone!r} in the venue file; {hint}"
+            )
         out.append((row[0].strip(), zone))
     return out
 
@@ -261,7 +281,9 @@ def _twice(bands: list[tuple[str, str]]) -> None:
     for b, zone in bands:
         if b in seen:
             where = f"zones {seen[b]} and {zone}" if seen[b] != zone else f"zone {zone}"
-            raise VenueConfigError(f"band {b} is listed twice ({where}); each band belongs to one zone")
+            raise VenueConfigError(
+                f"band {b} is listed twice ({where}); each band belongs to one zone"
+            )
         seen[b] = zone
 
 
@@ -281,7 +303,11 @@ def _parse(raw: dict[str, Any], base: Path) -> VenueConfig:
     h, c, ha = raw.get("http", {}), raw.get("console", {}), raw.get("home_assistant", {})
     venue_key, key_file = _key(raw, base)
     cfg = VenueConfig(
-        venue=venue, zones=zones, bands=bands, venue_key=venue_key, key_path=key_file,
+        venue=venue,
+        zones=zones,
+        bands=bands,
+        venue_key=venue_key,
+        key_path=key_file,
         band_references=references,
         k_anonymity=int(_get(s, "k_anonymity", int, 5, "sentiment")),
         age_out_s=float(_get(s, "age_out_s", (int, float), 10.0, "sentiment")),
@@ -299,11 +325,13 @@ def _parse(raw: dict[str, Any], base: Path) -> VenueConfig:
     _reference(cfg, raw.get("reference", {}))
     _player_osc(cfg, raw.get("player", {}), raw.get("osc", {}))
     _token(cfg, c, base)
-    checks = [(1 <= cfg.k_anonymity <= 1000, "sentiment.k_anonymity must be 1-1000"),
-              (1.0 <= cfg.tick_hz <= 50.0, "sentiment.tick_hz must be 1-50"),
-              (1.0 <= cfg.age_out_s <= 600.0, "sentiment.age_out_s must be 1-600"),
-              (0.0 < cfg.retention_hours <= 24 * 365, "storage.retention_hours must be > 0"),
-              (1 <= cfg.http_port <= 65535, "http.port must be 1-65535")]
+    checks = [
+        (1 <= cfg.k_anonymity <= 1000, "sentiment.k_anonymity must be 1-1000"),
+        (1.0 <= cfg.tick_hz <= 50.0, "sentiment.tick_hz must be 1-50"),
+        (1.0 <= cfg.age_out_s <= 600.0, "sentiment.age_out_s must be 1-600"),
+        (0.0 < cfg.retention_hours <= 24 * 365, "storage.retention_hours must be > 0"),
+        (1 <= cfg.http_port <= 65535, "http.port must be 1-65535"),
+    ]
     for ok, msg in checks:
         if not ok:
             raise VenueConfigError(msg)
@@ -327,8 +355,10 @@ def _token(cfg: VenueConfig, c: dict[str, Any], base: Path) -> None:
     except OSError as exc:
         raise VenueConfigError(f"console.token_file {path}: {exc.strerror}") from None
     if path.exists() and cfg.console_token is None:
-        raise VenueConfigError(f"console.token_file {path} is empty: delete it (a new token is made) "
-                               "or put a token in it")
+        raise VenueConfigError(
+            f"console.token_file {path} is empty: delete it (a new token is made) "
+            "or put a token in it"
+        )
 
 
 def _when(v: Any, where: str) -> int:
@@ -357,14 +387,25 @@ def _selector(cfg: VenueConfig, s: dict[str, Any], e: dict[str, Any], base: Path
     cfg.selector_mode = _get(s, "mode", str, "assist", "selector")
     if cfg.selector_mode not in ("auto", "assist", "manual"):
         raise VenueConfigError("selector.mode must be auto, assist or manual")
-    cfg.threshold = float(_get(s, "recovery_threshold", (int, float), cfg.recovery_threshold, "selector"))
+    cfg.threshold = float(
+        _get(s, "recovery_threshold", (int, float), cfg.recovery_threshold, "selector")
+    )
     cfg.dwell_s = float(_get(s, "dwell_s", (int, float), 20.0, "selector"))
     cfg.cooldown_s = float(_get(s, "cooldown_s", (int, float), 300.0, "selector"))
-    cfg.artist_separation_min = float(_get(s, "artist_separation_min", (int, float), 60.0, "selector"))
+    cfg.artist_separation_min = float(
+        _get(s, "artist_separation_min", (int, float), 60.0, "selector")
+    )
     cfg.bpm_window = float(_get(s, "bpm_window_percent", (int, float), 6.0, "selector")) / 100.0
-    if not (0 < cfg.threshold < 100 and cfg.dwell_s >= 0 and cfg.cooldown_s >= 0 and 0 < cfg.bpm_window < 0.5):
-        raise VenueConfigError("selector: recovery_threshold 0-100, dwell_s and cooldown_s >= 0, "
-                               "bpm_window_percent 0-50")
+    if not (
+        0 < cfg.threshold < 100
+        and cfg.dwell_s >= 0
+        and cfg.cooldown_s >= 0
+        and 0 < cfg.bpm_window < 0.5
+    ):
+        raise VenueConfigError(
+            "selector: recovery_threshold 0-100, dwell_s and cooldown_s >= 0, "
+            "bpm_window_percent 0-50"
+        )
     if "window" in e:
         w = e["window"]
         if not isinstance(w, list) or len(w) != 2:
@@ -376,10 +417,10 @@ def _selector(cfg: VenueConfig, s: dict[str, Any], e: dict[str, Any], base: Path
 
 
 def _address(v: Any, where: str) -> tuple[str, int]:
-    """"host:port" (or "[v6]:port") -> (host, port)."""
+    """ "host:port" (or "[v6]:port") -> (host, port)."""
     host, sep, port = v.rpartition(":") if isinstance(v, str) else ("", "", "")
     if not sep or not host.strip("[]") or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise VenueConfigError(f"{where} must be \"host:port\", not {v!r}")
+        raise VenueConfigError(f'{where} must be "host:port", not {v!r}')
     return host.strip("[]"), int(port)
 
 
@@ -391,7 +432,9 @@ def _reference(cfg: VenueConfig, ref: Any) -> None:
         return
     cfg.line_in = _get(ref, "line_in", str, "", "reference")
     if any(b == LINE_IN_ID for b, _ in cfg.bands):
-        raise VenueConfigError(f"band id {LINE_IN_ID!r} is the line-in reference's own; rename that band")
+        raise VenueConfigError(
+            f"band id {LINE_IN_ID!r} is the line-in reference's own; rename that band"
+        )
     # the host's line-in reports as a reference band of its own, in a zone of its own
     cfg.zones.append(Zone(LINE_IN_ID, 1.0, True))
     cfg.bands.append((LINE_IN_ID, LINE_IN_ID))
@@ -405,7 +448,9 @@ def _player_osc(cfg: VenueConfig, p: dict[str, Any], o: dict[str, Any]) -> None:
     cfg.player_deck = bool(_get(p, "deck", bool, False, "player"))
     cfg.player_note = _get(p, "note", str, "", "player")[:200]
     if sum([cfg.player_mpd is not None, cfg.player_deck, cfg.mixxx_db is not None]) > 1:
-        raise VenueConfigError("one player only: [player] mpd, [player] deck or [selector] mixxx_db")
+        raise VenueConfigError(
+            "one player only: [player] mpd, [player] deck or [selector] mixxx_db"
+        )
     targets = _get(o, "targets", list, [], "osc")
     cfg.osc_targets = [_address(t, f"osc.targets[{i}]") for i, t in enumerate(targets)]
 

@@ -61,10 +61,12 @@ class Stats:
     restarts: int = 0
 
     def line(self) -> str:
-        return (f"heard {self.heard}, forwarded {self.forwarded}, duplicates {self.duplicates}, "
-                f"malformed {self.malformed}, ignored {self.ignored}, batches {self.batches} "
-                f"(dropped {self.batches_dropped}), scanner restarts {self.restarts}"
-                + (f", overflow {self.overflow}" if self.overflow else ""))
+        return (
+            f"heard {self.heard}, forwarded {self.forwarded}, duplicates {self.duplicates}, "
+            f"malformed {self.malformed}, ignored {self.ignored}, batches {self.batches} "
+            f"(dropped {self.batches_dropped}), scanner restarts {self.restarts}"
+            + (f", overflow {self.overflow}" if self.overflow else "")
+        )
 
 
 def parse_advert(manufacturer_data: Mapping[int, bytes]) -> tuple[bytes, Hashable] | str:
@@ -88,8 +90,9 @@ class DedupCache:
     next one; entries expire in insertion order, so the cost per advert is O(1).
     """
 
-    def __init__(self, ttl_s: float, max_entries: int,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl_s: float, max_entries: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._clock = clock
@@ -115,8 +118,9 @@ class DedupCache:
 class Backoff:
     """Doubling delays with jitter in [d/2, d], so relays restarted together spread out."""
 
-    def __init__(self, min_s: float, max_s: float,
-                 rand: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self, min_s: float, max_s: float, rand: Callable[[], float] = random.random
+    ) -> None:
         self.min_s, self.max_s, self._rand = min_s, max_s, rand
         self.failures = 0
 
@@ -147,10 +151,18 @@ class Relay:
     `BleakScanner` on `adapter`.  The relay builds a new one for every restart.
     """
 
-    def __init__(self, broker: BrokerURL, venue: str, relay_id: str, *,
-                 scanner: ScannerFactory | None = None, adapter: str | None = None,
-                 timing: Timing | None = None, log: Log = print,
-                 uplink: Uplink | None = None) -> None:
+    def __init__(
+        self,
+        broker: BrokerURL,
+        venue: str,
+        relay_id: str,
+        *,
+        scanner: ScannerFactory | None = None,
+        adapter: str | None = None,
+        timing: Timing | None = None,
+        log: Log = print,
+        uplink: Uplink | None = None,
+    ) -> None:
         self.timing = timing or Timing()
         self.stats = Stats()
         self.adapter = adapter

@@ -39,8 +39,11 @@ def bleak_factory(adapter: str | None) -> ScannerFactory:
 
 
 # D-Bus errors that mean "this will not work until a person fixes something".
-_FATAL_DBUS = ("org.freedesktop.DBus.Error.AccessDenied", "org.bluez.Error.NotPermitted",
-               "org.freedesktop.DBus.Error.ServiceUnknown")
+_FATAL_DBUS = (
+    "org.freedesktop.DBus.Error.AccessDenied",
+    "org.bluez.Error.NotPermitted",
+    "org.freedesktop.DBus.Error.ServiceUnknown",
+)
 
 
 def is_fatal_at_start(exc: BaseException) -> bool:

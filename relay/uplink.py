@@ -49,14 +49,27 @@ def encode_batches(records: list[Record]) -> list[bytes]:
 
 
 class Uplink:
-    def __init__(self, broker: BrokerURL, venue: str, relay_id: str, log: Log,
-                 adapter: str | None = None, keepalive_s: int = 15, retry_max_s: int = 30,
-                 max_unsent: int = 100, ca_file: str | None = None) -> None:
+    def __init__(
+        self,
+        broker: BrokerURL,
+        venue: str,
+        relay_id: str,
+        log: Log,
+        adapter: str | None = None,
+        keepalive_s: int = 15,
+        retry_max_s: int = 30,
+        max_unsent: int = 100,
+        ca_file: str | None = None,
+    ) -> None:
         self.broker = broker
         self.batch_topic = topic(venue, "relay", relay_id, "batch")
         self.status_topic = topic(venue, "relay", relay_id, "status")
-        self._about = {"relay": relay_id, "venue": venue, "adapter": adapter,
-                       "version": __version__}
+        self._about = {
+            "relay": relay_id,
+            "venue": venue,
+            "adapter": adapter,
+            "version": __version__,
+        }
         self._log = log
         self._keepalive = keepalive_s
         self._max_unsent = max_unsent
@@ -71,8 +84,9 @@ class Uplink:
         # The broker publishes this if the relay vanishes without a word (killed,
         # power cut, network gone).  It cannot know when that will be, so its
         # `since` is when this relay process started.
-        self._client.will_set(self.status_topic, self._status("offline", self.started_s, "lost"),
-                              qos=1, retain=True)
+        self._client.will_set(
+            self.status_topic, self._status("offline", self.started_s, "lost"), qos=1, retain=True
+        )
         self._client.reconnect_delay_set(1, max(1, retry_max_s))
         self._client.on_connect = self._on_connect
         self._client.on_connect_fail = self._on_connect_fail
@@ -113,8 +127,11 @@ class Uplink:
         self._closing = True
         if self.connected:
             info = self._client.publish(
-                self.status_topic, self._status("offline", int(time.time()), reason),
-                qos=1, retain=True)
+                self.status_topic,
+                self._status("offline", int(time.time()), reason),
+                qos=1,
+                retain=True,
+            )
             try:
                 info.wait_for_publish(timeout_s)
             except (RuntimeError, ValueError):
@@ -126,8 +143,14 @@ class Uplink:
 
     # paho callbacks: these run on paho's network thread.
 
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
-                    reason: ReasonCode, properties: Any) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        properties: Any,
+    ) -> None:
         if reason.is_failure:
             self._outage(f"broker {self.broker} refused the relay: {reason}")
             return
@@ -138,19 +161,28 @@ class Uplink:
         # Watch our own status so a stale last will (an old connection of this
         # relay that the broker gives up on late) cannot leave us marked offline.
         client.subscribe(self.status_topic, qos=1)
-        client.publish(self.status_topic, self._status("online", int(time.time())),
-                       qos=1, retain=True)
+        client.publish(
+            self.status_topic, self._status("online", int(time.time())), qos=1, retain=True
+        )
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self._outage(f"broker {self.broker} unreachable; retrying, batches are dropped meanwhile")
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
-                       reason: ReasonCode, properties: Any) -> None:
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        properties: Any,
+    ) -> None:
         was = self.connected
         self.connected = False
         if was and not self._closing:
-            self._outage(f"lost the broker {self.broker} ({reason}); reconnecting, "
-                         "batches are dropped meanwhile")
+            self._outage(
+                f"lost the broker {self.broker} ({reason}); reconnecting, "
+                "batches are dropped meanwhile"
+            )
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         # A retained delivery is the state before this connection, which our own
@@ -163,8 +195,9 @@ class Uplink:
             state = None
         if state != "online":
             self._log("someone marked this relay offline while it runs; publishing online again")
-            client.publish(self.status_topic, self._status("online", int(time.time())),
-                           qos=1, retain=True)
+            client.publish(
+                self.status_topic, self._status("online", int(time.time())), qos=1, retain=True
+            )
 
     def _outage(self, line: str) -> None:
         if not self._outage_logged:  # one line per outage, not one per retry

@@ -40,10 +40,30 @@ _MAJOR = {"", "maj", "major"}
 
 # How DJs usually spell each Camelot key (sharps and flats as on the wheel).
 _SPELLING = {
-    "1A": "Abm", "1B": "B", "2A": "Ebm", "2B": "F#", "3A": "Bbm", "3B": "Db",
-    "4A": "Fm", "4B": "Ab", "5A": "Cm", "5B": "Eb", "6A": "Gm", "6B": "Bb",
-    "7A": "Dm", "7B": "F", "8A": "Am", "8B": "C", "9A": "Em", "9B": "G",
-    "10A": "Bm", "10B": "D", "11A": "F#m", "11B": "A", "12A": "C#m", "12B": "E",
+    "1A": "Abm",
+    "1B": "B",
+    "2A": "Ebm",
+    "2B": "F#",
+    "3A": "Bbm",
+    "3B": "Db",
+    "4A": "Fm",
+    "4B": "Ab",
+    "5A": "Cm",
+    "5B": "Eb",
+    "6A": "Gm",
+    "6B": "Bb",
+    "7A": "Dm",
+    "7B": "F",
+    "8A": "Am",
+    "8B": "C",
+    "9A": "Em",
+    "9B": "G",
+    "10A": "Bm",
+    "10B": "D",
+    "11A": "F#m",
+    "11B": "A",
+    "12A": "C#m",
+    "12B": "E",
 }
 
 _STANDARD = re.compile(r"^([a-g])\s*(#|b|sharp|flat)?\s*(m|min|minor|maj|major)?$")

@@ -26,7 +26,11 @@ class Flow:
         """Feed the venue score; returns 'trigger' or 'recovered' when that happens."""
         if score is None:
             return None
-        if self.state == "cooldown" and self.cooldown_until is not None and now >= self.cooldown_until:
+        if (
+            self.state == "cooldown"
+            and self.cooldown_until is not None
+            and now >= self.cooldown_until
+        ):
             self.state, self.cooldown_until, self.below_since = "normal", None, None
         if self.state == "recovering":
             if score >= self.threshold + self.margin:
@@ -51,5 +55,10 @@ class Flow:
         def ms(t: float | None) -> int | None:
             return None if t is None else int(t * 1000)
 
-        return {"threshold": self.threshold, "dwell_s": self.dwell_s, "state": self.state,
-                "below_since_ms": ms(self.below_since), "cooldown_until_ms": ms(self.cooldown_until)}
+        return {
+            "threshold": self.threshold,
+            "dwell_s": self.dwell_s,
+            "state": self.state,
+            "below_since_ms": ms(self.below_since),
+            "cooldown_until_ms": ms(self.cooldown_until),
+        }

@@ -49,7 +49,18 @@ __all__ = [
     "track_id",
 ]
 
-AUDIO_EXTENSIONS = (".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".wav", ".aif", ".aiff")
+AUDIO_EXTENSIONS = (
+    ".mp3",
+    ".flac",
+    ".ogg",
+    ".oga",
+    ".opus",
+    ".m4a",
+    ".mp4",
+    ".wav",
+    ".aif",
+    ".aiff",
+)
 BPM_RANGE = (30.0, 300.0)  # a BPM outside this is a typo or a broken analysis
 SAMPLE_LIBRARY = "data/sample_library.csv"
 
@@ -148,7 +159,7 @@ def _energy_value(text: str) -> float | None:
 
 
 def _energy_from_comments(comments: Iterable[str]) -> float | None:
-    """"Energy 7" (Mixed In Key's comment), "energy: 0.8", "EnergyLevel=6"."""
+    """ "Energy 7" (Mixed In Key's comment), "energy: 0.8", "EnergyLevel=6"."""
     for comment in comments:
         m = _ENERGY_TEXT.search(comment)
         if m:
@@ -205,7 +216,11 @@ def _duration(text: str) -> float:
         raise _Bad("no duration")
     m = re.fullmatch(r"(?:(\d+):)?(\d+):(\d{1,2}(?:[.,]\d+)?)", s)  # m:ss or h:mm:ss
     if m:
-        hours, minutes, seconds = int(m.group(1) or 0), int(m.group(2)), float(m.group(3).replace(",", "."))
+        hours, minutes, seconds = (
+            int(m.group(1) or 0),
+            int(m.group(2)),
+            float(m.group(3).replace(",", ".")),
+        )
         if seconds >= 60 or (m.group(1) and minutes >= 60):
             raise _Bad(f"duration {s!r} is not seconds or m:ss")
         value = hours * 3600 + minutes * 60 + seconds
@@ -313,7 +328,10 @@ def _parse_csv(text: str, name: str, source: str) -> ImportResult:
                 break
     missing = [c for c in _REQUIRED if c not in index]
     if missing:
-        out.error(name, f"missing column(s) {', '.join(missing)} (the header row has: {', '.join(header)})")
+        out.error(
+            name,
+            f"missing column(s) {', '.join(missing)} (the header row has: {', '.join(header)})",
+        )
         return out.result
 
     def cell(row: list[str], column: str) -> str:
@@ -336,7 +354,9 @@ def _parse_csv(text: str, name: str, source: str) -> ImportResult:
         value = _number("energy", text)
         if ten_scale:
             if not 1 <= value <= 10:
-                raise _Bad(f"energy {text.strip()!r} is outside 1-10 (this file's energy column is 1-10)")
+                raise _Bad(
+                    f"energy {text.strip()!r} is outside 1-10 (this file's energy column is 1-10)"
+                )
             return value / 10
         if not 0 <= value <= 1:
             raise _Bad(f"energy {text.strip()!r} is outside 0-1 and 1-10")
@@ -359,10 +379,21 @@ def _parse_csv(text: str, name: str, source: str) -> ImportResult:
         if check.problems or bpm is None or key is None or duration is None or recovery is None:
             out.error(label, "; ".join(check.problems))
             continue
-        out.add(label, Track(
-            id=track_id(artist, title), title=title, artist=artist, bpm=bpm, key=key,
-            energy=level if level is not None else estimate_energy(bpm, genre),
-            genre=genre, duration_s=duration, recovery=recovery, source=source))
+        out.add(
+            label,
+            Track(
+                id=track_id(artist, title),
+                title=title,
+                artist=artist,
+                bpm=bpm,
+                key=key,
+                energy=level if level is not None else estimate_energy(bpm, genre),
+                genre=genre,
+                duration_s=duration,
+                recovery=recovery,
+                source=source,
+            ),
+        )
     return out.result
 
 
@@ -397,10 +428,18 @@ class _Tags:
 
 
 _CUSTOM = {
-    "title": "title", "artist": "artist", "bpm": "bpm", "tempo": "bpm",
-    "initialkey": "key", "key": "key", "genre": "genre",
-    "energy": "energy", "energylevel": "energy", "recovery": "recovery",
-    "comment": "comments", "description": "comments",
+    "title": "title",
+    "artist": "artist",
+    "bpm": "bpm",
+    "tempo": "bpm",
+    "initialkey": "key",
+    "key": "key",
+    "genre": "genre",
+    "energy": "energy",
+    "energylevel": "energy",
+    "recovery": "recovery",
+    "comment": "comments",
+    "description": "comments",
 }
 _ID3_TEXT = {"TIT2": "title", "TPE1": "artist", "TBPM": "bpm", "TKEY": "key"}
 _MP4_TEXT = {"\xa9nam": "title", "\xa9ART": "artist", "\xa9gen": "genre", "\xa9cmt": "comment"}
@@ -446,13 +485,19 @@ def _read_tags(tags: Any) -> _Tags:
     return out
 
 
-_COMMENT_KEY = re.compile(r"^\s*(0?[1-9]|1[0-2])([AB])\b", re.IGNORECASE)  # Mixed In Key: "8A - Energy 7"
+_COMMENT_KEY = re.compile(
+    r"^\s*(0?[1-9]|1[0-2])([AB])\b", re.IGNORECASE
+)  # Mixed In Key: "8A - Energy 7"
 
 
 def _title_from_name(path: Path) -> tuple[str, str]:
     """("Artist", "Title") from "Artist - Title.mp3", for files without those tags."""
     artist, sep, title = path.stem.partition(" - ")
-    return (artist.strip(), title.strip()) if sep and artist.strip() and title.strip() else ("", path.stem)
+    return (
+        (artist.strip(), title.strip())
+        if sep and artist.strip() and title.strip()
+        else ("", path.stem)
+    )
 
 
 def _load_audio(path: Path, label: str, out: _Collector) -> None:
@@ -505,9 +550,21 @@ def _load_audio(path: Path, label: str, out: _Collector) -> None:
         or any(_RECOVERY_TEXT.search(c) for c in tags.comments)
         or tags.rating >= 255
     )
-    out.add(label, Track(
-        id=track_id(artist, title), title=title, artist=artist, bpm=bpm, key=key,
-        energy=energy, genre=tags.genre, duration_s=length, recovery=recovery, source=os.path.abspath(path)))
+    out.add(
+        label,
+        Track(
+            id=track_id(artist, title),
+            title=title,
+            artist=artist,
+            bpm=bpm,
+            key=key,
+            energy=energy,
+            genre=tags.genre,
+            duration_s=length,
+            recovery=recovery,
+            source=os.path.abspath(path),
+        ),
+    )
 
 
 def _is_audio(path: Path) -> bool:
@@ -517,12 +574,17 @@ def _is_audio(path: Path) -> bool:
 def _load_folder(folder: Path) -> ImportResult:
     out = _Collector()
     files = sorted(
-        p for p in folder.rglob("*")
-        if p.is_file() and _is_audio(p)
+        p
+        for p in folder.rglob("*")
+        if p.is_file()
+        and _is_audio(p)
         and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
     if not files:
-        out.error(folder.name or str(folder), f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) in the folder")
+        out.error(
+            folder.name or str(folder),
+            f"no audio files ({', '.join(AUDIO_EXTENSIONS)}) in the folder",
+        )
     for p in files:
         _load_audio(p, f"{folder.name}/{p.relative_to(folder).as_posix()}", out)
     return out.result
@@ -578,8 +640,11 @@ def _load_rekordbox(path: Path) -> ImportResult:
         out.error(path.name, f"not valid XML ({exc})")
         return out.result
     if root.tag != "DJ_PLAYLISTS":
-        out.error(path.name, f"not a Rekordbox collection export (the root element is <{root.tag}>, "
-                             "expected <DJ_PLAYLISTS>)")
+        out.error(
+            path.name,
+            f"not a Rekordbox collection export (the root element is <{root.tag}>, "
+            "expected <DJ_PLAYLISTS>)",
+        )
         return out.result
     collection = root.find("COLLECTION")
     elements = collection.findall("TRACK") if collection is not None else []
@@ -614,13 +679,23 @@ def _load_rekordbox(path: Path) -> ImportResult:
         energy = _energy_from_comments(comments)
         rating = a.get("Rating", "0").strip()
         location = a.get("Location", "").strip()
-        out.add(label, Track(
-            id=f"rb-{rb_id}" if rb_id else track_id(artist, title),
-            title=title, artist=artist, bpm=bpm, key=key,
-            energy=energy if energy is not None else estimate_energy(bpm, genre),
-            genre=genre, duration_s=duration,
-            recovery=rating == "255" or bool(_RECOVERY_TEXT.search(comments[0])),
-            source=_file_url_to_path(location) if location.lower().startswith("file:") else location or str(path)))
+        out.add(
+            label,
+            Track(
+                id=f"rb-{rb_id}" if rb_id else track_id(artist, title),
+                title=title,
+                artist=artist,
+                bpm=bpm,
+                key=key,
+                energy=energy if energy is not None else estimate_energy(bpm, genre),
+                genre=genre,
+                duration_s=duration,
+                recovery=rating == "255" or bool(_RECOVERY_TEXT.search(comments[0])),
+                source=_file_url_to_path(location)
+                if location.lower().startswith("file:")
+                else location or str(path),
+            ),
+        )
     return out.result
 
 
@@ -652,14 +727,20 @@ def load(path: str | Path) -> ImportResult:
             return _load_rekordbox(p)
     except OSError as exc:
         return ImportResult([], [f"{p.name}: cannot read the file ({exc})"])
-    return ImportResult([], [
-        f"{p.name}: not a track library (use a folder of audio files, an .m3u/.m3u8 playlist, "
-        "a .csv or a Rekordbox .xml export)"])
+    return ImportResult(
+        [],
+        [
+            f"{p.name}: not a track library (use a folder of audio files, an .m3u/.m3u8 playlist, "
+            "a .csv or a Rekordbox .xml export)"
+        ],
+    )
 
 
 @functools.cache
 def _sample() -> tuple[Track, ...]:
-    text = resources.files("crowdpulse.selector").joinpath(SAMPLE_LIBRARY).read_text(encoding="utf-8")
+    text = (
+        resources.files("crowdpulse.selector").joinpath(SAMPLE_LIBRARY).read_text(encoding="utf-8")
+    )
     result = _parse_csv(text, "sample_library.csv", "sample_library.csv")
     if result.errors:  # the shipped file is tested; this only guards against a broken install
         raise RuntimeError("the sample library has errors: " + "; ".join(result.errors))

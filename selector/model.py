@@ -24,9 +24,18 @@ class Features:
 
     def __init__(self, genres: Sequence[str]) -> None:
         self.genres = sorted({g.lower() for g in genres if g})
-        self.names = (["bias", "sentiment_before", "energy", "energy^2", "energy-vs-mood",
-                       "bpm", "bpm^2", "recovery", "hours_in", "energy*hours"]
-                      + [f"genre:{g}" for g in self.genres])
+        self.names = [
+            "bias",
+            "sentiment_before",
+            "energy",
+            "energy^2",
+            "energy-vs-mood",
+            "bpm",
+            "bpm^2",
+            "recovery",
+            "hours_in",
+            "energy*hours",
+        ] + [f"genre:{g}" for g in self.genres]
 
     def __len__(self) -> int:
         return len(self.names)
@@ -34,8 +43,18 @@ class Features:
     def __call__(self, t: Track, sentiment: float, hours_in: float) -> F64:
         mood = sentiment / 100.0
         bpm = (t.bpm - 124.0) / 20.0
-        base = [1.0, mood, t.energy, t.energy**2, abs(t.energy - mood), bpm, bpm**2,
-                1.0 if t.recovery else 0.0, hours_in, t.energy * hours_in]
+        base = [
+            1.0,
+            mood,
+            t.energy,
+            t.energy**2,
+            abs(t.energy - mood),
+            bpm,
+            bpm**2,
+            1.0 if t.recovery else 0.0,
+            hours_in,
+            t.energy * hours_in,
+        ]
         genre = [1.0 if t.genre.lower() == g else 0.0 for g in self.genres]
         return np.array(base + genre)
 
@@ -43,8 +62,14 @@ class Features:
 class EngagementModel:
     """y = phi . w + noise, w ~ N(mean, cov), updated in closed form per track."""
 
-    def __init__(self, features: Features, prior_sd: float = 15.0, noise_sd: float = 8.0,
-                 recovery_prior: float = 6.0, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        features: Features,
+        prior_sd: float = 15.0,
+        noise_sd: float = 8.0,
+        recovery_prior: float = 6.0,
+        seed: int | None = None,
+    ) -> None:
         self.f = features
         n = len(features)
         prior = np.zeros(n)
@@ -79,8 +104,12 @@ class EngagementModel:
         self.updates += 1
 
     def to_state(self) -> dict[str, object]:
-        return {"names": self.f.names, "precision": self.precision.tolist(), "b": self.b.tolist(),
-                "updates": self.updates}
+        return {
+            "names": self.f.names,
+            "precision": self.precision.tolist(),
+            "b": self.b.tolist(),
+            "updates": self.updates,
+        }
 
     def load_state(self, state: dict[str, object]) -> None:
         if state.get("names") != self.f.names:

@@ -42,14 +42,25 @@ class Suggestion:
     recovery: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"track": self.track.as_dict(), "expected": round(min(100.0, max(0.0, self.expected)), 1),
-                "reason": self.reason, "recovery": self.recovery}
+        return {
+            "track": self.track.as_dict(),
+            "expected": round(min(100.0, max(0.0, self.expected)), 1),
+            "reason": self.reason,
+            "recovery": self.recovery,
+        }
 
 
 class Selector:
-    def __init__(self, tracks: list[Track], store: SelectorStore | None = None, rules: Rules | None = None,
-                 flow: Flow | None = None, mode: str = "assist", seed: int | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        tracks: list[Track],
+        store: SelectorStore | None = None,
+        rules: Rules | None = None,
+        flow: Flow | None = None,
+        mode: str = "assist",
+        seed: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.tracks = {t.id: t for t in tracks}
         self.order = [t.id for t in tracks]
         self.rules = rules or Rules()
@@ -83,10 +94,19 @@ class Selector:
 
     # -- persistence ----------------------------------------------------------
     def _persisted(self) -> dict[str, Any]:
-        return {"mode": self.mode, "locked": self.locked, "queue": self.queue, "pinned": self.pinned,
-                "vetoed_tracks": sorted(self.vetoed_tracks), "vetoed_artists": sorted(self.vetoed_artists),
-                "arc": self.arc, "now": self.now, "history": self.history[-500:],
-                "set_start": self.set_start, "model": self.model.to_state()}
+        return {
+            "mode": self.mode,
+            "locked": self.locked,
+            "queue": self.queue,
+            "pinned": self.pinned,
+            "vetoed_tracks": sorted(self.vetoed_tracks),
+            "vetoed_artists": sorted(self.vetoed_artists),
+            "arc": self.arc,
+            "now": self.now,
+            "history": self.history[-500:],
+            "set_start": self.set_start,
+            "model": self.model.to_state(),
+        }
 
     def _restore(self) -> None:
         if self.store is None:
@@ -130,8 +150,12 @@ class Selector:
                 self._recovery(now)
             elif event == "recovered":
                 self.recovery = False
-                self.log("selector", "recovered", f"venue back at {score:.0f} (>= {self.flow.threshold + self.flow.margin:.0f}); "
-                         f"cooldown {self.flow.cooldown_s / 60:.0f} min")
+                self.log(
+                    "selector",
+                    "recovered",
+                    f"venue back at {score:.0f} (>= {self.flow.threshold + self.flow.margin:.0f}); "
+                    f"cooldown {self.flow.cooldown_s / 60:.0f} min",
+                )
                 self._refresh()  # recovery picks give way to the normal ranking
                 self._changed()
             elif self.flow.state != before:
@@ -141,14 +165,20 @@ class Selector:
     def _recovery(self, now: float) -> None:
         self.recovery = True
         self._refresh(recovery=True)
-        why = (f"venue below {self.flow.threshold:.0f} for {self.flow.dwell_s:.0f} s "
-               f"(now {self.last_score:.0f})")
+        why = (
+            f"venue below {self.flow.threshold:.0f} for {self.flow.dwell_s:.0f} s "
+            f"(now {self.last_score:.0f})"
+        )
         if not self.suggested:
             self.log("selector", "recovery", why + "; no track fits the rules")
         elif self.mode == "auto" and not self.locked and self.pinned is None:
             pick = self.suggested[0]
-            self.queue.insert(0, {"track_id": pick.track.id, "reason": pick.reason, "by": "selector"})
-            self.log("selector", "queue recovery", f"{why}: {pick.track.artist} - {pick.track.title}")
+            self.queue.insert(
+                0, {"track_id": pick.track.id, "reason": pick.reason, "by": "selector"}
+            )
+            self.log(
+                "selector", "queue recovery", f"{why}: {pick.track.artist} - {pick.track.title}"
+            )
         else:
             held = "locked" if self.locked else ("pinned" if self.pinned else self.mode)
             self.log("selector", "suggest recovery", f"{why} ({held}: the artist decides)")
@@ -183,8 +213,11 @@ class Selector:
         # a recovery pick goes to the front of the queue: it mixes out of what plays now
         prev = self._playing() if recovery else self._last_in_line()
         played = {h["track_id"] for h in self.history}
-        artist_last = {self.tracks[h["track_id"]].artist.lower(): h["started_ms"] / 1000
-                       for h in self.history if h["track_id"] in self.tracks}
+        artist_last = {
+            self.tracks[h["track_id"]].artist.lower(): h["started_ms"] / 1000
+            for h in self.history
+            if h["track_id"] in self.tracks
+        }
         excluded = self._excluded(now)
         mood = self.last_score if self.last_score is not None else 40.0
         hours = self._hours_in(now)
@@ -222,10 +255,18 @@ class Selector:
 
     def _refresh(self, recovery: bool = False) -> None:
         self.suggested = self.rank(5, recovery=recovery or self.recovery)
-        if self.mode == "auto" and not self.locked and not self.queue and self.pinned is None and self.suggested:
+        if (
+            self.mode == "auto"
+            and not self.locked
+            and not self.queue
+            and self.pinned is None
+            and self.suggested
+        ):
             pick = self.suggested[0]
             self.queue.append({"track_id": pick.track.id, "reason": pick.reason, "by": "selector"})
-            self.log("selector", "queue", f"{pick.track.artist} - {pick.track.title}: {pick.reason}")
+            self.log(
+                "selector", "queue", f"{pick.track.artist} - {pick.track.title}: {pick.reason}"
+            )
             self.suggested = self.rank(5, recovery=self.recovery)
 
     # -- the set moving on ----------------------------------------------------------
@@ -249,9 +290,18 @@ class Selector:
         phi = self.features(t, mood, self._hours_in(now))
         self.now = {"track_id": track_id, "started_ms": int(now * 1000), "source": source}
         # title and artist too: the post-show report reads the history without the library
-        self.history.append({"track_id": track_id, "started_ms": int(now * 1000), "ended_ms": None,
-                             "before": mood, "phi": phi.tolist(), "response": None,
-                             "title": t.title, "artist": t.artist})
+        self.history.append(
+            {
+                "track_id": track_id,
+                "started_ms": int(now * 1000),
+                "ended_ms": None,
+                "before": mood,
+                "phi": phi.tolist(),
+                "response": None,
+                "title": t.title,
+                "artist": t.artist,
+            }
+        )
         if self.pinned == track_id:
             self.pinned = None
         self.queue = [q for q in self.queue if q["track_id"] != track_id]
@@ -359,7 +409,9 @@ class Selector:
             raise ActionError("nothing to skip")
         pick = self.suggested[0]
         self.skipped[pick.track.id] = self.clock() + SKIP_HOLD_S
-        self.log(who, "skip", f"{pick.track.artist} - {pick.track.title} (not offered again for 30 min)")
+        self.log(
+            who, "skip", f"{pick.track.artist} - {pick.track.title} (not offered again for 30 min)"
+        )
 
     def _do_pin(self, a: dict[str, Any], who: str) -> None:
         t = self._track(a)
@@ -405,12 +457,19 @@ class Selector:
     def _do_arc(self, a: dict[str, Any], who: str) -> None:
         pts = a.get("points")
         ok = isinstance(pts, list) and all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) for v in p)
-            and 0 <= p[1] <= 1 and p[0] >= 0 for p in pts)
+            isinstance(p, list)
+            and len(p) == 2
+            and all(isinstance(v, (int, float)) for v in p)
+            and 0 <= p[1] <= 1
+            and p[0] >= 0
+            for p in pts
+        )
         if not ok or not isinstance(pts, list):
             raise ActionError("arc points must be [[minute, energy 0-1], ...]")
         self.arc = sorted([[float(m), float(e)] for m, e in pts])
-        self.log(who, "energy arc", ", ".join(f"{m:.0f} min: {e:.1f}" for m, e in self.arc) or "cleared")
+        self.log(
+            who, "energy arc", ", ".join(f"{m:.0f} min: {e:.1f}" for m, e in self.arc) or "cleared"
+        )
 
     def _do_playing(self, a: dict[str, Any], who: str) -> None:
         t = self._track(a)
@@ -431,29 +490,56 @@ class Selector:
         if self.queue:
             q = self.queue[0]
             kind = "recovery" if self.recovery and q["by"] == "selector" else "queued"
-            return {"track": self.tracks[q["track_id"]].as_dict(), "reason": q["reason"], "kind": kind}
+            return {
+                "track": self.tracks[q["track_id"]].as_dict(),
+                "reason": q["reason"],
+                "kind": kind,
+            }
         if self.suggested:
             s = self.suggested[0]
-            return {"track": s.track.as_dict(), "reason": s.reason,
-                    "kind": "recovery" if s.recovery else "suggested"}
+            return {
+                "track": s.track.as_dict(),
+                "reason": s.reason,
+                "kind": "recovery" if s.recovery else "suggested",
+            }
         return None
 
     def state(self) -> dict[str, Any]:
         with self.lock:
             now = self.now
             return {
-                "mode": self.mode, "locked": self.locked,
-                "now_playing": None if now is None else {
-                    "track": self.tracks[now["track_id"]].as_dict(), "started_ms": now["started_ms"],
-                    "source": now["source"]},
+                "mode": self.mode,
+                "locked": self.locked,
+                "now_playing": None
+                if now is None
+                else {
+                    "track": self.tracks[now["track_id"]].as_dict(),
+                    "started_ms": now["started_ms"],
+                    "source": now["source"],
+                },
                 "next": self.next_item(),
-                "queue": [{"track": self.tracks[q["track_id"]].as_dict(), "reason": q["reason"], "by": q["by"]}
-                          for q in self.queue],
+                "queue": [
+                    {
+                        "track": self.tracks[q["track_id"]].as_dict(),
+                        "reason": q["reason"],
+                        "by": q["by"],
+                    }
+                    for q in self.queue
+                ],
                 "suggestions": [s.as_dict() for s in self.suggested],
-                "vetoed_tracks": sorted(self.vetoed_tracks), "vetoed_artists": sorted(self.vetoed_artists),
-                "energy_arc": self.arc, "adaptive_flow": self.flow.as_dict(),
-                "history": [{"track": self.tracks[h["track_id"]].as_dict(), "started_ms": h["started_ms"],
-                             "ended_ms": h["ended_ms"], "response": h["response"]}
-                            for h in self.history[-20:] if h["track_id"] in self.tracks],
+                "vetoed_tracks": sorted(self.vetoed_tracks),
+                "vetoed_artists": sorted(self.vetoed_artists),
+                "energy_arc": self.arc,
+                "adaptive_flow": self.flow.as_dict(),
+                "history": [
+                    {
+                        "track": self.tracks[h["track_id"]].as_dict(),
+                        "started_ms": h["started_ms"],
+                        "ended_ms": h["ended_ms"],
+                        "response": h["response"],
+                    }
+                    for h in self.history[-20:]
+                    if h["track_id"] in self.tracks
+                ],
                 "log": self.store.recent_log() if self.store is not None else [],
             }

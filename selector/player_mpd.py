@@ -287,7 +287,9 @@ class MpdPlayer:
         if w.play_now is not None and w.play_now != self.catalogue.track_of.get(
             _file_at(queue, cur)
         ):
-            f = self._file(w.play_now)  # (one MPD lacks: the selector hears so, and the queue goes on)
+            f = self._file(
+                w.play_now
+            )  # (one MPD lacks: the selector hears so, and the queue goes on)
             if f is not None:
                 await c.playid(await self._add(c, f, cur + 1 if playing else None))
                 return  # the player event that follows brings the rest

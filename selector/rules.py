@@ -47,8 +47,14 @@ def bpm_ok(a: float, b: float, window: float) -> bool:
     return False
 
 
-def allowed(prev: Track | None, cand: Track, played_ids: set[str], artist_last_s: dict[str, float],
-            now_s: float, r: Rules) -> str | None:
+def allowed(
+    prev: Track | None,
+    cand: Track,
+    played_ids: set[str],
+    artist_last_s: dict[str, float],
+    now_s: float,
+    r: Rules,
+) -> str | None:
     """None when cand may follow prev, else the rule it breaks."""
     if cand.id in played_ids:
         return "already played tonight"
@@ -83,8 +89,9 @@ def tier(prev: Track | None, cand: Track, r: Rules) -> tuple[int, str]:
     return 3, "new section: no close tempo left"
 
 
-def hard_block(cand: Track, played_ids: set[str], artist_last_s: dict[str, float], now_s: float,
-               r: Rules) -> str | None:
+def hard_block(
+    cand: Track, played_ids: set[str], artist_last_s: dict[str, float], now_s: float, r: Rules
+) -> str | None:
     """The rules that never give: no repeats, artist separation."""
     if cand.id in played_ids:
         return "already played tonight"
@@ -94,14 +101,21 @@ def hard_block(cand: Track, played_ids: set[str], artist_last_s: dict[str, float
     return None
 
 
-def reason(prev: Track | None, cand: Track, trend_per_min: float | None, recovery: bool,
-           target_energy: float | None) -> str:
+def reason(
+    prev: Track | None,
+    cand: Track,
+    trend_per_min: float | None,
+    recovery: bool,
+    target_energy: float | None,
+) -> str:
     """'energy up: crowd trending +8 in 2 min, 124->126 BPM, 8A->9A'."""
     parts = []
     direction = "hold"
     if prev is not None:
         delta = cand.energy - prev.energy
-        direction = "energy up" if delta > 0.05 else ("energy down" if delta < -0.05 else "hold energy")
+        direction = (
+            "energy up" if delta > 0.05 else ("energy down" if delta < -0.05 else "hold energy")
+        )
     if recovery:
         direction = "mood recovery" + (" (crowd favourite)" if cand.recovery else "")
     parts.append(direction)

@@ -47,14 +47,15 @@ def _script_path() -> Path:
     return Path(scripts.__file__).resolve().parent / "features_mpy.py"
 
 
-def on_twin(audio: npt.NDArray[np.int16], sensitivity_cdb: int = -2600,
-            interval_ms: int = 250) -> Iterator[Interval]:
+def on_twin(
+    audio: npt.NDArray[np.int16], sensitivity_cdb: int = -2600, interval_ms: int = 250
+) -> Iterator[Interval]:
     pipe = twin.pipeline(sensitivity_cdb)
     sched = Schedule(interval_ms)
     start = 0
     frames = len(audio) // FRAME
     for f in range(frames):
-        pipe.process(audio[f * FRAME:(f + 1) * FRAME])
+        pipe.process(audio[f * FRAME : (f + 1) * FRAME])
         event = pipe.event()
         ms = sched.frame(event)
         if ms:
@@ -67,13 +68,17 @@ def on_twin(audio: npt.NDArray[np.int16], sensitivity_cdb: int = -2600,
         yield Interval(start, codes, bytes(pipe.extra))
 
 
-def on_micropython(audio: npt.NDArray[np.int16], sensitivity_cdb: int = -2600,
-                   interval_ms: int = 250) -> list[Interval]:
+def on_micropython(
+    audio: npt.NDArray[np.int16], sensitivity_cdb: int = -2600, interval_ms: int = 250
+) -> list[Interval]:
     """The firmware files, unchanged, in the MicroPython unix port; audio goes by pipe."""
     proc = subprocess.run(
         mpy.command(_script_path(), [str(sensitivity_cdb), str(interval_ms)]),
-        input=np.ascontiguousarray(audio, dtype="<i2").tobytes(), capture_output=True,
-        env=mpy.env_with_path(), timeout=3600, check=False,
+        input=np.ascontiguousarray(audio, dtype="<i2").tobytes(),
+        capture_output=True,
+        env=mpy.env_with_path(),
+        timeout=3600,
+        check=False,
     )
     if proc.returncode != 0:
         tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
@@ -85,7 +90,9 @@ def on_micropython(audio: npt.NDArray[np.int16], sensitivity_cdb: int = -2600,
     return out
 
 
-def decoded(iv: Interval, key: bytes = bytes(16), epoch: int = 0, seq: int = 0) -> dict[str, object]:
+def decoded(
+    iv: Interval, key: bytes = bytes(16), epoch: int = 0, seq: int = 0
+) -> dict[str, object]:
     """The interval as a report's decoded fields (through the real packet code)."""
     report = P.decode(P.encode_codes(key, epoch, seq & 0xFFFF, iv.codes), key, epoch)
     fields = report.as_dict()
@@ -97,6 +104,10 @@ def decoded(iv: Interval, key: bytes = bytes(16), epoch: int = 0, seq: int = 0) 
 def diagnostics(iv: Interval) -> dict[str, float]:
     """What the band computes but does not send (docs/dsp.md): for evaluation only."""
     x = iv.extra
-    return {"lafmax_db": P.level_db(x[0]), "applause": round(x[1] / 255.0, 4),
-            "voice_excess_db": x[2] * 0.25, "onset_rate": round(x[3] * 0.1, 1),
-            "rough_db": round(x[4] * 0.05, 2)}
+    return {
+        "lafmax_db": P.level_db(x[0]),
+        "applause": round(x[1] / 255.0, 4),
+        "voice_excess_db": x[2] * 0.25,
+        "onset_rate": round(x[3] * 0.1, 1),
+        "rough_db": round(x[4] * 0.05, 2),
+    }

@@ -30,8 +30,13 @@ def music_at_band(dur: float, rng: np.random.Generator, room: bool = True) -> np
     return S.at_level(music, rng.uniform(-24.0, -14.0))
 
 
-def clip(rng: np.random.Generator, dur: float = 20.0, snr: tuple[float, float] = (0.0, 10.0),
-         room: bool = True, rate_hz: float = 1.5) -> Clip:
+def clip(
+    rng: np.random.Generator,
+    dur: float = 20.0,
+    snr: tuple[float, float] = (0.0, 10.0),
+    room: bool = True,
+    rate_hz: float = 1.5,
+) -> Clip:
     music = music_at_band(dur, rng, room)
     n = len(music)
     onsets: list[int] = []

@@ -36,8 +36,15 @@ class Actions:
 
 
 class Crowd:
-    def __init__(self, zones: list[str], people_per_zone: list[int], genres: list[str],
-                 rng: np.random.Generator, favourites: list[str] | None = None, mood: float = 0.15) -> None:
+    def __init__(
+        self,
+        zones: list[str],
+        people_per_zone: list[int],
+        genres: list[str],
+        rng: np.random.Generator,
+        favourites: list[str] | None = None,
+        mood: float = 0.15,
+    ) -> None:
         self.rng = rng
         self.zones = zones
         self.zone = np.concatenate([np.full(n, z, np.int32) for z, n in enumerate(people_per_zone)])
@@ -72,8 +79,12 @@ class Crowd:
         self._cheer(0.6, 3.0)
 
     def _cheer(self, min_engagement: float, seconds: float) -> None:
-        who = self.present & (self.engagement > min_engagement * self.rng.uniform(0.6, 1.0, len(self)))
-        self.cheer_left[who] = np.maximum(self.cheer_left[who], seconds * self.rng.uniform(0.6, 1.4, who.sum()))
+        who = self.present & (
+            self.engagement > min_engagement * self.rng.uniform(0.6, 1.0, len(self))
+        )
+        self.cheer_left[who] = np.maximum(
+            self.cheer_left[who], seconds * self.rng.uniform(0.6, 1.4, who.sum())
+        )
 
     def appeal(self) -> F64:
         """How much each person likes what plays (0-1)."""
@@ -83,7 +94,9 @@ class Crowd:
         g = self.genres.index(t.genre.lower()) if t.genre.lower() in self.genres else -1
         like = self.genre_like[:, g] if g >= 0 else np.full(len(self), -0.1)
         want = np.clip(self.energy_pref - 0.3 * self.fatigue, 0, 1)
-        value = 0.55 + like - 1.2 * (t.energy - want) ** 2 - 0.5 * ((t.bpm - self.bpm_pref) / 30.0) ** 2
+        value = (
+            0.55 + like - 1.2 * (t.energy - want) ** 2 - 0.5 * ((t.bpm - self.bpm_pref) / 30.0) ** 2
+        )
         if t.id in self.favourites:
             value = value + 0.15
         return np.clip(value, 0.0, 1.0)
@@ -97,7 +110,9 @@ class Crowd:
                 target[here] = (1 - CONTAGION) * target[here] + CONTAGION * mood
         self.engagement += (target - self.engagement) * (1 - np.exp(-dt / TAU_S))
         energy = self.track.energy if self.track is not None else 0.0
-        self.fatigue = np.clip(self.fatigue + dt / 3600 * (1.5 * energy * self.engagement - 0.5), 0, 1)
+        self.fatigue = np.clip(
+            self.fatigue + dt / 3600 * (1.5 * energy * self.engagement - 0.5), 0, 1
+        )
         # cheering expresses engagement; it does not feed it (a loop that would
         # drive every crowd to 100 and keep it there)
         self.cheer_left = np.maximum(self.cheer_left - dt, 0)
@@ -112,12 +127,18 @@ class Crowd:
         start = self.rng.random(len(self)) < 0.05 * np.clip((e - 0.3) / 0.3, 0, 1)
         stop = e < 0.25
         self.clapping_now = playing & (keep | start) & ~stop & self.present
-        spontaneous = playing & (self.rng.random(len(self)) < 0.01 * np.clip((e - 0.6) / 0.2, 0, 1.5))
+        spontaneous = playing & (
+            self.rng.random(len(self)) < 0.01 * np.clip((e - 0.6) / 0.2, 0, 1.5)
+        )
         self.cheer_left[spontaneous] = np.maximum(self.cheer_left[spontaneous], 2.5)
         favourite = bool(self.track is not None and self.track.id in self.favourites)
         singing = playing & favourite & (e > 0.45)
-        return Actions(self.clapping_now, (self.cheer_left > 0) & self.present, singing & self.present,
-                       np.where(self.present, 0.05 + 0.9 * e * (self.track.energy if self.track else 0), 0.0))
+        return Actions(
+            self.clapping_now,
+            (self.cheer_left > 0) & self.present,
+            singing & self.present,
+            np.where(self.present, 0.05 + 0.9 * e * (self.track.energy if self.track else 0), 0.0),
+        )
 
     def truth(self) -> tuple[float | None, list[float | None]]:
         """Ground truth on the published 0-100 scale: venue, then each zone."""

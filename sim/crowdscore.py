@@ -34,9 +34,12 @@ class BandReport:
     report: bytes
 
 
-def band_mixes(scene: npt.NDArray[np.float64], n: int, rng: np.random.Generator,
-               personal: Callable[[int, np.random.Generator], npt.NDArray[np.float64]] | None = None,
-               ) -> Iterator[npt.NDArray[np.int16]]:
+def band_mixes(
+    scene: npt.NDArray[np.float64],
+    n: int,
+    rng: np.random.Generator,
+    personal: Callable[[int, np.random.Generator], npt.NDArray[np.float64]] | None = None,
+) -> Iterator[npt.NDArray[np.int16]]:
     """What each of n bands hears: the scene at its own gain and delay, its own
     noise floor, and (optionally) its wearer's own sounds."""
     for i in range(n):
@@ -50,8 +53,12 @@ def band_mixes(scene: npt.NDArray[np.float64], n: int, rng: np.random.Generator,
         yield S.to_int16(np.clip(x, -1.0, 1.0))
 
 
-def reports(mixes: Iterator[npt.NDArray[np.int16]], keys: npt.NDArray[np.uint8],
-            rng: np.random.Generator, t0_ms: int = T0_MS) -> list[BandReport]:
+def reports(
+    mixes: Iterator[npt.NDArray[np.int16]],
+    keys: npt.NDArray[np.uint8],
+    rng: np.random.Generator,
+    t0_ms: int = T0_MS,
+) -> list[BandReport]:
     out = []
     for b, audio in enumerate(mixes):
         key = bytes(keys[b])
@@ -65,8 +72,12 @@ def reports(mixes: Iterator[npt.NDArray[np.int16]], keys: npt.NDArray[np.uint8],
     return out
 
 
-def replay(engine: Engine, stream: list[BandReport], tick_ms: int = 100,
-           keep: Callable[[BandReport], bool] | None = None) -> list[dict[str, Any]]:
+def replay(
+    engine: Engine,
+    stream: list[BandReport],
+    tick_ms: int = 100,
+    keep: Callable[[BandReport], bool] | None = None,
+) -> list[dict[str, Any]]:
     """Feed reports as relay batches every BATCH_MS, tick every tick_ms; snapshots."""
     if not stream:
         return []
@@ -93,8 +104,13 @@ def replay(engine: Engine, stream: list[BandReport], tick_ms: int = 100,
 REFERENCE_ID = "REF"
 
 
-def engine_for(n: int, zones: int = 1, venue_key: bytes = bytes(range(32)),
-               reference: bool = False, **model: Any) -> tuple[Engine, npt.NDArray[np.uint8]]:
+def engine_for(
+    n: int,
+    zones: int = 1,
+    venue_key: bytes = bytes(range(32)),
+    reference: bool = False,
+    **model: Any,
+) -> tuple[Engine, npt.NDArray[np.uint8]]:
     """A gateway engine for n bands (ids S00000...), plus band REF last when there
     is a music reference."""
     from crowdpulse.gateway.sentiment import Model
@@ -106,13 +122,19 @@ def engine_for(n: int, zones: int = 1, venue_key: bytes = bytes(range(32)),
     return Engine("sim", reg, Model(**model)), reg.keys
 
 
-def score(scene: npt.NDArray[np.float64], devices: int, seed: int = 0,
-          music: npt.NDArray[np.float64] | None = None, **model: Any) -> tuple[Engine, list[dict[str, Any]]]:
+def score(
+    scene: npt.NDArray[np.float64],
+    devices: int,
+    seed: int = 0,
+    music: npt.NDArray[np.float64] | None = None,
+    **model: Any,
+) -> tuple[Engine, list[dict[str, Any]]]:
     """N bands hear scene; with music, a reference band hears the programme alone.
     Returns the engine and its snapshot every 100 ms."""
     rng = np.random.default_rng(seed)
-    engine, keys = engine_for(devices, reference=music is not None,
-                              k_anonymity=min(5, devices), **model)
+    engine, keys = engine_for(
+        devices, reference=music is not None, k_anonymity=min(5, devices), **model
+    )
     mixes = band_mixes(scene, devices, rng)
     if music is not None:
         n = min(len(music), len(scene))
@@ -125,8 +147,14 @@ def summary(snaps: list[dict[str, Any]], skip_s: float = 4.0) -> dict[str, Any]:
     if not snaps:
         return {"mean": None, "p10": None, "p90": None, "ticks": 0}
     t0 = snaps[0]["t"]
-    vals = np.array([s["score"] for s in snaps if s["score"] is not None and s["t"] - t0 >= skip_s * 1000])
+    vals = np.array(
+        [s["score"] for s in snaps if s["score"] is not None and s["t"] - t0 >= skip_s * 1000]
+    )
     if len(vals) == 0:
         return {"mean": None, "p10": None, "p90": None, "ticks": len(snaps)}
-    return {"mean": round(float(vals.mean()), 1), "p10": round(float(np.percentile(vals, 10)), 1),
-            "p90": round(float(np.percentile(vals, 90)), 1), "ticks": len(snaps)}
+    return {
+        "mean": round(float(vals.mean()), 1),
+        "p10": round(float(np.percentile(vals, 10)), 1),
+        "p90": round(float(np.percentile(vals, 90)), 1),
+        "ticks": len(snaps),
+    }

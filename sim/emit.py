@@ -95,7 +95,9 @@ def _fluct(m: Mixture, norm: float) -> F64:
     """Fluctuation of the mixture: each sound's own, scaled by its share of the voice
     band's power (a steady sound under it compresses a sound's level steps in dB), and
     combined as a p-norm (independent steps partly cancel)."""
-    parts = [(power(m.bg_db + m.bg.voice_db), m.bg.fluct)] + [(p * power(s.voice_db), s.fluct) for p, s in m.crowd]
+    parts = [(power(m.bg_db + m.bg.voice_db), m.bg.fluct)] + [
+        (p * power(s.voice_db), s.fluct) for p, s in m.crowd
+    ]
     total = sum((v for v, _ in parts), np.zeros(len(m.bg_db)))
     acc = sum(((v / total * f) ** norm for v, f in parts), np.zeros(len(m.bg_db)))
     return np.asarray(acc ** (1.0 / norm))
@@ -115,9 +117,15 @@ def read_floor(true_db: F64, curve: tuple[tuple[float, float], ...]) -> F64:
 class Emitter:
     """Per-band report codes, as arrays over the bands that report now."""
 
-    def __init__(self, person: npt.NDArray[np.int64], music_db: F64, rng: np.random.Generator,
-                 imu: npt.NDArray[np.bool_] | None = None, cal: Calibration | None = None,
-                 floor: Floor | None = None) -> None:
+    def __init__(
+        self,
+        person: npt.NDArray[np.int64],
+        music_db: F64,
+        rng: np.random.Generator,
+        imu: npt.NDArray[np.bool_] | None = None,
+        cal: Calibration | None = None,
+        floor: Floor | None = None,
+    ) -> None:
         self.person = person  # which person wears each band
         self.music_db = music_db  # LAeq of the PA's music at each band (distance, body)
         self.rng = rng
@@ -129,13 +137,20 @@ class Emitter:
         self.was_cheering = np.zeros(n, bool)
         self.slot = 0  # the programme's clock, in 50 ms slots
         # the PA's sound reaches each band 0-60 ms late (sim/acoustics.py): 0 or 1 slot
-        self.shift = np.round(self.rng.uniform(0, self.floor.pa_delay_max_ms / 1000 / SLOT_S, n)).astype(np.int64)
+        self.shift = np.round(
+            self.rng.uniform(0, self.floor.pa_delay_max_ms / 1000 / SLOT_S, n)
+        ).astype(np.int64)
         # time since each wearer last clapped / cheered: the firmware's triggers need a quiet spell
         self.clap_quiet = np.full(n, np.inf)
         self.cheer_quiet = np.full(n, np.inf)
 
-    def reactions(self, act: Actions, zone_cheer_share: F64, zone_of_band: npt.NDArray[np.int32],
-                  dt: float = 0.05) -> npt.NDArray[np.bool_]:
+    def reactions(
+        self,
+        act: Actions,
+        zone_cheer_share: F64,
+        zone_of_band: npt.NDArray[np.int32],
+        dt: float = 0.05,
+    ) -> npt.NDArray[np.bool_]:
         """Bands whose wearer just started to clap or cheer: they report at once.
         As the firmware's triggers (docs/dsp.md): a clap burst after 2 s without
         claps, a cheer swell after 1 s without one; dt: time since the last call."""
@@ -144,8 +159,9 @@ class Emitter:
         cheering = act.cheering[p] | (zone_cheer_share[zone_of_band] > 0.3)
         self.clap_quiet = np.where(self.was_clapping, 0.0, self.clap_quiet + dt)
         self.cheer_quiet = np.where(self.was_cheering, 0.0, self.cheer_quiet + dt)
-        start = ((clapping & ~self.was_clapping & (self.clap_quiet >= CLAP_QUIET_S))
-                 | (cheering & ~self.was_cheering & (self.cheer_quiet >= CHEER_QUIET_S)))
+        start = (clapping & ~self.was_clapping & (self.clap_quiet >= CLAP_QUIET_S)) | (
+            cheering & ~self.was_cheering & (self.cheer_quiet >= CHEER_QUIET_S)
+        )
         self.was_clapping, self.was_cheering = clapping, cheering
         return start
 
@@ -165,23 +181,42 @@ class Emitter:
         i = end % len(pattern) + len(pattern)
         return np.asarray((cums[i + 1] - cums[i + 1 - k]) / np.sqrt(k))
 
-    def _background(self, level_db: F64, interval_s: F64, bpm: float, shift: npt.NDArray[np.int64],
-                    music_on: bool, sound: Sound, sd: tuple[float, ...], own_sd: tuple[float, ...]
-                    ) -> tuple[F64, Sound, F64]:
+    def _background(
+        self,
+        level_db: F64,
+        interval_s: F64,
+        bpm: float,
+        shift: npt.NDArray[np.int64],
+        music_on: bool,
+        sound: Sound,
+        sd: tuple[float, ...],
+        own_sd: tuple[float, ...],
+    ) -> tuple[F64, Sound, F64]:
         """(250 ms LAeq, how it reads, sub-band deviations): music varies with its beats,
         the same for all (sd) and a little band by band (own_sd); the room between
         tracks is steady."""
         c, n = self.cal, len(level_db)
         if not music_on:
             return np.full(n, self.floor.quiet_db), c.quiet, np.zeros((n, 4))
-        dev = (self._programme(interval_s, bpm, shift)[:, None] * np.array(sd)[None, :]
-               + self.rng.standard_normal((n, 5)) * np.array(own_sd)[None, :])
+        dev = (
+            self._programme(interval_s, bpm, shift)[:, None] * np.array(sd)[None, :]
+            + self.rng.standard_normal((n, 5)) * np.array(own_sd)[None, :]
+        )
         # sub-band deviations relative to the LAeq's (each sub-band's level is the LAeq's plus its offset)
         return np.asarray(level_db + c.music_window_db + dev[:, 0]), sound, dev[:, 1:] - dev[:, :1]
 
-    def codes(self, idx: npt.NDArray[np.int64], act: Actions, zone_clap_share: F64, zone_cheer_share: F64,
-              zone_of_band: npt.NDArray[np.int32], interval_s: F64, bpm: float, music_on: bool,
-              event: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
+    def codes(
+        self,
+        idx: npt.NDArray[np.int64],
+        act: Actions,
+        zone_clap_share: F64,
+        zone_cheer_share: F64,
+        zone_of_band: npt.NDArray[np.int32],
+        interval_s: F64,
+        bpm: float,
+        music_on: bool,
+        event: npt.NDArray[np.bool_],
+    ) -> npt.NDArray[np.uint8]:
         """Codes (len(idx), N_CODES) for packet.encode_codes: interval..status."""
         c, fl, n = self.cal, self.floor, len(idx)
         p = self.person[idx]
@@ -200,11 +235,21 @@ class Emitter:
             (act.singing[p] * power(fl.sing_db + c.sing_read_db), c.sing),
         ]
         # each crowd sound comes and goes a little from one 250 ms to the next (its mean power kept)
-        crowd = [(pw * power(s.sd_db * self.rng.standard_normal(n) - s.sd_db**2 * np.log(10) / 20), s)
-                 for pw, s in crowd]
+        crowd = [
+            (pw * power(s.sd_db * self.rng.standard_normal(n) - s.sd_db**2 * np.log(10) / 20), s)
+            for pw, s in crowd
+        ]
         clap_sel = fl.clap_db + c.clap_sel_db
-        bg_db, bg, dev = self._background(self.music_db[idx], interval_s, bpm, self.shift[idx], music_on, c.music,
-                                          c.music_sd, c.band_sd)
+        bg_db, bg, dev = self._background(
+            self.music_db[idx],
+            interval_s,
+            bpm,
+            self.shift[idx],
+            music_on,
+            c.music,
+            c.music_sd,
+            c.band_sd,
+        )
         mix = Mixture(bg_db, bg, dev, crowd, clap_sel, c.clap, beats, interval_s)
         # a clap is counted when its transient stands clear of the music's beats
         clear = clap_sel - self.music_db[idx]
@@ -217,8 +262,9 @@ class Emitter:
         flags = np.where(event, P.FLAG_EVENT, 0)
         return self.encode(mix, claps, imu_claps, motion, flags)
 
-    def reference_codes(self, interval_s: float, bpm: float, music_on: bool, level_db: float
-                        ) -> npt.NDArray[np.uint8]:
+    def reference_codes(
+        self, interval_s: float, bpm: float, music_on: bool, level_db: float
+    ) -> npt.NDArray[np.uint8]:
         """Codes (1, N_CODES) of a music reference: the programme alone, dry, at line level
         (level_db on the DSP's scale).  Between tracks the line carries nothing."""
         iv = np.array([interval_s])
@@ -229,14 +275,28 @@ class Emitter:
             out[:, 10] = P.BATTERY_UNKNOWN << 4
             return out
         c = self.cal
-        bg_db, bg, dev = self._background(np.array([level_db]), iv, bpm, np.zeros(1, np.int64), True, c.reference,
-                                          c.reference_sd, (0.0,) * 5)
+        bg_db, bg, dev = self._background(
+            np.array([level_db]),
+            iv,
+            bpm,
+            np.zeros(1, np.int64),
+            True,
+            c.reference,
+            c.reference_sd,
+            (0.0,) * 5,
+        )
         mix = Mixture(bg_db, bg, dev, [], 0.0, self.cal.clap, np.zeros(1), iv)
         zero = np.zeros(1, np.int64)
         return self.encode(mix, zero, zero, np.full(1, np.nan), zero)
 
-    def encode(self, m: Mixture, claps: npt.NDArray[np.int64], imu_claps: npt.NDArray[np.int64],
-               motion_g: F64, flags: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+    def encode(
+        self,
+        m: Mixture,
+        claps: npt.NDArray[np.int64],
+        imu_claps: npt.NDArray[np.int64],
+        motion_g: F64,
+        flags: npt.NDArray[np.int64],
+    ) -> npt.NDArray[np.uint8]:
         c = self.cal
         sub = {name: _sub(m, k, name) for k, name in enumerate(SUBBANDS)}
         around = power(m.bg_db) + sum((p for p, _ in m.crowd), np.zeros(len(m.bg_db)))
@@ -245,9 +305,13 @@ class Emitter:
         # as they stand out of the rest
         rate, clear = m.beats / m.interval_s, m.clap_sel_db - db(around)
         tonal = _tonal(m, c.tonal_width_db)
-        tonal = tonal - rate * c.clap_tonal * logistic((clear - c.clap_tonal_mid_db) / c.clap_tonal_width_db)
+        tonal = tonal - rate * c.clap_tonal * logistic(
+            (clear - c.clap_tonal_mid_db) / c.clap_tonal_width_db
+        )
         fluct = _fluct(m, c.fluct_norm)
-        fluct = fluct + rate * c.clap_fluct_db * logistic((clear - c.clap_fluct_mid_db) / c.clap_fluct_width_db)
+        fluct = fluct + rate * c.clap_fluct_db * logistic(
+            (clear - c.clap_fluct_mid_db) / c.clap_fluct_width_db
+        )
         # the microphone clips where the waveform's bass peaks pass full scale
         over = np.maximum(db(sub["low"]) - c.clip_x0_db, 0.0) ** 1.5
         clip = c.clip_k * over
@@ -262,8 +326,11 @@ class Emitter:
         out[:, 5] = _level(read_floor(db(sub["top"]), c.top_floor) - clip)
         out[:, 6] = np.clip(np.round(tonal / P.TONAL_STEP), 0, 255)
         out[:, 7] = np.clip(np.round(fluct / P.TEXTURE_STEP_DB), 0, 255)
-        out[:, 8] = np.where(np.isnan(motion_g), P.MOTION_ABSENT,
-                             np.clip(np.round(np.nan_to_num(motion_g) / P.MOTION_STEP_G), 0, 254))
+        out[:, 8] = np.where(
+            np.isnan(motion_g),
+            P.MOTION_ABSENT,
+            np.clip(np.round(np.nan_to_num(motion_g) / P.MOTION_STEP_G), 0, 254),
+        )
         out[:, 9] = (np.minimum(claps, P.COUNT_MAX) << 4) | np.minimum(imu_claps, P.COUNT_MAX)
         out[:, 10] = (P.BATTERY_UNKNOWN << 4) | flags
         return out

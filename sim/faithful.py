@@ -51,7 +51,7 @@ STARTERS = 8  # bands booting at once
 def _loop(x: F32, start: int, n: int) -> F32:
     i = start % len(x)
     if i + n <= len(x):
-        return x[i:i + n]
+        return x[i : i + n]
     return np.concatenate((x[i:], x[: n - (len(x) - i)]))
 
 
@@ -79,8 +79,12 @@ class Mixer:
         self.origin = time.monotonic()
         rng = np.random.default_rng(run.sc.seed + 7)
         self.offset = rng.integers(0, self.bank.loop, (n, 3))  # each band's own neighbours
-        self.clap_lag = np.round(rng.normal(0.0, self.lv.clap_jitter_ms / 1000, n) * RATE).astype(np.int64)
-        self.clap_db = rng.uniform(self.lv.clap_db - self.lv.clap_spread_db, self.lv.clap_db + self.lv.clap_spread_db, n)
+        self.clap_lag = np.round(rng.normal(0.0, self.lv.clap_jitter_ms / 1000, n) * RATE).astype(
+            np.int64
+        )
+        self.clap_db = rng.uniform(
+            self.lv.clap_db - self.lv.clap_spread_db, self.lv.clap_db + self.lv.clap_spread_db, n
+        )
         self.pos = np.full(n, -1, np.int64)
         self.first = np.full(n, -1, np.int64)
         self.ref_pos = -1
@@ -105,10 +109,17 @@ class Mixer:
         def power(db: float) -> float:
             return float(A.amplitude(db)) ** 2
 
-        g_tex = np.sqrt(np.stack([
-            share(act.clapping) * power(lv.applause_db),
-            share(act.cheering) * power(lv.cheer_db) + act.cheering * power(lv.own_voice_db),
-            act.singing * power(lv.sing_db)], axis=1))
+        g_tex = np.sqrt(
+            np.stack(
+                [
+                    share(act.clapping) * power(lv.applause_db),
+                    share(act.cheering) * power(lv.cheer_db)
+                    + act.cheering * power(lv.own_voice_db),
+                    act.singing * power(lv.sing_db),
+                ],
+                axis=1,
+            )
+        )
         g_music = A.amplitude(run.emitter.music_db) if music is not None else np.zeros(len(zone))
         self.mix = Mix(music, self._track_pos, g_music, g_tex, act.clapping.copy())
 
@@ -122,7 +133,9 @@ class Mixer:
         out = np.float32(A.amplitude(self.lv.quiet_db)) * _loop(bank.noise, p, n)
         for s in range(3):
             if m.g_tex[b, s] > 0:
-                out += np.float32(m.g_tex[b, s]) * _loop(bank.textures[s], p + int(self.offset[b, s]), n)
+                out += np.float32(m.g_tex[b, s]) * _loop(
+                    bank.textures[s], p + int(self.offset[b, s]), n
+                )
         if m.music is not None:
             out += np.float32(m.g_music[b]) * _loop(m.music, p - m.track_pos, n)
             if m.clapping[b]:
@@ -147,12 +160,16 @@ class Mixer:
         n, length = len(out), self.bank.claps.shape[1]
         start = track_pos + int(self.clap_lag[b])
         gain = np.float32(A.amplitude(self.clap_db[b]))
-        for k in range(max(0, int(np.ceil((p - length - start) / beat))), int((p + n - 1 - start) // beat) + 1):
+        for k in range(
+            max(0, int(np.ceil((p - length - start) / beat))), int((p + n - 1 - start) // beat) + 1
+        ):
             at = start + int(k * beat)
             src, dst = max(0, p - at), max(0, at - p)
             size = min(length - src, n - dst)
             if size > 0:
-                out[dst:dst + size] += gain * self.bank.claps[k % len(self.bank.claps), src:src + size]
+                out[dst : dst + size] += (
+                    gain * self.bank.claps[k % len(self.bank.claps), src : src + size]
+                )
 
 
 def actions_now(crowd: Crowd) -> Actions:
@@ -160,8 +177,12 @@ def actions_now(crowd: Crowd) -> Actions:
     t = crowd.track
     favourite = t is not None and t.id in crowd.favourites
     singing = crowd.present & (crowd.engagement > 0.45) & favourite
-    return Actions(crowd.clapping_now & crowd.present, (crowd.cheer_left > 0) & crowd.present, singing,
-                   np.zeros(len(crowd)))
+    return Actions(
+        crowd.clapping_now & crowd.present,
+        (crowd.cheer_left > 0) & crowd.present,
+        singing,
+        np.zeros(len(crowd)),
+    )
 
 
 @dataclass
@@ -173,8 +194,12 @@ class FaithfulResult(Result):
     bands_started: int = 0
     direct_bands: int = 0  # on WiFi/MQTT; the others advertise over BLE to the relay
     pids: list[int] = field(default_factory=list)
-    band_cpu_s: list[float] = field(default_factory=list)  # each MicroPython process, over the night
-    host_cpu_s: float = 0.0  # this process: crowd, sound, feeding, relay (and whatever else runs in it)
+    band_cpu_s: list[float] = field(
+        default_factory=list
+    )  # each MicroPython process, over the night
+    host_cpu_s: float = (
+        0.0  # this process: crowd, sound, feeding, relay (and whatever else runs in it)
+    )
     realtime: float = 0.0  # the slowest band's sound fed, over the wall-clock time it had
     reports_direct: int = 0
     reports_relayed: int = 0
@@ -186,7 +211,9 @@ class _Relay:
     """BLE adverts from the medium, batched per relay (repeats dropped), as
     `crowdpulse relay` does; a band is heard by its zone's relays that are up."""
 
-    def __init__(self, run: SimRun, medium: Medium, client: mqtt.Client, venue: str, res: FaithfulResult) -> None:
+    def __init__(
+        self, run: SimRun, medium: Medium, client: mqtt.Client, venue: str, res: FaithfulResult
+    ) -> None:
         self.run, self.medium, self.client, self.venue, self.res = run, medium, client, venue, res
         self.last: dict[bytes, bytes] = {}  # BLE address -> its last report
         self.ids: dict[int, dict[int, int]] = {}
@@ -198,8 +225,13 @@ class _Relay:
         if epoch not in self.ids:
             # the previous, current and next epoch's ids, as the gateway looks them up:
             # a band switches a few seconds either side of the boundary (wristband.rotation)
-            self.ids = {epoch: {int(v): i for e in (epoch - 1, epoch, epoch + 1)
-                                for i, v in enumerate(self.run.registry.ids_for_epoch(e))}}
+            self.ids = {
+                epoch: {
+                    int(v): i
+                    for e in (epoch - 1, epoch, epoch + 1)
+                    for i, v in enumerate(self.run.registry.ids_for_epoch(e))
+                }
+            }
         return self.ids[epoch].get(onair)
 
     def _loop(self) -> None:
@@ -216,16 +248,20 @@ class _Relay:
                 b = self._band(P.decode(report).onair, P.epoch_of(ms // 1000))
                 if b is None:
                     continue
-                up = np.flatnonzero((self.run.relay_zone == self.run.zone_of[b]) & self.run.medium.relay_up)
+                up = np.flatnonzero(
+                    (self.run.relay_zone == self.run.zone_of[b]) & self.run.medium.relay_up
+                )
                 if len(up) == 0:
                     self.res.reports_unheard += 1
                     continue
                 batches.setdefault(int(up[b % len(up)]), []).append((report, -60, ms))
             for r, recs in batches.items():
                 for i in range(0, len(recs), P.BATCH_MAX):
-                    part = recs[i:i + P.BATCH_MAX]
-                    self.client.publish(topic(self.venue, "relay", self.run.relay_ids[r], "batch"),
-                                        P.encode_batch(part, part[0][2]))
+                    part = recs[i : i + P.BATCH_MAX]
+                    self.client.publish(
+                        topic(self.venue, "relay", self.run.relay_ids[r], "batch"),
+                        P.encode_batch(part, part[0][2]),
+                    )
                 self.res.reports_relayed += len(recs)
 
 
@@ -243,7 +279,9 @@ class _Sink:
         pass
 
 
-def _connect(url: BrokerURL, venue: str, res: FaithfulResult) -> tuple[mqtt.Client, list[float | None]]:
+def _connect(
+    url: BrokerURL, venue: str, res: FaithfulResult
+) -> tuple[mqtt.Client, list[float | None]]:
     client = make_client(url, f"crowdpulse-faithful-{venue}")
     latest: list[float | None] = [None]
     up = threading.Event()
@@ -272,9 +310,18 @@ def _connect(url: BrokerURL, venue: str, res: FaithfulResult) -> tuple[mqtt.Clie
     return client, latest
 
 
-def run_faithful(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_key: bytes,
-                 seconds: float | None = None, *, speed: float = 1.0, reference: bool = False,
-                 say: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True)) -> FaithfulResult:
+def run_faithful(
+    sc: Scenario,
+    devices: int,
+    url: BrokerURL,
+    venue: str,
+    venue_key: bytes,
+    seconds: float | None = None,
+    *,
+    speed: float = 1.0,
+    reference: bool = False,
+    say: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
+) -> FaithfulResult:
     """The scenario with `devices` real-firmware bands (S00001... by zone, as
     session.venue_toml assigns them) reporting to a gateway through the broker at
     url, until the scenario ends, `seconds` of it have run, or Ctrl-C; with
@@ -283,8 +330,9 @@ def run_faithful(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_k
     returns, however it ends."""
     started, cpu0 = time.perf_counter(), time.process_time()
     run = SimRun(sc, devices, venue_key, time.time(), speed=speed, reference=reference)
-    res = FaithfulResult(sc.name, devices, run.truth, [z.name for z in sc.zones],
-                         direct_bands=int(run.direct.sum()))
+    res = FaithfulResult(
+        sc.name, devices, run.truth, [z.name for z in sc.zones], direct_bands=int(run.direct.sum())
+    )
     bands: list[VirtualBand] = []
     medium: Medium | None = None
     relay: _Relay | None = None
@@ -303,21 +351,52 @@ def run_faithful(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_k
         medium = Medium() if res.direct_bands < devices else None
         for b, band_id in enumerate(run.band_ids):
             direct = bool(run.direct[b])
-            cfg = band_config(venue_key, band_id, venue=venue, zone=sc.zones[run.zone_of[b]].name,
-                              broker=(url.host, url.port) if direct else None,
-                              transport="mqtt" if direct else "ble", status_every_s=60)
-            bands.append(VirtualBand(cfg, speed=1.0, medium=None if direct else medium,
-                                     source=partial(mixer.block, b), block_frames=BLOCK_FRAMES))
+            cfg = band_config(
+                venue_key,
+                band_id,
+                venue=venue,
+                zone=sc.zones[run.zone_of[b]].name,
+                broker=(url.host, url.port) if direct else None,
+                transport="mqtt" if direct else "ble",
+                status_every_s=60,
+            )
+            bands.append(
+                VirtualBand(
+                    cfg,
+                    speed=1.0,
+                    medium=None if direct else medium,
+                    source=partial(mixer.block, b),
+                    block_frames=BLOCK_FRAMES,
+                )
+            )
         if reference:
-            cfg = band_config(venue_key, REFERENCE_ID, venue=venue, zone=sc.zones[0].name,
-                              broker=(url.host, url.port), transport="mqtt", status_every_s=60)
-            bands.append(VirtualBand(cfg, speed=1.0, medium=None, source=mixer.reference_block,
-                                     block_frames=BLOCK_FRAMES))
-        say(f"crowdpulse sim: starting {devices} faithful bands (MicroPython), "
-            f"{res.direct_bands} on WiFi/MQTT, the rest over BLE to a relay")
+            cfg = band_config(
+                venue_key,
+                REFERENCE_ID,
+                venue=venue,
+                zone=sc.zones[0].name,
+                broker=(url.host, url.port),
+                transport="mqtt",
+                status_every_s=60,
+            )
+            bands.append(
+                VirtualBand(
+                    cfg,
+                    speed=1.0,
+                    medium=None,
+                    source=mixer.reference_block,
+                    block_frames=BLOCK_FRAMES,
+                )
+            )
+        say(
+            f"crowdpulse sim: starting {devices} faithful bands (MicroPython), "
+            f"{res.direct_bands} on WiFi/MQTT, the rest over BLE to a relay"
+        )
         list(pool.map(lambda band: band.start(), bands))
         res.pids = [band.pid for band in bands]
-        res.bands_started = sum(1 for band in bands if band.proc is not None and band.proc.poll() is None)
+        res.bands_started = sum(
+            1 for band in bands if band.proc is not None and band.proc.poll() is None
+        )
         if medium is not None:
             relay = _Relay(run, medium, client, venue, res)
         present = np.ones(devices, bool)
@@ -330,11 +409,15 @@ def run_faithful(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_k
             run.step(sink)
             mixer.update(actions_now(run.crowd))
             for i in np.flatnonzero(run.crowd.present != present):
-                bands[i].mute(not run.crowd.present[i])  # a band whose wearer is not here stays quiet
+                bands[i].mute(
+                    not run.crowd.present[i]
+                )  # a band whose wearer is not here stays quiet
             present = run.crowd.present.copy()
             if len(run.truth.t_s) > rows:
                 res.estimate.append(latest[0])
-                client.publish(truth_topic, json.dumps(truth_row(run.truth, res.zones, -1)), 0, True)
+                client.publish(
+                    truth_topic, json.dumps(truth_row(run.truth, res.zones, -1)), 0, True
+                )
             lag = time.time() - (origin + run.t)
             res.behind_s = max(res.behind_s, lag)
             if lag < 0:

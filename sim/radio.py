@@ -48,17 +48,27 @@ def path_loss_db(d_m: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
 class Medium:
     """Bands at band_xy, relays at relay_xy (metres); body loss drawn per path."""
 
-    def __init__(self, band_xy: npt.NDArray[np.float64], relay_xy: npt.NDArray[np.float64],
-                 rng: np.random.Generator, body_db_mean: float = 6.0) -> None:
+    def __init__(
+        self,
+        band_xy: npt.NDArray[np.float64],
+        relay_xy: npt.NDArray[np.float64],
+        rng: np.random.Generator,
+        body_db_mean: float = 6.0,
+    ) -> None:
         self.rng = rng
         d = np.linalg.norm(band_xy[:, None, :] - relay_xy[None, :, :], axis=2)
         self.rssi = TX_DBM - path_loss_db(d) - rng.exponential(body_db_mean, d.shape)
         self.relay_up = np.ones(len(relay_xy), dtype=bool)
         self.stats = Stats()
 
-    def events(self, start: float, end: float, next_event: npt.NDArray[np.float64],
-               interval_s: npt.NDArray[np.float64], active: npt.NDArray[np.bool_]
-               ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    def events(
+        self,
+        start: float,
+        end: float,
+        next_event: npt.NDArray[np.float64],
+        interval_s: npt.NDArray[np.float64],
+        active: npt.NDArray[np.bool_],
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """Advertising events of every active band in [start, end): (band, time); moves next_event on."""
         bands, times = [], []
         t = next_event.copy()
@@ -75,8 +85,9 @@ class Medium:
             return np.zeros(0, np.int64), np.zeros(0)
         return np.concatenate(bands), np.concatenate(times)
 
-    def deliver(self, band: npt.NDArray[np.int64], t: npt.NDArray[np.float64]
-                ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    def deliver(
+        self, band: npt.NDArray[np.int64], t: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """Which events each relay hears: (event index, relay, rssi) for every reception."""
         n = len(band)
         self.stats.sent_events += n
@@ -126,5 +137,3 @@ def _collides(t: npt.NDArray[np.float64], audible: npt.NDArray[np.bool_]) -> npt
 def aloha_success(events_per_s: float) -> float:
     """The textbook pure-ALOHA success probability at this offered rate, one channel."""
     return float(np.exp(-2.0 * events_per_s * AIRTIME_S))
-
-

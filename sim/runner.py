@@ -48,10 +48,20 @@ class Truth:
 
 
 class SimRun:
-    def __init__(self, sc: Scenario, devices: int, venue_key: bytes, t0_s: float,
-                 tracks: list[Track] | None = None, seed: int | None = None, speed: float = 1.0,
-                 mode: str = "fast", band_ids: list[list[str]] | None = None,
-                 floor: Floor | None = None, reference: bool = False) -> None:
+    def __init__(
+        self,
+        sc: Scenario,
+        devices: int,
+        venue_key: bytes,
+        t0_s: float,
+        tracks: list[Track] | None = None,
+        seed: int | None = None,
+        speed: float = 1.0,
+        mode: str = "fast",
+        band_ids: list[list[str]] | None = None,
+        floor: Floor | None = None,
+        reference: bool = False,
+    ) -> None:
         """band_ids: per scenario zone, the ids of a venue file's bands (their number
         then sets each zone's crowd); by default S00001... shared out by zone."""
         self.sc = sc
@@ -65,22 +75,41 @@ class SimRun:
         # gateway on the wall clock takes them); st: the scenario's clock (the
         # crowd, tracks and events), which runs `speed` times faster
         self.t0, self.t, self.st, self.speed = t0_s, 0.0, 0.0, speed
-        counts = split(devices, [z.share for z in sc.zones]) if band_ids is None else [len(b) for b in band_ids]
-        self.crowd = Crowd([z.name for z in sc.zones], counts, sorted({t.genre for t in self.tracks}), self.world_rng,
-                           [t.id for t in self.tracks if t.recovery], sc.start_mood)
+        counts = (
+            split(devices, [z.share for z in sc.zones])
+            if band_ids is None
+            else [len(b) for b in band_ids]
+        )
+        self.crowd = Crowd(
+            [z.name for z in sc.zones],
+            counts,
+            sorted({t.genre for t in self.tracks}),
+            self.world_rng,
+            [t.id for t in self.tracks if t.recovery],
+            sc.start_mood,
+        )
         if sc.absent_share > 0:
             self.crowd.present[self.world_rng.random(devices) < sc.absent_share] = False
         self.zone_of = self.crowd.zone
-        self.band_ids = ([f"S{i + 1:05d}" for i in range(devices)] if band_ids is None
-                         else [b for zone in band_ids for b in zone])  # the crowd is in zone order
+        self.band_ids = (
+            [f"S{i + 1:05d}" for i in range(devices)]
+            if band_ids is None
+            else [b for zone in band_ids for b in zone]
+        )  # the crowd is in zone order
         fleet = list(zip(self.band_ids, [sc.zones[z].name for z in self.zone_of], strict=True))
         # a music reference at the booth: one more band, after the crowd's, on the mixer's output
         self.reference = reference
         refs = [REFERENCE_ID] if reference else []
-        self.registry = Registry(venue_key, fleet + [(r, sc.zones[0].name) for r in refs],
-                                 [z.name for z in sc.zones], refs)
+        self.registry = Registry(
+            venue_key,
+            fleet + [(r, sc.zones[0].name) for r in refs],
+            [z.name for z in sc.zones],
+            refs,
+        )
         xy, music = self._place()
-        relays = [(z, x + self._origin(z), y) for z, zone in enumerate(sc.zones) for x, y in zone.relays]
+        relays = [
+            (z, x + self._origin(z), y) for z, zone in enumerate(sc.zones) for x, y in zone.relays
+        ]
         self.relay_zone = np.array([r[0] for r in relays], np.int32)
         self.relay_ids = [f"r{i + 1}" for i in range(len(relays))]
         self.sent_seq = np.full((len(relays), devices), -1, np.int64)
@@ -88,7 +117,10 @@ class SimRun:
         imu = self.rng.random(devices) < sc.imu_share
         if mode == "twin":  # the same interface, from synthesized audio through the DSP twin
             from crowdpulse.sim.twinemit import TwinEmitter
-            self.emitter: Emitter = TwinEmitter(np.arange(devices), music, self.rng, imu, floor=self.floor)
+
+            self.emitter: Emitter = TwinEmitter(
+                np.arange(devices), music, self.rng, imu, floor=self.floor
+            )
         else:
             self.emitter = Emitter(np.arange(devices), music, self.rng, imu, floor=self.floor)
         self.direct = self.rng.random(devices) < sc.mqtt_share
@@ -208,7 +240,9 @@ class SimRun:
             elif e.kind == "silence":
                 self.silence_until = self.st + e.value
                 self.crowd.play(None, self.t0 + self.t)
-            elif e.kind == "dj_plays":  # the artist overrides: through the selector when following it
+            elif (
+                e.kind == "dj_plays"
+            ):  # the artist overrides: through the selector when following it
                 t = self.pick({"pick": e.pick})
                 if self.follow:
                     self.dj_requests.append(t)
@@ -227,8 +261,11 @@ class SimRun:
         """50 ms of the night; with no sink, only the crowd and its truth (no
         bands, no radio): what the scenario does to the people, cheaply."""
         self._events()
-        if self.follow is None and self.st >= self.silence_until and (
-                self.crowd.track is None or self.st >= self.track_end):
+        if (
+            self.follow is None
+            and self.st >= self.silence_until
+            and (self.crowd.track is None or self.st >= self.track_end)
+        ):
             self._next_track()
         dt = STEP_S * self.speed
         if self.crowd.track is not None and self.drop_at <= self.st < self.drop_at + dt:
@@ -273,8 +310,17 @@ class SimRun:
         span = np.clip(self.t - self.last_report_t[idx], 0.05, 2.55)
         span = np.where(self.has_report[idx], span, self.interval_s)
         bpm = self.crowd.track.bpm if self.crowd.track is not None else 120.0
-        codes = self.emitter.codes(idx, act, clap_share, cheer_share, self.zone_of, span, bpm,
-                                   self.crowd.track is not None, started[idx])
+        codes = self.emitter.codes(
+            idx,
+            act,
+            clap_share,
+            cheer_share,
+            self.zone_of,
+            span,
+            bpm,
+            self.crowd.track is not None,
+            started[idx],
+        )
         reports = self._sign(idx, codes, now)
         self._advertise(idx, reports, started[idx])
         self.has_report[idx] = True
@@ -291,13 +337,21 @@ class SimRun:
             return
         now = self.t0 + self.t
         track = self.crowd.track
-        codes = self.emitter.reference_codes(turns * STEP_S, track.bpm if track is not None else 120.0,
-                                             track is not None, self.floor.line_db)
+        codes = self.emitter.reference_codes(
+            turns * STEP_S,
+            track.bpm if track is not None else 120.0,
+            track is not None,
+            self.floor.line_db,
+        )
         report = self._sign(np.array([len(self.band_ids)]), codes, now)
         sink.direct(REFERENCE_ID, report[0].tobytes(), int(now * 1000))
 
-    def _advertise(self, idx: npt.NDArray[np.int64], reports: npt.NDArray[np.uint8],
-                   event: npt.NDArray[np.bool_]) -> None:
+    def _advertise(
+        self,
+        idx: npt.NDArray[np.int64],
+        reports: npt.NDArray[np.uint8],
+        event: npt.NDArray[np.bool_],
+    ) -> None:
         """The firmware's advert timing (sim/adverts.py); each band's report is
         made somewhere in this step, as its own frames end."""
         at = self.t + self.rng.uniform(0, STEP_S, len(idx))
@@ -305,7 +359,9 @@ class SimRun:
         self.latest[idx[take]] = reports[take]
         self.latest_seq[idx[take]] = (self.seq[idx[take]] - 1) & 0xFFFF
 
-    def _sign(self, idx: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8], now: float) -> npt.NDArray[np.uint8]:
+    def _sign(
+        self, idx: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8], now: float
+    ) -> npt.NDArray[np.uint8]:
         epoch = P.epoch_of(int(now))
         if epoch != self._epoch:
             self._epoch, self._ids = epoch, self.registry.ids_for_epoch(epoch)
@@ -329,20 +385,30 @@ class SimRun:
                 continue
             self.sent_seq[r, b] = self.latest_seq[b]
             arrival = ((self.t0 + t[ev[sel]]) * 1000).astype(np.int64)
-            sink.batch(self.relay_ids[int(r)], relay_batch(self.latest[b], np.clip(rssi[sel], -128, 127), arrival), ms)
+            sink.batch(
+                self.relay_ids[int(r)],
+                relay_batch(self.latest[b], np.clip(rssi[sel], -128, 127), arrival),
+                ms,
+            )
+
     def _rogue(self, sink: Sink) -> None:
         """A band flooding forged reports: random tags under a real band's id."""
         n = max(1, int(self.rogue_rate * STEP_S))
         ms = int((self.t0 + self.t) * 1000)
         fake = self.latest[:n].copy()
-        fake[:, P.BODY_SIZE:] = self.rng.integers(0, 256, (n, P.TAG_SIZE))
+        fake[:, P.BODY_SIZE :] = self.rng.integers(0, 256, (n, P.TAG_SIZE))
         fake[:, 5] = self.rng.integers(0, 256, n)
         sink.batch("r-rogue", P.encode_batch([(f.tobytes(), -40, ms) for f in fake], ms), ms)
 
 
-def sign(registry: Registry, ids: npt.NDArray[np.uint32], seq: npt.NDArray[np.int64],
-         idx: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8],
-         epoch: int) -> npt.NDArray[np.uint8]:
+def sign(
+    registry: Registry,
+    ids: npt.NDArray[np.uint32],
+    seq: npt.NDArray[np.int64],
+    idx: npt.NDArray[np.int64],
+    codes: npt.NDArray[np.uint8],
+    epoch: int,
+) -> npt.NDArray[np.uint8]:
     """Reports for bands idx, as their firmware signs them (wristband.packet's
     layout, built as one array): seq is each band's counter plus the epoch's
     offset (packet.seq_offset), the fields go behind the epoch's field mask
@@ -358,7 +424,9 @@ def sign(registry: Registry, ids: npt.NDArray[np.uint32], seq: npt.NDArray[np.in
     return np.concatenate([body, registry.hmac.prefix(body, idx, P.TAG_SIZE)], axis=1)
 
 
-def relay_batch(reports: npt.NDArray[np.uint8], rssi: npt.NDArray[np.float64], arrival_ms: npt.NDArray[np.int64]) -> bytes:
+def relay_batch(
+    reports: npt.NDArray[np.uint8], rssi: npt.NDArray[np.float64], arrival_ms: npt.NDArray[np.int64]
+) -> bytes:
     """A relay batch (wristband.packet's layout), built as one array."""
     base = int(arrival_ms.min())
     rec = np.zeros(len(reports), RECORD_DTYPE)
@@ -366,7 +434,10 @@ def relay_batch(reports: npt.NDArray[np.uint8], rssi: npt.NDArray[np.float64], a
     rec["rssi"] = rssi.astype(np.int8)
     rec["length"] = P.REPORT_SIZE
     rec["report"] = np.ascontiguousarray(reports).view(rec["report"].dtype).reshape(-1)
-    return struct.pack(P.BATCH_HEADER, P.BATCH_VERSION, P.BATCH_RECORD_SIZE, len(rec), base) + rec.tobytes()
+    return (
+        struct.pack(P.BATCH_HEADER, P.BATCH_VERSION, P.BATCH_RECORD_SIZE, len(rec), base)
+        + rec.tobytes()
+    )
 
 
 def split(n: int, shares: list[float]) -> list[int]:

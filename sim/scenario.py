@@ -29,8 +29,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-KINDS = ("relays_down", "relays_up", "rogue", "arrive", "leave", "silence", "dead_zone", "cheer", "clap",
-         "dj_plays")
+KINDS = (
+    "relays_down",
+    "relays_up",
+    "rogue",
+    "arrive",
+    "leave",
+    "silence",
+    "dead_zone",
+    "cheer",
+    "clap",
+    "dj_plays",
+)
 PICKS = ("liked", "unloved", "favourite", "any")
 
 
@@ -73,10 +83,17 @@ class Scenario:
 def _zone(z: dict[str, Any], i: int) -> Zone:
     try:
         relays = [(float(x), float(y)) for x, y in z.get("relays", [])]
-        zone = Zone(str(z["name"]), float(z.get("share", 1.0)), (float(z["size_m"][0]), float(z["size_m"][1])),
-                    (float(z["music_db"][0]), float(z["music_db"][1])), relays)
+        zone = Zone(
+            str(z["name"]),
+            float(z.get("share", 1.0)),
+            (float(z["size_m"][0]), float(z["size_m"][1])),
+            (float(z["music_db"][0]), float(z["music_db"][1])),
+            relays,
+        )
     except (KeyError, TypeError, ValueError, IndexError):
-        raise ScenarioError(f"zones[{i}] needs name, size_m = [w, h], music_db = [back, front], relays") from None
+        raise ScenarioError(
+            f"zones[{i}] needs name, size_m = [w, h], music_db = [back, front], relays"
+        ) from None
     if zone.share <= 0 or min(zone.size_m) <= 0:
         raise ScenarioError(f"zones[{i}]: share and size must be positive")
     return zone
@@ -85,19 +102,36 @@ def _zone(z: dict[str, Any], i: int) -> Zone:
 def parse(raw: dict[str, Any], where: str = "scenario") -> Scenario:
     try:
         zones = [_zone(z, i) for i, z in enumerate(raw["zones"])]
-        events = [Event(float(e["at_min"]) * 60, str(e["kind"]), float(e.get("value", 0.0)), str(e.get("zone", "")),
-                        str(e.get("pick", "unloved")))
-                  for e in raw.get("events", [])]
+        events = [
+            Event(
+                float(e["at_min"]) * 60,
+                str(e["kind"]),
+                float(e.get("value", 0.0)),
+                str(e.get("zone", "")),
+                str(e.get("pick", "unloved")),
+            )
+            for e in raw.get("events", [])
+        ]
         timeline = list(raw.get("timeline", [{"pick": "liked"}] * 40))
-        sc = Scenario(str(raw["name"]), float(raw["duration_min"]) * 60, int(raw.get("seed", 1)), zones,
-                      timeline, events, float(raw.get("absent_share", 0.0)),
-                      float(raw.get("mqtt_share", 0.1)), float(raw.get("imu_share", 0.2)),
-                      float(raw.get("start_mood", 0.15)))
+        sc = Scenario(
+            str(raw["name"]),
+            float(raw["duration_min"]) * 60,
+            int(raw.get("seed", 1)),
+            zones,
+            timeline,
+            events,
+            float(raw.get("absent_share", 0.0)),
+            float(raw.get("mqtt_share", 0.1)),
+            float(raw.get("imu_share", 0.2)),
+            float(raw.get("start_mood", 0.15)),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise ScenarioError(f"{where}: missing or bad {exc}") from None
     for e in sc.events:
         if e.kind not in KINDS:
-            raise ScenarioError(f"{where}: unknown event kind {e.kind!r}; known: {', '.join(KINDS)}")
+            raise ScenarioError(
+                f"{where}: unknown event kind {e.kind!r}; known: {', '.join(KINDS)}"
+            )
         if e.kind == "dead_zone" and e.zone not in {z.name for z in zones}:
             raise ScenarioError(f"{where}: dead_zone needs a zone of this scenario")
     if not zones or sc.duration_s <= 0:
@@ -117,8 +151,9 @@ def load(name_or_path: str) -> Scenario:
     else:
         res = resources.files("crowdpulse.sim") / "scenarios" / f"{name_or_path}.toml"
         if not res.is_file():
-            raise ScenarioError(f"no scenario {name_or_path!r}: give a .toml file or one of "
-                                f"{', '.join(shipped())}")
+            raise ScenarioError(
+                f"no scenario {name_or_path!r}: give a .toml file or one of {', '.join(shipped())}"
+            )
         text, where = res.read_text(), name_or_path
     try:
         return parse(tomllib.loads(text), where)

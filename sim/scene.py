@@ -53,7 +53,9 @@ def a_weighted_ms(x: npt.NDArray[np.floating]) -> float:
     n = len(x)
     spec = np.fft.rfft(np.asarray(x, np.float64))
     f2 = np.fft.rfftfreq(n, 1 / RATE) ** 2
-    ra = (12194.0**2 * f2**2) / ((f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2))
+    ra = (12194.0**2 * f2**2) / (
+        (f2 + 20.6**2) * np.sqrt((f2 + 107.7**2) * (f2 + 737.9**2)) * (f2 + 12194.0**2)
+    )
     w = np.abs(spec * ra * 10 ** (2.0 / 20)) ** 2
     w[1:-1] *= 2  # one-sided spectrum: both halves but DC and Nyquist
     return float(w.sum() / n**2)
@@ -61,15 +63,17 @@ def a_weighted_ms(x: npt.NDArray[np.floating]) -> float:
 
 def amplitude(db_spl: float | F64) -> F64:
     """RMS (full-scale units) of a signal whose A-weighted mean square is 1 at this level."""
-    return np.asarray(np.sqrt(0.5 * 10 ** ((np.asarray(db_spl, np.float64) - SPL_OF_FULL_SCALE_SINE) / 10)))
+    return np.asarray(
+        np.sqrt(0.5 * 10 ** ((np.asarray(db_spl, np.float64) - SPL_OF_FULL_SCALE_SINE) / 10))
+    )
 
 
 def _seamless(x: F64, start: int, length: int, fade: int) -> F64:
     """x[start:start+length] as a loop: the samples after its end are faded into its
     start (equal power), so wrapping round is as continuous as the source."""
-    y = x[start:start + length].copy()
+    y = x[start : start + length].copy()
     w = np.sin(np.linspace(0, np.pi / 2, fade)) ** 2
-    y[:fade] = np.sqrt(w) * y[:fade] + np.sqrt(1 - w) * x[start + length:start + length + fade]
+    y[:fade] = np.sqrt(w) * y[:fade] + np.sqrt(1 - w) * x[start + length : start + length + fade]
     return y
 
 
@@ -93,7 +97,11 @@ def sing_texture(dur: float, rng: np.random.Generator, voices: int = 8) -> F64:
         late = rng.uniform(0, 0.08)
         k = np.clip(((t - late) / note_s).astype(int), 0, len(tune) - 1)
         base = rng.choice([130.0, 220.0]) * 2 ** (rng.normal(0, 0.2) / 12)
-        f0 = base * 2 ** (tune[k] / 12) * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * t + rng.uniform(0, 6.3)))
+        f0 = (
+            base
+            * 2 ** (tune[k] / 12)
+            * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * t + rng.uniform(0, 6.3)))
+        )
         ph = 2 * np.pi * np.cumsum(f0) / RATE
         v = sum(np.sin(h * ph) / h for h in range(1, 14)) + 0.05 * rng.standard_normal(n)
         for fc, q, g in ((rng.uniform(500, 750), 4.0, 1.0), (rng.uniform(1000, 1800), 5.0, 0.5)):
@@ -123,9 +131,13 @@ def bank(seed: int = 20261124) -> Bank:
     app = S.crowd_applause(LOOP_S + 1.2, rng, people=300)
     cheer = S.crowd_cheer(LOOP_S + 3.2, rng, voices=40)  # voices swell in over the first ~3 s
     sing = S.through_room(sing_texture(LOOP_S + 1.2, rng), S.room_ir(rng, 0.9, drr_db=3.0))
-    tex = np.stack([_unit_a(_seamless(app, S.seconds(1.0), n, fade)),
-                    _unit_a(_seamless(cheer, S.seconds(3.0), n, fade)),
-                    _unit_a(_seamless(sing, S.seconds(1.0), n, fade))])
+    tex = np.stack(
+        [
+            _unit_a(_seamless(app, S.seconds(1.0), n, fade)),
+            _unit_a(_seamless(cheer, S.seconds(3.0), n, fade)),
+            _unit_a(_seamless(sing, S.seconds(1.0), n, fade)),
+        ]
+    )
     noise = _unit_a(S.pink_noise(2.0, rng))
     w = S.seconds(0.03)
     claps = []
@@ -165,7 +177,9 @@ def _hash01(a: int, b: int) -> float:
 
 
 @numba.njit(nogil=True, cache=False)
-def _add_loop(buf: F64, n: int, loop: F32, at: int, gain: float, first: bool) -> None:  # pragma: no cover
+def _add_loop(
+    buf: F64, n: int, loop: F32, at: int, gain: float, first: bool
+) -> None:  # pragma: no cover
     """buf[:n] (+)= gain * loop[at:], wrapping round the loop."""
     lp = len(loop)
     i = 0
@@ -182,7 +196,9 @@ def _add_loop(buf: F64, n: int, loop: F32, at: int, gain: float, first: bool) ->
 
 
 @numba.njit(nogil=True, cache=False)
-def _clap_span(p0: int, n: int, delay: int, length: int, beat: float, jitter: float) -> tuple[int, int]:
+def _clap_span(
+    p0: int, n: int, delay: int, length: int, beat: float, jitter: float
+) -> tuple[int, int]:
     """The beats k whose clap can touch samples p0 .. p0+n (a clap lasts `length`)."""
     first = int(np.floor((p0 + delay - length - 3 * jitter) / beat))
     last = int(np.floor((p0 + n + delay + 3 * jitter) / beat)) + 1
@@ -198,8 +214,17 @@ def _clap_at(b: int, k: int, beat: float, delay: int, jitter: float) -> int:
 
 
 @numba.njit(nogil=True, cache=False)
-def clap_onsets(out: I64, strength: F64, rows: I64, pos: I64, nsamp: I64, delay: I64,
-                clapping: npt.NDArray[np.bool_], beat: float, jitter: float) -> None:  # pragma: no cover
+def clap_onsets(
+    out: I64,
+    strength: F64,
+    rows: I64,
+    pos: I64,
+    nsamp: I64,
+    delay: I64,
+    clapping: npt.NDArray[np.bool_],
+    beat: float,
+    jitter: float,
+) -> None:  # pragma: no cover
     """out[j, :]: the samples (from pos[j]) at which band rows[j]'s wearer claps in its
     next nsamp[j] samples, -1 after the last; strength[j, :] a uniform 0-1 per clap.
     The same claps `render` mixes in: the IMU feels what the microphone hears."""
@@ -219,10 +244,26 @@ def clap_onsets(out: I64, strength: F64, rows: I64, pos: I64, nsamp: I64, delay:
 
 
 @numba.njit(nogil=True, cache=False)
-def render(out: npt.NDArray[np.int16], rows: I64, pos: I64, nsamp: I64, music: F32, g_music: F64,
-           delay: I64, tex: F32, g_tex: F64, tex_off: I64, noise: F32, g_noise: F64,
-           claps: F32, clapping: npt.NDArray[np.bool_], beat: float, clap_lo: float, clap_hi: float,
-           jitter: float) -> None:  # pragma: no cover - compiled
+def render(
+    out: npt.NDArray[np.int16],
+    rows: I64,
+    pos: I64,
+    nsamp: I64,
+    music: F32,
+    g_music: F64,
+    delay: I64,
+    tex: F32,
+    g_tex: F64,
+    tex_off: I64,
+    noise: F32,
+    g_noise: F64,
+    claps: F32,
+    clapping: npt.NDArray[np.bool_],
+    beat: float,
+    clap_lo: float,
+    clap_hi: float,
+    jitter: float,
+) -> None:  # pragma: no cover - compiled
     """out[j, :nsamp[j]]: band rows[j]'s microphone from its sample clock pos[j] on,
     as int16 (rounded and clipped like the I2S converter's top 16 bits)."""
     nc, lc = claps.shape[0], claps.shape[1]

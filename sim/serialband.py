@@ -53,8 +53,10 @@ FLASH_BLOCK = 4096
 _BOOT = "serialband_boot.py"
 # Runs between fork and MicroPython: make the band's terminal its controlling
 # terminal, so that Ctrl-C from the host interrupts running code (SIGINT).
-_CTTY = ("import fcntl, os, sys, termios; os.setsid(); "
-         "fcntl.ioctl(0, termios.TIOCSCTTY, 0); os.execv(sys.argv[1], sys.argv[1:])")
+_CTTY = (
+    "import fcntl, os, sys, termios; os.setsid(); "
+    "fcntl.ioctl(0, termios.TIOCSCTTY, 0); os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 def _send(fd: int, data: bytes) -> None:
@@ -93,7 +95,7 @@ class _Rig:
         frames = max(1, len(self.audio) // FRAME)
         period, t_next, i = 0.01 / self.speed, time.perf_counter(), 0
         while not self._stop.is_set():
-            chunk = np.ascontiguousarray(self.audio[i * FRAME:(i + 1) * FRAME], dtype="<i2")
+            chunk = np.ascontiguousarray(self.audio[i * FRAME : (i + 1) * FRAME], dtype="<i2")
             try:
                 conn.sendall(b"A" + chunk.tobytes().ljust(2 * FRAME, b"\0"))
             except OSError:
@@ -124,10 +126,17 @@ class _Rig:
 
 
 class SerialBand:
-    def __init__(self, root: Path | str | None = None, *, link: Path | str | None = None,
-                 audio: npt.NDArray[np.int16] | None = None, speed: float = 1.0,
-                 medium: Medium | None = None, flash_kb: int | None = None,
-                 heap: str = "256k") -> None:
+    def __init__(
+        self,
+        root: Path | str | None = None,
+        *,
+        link: Path | str | None = None,
+        audio: npt.NDArray[np.int16] | None = None,
+        speed: float = 1.0,
+        medium: Medium | None = None,
+        flash_kb: int | None = None,
+        heap: str = "256k",
+    ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if root is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="crowdpulse-serialband-")
@@ -177,8 +186,17 @@ class SerialBand:
         blocks = (self.flash_kb or 0) * 1024 // FLASH_BLOCK
         mount = f"_mount({FLASH_BLOCK}, {blocks})\n" if self.flash_kb else ""
         code = mpy.script(_BOOT) + f"\n{mount}_boot()\ndel _Flash, _mount, _boot\n"
-        return [sys.executable, "-c", _CTTY, mpy.find_micropython(),
-                "-X", f"heapsize={self.heap}", "-i", "-c", code]
+        return [
+            sys.executable,
+            "-c",
+            _CTTY,
+            mpy.find_micropython(),
+            "-X",
+            f"heapsize={self.heap}",
+            "-i",
+            "-c",
+            code,
+        ]
 
     def _boot(self) -> None:
         band, band_side = os.openpty()
@@ -186,12 +204,21 @@ class SerialBand:
         attrs = termios.tcgetattr(band_side)
         attrs[3] |= termios.ISIG  # Ctrl-C interrupts running code, as on a board
         termios.tcsetattr(band_side, termios.TCSANOW, attrs)
-        env = dict(os.environ, MICROPYPATH=os.pathsep.join(["", ".frozen", "lib"]),
-                   CROWDPULSE_RIG=f"127.0.0.1:{self._rig.port}")
+        env = dict(
+            os.environ,
+            MICROPYPATH=os.pathsep.join(["", ".frozen", "lib"]),
+            CROWDPULSE_RIG=f"127.0.0.1:{self._rig.port}",
+        )
         if self.medium is not None:
             env["CROWDPULSE_MEDIUM"] = f"127.0.0.1:{self.medium.port}"
-        self.proc = subprocess.Popen(self._argv(), stdin=band_side, stdout=band_side,
-                                     stderr=band_side, cwd=self.root, env=env)
+        self.proc = subprocess.Popen(
+            self._argv(),
+            stdin=band_side,
+            stdout=band_side,
+            stderr=band_side,
+            cwd=self.root,
+            env=env,
+        )
         os.close(band_side)  # so that reading `band` fails once the process is gone
         os.set_blocking(band, False)
         self._band = band

@@ -54,7 +54,9 @@ class Result:
     devices: int
     truth: Truth
     zones: list[str]
-    estimate: list[float | None] = field(default_factory=list)  # the gateway's venue score, per truth row
+    estimate: list[float | None] = field(
+        default_factory=list
+    )  # the gateway's venue score, per truth row
     radio: Stats = field(default_factory=Stats)
     accepted: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
@@ -67,7 +69,9 @@ class Result:
         return accuracy(self.truth, self.estimate, settle_s)
 
 
-def accuracy(truth: Truth, estimate: list[float | None], settle_s: float = 10.0) -> tuple[float, float, int]:
+def accuracy(
+    truth: Truth, estimate: list[float | None], settle_s: float = 10.0
+) -> tuple[float, float, int]:
     t = np.array(truth.scene_s[: len(estimate)])
     real = _floats(truth.venue[: len(estimate)])
     est = _floats(estimate)
@@ -82,14 +86,30 @@ def _floats(xs: list[float | None]) -> npt.NDArray[np.float64]:
     return np.array([np.nan if x is None else x for x in xs], dtype=np.float64)
 
 
-def offline(sc: Scenario, devices: int, venue_key: bytes, seed: int | None = None,
-            seconds: float | None = None, t0_s: float | None = None, mode: str = "fast",
-            floor: Floor | None = None, reference: bool = False) -> Result:
+def offline(
+    sc: Scenario,
+    devices: int,
+    venue_key: bytes,
+    seed: int | None = None,
+    seconds: float | None = None,
+    t0_s: float | None = None,
+    mode: str = "fast",
+    floor: Floor | None = None,
+    reference: bool = False,
+) -> Result:
     """The scenario against an in-process Engine, as fast as the CPU goes; with
     reference, a music reference band (REF) hears the programme alone."""
     started = time.perf_counter()
-    run = SimRun(sc, devices, venue_key, t0_s if t0_s is not None else float(int(time.time())), seed=seed,
-                 mode=mode, floor=floor, reference=reference)
+    run = SimRun(
+        sc,
+        devices,
+        venue_key,
+        t0_s if t0_s is not None else float(int(time.time())),
+        seed=seed,
+        mode=mode,
+        floor=floor,
+        reference=reference,
+    )
     engine = Engine("sim", run.registry, Model())
     sink = EngineSink(engine)
     res = Result(sc.name, devices, run.truth, [z.name for z in sc.zones])
@@ -137,11 +157,21 @@ class Follower:
             self.run.play(self.by_id[track_id])
 
 
-def live(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_key: bytes,
-         speed: float = 1.0, seconds: float | None = None, follow: bool = False, mode: str = "fast",
-         say: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
-         ca_file: str | None = None, band_ids: list[list[str]] | None = None,
-         reference: bool = False) -> Result:
+def live(
+    sc: Scenario,
+    devices: int,
+    url: BrokerURL,
+    venue: str,
+    venue_key: bytes,
+    speed: float = 1.0,
+    seconds: float | None = None,
+    follow: bool = False,
+    mode: str = "fast",
+    say: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
+    ca_file: str | None = None,
+    band_ids: list[list[str]] | None = None,
+    reference: bool = False,
+) -> Result:
     """The scenario on the wall clock, through the broker, until done or Ctrl-C.
 
     band_ids: a venue file's bands per scenario zone.  With credentials in the
@@ -150,8 +180,16 @@ def live(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_key: byte
     since only a band's own credential may publish its reports.  With
     reference, the reference band REF publishes what the music alone gives."""
     started = time.perf_counter()
-    run = SimRun(sc, devices, venue_key, time.time(), speed=speed, mode=mode, band_ids=band_ids,
-                 reference=reference)
+    run = SimRun(
+        sc,
+        devices,
+        venue_key,
+        time.time(),
+        speed=speed,
+        mode=mode,
+        band_ids=band_ids,
+        reference=reference,
+    )
     if url.username:
         run.direct[:] = False
     run.step(NullSink())  # the first step compiles the numba kernels: seconds, not 50 ms
@@ -187,18 +225,25 @@ def live(sc: Scenario, devices: int, url: BrokerURL, venue: str, venue_key: byte
             with sink.lock:
                 run.step(sink)
             for t in run.dj_requests:  # the artist puts a track on, as from the console
-                sink.client.publish(topic(venue, "selector", "cmd"),
-                                    json.dumps({"action": "playing", "track_id": t.id, "who": "artist"}), 1)
+                sink.client.publish(
+                    topic(venue, "selector", "cmd"),
+                    json.dumps({"action": "playing", "track_id": t.id, "who": "artist"}),
+                    1,
+                )
             run.dj_requests = []
             if len(run.truth.t_s) > rows:
-                sink.client.publish(truth_topic, json.dumps(truth_row(run.truth, res.zones, -1)), 0, True)
+                sink.client.publish(
+                    truth_topic, json.dumps(truth_row(run.truth, res.zones, -1)), 0, True
+                )
             lag = time.time() - (origin + run.t)
             res.behind_s = max(res.behind_s, lag)
             if lag > BEHIND_WARN_S:
                 if not warned:
                     warned = True
-                    say(f"crowdpulse sim: {lag:.1f} s behind real time with {devices} bands; "
-                        f"try fewer --devices or --mode fast")
+                    say(
+                        f"crowdpulse sim: {lag:.1f} s behind real time with {devices} bands; "
+                        f"try fewer --devices or --mode fast"
+                    )
                 # a stall (a kernel compiling on first use, a busy host): the
                 # radio resumes from now, as real bands would, rather than
                 # bursting reports the gateway would refuse as stale or too fast
@@ -223,14 +268,20 @@ def _wait_for_track(run: SimRun, sink: MqttSink, say: Callable[[str], None]) -> 
     if run.crowd.track is None:
         opener = run.pick(run.timeline[0] if run.timeline else {"pick": "any"})
         say(f"crowdpulse sim: the DJ opens the set with {opener.artist} - {opener.title}")
-        sink.client.publish(topic(sink.venue, "selector", "cmd"),
-                            json.dumps({"action": "playing", "track_id": opener.id, "who": "dj"}), 1)
+        sink.client.publish(
+            topic(sink.venue, "selector", "cmd"),
+            json.dumps({"action": "playing", "track_id": opener.id, "who": "dj"}),
+            1,
+        )
 
 
 def truth_row(truth: Truth, zones: list[str], i: int) -> dict[str, Any]:
-    return {"t": round(truth.t_s[i], 3), "scene_s": round(truth.scene_s[i], 1),
-            "venue": _round(truth.venue[i]),
-            "zones": {z: _round(v) for z, v in zip(zones, truth.zones[i], strict=True)}}
+    return {
+        "t": round(truth.t_s[i], 3),
+        "scene_s": round(truth.scene_s[i], 1),
+        "venue": _round(truth.venue[i]),
+        "zones": {z: _round(v) for z, v in zip(zones, truth.zones[i], strict=True)},
+    }
 
 
 def _round(v: float | None) -> float | None:
@@ -241,36 +292,66 @@ def write_truth(res: Result, path: Path) -> None:
     """One row per second: the crowd's true engagement (0-100), per zone and venue."""
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["t_ms", "scene_s", "venue", *res.zones, *(["gateway_venue"] if res.estimate else [])])
+        w.writerow(
+            ["t_ms", "scene_s", "venue", *res.zones, *(["gateway_venue"] if res.estimate else [])]
+        )
         for i, t in enumerate(res.truth.t_s):
-            row: list[Any] = [int(t * 1000), round(res.truth.scene_s[i], 1), _round(res.truth.venue[i]),
-                              *[_round(v) for v in res.truth.zones[i]]]
+            row: list[Any] = [
+                int(t * 1000),
+                round(res.truth.scene_s[i], 1),
+                _round(res.truth.venue[i]),
+                *[_round(v) for v in res.truth.zones[i]],
+            ]
             if res.estimate:
                 row.append(_round(res.estimate[i]) if i < len(res.estimate) else None)
             w.writerow(["" if v is None else v for v in row])
 
 
-def venue_toml(sc: Scenario, devices: int, venue: str, key_file: str, http_port: int = 8080,
-               token_file: str | None = None, db_path: str | None = None,
-               selector_mode: str = "assist", library: str | None = None,
-               reference: bool = False) -> str:
+def venue_toml(
+    sc: Scenario,
+    devices: int,
+    venue: str,
+    key_file: str,
+    http_port: int = 8080,
+    token_file: str | None = None,
+    db_path: str | None = None,
+    selector_mode: str = "assist",
+    library: str | None = None,
+    reference: bool = False,
+) -> str:
     """A venue file matching the simulated bands (S00001... by zone), for the gateway;
     with reference, the band REF at the booth, marked as the music reference."""
     counts = split(devices, [z.share for z in sc.zones])
     lines = [f'venue = "{venue}"', "", "[keys]", f'venue_key_file = "{key_file}"', ""]
     first = 1
     for zone, n in zip(sc.zones, counts, strict=True):
-        lines += ["[[zones]]", f'name = "{zone.name}"', "weight = 1.0",
-                  f'bands = ["S{first:05d}-S{first + n - 1:05d}"]' if n else "bands = []", ""]
+        lines += [
+            "[[zones]]",
+            f'name = "{zone.name}"',
+            "weight = 1.0",
+            f'bands = ["S{first:05d}-S{first + n - 1:05d}"]' if n else "bands = []",
+            "",
+        ]
         first += n
     if reference:
-        lines += ["[[bands]]", f'id = "{REFERENCE_ID}"', f'zone = "{sc.zones[0].name}"', "reference = true", ""]
-    lines += ["[http]", 'host = "127.0.0.1"', f"port = {http_port}", "",
-              "[selector]", f'mode = "{selector_mode}"']
+        lines += [
+            "[[bands]]",
+            f'id = "{REFERENCE_ID}"',
+            f'zone = "{sc.zones[0].name}"',
+            "reference = true",
+            "",
+        ]
+    lines += [
+        "[http]",
+        'host = "127.0.0.1"',
+        f"port = {http_port}",
+        "",
+        "[selector]",
+        f'mode = "{selector_mode}"',
+    ]
     lines += [f"library = {json.dumps(library)}", ""] if library else [""]
     if token_file:
         lines += ["[console]", f'token_file = "{token_file}"', ""]
     if db_path:
         lines += ["[storage]", f'path = "{db_path}"', ""]
     return "\n".join(lines)
-

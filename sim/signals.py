@@ -85,8 +85,9 @@ def machine_clap(rng: np.random.Generator) -> Audio:
     for k in range(int(rng.integers(3, 5))):
         tk = np.maximum(t - k * gap, 0)
         env = np.maximum(env, (t >= k * gap) * np.exp(-tk / 0.0025))
-    env = np.maximum(env, 0.5 * (t >= 3 * gap) * np.exp(-np.maximum(t - 3 * gap, 0)
-                                                        / rng.uniform(0.05, 0.12)))
+    env = np.maximum(
+        env, 0.5 * (t >= 3 * gap) * np.exp(-np.maximum(t - 3 * gap, 0) / rng.uniform(0.05, 0.12))
+    )
     x = _bandpass(rng.standard_normal(n) * env, rng.uniform(900, 1400), 1.5)
     return _arr(x / np.max(np.abs(x)))
 
@@ -122,8 +123,9 @@ def _place(out: Audio, x: Audio, at: int, gain: float) -> None:
     out[at:end] += gain * x[: end - at]
 
 
-def drum_music(dur: float, rng: np.random.Generator, bpm: float | None = None,
-               dbfs: float = -20.0) -> Audio:
+def drum_music(
+    dur: float, rng: np.random.Generator, bpm: float | None = None, dbfs: float = -20.0
+) -> Audio:
     """Drum-heavy dance music: kick on every beat, snare and drum-machine clap on
     2 and 4, 16th hi-hats with open hats on the off-beat, bass and a pad."""
     bpm = bpm or float(rng.uniform(118, 132))
@@ -151,9 +153,14 @@ def drum_music(dur: float, rng: np.random.Generator, bpm: float | None = None,
     root = 55 * 2 ** (rng.integers(0, 7) / 12)
     bass_f = root * np.where((t / beat) % 4 < 2, 1.0, 2 ** (rng.choice([3, 5, 7]) / 12))
     bass = signal.sawtooth(2 * np.pi * np.cumsum(bass_f) / RATE)
-    bass = signal.lfilter(*signal.butter(2, 300, fs=RATE), bass) * (0.5 + 0.5 * ((t / beat) % 1 > 0.1))
-    pad = sum(signal.sawtooth(2 * np.pi * root * 4 * 2 ** (k / 12) * t * (1 + 0.002 * j))
-              for k in (0, 3, 7) for j in (-1, 1))
+    bass = signal.lfilter(*signal.butter(2, 300, fs=RATE), bass) * (
+        0.5 + 0.5 * ((t / beat) % 1 > 0.1)
+    )
+    pad = sum(
+        signal.sawtooth(2 * np.pi * root * 4 * 2 ** (k / 12) * t * (1 + 0.002 * j))
+        for k in (0, 3, 7)
+        for j in (-1, 1)
+    )
     pad = signal.lfilter(*signal.butter(2, 1500, fs=RATE), pad)
     out += 0.35 * bass + 0.04 * pad
     mix = np.tanh(1.5 * out[:n]) / 1.5  # a mastering limiter's soft ceiling
@@ -175,8 +182,14 @@ def through_room(x: Audio, ir: Audio) -> Audio:
     return _arr(signal.fftconvolve(x, ir)[: len(x)])
 
 
-def clap_track(n: int, onsets: list[int], rng: np.random.Generator, room: Audio,
-               snr_db: list[float], music_ms: float) -> Audio:
+def clap_track(
+    n: int,
+    onsets: list[int],
+    rng: np.random.Generator,
+    room: Audio,
+    snr_db: list[float],
+    music_ms: float,
+) -> Audio:
     """Claps by the wearer or a neighbour, each at its SNR against the music's
     mean power (clap power over the 30 ms from its onset)."""
     out = np.zeros(n)
@@ -188,8 +201,14 @@ def clap_track(n: int, onsets: list[int], rng: np.random.Generator, room: Audio,
     return out
 
 
-def crowd_applause(dur: float, rng: np.random.Generator, people: int = 300,
-                   dbfs: float = -20.0, rt60: float = 0.9, critical_m: float = 2.0) -> Audio:
+def crowd_applause(
+    dur: float,
+    rng: np.random.Generator,
+    people: int = 300,
+    dbfs: float = -20.0,
+    rt60: float = 0.9,
+    critical_m: float = 2.0,
+) -> Audio:
     """Hundreds of people clapping at their own rate and phase, heard from inside
     the crowd: each clap arrives direct (falling with distance) and feeds the
     room's diffuse tail (the same everywhere), as in a real room."""
@@ -212,16 +231,18 @@ def crowd_applause(dur: float, rng: np.random.Generator, people: int = 300,
     return at_level(mix, dbfs)
 
 
-def crowd_cheer(dur: float, rng: np.random.Generator, voices: int = 120,
-                dbfs: float = -20.0) -> Audio:
+def crowd_cheer(
+    dur: float, rng: np.random.Generator, voices: int = 120, dbfs: float = -20.0
+) -> Audio:
     """Many voices shouting 'woo' and 'yeah': gliding harmonic tones through vowel
     formants, with breath noise, each starting and swelling at its own time."""
     n = seconds(dur)
     t = np.arange(n) / RATE
     out = np.zeros(n)
     for _ in range(voices):
-        f0 = rng.uniform(180, 520) * (1 + 0.25 * np.sin(2 * np.pi * rng.uniform(0.3, 1.2) * t
-                                                         + rng.uniform(0, 6.3)))
+        f0 = rng.uniform(180, 520) * (
+            1 + 0.25 * np.sin(2 * np.pi * rng.uniform(0.3, 1.2) * t + rng.uniform(0, 6.3))
+        )
         phase = 2 * np.pi * np.cumsum(f0) / RATE
         v = sum(np.sin(k * phase) / k for k in range(1, 12))
         v = v + 0.3 * rng.standard_normal(n)

@@ -28,7 +28,9 @@ class EngineSink:
 
     def flush(self, now_ms: int) -> None:
         if self.direct_buf:
-            self.engine.ingest_direct([r for r, _ in self.direct_buf], [t for _, t in self.direct_buf], at_ms=now_ms)
+            self.engine.ingest_direct(
+                [r for r, _ in self.direct_buf], [t for _, t in self.direct_buf], at_ms=now_ms
+            )
             self.direct_buf = []
 
 
@@ -38,8 +40,15 @@ class MqttSink:
     (selector=True) the selector's state, to play what the DJ plays.
     on_command(data, kind) is called with kind "config" or "state"."""
 
-    def __init__(self, url: BrokerURL, venue: str, on_command: Any, selector: bool = False,
-                 ca_file: str | None = None, relay_id: str | None = None) -> None:
+    def __init__(
+        self,
+        url: BrokerURL,
+        venue: str,
+        on_command: Any,
+        selector: bool = False,
+        ca_file: str | None = None,
+        relay_id: str | None = None,
+    ) -> None:
         self.venue = venue
         self.selector = selector
         # with a venue's ACL a credential may publish only its own relay's batches:

@@ -23,7 +23,9 @@ class Crowd:
     genre_like: dict[str, float]
     energy_pref: float
     bpm_pref: float
-    artist_like: dict[str, float] = field(default_factory=dict)  # nothing in the tracks' features says this
+    artist_like: dict[str, float] = field(
+        default_factory=dict
+    )  # nothing in the tracks' features says this
     peak_hour: float = 1.5  # when the crowd wants the most energy
     favourite_bonus: float = 8.0
     tau_s: float = 60.0
@@ -36,8 +38,13 @@ class Crowd:
     @classmethod
     def random(cls, genres: list[str], rng: np.random.Generator) -> Crowd:
         likes = {g.lower(): float(rng.normal(0.0, 12.0)) for g in genres}
-        return cls(likes, float(rng.uniform(0.45, 0.85)), float(rng.uniform(110, 140)),
-                   peak_hour=float(rng.uniform(0.8, 2.0)), rng=rng)
+        return cls(
+            likes,
+            float(rng.uniform(0.45, 0.85)),
+            float(rng.uniform(110, 140)),
+            peak_hour=float(rng.uniform(0.8, 2.0)),
+            rng=rng,
+        )
 
     def like_artists(self, artists: list[str]) -> None:
         self.artist_like = {a.lower(): float(self.rng.normal(0.0, 6.0)) for a in artists}

@@ -67,9 +67,11 @@ def modules() -> dict[str, types.ModuleType]:
     return int64_modules()
 
 
-def build(transform: Callable[[ast.Module, str], ast.Module] | None = None,
-          inject: dict[str, Any] | None = None,
-          prefix: str = "crowdpulse_twin_") -> dict[str, types.ModuleType]:
+def build(
+    transform: Callable[[ast.Module, str], ast.Module] | None = None,
+    inject: dict[str, Any] | None = None,
+    prefix: str = "crowdpulse_twin_",
+) -> dict[str, types.ModuleType]:
     """A fresh set of the twin's modules.  `transform(tree, name)` may rewrite
     each module's syntax tree first, calling helpers given in `inject`
     (crowdpulse.sim.twin32 instruments the arithmetic that way)."""
@@ -95,7 +97,9 @@ def build(transform: Callable[[ast.Module, str], ast.Module] | None = None,
     return built
 
 
-def _load(name: str, path: Path, tree: ast.Module, inject: dict[str, Any] | None) -> types.ModuleType:
+def _load(
+    name: str, path: Path, tree: ast.Module, inject: dict[str, Any] | None
+) -> types.ModuleType:
     mod = types.ModuleType(name)
     mod.__file__ = str(path)
     for ptr in ("ptr8", "ptr16", "ptr32"):
@@ -107,8 +111,12 @@ def _load(name: str, path: Path, tree: ast.Module, inject: dict[str, Any] | None
     return mod
 
 
-def load_source(name: str, source: str, transform: Callable[[ast.Module, str], ast.Module] | None = None,
-                inject: dict[str, Any] | None = None) -> types.ModuleType:
+def load_source(
+    name: str,
+    source: str,
+    transform: Callable[[ast.Module, str], ast.Module] | None = None,
+    inject: dict[str, Any] | None = None,
+) -> types.ModuleType:
     """One module of viper source, outside the firmware (tests probe the tools with it)."""
     shims = _shims()
     saved = {n: sys.modules.get(n) for n in shims}

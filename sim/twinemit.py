@@ -47,13 +47,14 @@ def _kernel() -> Callable[..., None]:
     d_event, fl = feat.D_EVENT, scene.FRAME
 
     @numba.njit(nogil=True)
-    def run(audio: Any, rows: Any, frames: Any, st: Any, sb: Any, dt: Any, sw: Any, stt: Any,
-            event: Any) -> None:
+    def run(
+        audio: Any, rows: Any, frames: Any, st: Any, sb: Any, dt: Any, sw: Any, stt: Any, event: Any
+    ) -> None:
         for j in range(len(rows)):
             b = rows[j]
             s, q, d, w, t = st[b], sb[b], dt[b], sw[b], stt[b]
             for f in range(frames[j]):
-                n = filter_frame(audio[j, f * fl:(f + 1) * fl], s, q, fl)
+                n = filter_frame(audio[j, f * fl : (f + 1) * fl], s, q, fl)
                 subblocks(q, d, n)
                 d[d_fa_hi] = s[s_fa_hi]
                 d[d_fa_lo] = s[s_fa_lo]
@@ -99,20 +100,30 @@ class _Pipes:
         kernel()(audio, rows, frames, self.st, self.sb, self.dt, self.spec_w, self.spec_t, fired)
         return fired
 
-    def finish(self, pipe: Any, b: int, interval_ms: int, motion: int, imu_claps: int, flags: int
-               ) -> npt.NDArray[np.uint8]:
+    def finish(
+        self, pipe: Any, b: int, interval_ms: int, motion: int, imu_claps: int, flags: int
+    ) -> npt.NDArray[np.uint8]:
         """The firmware's own `Pipeline.finish`, on band b's rows."""
         pipe.st, pipe.dt = self.st[b], self.dt[b]
         pipe.spec_w, pipe.spec_t = self.spec_w[b], self.spec_t[b]
-        return np.array(pipe.finish(interval_ms, motion, imu_claps, P.BATTERY_UNKNOWN, flags), np.uint8)  # a copy
+        return np.array(
+            pipe.finish(interval_ms, motion, imu_claps, P.BATTERY_UNKNOWN, flags), np.uint8
+        )  # a copy
 
 
 class TwinEmitter(Emitter):
     """Per-band report codes from synthesized audio through the DSP twin."""
 
-    def __init__(self, person: npt.NDArray[np.int64], music_db: F64, rng: np.random.Generator,
-                 imu: npt.NDArray[np.bool_] | None = None, cal: Calibration | None = None,
-                 floor: Floor | None = None, sensitivity_cdb: int = -2600) -> None:
+    def __init__(
+        self,
+        person: npt.NDArray[np.int64],
+        music_db: F64,
+        rng: np.random.Generator,
+        imu: npt.NDArray[np.bool_] | None = None,
+        cal: Calibration | None = None,
+        floor: Floor | None = None,
+        sensitivity_cdb: int = -2600,
+    ) -> None:
         super().__init__(person, music_db, rng, imu, cal, floor)
         n = len(person)
         self.bank = scene.bank()
@@ -130,39 +141,75 @@ class TwinEmitter(Emitter):
         # finish() is the firmware's; it runs on one Pipeline pointed at each band's rows
         self.pipe = twin.pipeline(sensitivity_cdb)
 
-    def gains(self, idx: I64, act: Actions, clap_share: F64, cheer_share: F64, music_on: bool
-              ) -> tuple[F64, F64, F64]:
+    def gains(
+        self, idx: I64, act: Actions, clap_share: F64, cheer_share: F64, music_on: bool
+    ) -> tuple[F64, F64, F64]:
         """(music, textures (n, 3), noise) amplitudes for these bands' scenes."""
         fl, p, n = self.floor, self.person[idx], len(idx)
         music = scene.amplitude(self.music_db[idx]) if music_on else np.zeros(n)
         tex = np.zeros((n, 3))
         tex[:, scene.APPLAUSE] = scene.amplitude(fl.applause_db) * np.sqrt(clap_share)
         # powers add: the crowd's voices in proportion to how many cheer, plus the wearer's
-        cheer = cheer_share * 10 ** (fl.cheer_db / 10) + act.cheering[p] * 10 ** (fl.own_voice_db / 10)
+        cheer = cheer_share * 10 ** (fl.cheer_db / 10) + act.cheering[p] * 10 ** (
+            fl.own_voice_db / 10
+        )
         tex[:, scene.CHEER] = scene.amplitude(10 * np.log10(np.maximum(cheer, 1e-3)))
         tex[:, scene.CHEER] *= cheer > 0
         tex[:, scene.SING] = scene.amplitude(fl.sing_db) * act.singing[p]
         return music, tex, np.full(n, float(scene.amplitude(fl.quiet_db)))
 
-    def audio(self, idx: I64, act: Actions, clap_share: F64, cheer_share: F64, frames: I64,
-              bpm: float, music_on: bool) -> npt.NDArray[np.int16]:
+    def audio(
+        self,
+        idx: I64,
+        act: Actions,
+        clap_share: F64,
+        cheer_share: F64,
+        frames: I64,
+        bpm: float,
+        music_on: bool,
+    ) -> npt.NDArray[np.int16]:
         """What each band in idx hears over its next frames[j] frames (int16)."""
         fl, b = self.floor, self.bank
         music, tex, noise = self.gains(idx, act, clap_share, cheer_share, music_on)
         loop = scene.music_loop(int(round(bpm)))
         out = np.zeros((len(idx), int(frames.max(initial=1)) * scene.FRAME), np.int16)
-        scene.render(out, idx, self.pos[idx], frames * scene.FRAME, loop, music, self.delay[idx],
-                     b.textures, tex, self.tex_off[idx], b.noise, noise, b.claps, self._clapping(idx, act, music_on),
-                     len(loop) / scene.MUSIC_BEATS, fl.clap_db - fl.clap_spread_db, fl.clap_db + fl.clap_spread_db,
-                     fl.clap_jitter_ms * 16.0)
+        scene.render(
+            out,
+            idx,
+            self.pos[idx],
+            frames * scene.FRAME,
+            loop,
+            music,
+            self.delay[idx],
+            b.textures,
+            tex,
+            self.tex_off[idx],
+            b.noise,
+            noise,
+            b.claps,
+            self._clapping(idx, act, music_on),
+            len(loop) / scene.MUSIC_BEATS,
+            fl.clap_db - fl.clap_spread_db,
+            fl.clap_db + fl.clap_spread_db,
+            fl.clap_jitter_ms * 16.0,
+        )
         return out
 
     def _clapping(self, idx: I64, act: Actions, music_on: bool) -> npt.NDArray[np.bool_]:
         return np.asarray(act.clapping[self.person[idx]] & music_on)
 
-    def codes(self, idx: npt.NDArray[np.int64], act: Actions, zone_clap_share: F64, zone_cheer_share: F64,
-              zone_of_band: npt.NDArray[np.int32], interval_s: F64, bpm: float, music_on: bool,
-              event: npt.NDArray[np.bool_]) -> npt.NDArray[np.uint8]:
+    def codes(
+        self,
+        idx: npt.NDArray[np.int64],
+        act: Actions,
+        zone_clap_share: F64,
+        zone_cheer_share: F64,
+        zone_of_band: npt.NDArray[np.int32],
+        interval_s: F64,
+        bpm: float,
+        music_on: bool,
+        event: npt.NDArray[np.bool_],
+    ) -> npt.NDArray[np.uint8]:
         """Codes (len(idx), N_CODES): the band's own pipeline over the audio since its last report."""
         idx = np.asarray(idx, np.int64)
         n = len(idx)
@@ -170,9 +217,13 @@ class TwinEmitter(Emitter):
         if n == 0:
             return out
         zb = zone_of_band[idx]
-        frames = np.clip(np.round(np.asarray(interval_s) * 1000 / P.INTERVAL_STEP_MS), 1, 255).astype(np.int64)
+        frames = np.clip(
+            np.round(np.asarray(interval_s) * 1000 / P.INTERVAL_STEP_MS), 1, 255
+        ).astype(np.int64)
         frames = np.broadcast_to(frames, (n,)).copy()
-        audio = self.audio(idx, act, zone_clap_share[zb], zone_cheer_share[zb], frames, bpm, music_on)
+        audio = self.audio(
+            idx, act, zone_clap_share[zb], zone_cheer_share[zb], frames, bpm, music_on
+        )
         motion, impacts = self._imu(idx, act, frames, bpm, music_on)
         fired = self.pipes.run(audio, idx, frames)
         self.pos[idx] += frames * scene.FRAME
@@ -181,39 +232,77 @@ class TwinEmitter(Emitter):
         # (and so does a report the runner cut early for a reaction, as a band would).
         flags = np.where(fired | event, P.FLAG_EVENT, 0)
         for j in range(n):
-            out[j] = self.pipes.finish(self.pipe, int(idx[j]), int(frames[j]) * P.INTERVAL_STEP_MS,
-                                       int(motion[j]), int(impacts[j]), int(flags[j]))
+            out[j] = self.pipes.finish(
+                self.pipe,
+                int(idx[j]),
+                int(frames[j]) * P.INTERVAL_STEP_MS,
+                int(motion[j]),
+                int(impacts[j]),
+                int(flags[j]),
+            )
         return out
 
-    def _imu(self, idx: I64, act: Actions, frames: I64, bpm: float, music_on: bool) -> tuple[I64, I64]:
+    def _imu(
+        self, idx: I64, act: Actions, frames: I64, bpm: float, music_on: bool
+    ) -> tuple[I64, I64]:
         """The IMU's two fields, from the claps the scene puts in these bands' audio."""
         loop = scene.music_loop(int(round(bpm)))
         claps_at = np.zeros((len(idx), 16), np.int64)
         strength = np.zeros((len(idx), 16))
-        scene.clap_onsets(claps_at, strength, idx, self.pos[idx], frames * scene.FRAME, self.delay[idx],
-                          self._clapping(idx, act, music_on), len(loop) / scene.MUSIC_BEATS,
-                          self.floor.clap_jitter_ms * 16.0)
-        return self.imu_twin.codes(idx, frames, act.motion_g[self.person[idx]], bpm, claps_at, strength)
+        scene.clap_onsets(
+            claps_at,
+            strength,
+            idx,
+            self.pos[idx],
+            frames * scene.FRAME,
+            self.delay[idx],
+            self._clapping(idx, act, music_on),
+            len(loop) / scene.MUSIC_BEATS,
+            self.floor.clap_jitter_ms * 16.0,
+        )
+        return self.imu_twin.codes(
+            idx, frames, act.motion_g[self.person[idx]], bpm, claps_at, strength
+        )
 
-    def reference_codes(self, interval_s: float, bpm: float, music_on: bool, level_db: float
-                        ) -> npt.NDArray[np.uint8]:
+    def reference_codes(
+        self, interval_s: float, bpm: float, music_on: bool, level_db: float
+    ) -> npt.NDArray[np.uint8]:
         """The music reference: the scene's music only, dry (the mix, not the room), at
         line level, through its own pipeline.  Between tracks the line is silent."""
-        frames = np.array([int(np.clip(round(interval_s * 1000 / P.INTERVAL_STEP_MS), 1, 255))], np.int64)
+        frames = np.array(
+            [int(np.clip(round(interval_s * 1000 / P.INTERVAL_STEP_MS), 1, 255))], np.int64
+        )
         n = int(frames[0]) * scene.FRAME
         audio = np.zeros((1, n), np.int16)
         if music_on:
             loop = scene.music_loop(int(round(bpm)), dry=True)
             zero = np.zeros(1)
-            scene.render(audio, np.zeros(1, np.int64), self.ref_pos, frames * scene.FRAME, loop,
-                         np.atleast_1d(scene.amplitude(level_db)), np.zeros(1, np.int64), self.bank.textures,
-                         np.zeros((1, 3)), np.zeros((1, 3), np.int64), self.bank.noise, zero, self.bank.claps,
-                         np.zeros(1, bool), len(loop) / scene.MUSIC_BEATS, 0.0, 0.0, 0.0)
+            scene.render(
+                audio,
+                np.zeros(1, np.int64),
+                self.ref_pos,
+                frames * scene.FRAME,
+                loop,
+                np.atleast_1d(scene.amplitude(level_db)),
+                np.zeros(1, np.int64),
+                self.bank.textures,
+                np.zeros((1, 3)),
+                np.zeros((1, 3), np.int64),
+                self.bank.noise,
+                zero,
+                self.bank.claps,
+                np.zeros(1, bool),
+                len(loop) / scene.MUSIC_BEATS,
+                0.0,
+                0.0,
+                0.0,
+            )
         fired = self.ref_pipes.run(audio, np.zeros(1, np.int64), frames)
         self.ref_pos += n
         flags = P.FLAG_EVENT if fired[0] else 0
-        return self.ref_pipes.finish(self.pipe, 0, int(frames[0]) * P.INTERVAL_STEP_MS, P.MOTION_ABSENT, 0,
-                                     flags)[None, :]
+        return self.ref_pipes.finish(
+            self.pipe, 0, int(frames[0]) * P.INTERVAL_STEP_MS, P.MOTION_ABSENT, 0, flags
+        )[None, :]
 
 
 def throughput(bands: int = 2000, seconds: float = 10.0, seed: int = 1) -> dict[str, float]:
@@ -222,15 +311,29 @@ def throughput(bands: int = 2000, seconds: float = 10.0, seed: int = 1) -> dict[
     a fifth of the wearers clapping, a third of the zone clapping, some cheering."""
     rng = np.random.default_rng(seed)
     em = TwinEmitter(np.arange(bands), rng.uniform(85, 98, bands), rng)
-    act = Actions(rng.random(bands) < 0.2, rng.random(bands) < 0.05, rng.random(bands) < 0.1,
-                  np.full(bands, 0.3))
+    act = Actions(
+        rng.random(bands) < 0.2,
+        rng.random(bands) < 0.05,
+        rng.random(bands) < 0.1,
+        np.full(bands, 0.3),
+    )
     zone = np.zeros(bands, np.int32)
     clap, cheer = np.array([0.33]), np.array([0.1])
     group = np.arange(bands) % 5
 
     def step(k: int) -> None:
         idx = np.flatnonzero(group == k % 5)
-        em.codes(idx, act, clap, cheer, zone, np.full(len(idx), 0.25), 124.0, True, np.zeros(len(idx), bool))
+        em.codes(
+            idx,
+            act,
+            clap,
+            cheer,
+            zone,
+            np.full(len(idx), 0.25),
+            124.0,
+            True,
+            np.zeros(len(idx), bool),
+        )
 
     for k in range(5):  # compile and warm the caches
         step(k)
@@ -239,5 +342,9 @@ def throughput(bands: int = 2000, seconds: float = 10.0, seed: int = 1) -> dict[
     for k in range(steps):
         step(k)
     wall = time.perf_counter() - t0
-    return {"bands": bands, "audio_s": seconds, "wall_s": round(wall, 3),
-            "band_seconds_per_second": round(bands * seconds / wall, 1)}
+    return {
+        "bands": bands,
+        "audio_s": seconds,
+        "wall_s": round(wall, 3),
+        "band_seconds_per_second": round(bands * seconds / wall, 1),
+    }

@@ -227,7 +227,7 @@ class Radio:
                 break
         counter = (r.seq - P.seq_offset(self.cfg.key, epoch)) & 0xFFFF
         clear = P.unmask(report, self.cfg.key, epoch)  # the old firmware sent its fields in clear
-        body = clear[:_CODES_AT - 2] + counter.to_bytes(2, "big") + clear[_CODES_AT : P.BODY_SIZE]
+        body = clear[: _CODES_AT - 2] + counter.to_bytes(2, "big") + clear[_CODES_AT : P.BODY_SIZE]
         tag = hmac.new(self.cfg.key, body, hashlib.sha256).digest()[: P.TAG_SIZE]
         plain: bytes = P.adv_payload(body + tag)
         return plain

@@ -32,14 +32,25 @@ FRAME = 160
 Source = Callable[[int], npt.NDArray[np.int16] | None]  # n samples wanted -> the next n
 
 
-def band_config(venue_key: bytes, band_id: str, *, venue: str = "demo", zone: str = "floor",
-                broker: tuple[str, int] | None = None, interval_ms: int = 250,
-                window: tuple[int, int] | None = None, transport: str | None = None,
-                status_every_s: int = 2) -> dict[str, Any]:
+def band_config(
+    venue_key: bytes,
+    band_id: str,
+    *,
+    venue: str = "demo",
+    zone: str = "floor",
+    broker: tuple[str, int] | None = None,
+    interval_ms: int = 250,
+    window: tuple[int, int] | None = None,
+    transport: str | None = None,
+    status_every_s: int = 2,
+) -> dict[str, Any]:
     """The config.json a provisioned band carries (its key derived from the venue key)."""
     now = int(time.time())
     cfg: dict[str, Any] = {
-        "version": 1, "venue": venue, "zone": zone, "band_id": band_id,
+        "version": 1,
+        "venue": venue,
+        "zone": zone,
+        "band_id": band_id,
         "key": P.band_key(venue_key, band_id).hex(),
         "command_key": P.command_key(venue_key).hex(),
         "transport": transport or ("both" if broker else "ble"),
@@ -78,9 +89,9 @@ class Medium:
                 continue
             if len(data) <= P.ADDRESS_SIZE:
                 continue
-            address = data[:P.ADDRESS_SIZE]
+            address = data[: P.ADDRESS_SIZE]
             self.peers[address] = addr
-            self.adverts.append((time.time(), address, data[P.ADDRESS_SIZE:]))
+            self.adverts.append((time.time(), address, data[P.ADDRESS_SIZE :]))
 
     def send_beacon(self, address: bytes, payload: bytes) -> None:
         """A relay beacon to the band that advertises from this address."""
@@ -93,11 +104,20 @@ class Medium:
 
 
 class VirtualBand:
-    def __init__(self, config: dict[str, Any] | str, audio: npt.NDArray[np.int16] | None = None,
-                 speed: float = 1.0, loop: bool = True, medium: Medium | None = None,
-                 echo: Callable[[str], None] | None = None, heap: str = "256k",
-                 source: Source | None = None, block_frames: int = 1, clock_offset_s: int | None = None,
-                 hold: bool = False) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any] | str,
+        audio: npt.NDArray[np.int16] | None = None,
+        speed: float = 1.0,
+        loop: bool = True,
+        medium: Medium | None = None,
+        echo: Callable[[str], None] | None = None,
+        heap: str = "256k",
+        source: Source | None = None,
+        block_frames: int = 1,
+        clock_offset_s: int | None = None,
+        hold: bool = False,
+    ) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="crowdpulse-band-")
         self.root = Path(self._dir.name)
         text = config if isinstance(config, str) else json.dumps(config)
@@ -139,9 +159,13 @@ class VirtualBand:
         if self.medium is not None:
             env["CROWDPULSE_MEDIUM"] = f"127.0.0.1:{self.medium.port}"
         env["CROWDPULSE_CLOCK_OFFSET_S"] = str(self._clock_offset())
-        self.proc = subprocess.Popen(mpy.command(mpy.boot_dir() / "main.py", heap=self.heap),
-                                     cwd=self.root, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            mpy.command(mpy.boot_dir() / "main.py", heap=self.heap),
+            cwd=self.root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         self._spawn(self._read_console)
         server.settimeout(10)
         try:
@@ -226,7 +250,9 @@ class VirtualBand:
                 if not self.loop:
                     return
                 i = 0
-            chunk = np.ascontiguousarray(self.audio[i * FRAME:(i + 1) * FRAME], dtype="<i2").tobytes()
+            chunk = np.ascontiguousarray(
+                self.audio[i * FRAME : (i + 1) * FRAME], dtype="<i2"
+            ).tobytes()
             if not self._send(b"A" + chunk):
                 return
             i += 1

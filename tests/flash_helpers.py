@@ -60,8 +60,20 @@ CONNECT_TIMEOUT_S = 60
 
 
 def flash_args(band: SerialBand, key: Path, band_id: str = "B0042", *extra: object) -> list[object]:
-    return ["flash", "--port", band.port, "--venue-key", key, "--band-id", band_id,
-            "--zone", "floor", "--connect-timeout", CONNECT_TIMEOUT_S, *extra]
+    return [
+        "flash",
+        "--port",
+        band.port,
+        "--venue-key",
+        key,
+        "--band-id",
+        band_id,
+        "--zone",
+        "floor",
+        "--connect-timeout",
+        CONNECT_TIMEOUT_S,
+        *extra,
+    ]
 
 
 def one_line_error(run: Run, text: str) -> None:
@@ -73,8 +85,14 @@ def one_line_error(run: Run, text: str) -> None:
 
 def tree(root: Path) -> dict[str, tuple[str, int]]:
     """Every file of a band's flash: sha256 and mtime."""
-    return {p.relative_to(root).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): (
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+            p.stat().st_mtime_ns,
+        )
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 class Reports:

@@ -19,7 +19,9 @@ EXE = str(Path(sys.executable).parent / "crowdpulse")
 VENUE = "testclub"
 
 
-def write_venue(tmp: Path, extra: str = "", bands: tuple[str, str] = ("B0001-B0020", "B0021-B0030")) -> Path:
+def write_venue(
+    tmp: Path, extra: str = "", bands: tuple[str, str] = ("B0001-B0020", "B0021-B0030")
+) -> Path:
     key = tmp / "venue.key"
     if not key.exists():
         subprocess.run([EXE, "packet", "keygen", str(key)], check=True, capture_output=True)
@@ -57,8 +59,12 @@ class GatewayProc:
     def __init__(self, broker_url: str, cfg: Path, *args: str) -> None:
         self.cfg = cfg
         self.port = http_port(cfg)
-        self.proc = subprocess.Popen([EXE, "gateway", "--broker", broker_url, "--config", str(cfg), *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.proc = subprocess.Popen(
+            [EXE, "gateway", "--broker", broker_url, "--config", str(cfg), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.lines: list[str] = []
 
     def wait_ready(self, timeout: float = 120.0, mqtt: bool = True) -> GatewayProc:
@@ -104,8 +110,17 @@ class Bands:
         self.seq = dict.fromkeys(ids, 0)
 
     def reports(self, at_ms: int, **fields: Any) -> list[bytes]:
-        f = dict(interval_ms=250, laeq_db=95.0, voice_db=90.0, mid_db=85.0, low_db=98.0,
-                 top_db=80.0, tonal=0.4, fluct_db=1.5, claps=1)
+        f = dict(
+            interval_ms=250,
+            laeq_db=95.0,
+            voice_db=90.0,
+            mid_db=85.0,
+            low_db=98.0,
+            top_db=80.0,
+            tonal=0.4,
+            fluct_db=1.5,
+            claps=1,
+        )
         f.update(fields)
         out = []
         for b, k in self.keys.items():
@@ -123,8 +138,10 @@ def publisher(broker_url: str) -> Any:
 
 
 def send_batch(client: Any, reports: list[bytes], at_ms: int, relay: str = "r1") -> None:
-    client.publish(topic(VENUE, "relay", relay, "batch"),
-                   P.encode_batch([(r, -60, at_ms) for r in reports], at_ms)).wait_for_publish(5)
+    client.publish(
+        topic(VENUE, "relay", relay, "batch"),
+        P.encode_batch([(r, -60, at_ms) for r in reports], at_ms),
+    ).wait_for_publish(5)
 
 
 def band_ids(lo: int, hi: int) -> list[str]:

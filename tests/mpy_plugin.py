@@ -25,14 +25,16 @@ class MicroPythonFile(pytest.File):
         tree = ast.parse(self.path.read_text())
         for node in tree.body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-                yield MicroPythonItem.from_parent(self, name=f"{node.name}[micropython]",
-                                                  func=node.name)
+                yield MicroPythonItem.from_parent(
+                    self, name=f"{node.name}[micropython]", func=node.name
+                )
 
     def results(self) -> dict[str, str]:
         cached: dict[str, str] | None = getattr(self, "_results", None)
         if cached is None:
-            proc = mpy.run(MPY_DIR / "runner.py", [self.path.stem], extra_path=[MPY_DIR],
-                           timeout=900)
+            proc = mpy.run(
+                MPY_DIR / "runner.py", [self.path.stem], extra_path=[MPY_DIR], timeout=900
+            )
             out = proc.stdout.decode(errors="replace")
             cached = {}
             current = None
@@ -71,8 +73,14 @@ class MicroPythonItem(pytest.Item):
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
-    if file_path.parent == MPY_DIR and file_path.name.startswith("test_") and file_path.suffix == ".py":
-        return MicroPythonFile.from_parent(parent, path=file_path, name=f"{file_path.name}::micropython")
+    if (
+        file_path.parent == MPY_DIR
+        and file_path.name.startswith("test_")
+        and file_path.suffix == ".py"
+    ):
+        return MicroPythonFile.from_parent(
+            parent, path=file_path, name=f"{file_path.name}::micropython"
+        )
     return None
 
 
@@ -80,5 +88,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     total = _STATS["passed"] + _STATS["failed"]
     if total:
         terminalreporter.write_sep(
-            "=", f"MicroPython: {total} tests ran under the real MicroPython unix port, "
-                 f"{_STATS['passed']} passed, {_STATS['failed']} failed")
+            "=",
+            f"MicroPython: {total} tests ran under the real MicroPython unix port, "
+            f"{_STATS['passed']} passed, {_STATS['failed']} failed",
+        )

@@ -24,7 +24,8 @@ def test_report_adverts_parse_with_bumble(seq: int, level: float, claps: int) ->
 def test_beacon_adverts_parse_with_bumble() -> None:
     beacon = P.encode_beacon(P.command_key(bytes(range(32))), 1_800_000_000, 500, 1, 3)
     company, data = AdvertisingData.from_bytes(P.adv_payload(beacon)).get(
-        AdvertisingData.MANUFACTURER_SPECIFIC_DATA)
+        AdvertisingData.MANUFACTURER_SPECIFIC_DATA
+    )
     assert company == P.COMPANY_ID and data == beacon
 
 
@@ -32,8 +33,11 @@ def test_beacon_adverts_parse_with_bumble() -> None:
 def test_our_walker_agrees_with_bumble_on_any_bytes(raw: bytes) -> None:
     try:
         ad = AdvertisingData.from_bytes(raw)
-        theirs = [d for c, d in ad.get_all(AdvertisingData.MANUFACTURER_SPECIFIC_DATA)
-                  if c == P.COMPANY_ID]
+        theirs = [
+            d
+            for c, d in ad.get_all(AdvertisingData.MANUFACTURER_SPECIFIC_DATA)
+            if c == P.COMPANY_ID
+        ]
     except Exception:  # bumble rejects what it cannot parse; ours must not crash
         theirs = None
     ours = P.manufacturer_data(raw)

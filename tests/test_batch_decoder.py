@@ -24,12 +24,24 @@ def records(draw: st.DrawFn) -> tuple[bytes, int, int]:
         report = draw(st.binary(min_size=0, max_size=P.REPORT_SIZE - 1))
     else:
         level = st.floats(20, 150)
-        report = P.encode(KEY, draw(st.integers(0, 2**32 - 1)), draw(st.integers(0, 0xFFFF)),
-                          draw(st.integers(1, 255)) * 10, draw(level), draw(level), draw(level),
-                          draw(level), draw(level), draw(st.floats(0, 1)),
-                          draw(st.floats(0, 13)), draw(st.none() | st.floats(0, 5)),
-                          draw(st.integers(0, 20)), draw(st.integers(0, 20)),
-                          draw(st.none() | st.integers(0, 100)), draw(st.integers(0, 0x0F)))
+        report = P.encode(
+            KEY,
+            draw(st.integers(0, 2**32 - 1)),
+            draw(st.integers(0, 0xFFFF)),
+            draw(st.integers(1, 255)) * 10,
+            draw(level),
+            draw(level),
+            draw(level),
+            draw(level),
+            draw(level),
+            draw(st.floats(0, 1)),
+            draw(st.floats(0, 13)),
+            draw(st.none() | st.floats(0, 5)),
+            draw(st.integers(0, 20)),
+            draw(st.integers(0, 20)),
+            draw(st.none() | st.integers(0, 100)),
+            draw(st.integers(0, 0x0F)),
+        )
         if kind == "mutated":
             b = bytearray(report)
             b[draw(st.integers(0, P.REPORT_SIZE - 1))] = draw(st.integers(0, 255))
@@ -55,8 +67,17 @@ def test_vectorised_decoder_agrees_with_decode(recs: list, base_ms: int) -> None
         assert bytes(cols.raw[i]) == report
         for name in ("onair", "seq", "interval_ms", "claps", "imu_claps", "flags"):
             assert int(getattr(cols, name)[i]) == getattr(ref, name), name
-        for name in ("laeq_db", "voice_db", "mid_db", "low_db", "top_db", "tonal", "fluct_db",
-                     "motion_g", "battery_pct"):
+        for name in (
+            "laeq_db",
+            "voice_db",
+            "mid_db",
+            "low_db",
+            "top_db",
+            "tonal",
+            "fluct_db",
+            "motion_g",
+            "battery_pct",
+        ):
             want = getattr(ref, name)
             got = float(getattr(cols, name)[i])
             if want is None:
@@ -77,8 +98,10 @@ def test_reasons_match_each_kind_of_fault() -> None:
     assert list(cols.reason) == list(faults)
 
 
-@pytest.mark.parametrize("buf", [b"", b"\x01\x1b\x00\x01" + bytes(8), b"\x09" + bytes(11),
-                                 b"\x01\x1a\x00\x00" + bytes(8)])
+@pytest.mark.parametrize(
+    "buf",
+    [b"", b"\x01\x1b\x00\x01" + bytes(8), b"\x09" + bytes(11), b"\x01\x1a\x00\x00" + bytes(8)],
+)
 def test_malformed_batches_raise_packet_error(buf: bytes) -> None:
     with pytest.raises(P.PacketError):
         B.decode_batch(buf)

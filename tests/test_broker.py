@@ -48,11 +48,14 @@ def test_broker_restarts_on_the_same_port(mosquitto: Mosquitto) -> None:
     assert _roundtrip(BrokerURL.parse(mosquitto.url), b"again") == b"again"
 
 
-@pytest.mark.parametrize("url,host,port,tls,user", [
-    ("mqtt://localhost", "localhost", 1883, False, None),
-    ("mqtts://gw:secret@venue.local:8884", "venue.local", 8884, True, "gw"),
-    ("127.0.0.1:1999", "127.0.0.1", 1999, False, None),
-])
+@pytest.mark.parametrize(
+    "url,host,port,tls,user",
+    [
+        ("mqtt://localhost", "localhost", 1883, False, None),
+        ("mqtts://gw:secret@venue.local:8884", "venue.local", 8884, True, "gw"),
+        ("127.0.0.1:1999", "127.0.0.1", 1999, False, None),
+    ],
+)
 def test_broker_urls(url: str, host: str, port: int, tls: bool, user: str | None) -> None:
     parsed = BrokerURL.parse(url)
     assert (parsed.host, parsed.port, parsed.tls, parsed.username) == (host, port, tls, user)

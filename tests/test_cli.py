@@ -29,8 +29,17 @@ def test_packet_decode_checks_tag_with_venue_key(tmp_path: Path) -> None:
     keyfile = tmp_path / "venue.key"
     keyfile.write_text(bytes(range(32)).hex())
     v = vectors()[1]
-    out = cli("packet", "decode", v["report"], "--venue-key", str(keyfile),
-              "--band-id", v["band_id"], "--epoch", str(v["epoch"]))
+    out = cli(
+        "packet",
+        "decode",
+        v["report"],
+        "--venue-key",
+        str(keyfile),
+        "--band-id",
+        v["band_id"],
+        "--epoch",
+        str(v["epoch"]),
+    )
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
     assert got["tag_ok"] is True and got["id_epoch"] == v["epoch"]
@@ -39,9 +48,19 @@ def test_packet_decode_checks_tag_with_venue_key(tmp_path: Path) -> None:
 
 
 def test_bad_input_gets_one_line_and_exit_2(tmp_path: Path) -> None:
-    for args in (["packet", "decode", "zz"], ["packet", "decode", "0102"],
-                 ["packet", "decode", vectors()[0]["report"], "--band-id", "B1",
-                  "--venue-key", str(tmp_path / "missing.key")]):
+    for args in (
+        ["packet", "decode", "zz"],
+        ["packet", "decode", "0102"],
+        [
+            "packet",
+            "decode",
+            vectors()[0]["report"],
+            "--band-id",
+            "B1",
+            "--venue-key",
+            str(tmp_path / "missing.key"),
+        ],
+    ):
         out = cli(*args)
         assert out.returncode == 2, args
         assert "Traceback" not in out.stderr

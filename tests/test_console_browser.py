@@ -32,8 +32,16 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "console"
 DOCS_PNG = ROOT / "docs" / "img" / "console.png"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 VIEWPORT = {"width": 1280, "height": 720}  # a 13" laptop's browser window
 TOKEN = "test-token"  # what write_venue puts in [console]
 NUMBER = re.compile(r"^\d{1,3}\.\d$")
@@ -43,10 +51,13 @@ CONNECTED = "['live', 'warn', 'quiet'].includes(document.getElementById('conn').
 
 # -- fixtures ---------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; install it with: apt-get install -y chromium", pytrace=False)
+        pytest.fail(
+            f"{CHROMIUM} is missing; install it with: apt-get install -y chromium", pytrace=False
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -60,7 +71,10 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def gateway(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[GatewayProc]:
     now = int(time.time())  # tonight's event: it started an hour ago, it ends in five
-    gw = GatewayProc(mosquitto.url, write_venue(tmp_path, extra=f"[event]\nwindow = [{now - 3600}, {now + 5 * 3600}]"))
+    gw = GatewayProc(
+        mosquitto.url,
+        write_venue(tmp_path, extra=f"[event]\nwindow = [{now - 3600}, {now + 5 * 3600}]"),
+    )
     try:
         gw.wait_ready()
         yield gw
@@ -105,7 +119,9 @@ class Console:
 
 
 @pytest.fixture
-def console(browser: Any, gateway: GatewayProc, request: pytest.FixtureRequest) -> Iterator[Console]:
+def console(
+    browser: Any, gateway: GatewayProc, request: pytest.FixtureRequest
+) -> Iterator[Console]:
     ctx = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
     page = ctx.new_page()
     page.set_default_timeout(10_000)
@@ -115,7 +131,10 @@ def console(browser: Any, gateway: GatewayProc, request: pytest.FixtureRequest) 
     page.on("request", lambda r: c.requests.append(r.url))
     page.on("websocket", lambda ws: c.requests.append(ws.url))
     page.on("requestfailed", lambda r: c.failed.append(f"{r.url}: {r.failure}"))
-    page.on("response", lambda r: c.failed.append(f"{r.url}: HTTP {r.status}") if r.status >= 400 else None)
+    page.on(
+        "response",
+        lambda r: c.failed.append(f"{r.url}: HTTP {r.status}") if r.status >= 400 else None,
+    )
     page.goto(c.base + "/")
     try:
         yield c
@@ -130,8 +149,14 @@ def console(browser: Any, gateway: GatewayProc, request: pytest.FixtureRequest) 
 class Crowd:
     """Bands reporting every 250 ms from a thread, as relays would publish them."""
 
-    def __init__(self, gw: GatewayProc, broker_url: str, floor: int = 20, bar: int = 0,
-                 fields: Callable[[float], dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        gw: GatewayProc,
+        broker_url: str,
+        floor: int = 20,
+        bar: int = 0,
+        fields: Callable[[float], dict[str, Any]] | None = None,
+    ) -> None:
         ids = band_ids(1, floor) + band_ids(21, 20 + bar)
         self.bands = Bands(gw.cfg, ids)
         self.client = publisher(broker_url)
@@ -161,10 +186,17 @@ class Crowd:
         self.client.disconnect()
 
 
-def _post(c: Console, body: dict[str, Any], token: str | None = TOKEN) -> tuple[int, dict[str, Any]]:
-    req = urllib.request.Request(c.base + "/api/selector/action", data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json",
-                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+def _post(
+    c: Console, body: dict[str, Any], token: str | None = TOKEN
+) -> tuple[int, dict[str, Any]]:
+    req = urllib.request.Request(
+        c.base + "/api/selector/action",
+        data=json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/json",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        },
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as r:
             return r.status, json.loads(r.read())
@@ -174,17 +206,29 @@ def _post(c: Console, body: dict[str, Any], token: str | None = TOKEN) -> tuple[
 
 def _ids(state: dict[str, Any]) -> tuple[str | None, list[str], list[str]]:
     nxt = state["next"]["track"]["id"] if state["next"] else None
-    return nxt, [q["track"]["id"] for q in state["queue"]], [s["track"]["id"] for s in state["suggestions"]]
+    return (
+        nxt,
+        [q["track"]["id"] for q in state["queue"]],
+        [s["track"]["id"] for s in state["suggestions"]],
+    )
 
 
 def _dom_ids(c: Console) -> tuple[str, list[str], list[str]]:
     def ids(css: str) -> list[str]:
-        return [str(x) for x in c.page.eval_on_selector_all(css, "els => els.map(e => e.dataset.trackId)")]
+        return [
+            str(x)
+            for x in c.page.eval_on_selector_all(css, "els => els.map(e => e.dataset.trackId)")
+        ]
 
-    return c.attr("#next", "data-track-id"), ids("#queue li[data-track-id]"), ids("#suggestions li[data-track-id]")
+    return (
+        c.attr("#next", "data-track-id"),
+        ids("#queue li[data-track-id]"),
+        ids("#suggestions li[data-track-id]"),
+    )
 
 
 # -- tests --------------------------------------------------------------------------------------
+
 
 def test_page_loads_clean_offline_and_fits_a_laptop_screen(console: Console) -> None:
     c = console.ready()
@@ -197,15 +241,27 @@ def test_page_loads_clean_offline_and_fits_a_laptop_screen(console: Console) -> 
     hosts = {urlparse(u).netloc for u in c.requests}
     assert hosts == {f"127.0.0.1:{c.gw.port}"}, f"requests left the gateway: {sorted(hosts)}"
     paths = {urlparse(u).path for u in c.requests}
-    assert {"/", "/static/app.js", "/static/style.css", "/api/selector", "/api/library", "/ws"} <= paths, paths
+    assert {
+        "/",
+        "/static/app.js",
+        "/static/style.css",
+        "/api/selector",
+        "/api/library",
+        "/ws",
+    } <= paths, paths
     assert "/api/history" in paths
 
     # the main view fits 1280x720 without scrolling
-    size = c.page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    size = c.page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+    )
     assert size[0] <= VIEWPORT["width"] and size[1] <= VIEWPORT["height"], size
     # with no bands reporting: no score, zones under k-anonymity, the privacy panel filled in
     assert c.text("#score") == "—"
-    assert [c.text(f"#zones tr[data-zone={z}] td.score-cell") for z in ("floor", "bar")] == ["—", "—"]
+    assert [c.text(f"#zones tr[data-zone={z}] td.score-cell") for z in ("floor", "bar")] == [
+        "—",
+        "—",
+    ]
     assert c.text("#retention") == "24 h" and c.text("#kanon") == "5 bands"
     window = c.selector()["event"]["window"]
     assert window[1] - window[0] == 6 * 3600 * 1000
@@ -224,7 +280,9 @@ def test_chart_follows_the_crowd(console: Console, mosquitto: Mosquitto) -> None
     layout_before = c.page.evaluate(boxes)
 
     with Crowd(c.gw, mosquitto.url, floor=20) as crowd:
-        c.wait("/^\\d{1,3}\\.\\d$/.test(document.getElementById('score').textContent)", timeout_s=15)
+        c.wait(
+            "/^\\d{1,3}\\.\\d$/.test(document.getElementById('score').textContent)", timeout_s=15
+        )
         first = int(c.attr("#chart", "data-points"))
         # the chart grows with the ticks (how fast is the machine's business)
         c.wait(f"+document.getElementById('chart').dataset.points > {first + 10}", timeout_s=60)
@@ -262,8 +320,14 @@ def test_veto_next_track_changes_next_and_queue(console: Console) -> None:
     assert vetoed and _ids(c.selector())[1] == [vetoed]
 
     c.page.click("#next-veto")
-    c.wait("id => { const n = document.getElementById('next').dataset.trackId; return n && n !== id }", vetoed)
-    c.wait("id => ![...document.querySelectorAll('#vetoes button')].every(b => b.dataset.trackId !== id)", vetoed)
+    c.wait(
+        "id => { const n = document.getElementById('next').dataset.trackId; return n && n !== id }",
+        vetoed,
+    )
+    c.wait(
+        "id => ![...document.querySelectorAll('#vetoes button')].every(b => b.dataset.trackId !== id)",
+        vetoed,
+    )
 
     nxt, queue, sugg = _dom_ids(c)
     assert nxt != vetoed and vetoed not in queue and vetoed not in sugg, (vetoed, nxt, queue, sugg)
@@ -374,14 +438,20 @@ def test_reconnects_after_the_gateway_restarts(console: Console, mosquitto: Mosq
     c = console.ready()
     c.gw.proc.kill()  # a crash: the page must notice and reconnect
     c.gw.proc.wait(5)
-    c.wait("(e => e.dataset.state === 'offline' && e.textContent.includes('retry in'))"
-           "(document.getElementById('conn'))", timeout_s=5)
+    c.wait(
+        "(e => e.dataset.state === 'offline' && e.textContent.includes('retry in'))"
+        "(document.getElementById('conn'))",
+        timeout_s=5,
+    )
     again = GatewayProc(mosquitto.url, c.gw.cfg)
     try:
         again.wait_ready()
         c.wait(CONNECTED, timeout_s=10)
         with Crowd(again, mosquitto.url, floor=20):  # and the data flows again
-            c.wait("/^\\d{1,3}\\.\\d$/.test(document.getElementById('score').textContent)", timeout_s=10)
+            c.wait(
+                "/^\\d{1,3}\\.\\d$/.test(document.getElementById('score').textContent)",
+                timeout_s=10,
+            )
             c.wait("document.getElementById('conn').dataset.state === 'live'", timeout_s=10)
     finally:
         c.page.evaluate("window.crowdpulse.live.stop()")  # or SIGINT waits for the open WebSocket
@@ -389,7 +459,9 @@ def test_reconnects_after_the_gateway_restarts(console: Console, mosquitto: Mosq
     assert c.page_errors == []
 
 
-def test_venue_that_requires_a_token_to_view(browser: Any, mosquitto: Mosquitto, tmp_path: Path) -> None:
+def test_venue_that_requires_a_token_to_view(
+    browser: Any, mosquitto: Mosquitto, tmp_path: Path
+) -> None:
     gw = GatewayProc(mosquitto.url, write_venue(tmp_path, extra="view_requires_token = true"))
     ctx = browser.new_context(viewport=VIEWPORT)
     try:
@@ -406,8 +478,10 @@ def test_venue_that_requires_a_token_to_view(browser: Any, mosquitto: Mosquitto,
 
         page.fill("#gate-token", "not-the-token")
         page.click("#gate-form button")
-        page.wait_for_function("document.getElementById('gate').hidden === false"
-                               " && document.getElementById('conn').dataset.state === 'unauthorised'")
+        page.wait_for_function(
+            "document.getElementById('gate').hidden === false"
+            " && document.getElementById('conn').dataset.state === 'unauthorised'"
+        )
 
         page.fill("#gate-token", TOKEN)
         page.click("#gate-form button")
@@ -416,7 +490,9 @@ def test_venue_that_requires_a_token_to_view(browser: Any, mosquitto: Mosquitto,
         assert page.locator("#gate").is_hidden()
         assert page.get_attribute("#chart", "data-points") is not None
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "test_venue_that_requires_a_token_to_view.png"), full_page=True)
+        page.screenshot(
+            path=str(ARTIFACTS / "test_venue_that_requires_a_token_to_view.png"), full_page=True
+        )
     finally:
         ctx.close()
         gw.stop()
@@ -424,14 +500,20 @@ def test_venue_that_requires_a_token_to_view(browser: Any, mosquitto: Mosquitto,
 
 # -- the picture for docs/console.md --------------------------------------------------------------
 
+
 def _docs_screenshot(c: Console, mosquitto: Mosquitto) -> None:
     """A short set: the crowd warms up, dips below the threshold, comes back."""
+
     def crowd(t: float) -> dict[str, Any]:
         if 14 <= t <= 40:  # the room goes flat for longer than Adaptive Flow's dwell (20 s)
             return {"laeq_db": 74, "voice_db": 72, "claps": 0, "tonal": 0.55}
         lift = min(1.0, t / 10) if t < 14 else min(1.0, (t - 40) / 8)  # dancing, cheering
-        return {"laeq_db": 84 + 4 * lift, "voice_db": 80 + 6 * lift, "tonal": 0.55 - 0.2 * lift,
-                "claps": 1 if (t * 4) % 4 < 2 * lift else 0}
+        return {
+            "laeq_db": 84 + 4 * lift,
+            "voice_db": 80 + 6 * lift,
+            "tonal": 0.55 - 0.2 * lift,
+            "claps": 1 if (t * 4) % 4 < 2 * lift else 0,
+        }
 
     c.set_token(TOKEN)
     c.page.click(".range button[data-range='1']")
@@ -463,14 +545,20 @@ def test_never_live_while_nothing_flows(browser: Any, tmp_path: Path) -> None:
         page.goto(f"http://127.0.0.1:{gw.port}/")
         conn = "document.getElementById('conn')"
         bar = "document.getElementById('health')"
-        page.wait_for_function(f"{conn}.dataset.state === 'down' && {conn}.textContent === 'broker disconnected'")
-        page.wait_for_function(f"!{bar}.hidden && {bar}.textContent.includes('nothing listens on 127.0.0.1:{broker.port}')"
-                               f" && {bar}.textContent.includes('start Mosquitto')")
+        page.wait_for_function(
+            f"{conn}.dataset.state === 'down' && {conn}.textContent === 'broker disconnected'"
+        )
+        page.wait_for_function(
+            f"!{bar}.hidden && {bar}.textContent.includes('nothing listens on 127.0.0.1:{broker.port}')"
+            f" && {bar}.textContent.includes('start Mosquitto')"
+        )
         assert gw.get("/api/health")["status"] == "down"
 
         broker.start()  # connected, but no band reports yet
-        page.wait_for_function(f"{conn}.dataset.state === 'quiet' && {conn}.textContent === 'no reports'",
-                               timeout=20_000)
+        page.wait_for_function(
+            f"{conn}.dataset.state === 'quiet' && {conn}.textContent === 'no reports'",
+            timeout=20_000,
+        )
         page.wait_for_function(f"{bar}.textContent.includes('no relay heard')")
         assert page.get_attribute("#conn", "data-state") != "live"
 
@@ -486,12 +574,20 @@ def test_never_live_while_nothing_flows(browser: Any, tmp_path: Path) -> None:
             now = int(time.time() * 1000)
             send_batch(client, strangers.reports(now), now)
             time.sleep(0.25)
-        page.wait_for_function(f"{bar}.textContent.includes('from unknown bands')"
-                               f" && {bar}.textContent.includes('wrong venue key')", timeout=10_000)
-        assert page.get_attribute("#conn", "data-state") in ("warn", "quiet")  # never a plain "live"
+        page.wait_for_function(
+            f"{bar}.textContent.includes('from unknown bands')"
+            f" && {bar}.textContent.includes('wrong venue key')",
+            timeout=10_000,
+        )
+        assert page.get_attribute("#conn", "data-state") in (
+            "warn",
+            "quiet",
+        )  # never a plain "live"
         client.loop_stop()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / "test_never_live_while_nothing_flows.png"), full_page=True)
+        page.screenshot(
+            path=str(ARTIFACTS / "test_never_live_while_nothing_flows.png"), full_page=True
+        )
     finally:
         ctx.close()
         gw.stop()

@@ -21,9 +21,13 @@ from crowdpulse.sim.runner import SimRun
 from crowdpulse.sim.sinks import EngineSink
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known gap since issue 17's event adverts: in the bar (few bands, a short advertising "
-    "interval) the estimate reads about 0.08 under the adverts heard/sent; docs/protocol.md"))
+@pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "known gap since issue 17's event adverts: in the bar (few bands, a short advertising "
+        "interval) the estimate reads about 0.08 under the adverts heard/sent; docs/protocol.md"
+    ),
+)
 def test_delivery_and_held_match_the_simulated_radio() -> None:
     sc = scenario.load("normal")
     run = SimRun(sc, 2000, bytes(range(32)), float(int(time.time())))

@@ -29,9 +29,23 @@ def _ours(tmp_dir: str) -> list[int]:
 
 @pytest.mark.parametrize(("broker", "player"), [("mosquitto", "mpd"), ("embedded", "deck")])
 def test_demo_runs_and_ctrl_c_stops_everything(broker: str, player: str) -> None:
-    proc = subprocess.Popen([EXE, "demo", "--devices", "300", "--http-port", "0", "--broker", broker,
-                             "--player", player],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [
+            EXE,
+            "demo",
+            "--devices",
+            "300",
+            "--http-port",
+            "0",
+            "--broker",
+            broker,
+            "--player",
+            player,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.stdout is not None
     lines: list[str] = []
     try:
@@ -40,8 +54,12 @@ def test_demo_runs_and_ctrl_c_stops_everything(broker: str, player: str) -> None
             assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
             lines.append(proc.stdout.readline())
         text = "".join(lines)
-        assert ("Mosquitto on mqtt://" if broker == "mosquitto" else "embedded amqtt on mqtt://") in text
-        assert ("player: MPD on 127.0.0.1:" if player == "mpd" else "player: a simulated deck") in text
+        assert (
+            "Mosquitto on mqtt://" if broker == "mosquitto" else "embedded amqtt on mqtt://"
+        ) in text
+        assert (
+            "player: MPD on 127.0.0.1:" if player == "mpd" else "player: a simulated deck"
+        ) in text
         url = re.search(r"console: (http://\S+)", text)
         token = re.search(r"control token: (\S+)", text)
         assert url and token
@@ -54,9 +72,13 @@ def test_demo_runs_and_ctrl_c_stops_everything(broker: str, player: str) -> None
             time.sleep(1)
             with urllib.request.urlopen(url.group(1) + "api/state", timeout=5) as r:
                 state = json.loads(r.read())
-        tmp_dir = re.search(r"--config (\S+)/venue.toml", " ".join(
-            Path(f"/proc/{pid}/cmdline").read_bytes().decode().replace("\0", " ")
-            for pid in _ours("crowdpulse-demo-")))
+        tmp_dir = re.search(
+            r"--config (\S+)/venue.toml",
+            " ".join(
+                Path(f"/proc/{pid}/cmdline").read_bytes().decode().replace("\0", " ")
+                for pid in _ours("crowdpulse-demo-")
+            ),
+        )
         assert tmp_dir
         assert len(_ours(tmp_dir.group(1))) >= 2  # the gateway and the crowd (and MPD)
         with urllib.request.urlopen(url.group(1) + "api/selector", timeout=5) as r:
@@ -82,8 +104,12 @@ def test_demo_plays_a_set_and_adaptive_flow_catches_the_dip() -> None:
     """The newcomer's three minutes: a set playing within 60 s; after 3 min a track
     playing and at least two measured tracks behind it; the artist's two unloved
     tracks (scenario demo_dip) make the room dip and Adaptive Flow fire."""
-    proc = subprocess.Popen([EXE, "demo", "--devices", "400", "--http-port", "0", "--scenario", "demo_dip"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [EXE, "demo", "--devices", "400", "--http-port", "0", "--scenario", "demo_dip"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.stdout is not None
     lines: list[str] = []
     try:
@@ -115,8 +141,10 @@ def test_demo_plays_a_set_and_adaptive_flow_catches_the_dip() -> None:
             sel = _get(base, "api/selector")
             dj = [e for e in sel["log"] if e["who"] == "artist" and e["action"] == "playing"]
             fired = [e for e in sel["log"] if e["action"] in ("queue recovery", "suggest recovery")]
-        print(f"Adaptive Flow fired {(fired[0]['t'] / 1000 - time.time()) + time.monotonic() - started:.0f} s "
-              "into the demo")
+        print(
+            f"Adaptive Flow fired {(fired[0]['t'] / 1000 - time.time()) + time.monotonic() - started:.0f} s "
+            "into the demo"
+        )
     finally:
         proc.send_signal(signal.SIGINT)
         out = proc.communicate(timeout=60)[0]

@@ -65,10 +65,11 @@ USERS = [GATEWAY, CONSOLE, READER, *RELAYS, *BANDS]
 
 # --- a throwaway PKI -----------------------------------------------------------------
 
+
 @dataclass
 class Pki:
-    ca: Path        # the venue CA clients trust
-    cert: Path      # the broker's certificate, signed by `ca`
+    ca: Path  # the venue CA clients trust
+    cert: Path  # the broker's certificate, signed by `ca`
     key: Path
     other_ca: Path  # a CA that did not sign it
 
@@ -80,19 +81,32 @@ def _name(cn: str) -> x509.Name:
 def _ca(cn: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder()
-            .subject_name(_name(cn)).issuer_name(_name(cn))
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False,
-                                         encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(_name(cn))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     return key, cert
 
 
@@ -107,33 +121,49 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     _, other_cert = _ca("someone else's CA")
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder()
-            .subject_name(_name("localhost")).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    out = Pki(ca=d / "venue-ca.crt", cert=d / "venue.crt", key=d / "venue.key",
-              other_ca=d / "other-ca.crt")
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("localhost"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    out = Pki(
+        ca=d / "venue-ca.crt",
+        cert=d / "venue.crt",
+        key=d / "venue.key",
+        other_ca=d / "other-ca.crt",
+    )
     out.ca.write_bytes(_pem(ca_cert))
     out.other_ca.write_bytes(_pem(other_cert))
     out.cert.write_bytes(_pem(cert))
-    out.key.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                          serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
+    out.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     out.key.chmod(0o600)
     return out
 
 
 # --- the venue broker ----------------------------------------------------------------
+
 
 @dataclass
 class Venue:
@@ -147,8 +177,13 @@ class Venue:
         port = self.tls_port if tls else self.lan_port
         if user is None:
             return BrokerURL("127.0.0.1", port, tls=tls)
-        return BrokerURL("127.0.0.1", port, tls=tls, username=user,
-                         password=password if password is not None else self.passwords[user])
+        return BrokerURL(
+            "127.0.0.1",
+            port,
+            tls=tls,
+            username=user,
+            password=password if password is not None else self.passwords[user],
+        )
 
 
 def _substitute(text: str, changes: dict[str, str]) -> str:
@@ -164,8 +199,12 @@ def _make_password_file(path: Path, passwords: dict[str, str]) -> None:
         pytest.fail("mosquitto_passwd not found; install Mosquitto: apt-get install -y mosquitto")
     for i, (user, password) in enumerate(passwords.items()):
         create = ["-c"] if i == 0 else []
-        subprocess.run([tool, *create, "-b", str(path), user, password], check=True,
-                       capture_output=True, timeout=30)
+        subprocess.run(
+            [tool, *create, "-b", str(path), user, password],
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -178,14 +217,17 @@ def venue(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venue]
     tls_port = free_port()
     while tls_port == lan_port:
         tls_port = free_port()
-    conf = _substitute((SHIPPED / "crowdpulse.conf").read_text(), {
-        f"listener 1883 {LAN_ADDRESS}\n": f"listener {lan_port} 127.0.0.1\n",
-        "listener 8883\n": f"listener {tls_port} 127.0.0.1\n",
-        PASSWORD_FILE: str(d / "passwd"),
-        ACL_FILE: str(d / "acl"),
-        CERT_FILE: str(pki.cert),
-        KEY_FILE: str(pki.key),
-    })
+    conf = _substitute(
+        (SHIPPED / "crowdpulse.conf").read_text(),
+        {
+            f"listener 1883 {LAN_ADDRESS}\n": f"listener {lan_port} 127.0.0.1\n",
+            "listener 8883\n": f"listener {tls_port} 127.0.0.1\n",
+            PASSWORD_FILE: str(d / "passwd"),
+            ACL_FILE: str(d / "acl"),
+            CERT_FILE: str(pki.cert),
+            KEY_FILE: str(pki.key),
+        },
+    )
     try:
         broker = Mosquitto(port=lan_port, config=conf, extra_ports=(tls_port,))
         broker.start()
@@ -196,6 +238,7 @@ def venue(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venue]
 
 
 # --- clients -------------------------------------------------------------------------
+
 
 @dataclass
 class Inbox:
@@ -211,8 +254,9 @@ class Inbox:
 
     def wait_for(self, payload: bytes) -> bool:
         with self.cond:
-            return self.cond.wait_for(lambda: any(p == payload for _, p in self.messages),
-                                      timeout=TIMEOUT)
+            return self.cond.wait_for(
+                lambda: any(p == payload for _, p in self.messages), timeout=TIMEOUT
+            )
 
     def with_tag(self, tag: str) -> set[str]:
         """Topics (after the venue prefix) of the messages whose payload is `tag`."""
@@ -231,8 +275,9 @@ class Clients:
         answered = threading.Event()
         result: list[ReasonCode] = []
 
-        def on_connect(c: mqtt.Client, u: object, flags: mqtt.ConnectFlags, rc: ReasonCode,
-                       props: object) -> None:
+        def on_connect(
+            c: mqtt.Client, u: object, flags: mqtt.ConnectFlags, rc: ReasonCode, props: object
+        ) -> None:
             result.append(rc)
             answered.set()
 
@@ -298,12 +343,31 @@ def settle(sender: mqtt.Client, inbox: Inbox, sub_topic: str) -> None:
 # --- who may publish what ------------------------------------------------------------
 
 ALL_TOPICS = [
-    "band/B0001/report", "band/B0002/report", "band/relay-3/report",
-    "band/relay-1/report", "band/gateway/report", "band/console/report", "band/dashboard/report",
-    "relay/relay-1/batch", "relay/relay-1/status", "relay/relay-2/batch", "relay/relay-2/status",
-    "relay/relay-3/batch", "relay/B0001/batch", "relay/B0001/status",
-    "config", "cmd", "sentiment", "sentiment/floor", "selector/state", "selector/cmd",
-    "gateway/status", "gateway/1/status", "gateway/accepted/1", "ha/venue", "ha/zone/floor",
+    "band/B0001/report",
+    "band/B0002/report",
+    "band/relay-3/report",
+    "band/relay-1/report",
+    "band/gateway/report",
+    "band/console/report",
+    "band/dashboard/report",
+    "relay/relay-1/batch",
+    "relay/relay-1/status",
+    "relay/relay-2/batch",
+    "relay/relay-2/status",
+    "relay/relay-3/batch",
+    "relay/B0001/batch",
+    "relay/B0001/status",
+    "config",
+    "cmd",
+    "sentiment",
+    "sentiment/floor",
+    "selector/state",
+    "selector/cmd",
+    "gateway/status",
+    "gateway/1/status",
+    "gateway/accepted/1",
+    "ha/venue",
+    "ha/zone/floor",
     f"{HA}/sensor/crowdpulse_club-x_floor/config",
 ]
 
@@ -311,11 +375,22 @@ MAY_PUBLISH = {
     "B0001": {"band/B0001/report"},
     "relay-3": {"band/relay-3/report"},  # a band, whatever its id looks like
     "relay-1": {"relay/relay-1/batch", "relay/relay-1/status"},
-    "gateway": {"config", "cmd", "sentiment", "sentiment/floor", "selector/state",
-                "selector/cmd", "gateway/status", "gateway/1/status", "gateway/accepted/1",
-                "ha/venue", "ha/zone/floor", f"{HA}/sensor/crowdpulse_club-x_floor/config",
-                # the band pattern applies to every user (see crowdpulse/deploy.py)
-                "band/gateway/report"},
+    "gateway": {
+        "config",
+        "cmd",
+        "sentiment",
+        "sentiment/floor",
+        "selector/state",
+        "selector/cmd",
+        "gateway/status",
+        "gateway/1/status",
+        "gateway/accepted/1",
+        "ha/venue",
+        "ha/zone/floor",
+        f"{HA}/sensor/crowdpulse_club-x_floor/config",
+        # the band pattern applies to every user (see crowdpulse/deploy.py)
+        "band/gateway/report",
+    },
     "console": {"selector/cmd"},
     READER: set(),
 }
@@ -341,16 +416,30 @@ def test_each_credential_publishes_only_its_own_topics(clients: Clients, user: s
 OWNER = {
     "band/B0002/report": "B0002",
     "relay/relay-1/status": "relay-1",
-    "relay/relay-2/batch": "relay-2", "relay/relay-2/status": "relay-2",
+    "relay/relay-2/batch": "relay-2",
+    "relay/relay-2/status": "relay-2",
     "selector/cmd": CONSOLE,
-    "cmd": GATEWAY, "sentiment": GATEWAY, "sentiment/floor": GATEWAY,
-    "selector/state": GATEWAY, "gateway/status": GATEWAY, "gateway/1/status": GATEWAY,
+    "cmd": GATEWAY,
+    "sentiment": GATEWAY,
+    "sentiment/floor": GATEWAY,
+    "selector/state": GATEWAY,
+    "gateway/status": GATEWAY,
+    "gateway/1/status": GATEWAY,
     "gateway/accepted/1": GATEWAY,  # what gateway workers exchange: reports, in effect
     "ha/venue": GATEWAY,  # Home Assistant's once-a-second state
 }
-SEEN_BY_CONSOLE = {"config", "cmd", "sentiment", "sentiment/floor", "selector/state",
-                   "gateway/status", "gateway/1/status", "relay/relay-1/status",
-                   "relay/relay-2/status", "ha/venue"}
+SEEN_BY_CONSOLE = {
+    "config",
+    "cmd",
+    "sentiment",
+    "sentiment/floor",
+    "selector/state",
+    "gateway/status",
+    "gateway/1/status",
+    "relay/relay-1/status",
+    "relay/relay-2/status",
+    "ha/venue",
+}
 
 MAY_READ = {
     "B0001": {"config", "cmd"},
@@ -380,6 +469,7 @@ def test_each_credential_reads_only_what_it_may(clients: Clients, reader: str) -
 
 
 # --- authentication ------------------------------------------------------------------
+
 
 def test_gateway_workers_share_reports_and_bands_still_read_nothing(clients: Clients) -> None:
     # Several gateway workers split ingestion with a shared subscription; the
@@ -413,11 +503,14 @@ def test_anonymous_and_wrong_passwords_are_refused(clients: Clients, tls: bool) 
     wrong = clients.refusal(venue.url(GATEWAY, tls=tls, password="not-the-password"), ca)
     assert wrong.is_failure, wrong
     # A relay id from the ACL whose password is not the relay's gets nothing either.
-    stranger = clients.refusal(venue.url("relay-1", tls=tls, password=venue.passwords["relay-2"]), ca)
+    stranger = clients.refusal(
+        venue.url("relay-1", tls=tls, password=venue.passwords["relay-2"]), ca
+    )
     assert stranger.is_failure, stranger
 
 
 # --- TLS -----------------------------------------------------------------------------
+
 
 def test_mqtts_with_the_venue_ca_carries_the_same_rules(clients: Clients) -> None:
     _, inbox = clients.subscribe(GATEWAY)
@@ -434,7 +527,9 @@ def test_mqtts_with_the_venue_ca_carries_the_same_rules(clients: Clients) -> Non
 def test_mqtts_url_parses_to_a_working_client(clients: Clients) -> None:
     # How the gateway starts: one URL, and the venue CA file.
     venue = clients.venue
-    url = BrokerURL.parse(f"mqtts://{GATEWAY}:{venue.passwords[GATEWAY]}@127.0.0.1:{venue.tls_port}")
+    url = BrokerURL.parse(
+        f"mqtts://{GATEWAY}:{venue.passwords[GATEWAY]}@127.0.0.1:{venue.tls_port}"
+    )
     assert url.tls and url.port == venue.tls_port
     client = make_client(url, client_id="gateway-test", ca_file=str(venue.ca))
     connected = threading.Event()
@@ -458,14 +553,20 @@ def test_mqtts_fails_without_the_venue_ca(venue: Venue, pki: Pki, trust: str) ->
 
 # --- the generator and the shipped files ---------------------------------------------
 
+
 def test_shipped_files_are_the_generators_output() -> None:
     assert (SHIPPED / "crowdpulse.conf").read_text() == render_conf()
     assert (SHIPPED / "acl.template").read_text() == acl_template()
 
 
 def test_filling_the_template_by_hand_gives_the_generated_acl() -> None:
-    filled = (acl_template().replace("{{venue}}", VENUE).replace("{{relay_id}}", "relay-1")
-              .replace("{{gateway_user}}", GATEWAY).replace("{{console_user}}", CONSOLE))
+    filled = (
+        acl_template()
+        .replace("{{venue}}", VENUE)
+        .replace("{{relay_id}}", "relay-1")
+        .replace("{{gateway_user}}", GATEWAY)
+        .replace("{{console_user}}", CONSOLE)
+    )
     assert filled == render_acl(VENUE, ["relay-1"], GATEWAY, CONSOLE)
 
 
@@ -478,11 +579,20 @@ def test_relay_rights_are_never_patterns() -> None:
     assert render_acl(VENUE, [], GATEWAY, None).count("\nuser ") == 1  # the gateway only
 
 
-@pytest.mark.parametrize("venue_name,relays", [
-    ("Club X", ["r1"]), ("club/x", ["r1"]), ("club-x", ["r/1"]), ("club-x", ["r+"]),
-    ("club-x", ["#"]), ("club-x", [""]), ("club-x", ["gateway"]), ("club-x", ["r1", "r1"]),
-    ("club-x", ["console"]),
-])
+@pytest.mark.parametrize(
+    "venue_name,relays",
+    [
+        ("Club X", ["r1"]),
+        ("club/x", ["r1"]),
+        ("club-x", ["r/1"]),
+        ("club-x", ["r+"]),
+        ("club-x", ["#"]),
+        ("club-x", [""]),
+        ("club-x", ["gateway"]),
+        ("club-x", ["r1", "r1"]),
+        ("club-x", ["console"]),
+    ],
+)
 def test_render_acl_refuses_what_would_break_the_rules(venue_name: str, relays: list[str]) -> None:
     with pytest.raises(DeployError):
         render_acl(venue_name, relays, GATEWAY, CONSOLE)

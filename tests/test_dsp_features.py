@@ -21,7 +21,7 @@ def detected_claps(audio: np.ndarray) -> np.ndarray:
     pipe = twin.pipeline()
     found, seen = [], 0
     for f in range(len(audio) // 160):
-        pipe.process(audio[f * 160:(f + 1) * 160])
+        pipe.process(audio[f * 160 : (f + 1) * 160])
         total = int(pipe.dt[feat.D_NCLAP])
         while seen < total:
             found.append(int(pipe.dt[feat.D_CLAPLOG + (seen & 15)]) * 32)
@@ -46,24 +46,39 @@ def _clap_scores(room: bool) -> dict[str, float]:
         found = detected_claps(clip.audio)
         a, b, c = C.match(clip.onsets, found, TOL)
         tp, fp, fn = tp + a, fp + b, fn + c
-        hits += [(float(snr), bool(len(found)) and int(np.min(np.abs(found - t))) <= TOL)
-                 for t, snr in zip(clip.onsets, clip.snr_db, strict=True)]
-    false_claps = sum(len(detected_claps(S.to_int16(C.music_at_band(30.0, rng, room)))) for _ in range(10))
+        hits += [
+            (float(snr), bool(len(found)) and int(np.min(np.abs(found - t))) <= TOL)
+            for t, snr in zip(clip.onsets, clip.snr_db, strict=True)
+        ]
+    false_claps = sum(
+        len(detected_claps(S.to_int16(C.music_at_band(30.0, rng, room)))) for _ in range(10)
+    )
     low = [h for snr, h in hits if snr < 5.0]
     high = [h for snr, h in hits if snr >= 5.0]
-    return {"f1": C.f1(tp, fp, fn), "precision": tp / max(tp + fp, 1), "recall": tp / (tp + fn),
-            "claps": tp + fn, "false_claps": false_claps, "false_per_min": false_claps / 5.0,
-            "recall_0_5db": sum(low) / len(low), "recall_5_10db": sum(high) / len(high)}
+    return {
+        "f1": C.f1(tp, fp, fn),
+        "precision": tp / max(tp + fp, 1),
+        "recall": tp / (tp + fn),
+        "claps": tp + fn,
+        "false_claps": false_claps,
+        "false_per_min": false_claps / 5.0,
+        "recall_0_5db": sum(low) / len(low),
+        "recall_5_10db": sum(high) / len(high),
+    }
 
 
 # Deterministic (seeded): asserted at docs/dsp.md's figures, within 0.005 for
 # the ratios (about one clap), exactly for the counts.
-@pytest.mark.parametrize("room,claps,f1,precision,recall,false_claps", [
-    (True, 295, 0.979, 1.000, 0.959, 0),  # through the room: the real case
-    (False, 284, 0.952, 0.992, 0.916, 2),  # dry, straight from the mix
-])
+@pytest.mark.parametrize(
+    "room,claps,f1,precision,recall,false_claps",
+    [
+        (True, 295, 0.979, 1.000, 0.959, 0),  # through the room: the real case
+        (False, 284, 0.952, 0.992, 0.916, 2),  # dry, straight from the mix
+    ],
+)
 def test_clap_detection_over_drum_music_from_10_to_0_db_snr(
-        room: bool, claps: int, f1: float, precision: float, recall: float, false_claps: int) -> None:
+    room: bool, claps: int, f1: float, precision: float, recall: float, false_claps: int
+) -> None:
     got = _clap_scores(room)
     assert got["claps"] == claps, got
     for key, want in (("f1", f1), ("precision", precision), ("recall", recall)):
@@ -74,7 +89,9 @@ def test_clap_detection_over_drum_music_from_10_to_0_db_snr(
 def test_recall_does_not_fall_with_snr() -> None:
     # docs/dsp.md: through the room, 0.95 at 0-5 dB and 0.97 at 5-10 dB (within 0.005)
     got = _clap_scores(True)
-    assert abs(got["recall_0_5db"] - 0.952) <= 0.005 and abs(got["recall_5_10db"] - 0.966) <= 0.005, got
+    assert (
+        abs(got["recall_0_5db"] - 0.952) <= 0.005 and abs(got["recall_5_10db"] - 0.966) <= 0.005
+    ), got
 
 
 def test_matching_is_strict() -> None:
@@ -92,25 +109,37 @@ def test_applause_field_far_above_any_music_at_the_same_level() -> None:
     # clips (room and dry) 0.0; medians within 0.02 (five codes)
     rng = np.random.default_rng(7)
     applause = _field(S.crowd_applause(8.0, rng, dbfs=-20.0), "applause")
-    music_max = max(_field(S.at_level(C.music_at_band(8.0, rng, room), -20.0), "applause").max()
-                    for room in (True, True, False, False))
+    music_max = max(
+        _field(S.at_level(C.music_at_band(8.0, rng, room), -20.0), "applause").max()
+        for room in (True, True, False, False)
+    )
     assert abs(np.median(applause) - 0.78) <= 0.02, np.median(applause)
     assert music_max == 0.0
-    assert np.percentile(applause, 10) >= 4 * music_max + 0.2, (np.percentile(applause, 10), music_max)
+    assert np.percentile(applause, 10) >= 4 * music_max + 0.2, (
+        np.percentile(applause, 10),
+        music_max,
+    )
 
 
 def test_applause_of_a_thinner_crowd_reads_as_applause_too() -> None:
     # 100 people read higher than 300 (0.91 vs 0.78): fewer, more distinct
     # claps make a rougher envelope; the field says "applause", not "how many"
     rng = np.random.default_rng(8)
-    assert abs(np.median(_field(S.crowd_applause(8.0, rng, people=100, dbfs=-20.0), "applause")) - 0.91) <= 0.02
+    assert (
+        abs(
+            np.median(_field(S.crowd_applause(8.0, rng, people=100, dbfs=-20.0), "applause")) - 0.91
+        )
+        <= 0.02
+    )
 
 
 def test_applause_field_on_cheering_and_noise() -> None:
     # docs/dsp.md: cheering 0.0, pink noise 0.0, steady white noise up to 0.36
     cheer = _field(S.crowd_cheer(8.0, np.random.default_rng(9), dbfs=-20.0), "applause")
     pink = _field(S.pink_noise(8.0, np.random.default_rng(11), -20.0), "applause")
-    white = _field(S.at_level(np.random.default_rng(12).normal(0, 1, S.seconds(8.0)), -20.0), "applause")
+    white = _field(
+        S.at_level(np.random.default_rng(12).normal(0, 1, S.seconds(8.0)), -20.0), "applause"
+    )
     assert cheer.max() == 0.0 and pink.max() == 0.0
     assert abs(white.max() - 0.36) <= 0.02 and abs(np.median(white) - 0.18) <= 0.02, white
 
@@ -119,7 +148,7 @@ def test_cheering_stands_above_the_background_and_triggers_an_event() -> None:
     rng = np.random.default_rng(9)
     music = C.music_at_band(14.0, rng)
     cheer = np.zeros_like(music)
-    cheer[S.seconds(10.0):] = S.crowd_cheer(4.0, rng, dbfs=-14.0)[: len(music) - S.seconds(10.0)]
+    cheer[S.seconds(10.0) :] = S.crowd_cheer(4.0, rng, dbfs=-14.0)[: len(music) - S.seconds(10.0)]
     reports = [BF.decoded(iv) for iv in BF.on_twin(S.to_int16(music + cheer))]
     before = [r for r in reports if 3.0 <= r["t"] < 10.0]
     during = [r for r in reports if r["t"] >= 11.0]

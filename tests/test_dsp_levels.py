@@ -13,7 +13,9 @@ RATE = 16000
 
 
 def _reports(x: np.ndarray, interval_ms: int = 250) -> list[tuple[int, dict]]:
-    return [(iv.start_sample, BF.decoded(iv)) for iv in BF.on_twin(S.to_int16(x), -2600, interval_ms)]
+    return [
+        (iv.start_sample, BF.decoded(iv)) for iv in BF.on_twin(S.to_int16(x), -2600, interval_ms)
+    ]
 
 
 def _check_against_reference(x: np.ndarray) -> list[float]:
@@ -50,7 +52,7 @@ def _unquantised_laeq(x: np.ndarray) -> float:
     feat, pipe = twin.modules()["dspfeat"], twin.pipeline(-2600)
     frames = len(x) // 160
     for f in range(frames - 25):
-        pipe.process(x[f * 160:(f + 1) * 160])
+        pipe.process(x[f * 160 : (f + 1) * 160])
         if f % 25 == 24 and f < frames - 50:
             pipe.finish(250)
     return float(pipe._mean_log(feat.D_IA_HI) / (1024 / (10 * np.log10(2))) + pipe.cal_q8 / 256)
@@ -65,18 +67,26 @@ def test_a_curve_within_iec_class2_from_50hz_to_6k3() -> None:
         want = 94.0 + float(a_weight_db(freq))
         assert abs(got - want) <= tol, (freq, got, want)
         worst = max(worst, abs(got - want))
-        worst_unquantised = max(worst_unquantised, abs(_unquantised_laeq(S.to_int16(S.tone(freq, 1.5, -26.0))) - want))
-    assert abs(worst - 0.30) <= 0.01 and abs(worst_unquantised - 0.12) <= 0.01, (worst, worst_unquantised)
+        worst_unquantised = max(
+            worst_unquantised, abs(_unquantised_laeq(S.to_int16(S.tone(freq, 1.5, -26.0))) - want)
+        )
+    assert abs(worst - 0.30) <= 0.01 and abs(worst_unquantised - 0.12) <= 0.01, (
+        worst,
+        worst_unquantised,
+    )
 
 
-@pytest.mark.parametrize("burst_ms,iec_db,measured_db",
-                         [(1000, 0.0, 0.0), (200, -1.0, -1.0), (50, -4.8, -5.0), (10, -11.1, -11.0)])
-def test_fast_time_weighting_matches_iec_tone_burst_response(burst_ms: int, iec_db: float,
-                                                             measured_db: float) -> None:
+@pytest.mark.parametrize(
+    "burst_ms,iec_db,measured_db",
+    [(1000, 0.0, 0.0), (200, -1.0, -1.0), (50, -4.8, -5.0), (10, -11.1, -11.0)],
+)
+def test_fast_time_weighting_matches_iec_tone_burst_response(
+    burst_ms: int, iec_db: float, measured_db: float
+) -> None:
     steady = S.tone(4000, 2.0, -20)
     burst = np.zeros_like(steady)
     n = burst_ms * 16
-    burst[8000:8000 + n] = steady[8000:8000 + n]
+    burst[8000 : 8000 + n] = steady[8000 : 8000 + n]
     peak = max(r["diagnostics"]["lafmax_db"] for _, r in _reports(burst, 2000))
     ref = max(r["diagnostics"]["lafmax_db"] for _, r in _reports(steady, 2000))
     # docs/dsp.md's figure, in the report's 0.5 dB steps; and IEC 61672-1's

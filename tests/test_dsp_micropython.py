@@ -54,7 +54,13 @@ def test_i2s_slot_conversion_matches_on_band_and_twin() -> None:
         "i2s32_to_16(src, dst, n)\nprint(' '.join(str(v) for v in dst))\n"
     )
 
-    proc = subprocess.run([mpy.find_micropython(), "-c", script], input=slots.tobytes(),
-                          capture_output=True, env=mpy.env_with_path(), check=True, timeout=60)
+    proc = subprocess.run(
+        [mpy.find_micropython(), "-c", script],
+        input=slots.tobytes(),
+        capture_output=True,
+        env=mpy.env_with_path(),
+        check=True,
+        timeout=60,
+    )
     got = np.array([int(v) for v in re.findall(rb"-?\d+", proc.stdout)], dtype=np.int16)
     assert np.array_equal(got, want)

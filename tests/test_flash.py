@@ -43,17 +43,31 @@ X64 = firmware.Target(6, 3, "x64")
 
 
 def test_flash_installs_verifies_boots_reports_and_is_idempotent(
-        crowdpulse: Callable[..., Run], key_file: Path, tmp_path: Path, mosquitto: Mosquitto) -> None:
+    crowdpulse: Callable[..., Run], key_file: Path, tmp_path: Path, mosquitto: Mosquitto
+) -> None:
     clip = C.clip(np.random.default_rng(3), dur=8.0, rate_hz=2.0)
     reports = Reports(mosquitto)
     with SerialBand(tmp_path / "band", audio=clip.audio) as band:
-        args = flash_args(band, key_file, "B0042", "--transport", "mqtt", "--mqtt-host", "127.0.0.1",
-                          "--mqtt-port", mosquitto.port, "--status-every", 1)
+        args = flash_args(
+            band,
+            key_file,
+            "B0042",
+            "--transport",
+            "mqtt",
+            "--mqtt-host",
+            "127.0.0.1",
+            "--mqtt-port",
+            mosquitto.port,
+            "--status-every",
+            1,
+        )
         first = crowdpulse(*args)
         assert first.code == 0, first.err
         files = {f.path: f.sha256 for f in firmware.build(X64)}
         n = len(files) + 1  # the firmware's files and config.json
-        assert "B0042 on" in first.out and f"{n} of {n} files written, verified, booted" in first.out
+        assert (
+            "B0042 on" in first.out and f"{n} of {n} files written, verified, booted" in first.out
+        )
         # then the band's first word from the broker, and a note: no venue was named
         assert f"B0042: MQTT up on 127.0.0.1:{mosquitto.port} as B0042, venue demo" in first.out
         assert "note: these bands are for venue 'demo' (the default)" in first.err
@@ -70,9 +84,19 @@ def test_flash_installs_verifies_boots_reports_and_is_idempotent(
         cfg = json.loads((band.root / "config.json").read_text())
         assert cfg["key"] == P.band_key(key, "B0042").hex()
         assert cfg["command_key"] == P.command_key(key).hex()
-        assert cfg["mqtt"] == {"host": "127.0.0.1", "port": mosquitto.port, "user": "B0042",
-                               "password": bandconfig.mqtt_password(key, "B0042"), "tls": False}
-        assert (cfg["band_id"], cfg["zone"], cfg["transport"], cfg["venue"]) == ("B0042", "floor", "mqtt", "demo")
+        assert cfg["mqtt"] == {
+            "host": "127.0.0.1",
+            "port": mosquitto.port,
+            "user": "B0042",
+            "password": bandconfig.mqtt_password(key, "B0042"),
+            "tls": False,
+        }
+        assert (cfg["band_id"], cfg["zone"], cfg["transport"], cfg["venue"]) == (
+            "B0042",
+            "floor",
+            "mqtt",
+            "demo",
+        )
         assert band_cfg.parse(json.dumps(cfg)).ok
 
         # the booted band's reports reach a plain subscriber and verify with the derived key
@@ -94,7 +118,8 @@ def test_flash_installs_verifies_boots_reports_and_is_idempotent(
 
 
 def test_monitor_decodes_a_live_band_and_stops_cleanly(
-        crowdpulse: Callable[..., Run], band: SerialBand, key_file: Path) -> None:
+    crowdpulse: Callable[..., Run], band: SerialBand, key_file: Path
+) -> None:
     assert crowdpulse(*flash_args(band, key_file, "B0007", "--status-every", 1)).code == 0
     lines: list[str] = []
     mon = Monitor(band.port, lines.append, venue_key(key_file))
@@ -109,14 +134,22 @@ def test_monitor_decodes_a_live_band_and_stops_cleanly(
     mon.stopped.set()
     thread.join(5)
     assert any("boot    result=ok band=B0007 fw=" in x for x in lines), lines
-    assert any("status  state=" in x and "alloc_frame_bytes=0 alloc_frame_gc=0" in x for x in lines), lines
+    assert any(
+        "status  state=" in x and "alloc_frame_bytes=0 alloc_frame_gc=0" in x for x in lines
+    ), lines
 
     # the command itself: it shows the band's lines until Ctrl-C, then exits 0 without a traceback
-    proc = subprocess.Popen([*CROWDPULSE, "monitor", "--port", band.port],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*CROWDPULSE, "monitor", "--port", band.port],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None and proc.stderr is not None
     out: list[str] = []
-    reader = threading.Thread(target=lambda: out.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader = threading.Thread(
+        target=lambda: out.extend(iter(proc.stdout.readline, "")), daemon=True
+    )  # type: ignore[union-attr]
     reader.start()
     deadline = time.monotonic() + 20
     while not any(" status " in x for x in list(out)) and time.monotonic() < deadline:
@@ -132,29 +165,56 @@ def test_monitor_decodes_a_live_band_and_stops_cleanly(
 def test_monitor_turns_console_lines_into_fields() -> None:
     key = bytes(range(32))
     band_key = P.band_key(key, "B0001")
-    report = P.encode(band_key, P.epoch_of(time.time()), 7, 250, 80.0, voice_db=70.0,
-                      tonal=6.0, fluct_db=2.0, claps=3, flags=P.FLAG_EVENT)
+    report = P.encode(
+        band_key,
+        P.epoch_of(time.time()),
+        7,
+        250,
+        80.0,
+        voice_db=70.0,
+        tonal=6.0,
+        fluct_db=2.0,
+        claps=3,
+        flags=P.FLAG_EVENT,
+    )
     ev = parse_line(f"report {report.hex()}", band_key)
     assert ev.kind == "report"
     assert ev.fields["seq"] == "7" and ev.fields["laeq"] == "80.0dB" and ev.fields["claps"] == "3"
     assert ev.fields["flags"] == "EVENT" and ev.fields["tag"] == "ok" and ev.fields["motion"] == "-"
     assert parse_line(report.hex(), P.band_key(key, "B0002")).fields["tag"] == "BAD"
     assert parse_line("crowdpulse: boot safe-mode band=B1 fw=0.1.0").fields == {
-        "result": "safe-mode", "band": "B1", "fw": "0.1.0"}
+        "result": "safe-mode",
+        "band": "B1",
+        "fw": "0.1.0",
+    }
     assert parse_line("crowdpulse: state listening").fields == {"state": "listening"}
     cfg = parse_line("crowdpulse: config error: window must be [start, end]")
-    assert (cfg.kind, cfg.fields["level"], cfg.text) == ("config", "error", "window must be [start, end]")
+    assert (cfg.kind, cfg.fields["level"], cfg.text) == (
+        "config",
+        "error",
+        "window must be [start, end]",
+    )
     assert parse_line("MicroPython v1.24 on esp32").kind == "log"
 
 
 # -- each failure: one clear line, exit 2 ------------------------------------------------
 def test_no_such_port(crowdpulse: Callable[..., Run], key_file: Path, tmp_path: Path) -> None:
-    run = crowdpulse("flash", "--port", tmp_path / "ttyUSB9", "--venue-key", key_file,
-                     "--band-id", "B1", "--zone", "floor")
+    run = crowdpulse(
+        "flash",
+        "--port",
+        tmp_path / "ttyUSB9",
+        "--venue-key",
+        key_file,
+        "--band-id",
+        "B1",
+        "--zone",
+        "floor",
+    )
     one_line_error(run, "no such port")
     mon = crowdpulse("monitor", "--port", tmp_path / "ttyUSB9")
     assert mon.code == 2 and mon.err.strip().splitlines()[-1].startswith(
-        f"crowdpulse monitor: no such port: {tmp_path / 'ttyUSB9'}"), mon
+        f"crowdpulse monitor: no such port: {tmp_path / 'ttyUSB9'}"
+    ), mon
 
 
 def test_port_busy(crowdpulse: Callable[..., Run], band: SerialBand, key_file: Path) -> None:
@@ -167,8 +227,19 @@ def test_not_a_micropython_board(crowdpulse: Callable[..., Run], key_file: Path)
     tty.setraw(host)
     echo = subprocess.Popen(["cat"], stdin=host, stdout=host)  # the port answers, but only echoes
     try:
-        run = crowdpulse("flash", "--port", os.ttyname(host_side), "--venue-key", key_file,
-                         "--band-id", "B1", "--zone", "floor", "--connect-timeout", 2)
+        run = crowdpulse(
+            "flash",
+            "--port",
+            os.ttyname(host_side),
+            "--venue-key",
+            key_file,
+            "--band-id",
+            "B1",
+            "--zone",
+            "floor",
+            "--connect-timeout",
+            2,
+        )
     finally:
         echo.kill()
         echo.wait()
@@ -178,10 +249,16 @@ def test_not_a_micropython_board(crowdpulse: Callable[..., Run], key_file: Path)
     assert "nothing on" in run.err
 
 
-def test_micropython_too_old(crowdpulse: Callable[..., Run], band: SerialBand, key_file: Path,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_micropython_too_old(
+    crowdpulse: Callable[..., Run],
+    band: SerialBand,
+    key_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv(F.MIN_VERSION_ENV, "99.0")
-    one_line_error(crowdpulse(*flash_args(band, key_file)), "on the band is too old: crowdpulse needs 99.0")
+    one_line_error(
+        crowdpulse(*flash_args(band, key_file)), "on the band is too old: crowdpulse needs 99.0"
+    )
     assert not (band.root / "config.json").exists()
 
 
@@ -204,13 +281,16 @@ def test_verification_failure_then_repair(band: SerialBand, key_file: Path) -> N
     with pytest.raises(F.FlashError) as exc:
         F.flash(job, hooks=F.Hooks(after_copy=corrupt))
     assert exc.value.kind == "verify"
-    assert str(exc.value) == ("verification failed: wristband/app.mpy on the band does not match; "
-                              "run again to re-copy")
+    assert str(exc.value) == (
+        "verification failed: wristband/app.mpy on the band does not match; run again to re-copy"
+    )
     again = F.flash(job)
     assert again.written == ["wristband/app.mpy"]
 
 
-def test_a_transfer_broken_midway_is_repaired_by_the_next_run(band: SerialBand, key_file: Path) -> None:
+def test_a_transfer_broken_midway_is_repaired_by_the_next_run(
+    band: SerialBand, key_file: Path
+) -> None:
     cfg = bandconfig.band_config(venue_key(key_file), "B0010", "bar", "ble", bandconfig.Settings())
     job = F.Job(band.port, "B0010", cfg, "esp32-devkitc-inmp441", connect_timeout=4)
 
@@ -247,7 +327,9 @@ def test_the_image_is_checked_and_the_esptool_runs_are_exactly_these(tmp_path: P
     img = _image(tmp_path / "esp32.bin", "esp32")
     img_s3 = _image(tmp_path / "esp32s3.bin", "esp32s3")
     assert esp.check_image(img, "esp32") == 0x1000 and esp.check_image(img_s3, "esp32s3") == 0
-    with pytest.raises(esp.ImageError, match="is an image for ESP32-S3, but the board is an ESP32$"):
+    with pytest.raises(
+        esp.ImageError, match="is an image for ESP32-S3, but the board is an ESP32$"
+    ):
         esp.check_image(img_s3, "esp32")
     bad = tmp_path / "bad.bin"
     bad.write_bytes(img.read_bytes()[:40] + b"\xff" + img.read_bytes()[41:])
@@ -258,7 +340,17 @@ def test_the_image_is_checked_and_the_esptool_runs_are_exactly_these(tmp_path: P
     assert set(esp.BOARD_CHIPS) == set(bandconfig.boards.PROFILES)
 
     runs = esp.commands("/dev/ttyUSB0", img, "esp32", 0x1000)
-    base = [sys.executable, "-m", "esptool", "--chip", "esp32", "--port", "/dev/ttyUSB0", "--baud", "460800"]
+    base = [
+        sys.executable,
+        "-m",
+        "esptool",
+        "--chip",
+        "esp32",
+        "--port",
+        "/dev/ttyUSB0",
+        "--baud",
+        "460800",
+    ]
     assert runs == [
         [*base, "--after", "no-reset", "erase-flash"],
         [*base, "--after", "no-reset", "write-flash", "0x1000", str(img)],
@@ -267,37 +359,60 @@ def test_the_image_is_checked_and_the_esptool_runs_are_exactly_these(tmp_path: P
     for argv in runs:  # the installed esptool accepts every option and command as written
         proc = subprocess.run([*argv, "--help"], capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
-    info = subprocess.run([sys.executable, "-m", "esptool", "image-info", str(img)],
-                          capture_output=True, text=True, check=False)
+    info = subprocess.run(
+        [sys.executable, "-m", "esptool", "image-info", str(img)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert "Detected image type: ESP32" in info.stdout and "(valid)" in info.stdout
 
 
 def test_an_image_for_the_wrong_chip_or_a_board_without_bootloader_fails_cleanly(
-        crowdpulse: Callable[..., Run], band: SerialBand, key_file: Path, tmp_path: Path) -> None:
+    crowdpulse: Callable[..., Run], band: SerialBand, key_file: Path, tmp_path: Path
+) -> None:
     s3 = _image(tmp_path / "esp32s3.bin", "esp32s3")
-    one_line_error(crowdpulse(*flash_args(band, key_file), "--image", s3),
-                   "is an image for ESP32-S3, but the board is an ESP32")
+    one_line_error(
+        crowdpulse(*flash_args(band, key_file), "--image", s3),
+        "is an image for ESP32-S3, but the board is an ESP32",
+    )
     img = _image(tmp_path / "esp32.bin", "esp32")
     # the virtual band is MicroPython, not an ESP32 ROM bootloader: esptool cannot connect
-    one_line_error(crowdpulse(*flash_args(band, key_file), "--image", img),
-                   "esptool could not erase the flash on")
+    one_line_error(
+        crowdpulse(*flash_args(band, key_file), "--image", img),
+        "esptool could not erase the flash on",
+    )
 
 
 # -- the virtual band's own command, with the real mpremote command line --------------------
 def test_sim_serial_band_prints_its_port_and_mpremote_works_on_it(tmp_path: Path) -> None:
-    proc = subprocess.Popen([*CROWDPULSE, "sim", "serial-band", "--root", tmp_path / "flash", "--signal", "silence"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*CROWDPULSE, "sim", "serial-band", "--root", tmp_path / "flash", "--signal", "silence"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         port = proc.stdout.readline().strip()
         assert os.path.exists(port)
         (tmp_path / "hello.txt").write_text("hi band\n")
         mpremote = [str(BIN / "mpremote"), "connect", port, "resume"]
-        ran = subprocess.run([*mpremote, "exec", "import sys, os; print(sys.platform, os.getcwd())"],
-                             capture_output=True, text=True, timeout=30, check=False)
+        ran = subprocess.run(
+            [*mpremote, "exec", "import sys, os; print(sys.platform, os.getcwd())"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         assert ran.returncode == 0 and ran.stdout.split() == ["linux", str(tmp_path / "flash")], ran
-        cp = subprocess.run([*mpremote, "fs", "cp", str(tmp_path / "hello.txt"), ":hello.txt"],
-                            capture_output=True, text=True, timeout=30, check=False)
+        cp = subprocess.run(
+            [*mpremote, "fs", "cp", str(tmp_path / "hello.txt"), ":hello.txt"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         assert cp.returncode == 0, cp
         assert (tmp_path / "flash" / "hello.txt").read_text() == "hi band\n"
     finally:

@@ -31,7 +31,9 @@ def _key(b: str) -> bytes:
 
 
 @settings(max_examples=50)
-@given(st.lists(st.binary(min_size=18, max_size=18), min_size=1, max_size=20), st.integers(0, 2**31))
+@given(
+    st.lists(st.binary(min_size=18, max_size=18), min_size=1, max_size=20), st.integers(0, 2**31)
+)
 def test_both_hmac_backends_agree_with_python(msgs: list[bytes], seed: int) -> None:
     keys = np.frombuffer(secrets.token_bytes(16 * 5), np.uint8).reshape(5, 16)
     state = KeyState(keys)
@@ -44,7 +46,9 @@ def test_both_hmac_backends_agree_with_python(msgs: list[bytes], seed: int) -> N
             assert backend == "openssl"  # no libcrypto here: the fallback must still work
             continue
         for i, m in enumerate(msgs):
-            want = b"\0" * 5 if who[i] < 0 else hmac.new(bytes(keys[who[i]]), m, "sha256").digest()[:5]
+            want = (
+                b"\0" * 5 if who[i] < 0 else hmac.new(bytes(keys[who[i]]), m, "sha256").digest()[:5]
+            )
             assert bytes(out[i]) == want
 
 
@@ -60,7 +64,9 @@ def test_pure_kernel_handles_any_length_up_to_55() -> None:
 def test_onair_ids_match_the_firmware_derivation(registry: Registry) -> None:
     for epoch in (0, EPOCH, 2**32 - 2):
         ids = registry.ids_for_epoch(epoch)
-        assert [int(v) for v in ids[:5]] == [P.onair_id(_key(b), epoch) for b in registry.band_ids[:5]]
+        assert [int(v) for v in ids[:5]] == [
+            P.onair_id(_key(b), epoch) for b in registry.band_ids[:5]
+        ]
     # previous, current and next epoch resolve; two epochs away does not
     b3 = _key("B0003")
     for e, found in ((EPOCH - 1, True), (EPOCH, True), (EPOCH + 1, True), (EPOCH - 2, False)):
@@ -91,8 +97,15 @@ def test_each_reason_is_counted_and_nothing_raises(registry: Registry) -> None:
     _feed(eng, [_report("B0002", 1)], arrival=NOW - 60_000)  # heard a minute ago
     c = eng.counters()
     assert c["accepted"] == 1
-    assert c["rejected"] == {"format": 2, "unknown_id": 1, "bad_tag": 1, "stale": 1,
-                             "duplicate": 1, "replay": 1, "rate": 0}
+    assert c["rejected"] == {
+        "format": 2,
+        "unknown_id": 1,
+        "bad_tag": 1,
+        "stale": 1,
+        "duplicate": 1,
+        "replay": 1,
+        "rate": 0,
+    }
 
 
 def test_a_band_flooding_faster_than_its_rate_is_cut_off(registry: Registry) -> None:
@@ -164,11 +177,14 @@ def test_aggregation_is_independent_of_order_and_counts_a_report_once() -> None:
     again["arrival_ms"] += rng.integers(1, 40, unique)  # a second relay, a little later
     states = []
     for trial in range(4):
-        pairs = [(a, b) if rng.random() < 0.5 or trial == 0 else (b, a) for a, b in zip(base, again, strict=True)]
+        pairs = [
+            (a, b) if rng.random() < 0.5 or trial == 0 else (b, a)
+            for a, b in zip(base, again, strict=True)
+        ]
         stream = np.array([r for p in pairs for r in p], dtype=A.RECORD)
         agg = A.Aggregator(10)
         for i in range(0, len(stream), 16):  # in batches, as relays deliver them
-            agg.add(stream[i:i + 16])
+            agg.add(stream[i : i + 16])
         # what the scores read: every window's sums (a ring slot that a later copy
         # opened and gave back may hold an empty bucket instead of a stale one)
         views = []
@@ -193,8 +209,12 @@ def test_replay_and_order_hold_across_an_epoch_boundary(registry: Registry) -> N
     _feed(eng, [first_new], at=NOW + 250, arrival=NOW + 250)
     assert eng.counters()["accepted"] == 2
     # either one again, or an older counter under the new id, is refused
-    _feed(eng, [last_old, first_new, _report("B0001", 40, epoch=EPOCH)], at=NOW + 300,
-          arrival=NOW + 300)
+    _feed(
+        eng,
+        [last_old, first_new, _report("B0001", 40, epoch=EPOCH)],
+        at=NOW + 300,
+        arrival=NOW + 300,
+    )
     c = eng.counters()
     assert c["accepted"] == 2
     assert c["rejected"]["duplicate"] == 1 and c["rejected"]["replay"] == 2

@@ -20,8 +20,12 @@ def test_score_prints_ticks_and_a_summary(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     wav = tmp_path / "set.wav"
     soundfile.write(wav, S.to_int16(S.at_level(C.music_at_band(8.0, rng), -18)), 16000)
-    out = subprocess.run([EXE, "score", str(wav), "--devices", "12", "--seed", "3"],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [EXE, "score", str(wav), "--devices", "12", "--seed", "3"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
     lines = [json.loads(x) for x in out.stdout.splitlines()]
     ticks, summary = lines[:-1], lines[-1]
@@ -39,8 +43,12 @@ def test_score_refuses_bad_files(tmp_path: Path) -> None:
 
 
 def test_bench_ingest_json() -> None:
-    out = subprocess.run([EXE, "bench", "ingest", "--json", "--seconds", "3"],
-                         capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [EXE, "bench", "ingest", "--json", "--seconds", "3"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     for key in ("batched_reports_per_s", "direct_ratio_vs_mosquitto_sub", "tick_p99_ms"):

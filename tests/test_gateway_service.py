@@ -96,7 +96,10 @@ def test_websocket_streams_every_tick(mosquitto: Mosquitto, running) -> None:  #
 
     async def listen() -> list[dict]:
         out: list[dict] = []
-        async with aiohttp.ClientSession() as s, s.ws_connect(f"http://127.0.0.1:{gw.port}/ws") as ws:
+        async with (
+            aiohttp.ClientSession() as s,
+            s.ws_connect(f"http://127.0.0.1:{gw.port}/ws") as ws,
+        ):
             while sum(m["type"] == "sentiment" for m in out) < 8:
                 msg = await ws.receive(timeout=30)
                 out.append(json.loads(msg.data))
@@ -131,14 +134,31 @@ def test_retention_purges_old_rows(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "h.db"), retention_hours=1)
     now = 1_800_000_000_000
     for t in (now - 3 * 3600_000, now - 30 * 60_000, now):
-        store.write({"t": t, "score": 50.0, "confidence": 1.0, "trend_per_min": 0.0, "bands": 9,
-                     "zones": [{"zone": "floor", "score": 50.0, "confidence": 1.0, "trend_per_min": 0.0,
-                                "bands": 9}]})
+        store.write(
+            {
+                "t": t,
+                "score": 50.0,
+                "confidence": 1.0,
+                "trend_per_min": 0.0,
+                "bands": 9,
+                "zones": [
+                    {
+                        "zone": "floor",
+                        "score": 50.0,
+                        "confidence": 1.0,
+                        "trend_per_min": 0.0,
+                        "bands": 9,
+                    }
+                ],
+            }
+        )
     assert store.purge(now) == 2
     assert [t for t, _ in store.history(0)] == [now - 30 * 60_000, now]
 
 
-def test_broker_restart_reconnects_resubscribes_and_republishes(mosquitto: Mosquitto, running) -> None:  # type: ignore[no-untyped-def]
+def test_broker_restart_reconnects_resubscribes_and_republishes(
+    mosquitto: Mosquitto, running
+) -> None:  # type: ignore[no-untyped-def]
     gw, cfg = running
     _play(mosquitto, cfg, 2.0, direct=False)
     before = gw.get("/metrics")
@@ -182,16 +202,27 @@ def test_junk_on_every_topic_is_counted_not_fatal(mosquitto: Mosquitto, running)
     assert gw.get("/api/state")["bands"] == 20
 
 
-@pytest.mark.parametrize("toml,needle", [
-    ("venue = 'Bad Name'", "venue must be"),
-    ("venue = 'x'\n[[zones]]\nname = 'floor'\nbands = ['B1']\n[keys]\nvenue_key = 'aa'", "not hold the key"),
-    ("venue = 'x'\n[[zones]]\nname = 'floor'\nbands = ['B1']\n[keys]\nvenue_key_file = 'nope.key'", "nope.key"),
-    ("this is [not toml", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "toml,needle",
+    [
+        ("venue = 'Bad Name'", "venue must be"),
+        (
+            "venue = 'x'\n[[zones]]\nname = 'floor'\nbands = ['B1']\n[keys]\nvenue_key = 'aa'",
+            "not hold the key",
+        ),
+        (
+            "venue = 'x'\n[[zones]]\nname = 'floor'\nbands = ['B1']\n[keys]\nvenue_key_file = 'nope.key'",
+            "nope.key",
+        ),
+        ("this is [not toml", "not valid TOML"),
+    ],
+)
 def test_bad_config_is_one_line_and_exit_2(tmp_path: Path, toml: str, needle: str) -> None:
     cfg = tmp_path / "v.toml"
     cfg.write_text(toml)
-    out = subprocess.run([EXE, "gateway", "--config", str(cfg)], capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [EXE, "gateway", "--config", str(cfg)], capture_output=True, text=True, timeout=30
+    )
     assert out.returncode == 2 and needle in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
 
@@ -218,6 +249,19 @@ def test_dead_broker_at_start_then_alive(tmp_path: Path) -> None:
 def test_port_in_use_is_one_line(mosquitto: Mosquitto, running, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     gw, cfg = running
     other = write_venue(tmp_path / "second" if (tmp_path / "second").mkdir() is None else tmp_path)
-    out = subprocess.run([EXE, "gateway", "--broker", mosquitto.url, "--config", str(other),
-                          "--http-port", str(gw.port)], capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            EXE,
+            "gateway",
+            "--broker",
+            mosquitto.url,
+            "--config",
+            str(other),
+            "--http-port",
+            str(gw.port),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and "cannot listen" in out.stderr and "Traceback" not in out.stderr

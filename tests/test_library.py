@@ -52,13 +52,20 @@ def _by_title(result: ImportResult) -> dict[str, Track]:
 # reference for the wheel, not the formula the module uses.
 _MAJORS = ["C", "G", "D", "A", "E", "B", "F#", "Db", "Ab", "Eb", "Bb", "F"]
 _MINORS = ["Am", "Em", "Bm", "F#m", "C#m", "G#m", "D#m", "A#m", "Fm", "Cm", "Gm", "Dm"]
-WHEEL = {**{name: f"{(7 + i) % 12 + 1}B" for i, name in enumerate(_MAJORS)},
-         **{name: f"{(7 + i) % 12 + 1}A" for i, name in enumerate(_MINORS)}}
+WHEEL = {
+    **{name: f"{(7 + i) % 12 + 1}B" for i, name in enumerate(_MAJORS)},
+    **{name: f"{(7 + i) % 12 + 1}A" for i, name in enumerate(_MINORS)},
+}
 
 
 def test_the_reference_wheel_is_the_camelot_wheel() -> None:
     assert WHEEL["C"] == "8B" and WHEEL["Am"] == "8A"
-    assert WHEEL["B"] == "1B" and WHEEL["G#m"] == "1A" and WHEEL["E"] == "12B" and WHEEL["C#m"] == "12A"
+    assert (
+        WHEEL["B"] == "1B"
+        and WHEEL["G#m"] == "1A"
+        and WHEEL["E"] == "12B"
+        and WHEEL["C#m"] == "12A"
+    )
     assert sorted(WHEEL.values()) == sorted(CAMELOT_KEYS)
 
 
@@ -67,34 +74,106 @@ def test_every_standard_key_converts(name: str) -> None:
     assert to_camelot(name) == WHEEL[name]
 
 
-@pytest.mark.parametrize(("notation", "camelot"), [
-    # standard, both modes, spelled many ways
-    ("Am", "8A"), ("A minor", "8A"), ("A min", "8A"), ("a MINOR", "8A"), ("Amin", "8A"),
-    ("A-minor", "8A"), ("A min.", "8A"), ("C", "8B"), ("C major", "8B"), ("Cmaj", "8B"),
-    ("C#m", "12A"), ("Dbm", "12A"), ("Db", "3B"), ("Dbmaj", "3B"), ("C# major", "3B"),
-    ("F#", "2B"), ("Gb major", "2B"), ("Gb", "2B"), ("F#m", "11A"), ("Gbm", "11A"),
-    ("Ebm", "2A"), ("D#m", "2A"), ("E flat minor", "2A"), ("F-sharp", "2B"), ("f sharp minor", "11A"),
-    ("Bb", "6B"), ("bb", "6B"), ("Bbm", "3A"), ("bbm", "3A"), ("A#m", "3A"), ("B", "1B"), ("Bm", "10A"),
-    ("Abm", "1A"), ("G#m", "1A"), ("Ab", "4B"), ("G#", "4B"),
-    # enharmonics that cross a letter
-    ("Cb", "1B"), ("E#m", "4A"), ("Fb", "12B"), ("B#", "8B"),
-    # unicode sharps and flats
-    ("C\u266fm", "12A"), ("D\u266d", "3B"), ("G\u266d major", "2B"), ("E\u266d minor", "2A"),
-    # Camelot already
-    ("8A", "8A"), ("08a", "8A"), ("8 A", "8A"), ("12b", "12B"), ("1A", "1A"), (" 10B ", "10B"),
-    # Open Key (Traktor): 1d is C major, 1m is A minor
-    ("1m", "8A"), ("1d", "8B"), ("6m", "1A"), ("6d", "1B"), ("10m", "5A"), ("12d", "7B"), ("01m", "8A"),
-    # Mixed In Key and other combined forms, when the parts agree
-    ("8A - Am", "8A"), ("Am/8A", "8A"), ("8A (Am)", "8A"), ("1A Abm", "1A"), ("2B - F#", "2B"),
-])
+@pytest.mark.parametrize(
+    ("notation", "camelot"),
+    [
+        # standard, both modes, spelled many ways
+        ("Am", "8A"),
+        ("A minor", "8A"),
+        ("A min", "8A"),
+        ("a MINOR", "8A"),
+        ("Amin", "8A"),
+        ("A-minor", "8A"),
+        ("A min.", "8A"),
+        ("C", "8B"),
+        ("C major", "8B"),
+        ("Cmaj", "8B"),
+        ("C#m", "12A"),
+        ("Dbm", "12A"),
+        ("Db", "3B"),
+        ("Dbmaj", "3B"),
+        ("C# major", "3B"),
+        ("F#", "2B"),
+        ("Gb major", "2B"),
+        ("Gb", "2B"),
+        ("F#m", "11A"),
+        ("Gbm", "11A"),
+        ("Ebm", "2A"),
+        ("D#m", "2A"),
+        ("E flat minor", "2A"),
+        ("F-sharp", "2B"),
+        ("f sharp minor", "11A"),
+        ("Bb", "6B"),
+        ("bb", "6B"),
+        ("Bbm", "3A"),
+        ("bbm", "3A"),
+        ("A#m", "3A"),
+        ("B", "1B"),
+        ("Bm", "10A"),
+        ("Abm", "1A"),
+        ("G#m", "1A"),
+        ("Ab", "4B"),
+        ("G#", "4B"),
+        # enharmonics that cross a letter
+        ("Cb", "1B"),
+        ("E#m", "4A"),
+        ("Fb", "12B"),
+        ("B#", "8B"),
+        # unicode sharps and flats
+        ("C\u266fm", "12A"),
+        ("D\u266d", "3B"),
+        ("G\u266d major", "2B"),
+        ("E\u266d minor", "2A"),
+        # Camelot already
+        ("8A", "8A"),
+        ("08a", "8A"),
+        ("8 A", "8A"),
+        ("12b", "12B"),
+        ("1A", "1A"),
+        (" 10B ", "10B"),
+        # Open Key (Traktor): 1d is C major, 1m is A minor
+        ("1m", "8A"),
+        ("1d", "8B"),
+        ("6m", "1A"),
+        ("6d", "1B"),
+        ("10m", "5A"),
+        ("12d", "7B"),
+        ("01m", "8A"),
+        # Mixed In Key and other combined forms, when the parts agree
+        ("8A - Am", "8A"),
+        ("Am/8A", "8A"),
+        ("8A (Am)", "8A"),
+        ("1A Abm", "1A"),
+        ("2B - F#", "2B"),
+    ],
+)
 def test_key_notations(notation: str, camelot: str) -> None:
     assert to_camelot(notation) == camelot
 
 
-@pytest.mark.parametrize("notation", [
-    "", "   ", "o", "H", "Hm", "X#m", "13A", "0B", "8C", "13m", "0d", "A minorish", "Am/Bm", "8A - Bm",
-    "C##", "major", "m", "128",
-])
+@pytest.mark.parametrize(
+    "notation",
+    [
+        "",
+        "   ",
+        "o",
+        "H",
+        "Hm",
+        "X#m",
+        "13A",
+        "0B",
+        "8C",
+        "13m",
+        "0d",
+        "A minorish",
+        "Am/Bm",
+        "8A - Bm",
+        "C##",
+        "major",
+        "m",
+        "128",
+    ],
+)
 def test_unknown_key_notations_are_none(notation: str) -> None:
     assert to_camelot(notation) is None
 
@@ -109,7 +188,9 @@ def test_all_24_keys_round_trip(key: str) -> None:
     assert to_standard(key).endswith("m") == minor and to_open_key(key).endswith("m") == minor
 
 
-@pytest.mark.parametrize(("sharp", "flat"), [("C#", "Db"), ("D#", "Eb"), ("F#", "Gb"), ("G#", "Ab"), ("A#", "Bb")])
+@pytest.mark.parametrize(
+    ("sharp", "flat"), [("C#", "Db"), ("D#", "Eb"), ("F#", "Gb"), ("G#", "Ab"), ("A#", "Bb")]
+)
 def test_enharmonic_spellings_agree_in_both_modes(sharp: str, flat: str) -> None:
     assert to_camelot(sharp) == to_camelot(flat) is not None
     assert to_camelot(sharp + "m") == to_camelot(flat + "m") is not None
@@ -125,6 +206,7 @@ def test_relative_keys_share_a_number() -> None:
 
 def test_library_re_exports_to_camelot() -> None:
     from crowdpulse.selector import camelot
+
     assert library.to_camelot is camelot.to_camelot
 
 
@@ -157,8 +239,13 @@ def test_energy_estimate_rule() -> None:
     assert estimate_energy(128, "techno") > estimate_energy(124, "techno")
     assert estimate_energy(200, "house") == pytest.approx(0.75)
     # genres order sensibly at their own tempos
-    assert estimate_energy(70, "ambient") < estimate_energy(95, "hip hop") < estimate_energy(124, "house") \
-        < estimate_energy(130, "techno") < estimate_energy(150, "hardstyle")
+    assert (
+        estimate_energy(70, "ambient")
+        < estimate_energy(95, "hip hop")
+        < estimate_energy(124, "house")
+        < estimate_energy(130, "techno")
+        < estimate_energy(150, "hardstyle")
+    )
     for bpm in (30, 60, 100, 140, 180, 300):
         for genre in ("", "ambient", "house", "drum & bass", "hardcore", "hip hop", "pop"):
             assert 0.1 <= estimate_energy(bpm, genre) <= 0.95
@@ -186,15 +273,34 @@ def test_csv_good_rows(tmp_path: Path) -> None:
     got = _by_title(result)
     assert len(result.tracks) == 6
     t = got["Tidal Lanterns"]
-    assert t == Track(id=track_id("Velvet Harbour", "Tidal Lanterns"), title="Tidal Lanterns",
-                      artist="Velvet Harbour", bpm=124.0, key="8A", energy=0.7, genre="House",
-                      duration_s=272.0, recovery=True, source=str(path))
-    assert got["Black Relay"].bpm == 132.5 and got["Black Relay"].duration_s == 395 and not got["Black Relay"].recovery
+    assert t == Track(
+        id=track_id("Velvet Harbour", "Tidal Lanterns"),
+        title="Tidal Lanterns",
+        artist="Velvet Harbour",
+        bpm=124.0,
+        key="8A",
+        energy=0.7,
+        genre="House",
+        duration_s=272.0,
+        recovery=True,
+        source=str(path),
+    )
+    assert (
+        got["Black Relay"].bpm == 132.5
+        and got["Black Relay"].duration_s == 395
+        and not got["Black Relay"].recovery
+    )
     hyper = got["Hyperlane"]
     assert hyper.key == "8A" and hyper.duration_s == 185.5 and hyper.recovery
     assert hyper.energy == estimate_energy(174, "Drum & Bass")  # empty energy: the estimate
     ink = got["Inkwell"]
-    assert ink.bpm == 92.5 and ink.key == "11A" and ink.energy == 0.0 and ink.duration_s == 3723 and not ink.recovery
+    assert (
+        ink.bpm == 92.5
+        and ink.key == "11A"
+        and ink.energy == 0.0
+        and ink.duration_s == 3723
+        and not ink.recovery
+    )
     boats = got["Paper Boats, on the Canal"]
     assert boats.key == "3B" and boats.energy == 1.0 and not boats.recovery  # "1" on a 0-1 column
     assert got["Sugar Rush"].key == "2B" and got["Sugar Rush"].recovery
@@ -245,12 +351,21 @@ def test_csv_bad_rows_are_named_and_good_rows_kept(tmp_path: Path) -> None:
 
 
 def test_csv_energy_on_the_1_to_10_scale(tmp_path: Path) -> None:
-    text = ("title,artist,bpm,key,energy,duration\n"
-            "A,X,124,8A,7,240\nB,X,124,8A,10,240\nC,X,124,8A,1,240\nD,X,124,8A,0.5,240\nE,X,124,8A,6.5,240\n")
+    text = (
+        "title,artist,bpm,key,energy,duration\n"
+        "A,X,124,8A,7,240\nB,X,124,8A,10,240\nC,X,124,8A,1,240\nD,X,124,8A,0.5,240\nE,X,124,8A,6.5,240\n"
+    )
     result = load(_write(tmp_path / "mik.csv", text))
     assert {t.title: t.energy for t in result.tracks} == {"A": 0.7, "B": 1.0, "C": 0.1, "E": 0.65}
-    assert result.errors == ["mik.csv row 5: energy '0.5' is outside 1-10 (this file's energy column is 1-10)"]
-    low = load(_write(tmp_path / "low.csv", "title,artist,bpm,key,energy,duration\nA,X,90,8A,2,240\nB,X,90,8A,1,240\n"))
+    assert result.errors == [
+        "mik.csv row 5: energy '0.5' is outside 1-10 (this file's energy column is 1-10)"
+    ]
+    low = load(
+        _write(
+            tmp_path / "low.csv",
+            "title,artist,bpm,key,energy,duration\nA,X,90,8A,2,240\nB,X,90,8A,1,240\n",
+        )
+    )
     assert [t.energy for t in low.tracks] == [0.2, 0.1] and low.errors == []
 
 
@@ -263,9 +378,11 @@ def test_csv_without_optional_columns(tmp_path: Path) -> None:
 
 def test_csv_from_excel_semicolons_bom_and_windows_1252(tmp_path: Path) -> None:
     path = tmp_path / "excel.csv"
-    path.write_bytes("\ufefftitle;artist;bpm;key;energy;genre;duration;recovery\r\n"
-                     "Caf\u00e9 Lumi\u00e8re;Sugarglass;120,5;Am;0,6;pop;3:30;ja?\r\n"
-                     "Caf\u00e9 Noir;Sugarglass;118;C;0,4;pop;3:10;yes\r\n".encode("utf-8"))
+    path.write_bytes(
+        "\ufefftitle;artist;bpm;key;energy;genre;duration;recovery\r\n"
+        "Caf\u00e9 Lumi\u00e8re;Sugarglass;120,5;Am;0,6;pop;3:30;ja?\r\n"
+        "Caf\u00e9 Noir;Sugarglass;118;C;0,4;pop;3:10;yes\r\n".encode("utf-8")
+    )
     result = load(path)
     assert result.errors == ["excel.csv row 2: recovery 'ja?' is not true/false/yes/no/1/0"]
     (t,) = result.tracks
@@ -277,18 +394,32 @@ def test_csv_from_excel_semicolons_bom_and_windows_1252(tmp_path: Path) -> None:
 def test_csv_missing_columns_is_one_error(tmp_path: Path) -> None:
     result = load(_write(tmp_path / "cols.csv", "title,artist,tempo\nA,B,120\n"))
     assert result.tracks == []
-    assert result.errors == ["cols.csv: missing column(s) key, duration (the header row has: title, artist, tempo)"]
+    assert result.errors == [
+        "cols.csv: missing column(s) key, duration (the header row has: title, artist, tempo)"
+    ]
     empty = load(_write(tmp_path / "empty.csv", ""))
-    assert empty.tracks == [] and len(empty.errors) == 1 and empty.errors[0].startswith("empty.csv: empty file")
+    assert (
+        empty.tracks == []
+        and len(empty.errors) == 1
+        and empty.errors[0].startswith("empty.csv: empty file")
+    )
 
 
 # --- audio files --------------------------------------------------------------------
 
 
-def _tone(path: Path, seconds: float = 0.5, fmt: str | None = None, subtype: str | None = None) -> Path:
+def _tone(
+    path: Path, seconds: float = 0.5, fmt: str | None = None, subtype: str | None = None
+) -> Path:
     sr = 44100
     t = np.arange(int(sr * seconds)) / sr
-    sf.write(str(path), (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sr, format=fmt, subtype=subtype)
+    sf.write(
+        str(path),
+        (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32),
+        sr,
+        format=fmt,
+        subtype=subtype,
+    )
     return path
 
 
@@ -311,11 +442,21 @@ def _id3_frames(audio: MP3 | WAVE | AIFF, frames: list[object]) -> None:
 
 def _m4a(path: Path, seconds: int, tags: dict[str, list[object]]) -> Path:
     """A minimal MPEG-4 container (ftyp + moov/mvhd, no samples) that mutagen reads and tags."""
+
     def atom(name: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", 8 + len(payload)) + name + payload
+
     matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
-    mvhd = atom(b"mvhd", bytes(4) + struct.pack(">IIII", 0, 0, 1000, seconds * 1000)
-                + struct.pack(">IH", 0x10000, 0x100) + bytes(10) + matrix + bytes(24) + struct.pack(">I", 2))
+    mvhd = atom(
+        b"mvhd",
+        bytes(4)
+        + struct.pack(">IIII", 0, 0, 1000, seconds * 1000)
+        + struct.pack(">IH", 0x10000, 0x100)
+        + bytes(10)
+        + matrix
+        + bytes(24)
+        + struct.pack(">I", 2),
+    )
     path.write_bytes(atom(b"ftyp", b"M4A " + bytes(4) + b"M4A mp42isom") + atom(b"moov", mvhd))
     audio = MP4(path)
     audio.add_tags()
@@ -332,8 +473,15 @@ def music(tmp_path: Path) -> Path:
     root = tmp_path / "music"
     (root / "sub").mkdir(parents=True)
     # FLAC, Vorbis comments, Mixed In Key's comment with the energy
-    _flac(root / "a.flac", TITLE="Tidal Lanterns", ARTIST="Velvet Harbour", BPM="124.00", INITIALKEY="Am",
-          GENRE="House", COMMENT="8A - Energy 7")
+    _flac(
+        root / "a.flac",
+        TITLE="Tidal Lanterns",
+        ARTIST="Velvet Harbour",
+        BPM="124.00",
+        INITIALKEY="Am",
+        GENRE="House",
+        COMMENT="8A - Energy 7",
+    )
     # Ogg Vorbis, Open Key, custom ENERGY and RECOVERY tags
     _tone(root / "sub" / "b.ogg", fmt="OGG", subtype="VORBIS")
     ogg = OggVorbis(root / "sub" / "b.ogg")
@@ -342,27 +490,64 @@ def music(tmp_path: Path) -> Path:
     ogg.save()
     # MP3 with ID3v2: TBPM, TKEY, a 5-star POPM, no energy (-> estimate)
     mp3 = MP3(_tone(root / "c.mp3", fmt="MP3", subtype="MPEG_LAYER_III"))
-    _id3_frames(mp3, [TIT2(encoding=3, text="Black Relay"), TPE1(encoding=3, text="Null Meridian"),
-                      TBPM(encoding=3, text="132"), TKEY(encoding=3, text="C#m"),
-                      TCON(encoding=3, text="Techno"), POPM(email="dj@example.org", rating=255)])
+    _id3_frames(
+        mp3,
+        [
+            TIT2(encoding=3, text="Black Relay"),
+            TPE1(encoding=3, text="Null Meridian"),
+            TBPM(encoding=3, text="132"),
+            TKEY(encoding=3, text="C#m"),
+            TCON(encoding=3, text="Techno"),
+            POPM(email="dj@example.org", rating=255),
+        ],
+    )
     # WAV with an ID3 chunk: Mixed In Key's EnergyLevel TXXX, "recovery" in a comment
     wav = WAVE(_tone(root / "d.wav", seconds=1.0))
-    _id3_frames(wav, [TIT2(encoding=3, text="Allotment Anthem"), TPE1(encoding=3, text="MC Parsnip"),
-                      TBPM(encoding=3, text="96"), TKEY(encoding=3, text="Gb"),
-                      TXXX(encoding=3, desc="EnergyLevel", text="6"),
-                      COMM(encoding=3, lang="eng", desc="", text="crowd recovery track")])
+    _id3_frames(
+        wav,
+        [
+            TIT2(encoding=3, text="Allotment Anthem"),
+            TPE1(encoding=3, text="MC Parsnip"),
+            TBPM(encoding=3, text="96"),
+            TKEY(encoding=3, text="Gb"),
+            TXXX(encoding=3, desc="EnergyLevel", text="6"),
+            COMM(encoding=3, lang="eng", desc="", text="crowd recovery track"),
+        ],
+    )
     # AIFF with ID3, a 4-star rating (not a favourite), no title tags (-> file name)
     aiff = AIFF(_tone(root / "Sugarglass - Glitter Weather.aiff", fmt="AIFF", subtype="PCM_16"))
-    _id3_frames(aiff, [TBPM(encoding=3, text="128"), TKEY(encoding=3, text="8B"),
-                       TCON(encoding=3, text="Pop"), POPM(email="x", rating=196)])
+    _id3_frames(
+        aiff,
+        [
+            TBPM(encoding=3, text="128"),
+            TKEY(encoding=3, text="8B"),
+            TCON(encoding=3, text="Pop"),
+            POPM(email="x", rating=196),
+        ],
+    )
     # M4A: tmpo and Mixed In Key's free-form initialkey
-    _m4a(root / "e.m4a", 215, {"\xa9nam": ["Confetti Heart"], "\xa9ART": ["Nova Jubilee"], "tmpo": [119],
-                               "\xa9gen": ["Pop"], "\xa9cmt": ["Energy 8"],
-                               "----:com.apple.iTunes:initialkey": [MP4FreeForm(b"Dbm")]})
+    _m4a(
+        root / "e.m4a",
+        215,
+        {
+            "\xa9nam": ["Confetti Heart"],
+            "\xa9ART": ["Nova Jubilee"],
+            "tmpo": [119],
+            "\xa9gen": ["Pop"],
+            "\xa9cmt": ["Energy 8"],
+            "----:com.apple.iTunes:initialkey": [MP4FreeForm(b"Dbm")],
+        },
+    )
     # files that must become error lines
     _tone(root / "untagged.wav")
     _flac(root / "sub" / "nokey.flac", TITLE="No Key", ARTIST="Velvet Harbour", BPM="124")
-    _flac(root / "sub" / "badbpm.flac", TITLE="Bad", ARTIST="Velvet Harbour", BPM="fast", INITIALKEY="Xq")
+    _flac(
+        root / "sub" / "badbpm.flac",
+        TITLE="Bad",
+        ARTIST="Velvet Harbour",
+        BPM="fast",
+        INITIALKEY="Xq",
+    )
     (root / "broken.mp3").write_bytes(b"this is not an mp3 at all" * 20)
     # not audio, or hidden: ignored
     (root / "cover.jpg").write_bytes(b"\xff\xd8\xff")
@@ -374,20 +559,44 @@ def music(tmp_path: Path) -> Path:
 def test_folder_of_tagged_audio(music: Path) -> None:
     result = load(music)
     got = _by_title(result)
-    assert sorted(got) == ["Allotment Anthem", "Black Relay", "Confetti Heart", "Glitter Weather",
-                           "Hyperlane", "Tidal Lanterns"]
+    assert sorted(got) == [
+        "Allotment Anthem",
+        "Black Relay",
+        "Confetti Heart",
+        "Glitter Weather",
+        "Hyperlane",
+        "Tidal Lanterns",
+    ]
 
     flac = got["Tidal Lanterns"]
-    assert (flac.artist, flac.bpm, flac.key, flac.genre, flac.energy, flac.recovery) == \
-        ("Velvet Harbour", 124.0, "8A", "House", 0.7, False)
+    assert (flac.artist, flac.bpm, flac.key, flac.genre, flac.energy, flac.recovery) == (
+        "Velvet Harbour",
+        124.0,
+        "8A",
+        "House",
+        0.7,
+        False,
+    )
     assert flac.duration_s == pytest.approx(0.5) and flac.source == str(music / "a.flac")
     assert flac.id == track_id("Velvet Harbour", "Tidal Lanterns")
 
     ogg = got["Hyperlane"]
-    assert (ogg.bpm, ogg.key, ogg.energy, ogg.recovery, ogg.genre) == (174.0, "8B", 0.9, True, "Drum & Bass")
+    assert (ogg.bpm, ogg.key, ogg.energy, ogg.recovery, ogg.genre) == (
+        174.0,
+        "8B",
+        0.9,
+        True,
+        "Drum & Bass",
+    )
 
     mp3 = got["Black Relay"]
-    assert (mp3.artist, mp3.bpm, mp3.key, mp3.genre, mp3.recovery) == ("Null Meridian", 132.0, "12A", "Techno", True)
+    assert (mp3.artist, mp3.bpm, mp3.key, mp3.genre, mp3.recovery) == (
+        "Null Meridian",
+        132.0,
+        "12A",
+        "Techno",
+        True,
+    )
     assert mp3.energy == estimate_energy(132, "Techno") and mp3.duration_s > 0.4
 
     wav = got["Allotment Anthem"]
@@ -398,20 +607,34 @@ def test_folder_of_tagged_audio(music: Path) -> None:
     assert (aiff.artist, aiff.key, aiff.recovery, aiff.genre) == ("Sugarglass", "8B", False, "Pop")
 
     m4a = got["Confetti Heart"]
-    assert (m4a.artist, m4a.bpm, m4a.key, m4a.energy, m4a.duration_s) == ("Nova Jubilee", 119.0, "12A", 0.8, 215.0)
+    assert (m4a.artist, m4a.bpm, m4a.key, m4a.energy, m4a.duration_s) == (
+        "Nova Jubilee",
+        119.0,
+        "12A",
+        0.8,
+        215.0,
+    )
 
     errors = sorted(result.errors)
     assert len(errors) == 4, errors
     assert errors[0].startswith("music/broken.mp3: ")
-    assert errors[1] == ("music/sub/badbpm.flac: bpm 'fast' is not a number; "
-                         "key 'Xq' is not a key notation (use e.g. 8A, Am, A minor, 1m)")
+    assert errors[1] == (
+        "music/sub/badbpm.flac: bpm 'fast' is not a number; "
+        "key 'Xq' is not a key notation (use e.g. 8A, Am, A minor, 1m)"
+    )
     hint = " (analyse the track in your DJ software and let it write the tags)"
     assert errors[2] == "music/sub/nokey.flac: no key tag" + hint
     assert errors[3] == "music/untagged.wav: no BPM tag; no key tag" + hint
 
 
 def test_key_from_a_mixed_in_key_comment_when_there_is_no_key_tag(tmp_path: Path) -> None:
-    _flac(tmp_path / "x.flac", TITLE="Ferrous", ARTIST="Null Meridian", BPM="134", COMMENT="5A - Energy 9")
+    _flac(
+        tmp_path / "x.flac",
+        TITLE="Ferrous",
+        ARTIST="Null Meridian",
+        BPM="134",
+        COMMENT="5A - Energy 9",
+    )
     (t,) = load(tmp_path).tracks
     assert (t.key, t.energy) == ("5A", 0.9)
 
@@ -440,7 +663,12 @@ def test_m3u_relative_absolute_and_missing(music: Path, tmp_path: Path) -> None:
         "../music/a.flac\n"
     )
     result = load(_write(lists / "friday.m3u", text))
-    assert [t.title for t in result.tracks] == ["Tidal Lanterns", "Black Relay", "Hyperlane", "Allotment Anthem"]
+    assert [t.title for t in result.tracks] == [
+        "Tidal Lanterns",
+        "Black Relay",
+        "Hyperlane",
+        "Allotment Anthem",
+    ]
     assert result.tracks[0].source == str(music / "a.flac")
     assert len(result.errors) == 5
     missing, stream, txt, untagged, repeat = result.errors
@@ -448,12 +676,19 @@ def test_m3u_relative_absolute_and_missing(music: Path, tmp_path: Path) -> None:
     assert stream == "friday.m3u line 8 (http://radio.example.org/stream.mp3): not a local file"
     assert txt.startswith("friday.m3u line 9 (../music/notes.txt): not a supported audio file")
     assert untagged.startswith("friday.m3u line 10 (../music/untagged.wav): no BPM tag")
-    assert repeat.startswith("friday.m3u line 12 (../music/a.flac): the same track as friday.m3u line 3")
+    assert repeat.startswith(
+        "friday.m3u line 12 (../music/a.flac): the same track as friday.m3u line 3"
+    )
 
 
 def test_m3u8_with_unicode_names(tmp_path: Path) -> None:
-    _flac(tmp_path / "Caf\u00e9 \u00dcber.flac", TITLE="Caf\u00e9 \u00dcber", ARTIST="Sugarglass", BPM="120",
-          INITIALKEY="E\u266dm")
+    _flac(
+        tmp_path / "Caf\u00e9 \u00dcber.flac",
+        TITLE="Caf\u00e9 \u00dcber",
+        ARTIST="Sugarglass",
+        BPM="120",
+        INITIALKEY="E\u266dm",
+    )
     result = load(_write(tmp_path / "set.m3u8", "\ufeff#EXTM3U\nCaf\u00e9 \u00dcber.flac\n"))
     assert result.errors == []
     assert [(t.title, t.key) for t in result.tracks] == [("Caf\u00e9 \u00dcber", "2A")]
@@ -512,10 +747,25 @@ def test_rekordbox_collection(tmp_path: Path) -> None:
     got = _by_title(result)
     assert sorted(got) == ["Allotment Anthem", "Ferrous", "Tidal Lanterns"]
     assert got["Tidal Lanterns"] == Track(
-        id="rb-101", title="Tidal Lanterns", artist="Velvet Harbour", bpm=124.0, key="8A", energy=0.8,
-        genre="House", duration_s=272.0, recovery=True, source="/Users/dj/Music/Tidal Lanterns.mp3")
+        id="rb-101",
+        title="Tidal Lanterns",
+        artist="Velvet Harbour",
+        bpm=124.0,
+        key="8A",
+        energy=0.8,
+        genre="House",
+        duration_s=272.0,
+        recovery=True,
+        source="/Users/dj/Music/Tidal Lanterns.mp3",
+    )
     anthem = got["Allotment Anthem"]
-    assert (anthem.id, anthem.bpm, anthem.key, anthem.energy, anthem.recovery) == ("rb-103", 96.5, "11A", 0.35, True)
+    assert (anthem.id, anthem.bpm, anthem.key, anthem.energy, anthem.recovery) == (
+        "rb-103",
+        96.5,
+        "11A",
+        0.35,
+        True,
+    )
     assert anthem.source == "C:/Users/dj/Music/allotment anthem.flac"
     ferrous = got["Ferrous"]
     assert (ferrous.key, ferrous.recovery) == ("4A", False)
@@ -544,22 +794,37 @@ def test_xml_that_is_not_a_rekordbox_export(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_library_is_one_error(tmp_path: Path) -> None:
     result = load(_write(tmp_path / "notes.txt", "title,artist\n"))
     assert result.tracks == []
-    assert result.errors == ["notes.txt: not a track library (use a folder of audio files, an .m3u/.m3u8 "
-                             "playlist, a .csv or a Rekordbox .xml export)"]
-    single = load(_flac(tmp_path / "single.flac", TITLE="x", ARTIST="y", BPM="120", INITIALKEY="8A"))
+    assert result.errors == [
+        "notes.txt: not a track library (use a folder of audio files, an .m3u/.m3u8 "
+        "playlist, a .csv or a Rekordbox .xml export)"
+    ]
+    single = load(
+        _flac(tmp_path / "single.flac", TITLE="x", ARTIST="y", BPM="120", INITIALKEY="8A")
+    )
     assert single.tracks == [] and len(single.errors) == 1
     assert single.errors[0].startswith("single.flac: not a track library")
     nowhere = load(tmp_path / "nowhere.csv")
-    assert nowhere.tracks == [] and nowhere.errors == [f"{tmp_path / 'nowhere.csv'}: no such file or folder"]
+    assert nowhere.tracks == [] and nowhere.errors == [
+        f"{tmp_path / 'nowhere.csv'}: no such file or folder"
+    ]
 
 
 def test_the_audio_test_files_are_real(music: Path) -> None:
     """Guards the fixtures: mutagen itself must recognise each kind."""
-    kinds = {p.suffix: type(mutagen.File(p)).__name__ for p in music.rglob("*")
-             if p.suffix in {".flac", ".ogg", ".wav", ".aiff", ".m4a"} and not p.name.startswith(".")}
+    kinds = {
+        p.suffix: type(mutagen.File(p)).__name__
+        for p in music.rglob("*")
+        if p.suffix in {".flac", ".ogg", ".wav", ".aiff", ".m4a"} and not p.name.startswith(".")
+    }
     kinds[".mp3"] = type(mutagen.File(music / "c.mp3")).__name__
-    assert kinds == {".flac": "FLAC", ".ogg": "OggVorbis", ".mp3": "MP3", ".wav": "WAVE", ".aiff": "AIFF",
-                     ".m4a": "MP4"}
+    assert kinds == {
+        ".flac": "FLAC",
+        ".ogg": "OggVorbis",
+        ".mp3": "MP3",
+        ".wav": "WAVE",
+        ".aiff": "AIFF",
+        ".m4a": "MP4",
+    }
 
 
 # --- the sample library --------------------------------------------------------------------

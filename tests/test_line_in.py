@@ -33,7 +33,7 @@ class Stream:
 
     def _play(self) -> None:
         for i in range(0, len(self.audio) - linein.FRAME + 1, linein.FRAME):
-            block = self.audio[i:i + linein.FRAME].reshape(-1, 1)
+            block = self.audio[i : i + linein.FRAME].reshape(-1, 1)
             self.callback(block, linein.FRAME, None, sounddevice.CallbackFlags())
             time.sleep(0.0005)
         self.done.set()
@@ -64,10 +64,14 @@ def test_line_in_sends_signed_reference_reports_of_what_it_hears() -> None:
     li.stop()
     assert li.state in ("listening", "stopped") or li.state.startswith("unavailable")
     assert len(got) >= 20 and li.overruns == 0
-    reports = [P.decode(r, KEY, P.epoch_of(t / 1000)) for r, t in got]  # the fields are masked on the air
+    reports = [
+        P.decode(r, KEY, P.epoch_of(t / 1000)) for r, t in got
+    ]  # the fields are masked on the air
     assert all(P.verify(r, KEY) for r, _ in got)
-    counters = [(r.seq - P.seq_offset(KEY, P.epoch_of(t / 1000))) & 0xFFFF for r, (_, t) in
-                zip(reports, got, strict=True)]
+    counters = [
+        (r.seq - P.seq_offset(KEY, P.epoch_of(t / 1000))) & 0xFFFF
+        for r, (_, t) in zip(reports, got, strict=True)
+    ]
     assert all((b - a) & 0xFFFF == 1 for a, b in zip(counters, counters[1:], strict=False))
     # the levels read as on a band with the INMP441 calibration (a full-scale sine is 120 dB)
     want = 10 * np.log10(scene.a_weighted_ms(audio / 32768.0) / 0.5) + scene.SPL_OF_FULL_SCALE_SINE

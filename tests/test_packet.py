@@ -17,17 +17,19 @@ KEY = P.band_key(bytes(range(32)), "B0001")
 ROOT = Path(__file__).resolve().parent.parent
 
 LEVELS = ("laeq_db", "voice_db", "mid_db", "low_db", "top_db")
-fields = st.fixed_dictionaries({
-    "interval_ms": st.integers(1, 255).map(lambda c: c * 10),
-    **{name: st.floats(-50, 200, allow_nan=False) for name in LEVELS},
-    "tonal": st.floats(-1, 2, allow_nan=False),
-    "fluct_db": st.floats(-1, 20, allow_nan=False),
-    "motion_g": st.none() | st.floats(0, 10, allow_nan=False),
-    "claps": st.integers(-5, 400),
-    "imu_claps": st.integers(-5, 400),
-    "battery_pct": st.none() | st.integers(-10, 150),
-    "flags": st.integers(0, 0x0F),
-})
+fields = st.fixed_dictionaries(
+    {
+        "interval_ms": st.integers(1, 255).map(lambda c: c * 10),
+        **{name: st.floats(-50, 200, allow_nan=False) for name in LEVELS},
+        "tonal": st.floats(-1, 2, allow_nan=False),
+        "fluct_db": st.floats(-1, 20, allow_nan=False),
+        "motion_g": st.none() | st.floats(0, 10, allow_nan=False),
+        "claps": st.integers(-5, 400),
+        "imu_claps": st.integers(-5, 400),
+        "battery_pct": st.none() | st.integers(-10, 150),
+        "flags": st.integers(0, 0x0F),
+    }
+)
 
 
 @settings(max_examples=400)
@@ -83,12 +85,36 @@ def test_random_reports_almost_never_verify(data: bytes) -> None:
 
 
 def test_size_limit_at_every_extreme() -> None:
-    lows = dict(interval_ms=10, laeq_db=-1e9, voice_db=-1e9, mid_db=-1e9, low_db=-1e9,
-                top_db=-1e9, tonal=-1, fluct_db=-1, motion_g=0.0, claps=-1, imu_claps=-1,
-                battery_pct=0, flags=0)
-    highs = dict(interval_ms=2550, laeq_db=1e9, voice_db=1e9, mid_db=1e9, low_db=1e9, top_db=1e9,
-                 tonal=9, fluct_db=1e9, motion_g=1e9, claps=10**6, imu_claps=10**6,
-                 battery_pct=10**6, flags=0x0F)
+    lows = dict(
+        interval_ms=10,
+        laeq_db=-1e9,
+        voice_db=-1e9,
+        mid_db=-1e9,
+        low_db=-1e9,
+        top_db=-1e9,
+        tonal=-1,
+        fluct_db=-1,
+        motion_g=0.0,
+        claps=-1,
+        imu_claps=-1,
+        battery_pct=0,
+        flags=0,
+    )
+    highs = dict(
+        interval_ms=2550,
+        laeq_db=1e9,
+        voice_db=1e9,
+        mid_db=1e9,
+        low_db=1e9,
+        top_db=1e9,
+        tonal=9,
+        fluct_db=1e9,
+        motion_g=1e9,
+        claps=10**6,
+        imu_claps=10**6,
+        battery_pct=10**6,
+        flags=0x0F,
+    )
     for f in (lows, highs):
         for seq, epoch in ((0, 0), (0xFFFF, 0xFFFFFFFF)):
             report = P.encode(KEY, epoch, seq, **f)

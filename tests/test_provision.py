@@ -22,21 +22,44 @@ pytestmark = pytest.mark.micropython
 
 
 # -- provision: a fleet of virtual bands ----------------------------------------------------
-FLEET = [("B0001", "floor"), ("B0002", "floor"), ("B0003", "bar"), ("B0004", "bar"), ("B0005", "stage")]
+FLEET = [
+    ("B0001", "floor"),
+    ("B0002", "floor"),
+    ("B0003", "bar"),
+    ("B0004", "bar"),
+    ("B0005", "stage"),
+]
 
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Iterator[tuple[Path, list[SerialBand]]]:
     path = tmp_path / "fleet.csv"
-    path.write_text("band_id,zone,transport\n# the first five\n"
-                    + "".join(f"{b},{z},ble\n" for b, z in FLEET))
+    path.write_text(
+        "band_id,zone,transport\n# the first five\n" + "".join(f"{b},{z},ble\n" for b, z in FLEET)
+    )
     with ExitStack() as stack:
-        yield path, [stack.enter_context(SerialBand(tmp_path / f"band{i}")) for i in range(len(FLEET))]
+        yield (
+            path,
+            [stack.enter_context(SerialBand(tmp_path / f"band{i}")) for i in range(len(FLEET))],
+        )
 
 
-def provision_args(fleet_file: Path, bands: list[SerialBand], key: Path, parallel: int) -> list[object]:
-    return ["provision", "--fleet", fleet_file, "--ports", ",".join(b.port for b in bands),
-            "--parallel", parallel, "--venue-key", key, "--connect-timeout", CONNECT_TIMEOUT_S]
+def provision_args(
+    fleet_file: Path, bands: list[SerialBand], key: Path, parallel: int
+) -> list[object]:
+    return [
+        "provision",
+        "--fleet",
+        fleet_file,
+        "--ports",
+        ",".join(b.port for b in bands),
+        "--parallel",
+        parallel,
+        "--venue-key",
+        key,
+        "--connect-timeout",
+        CONNECT_TIMEOUT_S,
+    ]
 
 
 def records(fleet_file: Path) -> list[dict[str, object]]:
@@ -73,7 +96,8 @@ def _bulk(band: SerialBand) -> tuple[float, float]:
 
 
 def test_provision_flashes_five_bands_in_parallel_and_records_them(
-        crowdpulse: Callable[..., Run], fleet: tuple[Path, list[SerialBand]], key_file: Path) -> None:
+    crowdpulse: Callable[..., Run], fleet: tuple[Path, list[SerialBand]], key_file: Path
+) -> None:
     fleet_file, bands = fleet
     run = crowdpulse(*provision_args(fleet_file, bands, key_file, 5))
     assert run.code == 0, run
@@ -102,11 +126,13 @@ def test_provision_flashes_five_bands_in_parallel_and_records_them(
 
 
 def test_an_interrupted_provision_resumes_where_it_stopped(
-        crowdpulse: Callable[..., Run], fleet: tuple[Path, list[SerialBand]], key_file: Path) -> None:
+    crowdpulse: Callable[..., Run], fleet: tuple[Path, list[SerialBand]], key_file: Path
+) -> None:
     fleet_file, bands = fleet
     argv = [str(a) for a in provision_args(fleet_file, bands, key_file, 1)]
-    proc = subprocess.Popen([*CROWDPULSE, *argv],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*CROWDPULSE, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 60
     while sum(e["result"] == "done" for e in records(fleet_file)) < 2:
         assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
@@ -114,7 +140,11 @@ def test_an_interrupted_provision_resumes_where_it_stopped(
     proc.send_signal(signal.SIGINT)  # Ctrl-C while the third band is being flashed
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, (out, err)
-    assert "interrupted;" in err and "run the same command again to resume" in err and "Traceback" not in err
+    assert (
+        "interrupted;" in err
+        and "run the same command again to resume" in err
+        and "Traceback" not in err
+    )
     first = records(fleet_file)
     done_first = {str(e["band"]) for e in first if e["result"] == "done"}
     assert 2 <= len(done_first) < 5, first
@@ -123,10 +153,13 @@ def test_an_interrupted_provision_resumes_where_it_stopped(
     resumed = crowdpulse(*argv)
     assert resumed.code == 0, resumed
     n = len(done_first)
-    assert (f"provisioned {5 - n} bands, {n} already done, 0 failed; 0 of 5 still to do"
-            in resumed.out), resumed.out
+    assert (
+        f"provisioned {5 - n} bands, {n} already done, 0 failed; 0 of 5 still to do" in resumed.out
+    ), resumed.out
     for band_id in done_first:  # never flashed twice
-        assert any(x.startswith(f"{band_id} on ") and x.endswith("already done; restarted")
-                   for x in resumed.out.splitlines()), resumed.out
+        assert any(
+            x.startswith(f"{band_id} on ") and x.endswith("already done; restarted")
+            for x in resumed.out.splitlines()
+        ), resumed.out
         assert sum(e["band"] == band_id and e["result"] == "done" for e in records(fleet_file)) == 1
     check_fleet(bands, venue_key(key_file))

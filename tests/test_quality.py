@@ -11,7 +11,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 # import name -> source folder, as mapped in pyproject.toml
-PACKAGES = {"gateway": "gateway", "sim": "sim", "tools": "tools", "bench": "bench", "relay": "relay", "selector": "selector", "console": "console"}
+PACKAGES = {
+    "gateway": "gateway",
+    "sim": "sim",
+    "tools": "tools",
+    "bench": "bench",
+    "relay": "relay",
+    "selector": "selector",
+    "console": "console",
+}
 
 
 def _run(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
@@ -20,6 +28,11 @@ def _run(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_is_clean() -> None:
     proc = _run([str(BIN / "ruff"), "check", "."])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_cpython_code_is_ruff_formatted() -> None:
+    proc = _run([str(BIN / "ruff"), "format", "--check", "."])
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -39,16 +52,35 @@ def _namespace_tree(tmp: Path) -> Path:
 def test_mypy_strict_on_cpython_code(tmp_path: Path) -> None:
     tree = _namespace_tree(tmp_path)
     env = dict(os.environ, MYPYPATH=f"{tree}{os.pathsep}{ROOT / 'firmware'}")
-    proc = _run([str(BIN / "mypy"), "--config-file", str(ROOT / "pyproject.toml"),
-                 "--cache-dir", str(tmp_path / ".mypy_cache"), "-p", "crowdpulse"], env=env)
+    proc = _run(
+        [
+            str(BIN / "mypy"),
+            "--config-file",
+            str(ROOT / "pyproject.toml"),
+            "--cache-dir",
+            str(tmp_path / ".mypy_cache"),
+            "-p",
+            "crowdpulse",
+        ],
+        env=env,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_firmware_against_esp32_stubs() -> None:
     # -t: MicroPython's own stdlib stubs (time.ticks_ms, select.poll.ipoll, ...)
     typeshed = sysconfig.get_paths()["purelib"]
-    proc = _run([str(BIN / "basedpyright"), "-p", "firmware/pyrightconfig.json",
-                 "--pythonpath", sys.executable, "-t", typeshed])
+    proc = _run(
+        [
+            str(BIN / "basedpyright"),
+            "-p",
+            "firmware/pyrightconfig.json",
+            "--pythonpath",
+            sys.executable,
+            "-t",
+            typeshed,
+        ]
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "0 errors" in proc.stdout
 
@@ -59,10 +91,20 @@ def test_the_firmware_check_catches_esp32_apis_that_do_not_exist(tmp_path: Path)
         "import bluetooth\nimport machine\n\n\ndef f():\n"
         "    machine.I2S.nonexistent()\n"
         "    bluetooth.BLE().gap_advertize(100000)\n"
-        "    machine.Pin(2).value(1)\n")
+        "    machine.Pin(2).value(1)\n"
+    )
     typeshed = sysconfig.get_paths()["purelib"]
-    proc = _run([str(BIN / "basedpyright"), "-p", str(tmp_path / "pyrightconfig.json"),
-                 "--pythonpath", sys.executable, "-t", typeshed])
+    proc = _run(
+        [
+            str(BIN / "basedpyright"),
+            "-p",
+            str(tmp_path / "pyrightconfig.json"),
+            "--pythonpath",
+            sys.executable,
+            "-t",
+            typeshed,
+        ]
+    )
     assert proc.returncode != 0
     assert "nonexistent" in proc.stdout and "gap_advertize" in proc.stdout
     assert "2 errors" in proc.stdout  # and the real API passes

@@ -141,5 +141,7 @@ def test_an_engine_publishes_the_reaction_at_once_beside_the_score() -> None:
     assert eng.take_reaction() and not eng.take_reaction()
     snap = eng.tick(t + 5)
     assert snap["reaction"]["active"] and snap["zones"][0]["reaction"] > 0.3
-    assert abs(snap["score"] - before) < 5  # the score is the model's: the reaction is reported beside it
+    assert (
+        abs(snap["score"] - before) < 5
+    )  # the score is the model's: the reaction is reported beside it
     assert eng.reaction_state(t + 5)["zones"][0]["active"]

@@ -25,8 +25,10 @@ pytestmark = pytest.mark.recordings
 
 WITHOUT, WITH = "without reference", "with reference"
 NO_REFERENCE_YET = "issue 11: `crowdpulse score` has no --reference yet"
-MODEL_NOT_YET = ("issue 11: the model does not meet this target yet (crowdpulse recordings score;"
-                 " docs/sentiment.md, Known limits)")
+MODEL_NOT_YET = (
+    "issue 11: the model does not meet this target yet (crowdpulse recordings score;"
+    " docs/sentiment.md, Known limits)"
+)
 
 
 @cache

@@ -44,12 +44,15 @@ def _scene() -> tuple[np.ndarray, np.ndarray]:
     """(what the crowd's bands hear, the programme alone)."""
     rng = np.random.default_rng(11)
     music = S.at_level(C.music_at_band(DUR, rng), -24)
-    loud = (np.arange(len(music)) >= S.seconds(LOUD[0])) & (np.arange(len(music)) < S.seconds(LOUD[1]))
+    loud = (np.arange(len(music)) >= S.seconds(LOUD[0])) & (
+        np.arange(len(music)) < S.seconds(LOUD[1])
+    )
     music = music * np.where(loud, S.db_to_gain(6.0), 1.0)  # the chorus: 6 dB louder
     crowd = np.zeros_like(music)
     join = S.seconds(CROWD)
-    crowd[join:] = (S.crowd_cheer(DUR - CROWD, rng, dbfs=-24) + S.crowd_applause(DUR - CROWD, rng, dbfs=-24))[
-        : len(music) - join]
+    crowd[join:] = (
+        S.crowd_cheer(DUR - CROWD, rng, dbfs=-24) + S.crowd_applause(DUR - CROWD, rng, dbfs=-24)
+    )[: len(music) - join]
     return music + crowd, music
 
 
@@ -61,7 +64,9 @@ def _intervals() -> list[list[bytes]]:
     return [[iv.codes for iv in BF.on_twin(audio)] for audio in mixes]
 
 
-def test_a_real_gateway_scores_against_its_reference_band(mosquitto: Mosquitto, tmp_path: Path) -> None:
+def test_a_real_gateway_scores_against_its_reference_band(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
     cfg = write_venue(tmp_path, BOOTH)
     vk = load_venue_key(tmp_path / "venue.key")
     ids = [*band_ids(1, 30), "REF01"]
@@ -75,7 +80,9 @@ def test_a_real_gateway_scores_against_its_reference_band(mosquitto: Mosquitto, 
         for step in range(min(len(c) for c in codes)):
             now = int(time.time() * 1000)
             epoch = P.epoch_of(now // 1000)
-            reports = [P.encode_codes(k, epoch, step, c[step]) for k, c in zip(keys, codes, strict=True)]
+            reports = [
+                P.encode_codes(k, epoch, step, c[step]) for k, c in zip(keys, codes, strict=True)
+            ]
             send_batch(pub, reports, now)
             if step % 2 == 1:
                 state = gw.get("/api/state")

@@ -50,16 +50,25 @@ def advert(band: int, seq: int) -> bytes:
     return bytes(P.adv_payload(report(band, seq)))
 
 
-def bleak_objects(raw: bytes, rssi: int = -60,
-                  address: str = "C0:FF:EE:00:00:01") -> tuple[BLEDevice, AdvertisementData]:
+def bleak_objects(
+    raw: bytes, rssi: int = -60, address: str = "C0:FF:EE:00:00:01"
+) -> tuple[BLEDevice, AdvertisementData]:
     """What bleak's BlueZ backend would hand a detection callback for these advert bytes."""
     ad = AdvertisingData.from_bytes(raw)
-    mdata = {cid: bytes(data) for cid, data in ad.get_all(AdvertisingData.MANUFACTURER_SPECIFIC_DATA)}
+    mdata = {
+        cid: bytes(data) for cid, data in ad.get_all(AdvertisingData.MANUFACTURER_SPECIFIC_DATA)
+    }
     name = ad.get(AdvertisingData.COMPLETE_LOCAL_NAME)
     device = BLEDevice(address, name, details={"path": "/org/bluez/hci0/dev_" + address})
-    adv = AdvertisementData(local_name=name, manufacturer_data=mdata, service_data={},
-                            service_uuids=[], tx_power=ad.get(AdvertisingData.TX_POWER_LEVEL),
-                            rssi=rssi, platform_data=(raw,))
+    adv = AdvertisementData(
+        local_name=name,
+        manufacturer_data=mdata,
+        service_data={},
+        service_uuids=[],
+        tx_power=ad.get(AdvertisingData.TX_POWER_LEVEL),
+        rssi=rssi,
+        platform_data=(raw,),
+    )
     return device, adv
 
 
@@ -78,8 +87,9 @@ class FakeRadio:
     """The air around the relay.  Tests put raw adverts on it; the scanner the relay
     started last hears them, unless it failed to start or went deaf like BlueZ can."""
 
-    def __init__(self, fail_starts: list[BaseException] | None = None,
-                 deaf_sessions: set[int] | None = None) -> None:
+    def __init__(
+        self, fail_starts: list[BaseException] | None = None, deaf_sessions: set[int] | None = None
+    ) -> None:
         self.fail_starts = list(fail_starts or [])
         self.deaf_sessions = deaf_sessions or set()
         self.starts: list[float] = []  # monotonic time of every start() call
@@ -106,8 +116,9 @@ class FakeRadio:
 
 
 class FakeScanner:
-    def __init__(self, radio: FakeRadio,
-                 callback: Callable[[BLEDevice, AdvertisementData], None]) -> None:
+    def __init__(
+        self, radio: FakeRadio, callback: Callable[[BLEDevice, AdvertisementData], None]
+    ) -> None:
         self.radio, self.callback, self.deaf = radio, callback, False
 
     async def start(self) -> None:
@@ -150,8 +161,11 @@ class AirScanner:
         while True:
             for _repeat in range(3):
                 for band in range(3):
-                    self.callback(*bleak_objects(advert(band, seq), -40 - 10 * band,
-                                                 f"C0:FF:EE:00:00:0{band}"))
+                    self.callback(
+                        *bleak_objects(
+                            advert(band, seq), -40 - 10 * band, f"C0:FF:EE:00:00:0{band}"
+                        )
+                    )
                 await asyncio.sleep(0.03)
             seq += 1
 
@@ -180,7 +194,9 @@ class Listener:
 
     def batches(self) -> list[tuple[float, list[tuple[bytes, int, int]]]]:
         with self.lock:
-            return [(t, P.decode_batch(p)) for t, tp, p, _ in self.messages if tp.endswith("/batch")]
+            return [
+                (t, P.decode_batch(p)) for t, tp, p, _ in self.messages if tp.endswith("/batch")
+            ]
 
     def records(self) -> list[tuple[bytes, int, int]]:
         return [rec for _, recs in self.batches() for rec in recs]
@@ -219,8 +235,9 @@ def make_relay(url: str, radio: FakeRadio, log: Log | None = None, **timing: Any
     broker = BrokerURL.parse(url)
     uplink = Uplink(broker, VENUE, "r1", log, retry_max_s=1)
     timing = {"backoff_min_s": 0.05, "backoff_max_s": 1.0, "silence_s": 10.0, **timing}
-    return Relay(broker, VENUE, "r1", scanner=radio.factory, timing=Timing(**timing),
-                 log=log, uplink=uplink)
+    return Relay(
+        broker, VENUE, "r1", scanner=radio.factory, timing=Timing(**timing), log=log, uplink=uplink
+    )
 
 
 @contextmanager
@@ -301,7 +318,8 @@ def test_firmware_adverts_reach_the_broker_as_batches_with_rssi(mosquitto: Mosqu
     listener.close()
     got = listener.records()
     assert sorted((r, rssi) for r, rssi, _ in got) == sorted(
-        [(report(0, 100), -41), (report(1, 101), -67), (report(2, 102), -90)])
+        [(report(0, 100), -41), (report(1, 101), -67), (report(2, 102), -90)]
+    )
     key_of = {P.decode(report(b, 0)).onair: KEYS[b] for b in range(3)}
     for rep, _, arrival in got:
         assert before <= arrival <= after
@@ -309,7 +327,9 @@ def test_firmware_adverts_reach_the_broker_as_batches_with_rssi(mosquitto: Mosqu
     assert relay.stats.forwarded == 3 and relay.stats.batches >= 1
 
 
-def test_batches_carry_every_report_once_and_leave_only_when_not_empty(mosquitto: Mosquitto) -> None:
+def test_batches_carry_every_report_once_and_leave_only_when_not_empty(
+    mosquitto: Mosquitto,
+) -> None:
     # counts, not timings (the cadence's timing is the latency bench's business)
     radio, listener = FakeRadio(), Listener(mosquitto.url)
     with running(make_relay(mosquitto.url, radio)) as relay:
@@ -355,7 +375,9 @@ def test_reports_wait_for_the_flush_and_go_out_together(mosquitto: Mosquitto) ->
 
 def test_a_reaction_onset_goes_out_at_once_not_at_the_next_flush(mosquitto: Mosquitto) -> None:
     radio, listener = FakeRadio(), Listener(mosquitto.url)
-    with running(make_relay(mosquitto.url, radio, flush_s=6.0)) as relay:  # a slow cadence, to see it
+    with running(
+        make_relay(mosquitto.url, radio, flush_s=6.0)
+    ) as relay:  # a slow cadence, to see it
         wait_until(radio.listening, what="scanning")
         wait_until(connected(relay), what="MQTT")
         time.sleep(0.3)  # past the cadence's first flush
@@ -365,7 +387,8 @@ def test_a_reaction_onset_goes_out_at_once_not_at_the_next_flush(mosquitto: Mosq
         wait_until(lambda: len(listener.records()) >= 2, what="the onset's batch", timeout=4.0)
         # the early batch takes what was pending too: nothing waits behind an onset
         assert sorted(P.decode(r[0]).seq for r in listener.records()) == sorted(
-            P.decode(r).seq for r in (report(0, 1), onset))
+            P.decode(r).seq for r in (report(0, 1), onset)
+        )
     listener.close()
 
 
@@ -385,7 +408,8 @@ def test_repeated_reports_are_dropped_and_a_new_seq_is_forwarded(mosquitto: Mosq
         time.sleep(0.2)
     listener.close()
     assert sorted(r for r, _, _ in listener.records()) == sorted(
-        [report(0, 7), report(0, 8), report(1, 7)])
+        [report(0, 7), report(0, 8), report(1, 7)]
+    )
     assert (relay.stats.forwarded, relay.stats.duplicates) == (3, 7)
     assert [rssi for r, rssi, _ in listener.records() if r == report(0, 7)] == [-50]
 
@@ -450,7 +474,7 @@ def test_bluez_errors_restart_the_scanner_with_growing_backoff(mosquitto: Mosqui
     gaps = [b - a for a, b in zip(radio.starts, radio.starts[1:], strict=False)]
     assert len(radio.starts) == 5 and relay.stats.restarts == 4
     for n, gap in enumerate(gaps):  # jittered in [d/2, d] around d = 0.1 s * 2^n
-        assert 0.1 * 2 ** n / 2 - 0.01 <= gap <= 0.1 * 2 ** n + 1.0, gaps
+        assert 0.1 * 2**n / 2 - 0.01 <= gap <= 0.1 * 2**n + 1.0, gaps
     assert log.count("restarting the scanner") == 4
     assert log.count("InProgress") == 2 and log.count("not found") == 1
     assert not any("Traceback" in line or "\n" in line for line in log.lines)
@@ -475,8 +499,10 @@ def test_a_scanner_gone_silent_is_restarted_with_backoff(mosquitto: Mosquitto) -
         radio.go_deaf()  # BlueZ stops reporting, without an error
         wait_until(lambda: len(radio.starts) == 4 and radio.listening(), what="4th scanner")
         restarted = time.time() * 1000
-        wait_until(lambda: any(a > restarted for _, _, a in listener.records()),
-                   what="reports after the restart")
+        wait_until(
+            lambda: any(a > restarted for _, _, a in listener.records()),
+            what="reports after the restart",
+        )
         stop.set()
     sender.join()
     listener.close()
@@ -514,11 +540,15 @@ def test_a_stale_offline_status_is_corrected_while_running(mosquitto: Mosquitto)
         pub = make_client(BrokerURL.parse(mosquitto.url))
         pub.connect("127.0.0.1", mosquitto.port)
         pub.loop_start()
-        pub.publish(topic(VENUE, "relay", "r1", "status"), stale, qos=1, retain=True).wait_for_publish(5)
+        pub.publish(
+            topic(VENUE, "relay", "r1", "status"), stale, qos=1, retain=True
+        ).wait_for_publish(5)
         pub.disconnect()
         pub.loop_stop()
-        wait_until(lambda: (retained_status(mosquitto.url) or {}).get("state") == "online",
-                   what="online again")
+        wait_until(
+            lambda: (retained_status(mosquitto.url) or {}).get("state") == "online",
+            what="online again",
+        )
     assert log.count("publishing online again") == 1
 
 
@@ -553,8 +583,10 @@ def test_broker_restart_mid_run_republishes_status_and_batches_resume(mosquitto:
         wait_until(lambda: relay.stats.batches_dropped >= 1, what="a dropped batch")
         mosquitto.start()
         wait_until(connected(relay), timeout=15, what="reconnect")
-        wait_until(lambda: (retained_status(mosquitto.url) or {}).get("state") == "online",
-                   what="the status republished")
+        wait_until(
+            lambda: (retained_status(mosquitto.url) or {}).get("state") == "online",
+            what="the status republished",
+        )
         listener = Listener(mosquitto.url)
         radio.send(advert(1, 2))
         wait_until(lambda: len(listener.records()) >= 1, what="batches again")
@@ -585,14 +617,21 @@ def test_batches_are_dropped_not_queued_when_the_broker_stops_reading(mosquitto:
 
 def _cli(url: str, broker_from_env: bool = False) -> subprocess.Popen[str]:
     """`crowdpulse relay` in its own process, the fake radio injected through its API."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
+    )
     args = ["--venue", VENUE, "--relay-id", "r1", "--status-every", "1"]
     if broker_from_env:  # how a systemd unit keeps the password out of `ps`
         env["CROWDPULSE_BROKER"] = url
     else:
         args += ["--broker", url]
-    return subprocess.Popen([sys.executable, str(TESTS / "relay_on_air.py"), *args],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(TESTS / "relay_on_air.py"), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_cli_relay_killed_is_marked_offline_by_its_last_will(mosquitto: Mosquitto) -> None:
@@ -636,8 +675,10 @@ def test_cli_relay_sigterm_publishes_offline_and_exits_0(mosquitto: Mosquitto) -
 
 
 def test_cli_expected_failures_are_one_line_and_exit_2(mosquitto: Mosquitto) -> None:
-    cases = [["--broker", "http://nope", "--venue", VENUE],
-             ["--broker", mosquitto.url, "--venue", "Not/A/Venue"]]
+    cases = [
+        ["--broker", "http://nope", "--venue", VENUE],
+        ["--broker", mosquitto.url, "--venue", "Not/A/Venue"],
+    ]
     if sys.platform.startswith("linux"):  # the real bleak backend: no BlueZ, or no hci99
         cases.append(["--broker", mosquitto.url, "--venue", VENUE, "--adapter", "hci99"])
     for args in cases:

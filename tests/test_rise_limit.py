@@ -40,7 +40,9 @@ def test_a_new_band_or_a_new_reference_starts_from_its_window() -> None:
     floor.update(np.array([True, False]), np.array([[0.0], [0.0]]), 0, key=7)
     got = floor.update(np.array([True, True]), np.array([[9.0], [9.0]]), 1_000, key=7)
     assert got[1, 0] == 9.0 and got[0, 0] == pytest.approx(1 / 60)
-    assert floor.update(np.array([True, True]), np.array([[9.0], [9.0]]), 2_000, key=3).tolist() == [[9.0], [9.0]]
+    assert floor.update(
+        np.array([True, True]), np.array([[9.0], [9.0]]), 2_000, key=3
+    ).tolist() == [[9.0], [9.0]]
 
 
 MUSIC_S, CROWD_S, BANDS = 60.0, 320.0, 8
@@ -53,16 +55,22 @@ def _night() -> tuple[np.ndarray, np.ndarray]:
     music = S.at_level(C.music_at_band(MUSIC_S + CROWD_S, rng), -24)
     # 32 s of crowd, over and over (a crowd's level is what matters here, and the
     # cheer takes long to synthesise)
-    crowd = np.tile(S.crowd_cheer(32.0, rng, dbfs=-30) + S.crowd_applause(32.0, rng, dbfs=-30),
-                    int(CROWD_S // 32) + 1)
+    crowd = np.tile(
+        S.crowd_cheer(32.0, rng, dbfs=-30) + S.crowd_applause(32.0, rng, dbfs=-30),
+        int(CROWD_S // 32) + 1,
+    )
     scene = music.copy()
-    scene[S.seconds(MUSIC_S):] += crowd[: len(scene) - S.seconds(MUSIC_S)]
+    scene[S.seconds(MUSIC_S) :] += crowd[: len(scene) - S.seconds(MUSIC_S)]
     return scene, music
 
 
 def _at(snaps: list[dict], second: float) -> float:
     t0 = snaps[0]["t"]
-    vals = [s["score"] for s in snaps if abs((s["t"] - t0) / 1000 - second) <= 10 and s["score"] is not None]
+    vals = [
+        s["score"]
+        for s in snaps
+        if abs((s["t"] - t0) / 1000 - second) <= 10 and s["score"] is not None
+    ]
     return float(np.mean(vals))
 
 

@@ -19,8 +19,9 @@ def _copy_venue(src: Path, dst: Path) -> Path:
     return write_venue(dst)
 
 
-def test_shared_subscription_workers_agree_with_a_single_gateway(mosquitto: Mosquitto,
-                                                                  tmp_path: Path) -> None:
+def test_shared_subscription_workers_agree_with_a_single_gateway(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
     solo_cfg = write_venue(tmp_path)
     w1_cfg, w2_cfg = _copy_venue(solo_cfg, tmp_path / "w1"), _copy_venue(solo_cfg, tmp_path / "w2")
     solo = GatewayProc(mosquitto.url, solo_cfg, "--worker", "solo")

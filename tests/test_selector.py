@@ -18,9 +18,18 @@ from crowdpulse.selector.store import SelectorStore
 T0 = 1_800_000_000.0
 
 
-def _t(i: int, bpm: float = 124, key: str = "8A", energy: float = 0.6, artist: str | None = None,
-       genre: str = "house", recovery: bool = False) -> Track:
-    return Track(f"t{i}", f"Track {i}", artist or f"Artist {i}", bpm, key, energy, genre, 300.0, recovery)
+def _t(
+    i: int,
+    bpm: float = 124,
+    key: str = "8A",
+    energy: float = 0.6,
+    artist: str | None = None,
+    genre: str = "house",
+    recovery: bool = False,
+) -> Track:
+    return Track(
+        f"t{i}", f"Track {i}", artist or f"Artist {i}", bpm, key, energy, genre, 300.0, recovery
+    )
 
 
 class Clock:
@@ -31,11 +40,16 @@ class Clock:
         return self.t
 
 
-def _sel(tracks: list[Track] | None = None, mode: str = "assist", store: SelectorStore | None = None,
-         **flow: Any) -> tuple[Selector, Clock]:
+def _sel(
+    tracks: list[Track] | None = None,
+    mode: str = "assist",
+    store: SelectorStore | None = None,
+    **flow: Any,
+) -> tuple[Selector, Clock]:
     clock = Clock()
-    return Selector(tracks or sample_library(), store, Rules(), Flow(**flow), mode=mode, seed=1,
-                    clock=clock), clock
+    return Selector(
+        tracks or sample_library(), store, Rules(), Flow(**flow), mode=mode, seed=1, clock=clock
+    ), clock
 
 
 def _feed(sel: Selector, clock: Clock, score: float, seconds: int) -> None:
@@ -45,7 +59,11 @@ def _feed(sel: Selector, clock: Clock, score: float, seconds: int) -> None:
 
 
 def test_camelot_moves_and_tempo() -> None:
-    assert key_move("8A", "8A") == "same" and key_move("8A", "9A") == "+1" and key_move("1A", "12A") == "-1"
+    assert (
+        key_move("8A", "8A") == "same"
+        and key_move("8A", "9A") == "+1"
+        and key_move("1A", "12A") == "-1"
+    )
     assert key_move("8A", "8B") == "relative" and key_move("8A", "10A") == "+2 boost"
     assert key_move("8A", "3B") is None and key_move("8A", "9B") is None
     assert bpm_ok(124, 128, 0.06) and not bpm_ok(124, 134, 0.06)
@@ -67,7 +85,9 @@ def test_no_repeats_and_artist_separation() -> None:
     tracks = [_t(1, artist="A"), _t(2, artist="A"), _t(3, artist="B")]
     sel, clock = _sel(tracks)
     sel.act({"action": "playing", "track_id": "t1"})
-    assert [s.track.id for s in sel.suggested] == ["t3"]  # same artist within the hour, and t1 played
+    assert [s.track.id for s in sel.suggested] == [
+        "t3"
+    ]  # same artist within the hour, and t1 played
     clock.t += 3700
     sel.act({"action": "playing", "track_id": "t3"})
     assert [s.track.id for s in sel.suggested] == ["t2"]
@@ -109,9 +129,15 @@ def test_pin_veto_lock_and_arc_win_over_the_model() -> None:
 
 def test_bad_actions_raise_action_error() -> None:
     sel, _ = _sel()
-    for action in ({"action": "fly"}, {"action": "mode", "mode": "party"}, {"action": "pin", "track_id": "nope"},
-                   {"action": "lock", "locked": "yes"}, {"action": "arc", "points": [[0, 2]]},
-                   {"action": "remove", "index": 9}, {}):
+    for action in (
+        {"action": "fly"},
+        {"action": "mode", "mode": "party"},
+        {"action": "pin", "track_id": "nope"},
+        {"action": "lock", "locked": "yes"},
+        {"action": "arc", "points": [[0, 2]]},
+        {"action": "remove", "index": 9},
+        {},
+    ):
         with pytest.raises(ActionError):
             sel.act(action)
 
@@ -137,7 +163,9 @@ def test_adaptive_flow_fires_after_dwell_and_not_again_during_cooldown() -> None
     _feed(sel, clock, 35, 10)  # 25 s below: fires
     assert sel.flow.state == "recovering"
     first = sel.queue[0]
-    assert first["by"] == "selector" and sel.tracks[first["track_id"]].recovery  # the favourite prior
+    assert (
+        first["by"] == "selector" and sel.tracks[first["track_id"]].recovery
+    )  # the favourite prior
     assert sel.next_item()["kind"] == "recovery"
     _feed(sel, clock, 45, 10)  # above 40 but below 50: hysteresis holds
     assert sel.flow.state == "recovering"

@@ -31,9 +31,15 @@ from crowdpulse.selector.library import sample_library
 LIB = sample_library()
 
 
-def _post(gw: GatewayProc, body: dict[str, Any], token: str | None = "test-token") -> tuple[int, dict]:
-    req = urllib.request.Request(f"http://127.0.0.1:{gw.port}/api/selector/action", method="POST",
-                                 data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+def _post(
+    gw: GatewayProc, body: dict[str, Any], token: str | None = "test-token"
+) -> tuple[int, dict]:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{gw.port}/api/selector/action",
+        method="POST",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
@@ -66,8 +72,11 @@ def test_mqtt_commands_and_retained_state(mosquitto: Mosquitto, tmp_path: Path) 
     gw = GatewayProc(mosquitto.url, write_venue(tmp_path)).wait_ready()
     try:
         pub = publisher(mosquitto.url)
-        pub.publish(topic(VENUE, "selector", "cmd"), json.dumps({"action": "veto", "track_id": LIB[0].id}),
-                    qos=1).wait_for_publish(5)
+        pub.publish(
+            topic(VENUE, "selector", "cmd"),
+            json.dumps({"action": "veto", "track_id": LIB[0].id}),
+            qos=1,
+        ).wait_for_publish(5)
         pub.publish(topic(VENUE, "selector", "cmd"), b"{broken", qos=1).wait_for_publish(5)
         pub.loop_stop()
         deadline = time.monotonic() + 5
@@ -119,12 +128,18 @@ def _saved_model(cfg: Path) -> dict[str, Any]:
 
 
 def _kept(s: dict[str, Any]) -> dict[str, Any]:
-    return {"queue": [(q["track"]["id"], q["reason"], q["by"]) for q in s["queue"]],
-            "history": [(h["track"]["id"], h["started_ms"], h["ended_ms"], h["response"]) for h in s["history"]],
-            "now_playing": s["now_playing"]}
+    return {
+        "queue": [(q["track"]["id"], q["reason"], q["by"]) for q in s["queue"]],
+        "history": [
+            (h["track"]["id"], h["started_ms"], h["ended_ms"], h["response"]) for h in s["history"]
+        ],
+        "now_playing": s["now_playing"],
+    }
 
 
-def test_overrides_queue_history_and_model_survive_kill_9(mosquitto: Mosquitto, tmp_path: Path) -> None:
+def test_overrides_queue_history_and_model_survive_kill_9(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
     cfg = write_venue(tmp_path)
     gw = GatewayProc(mosquitto.url, cfg).wait_ready()
     try:
@@ -132,11 +147,15 @@ def test_overrides_queue_history_and_model_survive_kill_9(mosquitto: Mosquitto, 
         _learn_one_track(gw, mosquitto, cfg)
         for _ in range(2):
             assert _post(gw, {"action": "approve"})[0] == 200
-        for body in ({"action": "mode", "mode": "manual"}, {"action": "pin", "track_id": LIB[10].id},
-                     {"action": "veto", "track_id": LIB[11].id},
-                     {"action": "veto_artist", "artist": LIB[12].artist},
-                     {"action": "lock", "locked": True}, {"action": "arc", "points": [[0, 0.5], [60, 0.9]]},
-                     {"action": "event_over"}):
+        for body in (
+            {"action": "mode", "mode": "manual"},
+            {"action": "pin", "track_id": LIB[10].id},
+            {"action": "veto", "track_id": LIB[11].id},
+            {"action": "veto_artist", "artist": LIB[12].artist},
+            {"action": "lock", "locked": True},
+            {"action": "arc", "points": [[0, 0.5], [60, 0.9]]},
+            {"action": "event_over"},
+        ):
             assert _post(gw, body)[0] == 200
         before = gw.get("/api/selector")
         model = _saved_model(cfg)
@@ -177,8 +196,13 @@ def _mixxx_db(path: Path) -> sqlite3.Connection:
         INSERT INTO Playlists (id, name, hidden) VALUES (1, 'Auto DJ', 1), (2, '2026-11-24', 2);
     """)
     for i, t in enumerate(LIB[:5], 1):
-        db.execute("INSERT INTO track_locations (id, location) VALUES (?, ?)", (i, f"/music/{i}.flac"))
-        db.execute("INSERT INTO library (id, artist, title, location) VALUES (?, ?, ?, ?)", (i, t.artist, t.title, i))
+        db.execute(
+            "INSERT INTO track_locations (id, location) VALUES (?, ?)", (i, f"/music/{i}.flac")
+        )
+        db.execute(
+            "INSERT INTO library (id, artist, title, location) VALUES (?, ?, ?, ?)",
+            (i, t.artist, t.title, i),
+        )
     db.commit()
     return db
 
@@ -189,12 +213,20 @@ def test_now_playing_follows_mixxx_history(mosquitto: Mosquitto, tmp_path: Path)
     gw = GatewayProc(mosquitto.url, cfg).wait_ready()
     try:
         for n, track in ((1, LIB[3]), (2, LIB[1])):
-            db.execute("INSERT INTO PlaylistTracks (playlist_id, track_id, position) VALUES (1, 5, ?)", (n,))  # Auto DJ: ignored
+            db.execute(
+                "INSERT INTO PlaylistTracks (playlist_id, track_id, position) VALUES (1, 5, ?)",
+                (n,),
+            )  # Auto DJ: ignored
             lib_id = LIB.index(track) + 1
-            db.execute("INSERT INTO PlaylistTracks (playlist_id, track_id, position) VALUES (2, ?, ?)", (lib_id, n))
+            db.execute(
+                "INSERT INTO PlaylistTracks (playlist_id, track_id, position) VALUES (2, ?, ?)",
+                (lib_id, n),
+            )
             db.commit()
             deadline = time.monotonic() + 8
-            while (gw.get("/api/selector").get("now_playing") or {}).get("track", {}).get("id") != track.id:
+            while (gw.get("/api/selector").get("now_playing") or {}).get("track", {}).get(
+                "id"
+            ) != track.id:
                 assert time.monotonic() < deadline, f"Mixxx's track {n} not picked up"
                 time.sleep(0.2)
         s = gw.get("/api/selector")
@@ -208,7 +240,9 @@ def test_bench_select_gives_the_documented_figures() -> None:
     # deterministic (seeded crowds, seeded Thompson sampling, simulated clock):
     # docs/selector.md and docs/benchmarks.md quote these; ratios within 0.005,
     # the recovery median within 10 s, the dips exactly
-    out = subprocess.run([EXE, "bench", "select", "--json"], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [EXE, "bench", "select", "--json"], capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout.strip().splitlines()[-1])
     assert r["seeds"] == [1, 2, 3, 4, 5] and r["hours"] == 2.0

@@ -22,14 +22,20 @@ BEAT = 60 / 124
 
 def _after(x: np.ndarray) -> np.ndarray:
     y = np.zeros(S.seconds(DUR))
-    y[S.seconds(REACT):] = x[: S.seconds(DUR - REACT)]
+    y[S.seconds(REACT) :] = x[: S.seconds(DUR - REACT)]
     return y
 
 
 def _wearer_claps(i: int, r: np.random.Generator) -> np.ndarray:
     on = [S.seconds(t + r.uniform(-0.02, 0.02)) for t in np.arange(REACT, DUR - 0.5, BEAT)]
-    return S.clap_track(S.seconds(DUR), on, r, S.room_ir(r, 0.8, 20), [r.uniform(2, 8)] * len(on),
-                        10 ** (-18 / 10) / 2)
+    return S.clap_track(
+        S.seconds(DUR),
+        on,
+        r,
+        S.room_ir(r, 0.8, 20),
+        [r.uniform(2, 8)] * len(on),
+        10 ** (-18 / 10) / 2,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,36 +48,58 @@ def streams() -> dict[str, list[CS.BandReport]]:
     scenes: dict[str, tuple[np.ndarray, Any, np.ndarray]] = {
         "quiet": (quiet, None, quiet),
         "music": (music, None, music),
-        "clap_along": (music + _after(S.at_level(S.crowd_applause(DUR - REACT, rng, people=200), -26)),
-                       _wearer_claps, music),
-        "cheer_applause": (music + _after(S.crowd_cheer(DUR - REACT, rng, dbfs=-16)
-                                          + S.crowd_applause(DUR - REACT, rng, dbfs=-15)), None, music),
+        "clap_along": (
+            music + _after(S.at_level(S.crowd_applause(DUR - REACT, rng, people=200), -26)),
+            _wearer_claps,
+            music,
+        ),
+        "cheer_applause": (
+            music
+            + _after(
+                S.crowd_cheer(DUR - REACT, rng, dbfs=-16)
+                + S.crowd_applause(DUR - REACT, rng, dbfs=-15)
+            ),
+            None,
+            music,
+        ),
     }
     out = {}
     for name, (scene, personal, programme) in scenes.items():
         _, keys = CS.engine_for(N, reference=True)
-        mixes = itertools.chain(CS.band_mixes(scene, N, np.random.default_rng(5), personal),
-                                [S.to_int16(np.clip(programme, -1, 1))])
+        mixes = itertools.chain(
+            CS.band_mixes(scene, N, np.random.default_rng(5), personal),
+            [S.to_int16(np.clip(programme, -1, 1))],
+        )
         out[name] = CS.reports(mixes, keys, np.random.default_rng(6))
     return out
 
 
-def _scores(stream: list[CS.BandReport], since_s: float, reference: bool = False,
-            keep: Any = None) -> np.ndarray:
+def _scores(
+    stream: list[CS.BandReport], since_s: float, reference: bool = False, keep: Any = None
+) -> np.ndarray:
     engine, _ = CS.engine_for(N, reference=reference)
     if not reference:  # the reference band's reports are not there at all
         stream = [r for r in stream if r.band < N]
     snaps = CS.replay(engine, stream, keep=keep)
     t0 = snaps[0]["t"]
-    return np.array([s["score"] for s in snaps if s["t"] - t0 >= since_s * 1000 and s["score"] is not None])
+    return np.array(
+        [s["score"] for s in snaps if s["t"] - t0 >= since_s * 1000 and s["score"] is not None]
+    )
 
 
 @pytest.mark.parametrize("reference", [False, True], ids=["on-band evidence", "with reference"])
-@pytest.mark.parametrize("scene,lo,hi,since", [
-    ("quiet", 0, 20, 5.0), ("music", 30, 45, 5.0), ("clap_along", 55, 80, REACT + 4),
-    ("cheer_applause", 80, 100, REACT + 4)])
-def test_calibrated_mapping(streams: dict, scene: str, lo: float, hi: float, since: float,
-                            reference: bool) -> None:
+@pytest.mark.parametrize(
+    "scene,lo,hi,since",
+    [
+        ("quiet", 0, 20, 5.0),
+        ("music", 30, 45, 5.0),
+        ("clap_along", 55, 80, REACT + 4),
+        ("cheer_applause", 80, 100, REACT + 4),
+    ],
+)
+def test_calibrated_mapping(
+    streams: dict, scene: str, lo: float, hi: float, since: float, reference: bool
+) -> None:
     s = _scores(streams[scene], since, reference)
     assert len(s) > 20
     assert lo <= float(np.mean(s)) <= hi, (scene, float(np.mean(s)))
@@ -82,8 +110,9 @@ def test_losing_half_the_reports_moves_the_score_by_at_most_3(streams: dict) -> 
         for reference in (False, True):
             full = _scores(streams[scene], REACT + 4, reference)
             rng = np.random.default_rng(1)
-            half = _scores(streams[scene], REACT + 4, reference,
-                           keep=lambda r, rng=rng: rng.random() < 0.5)
+            half = _scores(
+                streams[scene], REACT + 4, reference, keep=lambda r, rng=rng: rng.random() < 0.5
+            )
             assert abs(float(np.mean(full) - np.mean(half))) <= 3.0, (scene, reference)
 
 
@@ -104,18 +133,26 @@ def _rogue(stream: list[CS.BandReport], bands: int, keys: np.ndarray) -> list[CS
 
 
 @pytest.mark.parametrize("bands,n_total", [(1, N + 1), (1, 100)])
-def test_bands_sending_maximal_values_move_a_zone_by_at_most_5(streams: dict, bands: int,
-                                                                n_total: int) -> None:
+def test_bands_sending_maximal_values_move_a_zone_by_at_most_5(
+    streams: dict, bands: int, n_total: int
+) -> None:
     # n_total bands in one zone; `bands` of them are rogue (1 of 31, and 1 % of 100)
     rng = np.random.default_rng(3)
     music = S.at_level(C.music_at_band(15.0, rng), -18)
     engine, keys = CS.engine_for(n_total)
-    honest = CS.reports(CS.band_mixes(music, n_total - bands, np.random.default_rng(4)), keys,
-                        np.random.default_rng(5))
+    honest = CS.reports(
+        CS.band_mixes(music, n_total - bands, np.random.default_rng(4)),
+        keys,
+        np.random.default_rng(5),
+    )
     base = CS.replay(engine, honest)
     engine2, _ = CS.engine_for(n_total)
-    attacked = CS.replay(engine2, _rogue(honest, bands, keys) if n_total == N + 1 else
-                         _rogue_at(honest, n_total - bands, keys))
+    attacked = CS.replay(
+        engine2,
+        _rogue(honest, bands, keys)
+        if n_total == N + 1
+        else _rogue_at(honest, n_total - bands, keys),
+    )
     a = np.mean([s["score"] for s in base[60:]])
     b = np.mean([s["score"] for s in attacked[60:]])
     assert abs(b - a) <= 5.0, (a, b)
@@ -154,6 +191,10 @@ def test_a_zone_below_k_bands_publishes_nothing() -> None:
 def test_the_venue_weighs_zones_by_weight_and_bands() -> None:
     from crowdpulse.gateway.sentiment import Model, ZoneScore, venue_score
 
-    zones = [ZoneScore("floor", 80.0, 0.9, 30), ZoneScore("bar", 40.0, 0.5, 10), ZoneScore("vip", None, 0, 3)]
+    zones = [
+        ZoneScore("floor", 80.0, 0.9, 30),
+        ZoneScore("bar", 40.0, 0.5, 10),
+        ZoneScore("vip", None, 0, 3),
+    ]
     score, _ = venue_score(zones, Model(zone_weights={"bar": 3.0}))
     assert score == pytest.approx((80 * 30 + 40 * 30) / 60)

@@ -32,11 +32,23 @@ REACT_S = 14.0
 def _scenario() -> dict[str, object]:
     """A track the crowd does not care for, then a cheer (a drop): they cheer and
     start clapping along.  Half the bands on WiFi, half on BLE through the relay."""
-    return {"name": "faithful test", "duration_min": 10, "seed": 5, "mqtt_share": 0.5,
-            "zones": [{"name": "floor", "share": 1.0, "size_m": [20, 10], "music_db": [90, 96],
-                       "relays": [[10, 5]]}],
-            "timeline": [{"pick": "unloved", "length_s": 600}],
-            "events": [{"at_min": REACT_S / 60, "kind": "cheer"}]}
+    return {
+        "name": "faithful test",
+        "duration_min": 10,
+        "seed": 5,
+        "mqtt_share": 0.5,
+        "zones": [
+            {
+                "name": "floor",
+                "share": 1.0,
+                "size_m": [20, 10],
+                "music_db": [90, 96],
+                "relays": [[10, 5]],
+            }
+        ],
+        "timeline": [{"pick": "unloved", "length_s": 600}],
+        "events": [{"at_min": REACT_S / 60, "kind": "cheer"}],
+    }
 
 
 def _alive(pid: int) -> bool:
@@ -48,7 +60,8 @@ def _alive(pid: int) -> bool:
 
 
 def test_firmware_reports_reach_the_gateway_and_sentiment_follows_the_crowd(
-        mosquitto: Mosquitto, tmp_path: Path) -> None:
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
     key = secrets.token_bytes(32)
     ids = [f"S{i + 1:05d}" for i in range(BANDS)]
     url = BrokerURL.parse(mosquitto.url)
@@ -64,10 +77,17 @@ def test_firmware_reports_reach_the_gateway_and_sentiment_follows_the_crowd(
     listener = make_client(url)
     listener.on_message = on_message
     listener.connect("127.0.0.1", mosquitto.port)
-    listener.subscribe([(topic("faith", "band", "+", "report"), 0), (topic("faith", "relay", "+", "batch"), 0)])
+    listener.subscribe(
+        [(topic("faith", "band", "+", "report"), 0), (topic("faith", "relay", "+", "batch"), 0)]
+    )
     listener.loop_start()
-    cfg = VenueConfig("faith", [Zone("floor", 1.0)], [(b, "floor") for b in ids], key,
-                      db_path=str(tmp_path / "gw.db"))
+    cfg = VenueConfig(
+        "faith",
+        [Zone("floor", 1.0)],
+        [(b, "floor") for b in ids],
+        key,
+        db_path=str(tmp_path / "gw.db"),
+    )
     gateway = Gateway(cfg, url).start()
     try:
         assert gateway.connected.wait(30)
@@ -104,19 +124,29 @@ def test_firmware_reports_reach_the_gateway_and_sentiment_follows_the_crowd(
     assert np.max(est[quiet]) - np.min(est[quiet]) < 5, est[quiet]  # steady while nothing happens
 
 
-def test_the_music_reference_is_a_real_firmware_band_too(mosquitto: Mosquitto, tmp_path: Path) -> None:
+def test_the_music_reference_is_a_real_firmware_band_too(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
     """With reference=True one more real-firmware band, REF, hears the dry mix at the
     booth and publishes over WiFi; the gateway, told REF is the reference, scores
     the crowd against it."""
     key = secrets.token_bytes(32)
     ids = [f"S{i + 1:05d}" for i in range(BANDS)]
     url = BrokerURL.parse(mosquitto.url)
-    cfg = VenueConfig("faithref", [Zone("floor", 1.0)], [(b, "floor") for b in [*ids, "REF"]], key,
-                      band_references=["REF"], db_path=str(tmp_path / "gw.db"))
+    cfg = VenueConfig(
+        "faithref",
+        [Zone("floor", 1.0)],
+        [(b, "floor") for b in [*ids, "REF"]],
+        key,
+        band_references=["REF"],
+        db_path=str(tmp_path / "gw.db"),
+    )
     gateway = Gateway(cfg, url).start()
     try:
         assert gateway.connected.wait(30)
-        res = run_faithful(parse(_scenario()), BANDS, url, "faithref", key, seconds=12, reference=True)
+        res = run_faithful(
+            parse(_scenario()), BANDS, url, "faithref", key, seconds=12, reference=True
+        )
         snap = gateway.engine.tick()
         counters = gateway.engine.counters()
     finally:
@@ -146,7 +176,9 @@ def _children(pid: int) -> list[int]:
                 stat = (p / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(stat[1]) == pid and "micropython" in (p / "cmdline").read_bytes().decode(errors="replace"):
+            if int(stat[1]) == pid and "micropython" in (p / "cmdline").read_bytes().decode(
+                errors="replace"
+            ):
                 out.append(int(p.name))
     return out
 
@@ -154,14 +186,21 @@ def _children(pid: int) -> list[int]:
 def test_ctrl_c_stops_every_band(mosquitto: Mosquitto) -> None:
     # SIGINT to the simulator alone (not its process group, as a terminal would):
     # it, not the bands' own reaction to the signal, must stop them all
-    proc = subprocess.Popen([sys.executable, "-c", _CTRL_C, mosquitto.url], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CTRL_C, mosquitto.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 40
         while len(_children(proc.pid)) < 3 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
         bands = _children(proc.pid)
-        assert len(bands) == 3, proc.stderr.read() if proc.poll() is not None and proc.stderr else bands
+        assert len(bands) == 3, (
+            proc.stderr.read() if proc.poll() is not None and proc.stderr else bands
+        )
         time.sleep(2.0)
         os.kill(proc.pid, signal.SIGINT)
         out, err = proc.communicate(timeout=20)

@@ -21,7 +21,9 @@ def test_collisions_follow_the_pure_aloha_formula(rate: float) -> None:
     rng = np.random.default_rng(int(rate))
     bands = 2000
     seconds = 20000 / rate
-    medium = radio.Medium(rng.uniform(0, 2, (bands, 2)), np.array([[1.0, 1.0]]), rng, body_db_mean=0.0)
+    medium = radio.Medium(
+        rng.uniform(0, 2, (bands, 2)), np.array([[1.0, 1.0]]), rng, body_db_mean=0.0
+    )
     t = np.sort(rng.uniform(0, seconds, int(rate * seconds)))
     band = rng.integers(0, bands, len(t))
     medium.deliver(band, t)
@@ -41,8 +43,17 @@ def test_a_band_out_of_range_is_lost_to_range_not_collision() -> None:
 
 
 def _crowd_around_one_relay(n: int) -> SimRun:
-    sc = parse({"name": "one relay", "duration_min": 2, "seed": 4, "mqtt_share": 0.0,
-                "zones": [{"name": "floor", "size_m": [12, 12], "music_db": [90, 96], "relays": [[6, 6]]}]})
+    sc = parse(
+        {
+            "name": "one relay",
+            "duration_min": 2,
+            "seed": 4,
+            "mqtt_share": 0.0,
+            "zones": [
+                {"name": "floor", "size_m": [12, 12], "music_db": [90, 96], "relays": [[6, 6]]}
+            ],
+        }
+    )
     return SimRun(sc, n, bytes(range(32)), 1.8e9)
 
 
@@ -62,7 +73,9 @@ def _delivered_per_s(run: SimRun, seconds: float, adapt: bool) -> float:
 
 
 def test_rate_adaptation_keeps_5000_bands_near_the_channel_capacity() -> None:
-    best = 1 / (2 * np.e * AIRTIME_S)  # pure ALOHA's peak: one relay hears this many adverts a second
+    best = 1 / (
+        2 * np.e * AIRTIME_S
+    )  # pure ALOHA's peak: one relay hears this many adverts a second
     adapted = _delivered_per_s(_crowd_around_one_relay(5000), 60.0, adapt=True)
     fixed = _delivered_per_s(_crowd_around_one_relay(5000), 30.0, adapt=False)
     # only new reports count: repeats of an advert already heard are not deliveries

@@ -23,23 +23,67 @@ DEVICES = 150  # the sim must keep up with the wall clock: a modest crowd
 
 
 def _metric(text: str, name: str, label: str = "") -> float:
-    return sum(float(line.split()[-1]) for line in text.splitlines()
-               if line.startswith(name) and label in line and not line.startswith("#"))
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith(name) and label in line and not line.startswith("#")
+    )
 
 
-def _run(broker: Mosquitto, tmp: Path, name: str, *extra: str) -> tuple[GatewayProc, dict, str, Path]:
+def _run(
+    broker: Mosquitto, tmp: Path, name: str, *extra: str
+) -> tuple[GatewayProc, dict, str, Path]:
     key, venue = tmp / "venue.key", tmp / "venue.toml"
     subprocess.run([EXE, "packet", "keygen", str(key)], check=True, capture_output=True)
-    subprocess.run([EXE, "sim", "--scenario", name, "--devices", str(DEVICES), "--venue", "simtest",
-                    "--venue-key", str(key), "--write-venue", str(venue), *extra], check=True, capture_output=True)
+    subprocess.run(
+        [
+            EXE,
+            "sim",
+            "--scenario",
+            name,
+            "--devices",
+            str(DEVICES),
+            "--venue",
+            "simtest",
+            "--venue-key",
+            str(key),
+            "--write-venue",
+            str(venue),
+            *extra,
+        ],
+        check=True,
+        capture_output=True,
+    )
     text = venue.read_text().replace("port = 8080", f"port = {free_port()}")
     venue.write_text(text + f'\n[storage]\npath = "{tmp / "gw.db"}"\n')
     gw = GatewayProc(broker.url, venue).wait_ready()
     truth = tmp / "truth.csv"
-    sim = subprocess.run([EXE, "sim", "--scenario", name, "--devices", str(DEVICES), "--broker", broker.url,
-                          "--venue", "simtest", "--venue-key", str(key), "--speed", "20",
-                          "--seconds", str(WALL_S), "--truth", str(truth), *extra],
-                         capture_output=True, text=True, timeout=120)
+    sim = subprocess.run(
+        [
+            EXE,
+            "sim",
+            "--scenario",
+            name,
+            "--devices",
+            str(DEVICES),
+            "--broker",
+            broker.url,
+            "--venue",
+            "simtest",
+            "--venue-key",
+            str(key),
+            "--speed",
+            "20",
+            "--seconds",
+            str(WALL_S),
+            "--truth",
+            str(truth),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert sim.returncode == 0, sim.stderr
     return gw, gw.get("/api/state"), gw.get("/metrics"), truth
 
@@ -66,7 +110,10 @@ def test_dip_and_recovery_dips_and_recovers() -> None:
     low = float(np.nanmin(v[(t >= 240) & (t < 480)]))
     after = _mean(t, v, 570, 660)
     assert before >= 85, before
-    assert low <= 45 and low <= before - 40, (before, low)  # below the recovery threshold's hysteresis
+    assert low <= 45 and low <= before - 40, (
+        before,
+        low,
+    )  # below the recovery threshold's hysteresis
     assert after >= low + 30, (low, after)  # climbs back 30 with the favourites (docs/sim.md)
 
 
@@ -82,7 +129,9 @@ def test_a_normal_night_warms_up_and_stays_up() -> None:
 def test_the_crowd_arrives_and_leaves() -> None:
     # doors with a third in; arrivals at 1 and 3 min, departures at 7 and 9 min
     t, _, present = _truth("arrive_and_leave")
-    phases = [_mean(t, present, a, b) for a, b in ((0, 60), (70, 180), (190, 420), (430, 540), (550, 600))]
+    phases = [
+        _mean(t, present, a, b) for a, b in ((0, 60), (70, 180), (190, 420), (430, 540), (550, 600))
+    ]
     assert phases[0] < 0.45 * 200
     assert phases[0] < phases[1] < phases[2] > phases[3] > phases[4], phases
 
@@ -98,13 +147,17 @@ def test_the_crowd_does_not_care_about_the_infrastructure(name: str) -> None:
 
 @pytest.mark.broker
 @pytest.mark.parametrize("name", scenarios.shipped())
-def test_scenario_runs_through_mosquitto_to_the_gateway(mosquitto: Mosquitto, tmp_path: Path, name: str) -> None:
+def test_scenario_runs_through_mosquitto_to_the_gateway(
+    mosquitto: Mosquitto, tmp_path: Path, name: str
+) -> None:
     gw, state, metrics, truth = _run(mosquitto, tmp_path, name)
     try:
         rows = list(csv.DictReader(truth.open()))
         wall = min(WALL_S, scenarios.load(name).duration_s / 20)
         assert len(rows) >= wall - 2 and float(rows[-1]["scene_s"]) > 20 * (wall - 3)
-        assert _metric(metrics, "crowdpulse_reports_accepted") > DEVICES  # signed by the sim, verified by the gateway
+        assert (
+            _metric(metrics, "crowdpulse_reports_accepted") > DEVICES
+        )  # signed by the sim, verified by the gateway
         assert state["score"] is not None
         forged = _metric(metrics, "crowdpulse_reports_rejected", 'reason="bad_tag"')
         zones = {z["zone"]: z for z in state["zones"]}
@@ -115,11 +168,18 @@ def test_scenario_runs_through_mosquitto_to_the_gateway(mosquitto: Mosquitto, tm
         if name == "dead_zone":
             # the terrace is out of the floor relays' range: nothing of it is heard
             assert zones["terrace"]["bands"] == 0 and zones["terrace"]["score"] is None
-            assert zones["floor"]["score"] is not None and zones["floor"]["bands"] >= 0.9 * 0.7 * DEVICES
-        if name == "half_relays_lost":  # two of four relays down since minute 2: most bands still heard
+            assert (
+                zones["floor"]["score"] is not None
+                and zones["floor"]["bands"] >= 0.9 * 0.7 * DEVICES
+            )
+        if (
+            name == "half_relays_lost"
+        ):  # two of four relays down since minute 2: most bands still heard
             assert state["bands"] >= 0.8 * DEVICES, state["bands"]
         if name == "arrive_and_leave":
-            assert state["bands"] > 0.6 * DEVICES  # only a third was in at the doors; the rest arrived
+            assert (
+                state["bands"] > 0.6 * DEVICES
+            )  # only a third was in at the doors; the rest arrived
         if name in ("normal", "dip_and_recovery"):
             assert state["bands"] >= 0.9 * DEVICES
     finally:
@@ -128,7 +188,9 @@ def test_scenario_runs_through_mosquitto_to_the_gateway(mosquitto: Mosquitto, tm
 
 @pytest.mark.broker
 @pytest.mark.parametrize("mode", ["fast", "twin"])
-def test_the_music_reference_reaches_the_gateway(mosquitto: Mosquitto, tmp_path: Path, mode: str) -> None:
+def test_the_music_reference_reaches_the_gateway(
+    mosquitto: Mosquitto, tmp_path: Path, mode: str
+) -> None:
     """`--reference`: the venue file marks band REF as the music reference, the
     simulator publishes what the music alone gives, and the real gateway scores
     against it (and says so) without counting it among the crowd's bands."""
@@ -146,12 +208,31 @@ def test_the_music_reference_reaches_the_gateway(mosquitto: Mosquitto, tmp_path:
 def test_a_dead_broker_is_one_line(tmp_path: Path) -> None:
     key = tmp_path / "venue.key"
     subprocess.run([EXE, "packet", "keygen", str(key)], check=True, capture_output=True)
-    proc = subprocess.run([EXE, "sim", "--scenario", "normal", "--devices", "100", "--venue-key", str(key),
-                           "--broker", f"mqtt://127.0.0.1:{free_port()}", "--seconds", "3"],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            EXE,
+            "sim",
+            "--scenario",
+            "normal",
+            "--devices",
+            "100",
+            "--venue-key",
+            str(key),
+            "--broker",
+            f"mqtt://127.0.0.1:{free_port()}",
+            "--seconds",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("crowdpulse sim: nothing listens on 127.0.0.1:") and "start Mosquitto" in last
+    assert (
+        last.startswith("crowdpulse sim: nothing listens on 127.0.0.1:")
+        and "start Mosquitto" in last
+    )
     assert "Traceback" not in proc.stderr
 
 
@@ -159,6 +240,8 @@ def test_a_dead_broker_is_one_line(tmp_path: Path) -> None:
 def test_a_bad_scenario_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\nduration_min = 5\n[[zones]]\nname = "floor"\n')
-    proc = subprocess.run([EXE, "sim", "--scenario", str(bad), "--devices", "10"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [EXE, "sim", "--scenario", str(bad), "--devices", "10"], capture_output=True, text=True
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "zones[0] needs" in proc.stderr

@@ -47,22 +47,45 @@ def _example(tmp_path: Path, change: tuple[str, str]) -> Path:
     return tmp_path / "venue.toml"
 
 
-@pytest.mark.parametrize("change,line", [
-    (("k_anonymity = 5", "k_anonimity = 1"), "unknown key k_anonimity in [sentiment]: did you mean k_anonymity?"),
-    (('[[zones]]\nname = "bar"', '[[zone]]\nname = "bar"'), "unknown table [[zone]]: did you mean [[zones]]?"),
-    (("B0001-B0400", "B0001-B040O"), "'B0001-B040O' is not a band range: both ends must be B<digits> "
-                                      "(did you mean B0001-B0400?)"),
-    (("B0001-B0400", "B001-B0400"), "band range 'B001-B0400': both ends need the same number of digits"),
-    (("B0401-B0450", "B0400-B0450"), "band B0400 is listed twice (zones floor and bar)"),
-    (("weight = 0.5", "weight = 0.5\nk_anonymity = 1"), "unknown key k_anonymity in [zones[1]]: it belongs in [sentiment]"),
-    (("[http]", "[htpp]"), "unknown table [htpp]: did you mean [http]?"),
-    (("view_requires_token = false", "view_requires_token = false\ncolour = 'red'"),
-     "unknown key colour in [console]: not a crowdpulse setting"),
-    (('venue_key_file = "venue.key"', 'venue_key_file = "other.key"'),
-     "other.key does not exist; make the venue key with `crowdpulse packet keygen"),
-])
-def test_each_venue_file_mistake_is_one_line_naming_the_fix(tmp_path: Path, change: tuple[str, str],
-                                                             line: str) -> None:
+@pytest.mark.parametrize(
+    "change,line",
+    [
+        (
+            ("k_anonymity = 5", "k_anonimity = 1"),
+            "unknown key k_anonimity in [sentiment]: did you mean k_anonymity?",
+        ),
+        (
+            ('[[zones]]\nname = "bar"', '[[zone]]\nname = "bar"'),
+            "unknown table [[zone]]: did you mean [[zones]]?",
+        ),
+        (
+            ("B0001-B0400", "B0001-B040O"),
+            "'B0001-B040O' is not a band range: both ends must be B<digits> "
+            "(did you mean B0001-B0400?)",
+        ),
+        (
+            ("B0001-B0400", "B001-B0400"),
+            "band range 'B001-B0400': both ends need the same number of digits",
+        ),
+        (("B0401-B0450", "B0400-B0450"), "band B0400 is listed twice (zones floor and bar)"),
+        (
+            ("weight = 0.5", "weight = 0.5\nk_anonymity = 1"),
+            "unknown key k_anonymity in [zones[1]]: it belongs in [sentiment]",
+        ),
+        (("[http]", "[htpp]"), "unknown table [htpp]: did you mean [http]?"),
+        (
+            ("view_requires_token = false", "view_requires_token = false\ncolour = 'red'"),
+            "unknown key colour in [console]: not a crowdpulse setting",
+        ),
+        (
+            ('venue_key_file = "venue.key"', 'venue_key_file = "other.key"'),
+            "other.key does not exist; make the venue key with `crowdpulse packet keygen",
+        ),
+    ],
+)
+def test_each_venue_file_mistake_is_one_line_naming_the_fix(
+    tmp_path: Path, change: tuple[str, str], line: str
+) -> None:
     with pytest.raises(VenueConfigError) as err:
         load(_example(tmp_path, change))
     assert line in str(err.value) and "\n" not in str(err.value)
@@ -87,20 +110,34 @@ def test_ranges_keep_zero_padding() -> None:
 def test_fleet_file_rows_are_checked(tmp_path: Path) -> None:
     (tmp_path / "venue.key").write_text("cd" * 32)
     (tmp_path / "fleet.csv").write_text("band_id,zone\nB1,floor\nB2,nowhere\n")
-    (tmp_path / "v.toml").write_text('venue = "v"\nfleet_file = "fleet.csv"\n[keys]\n'
-                                     'venue_key_file = "venue.key"\n[[zones]]\nname = "floor"\n')
+    (tmp_path / "v.toml").write_text(
+        'venue = "v"\nfleet_file = "fleet.csv"\n[keys]\n'
+        'venue_key_file = "venue.key"\n[[zones]]\nname = "floor"\n'
+    )
     with pytest.raises(VenueConfigError, match="row 3"):
         load(tmp_path / "v.toml")
 
 
-@pytest.mark.parametrize("body,needle", [
-    ('venue = "v"\n[keys]\nvenue_key_file = "k"\n', "zones"),
-    ('venue = "v"\n[keys]\nvenue_key_file = "k"\n[[zones]]\nname = "a"\nbands = ["B1", "B1"]\n', "twice"),
-    ('venue = "v"\n[keys]\nvenue_key_file = "k"\n[[zones]]\nname = "a"\nbands = ["B1"]\n'
-     '[sentiment]\nk_anonymity = 0\n', "k_anonymity"),
-    ('venue = "v"\n[keys]\nvenue_key_file = "k"\n[[zones]]\nname = "a"\nbands = ["B1"]\n'
-     '[http]\nport = "eighty"\n', "http.port"),
-])
+@pytest.mark.parametrize(
+    "body,needle",
+    [
+        ('venue = "v"\n[keys]\nvenue_key_file = "k"\n', "zones"),
+        (
+            'venue = "v"\n[keys]\nvenue_key_file = "k"\n[[zones]]\nname = "a"\nbands = ["B1", "B1"]\n',
+            "twice",
+        ),
+        (
+            'venue = "v"\n[keys]\nvenue_key_file = "k"\n[[zones]]\nname = "a"\nbands = ["B1"]\n'
+            "[sentiment]\nk_anonymity = 0\n",
+            "k_anonymity",
+        ),
+        (
+            'venue = "v"\n[keys]\nvenue_key_file = "k"\n[[zones]]\nname = "a"\nbands = ["B1"]\n'
+            '[http]\nport = "eighty"\n',
+            "http.port",
+        ),
+    ],
+)
 def test_errors_name_the_key(tmp_path: Path, body: str, needle: str) -> None:
     (tmp_path / "k").write_text("ef" * 32)
     (tmp_path / "v.toml").write_text(body)
@@ -110,7 +147,9 @@ def test_errors_name_the_key(tmp_path: Path, body: str, needle: str) -> None:
 
 def test_a_short_key_is_refused_without_showing_it(tmp_path: Path) -> None:
     (tmp_path / "k").write_text("abcd")
-    (tmp_path / "v.toml").write_text('venue = "v"\n[keys]\nvenue_key_file = "k"\n[[zones]]\nname = "a"\nbands = ["B1"]\n')
+    (tmp_path / "v.toml").write_text(
+        'venue = "v"\n[keys]\nvenue_key_file = "k"\n[[zones]]\nname = "a"\nbands = ["B1"]\n'
+    )
     with pytest.raises(VenueConfigError) as err:
         load(tmp_path / "v.toml")
     assert "abcd" not in str(err.value)
@@ -118,26 +157,35 @@ def test_a_short_key_is_refused_without_showing_it(tmp_path: Path) -> None:
 
 def test_a_band_can_be_marked_as_the_music_reference(tmp_path: Path) -> None:
     (tmp_path / "k").write_text("ab" * 32)
-    (tmp_path / "v.toml").write_text('venue = "v"\n[keys]\nvenue_key_file = "k"\n[[zones]]\nname = "floor"\n'
-                                     'bands = ["B1-B3"]\n[[bands]]\nid = "REF"\nzone = "floor"\nreference = true\n'
-                                     '[[bands]]\nid = "B9"\nzone = "floor"\n')
+    (tmp_path / "v.toml").write_text(
+        'venue = "v"\n[keys]\nvenue_key_file = "k"\n[[zones]]\nname = "floor"\n'
+        'bands = ["B1-B3"]\n[[bands]]\nid = "REF"\nzone = "floor"\nreference = true\n'
+        '[[bands]]\nid = "B9"\nzone = "floor"\n'
+    )
     cfg = load(tmp_path / "v.toml")
     assert cfg.references == ["REF"]
     assert ("REF", "floor") in cfg.bands and ("B9", "floor") in cfg.bands
 
 
-@pytest.mark.parametrize("bands,needle", [
-    ('[[bands]]\nid = "REF"\nzone = "nowhere"\n', r"bands\[0\] needs id"),
-    ('[[bands]]\nid = "R E F"\nzone = "floor"\n', r"bands\[0\] needs id"),
-    ('[[bands]]\nid = "REF"\nzone = "floor"\nreference = "yes"\n', r"bands\[0\].reference must be bool"),
-    ('bands = "REF"\n', r"\[\[bands\]\] must be an array"),
-    ('[[bands]]\nid = "B1"\nzone = "floor"\n', "twice"),
-])
+@pytest.mark.parametrize(
+    "bands,needle",
+    [
+        ('[[bands]]\nid = "REF"\nzone = "nowhere"\n', r"bands\[0\] needs id"),
+        ('[[bands]]\nid = "R E F"\nzone = "floor"\n', r"bands\[0\] needs id"),
+        (
+            '[[bands]]\nid = "REF"\nzone = "floor"\nreference = "yes"\n',
+            r"bands\[0\].reference must be bool",
+        ),
+        ('bands = "REF"\n', r"\[\[bands\]\] must be an array"),
+        ('[[bands]]\nid = "B1"\nzone = "floor"\n', "twice"),
+    ],
+)
 def test_bad_single_bands_are_one_line(tmp_path: Path, bands: str, needle: str) -> None:
     (tmp_path / "k").write_text("ab" * 32)
     head = 'venue = "v"\n' + (bands if not bands.startswith("[[") else "")
     tail = bands if bands.startswith("[[") else ""
-    (tmp_path / "v.toml").write_text(head + '[keys]\nvenue_key_file = "k"\n[[zones]]\nname = "floor"\n'
-                                     'bands = ["B1"]\n' + tail)
+    (tmp_path / "v.toml").write_text(
+        head + '[keys]\nvenue_key_file = "k"\n[[zones]]\nname = "floor"\nbands = ["B1"]\n' + tail
+    )
     with pytest.raises(VenueConfigError, match=needle):
         load(tmp_path / "v.toml")

@@ -32,8 +32,11 @@ class Listener:
     reports: list[tuple[float, bytes]] = field(default_factory=list)
 
     def count_since(self, t: float, muted: bool | None = None) -> int:
-        return sum(1 for at, r in self.reports if at >= t and
-                   (muted is None or bool(P.decode(r).flags & P.FLAG_MUTED) == muted))
+        return sum(
+            1
+            for at, r in self.reports
+            if at >= t and (muted is None or bool(P.decode(r).flags & P.FLAG_MUTED) == muted)
+        )
 
 
 @pytest.fixture
@@ -57,7 +60,9 @@ def _publish(broker: Mosquitto, sub: str, payload: dict, retain: bool = False) -
     client = make_client(BrokerURL.parse(broker.url))
     client.connect("127.0.0.1", broker.port)
     client.loop_start()
-    client.publish(topic("demo", sub), json.dumps(payload), qos=1, retain=retain).wait_for_publish(5)
+    client.publish(topic("demo", sub), json.dumps(payload), qos=1, retain=retain).wait_for_publish(
+        5
+    )
     client.loop_stop()
     client.disconnect()
 
@@ -92,7 +97,7 @@ def _twin_replay(audio: np.ndarray, reports: list[bytes]) -> list[dict[str, obje
     for r in reports:
         ms = P.decode(r).interval_ms
         for _ in range(ms // 10):
-            pipe.process(audio[f * FRAME:(f + 1) * FRAME])
+            pipe.process(audio[f * FRAME : (f + 1) * FRAME])
             f += 1
         codes = pipe.finish(ms, flags=P.FLAG_EVENT if pipe.event() else 0)
         out.append(_fields(P.encode_codes(bytes(16), 0, 0, bytes(codes)), bytes(16), 0))
@@ -100,7 +105,8 @@ def _twin_replay(audio: np.ndarray, reports: list[bytes]) -> list[dict[str, obje
 
 
 def test_the_bands_reports_are_the_twins_on_the_same_clip(
-        mosquitto: Mosquitto, listener: Listener, venue_key: bytes) -> None:
+    mosquitto: Mosquitto, listener: Listener, venue_key: bytes
+) -> None:
     # the firmware, unchanged, in real MicroPython, hearing a clip of claps over
     # drum music from its first sample: every report it publishes verifies and
     # carries, field for field, what the twin computes on the same clip cut at
@@ -111,7 +117,9 @@ def test_the_bands_reports_are_the_twins_on_the_same_clip(
     medium = Medium()
     with VirtualBand(cfg, clip.audio, loop=False, medium=medium, hold=True) as band:
         assert band.wait_for(r"boot ok band=B0042", 30) and band.wait_for("mqtt online", 30)
-        _wait(lambda: band.led, "the band to listen")  # capturing: the clip starts at its first sample
+        _wait(
+            lambda: band.led, "the band to listen"
+        )  # capturing: the clip starts at its first sample
         band.play()
 
         def covered() -> int:
@@ -120,8 +128,11 @@ def test_the_bands_reports_are_the_twins_on_the_same_clip(
         # all but the last, unfinished interval (at most 275 ms) come back
         _wait(lambda: covered() > frames - 28, "the clip's reports", 180)
         reports = [r for _, r in listener.reports]
-        _wait(lambda: reports[-1] in {P.manufacturer_data(a) for _, _, a in medium.adverts},
-              "the last report on the air", 30)
+        _wait(
+            lambda: reports[-1] in {P.manufacturer_data(a) for _, _, a in medium.adverts},
+            "the last report on the air",
+            30,
+        )
     medium.close()
     key = P.band_key(venue_key, "B0042")
     assert all(P.verify(r, key) for r in reports)
@@ -131,13 +142,16 @@ def test_the_bands_reports_are_the_twins_on_the_same_clip(
     assert sum(P.decode(r).claps for r in reports) > 0
     epoch = P.epoch_of(time.time())
     # the band's clock may run up to 7 minutes ahead (VirtualBand keeps it clear of an id switch)
-    assert {P.decode(r).onair for r in reports} <= {P.onair_id(key, e) for e in (epoch - 1, epoch, epoch + 1)}
+    assert {P.decode(r).onair for r in reports} <= {
+        P.onair_id(key, e) for e in (epoch - 1, epoch, epoch + 1)
+    }
     adverts = [P.manufacturer_data(a) for _, _, a in medium.adverts]
     assert set(adverts) <= set(reports)  # BLE carries the very bytes MQTT does
 
 
 def test_retained_config_changes_the_report_rate(
-        mosquitto: Mosquitto, listener: Listener, venue_key: bytes) -> None:
+    mosquitto: Mosquitto, listener: Listener, venue_key: bytes
+) -> None:
     # each report says how much audio it covers: 250 ms +-10 % jitter, then 1 s +-10 %
     cfg = band_config(venue_key, "B0001", broker=("127.0.0.1", mosquitto.port), interval_ms=250)
     with VirtualBand(cfg, _music(10)) as band:
@@ -148,7 +162,7 @@ def test_retained_config_changes_the_report_rate(
         assert band.wait_for("interval_ms 1000", 30)
         n = len(listener.reports)
         _wait(lambda: len(listener.reports) >= n + 5, "reports at 1 s")
-        after = [P.decode(r) for _, r in listener.reports[n + 1:]]  # the first may straddle
+        after = [P.decode(r) for _, r in listener.reports[n + 1 :]]  # the first may straddle
 
     def steady(reps: list[P.Report]) -> list[int]:
         return [r.interval_ms for r in reps if not r.flags & P.FLAG_EVENT]
@@ -158,15 +172,17 @@ def test_retained_config_changes_the_report_rate(
 
 
 def test_a_band_that_boots_later_gets_the_retained_rate(
-        mosquitto: Mosquitto, listener: Listener, venue_key: bytes) -> None:
+    mosquitto: Mosquitto, listener: Listener, venue_key: bytes
+) -> None:
     _publish(mosquitto, "config", {"interval_ms": 500}, retain=True)
     cfg = band_config(venue_key, "B0002", broker=("127.0.0.1", mosquitto.port), interval_ms=250)
     with VirtualBand(cfg, _music(6)) as band:
         assert band.wait_for("interval_ms 500", 30)
 
 
-def test_mute_stops_reports_and_the_led(mosquitto: Mosquitto, listener: Listener,
-                                        venue_key: bytes) -> None:
+def test_mute_stops_reports_and_the_led(
+    mosquitto: Mosquitto, listener: Listener, venue_key: bytes
+) -> None:
     cfg = band_config(venue_key, "B0003", broker=("127.0.0.1", mosquitto.port))
     with VirtualBand(cfg, _music(10)) as band:
         assert band.wait_for("state listening", 30) and band.wait_for("mqtt online", 30)
@@ -191,7 +207,9 @@ def test_button_press_toggles_mute(venue_key: bytes) -> None:
         assert band.wait_for("state muted", 15)
 
 
-def test_event_over_stops_capture(mosquitto: Mosquitto, listener: Listener, venue_key: bytes) -> None:
+def test_event_over_stops_capture(
+    mosquitto: Mosquitto, listener: Listener, venue_key: bytes
+) -> None:
     cfg = band_config(venue_key, "B0005", broker=("127.0.0.1", mosquitto.port))
     with VirtualBand(cfg, _music(10)) as band:
         assert band.wait_for("mqtt online", 30)
@@ -237,7 +255,9 @@ class _DeadBroker:
         self.sock.close()
 
 
-def test_broker_outage_reconnects_without_busy_looping(mosquitto: Mosquitto, venue_key: bytes) -> None:
+def test_broker_outage_reconnects_without_busy_looping(
+    mosquitto: Mosquitto, venue_key: bytes
+) -> None:
     # a band that spins would knock thousands of times; the firmware backs off
     # (0.5 s doubling to 4 s, jittered down to half): consecutive knocks are at
     # least 250 ms apart whatever the machine's speed (a slow one only widens
@@ -259,7 +279,9 @@ def test_broker_outage_reconnects_without_busy_looping(mosquitto: Mosquitto, ven
         mosquitto.start()
         fresh = Listener()
         client = make_client(BrokerURL.parse(mosquitto.url))
-        client.on_message = lambda c, u, m: fresh.reports.append((time.monotonic(), bytes(m.payload)))
+        client.on_message = lambda c, u, m: fresh.reports.append(
+            (time.monotonic(), bytes(m.payload))
+        )
         client.connect("127.0.0.1", mosquitto.port)
         client.subscribe(topic("demo", "band", "+", "report"))
         client.loop_start()
@@ -289,8 +311,13 @@ def test_each_bad_field_is_named(venue_key: bytes) -> None:
     cfg["key"] = "00zz"
     band = VirtualBand(cfg, _music(2)).start()
     try:
-        for text in ("interval_ms must be 10-2550", "transport must be", "window must be",
-                     "unknown board 'toaster'", "key must be 32 hex"):
+        for text in (
+            "interval_ms must be 10-2550",
+            "transport must be",
+            "window must be",
+            "unknown board 'toaster'",
+            "key must be 32 hex",
+        ):
             assert band.wait_for(text, 30), text
         assert band.wait_for("state safe")
     finally:
@@ -308,8 +335,11 @@ def test_heap_stays_flat_and_frames_allocate_nothing(venue_key: bytes) -> None:
         def steady() -> list[dict[str, str]]:
             return [s for s in band.status()[3:] if s["state"] == "listening"]
 
-        _wait(lambda: sum(int(s["alloc_frames"]) for s in steady()) >= 3000 and len(steady()) >= 5,
-              "3000 measured frames", 300)
+        _wait(
+            lambda: sum(int(s["alloc_frames"]) for s in steady()) >= 3000 and len(steady()) >= 5,
+            "3000 measured frames",
+            300,
+        )
         status = steady()
     medium.close()
     heap = [int(s["heap_free"]) for s in status]
@@ -321,15 +351,23 @@ def test_heap_stays_flat_and_frames_allocate_nothing(venue_key: bytes) -> None:
 
 
 def test_several_bands_run_at_once_with_their_own_keys(
-        mosquitto: Mosquitto, listener: Listener, venue_key: bytes) -> None:
+    mosquitto: Mosquitto, listener: Listener, venue_key: bytes
+) -> None:
     ids = ["B0101", "B0102", "B0103"]
     keys = {b: P.band_key(venue_key, b) for b in ids}
 
     def owners() -> set[str]:
-        return {next((b for b, k in keys.items() if P.verify(r, k)), "?") for _, r in list(listener.reports)}
+        return {
+            next((b for b, k in keys.items() if P.verify(r, k)), "?")
+            for _, r in list(listener.reports)
+        }
 
-    bands = [VirtualBand(band_config(venue_key, b, broker=("127.0.0.1", mosquitto.port)),
-                         _music(6, seed=i)).start() for i, b in enumerate(ids)]
+    bands = [
+        VirtualBand(
+            band_config(venue_key, b, broker=("127.0.0.1", mosquitto.port)), _music(6, seed=i)
+        ).start()
+        for i, b in enumerate(ids)
+    ]
     try:
         _wait(lambda: set(ids) <= owners(), "a report from every band", 120)
     finally:
@@ -344,8 +382,12 @@ def test_sim_band_command_runs_and_stops(venue_key: bytes, tmp_path) -> None:  #
     from pathlib import Path
 
     exe = str(Path(sys.executable).parent / "crowdpulse")
-    out = subprocess.run([exe, "sim", "band", "--signal", "tone", "--seconds", "3"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [exe, "sim", "band", "--signal", "tone", "--seconds", "3"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert "crowdpulse: state listening" in out.stdout
     assert "adverts on the air" in out.stderr

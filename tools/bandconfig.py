@@ -49,7 +49,7 @@ class Settings:
     mqtt_host: str | None = None
     mqtt_port: int = 1883
     mqtt_tls: bool = False
-    mqtt_user: str | None = None      # default: the band id
+    mqtt_user: str | None = None  # default: the band id
     mqtt_password: str | None = None  # default: derived from the venue key
     ntp: str | None = None
 
@@ -81,8 +81,9 @@ def window(settings: Settings, now: float | None = None) -> tuple[int, int]:
     return today, today + DEFAULT_WINDOW_S
 
 
-def band_config(venue_key: bytes, band_id: str, zone: str, transport: str,
-                settings: Settings) -> dict[str, Any]:
+def band_config(
+    venue_key: bytes, band_id: str, zone: str, transport: str, settings: Settings
+) -> dict[str, Any]:
     """The band's config.json as a dict; raises ConfigError when the band would reject it."""
     try:
         key = P.band_key(venue_key, band_id)
@@ -90,16 +91,24 @@ def band_config(venue_key: bytes, band_id: str, zone: str, transport: str,
     except P.PacketError as exc:
         raise ConfigError(str(exc)) from None
     cfg: dict[str, Any] = {
-        "version": 1, "venue": settings.venue, "zone": zone, "band_id": band_id,
-        "key": key.hex(), "command_key": cmd_key.hex(), "transport": transport,
-        "interval_ms": settings.interval_ms, "window": list(window(settings)),
-        "board": settings.board, "status_every_s": settings.status_every_s,
+        "version": 1,
+        "venue": settings.venue,
+        "zone": zone,
+        "band_id": band_id,
+        "key": key.hex(),
+        "command_key": cmd_key.hex(),
+        "transport": transport,
+        "interval_ms": settings.interval_ms,
+        "window": list(window(settings)),
+        "board": settings.board,
+        "status_every_s": settings.status_every_s,
     }
     if settings.wifi_ssid is not None:
         cfg["wifi"] = {"ssid": settings.wifi_ssid, "password": settings.wifi_password}
     if settings.mqtt_host:
         cfg["mqtt"] = {
-            "host": settings.mqtt_host, "port": settings.mqtt_port,
+            "host": settings.mqtt_host,
+            "port": settings.mqtt_port,
             "user": settings.mqtt_user or band_id,
             "password": settings.mqtt_password or mqtt_password(venue_key, band_id),
             "tls": settings.mqtt_tls,
@@ -126,26 +135,46 @@ def to_json(cfg: dict[str, Any]) -> bytes:
 # -- command-line options shared by `flash` and `provision` ---------------------
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("band settings (the same for every band of the venue)")
-    g.add_argument("--config", metavar="VENUE_TOML",
-                   help="the venue file: its venue name and key, and each band's zone, are used "
-                        "and checked (instead of --venue and --venue-key)")
+    g.add_argument(
+        "--config",
+        metavar="VENUE_TOML",
+        help="the venue file: its venue name and key, and each band's zone, are used "
+        "and checked (instead of --venue and --venue-key)",
+    )
     g.add_argument("--venue", help="venue name (default: from --config, else demo)")
-    g.add_argument("--board", default=boards.DEFAULT, choices=sorted(boards.PROFILES),
-                   help=f"board profile, docs/boards.md (default {boards.DEFAULT})")
-    g.add_argument("--window", nargs=2, metavar=("START", "END"),
-                   help="event window: unix seconds or ISO 8601 (default: today and tomorrow, UTC)")
+    g.add_argument(
+        "--board",
+        default=boards.DEFAULT,
+        choices=sorted(boards.PROFILES),
+        help=f"board profile, docs/boards.md (default {boards.DEFAULT})",
+    )
+    g.add_argument(
+        "--window",
+        nargs=2,
+        metavar=("START", "END"),
+        help="event window: unix seconds or ISO 8601 (default: today and tomorrow, UTC)",
+    )
     g.add_argument("--interval-ms", type=int, default=250, help="report interval (default 250)")
-    g.add_argument("--status-every", type=int, default=60, metavar="S",
-                   help="status line every S seconds (default 60)")
+    g.add_argument(
+        "--status-every",
+        type=int,
+        default=60,
+        metavar="S",
+        help="status line every S seconds (default 60)",
+    )
     g.add_argument("--wifi-ssid", help="the band WLAN")
-    g.add_argument("--wifi-password", help=f"its passphrase (better: ${WIFI_PASSWORD_ENV} or --wifi-file)")
+    g.add_argument(
+        "--wifi-password", help=f"its passphrase (better: ${WIFI_PASSWORD_ENV} or --wifi-file)"
+    )
     g.add_argument("--wifi-file", metavar="FILE", help='JSON {"ssid": ..., "password": ...}')
     g.add_argument("--mqtt-host", help="the venue broker as the bands reach it")
     g.add_argument("--mqtt-port", type=int, default=1883)
     g.add_argument("--mqtt-tls", action="store_true", help="MQTT over TLS (port 8883 usually)")
     g.add_argument("--mqtt-user", help="MQTT user name (default: the band id)")
-    g.add_argument("--mqtt-password",
-                   help=f"MQTT password (default: derived from the venue key; or ${MQTT_PASSWORD_ENV})")
+    g.add_argument(
+        "--mqtt-password",
+        help=f"MQTT password (default: derived from the venue key; or ${MQTT_PASSWORD_ENV})",
+    )
     g.add_argument("--ntp", help="time server (default pool.ntp.org)")
 
 
@@ -156,8 +185,9 @@ def _wifi(args: argparse.Namespace) -> tuple[str | None, str]:
             raw = json.loads(Path(args.wifi_file).read_text())
             ssid, password = str(raw["ssid"]), str(raw.get("password", ""))
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{args.wifi_file}: need JSON with ssid and password "
-                              f"({type(exc).__name__})") from None
+            raise ConfigError(
+                f"{args.wifi_file}: need JSON with ssid and password ({type(exc).__name__})"
+            ) from None
     return ssid, password
 
 
@@ -169,12 +199,20 @@ def from_args(args: argparse.Namespace) -> Settings:
         if span[0] >= span[1]:
             raise ConfigError("--window: START must be before END")
     return Settings(
-        venue=args.venue or "demo", board=args.board, window=span, interval_ms=args.interval_ms,
-        status_every_s=args.status_every, wifi_ssid=ssid, wifi_password=wifi_pw,
-        mqtt_host=args.mqtt_host, mqtt_port=args.mqtt_port, mqtt_tls=args.mqtt_tls,
+        venue=args.venue or "demo",
+        board=args.board,
+        window=span,
+        interval_ms=args.interval_ms,
+        status_every_s=args.status_every,
+        wifi_ssid=ssid,
+        wifi_password=wifi_pw,
+        mqtt_host=args.mqtt_host,
+        mqtt_port=args.mqtt_port,
+        mqtt_tls=args.mqtt_tls,
         mqtt_user=args.mqtt_user,
         mqtt_password=args.mqtt_password or os.environ.get(MQTT_PASSWORD_ENV) or None,
-        ntp=args.ntp)
+        ntp=args.ntp,
+    )
 
 
 # -- the venue the bands are for ----------------------------------------------------
@@ -198,9 +236,13 @@ def venue(args: argparse.Namespace) -> Venue:
         except VenueConfigError as exc:
             raise ConfigError(str(exc)) from None
         if args.venue and args.venue != cfg.venue:
-            raise ConfigError(f"--venue {args.venue} but {args.config} is venue {cfg.venue}; drop --venue")
+            raise ConfigError(
+                f"--venue {args.venue} but {args.config} is venue {cfg.venue}; drop --venue"
+            )
         if args.venue_key:
-            raise ConfigError(f"--venue-key and --config: the key comes from {args.config}; drop --venue-key")
+            raise ConfigError(
+                f"--venue-key and --config: the key comes from {args.config}; drop --venue-key"
+            )
         return Venue(cfg.venue, cfg.venue_key, True, dict(cfg.bands))
     try:
         key = load_venue_key(args.venue_key)
@@ -217,8 +259,10 @@ def zone_of(v: Venue, band_id: str, zone: str | None, source: str = "--config") 
         return zone
     known = v.zones.get(band_id)
     if known is None:
-        raise ConfigError(f"{band_id} is not a band of venue {v.name} ({source}): the gateway would "
-                          "refuse its reports; add it to a zone's bands or the fleet_file")
+        raise ConfigError(
+            f"{band_id} is not a band of venue {v.name} ({source}): the gateway would "
+            "refuse its reports; add it to a zone's bands or the fleet_file"
+        )
     if zone and zone != known:
         raise ConfigError(f"{band_id} is in zone {known} in {source}, not {zone}")
     return known

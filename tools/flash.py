@@ -103,17 +103,25 @@ def _dotted(v: tuple[int, ...]) -> str:
 def check_band(probe: Probe, board: str) -> Target:
     """The band can run the firmware; returns what to compile for."""
     if probe.platform not in PLATFORMS:
-        raise FlashError("unsupported", f"the band runs MicroPython for {probe.platform!r}; "
-                                        "crowdpulse bands are ESP32s")
+        raise FlashError(
+            "unsupported",
+            f"the band runs MicroPython for {probe.platform!r}; crowdpulse bands are ESP32s",
+        )
     want = min_version()
     if probe.version[:3] < want or not probe.mpy or not probe.hashlib:
-        raise FlashError("too-old", f"MicroPython {_dotted(probe.version[:3])} on the band is too old: "
-                                    f"crowdpulse needs {_dotted(want)} or newer; flash one with --image")
+        raise FlashError(
+            "too-old",
+            f"MicroPython {_dotted(probe.version[:3])} on the band is too old: "
+            f"crowdpulse needs {_dotted(want)} or newer; flash one with --image",
+        )
     if probe.platform == "esp32":
         chip, need = esp.chip_of_machine(probe.machine), esp.BOARD_CHIPS[board]
         if chip is not None and chip != need:
-            raise FlashError("board", f"board {board} needs an {esp.chip_name(need)}, but the band "
-                                      f"is {probe.machine!r}; choose the right --board")
+            raise FlashError(
+                "board",
+                f"board {board} needs an {esp.chip_name(need)}, but the band "
+                f"is {probe.machine!r}; choose the right --board",
+            )
     target = Target.from_sys_mpy(probe.mpy)
     try:
         firmware.check_target(target)
@@ -126,8 +134,11 @@ def plan(probe: Probe, files: list[BandFile]) -> tuple[list[BandFile], list[str]
     """(files to write, files to remove): only what differs from what the band holds."""
     wanted = {f.path for f in files}
     writes = [f for f in files if probe.files.get(f.path, (0, ""))[1] != f.sha256]
-    strays = [p for p in probe.files if p not in wanted and (
-        p.startswith(MANAGED) or p.endswith(".tmp") or p == "main.py.hold")]
+    strays = [
+        p
+        for p in probe.files
+        if p not in wanted and (p.startswith(MANAGED) or p.endswith(".tmp") or p == "main.py.hold")
+    ]
     return writes, sorted(strays)
 
 
@@ -141,7 +152,10 @@ def space_needed(probe: Probe, writes: list[BandFile], strays: list[str]) -> int
         return -(-n // block)
 
     new = sum(blocks(len(f.data)) for f in writes)
-    old = sum(blocks(probe.files[p][0]) for p in [f.path for f in writes if f.path in probe.files] + strays)
+    old = sum(
+        blocks(probe.files[p][0])
+        for p in [f.path for f in writes if f.path in probe.files] + strays
+    )
     biggest = max(blocks(len(f.data)) for f in writes)
     return (new - old + biggest + 2) * block  # +2: littlefs needs spare blocks to commit
 
@@ -166,10 +180,20 @@ class _Flasher:
         if probe.running:
             probe = self._hold(probe)
         self.say("connect", 1, 1)
-        files = firmware.build(target) + [BandFile("config.json", bandconfig.to_json(self.job.config))]
+        files = firmware.build(target) + [
+            BandFile("config.json", bandconfig.to_json(self.job.config))
+        ]
         writes, strays = plan(probe, files)
-        result = Result(self.job.band_id, self.job.port, firmware.firmware_hash(), str(target),
-                        probe.platform, [f.path for f in writes], len(files) - len(writes), strays)
+        result = Result(
+            self.job.band_id,
+            self.job.port,
+            firmware.firmware_hash(),
+            str(target),
+            probe.platform,
+            [f.path for f in writes],
+            len(files) - len(writes),
+            strays,
+        )
         self._copy(probe, writes, strays)
         self._verify(files)
         self._boot(probe.platform)
@@ -191,9 +215,12 @@ class _Flasher:
     def _copy(self, probe: Probe, writes: list[BandFile], strays: list[str]) -> None:
         need = space_needed(probe, writes, strays)
         if need > probe.free:
-            raise FlashError("flash-full", f"flash full: the firmware needs {need // 1024} kB, the band "
-                                           f"has {probe.free // 1024} kB free; remove other files "
-                                           "(mpremote) or start afresh with --image")
+            raise FlashError(
+                "flash-full",
+                f"flash full: the firmware needs {need // 1024} kB, the band "
+                f"has {probe.free // 1024} kB free; remove other files "
+                "(mpremote) or start afresh with --image",
+            )
         self.link.remove(strays)
         dirs = sorted({str(Path(f.path).parent) for f in writes} - {"."})
         self.link.mkdirs(sorted({d for p in dirs for d in _parents(p)}))
@@ -220,8 +247,11 @@ class _Flasher:
         got = self.link.hashes([f.path for f in files])
         bad = [f.path for f in files if got.get(f.path) != f.sha256]
         if bad:
-            raise FlashError("verify", f"verification failed: {', '.join(bad[:3])} on the band "
-                                       f"{'do' if len(bad) > 1 else 'does'} not match; run again to re-copy")
+            raise FlashError(
+                "verify",
+                f"verification failed: {', '.join(bad[:3])} on the band "
+                f"{'do' if len(bad) > 1 else 'does'} not match; run again to re-copy",
+            )
         self.say("verify", len(files), len(files))
 
     def _boot(self, platform: str) -> None:
@@ -233,15 +263,25 @@ class _Flasher:
 
     def _check_boot(self, boot: Boot) -> None:
         if not boot.band_id and boot.errors == ["no boot line"]:
-            raise FlashError("boot", f"no boot line from the band within {self.job.boot_timeout:.0f} s; "
-                                     f"watch it with `crowdpulse monitor --port {self.job.port}`")
+            raise FlashError(
+                "boot",
+                f"no boot line from the band within {self.job.boot_timeout:.0f} s; "
+                f"watch it with `crowdpulse monitor --port {self.job.port}`",
+            )
         if not boot.ok:
             detail = "; ".join(e.removeprefix("crowdpulse: ") for e in boot.errors[-3:])
-            raise FlashError("boot", f"the band booted in safe mode: {detail}" if boot.band_id
-                             else f"the band failed to start: {detail}")
+            raise FlashError(
+                "boot",
+                f"the band booted in safe mode: {detail}"
+                if boot.band_id
+                else f"the band failed to start: {detail}",
+            )
         if boot.band_id != self.job.band_id or boot.fw != VERSION:
-            raise FlashError("boot", f"the band booted as {boot.band_id} fw={boot.fw}, "
-                                     f"expected {self.job.band_id} fw={VERSION}")
+            raise FlashError(
+                "boot",
+                f"the band booted as {boot.band_id} fw={boot.fw}, "
+                f"expected {self.job.band_id} fw={VERSION}",
+            )
 
 
 def _parents(path: str) -> list[str]:
@@ -257,13 +297,16 @@ def flash(job: Job, progress: Progress | None = None, hooks: Hooks | None = None
     except LinkError as exc:
         raise FlashError(exc.kind, str(exc)) from None
     except (FirmwareError, esp.ImageError) as exc:
-        raise FlashError("image" if isinstance(exc, esp.ImageError) else "firmware", str(exc)) from None
+        raise FlashError(
+            "image" if isinstance(exc, esp.ImageError) else "firmware", str(exc)
+        ) from None
     finally:
         flasher.link.close()
 
 
-def restart(port: str, connect_timeout: float = 8.0, boot_timeout: float = 30.0,
-            mqtt_timeout: float = 0.0) -> uplinkwait.Outcome | None:
+def restart(
+    port: str, connect_timeout: float = 8.0, boot_timeout: float = 30.0, mqtt_timeout: float = 0.0
+) -> uplinkwait.Outcome | None:
     """Reset a band that needs nothing written and wait for its boot line (and,
     with `mqtt_timeout`, its MQTT uplink's first word)."""
     link = Link(port, connect_timeout)
@@ -273,7 +316,9 @@ def restart(port: str, connect_timeout: float = 8.0, boot_timeout: float = 30.0,
         link.reset(link.platform())
         boot = link.wait_boot(boot_timeout)
         if not boot.ok:
-            raise FlashError("boot", f"the band on {port} did not boot ok: {'; '.join(boot.errors[-3:])}")
+            raise FlashError(
+                "boot", f"the band on {port} did not boot ok: {'; '.join(boot.errors[-3:])}"
+            )
         return uplinkwait.wait(link, mqtt_timeout) if mqtt_timeout > 0 else None
     except LinkError as exc:
         raise FlashError(exc.kind, str(exc)) from None

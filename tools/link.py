@@ -76,14 +76,23 @@ class Boot:
 def open_error(port: str, exc: BaseException) -> LinkError:
     code = getattr(exc, "errno", None)
     if code == errno.ENOENT or not os.path.exists(port):
-        return LinkError("no-port", f"no such port: {port} (is the band plugged in? "
-                                    "`crowdpulse provision --ports auto` finds bands)")
+        return LinkError(
+            "no-port",
+            f"no such port: {port} (is the band plugged in? "
+            "`crowdpulse provision --ports auto` finds bands)",
+        )
     if code in (errno.EAGAIN, errno.EBUSY) or "lock" in str(exc).lower():
-        return LinkError("busy", f"port busy: {port} is open in another program "
-                                 "(a monitor, mpremote, screen?); close it and run again")
+        return LinkError(
+            "busy",
+            f"port busy: {port} is open in another program "
+            "(a monitor, mpremote, screen?); close it and run again",
+        )
     if code == errno.EACCES:
-        return LinkError("permission", f"permission denied on {port}: add yourself to the "
-                                       "dialout group (sudo adduser $USER dialout) and log in again")
+        return LinkError(
+            "permission",
+            f"permission denied on {port}: add yourself to the "
+            "dialout group (sudo adduser $USER dialout) and log in again",
+        )
     return LinkError("no-port", f"cannot open {port}: {exc}")
 
 
@@ -101,7 +110,9 @@ class Link:
             # pyserial's exclusive open (flock) is how a busy port shows up.  A read
             # timeout, because mpremote reads a pty with blocking read(1) calls: without
             # one, a board that stops answering would hang the tool for ever.
-            self.t = SerialTransport(self.port, baudrate=115200, exclusive=True, timeout=READ_TIMEOUT)
+            self.t = SerialTransport(
+                self.port, baudrate=115200, exclusive=True, timeout=READ_TIMEOUT
+            )
         except TransportError:
             try:
                 serial.Serial(self.port, 115200, exclusive=True).close()
@@ -149,13 +160,18 @@ class Link:
                 self._drain()
                 self._tr.serial.write(b"\r\x01")
                 left = deadline - time.monotonic()
-                data = self._tr.read_until(1, BANNER, timeout=1, timeout_overall=max(0.5, min(2.0, left)))
+                data = self._tr.read_until(
+                    1, BANNER, timeout=1, timeout_overall=max(0.5, min(2.0, left))
+                )
                 if data.endswith(BANNER):
                     self._tr.in_raw_repl = True
                     return
                 if time.monotonic() >= deadline:
-                    raise LinkError("not-micropython", f"not a MicroPython board: nothing on {self.port} "
-                                    "answered the raw REPL (flash MicroPython with --image)")
+                    raise LinkError(
+                        "not-micropython",
+                        f"not a MicroPython board: nothing on {self.port} "
+                        "answered the raw REPL (flash MicroPython with --image)",
+                    )
         except (OSError, serial.SerialException) as exc:
             raise LinkError("transfer", f"lost {self.port}: {exc}") from None
 
@@ -164,8 +180,9 @@ class Link:
         try:
             out, err = self._tr.exec_raw(code, timeout=timeout)
         except (TransportError, OSError, serial.SerialException, struct.error) as exc:
-            raise LinkError("transfer", f"the band on {self.port} stopped answering "
-                                        f"({str(exc).strip()[:80]})") from None
+            raise LinkError(
+                "transfer", f"the band on {self.port} stopped answering ({str(exc).strip()[:80]})"
+            ) from None
         if err:
             raise _exec_error(TransportExecError(out, err.decode(errors="replace")))
         return str(out.decode(errors="replace"))
@@ -175,12 +192,22 @@ class Link:
         try:
             raw = json.loads(self.run(code))
         except ValueError:
-            raise LinkError("not-micropython", f"the board on {self.port} gave an answer that is "
-                                               "not from a MicroPython band") from None
+            raise LinkError(
+                "not-micropython",
+                f"the board on {self.port} gave an answer that is not from a MicroPython band",
+            ) from None
         files = {p: (int(v[0]), str(v[1])) for p, v in raw["files"].items()}
-        return Probe(raw["platform"], tuple(raw["version"]), int(raw["mpy"]), raw["machine"],
-                     bool(raw["hashlib"]), bool(raw["running"]), list(raw["statvfs"]), files,
-                     raw["band_id"] if isinstance(raw["band_id"], str) else None)
+        return Probe(
+            raw["platform"],
+            tuple(raw["version"]),
+            int(raw["mpy"]),
+            raw["machine"],
+            bool(raw["hashlib"]),
+            bool(raw["running"]),
+            list(raw["statvfs"]),
+            files,
+            raw["band_id"] if isinstance(raw["band_id"], str) else None,
+        )
 
     def platform(self) -> str:
         return self.run("import sys\nprint(sys.platform)").strip()
@@ -202,7 +229,7 @@ class Link:
         tmp = path + ".tmp"
         self.run(mpy.script("link_files.py") + f"\n_open({tmp!r})\n")
         for i in range(0, len(data), CHUNK):
-            chunk = data[i:i + CHUNK]
+            chunk = data[i : i + CHUNK]
             self.run(f"w(a({base64.b64encode(chunk).decode()!r}))", timeout=20)
             progress(len(chunk))
         self.run(f"_commit({tmp!r}, {path!r})")
@@ -223,7 +250,8 @@ class Link:
             if on_line:
                 on_line(line)
             if line.startswith("crowdpulse: config error:") or line.startswith(
-                    ("Traceback", "ImportError", "ValueError", "MemoryError", "OSError")):
+                ("Traceback", "ImportError", "ValueError", "MemoryError", "OSError")
+            ):
                 errors.append(line)
             m = BOOT_RX.search(line)
             if m:

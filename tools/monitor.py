@@ -24,8 +24,12 @@ from wristband import packet as P
 
 _HEX_REPORT = re.compile(r"\b([0-9a-fA-F]{46})\b")
 _KV = re.compile(r"(\w+)=(\S+)")
-_FLAGS = ((P.FLAG_MUTED, "MUTED"), (P.FLAG_EVENT, "EVENT"), (P.FLAG_CLIPPED, "CLIPPED"),
-          (P.FLAG_DROPPED, "DROPPED"))
+_FLAGS = (
+    (P.FLAG_MUTED, "MUTED"),
+    (P.FLAG_EVENT, "EVENT"),
+    (P.FLAG_CLIPPED, "CLIPPED"),
+    (P.FLAG_DROPPED, "DROPPED"),
+)
 
 
 @dataclass
@@ -47,13 +51,22 @@ def _report(hex_text: str, band_key: bytes | None) -> Event:
     if band_key is not None and epoch is not None:
         r = P.decode(raw, band_key, epoch)  # the band's own key reads its masked fields
     seq = r.seq if epoch is None else (r.seq - P.seq_offset(band_key, epoch)) & 0xFFFF
-    f = {"seq": str(seq), "interval": f"{r.interval_ms}ms", "laeq": f"{r.laeq_db:.1f}dB",
-         "voice": f"{r.voice_db:.1f}dB", "mid": f"{r.mid_db:.1f}dB", "low": f"{r.low_db:.1f}dB",
-         "top": f"{r.top_db:.1f}dB", "tonal": f"{r.tonal:.2f}", "fluct": f"{r.fluct_db:.2f}dB",
-         "claps": str(r.claps), "imu_claps": str(r.imu_claps),
-         "motion": "-" if r.motion_g is None else f"{r.motion_g:.2f}g",
-         "battery": "-" if r.battery_pct is None else f"{r.battery_pct}%",
-         "flags": ",".join(name for bit, name in _FLAGS if r.flags & bit) or "-"}
+    f = {
+        "seq": str(seq),
+        "interval": f"{r.interval_ms}ms",
+        "laeq": f"{r.laeq_db:.1f}dB",
+        "voice": f"{r.voice_db:.1f}dB",
+        "mid": f"{r.mid_db:.1f}dB",
+        "low": f"{r.low_db:.1f}dB",
+        "top": f"{r.top_db:.1f}dB",
+        "tonal": f"{r.tonal:.2f}",
+        "fluct": f"{r.fluct_db:.2f}dB",
+        "claps": str(r.claps),
+        "imu_claps": str(r.imu_claps),
+        "motion": "-" if r.motion_g is None else f"{r.motion_g:.2f}g",
+        "battery": "-" if r.battery_pct is None else f"{r.battery_pct}%",
+        "flags": ",".join(name for bit, name in _FLAGS if r.flags & bit) or "-",
+    }
     if band_key is not None:
         f["tag"] = "ok" if P.verify(raw, band_key) else "BAD"
     return Event("report", f)
@@ -67,7 +80,7 @@ def parse_line(line: str, band_key: bytes | None = None) -> Event:
         return _report(m.group(1), band_key)
     if not line.startswith("crowdpulse: "):
         return Event("log", text=line)
-    body = line[len("crowdpulse: "):]
+    body = line[len("crowdpulse: ") :]
     word, _, rest = body.partition(" ")
     if word == "boot":
         verdict, _, tail = rest.partition(" ")
@@ -95,8 +108,13 @@ def render(ev: Event, when: float | None = None) -> str:
 class Monitor:
     """Reads a band's console and hands each decoded line to `out` until stopped."""
 
-    def __init__(self, port: str, out: Callable[[str], None], venue_key: bytes | None = None,
-                 baud: int = 115200) -> None:
+    def __init__(
+        self,
+        port: str,
+        out: Callable[[str], None],
+        venue_key: bytes | None = None,
+        baud: int = 115200,
+    ) -> None:
         self.port = port
         self.out = out
         self.venue_key = venue_key
@@ -107,7 +125,9 @@ class Monitor:
     def _open(self) -> serial.Serial:
         ser = serial.Serial()
         ser.port, ser.baudrate, ser.timeout, ser.exclusive = self.port, self.baud, 0.2, True
-        ser.dtr = ser.rts = False  # keep an ESP32's auto-reset lines idle: watching must not reset it
+        ser.dtr = ser.rts = (
+            False  # keep an ESP32's auto-reset lines idle: watching must not reset it
+        )
         try:
             ser.open()
         except (OSError, ValueError) as exc:

@@ -70,7 +70,9 @@ def read_fleet(path: Path, default_transport: str) -> list[FleetBand]:
         try:
             P.check_band_id(cells[0])
         except P.PacketError:
-            raise FleetError(f"{path}, row {n}: band_id must be 1-32 of A-Z a-z 0-9 . _ -") from None
+            raise FleetError(
+                f"{path}, row {n}: band_id must be 1-32 of A-Z a-z 0-9 . _ -"
+            ) from None
         if len(cells) < 2 or not ZONE_RX.fullmatch(cells[1]):
             raise FleetError(f"{path}, row {n}: need band_id,zone[,transport] (zone: a-z 0-9 _ -)")
         if transport not in bandconfig.TRANSPORTS:
@@ -101,16 +103,32 @@ class Record:
                 continue  # a line torn by a crash: that band simply is not done
 
     def done(self, band: FleetBand, firmware: str) -> bool:
-        last = next((e for e in reversed(self.entries) if e.get("band") == band.band_id
-                     and e.get("result") in ("done", "skipped")), None)
-        return bool(last and last.get("firmware") == firmware and last.get("zone") == band.zone
-                    and last.get("transport") == band.transport)
+        last = next(
+            (
+                e
+                for e in reversed(self.entries)
+                if e.get("band") == band.band_id and e.get("result") in ("done", "skipped")
+            ),
+            None,
+        )
+        return bool(
+            last
+            and last.get("firmware") == firmware
+            and last.get("zone") == band.zone
+            and last.get("transport") == band.transport
+        )
 
     def add(self, band: FleetBand, port: str, firmware: str, result: str, **extra: Any) -> None:
-        entry = {"band": band.band_id, "port": port,
-                 "time": datetime.now(UTC).isoformat(timespec="seconds"),
-                 "firmware": firmware, "zone": band.zone, "transport": band.transport,
-                 "result": result, **extra}
+        entry = {
+            "band": band.band_id,
+            "port": port,
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "firmware": firmware,
+            "zone": band.zone,
+            "transport": band.transport,
+            "result": result,
+            **extra,
+        }
         with self._lock:
             self.entries.append(entry)
             with self.path.open("a") as fh:
@@ -127,8 +145,10 @@ def find_ports(spec: str) -> list[str]:
         return ports
     found = sorted(p.device for p in list_ports.comports() if p.vid in BAND_VIDS)
     if not found:
-        raise FleetError("no bands found: no USB serial port of an ESP32 board is connected "
-                         "(pass --ports to name them)")
+        raise FleetError(
+            "no bands found: no USB serial port of an ESP32 board is connected "
+            "(pass --ports to name them)"
+        )
     return found
 
 
@@ -150,8 +170,13 @@ class Assignment:
     flash: bool  # False: already done, only restart it
 
 
-def assign(found: dict[str, str | None], fleet: list[FleetBand], record: Record,
-           firmware: str, force: bool = False) -> list[Assignment]:
+def assign(
+    found: dict[str, str | None],
+    fleet: list[FleetBand],
+    record: Record,
+    firmware: str,
+    force: bool = False,
+) -> list[Assignment]:
     """Which band id each port's band gets, in port order (see the module docstring)."""
     by_id = {b.band_id: b for b in fleet}
     done = set() if force else {b.band_id for b in fleet if record.done(b, firmware)}
@@ -167,8 +192,12 @@ def assign(found: dict[str, str | None], fleet: list[FleetBand], record: Record,
     return out
 
 
-def parallel(items: Iterable[T], fn: Callable[[T], R], workers: int,
-             done: Callable[[T, R | BaseException], None]) -> None:
+def parallel(
+    items: Iterable[T],
+    fn: Callable[[T], R],
+    workers: int,
+    done: Callable[[T, R | BaseException], None],
+) -> None:
     """Run fn over items on daemon threads, `workers` at a time; Ctrl-C stays responsive.
 
     Daemon threads, not an executor: after Ctrl-C the process must exit now, not
@@ -200,8 +229,9 @@ def parallel(items: Iterable[T], fn: Callable[[T], R], workers: int,
             t.join(0.2)
 
 
-def write_mqtt_passwords(path: Path, venue_key: bytes, fleet: list[FleetBand],
-                         settings: bandconfig.Settings) -> int:
+def write_mqtt_passwords(
+    path: Path, venue_key: bytes, fleet: list[FleetBand], settings: bandconfig.Settings
+) -> int:
     """`band_id password` lines for Mosquitto (docs/deploy.md §4), readable by the owner only."""
     rows = [b for b in fleet if b.transport != "ble"]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -14,17 +14,32 @@ from typing import Any
 from crowdpulse.cli import CliError
 
 BENCHES = {
-    "dsp": ("crowdpulse.bench.dsp", "the band's pipeline: real-time factor, allocation, "
-                                    "twin throughput, ESP32 share"),
+    "dsp": (
+        "crowdpulse.bench.dsp",
+        "the band's pipeline: real-time factor, allocation, twin throughput, ESP32 share",
+    ),
     "ingest": ("crowdpulse.bench.ingest", "gateway intake through a real Mosquitto, and tick time"),
     "select": ("crowdpulse.bench.select", "track selection against a crowd with hidden tastes"),
-    "latency": ("crowdpulse.bench.latency", "crowd reaction to published venue score, through a real "
-                                            "Mosquitto and gateway"),
-    "accuracy": ("crowdpulse.bench.accuracy", "the gateway's sentiment against the simulator's ground truth"),
-    "sim": ("crowdpulse.bench.simspeed", "bands the simulator runs in real time, fast and twin modes"),
-    "player": ("crowdpulse.bench.player", "a real MPD and the selector: veto to MPD's queue, MPD to now playing"),
-    "soak": ("crowdpulse.bench.soak", "a live venue (gateway, Mosquitto, 10,000 bands) for N minutes: "
-                                      "memory, tick time, errors"),
+    "latency": (
+        "crowdpulse.bench.latency",
+        "crowd reaction to published venue score, through a real Mosquitto and gateway",
+    ),
+    "accuracy": (
+        "crowdpulse.bench.accuracy",
+        "the gateway's sentiment against the simulator's ground truth",
+    ),
+    "sim": (
+        "crowdpulse.bench.simspeed",
+        "bands the simulator runs in real time, fast and twin modes",
+    ),
+    "player": (
+        "crowdpulse.bench.player",
+        "a real MPD and the selector: veto to MPD's queue, MPD to now playing",
+    ),
+    "soak": (
+        "crowdpulse.bench.soak",
+        "a live venue (gateway, Mosquitto, 10,000 bands) for N minutes: memory, tick time, errors",
+    ),
 }
 
 
@@ -34,26 +49,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         b = sub.add_parser(name, help=help_text, description=help_text)
         b.add_argument("--json", action="store_true", help="end with one JSON line")
         if name == "dsp":
-            b.add_argument("--frames", type=int, default=2000,
-                           help="10 ms frames measured under MicroPython (>= 1000)")
+            b.add_argument(
+                "--frames",
+                type=int,
+                default=2000,
+                help="10 ms frames measured under MicroPython (>= 1000)",
+            )
         if name == "select":
             b.add_argument("--hours", type=float, default=2.0, help="length of each simulated set")
             b.add_argument("--seeds", type=int, default=5, help="how many crowds (default 5)")
         if name == "latency":
-            b.add_argument("--devices", type=int, default=10_000, help="simulated bands (default 10000)")
+            b.add_argument(
+                "--devices", type=int, default=10_000, help="simulated bands (default 10000)"
+            )
             b.add_argument("--onsets", type=int, default=30, help="scripted reactions (default 30)")
-            b.add_argument("--false-minutes", type=float, default=0,
-                           help="simulated minutes of the normal scenario for the false reaction rate "
-                                "(default: the scenario's own 8)")
+            b.add_argument(
+                "--false-minutes",
+                type=float,
+                default=0,
+                help="simulated minutes of the normal scenario for the false reaction rate "
+                "(default: the scenario's own 8)",
+            )
         if name == "accuracy":
-            b.add_argument("--devices", type=int, default=1000, help="bands per scenario (default 1000)")
-            b.add_argument("--heldout", type=int, default=4, help="generated held-out scenarios (default 4)")
-            b.add_argument("--minutes", type=float, default=0,
-                           help="cap every scenario at this length (default: whole scenarios)")
-            b.add_argument("--sweep", choices=("design", "full", "off"), default="design",
-                           help="nights over the acoustic model's uncertainty: the sub-sampled design "
-                                "(30 nights, default), the full grid (150) or none (bench/sweep.py)")
-            b.add_argument("--workers", type=int, default=2, help="processes for the sweep (default 2)")
+            b.add_argument(
+                "--devices", type=int, default=1000, help="bands per scenario (default 1000)"
+            )
+            b.add_argument(
+                "--heldout", type=int, default=4, help="generated held-out scenarios (default 4)"
+            )
+            b.add_argument(
+                "--minutes",
+                type=float,
+                default=0,
+                help="cap every scenario at this length (default: whole scenarios)",
+            )
+            b.add_argument(
+                "--sweep",
+                choices=("design", "full", "off"),
+                default="design",
+                help="nights over the acoustic model's uncertainty: the sub-sampled design "
+                "(30 nights, default), the full grid (150) or none (bench/sweep.py)",
+            )
+            b.add_argument(
+                "--workers", type=int, default=2, help="processes for the sweep (default 2)"
+            )
         if name == "sim":
             b.add_argument("--fast-devices", type=int, default=50_000)
             b.add_argument("--twin-devices", type=int, default=2_000)
@@ -62,10 +101,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             b.add_argument("--vetoes", type=int, default=20, help="vetoes measured (default 20)")
         if name == "soak":
             b.add_argument("--minutes", type=float, default=30.0, help="how long (default 30)")
-            b.add_argument("--devices", type=int, default=10_000, help="simulated bands (default 10000)")
+            b.add_argument(
+                "--devices", type=int, default=10_000, help="simulated bands (default 10000)"
+            )
         if name == "ingest":
-            b.add_argument("--seconds", type=float, default=8.0,
-                           help="length of each load phase (default 8)")
+            b.add_argument(
+                "--seconds", type=float, default=8.0, help="length of each load phase (default 8)"
+            )
 
 
 def _print(result: dict[str, Any]) -> None:
@@ -94,21 +136,36 @@ def run(args: argparse.Namespace) -> int:
             raise CliError("--hours must be 0.25-12 and --seeds 1-50")
         result = module.run(args.hours, tuple(range(1, args.seeds + 1)))
     elif args.bench == "latency":
-        if not 100 <= args.devices <= 100_000 or not 3 <= args.onsets <= 1000 or not 0 <= args.false_minutes <= 600:
+        if (
+            not 100 <= args.devices <= 100_000
+            or not 3 <= args.onsets <= 1000
+            or not 0 <= args.false_minutes <= 600
+        ):
             raise CliError("--devices must be 100-100000, --onsets 3-1000, --false-minutes 0-600")
         result = module.run(args.devices, args.onsets, args.false_minutes or None)
     elif args.bench == "accuracy":
-        if not 50 <= args.devices <= 50_000 or not 0 <= args.heldout <= 50 or args.minutes < 0 \
-                or not 1 <= args.workers <= 16:
-            raise CliError("--devices must be 50-50000, --heldout 0-50, --minutes >= 0, --workers 1-16")
-        result = module.run(args.devices, args.heldout, args.minutes or None, args.sweep, args.workers)
+        if (
+            not 50 <= args.devices <= 50_000
+            or not 0 <= args.heldout <= 50
+            or args.minutes < 0
+            or not 1 <= args.workers <= 16
+        ):
+            raise CliError(
+                "--devices must be 50-50000, --heldout 0-50, --minutes >= 0, --workers 1-16"
+            )
+        result = module.run(
+            args.devices, args.heldout, args.minutes or None, args.sweep, args.workers
+        )
     elif args.bench == "soak":
         if not 1 <= args.minutes <= 24 * 60 or not 100 <= args.devices <= 100_000:
             raise CliError("--minutes must be 1-1440 and --devices 100-100000")
         result = module.run(args.minutes, args.devices)
     elif args.bench == "sim":
-        if not 100 <= args.fast_devices <= 500_000 or not 10 <= args.twin_devices <= 50_000 \
-                or not 1 <= args.seconds <= 600:
+        if (
+            not 100 <= args.fast_devices <= 500_000
+            or not 10 <= args.twin_devices <= 50_000
+            or not 1 <= args.seconds <= 600
+        ):
             raise CliError("--fast-devices 100-500000, --twin-devices 10-50000, --seconds 1-600")
         result = module.run(args.fast_devices, args.twin_devices, args.seconds)
     else:

@@ -42,13 +42,27 @@ TRACK_S = 45.0  # the demo's tracks are cut short, so that a set moves on within
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", type=int, default=2000, help="virtual bands (default 2000)")
     parser.add_argument("--scenario", default="normal", help="the crowd and venue (default normal)")
-    parser.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default="auto",
-                        help="auto: Mosquitto when installed, else the embedded amqtt broker")
-    parser.add_argument("--http-port", type=int, default=8080,
-                        help="the console's port (default 8080; a free one if that is taken)")
-    parser.add_argument("--player", choices=("auto", "mpd", "deck"), default="auto",
-                        help="auto: MPD (null output) when installed, else a simulated deck")
-    parser.add_argument("--seconds", type=float, default=0, help="stop after this long (default: Ctrl-C)")
+    parser.add_argument(
+        "--broker",
+        choices=("auto", "mosquitto", "embedded"),
+        default="auto",
+        help="auto: Mosquitto when installed, else the embedded amqtt broker",
+    )
+    parser.add_argument(
+        "--http-port",
+        type=int,
+        default=8080,
+        help="the console's port (default 8080; a free one if that is taken)",
+    )
+    parser.add_argument(
+        "--player",
+        choices=("auto", "mpd", "deck"),
+        default="auto",
+        help="auto: MPD (null output) when installed, else a simulated deck",
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=0, help="stop after this long (default: Ctrl-C)"
+    )
 
 
 class Part:
@@ -57,8 +71,13 @@ class Part:
     def __init__(self, name: str, argv: list[str], log: Path) -> None:
         self.name, self.log = name, log
         self._out: IO[bytes] = log.open("wb")
-        self.proc = subprocess.Popen(argv, stdout=self._out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -97,13 +116,22 @@ def _broker(kind: str, tmp: Path) -> tuple[str, Mosquitto | Part]:
         print(f"broker: Mosquitto on {mosq.url}", flush=True)
         return mosq.url, mosq
     if kind == "mosquitto":
-        raise CliError("Mosquitto is not installed (apt-get install -y mosquitto); or use --broker embedded")
+        raise CliError(
+            "Mosquitto is not installed (apt-get install -y mosquitto); or use --broker embedded"
+        )
     port = free_port()
-    part = Part("broker", [sys.executable, "-m", "crowdpulse.embedded_broker", str(port)], tmp / "broker.log")
+    part = Part(
+        "broker",
+        [sys.executable, "-m", "crowdpulse.embedded_broker", str(port)],
+        tmp / "broker.log",
+    )
     if not wait_for_port("127.0.0.1", port, timeout=15):
         part.stop()
         raise CliError("the embedded broker did not start:\n" + part.tail())
-    print(f"broker: embedded amqtt on mqtt://127.0.0.1:{port} (Mosquitto is not installed)", flush=True)
+    print(
+        f"broker: embedded amqtt on mqtt://127.0.0.1:{port} (Mosquitto is not installed)",
+        flush=True,
+    )
     return f"mqtt://127.0.0.1:{port}", part
 
 
@@ -115,11 +143,17 @@ def _player(kind: str, music: Path) -> tuple[str, MpdServer | None]:
             server = MpdServer(music).start()
         except MpdError as exc:
             raise CliError(str(exc)) from None
-        print(f"player: MPD on {server.address} (null output; tracks cut to {TRACK_S:.0f} s)", flush=True)
+        print(
+            f"player: MPD on {server.address} (null output; tracks cut to {TRACK_S:.0f} s)",
+            flush=True,
+        )
         return f'[player]\nmpd = "{server.address}"\nnote = "{note}"\n', server
     if kind == "mpd":
         raise CliError("MPD is not installed (apt-get install -y mpd); or use --player deck")
-    print(f"player: a simulated deck (MPD is not installed; tracks cut to {TRACK_S:.0f} s)", flush=True)
+    print(
+        f"player: a simulated deck (MPD is not installed; tracks cut to {TRACK_S:.0f} s)",
+        flush=True,
+    )
     return f'[player]\ndeck = true\nnote = "{note}"\n', None
 
 
@@ -180,24 +214,56 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _start(args: argparse.Namespace, sc: scenarios.Scenario, tmp: Path, url: str, port: int,
-           player: str) -> list[Part]:
+def _start(
+    args: argparse.Namespace, sc: scenarios.Scenario, tmp: Path, url: str, port: int, player: str
+) -> list[Part]:
     key, token_file = tmp / "venue.key", tmp / "console.token"
     write_new_key(key)
     token = secrets.token_urlsafe(12)
     token_file.write_text(token + "\n")
     venue = tmp / "venue.toml"
-    venue.write_text(venue_toml(sc, args.devices, VENUE, str(key), port, str(token_file),
-                                str(tmp / "gateway.db"), selector_mode="auto", library=str(tmp / "music"))
-                     + player)
+    venue.write_text(
+        venue_toml(
+            sc,
+            args.devices,
+            VENUE,
+            str(key),
+            port,
+            str(token_file),
+            str(tmp / "gateway.db"),
+            selector_mode="auto",
+            library=str(tmp / "music"),
+        )
+        + player
+    )
     cp = [sys.executable, "-m", "crowdpulse"]
-    gw = Part("gateway", [*cp, "gateway", "--config", str(venue), "--broker", url], tmp / "gateway.log")
+    gw = Part(
+        "gateway", [*cp, "gateway", "--config", str(venue), "--broker", url], tmp / "gateway.log"
+    )
     parts = [gw]
     _wait_gateway(gw, f"http://127.0.0.1:{port}")
-    sim = [*cp, "sim", "--scenario", args.scenario, "--devices", str(args.devices), "--broker", url,
-           "--venue", VENUE, "--venue-key", str(key), "--follow", "selector", "--truth", str(tmp / "truth.csv")]
+    sim = [
+        *cp,
+        "sim",
+        "--scenario",
+        args.scenario,
+        "--devices",
+        str(args.devices),
+        "--broker",
+        url,
+        "--venue",
+        VENUE,
+        "--venue-key",
+        str(key),
+        "--follow",
+        "selector",
+        "--truth",
+        str(tmp / "truth.csv"),
+    ]
     parts.append(Part("crowd", sim, tmp / "crowd.log"))
-    print(f"gateway: venue {VENUE!r}, {args.devices} simulated bands ({sc.name}), selector in auto mode")
+    print(
+        f"gateway: venue {VENUE!r}, {args.devices} simulated bands ({sc.name}), selector in auto mode"
+    )
     print(f"console: http://127.0.0.1:{port}/")
     print(f"control token: {token}")
     print("Ctrl-C stops everything", flush=True)
@@ -224,13 +290,21 @@ def _status(base: str) -> None:
         return
     playing = (sel or {}).get("now_playing") or {}
     track = playing.get("track", {})
-    zones = "  ".join(f"{z['zone']} {z['score'] if z['score'] is not None else '-'}" for z in state.get("zones", []))
+    zones = "  ".join(
+        f"{z['zone']} {z['score'] if z['score'] is not None else '-'}"
+        for z in state.get("zones", [])
+    )
     if track:
         at = max(0.0, time.time() - playing.get("started_ms", 0) / 1000.0)
-        what = (f"{track.get('artist', '?')} - {track.get('title', '?')} "
-                f"({at:.0f}/{track.get('duration_s', 0):.0f} s, {playing.get('source', '?')})")
+        what = (
+            f"{track.get('artist', '?')} - {track.get('title', '?')} "
+            f"({at:.0f}/{track.get('duration_s', 0):.0f} s, {playing.get('source', '?')})"
+        )
     else:
         what = "nothing yet"
     flow = ((sel or {}).get("adaptive_flow") or {}).get("state", "-")
-    print(f"sentiment {state.get('score', '-')}  ({zones})  bands {state.get('bands', 0)}  "
-          f"flow {flow}  playing: {what}", flush=True)
+    print(
+        f"sentiment {state.get('score', '-')}  ({zones})  bands {state.get('bands', 0)}  "
+        f"flow {flow}  playing: {what}",
+        flush=True,
+    )

@@ -14,13 +14,22 @@ from crowdpulse.sim import bandfeatures as BF
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", help="a WAV file (any common rate, mono or stereo, int or float)")
-    parser.add_argument("--runtime", choices=("micropython", "numpy"), default="numpy",
-                        help="numpy: the twin (fast); micropython: the firmware in the real "
-                             "MicroPython unix port")
-    parser.add_argument("--mic-sensitivity", type=float, default=-26.0, metavar="DBFS",
-                        help="microphone sensitivity, dBFS at 94 dB SPL (INMP441: -26)")
-    parser.add_argument("--interval-ms", type=int, default=250,
-                        help="report interval, 10-2550 ms (default 250)")
+    parser.add_argument(
+        "--runtime",
+        choices=("micropython", "numpy"),
+        default="numpy",
+        help="numpy: the twin (fast); micropython: the firmware in the real MicroPython unix port",
+    )
+    parser.add_argument(
+        "--mic-sensitivity",
+        type=float,
+        default=-26.0,
+        metavar="DBFS",
+        help="microphone sensitivity, dBFS at 94 dB SPL (INMP441: -26)",
+    )
+    parser.add_argument(
+        "--interval-ms", type=int, default=250, help="report interval, 10-2550 ms (default 250)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,8 +42,11 @@ def run(args: argparse.Namespace) -> int:
     except AudioError as exc:
         raise CliError(str(exc)) from None
     if audio.converted:
-        print(f"converted {args.file} from {audio.source_rate} Hz, {audio.source_channels} "
-              f"channel(s), {audio.source_subtype} to {RATE} Hz mono int16", file=sys.stderr)
+        print(
+            f"converted {args.file} from {audio.source_rate} Hz, {audio.source_channels} "
+            f"channel(s), {audio.source_subtype} to {RATE} Hz mono int16",
+            file=sys.stderr,
+        )
     sens = int(round(args.mic_sensitivity * 100))
     try:
         if args.runtime == "micropython":

@@ -28,13 +28,20 @@ _stop_requested = threading.Event()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", default=os.environ.get("CROWDPULSE_BROKER", "mqtt://127.0.0.1:1883"),
-                        help="mqtt://[user:pass@]host:port or mqtts://...; default $CROWDPULSE_BROKER "
-                             "(keeps the password out of ps) or mqtt://127.0.0.1:1883")
-    parser.add_argument("--config", default="venue.toml", help="the venue file (default venue.toml)")
+    parser.add_argument(
+        "--broker",
+        default=os.environ.get("CROWDPULSE_BROKER", "mqtt://127.0.0.1:1883"),
+        help="mqtt://[user:pass@]host:port or mqtts://...; default $CROWDPULSE_BROKER "
+        "(keeps the password out of ps) or mqtt://127.0.0.1:1883",
+    )
+    parser.add_argument(
+        "--config", default="venue.toml", help="the venue file (default venue.toml)"
+    )
     parser.add_argument("--ca-file", help="CA certificate for mqtts://")
     parser.add_argument("--http-port", type=int, help="override [http] port")
-    parser.add_argument("--share-group", help="split ingestion with other workers ($share/<group>/...)")
+    parser.add_argument(
+        "--share-group", help="split ingestion with other workers ($share/<group>/...)"
+    )
     parser.add_argument("--worker", default="1", help="this worker's name within the share group")
 
 
@@ -54,8 +61,10 @@ async def _serve(gw: Gateway, host: str, port: int) -> None:
         except OSError as exc:
             raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         api.fan_out(app, loop)
-        print(f"crowdpulse gateway: venue {gw.cfg.venue}, {len(gw.cfg.bands)} bands, broker {gw.broker}",
-              flush=True)
+        print(
+            f"crowdpulse gateway: venue {gw.cfg.venue}, {len(gw.cfg.bands)} bands, broker {gw.broker}",
+            flush=True,
+        )
         print(f"crowdpulse gateway: console and API on http://{host}:{port}/", flush=True)
         await stop.wait()
     finally:
@@ -73,8 +82,10 @@ def _start_checks(cfg: VenueConfig, config_path: str) -> None:
             cfg.console_token = tokenfile.create(cfg.console_token_file, config_path)
         except tokenfile.TokenFileError as exc:
             raise CliError(str(exc)) from None
-        log.info("created the console token file %s (the console asks for what it holds)",
-                 cfg.console_token_file)
+        log.info(
+            "created the console token file %s (the console asks for what it holds)",
+            cfg.console_token_file,
+        )
     for check in [*preflight.bands(cfg), preflight.key_file(cfg)]:
         if check.level != "ok":
             log.warning("%s", check.line().split(None, 1)[1])
@@ -104,16 +115,22 @@ def _run(args: argparse.Namespace) -> int:
         if not 0 <= args.http_port <= 65535:
             raise CliError("--http-port must be 0-65535")
         cfg.http_port = args.http_port
-    log.info("starting: venue %s, %d bands (Ctrl-C or SIGTERM stops it cleanly from here on)",
-             cfg.venue, len(cfg.bands))
+    log.info(
+        "starting: venue %s, %d bands (Ctrl-C or SIGTERM stops it cleanly from here on)",
+        cfg.venue,
+        len(cfg.bands),
+    )
     _start_checks(cfg, args.config)
     if _stop_requested.is_set():  # before anything was started: nothing to stop
         log.info("stopped")
         return 0
     if cfg.console_token is None:
         cfg.console_token = secrets.token_urlsafe(12)
-        print(f"crowdpulse gateway: control token (set [console] token_file to keep one): "
-              f"{cfg.console_token}", flush=True)
+        print(
+            f"crowdpulse gateway: control token (set [console] token_file to keep one): "
+            f"{cfg.console_token}",
+            flush=True,
+        )
     gw = Gateway(cfg, broker, args.ca_file, args.share_group, args.worker)
     try:
         gw.start()

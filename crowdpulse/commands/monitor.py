@@ -15,8 +15,11 @@ from crowdpulse.tools.monitor import Monitor
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", required=True, help="the band's serial port")
     parser.add_argument("--baud", type=int, default=115200, help="(default 115200, MicroPython's)")
-    parser.add_argument("--venue-key", metavar="FILE",
-                        help="check the tag of printed reports with the band's derived key")
+    parser.add_argument(
+        "--venue-key",
+        metavar="FILE",
+        help="check the tag of printed reports with the band's derived key",
+    )
 
 
 def _interrupt(_sig: int, _frame: object) -> None:

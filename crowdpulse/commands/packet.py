@@ -18,8 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     dec.add_argument("hex", help="the 23 report bytes, in hex")
     dec.add_argument("--venue-key", metavar="FILE", help="venue key file, to check the tag")
     dec.add_argument("--band-id", help="band id, to check the tag and on-air id")
-    dec.add_argument("--epoch", type=int,
-                     help="id epoch (default: now's, the one before or the one after)")
+    dec.add_argument(
+        "--epoch", type=int, help="id epoch (default: now's, the one before or the one after)"
+    )
     sub.add_parser("vectors", help="print the protocol test vectors as JSON")
     key = sub.add_parser("keygen", help="write a new random venue key file (mode 600)")
     key.add_argument("path")

@@ -19,20 +19,43 @@ from crowdpulse.tools.ui import BandProgress
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--fleet", required=True, metavar="FILE", help="band_id,zone[,transport] per line")
-    parser.add_argument("--ports", default="auto",
-                        help="auto (USB serial ports of ESP32 boards) or a comma-separated list")
-    parser.add_argument("--parallel", type=int, default=4, metavar="N", help="bands at once (default 4)")
-    parser.add_argument("--venue-key", metavar="FILE",
-                        help="venue key file (default: $CROWDPULSE_VENUE_KEY; or --config)")
-    parser.add_argument("--record", metavar="FILE",
-                        help="the fleet record, JSON lines (default: FLEET.record.jsonl beside the fleet file)")
-    parser.add_argument("--transport", choices=bandconfig.TRANSPORTS,
-                        help="for rows without one (default: both with --mqtt-host, else ble)")
-    parser.add_argument("--image", metavar="FILE", help="write this MicroPython image on every band first")
-    parser.add_argument("--force", action="store_true", help="flash bands the record has as done, too")
-    parser.add_argument("--mqtt-passwords", metavar="FILE",
-                        help="write `band_id password` lines for Mosquitto here (mode 600)")
+    parser.add_argument(
+        "--fleet", required=True, metavar="FILE", help="band_id,zone[,transport] per line"
+    )
+    parser.add_argument(
+        "--ports",
+        default="auto",
+        help="auto (USB serial ports of ESP32 boards) or a comma-separated list",
+    )
+    parser.add_argument(
+        "--parallel", type=int, default=4, metavar="N", help="bands at once (default 4)"
+    )
+    parser.add_argument(
+        "--venue-key",
+        metavar="FILE",
+        help="venue key file (default: $CROWDPULSE_VENUE_KEY; or --config)",
+    )
+    parser.add_argument(
+        "--record",
+        metavar="FILE",
+        help="the fleet record, JSON lines (default: FLEET.record.jsonl beside the fleet file)",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=bandconfig.TRANSPORTS,
+        help="for rows without one (default: both with --mqtt-host, else ble)",
+    )
+    parser.add_argument(
+        "--image", metavar="FILE", help="write this MicroPython image on every band first"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="flash bands the record has as done, too"
+    )
+    parser.add_argument(
+        "--mqtt-passwords",
+        metavar="FILE",
+        help="write `band_id password` lines for Mosquitto here (mode 600)",
+    )
     add_link_arguments(parser)
     bandconfig.add_arguments(parser)
 
@@ -52,12 +75,17 @@ class _Run:
             for b in self.fleet:
                 bandconfig.zone_of(self.venue, b.band_id, b.zone, args.config or "--config")
             self.ports = prov.find_ports(args.ports)
-            self.configs = {b.band_id: bandconfig.band_config(self.key, b.band_id, b.zone, b.transport,
-                                                              self.settings) for b in self.fleet}
+            self.configs = {
+                b.band_id: bandconfig.band_config(
+                    self.key, b.band_id, b.zone, b.transport, self.settings
+                )
+                for b in self.fleet
+            }
         except (prov.FleetError, bandconfig.ConfigError) as exc:
             raise CliError(str(exc)) from None
-        self.record = prov.Record(Path(args.record) if args.record
-                                  else fleet_path.with_suffix(".record.jsonl"))
+        self.record = prov.Record(
+            Path(args.record) if args.record else fleet_path.with_suffix(".record.jsonl")
+        )
         self.firmware = firmware.firmware_hash()
         self.counts = {"done": 0, "skipped": 0, "failed": 0, "mqtt": 0}
         self.inflight: dict[str, tuple[prov.FleetBand, float]] = {}
@@ -74,8 +102,12 @@ class _Run:
             else:
                 found[port] = res
 
-        prov.parallel(self.ports, lambda p: prov.identify(p, self.args.connect_timeout),
-                      self.args.parallel, seen)
+        prov.parallel(
+            self.ports,
+            lambda p: prov.identify(p, self.args.connect_timeout),
+            self.args.parallel,
+            seen,
+        )
         return {p: found[p] for p in self.ports if p in found}  # port order, not finish order
 
     # -- phase 2: flash ---------------------------------------------------------------
@@ -87,13 +119,20 @@ class _Run:
         if not a.flash:
             outcome = restart(a.port, self.args.connect_timeout, self.args.boot_timeout, wait)
             return "skipped" + self._mqtt(cfg, a.port, outcome)
-        job = Job(a.port, a.band.band_id, cfg, self.args.board,
-                  Path(self.args.image) if self.args.image else None,
-                  connect_timeout=self.args.connect_timeout, boot_timeout=self.args.boot_timeout,
-                  mqtt_timeout=wait)
+        job = Job(
+            a.port,
+            a.band.band_id,
+            cfg,
+            self.args.board,
+            Path(self.args.image) if self.args.image else None,
+            connect_timeout=self.args.connect_timeout,
+            boot_timeout=self.args.boot_timeout,
+            mqtt_timeout=wait,
+        )
         result = flash(job, ui.band(a.band.band_id))
-        return (f"done ({len(result.written)} files written, {result.seconds:.1f} s)"
-                + self._mqtt(cfg, a.port, result.mqtt))
+        return f"done ({len(result.written)} files written, {result.seconds:.1f} s)" + self._mqtt(
+            cfg, a.port, result.mqtt
+        )
 
     def _mqtt(self, cfg: dict[str, Any], port: str, outcome: uplinkwait.Outcome | None) -> str:
         """'; <one line on the band's MQTT uplink>' to add to the band's result line."""
@@ -143,17 +182,24 @@ def run(args: argparse.Namespace) -> int:
     try:
         with BandProgress() as ui:
             plan = prov.assign(r.survey(), r.fleet, r.record, r.firmware, args.force)
-            prov.parallel(plan, lambda a: r.one(a, ui), args.parallel,
-                          lambda a, res: r.finished(a, res, ui))
+            prov.parallel(
+                plan, lambda a: r.one(a, ui), args.parallel, lambda a, res: r.finished(a, res, ui)
+            )
     except KeyboardInterrupt:
         r.interrupted()
-        print(f"crowdpulse provision: interrupted; {_left(r)} bands still to do: "
-              "run the same command again to resume", file=sys.stderr)
+        print(
+            f"crowdpulse provision: interrupted; {_left(r)} bands still to do: "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
         return 130
     c = r.counts
     mqtt = f"; {c['mqtt']} not up on MQTT (see their lines)" if c["mqtt"] else ""
-    print(f"provisioned {c['done']} bands, {c['skipped']} already done, {c['failed']} failed{mqtt}; "
-          f"{_left(r)} of {len(r.fleet)} still to do (record: {r.record.path})", flush=True)
+    print(
+        f"provisioned {c['done']} bands, {c['skipped']} already done, {c['failed']} failed{mqtt}; "
+        f"{_left(r)} of {len(r.fleet)} still to do (record: {r.record.path})",
+        flush=True,
+    )
     return 1 if c["failed"] or c["mqtt"] else 0
 
 

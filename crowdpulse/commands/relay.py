@@ -28,17 +28,32 @@ BROKER_ENV = "CROWDPULSE_BROKER"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # From the environment too, so a password need not show in `ps` (docs/relay.md).
-    parser.add_argument("--broker", default=os.environ.get(BROKER_ENV, "mqtt://127.0.0.1:1883"),
-                        help=f"mqtt[s]://[user:password@]host[:port] (default ${BROKER_ENV} "
-                             "or mqtt://127.0.0.1:1883)")
-    parser.add_argument("--adapter", help="Bluetooth adapter, e.g. hci0 (default: the first powered one)")
+    parser.add_argument(
+        "--broker",
+        default=os.environ.get(BROKER_ENV, "mqtt://127.0.0.1:1883"),
+        help=f"mqtt[s]://[user:password@]host[:port] (default ${BROKER_ENV} "
+        "or mqtt://127.0.0.1:1883)",
+    )
+    parser.add_argument(
+        "--adapter", help="Bluetooth adapter, e.g. hci0 (default: the first powered one)"
+    )
     parser.add_argument("--venue", required=True, help="the venue's short name, as in topics")
     parser.add_argument("--relay-id", help="this relay's name in topics (default: the host name)")
     parser.add_argument("--ca-file", help="CA certificate for mqtts:// (default: the system's)")
-    parser.add_argument("--silence", type=float, default=30.0, metavar="SECONDS",
-                        help="restart scanning after this long without any advert (default 30)")
-    parser.add_argument("--status-every", type=float, default=30.0, metavar="SECONDS",
-                        help="print a status line this often (default 30)")
+    parser.add_argument(
+        "--silence",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="restart scanning after this long without any advert (default 30)",
+    )
+    parser.add_argument(
+        "--status-every",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="print a status line this often (default 30)",
+    )
 
 
 def _default_relay_id() -> str:
@@ -69,13 +84,22 @@ def _relay(args: argparse.Namespace, scanner: ScannerFactory | None) -> Relay:
     if args.ca_file and not broker.tls:
         raise CliError("--ca-file needs an mqtts:// broker")
     try:
-        uplink = Uplink(broker, args.venue, relay_id, _log, adapter=args.adapter,
-                        ca_file=args.ca_file)
+        uplink = Uplink(
+            broker, args.venue, relay_id, _log, adapter=args.adapter, ca_file=args.ca_file
+        )
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
         raise CliError(f"cannot set up TLS: {exc}") from None
     timing = Timing(silence_s=args.silence, status_every_s=args.status_every)
-    return Relay(broker, args.venue, relay_id, scanner=scanner or bleak_factory(args.adapter),
-                 adapter=args.adapter, timing=timing, log=_log, uplink=uplink)
+    return Relay(
+        broker,
+        args.venue,
+        relay_id,
+        scanner=scanner or bleak_factory(args.adapter),
+        adapter=args.adapter,
+        timing=timing,
+        log=_log,
+        uplink=uplink,
+    )
 
 
 async def _main(relay: Relay) -> None:

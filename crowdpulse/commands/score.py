@@ -13,13 +13,20 @@ from crowdpulse.sim import crowdscore as CS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("file", help="a WAV file (any common rate, mono or stereo): what the bands hear")
+    parser.add_argument(
+        "file", help="a WAV file (any common rate, mono or stereo): what the bands hear"
+    )
     parser.add_argument("--devices", type=int, default=50, help="bands hearing it (default 50)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for each band's gain, delay, noise")
-    parser.add_argument("--reference", metavar="MUSIC.wav",
-                        help="the programme alone (no crowd), heard by a reference band at the "
-                             "booth, as a line-level reference would; the gateway then scores "
-                             "what the music does not explain (docs/sentiment.md)")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed for each band's gain, delay, noise"
+    )
+    parser.add_argument(
+        "--reference",
+        metavar="MUSIC.wav",
+        help="the programme alone (no crowd), heard by a reference band at the "
+        "booth, as a line-level reference would; the gateway then scores "
+        "what the music does not explain (docs/sentiment.md)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
     engine, snaps = CS.score(scene, args.devices, args.seed, music)
     for snap in snaps:
         print(json.dumps(snap))
-    print(json.dumps({"summary": True, **CS.summary(snaps), "devices": args.devices,
-                      **engine.counters()}))
+    print(
+        json.dumps(
+            {"summary": True, **CS.summary(snaps), "devices": args.devices, **engine.counters()}
+        )
+    )
     return 0

@@ -20,15 +20,24 @@ SIGNALS = ("music", "claps", "applause", "cheer", "tone", "pink", "silence")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--root", metavar="DIR",
-                        help="the band's flash: a folder kept between runs (default: a temporary one)")
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        help="the band's flash: a folder kept between runs (default: a temporary one)",
+    )
     parser.add_argument("--link", metavar="PATH", help="also make PATH a symlink to the port")
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--wav", help="what the band hears, looped (any common WAV)")
-    src.add_argument("--signal", choices=SIGNALS, default="claps", help="a synthetic scene (default claps)")
+    src.add_argument(
+        "--signal", choices=SIGNALS, default="claps", help="a synthetic scene (default claps)"
+    )
     parser.add_argument("--speed", type=float, default=1.0, help="audio speed (1 = real time)")
-    parser.add_argument("--flash-kb", type=int, metavar="KB",
-                        help="give the band a littlefs flash of this size in DIR/flash.img, like an ESP32")
+    parser.add_argument(
+        "--flash-kb",
+        type=int,
+        metavar="KB",
+        help="give the band a littlefs flash of this size in DIR/flash.img, like an ESP32",
+    )
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: Ctrl-C)")
 
 
@@ -45,8 +54,14 @@ def run(args: argparse.Namespace) -> int:
     from crowdpulse.commands.sim import _audio
 
     medium = Medium()
-    band = SerialBand(args.root, link=args.link, audio=_audio(args), speed=args.speed,
-                      medium=medium, flash_kb=args.flash_kb)
+    band = SerialBand(
+        args.root,
+        link=args.link,
+        audio=_audio(args),
+        speed=args.speed,
+        medium=medium,
+        flash_kb=args.flash_kb,
+    )
     try:
         band.start()
     except OSError as exc:
@@ -54,8 +69,12 @@ def run(args: argparse.Namespace) -> int:
         medium.close()
         raise CliError(f"cannot start the virtual band: {exc}") from None
     print(band.port, flush=True)
-    print(f"virtual band on {band.port} (flash: {band.root}); adverts to udp 127.0.0.1:{medium.port}; "
-          "Ctrl-C stops", file=sys.stderr, flush=True)
+    print(
+        f"virtual band on {band.port} (flash: {band.root}); adverts to udp 127.0.0.1:{medium.port}; "
+        "Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         deadline = time.monotonic() + args.seconds if args.seconds else None
@@ -66,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         band.stop()
         medium.close()
-    print(f"virtual band stopped after {band.boots} boots; {len(medium.adverts)} adverts on the air",
-          file=sys.stderr)
+    print(
+        f"virtual band stopped after {band.boots} boots; {len(medium.adverts)} adverts on the air",
+        file=sys.stderr,
+    )
     return 0

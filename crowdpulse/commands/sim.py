@@ -29,10 +29,14 @@ SIGNALS = ("music", "claps", "applause", "cheer", "tone", "pink", "silence")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     simrun.add_arguments(parser)
     sub = parser.add_subparsers(dest="what", metavar="<what>")
-    band = sub.add_parser("band", help="run firmware/main.py in MicroPython with simulated hardware")
+    band = sub.add_parser(
+        "band", help="run firmware/main.py in MicroPython with simulated hardware"
+    )
     src = band.add_mutually_exclusive_group()
     src.add_argument("--wav", help="what the band hears, looped (any common WAV)")
-    src.add_argument("--signal", choices=SIGNALS, default="claps", help="a synthetic scene (default claps)")
+    src.add_argument(
+        "--signal", choices=SIGNALS, default="claps", help="a synthetic scene (default claps)"
+    )
     band.add_argument("--config", help="the band's config.json (default: a demo band)")
     band.add_argument("--broker", help="mqtt://host:port for the band's MQTT uplink")
     band.add_argument("--venue-key", metavar="FILE", help="derive the demo band's key from this")
@@ -41,12 +45,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     band.add_argument("--seconds", type=float, default=0, help="stop after this long (0: Ctrl-C)")
     from crowdpulse.commands import serialband  # `sim serial-band`: docs/flashing.md
 
-    serial = sub.add_parser("serial-band", help="a virtual band on a serial port, for flash and monitor")
+    serial = sub.add_parser(
+        "serial-band", help="a virtual band on a serial port, for flash and monitor"
+    )
     serialband.add_arguments(serial)
     serial.set_defaults(_run=serialband.run)
     from crowdpulse.commands import sniff  # `sim sniff`: docs/privacy.md
 
-    sniffer = sub.add_parser("sniff", help="can a passer-by with a BLE sniffer follow bands across id switches?")
+    sniffer = sub.add_parser(
+        "sniff", help="can a passer-by with a BLE sniffer follow bands across id switches?"
+    )
     sniff.add_arguments(sniffer)
     sniffer.set_defaults(_run=sniff.run)
 
@@ -60,9 +68,17 @@ def _audio(args: argparse.Namespace) -> np.ndarray:
     rng = np.random.default_rng(1)
     scenes: dict[str, Any] = {
         "music": lambda: S.drum_music(20, rng),
-        "claps": lambda: S.drum_music(20, rng, dbfs=-26) + S.clap_track(
-            S.seconds(20), [S.seconds(t) for t in np.arange(2, 19, 0.5)], rng,
-            S.room_ir(rng, 0.8, 20), [6.0] * 34, 10 ** (-26 / 10) / 2),
+        "claps": lambda: (
+            S.drum_music(20, rng, dbfs=-26)
+            + S.clap_track(
+                S.seconds(20),
+                [S.seconds(t) for t in np.arange(2, 19, 0.5)],
+                rng,
+                S.room_ir(rng, 0.8, 20),
+                [6.0] * 34,
+                10 ** (-26 / 10) / 2,
+            )
+        ),
         "applause": lambda: S.crowd_applause(20, rng),
         "cheer": lambda: S.crowd_cheer(20, rng),
         "tone": lambda: S.tone(1000, 20, -26),
@@ -114,13 +130,20 @@ def run(args: argparse.Namespace) -> int:
     audio, config = _audio(args), _config(args)
     medium = Medium()
     try:
-        band = VirtualBand(config, audio, speed=args.speed, medium=medium,
-                           echo=lambda line: print(line, flush=True)).start()
+        band = VirtualBand(
+            config,
+            audio,
+            speed=args.speed,
+            medium=medium,
+            echo=lambda line: print(line, flush=True),
+        ).start()
     except MpyLibMissing as exc:
         medium.close()
         raise CliError(str(exc)) from None
-    print(f"virtual band running (pid {band.pid}); adverts to udp 127.0.0.1:{medium.port}; Ctrl-C stops",
-          file=sys.stderr)
+    print(
+        f"virtual band running (pid {band.pid}); adverts to udp 127.0.0.1:{medium.port}; Ctrl-C stops",
+        file=sys.stderr,
+    )
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         deadline = time.monotonic() + args.seconds if args.seconds else None
