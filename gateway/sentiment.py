@@ -45,8 +45,8 @@ class Model:
     ambience_span: float = 0.28
     # crowd sound: engagement = logistic((what the music does not explain, dB
     # against the music) - mid) / width), against the music reference ...
-    cmr_mid_db: float = -5.5
-    cmr_width_db: float = 2.5
+    cmr_mid_db: float = -3.0
+    cmr_width_db: float = 5.0
     # ... or, without one, against the band's own last minutes, which music
     # dynamics also move: a higher bar, and only where the sound turned to noise
     own_mid_db: float = 1.0
@@ -68,7 +68,7 @@ class Model:
     motion_per_g: float = 0.5
     # how fast a band's coupling to the reference, and its own baseline, may rise
     # (gateway/reference.py RiseLimit)
-    rise_db_per_min: float = 1.0
+    rise_db_per_min: float = 0.25
     zone_weights: dict[str, float] = field(default_factory=dict)
 
 

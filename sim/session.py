@@ -96,9 +96,11 @@ def offline(
     mode: str = "fast",
     floor: Floor | None = None,
     reference: bool = False,
+    model: Model | None = None,
 ) -> Result:
     """The scenario against an in-process Engine, as fast as the CPU goes; with
-    reference, a music reference band (REF) hears the programme alone."""
+    reference, a music reference band (REF) hears the programme alone; model:
+    the gateway's constants (default: its own)."""
     started = time.perf_counter()
     run = SimRun(
         sc,
@@ -110,7 +112,7 @@ def offline(
         floor=floor,
         reference=reference,
     )
-    engine = Engine("sim", run.registry, Model())
+    engine = Engine("sim", run.registry, model or Model())
     sink = EngineSink(engine)
     res = Result(sc.name, devices, run.truth, [z.name for z in sc.zones])
     end = min(sc.duration_s, seconds) if seconds else sc.duration_s

@@ -15,14 +15,14 @@ from crowdpulse.gateway.venue import VenueConfig
 def test_the_engagement_formula_and_its_dead_zones() -> None:
     m = sentiment.Model()
     # the crowd's sound: logistic of the crowd-to-music ratio, with a reference and without
-    assert (m.cmr_mid_db, m.cmr_width_db, m.own_mid_db, m.own_width_db) == (-5.5, 2.5, 1.0, 2.0)
+    assert (m.cmr_mid_db, m.cmr_width_db, m.own_mid_db, m.own_width_db) == (-3.0, 5.0, 1.0, 2.0)
     # the rain and talker discounts
     assert (m.rain_top_db, m.rain_width_db) == (-3.0, 1.5)
     assert (m.talker_fluct_db, m.talker_width_db, m.talker_discount) == (0.7, 0.15, 0.5)
     # claps heard, claps felt, motion
     assert (m.clap_per_s, m.imu_clap_per_s, m.motion_per_g) == (0.15, 0.25, 0.5)
-    # the coupling and the baseline rise at most 1 dB a minute
-    assert m.rise_db_per_min == 1.0
+    # the coupling and the baseline rise at most 0.25 dB a minute
+    assert m.rise_db_per_min == 0.25
 
 
 def test_ambience_freshness_trimming_and_privacy() -> None:

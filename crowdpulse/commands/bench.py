@@ -28,6 +28,10 @@ BENCHES = {
         "crowdpulse.bench.accuracy",
         "the gateway's sentiment against the simulator's ground truth",
     ),
+    "calibrate": (
+        "crowdpulse.bench.calibrate",
+        "the crowd-sound curve fitted on the accuracy sweep's reference nights",
+    ),
     "sim": (
         "crowdpulse.bench.simspeed",
         "bands the simulator runs in real time, fast and twin modes",
@@ -93,6 +97,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             b.add_argument(
                 "--workers", type=int, default=2, help="processes for the sweep (default 2)"
             )
+        if name == "calibrate":
+            b.add_argument("--workers", type=int, default=2, help="processes (default 2)")
         if name == "sim":
             b.add_argument("--fast-devices", type=int, default=50_000)
             b.add_argument("--twin-devices", type=int, default=2_000)
@@ -143,6 +149,10 @@ def run(args: argparse.Namespace) -> int:
         ):
             raise CliError("--devices must be 100-100000, --onsets 3-1000, --false-minutes 0-600")
         result = module.run(args.devices, args.onsets, args.false_minutes or None)
+    elif args.bench == "calibrate":
+        if not 1 <= args.workers <= 16:
+            raise CliError("--workers must be 1-16")
+        result = module.run(args.workers)
     elif args.bench == "accuracy":
         if (
             not 50 <= args.devices <= 50_000

@@ -1,0 +1,89 @@
+"""`crowdpulse bench calibrate`: fit the crowd-sound curve on the sweep, not on the scenarios.
+
+The gateway turns what the music reference does not explain (the crowd-to-
+music ratio, CMR, in dB) into engagement with a logistic curve: its midpoint
+and width (gateway/sentiment.py `cmr_mid_db`, `cmr_width_db`) set how many
+points a crowd is worth, and how fast each band's coupling to the reference
+may rise (`rise_db_per_min`) sets how long a crowd that never pauses stays
+in the score.  Issue 11 asks that they be calibrated on the sweep
+(bench/sweep.py: nights over the acoustic model's uncertain crowd-to-PA
+level, PA level and IMU share) and checked on held-out scenarios that nothing
+was fitted on (`crowdpulse bench accuracy`).  This bench runs the sweep's
+reference nights once per candidate curve and reports each candidate's mean
+and worst MAE and Spearman; the one with the lowest mean MAE is `best`.  The
+candidates and the result are in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from crowdpulse.bench import sweep as sweeps
+from crowdpulse.gateway.sentiment import Model
+
+# (midpoint dB, width dB, how fast a coupling may rise in dB/min): the first
+# model's curve at two rises, then wider and later curves
+CANDIDATES = (
+    (-5.5, 2.5, 1.0),
+    (-5.5, 2.5, 0.25),
+    (-4.5, 3.5, 0.25),
+    (-3.0, 5.0, 0.25),
+    (-2.0, 6.0, 0.25),
+)
+
+
+def _night(job: tuple[sweeps.Point, float, float, float]) -> dict[str, Any]:
+    point, mid, width, rise = job
+    model = Model(cmr_mid_db=mid, cmr_width_db=width, rise_db_per_min=rise)
+    return {
+        "mid_db": mid,
+        "width_db": width,
+        "rise_db_per_min": rise,
+        **sweeps.run_point(point, model),
+    }
+
+
+def run(workers: int = 2) -> dict[str, Any]:
+    started = time.perf_counter()
+    points = [p for p in sweeps.design() if p.reference]
+    jobs = [(p, *candidate) for candidate in CANDIDATES for p in points]
+    with ProcessPoolExecutor(max(1, workers)) as pool:
+        rows = list(pool.map(_night, jobs))
+    out = []
+    for mid, width, rise in CANDIDATES:
+        mine = [
+            r
+            for r in rows
+            if (r["mid_db"], r["width_db"], r["rise_db_per_min"]) == (mid, width, rise)
+        ]
+        mae = np.array([r["mae"] for r in mine], np.float64)
+        rho = np.array([r["spearman"] for r in mine], np.float64)
+        out.append(
+            {
+                "mid_db": mid,
+                "width_db": width,
+                "rise_db_per_min": rise,
+                "mean_mae": round(float(np.nanmean(mae)), 2),
+                "worst_mae": round(float(np.nanmax(mae)), 2),
+                "mean_spearman": round(float(np.nanmean(rho)), 3),
+                "worst_spearman": round(float(np.nanmin(rho)), 3),
+            }
+        )
+        print(f"  {out[-1]}", flush=True)
+    best = min(out, key=lambda c: c["mean_mae"])
+    shipped = Model()
+    return {
+        "nights_per_candidate": len(points),
+        "candidates": out,
+        "best": best,
+        "shipped": {
+            "mid_db": shipped.cmr_mid_db,
+            "width_db": shipped.cmr_width_db,
+            "rise_db_per_min": shipped.rise_db_per_min,
+        },
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
