@@ -147,11 +147,16 @@ def test_overrides_queue_history_and_model_survive_kill_9(
         _learn_one_track(gw, mosquitto, cfg)
         for _ in range(2):
             assert _post(gw, {"action": "approve"})[0] == 200
+        # vetoes that leave the approved queue alone (a veto takes its tracks out)
+        queued = {q["track"]["artist"].lower() for q in gw.get("/api/selector")["queue"]}
+        spare = [t for t in LIB[11:] if t.artist.lower() not in queued]
+        vetoed = spare[0]
+        vetoed_artist = next(t.artist for t in spare if t.artist.lower() != vetoed.artist.lower())
         for body in (
             {"action": "mode", "mode": "manual"},
             {"action": "pin", "track_id": LIB[10].id},
-            {"action": "veto", "track_id": LIB[11].id},
-            {"action": "veto_artist", "artist": LIB[12].artist},
+            {"action": "veto", "track_id": vetoed.id},
+            {"action": "veto_artist", "artist": vetoed_artist},
             {"action": "lock", "locked": True},
             {"action": "arc", "points": [[0, 0.5], [60, 0.9]]},
             {"action": "event_over"},
@@ -169,7 +174,7 @@ def test_overrides_queue_history_and_model_survive_kill_9(
         s = again.get("/api/selector")
         assert s["mode"] == "manual" and s["locked"] is True
         assert s["next"]["track"]["id"] == LIB[10].id
-        assert LIB[11].id in s["vetoed_tracks"] and LIB[12].artist.lower() in s["vetoed_artists"]
+        assert vetoed.id in s["vetoed_tracks"] and vetoed_artist.lower() in s["vetoed_artists"]
         assert s["energy_arc"] == [[0.0, 0.5], [60.0, 0.9]]
         assert s["event"]["over"] is True  # bands are not told to listen again
         assert _kept(s) == _kept(before)  # the queue, the history and what is playing
