@@ -262,6 +262,10 @@ class Aggregator:
         15 s for every band, so bands can be compared bucket by bucket."""
         return _slots(now_ms // COARSE_MS, self.coarse_bn, self.coarse, C_DUR, C_LAEQ, N_COARSE)
 
+    def filling(self, now_ms: int) -> npt.NDArray[np.bool_]:
+        """(bands, slots): the coarse slots that hold the bucket still being filled."""
+        return np.asarray(self.coarse_bn == now_ms // COARSE_MS)
+
     def bucket_levels(self, now_ms: int) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64]]:
         """The same for the fine buckets of the last 4 s: (valid (bands, 8), mean codes
         of laeq .. fluct (bands, 8, 7))."""

@@ -197,15 +197,14 @@ class Engine:
         with self.lock:
             recent, base = self.agg.window(t)
             referenced = bool(self.registry.is_reference.any())
-            slots = (
-                S.RefSlots(
-                    self.agg.slot_levels(t),
-                    self.agg.slot_levels(t - A.COARSE_MS),
+            slots = None
+            if referenced:  # the complete buckets are the same slots, less the one filling
+                valid, means = self.agg.slot_levels(t)
+                slots = S.RefSlots(
+                    (valid, means),
+                    (valid & ~self.agg.filling(t), means),
                     self.agg.bucket_levels(t),
                 )
-                if referenced
-                else None
-            )
             view = S.band_view(
                 recent,
                 base,

@@ -75,8 +75,8 @@ class Model:
 @dataclass
 class RefSlots:
     """The aggregator's buckets a music reference is compared in: the coarse ones
-    (Aggregator.slot_levels), the complete coarse ones (the same, one bucket ago)
-    and the fine ones (Aggregator.bucket_levels)."""
+    (Aggregator.slot_levels), the complete coarse ones (the same, less the bucket
+    being filled) and the fine ones (Aggregator.bucket_levels)."""
 
     coarse: Slots
     complete: Slots
