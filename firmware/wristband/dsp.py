@@ -5,7 +5,8 @@
     if p.event(): ...                         # a reaction started: report now
     codes = p.finish(interval_ms)             # the N_CODES field codes for packet.encode_codes
 
-Per-sample and per-sub-block work is viper (wristband.dspcore/dspfeat); this
+Per-sample and per-sub-block work is viper (wristband.dspcore/dspfeat/dspspec,
+compiled for the band's CPU by wristband.native); this
 module only glues them and turns the interval's sums into codes with small-int
 arithmetic, so it allocates nothing per frame.  docs/dsp.md explains it all.
 """
@@ -14,8 +15,13 @@ import array
 
 from micropython import const
 
-from wristband import dspcore, dspfeat, dspspec
+from wristband import native
 from wristband.packet import BATTERY_UNKNOWN, FLAG_CLIPPED, MOTION_ABSENT, N_CODES, nibbles
+
+# The kernels are imported after install() has compiled them with viper
+# (a no-op where they were precompiled, or in the host's twin).
+native.install("dspcore", "dspfeat", "dspspec")
+from wristband import dspcore, dspfeat, dspspec  # noqa: E402
 
 RATE = const(16000)
 FRAME = const(160)

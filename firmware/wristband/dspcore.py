@@ -12,8 +12,9 @@ Rules that keep that true and keep the band exact on a 32-bit ESP32:
 import array
 import sys
 
-import micropython
 from micropython import const
+
+from wristband.native import viper
 
 # 32 on 64-bit hosts (unix port), 0 on the ESP32; the twin sets 0.
 _SEXT = 32 if sys.maxsize > 0x7FFFFFFF else 0
@@ -68,7 +69,7 @@ _LOG_TAB = array.array(
 )
 
 
-@micropython.viper
+@viper
 def log2q10(v: int) -> int:
     """1024 * log2(v), -1.61 to +0.44 units off (docs/dsp.md), for 2 <= v < 2^31; 0 for v <= 1."""
     if v <= 1:
@@ -97,7 +98,7 @@ def log2q10(v: int) -> int:
     return (p << 10) + a + (((b - a) * r) >> 10)
 
 
-@micropython.viper
+@viper
 def log2q10_2(hi: int, lo: int) -> int:
     """1024 * log2(hi * 2^24 + lo), for the two-limb energy accumulators."""
     if hi == 0:
@@ -107,7 +108,7 @@ def log2q10_2(hi: int, lo: int) -> int:
     return int(log2q10((hi << 6) | (lo >> 18))) + (18 << 10)
 
 
-@micropython.viper
+@viper
 def filter_frame(x: ptr16, st: ptr32, sb: ptr32, n: int) -> int:
     """Run the filter bank over n samples (a multiple of SUB).
 
@@ -273,7 +274,7 @@ def filter_frame(x: ptr16, st: ptr32, sb: ptr32, n: int) -> int:
     return k
 
 
-@micropython.viper
+@viper
 def i2s32_to_16(src: ptr8, dst: ptr16, n: int) -> int:
     """Top 16 bits of n little-endian 32-bit I2S slots (INMP441: 24-bit, left-aligned)."""
     for i in range(n):

@@ -8,10 +8,10 @@ numba in the twin.
 
 import sys
 
-import micropython
 from micropython import const
 
 from wristband.dspcore import log2q10, log2q10_2
+from wristband.native import viper
 
 _SEXT = 32 if sys.maxsize > 0x7FFFFFFF else 0
 
@@ -99,7 +99,7 @@ _FLUCT_FLOOR = const(6144)  # blocks below 2^6 energy are silence: no fluctuatio
 _BLOCK = const(4)  # frames per fluctuation block: 40 ms, the syllable scale
 
 
-@micropython.viper
+@viper
 def _add2(obj, at: int, v: int):
     dt = ptr32(obj)
     lo = dt[at + 1] + v
@@ -107,7 +107,7 @@ def _add2(obj, at: int, v: int):
     dt[at + 1] = lo & _MASK24
 
 
-@micropython.viper
+@viper
 def _clap_step(obj, lm: int, lt: int, pre: int):
     """One sub-block of the clap detector: sharp rise, fast decay, not hi-hat heavy."""
     dt = ptr32(obj)
@@ -152,7 +152,7 @@ def _clap_step(obj, lm: int, lt: int, pre: int):
     dt[D_SINCE_CLAP] = 0
 
 
-@micropython.viper
+@viper
 def subblocks(sb: ptr32, obj, nsub: int) -> int:
     """Onsets, claps and applause texture from the mid/top/low sub-block energies."""
     dt = ptr32(obj)
@@ -215,7 +215,7 @@ def subblocks(sb: ptr32, obj, nsub: int) -> int:
     return nsub
 
 
-@micropython.viper
+@viper
 def _fast_weight(obj):
     """F = F*(1-a) + E*a/160 in a 15-bit soft float; track the interval maximum."""
     dt = ptr32(obj)
@@ -274,7 +274,7 @@ def _fast_weight(obj):
             dt[D_FMAX_E] = fe
 
 
-@micropython.viper
+@viper
 def _fluct_step(obj):
     """Envelope fluctuation at the syllable scale: the voice-band level of 40 ms
     blocks, and its mean step from block to block.  One talker's syllables and
@@ -300,7 +300,7 @@ def _fluct_step(obj):
     dt[D_VPREV] = lv
 
 
-@micropython.viper
+@viper
 def _voice_step(obj):
     """Voice-band background and the cheer-swell trigger.
 
@@ -345,7 +345,7 @@ def _voice_step(obj):
         dt[D_VARMED] = 0
 
 
-@micropython.viper
+@viper
 def frame(obj, n: int) -> int:
     """Fold one frame (n samples, energies already in D_FA_*/D_FV_*) into the interval."""
     dt = ptr32(obj)

@@ -19,8 +19,9 @@ every butterfly keeps |re|, |im| <= 2^13 and every product below 2^30.
 import array
 import sys
 
-import micropython
 from micropython import const
+
+from wristband.native import viper
 
 # 32 on 64-bit hosts (unix port), 0 on the ESP32; the twin sets 0 (see dspcore).
 _SEXT = 32 if sys.maxsize > 0x7FFFFFFF else 0
@@ -99,7 +100,7 @@ def state():
     return array.array("i", [0] * N_STATE)
 
 
-@micropython.viper
+@viper
 def _fft(w: ptr32):
     """In-place 64-point radix-2 FFT of w[W_RE..], w[W_IM..] (already in bit-reversed
     order), halving at every stage so that the components never grow past the
@@ -132,7 +133,7 @@ def _fft(w: ptr32):
         step >>= 1
 
 
-@micropython.viper
+@viper
 def _load(w: ptr32) -> int:
     """Window the ring into re/im (even samples real, odd imaginary) in bit-reversed
     order, block-normalised.
@@ -172,7 +173,7 @@ def _load(w: ptr32) -> int:
     return sh
 
 
-@micropython.viper
+@viper
 def _judge(w: ptr32, t: ptr32, sh: int):
     """Compare this window's bin levels with the last window's; add the steady share.
 
@@ -238,7 +239,7 @@ def _judge(w: ptr32, t: ptr32, sh: int):
         t[T_N] = t[T_N] + 1
 
 
-@micropython.viper
+@viper
 def push(sb: ptr32, first: int, count: int, w: ptr32, t: ptr32) -> int:
     """Append count decimated voice-band samples (sb[first:first+count]) to the ring;
     analyse every full window.  Returns the number of windows analysed."""
@@ -269,7 +270,7 @@ def push(sb: ptr32, first: int, count: int, w: ptr32, t: ptr32) -> int:
     return done
 
 
-@micropython.viper
+@viper
 def take(t: ptr32) -> int:
     """The interval's tonal share as a code 0..255 (0 when nothing was judged); resets."""
     n = t[T_N]

@@ -6,8 +6,10 @@ import math
 try:
     import micropython  # noqa: F401
 
-    from wristband import dspcore
-    from wristband.dsp import Pipeline
+    from wristband import dsp  # it compiles the viper kernels (wristband.native)
+
+    dspcore = dsp.dspcore
+    Pipeline = dsp.Pipeline
 except ImportError:  # CPython: the twin
     from crowdpulse.sim import twin
 
