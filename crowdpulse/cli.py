@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -66,6 +67,19 @@ EXTRAS: dict[str, str] = {
 
 class CliError(Exception):
     """An expected failure: printed as one line, exit code 2."""
+
+
+def _interrupt(_sig: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM raise KeyboardInterrupt, so a long-running command's
+    cleanup runs.  SIGINT is set explicitly: a process started in the
+    background by a non-interactive shell inherits SIGINT ignored, and Python
+    keeps that, so "Ctrl-C stops" would otherwise be false under a supervisor."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

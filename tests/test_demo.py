@@ -14,6 +14,27 @@ import pytest
 from gateway_helpers import EXE
 
 
+def _children(pid: int) -> list[int]:
+    """The processes `pid` started (so a second demo on the machine is not ours)."""
+    kids = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                stat = (p / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(p.name))
+    return kids
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode().replace("\0", " ")
+    except OSError:
+        return ""
+
+
 def _ours(tmp_dir: str) -> list[int]:
     """Processes whose command line names the demo's temporary folder."""
     pids = []
@@ -74,10 +95,7 @@ def test_demo_runs_and_ctrl_c_stops_everything(broker: str, player: str) -> None
                 state = json.loads(r.read())
         tmp_dir = re.search(
             r"--config (\S+)/venue.toml",
-            " ".join(
-                Path(f"/proc/{pid}/cmdline").read_bytes().decode().replace("\0", " ")
-                for pid in _ours("crowdpulse-demo-")
-            ),
+            " ".join(_cmdline(pid) for pid in _children(proc.pid)),
         )
         assert tmp_dir
         assert len(_ours(tmp_dir.group(1))) >= 2  # the gateway and the crowd (and MPD)

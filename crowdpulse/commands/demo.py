@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from crowdpulse.broker import BrokerError, Mosquitto, find_mosquitto, free_port, wait_for_port
-from crowdpulse.cli import CliError
+from crowdpulse.cli import CliError, stop_on_signals
 from crowdpulse.keys import write_new_key
 from crowdpulse.mpdserver import MpdError, MpdServer, find_mpd
 from crowdpulse.selector.library import sample_library
@@ -177,10 +177,6 @@ def _wait_gateway(gw: Part, base: str, timeout: float = 60.0) -> None:
     raise CliError("the gateway did not answer in time:\n" + gw.tail())
 
 
-def _interrupt(_sig: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
     try:
         sc = scenarios.load(args.scenario)
@@ -188,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     if not len(sc.zones) <= args.devices <= 50_000:
         raise CliError(f"--devices must be {len(sc.zones)}-50000")
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_signals()
     parts: list[Part] = []
     broker: Mosquitto | Part | None = None
     mpd: MpdServer | None = None

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 
-from crowdpulse.cli import CliError
+from crowdpulse.cli import CliError, stop_on_signals
 from crowdpulse.keys import VenueKeyError, load_venue_key
 from crowdpulse.tools.link import LinkError
 from crowdpulse.tools.monitor import Monitor
@@ -22,10 +21,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _interrupt(_sig: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
     key = None
     if args.venue_key:
@@ -34,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
         except VenueKeyError as exc:
             raise CliError(str(exc)) from None
     mon = Monitor(args.port, lambda line: print(line, flush=True), key, args.baud)
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_signals()
     print(f"monitoring {args.port}; Ctrl-C stops", file=sys.stderr, flush=True)
     try:
         mon.run()

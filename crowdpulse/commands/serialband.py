@@ -8,11 +8,10 @@ installs and boots the firmware on it, exactly as on an ESP32.
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 
-from crowdpulse.cli import CliError
+from crowdpulse.cli import CliError, stop_on_signals
 from crowdpulse.sim.serialband import SerialBand
 from crowdpulse.sim.virtualband import Medium
 
@@ -39,10 +38,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="give the band a littlefs flash of this size in DIR/flash.img, like an ESP32",
     )
     parser.add_argument("--seconds", type=float, default=0, help="stop after this long (0: Ctrl-C)")
-
-
-def _interrupt(_sig: int, _frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_signals()
     try:
         deadline = time.monotonic() + args.seconds if args.seconds else None
         while deadline is None or time.monotonic() < deadline:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
-import signal
 import sys
 import time
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from crowdpulse.audio import AudioError, load
-from crowdpulse.cli import CliError
+from crowdpulse.cli import CliError, stop_on_signals
 from crowdpulse.commands import simrun
 from crowdpulse.keys import VenueKeyError, load_venue_key
 from crowdpulse.mpylib import MpyLibMissing
@@ -116,10 +115,6 @@ def _config(args: argparse.Namespace) -> dict[str, Any] | str:
     return band_config(venue_key, args.band_id, broker=broker, status_every_s=10)
 
 
-def _interrupt(_sig: int, _frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
     if args.what is None:
         if not args.scenario:
@@ -144,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         f"virtual band running (pid {band.pid}); adverts to udp 127.0.0.1:{medium.port}; Ctrl-C stops",
         file=sys.stderr,
     )
-    signal.signal(signal.SIGTERM, _interrupt)
+    stop_on_signals()
     try:
         deadline = time.monotonic() + args.seconds if args.seconds else None
         while band.proc is not None and band.proc.poll() is None:
