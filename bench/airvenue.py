@@ -33,7 +33,7 @@ from crowdpulse.sim.crowd import Actions
 from crowdpulse.sim.emit import Emitter
 from crowdpulse.sim.radio import CHANNEL_GAP_S, Medium
 from crowdpulse.sim.runner import relay_batch, sign
-from wristband import packet as P
+from wristband import packet
 from wristband.schedule import FRAME_MS, MIN_EVENT_MS
 
 REPORT_S = 0.25
@@ -136,7 +136,7 @@ class Bands:
         """Signed reports of bands idx; seq: their sequence numbers (default: the
         next ones); reacting: what each heard (default: the crowd now)."""
         f = self.fleet
-        epoch = P.epoch_of(int(self.clock()))
+        epoch = packet.epoch_of(int(self.clock()))
         if epoch != f.epoch:
             f.epoch, f.ids = epoch, f.reg.ids_for_epoch(epoch)
         bands = self.ids[idx]

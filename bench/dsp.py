@@ -31,7 +31,7 @@ import numpy as np
 
 from crowdpulse import mpy
 from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim import signals as S
+from crowdpulse.sim import signals
 
 SCRIPT = Path(BF._script_path()).with_name("bench_dsp_mpy.py")
 FRAME_S = 0.01
@@ -129,7 +129,7 @@ def esp32_estimate(rt_factor: float, frames: int = 1000) -> dict[str, Any]:
 
 def twin_throughput(bands: int = 4, seconds: float = 20.0) -> float:
     rng = np.random.default_rng(0)
-    audio = S.to_int16(S.drum_music(seconds, rng))
+    audio = signals.to_int16(signals.drum_music(seconds, rng))
     list(BF.on_twin(audio[:1600]))  # compile once, outside the clock
     start = time.perf_counter()
     for _ in range(bands):

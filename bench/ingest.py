@@ -33,13 +33,13 @@ from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 from crowdpulse.sim.runner import relay_batch, sign
-from wristband import packet as P
+from wristband import packet
 
 BANDS = 20_000
 VENUE = "bench"
 EXE = str(Path(sys.executable).parent / "crowdpulse")
 # interval 10 ms, then laeq, voice, mid, low, top, tonal, fluct, motion (absent), claps, status
-_CODES = np.array([1, 150, 160, 1, 40, 140, 8, 30, P.MOTION_ABSENT, 0, 0], np.uint8)
+_CODES = np.array([1, 150, 160, 1, 40, 140, 8, 30, packet.MOTION_ABSENT, 0, 0], np.uint8)
 
 
 class Fleet:
@@ -52,11 +52,11 @@ class Fleet:
         self.ids = np.zeros(0, np.uint32)
 
     def reports(self, bands: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
-        epoch = P.epoch_of(int(time.time()))
+        epoch = packet.epoch_of(int(time.time()))
         if epoch != self.epoch:
             self.epoch, self.ids = epoch, self.reg.ids_for_epoch(epoch)
         # 10 ms of audio each (well inside every band's rate), steady music
-        codes = np.broadcast_to(_CODES, (len(bands), P.N_CODES))
+        codes = np.broadcast_to(_CODES, (len(bands), packet.N_CODES))
         return sign(self.reg, self.ids, self.seq, bands, codes, epoch)
 
     def batch(self, bands: npt.NDArray[np.int64]) -> bytes:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from wristband import packet as P
+from wristband import packet
 
 VENUE_KEY = bytes(range(32))
 
@@ -30,7 +30,7 @@ CASES: list[tuple[str, int, int, dict[str, Any]]] = [
             tonal=0.4,
             fluct_db=1.8,
             claps=4,
-            flags=P.FLAG_EVENT,
+            flags=packet.FLAG_EVENT,
         ),
     ),
     ("B0001", 1_950_001, 2, dict(interval_ms=250, laeq_db=96.0, voice_db=88.0)),
@@ -58,7 +58,7 @@ CASES: list[tuple[str, int, int, dict[str, Any]]] = [
         "Z",
         0,
         1,
-        dict(interval_ms=10, laeq_db=20.0, motion_g=0.0, battery_pct=0, flags=P.FLAG_MUTED),
+        dict(interval_ms=10, laeq_db=20.0, motion_g=0.0, battery_pct=0, flags=packet.FLAG_MUTED),
     ),
 ]
 
@@ -66,18 +66,18 @@ CASES: list[tuple[str, int, int, dict[str, Any]]] = [
 def vectors() -> list[dict[str, Any]]:
     out = []
     for band_id, epoch, counter, fields in CASES:
-        key = P.band_key(VENUE_KEY, band_id)
-        report = P.encode(key, epoch, counter, **fields)
+        key = packet.band_key(VENUE_KEY, band_id)
+        report = packet.encode(key, epoch, counter, **fields)
         out.append(
             {
                 "band_id": band_id,
                 "band_key": key.hex(),
                 "epoch": epoch,
                 "counter": counter,
-                "seq_offset": P.seq_offset(key, epoch),
-                "field_mask": P.field_mask(key, epoch).hex(),
+                "seq_offset": packet.seq_offset(key, epoch),
+                "field_mask": packet.field_mask(key, epoch).hex(),
                 "report": report.hex(),
-                "decoded": P.decode(report, key, epoch).as_dict(),
+                "decoded": packet.decode(report, key, epoch).as_dict(),
             }
         )
     return out
@@ -97,14 +97,14 @@ ADDRESS_CASES: list[tuple[str, int]] = [
 def address_vectors() -> list[dict[str, Any]]:
     out = []
     for band_id, epoch in ADDRESS_CASES:
-        key = P.band_key(VENUE_KEY, band_id)
+        key = packet.band_key(VENUE_KEY, band_id)
         out.append(
             {
                 "band_id": band_id,
                 "band_key": key.hex(),
                 "epoch": epoch,
-                "onair": f"{P.onair_id(key, epoch):08x}",
-                "address": P.ble_address(key, epoch).hex(":"),
+                "onair": f"{packet.onair_id(key, epoch):08x}",
+                "address": packet.ble_address(key, epoch).hex(":"),
             }
         )
     return out

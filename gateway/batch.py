@@ -13,19 +13,19 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
-from wristband import packet as P
+from wristband import packet
 
 _NP_CODES = {"B": "u1", "H": ">u2", "I": ">u4"}
 
 
 def _report_dtype() -> np.dtype[np.void]:
     names, formats, offsets = [], [], []
-    for name, offset, code in P.FIELDS:
+    for name, offset, code in packet.FIELDS:
         names.append(name)
-        formats.append(_NP_CODES.get(code, f"V{P.TAG_SIZE}"))
+        formats.append(_NP_CODES.get(code, f"V{packet.TAG_SIZE}"))
         offsets.append(offset)
     return np.dtype(
-        {"names": names, "formats": formats, "offsets": offsets, "itemsize": P.REPORT_SIZE}
+        {"names": names, "formats": formats, "offsets": offsets, "itemsize": packet.REPORT_SIZE}
     )
 
 
@@ -34,8 +34,8 @@ RECORD_DTYPE = np.dtype(
     {
         "names": ["dt_ms", "rssi", "length", "report"],
         "formats": [">u2", "i1", "u1", REPORT_DTYPE],
-        "offsets": [0, 2, 3, P.BATCH_RECORD_HEAD],
-        "itemsize": P.BATCH_RECORD_SIZE,
+        "offsets": [0, 2, 3, packet.BATCH_RECORD_HEAD],
+        "itemsize": packet.BATCH_RECORD_SIZE,
     }
 )
 
@@ -49,10 +49,10 @@ class Reason(IntEnum):
     INTERVAL = 3
 
 
-_OFFSET = {name: offset for name, offset, _code in P.FIELDS}
-_MASKED_AT = np.array([_OFFSET[name] for name in P.MASKED])
+_OFFSET = {name: offset for name, offset, _code in packet.FIELDS}
+_MASKED_AT = np.array([_OFFSET[name] for name in packet.MASKED])
 _NIBBLE_AT, _NIBBLE_SHIFT = next(
-    (_OFFSET[field], shift) for name, field, shift in P.NIBBLES if name == P.MASKED_NIBBLE
+    (_OFFSET[field], shift) for name, field, shift in packet.NIBBLES if name == packet.MASKED_NIBBLE
 )
 
 
@@ -78,7 +78,7 @@ def mask_rows(
 
 def nibble(rep: np.ndarray, name: str) -> npt.NDArray[np.uint8]:
     """A 4-bit sub-field (packet.NIBBLES) of decoded report rows."""
-    for sub, field, shift in P.NIBBLES:
+    for sub, field, shift in packet.NIBBLES:
         if sub == name:
             return ((rep[field] >> shift) & 0x0F).astype(np.uint8)
     raise KeyError(name)
@@ -104,7 +104,7 @@ class Reports:
         self.onair: npt.NDArray[np.uint32] = self._rep["onair"].astype(np.uint32)
         self.seq: npt.NDArray[np.uint16] = self._rep["seq"].astype(np.uint16)
         self.interval_ms: npt.NDArray[np.int32] = (
-            self._rep["interval"].astype(np.int32) * P.INTERVAL_STEP_MS
+            self._rep["interval"].astype(np.int32) * packet.INTERVAL_STEP_MS
         )
         self.flags: npt.NDArray[np.uint8] = nibble(self._rep, "flags")
         self._physical: dict[str, np.ndarray] | None = None
@@ -132,7 +132,7 @@ class Reports:
 
 def _reasons(rep: np.ndarray, length: np.ndarray) -> npt.NDArray[np.uint8]:
     # Same priority order as wristband.packet._check_report.
-    conds = [length != P.REPORT_SIZE, rep["version"] != P.VERSION, rep["interval"] == 0]
+    conds = [length != packet.REPORT_SIZE, rep["version"] != packet.VERSION, rep["interval"] == 0]
     choices = [Reason.LENGTH, Reason.VERSION, Reason.INTERVAL]
     return np.select(conds, [np.uint8(c) for c in choices], np.uint8(Reason.OK)).astype(np.uint8)
 
@@ -142,7 +142,7 @@ def _columns(rep: np.ndarray) -> dict[str, np.ndarray]:
     motion = rep["motion"]
     battery = nibble(rep, "battery").astype(f32)
     out = {
-        name: P.level_db(rep[field].astype(f32))
+        name: packet.level_db(rep[field].astype(f32))
         for name, field in (
             ("laeq_db", "laeq"),
             ("voice_db", "voice"),
@@ -153,17 +153,17 @@ def _columns(rep: np.ndarray) -> dict[str, np.ndarray]:
     }
     out.update(
         {
-            "tonal": rep["tonal"].astype(f32) * f32(P.TONAL_STEP),
-            "fluct_db": rep["fluct"].astype(f32) * f32(P.TEXTURE_STEP_DB),
+            "tonal": rep["tonal"].astype(f32) * f32(packet.TONAL_STEP),
+            "fluct_db": rep["fluct"].astype(f32) * f32(packet.TEXTURE_STEP_DB),
             "motion_g": np.where(
-                motion == P.MOTION_ABSENT, np.nan, motion * P.MOTION_STEP_G
+                motion == packet.MOTION_ABSENT, np.nan, motion * packet.MOTION_STEP_G
             ).astype(f32),
             "claps": nibble(rep, "audio_claps"),
             "imu_claps": nibble(rep, "imu_claps"),
             "battery_pct": np.where(
-                battery == P.BATTERY_UNKNOWN,
+                battery == packet.BATTERY_UNKNOWN,
                 np.nan,
-                np.floor((battery * 100 + P.BATTERY_STEPS // 2) / P.BATTERY_STEPS),
+                np.floor((battery * 100 + packet.BATTERY_STEPS // 2) / packet.BATTERY_STEPS),
             ),
         }
     )
@@ -174,7 +174,7 @@ def decode_reports(
     raw: npt.NDArray[np.uint8], length: np.ndarray, arrival_ms: np.ndarray, rssi: np.ndarray
 ) -> Reports:
     """Columns for n reports given as an (n, 23) byte array and their true lengths."""
-    raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, P.REPORT_SIZE)
+    raw = np.ascontiguousarray(raw, dtype=np.uint8).reshape(-1, packet.REPORT_SIZE)
     rep = raw.view(REPORT_DTYPE).reshape(-1)
     return Reports(
         raw,
@@ -186,18 +186,20 @@ def decode_reports(
 
 def decode_batch(buf: bytes | bytearray) -> Reports:
     """Decode one relay batch; a malformed header raises `PacketError`, as the shared decoder does."""
-    if len(buf) < P.BATCH_HEADER_SIZE:
-        raise P.PacketError("truncated batch")
-    version, size, count, base_ms = struct.unpack(P.BATCH_HEADER, buf[: P.BATCH_HEADER_SIZE])
-    if version != P.BATCH_VERSION:
-        raise P.PacketError(f"unknown batch version {version}")
-    if size != P.BATCH_RECORD_SIZE:
-        raise P.PacketError(f"unknown batch record size {size}")
-    if len(buf) != P.BATCH_HEADER_SIZE + count * size:
-        raise P.PacketError("batch length does not match its count")
-    rec = np.frombuffer(buf, dtype=RECORD_DTYPE, offset=P.BATCH_HEADER_SIZE, count=count)
-    if np.any(rec["length"] > P.REPORT_SIZE):
-        raise P.PacketError("batch record longer than a report")
-    raw = np.frombuffer(buf, dtype=np.uint8, offset=P.BATCH_HEADER_SIZE).reshape(count, size)
-    raw = raw[:, P.BATCH_RECORD_HEAD :]
+    if len(buf) < packet.BATCH_HEADER_SIZE:
+        raise packet.PacketError("truncated batch")
+    version, size, count, base_ms = struct.unpack(
+        packet.BATCH_HEADER, buf[: packet.BATCH_HEADER_SIZE]
+    )
+    if version != packet.BATCH_VERSION:
+        raise packet.PacketError(f"unknown batch version {version}")
+    if size != packet.BATCH_RECORD_SIZE:
+        raise packet.PacketError(f"unknown batch record size {size}")
+    if len(buf) != packet.BATCH_HEADER_SIZE + count * size:
+        raise packet.PacketError("batch length does not match its count")
+    rec = np.frombuffer(buf, dtype=RECORD_DTYPE, offset=packet.BATCH_HEADER_SIZE, count=count)
+    if np.any(rec["length"] > packet.REPORT_SIZE):
+        raise packet.PacketError("batch record longer than a report")
+    raw = np.frombuffer(buf, dtype=np.uint8, offset=packet.BATCH_HEADER_SIZE).reshape(count, size)
+    raw = raw[:, packet.BATCH_RECORD_HEAD :]
     return decode_reports(raw, rec["length"], base_ms + rec["dt_ms"].astype(np.int64), rec["rssi"])

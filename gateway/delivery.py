@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.gateway import aggregate as A
+from crowdpulse.gateway import aggregate
 
 RELAY_WINDOW_MS = (
     10_000  # a band counts for a relay if the relay passed one of its reports this recently
@@ -47,8 +47,8 @@ def zone_delivery(
 ) -> list[dict[str, float | None]]:
     """Per zone: delivery, loss and held (shares 0-1), or None without bands."""
     out: list[dict[str, float | None]] = []
-    got = recent[:, A.F_N].astype(np.float64)
-    dur = recent[:, A.F_DUR].astype(np.float64)
+    got = recent[:, aggregate.F_N].astype(np.float64)
+    dur = recent[:, aggregate.F_DUR].astype(np.float64)
     for z in range(zones):
         here = active & (zone_of == z)
         ble = here & ~direct

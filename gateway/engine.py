@@ -15,15 +15,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.gateway import aggregate as A
-from crowdpulse.gateway import batch as B
-from crowdpulse.gateway import delivery as D
-from crowdpulse.gateway import ratecontrol
-from crowdpulse.gateway import sentiment as S
+from crowdpulse.gateway import aggregate, batch, delivery, ratecontrol, sentiment
 from crowdpulse.gateway.reaction import Detector
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.validate import Validator
-from wristband import packet as P
+from wristband import packet
 
 HISTORY_S = 600
 TREND_S = 30.0
@@ -75,14 +71,18 @@ class History:
 
 class Engine:
     def __init__(
-        self, venue: str, registry: Registry, model: S.Model | None = None, tick_hz: float = 10.0
+        self,
+        venue: str,
+        registry: Registry,
+        model: sentiment.Model | None = None,
+        tick_hz: float = 10.0,
     ) -> None:
         self.venue = venue
         self.registry = registry
-        self.model = model or S.Model()
-        self.floors = S.Floors(self.model)
+        self.model = model or sentiment.Model()
+        self.floors = sentiment.Floors(self.model)
         self.validator = Validator(registry)
-        self.agg = A.Aggregator(len(registry))
+        self.agg = aggregate.Aggregator(len(registry))
         # zones that only hold reference bands hear the PA, not a crowd: never scored
         crowd = np.bincount(registry.zone_of[~registry.is_reference], minlength=len(registry.zones))
         refs = np.bincount(registry.zone_of[registry.is_reference], minlength=len(registry.zones))
@@ -101,12 +101,12 @@ class Engine:
 
     def warm(self) -> None:
         """Compile every numba kernel now, not on the first batch while the tick waits."""
-        junk = bytes(P.REPORT_SIZE)
+        junk = bytes(packet.REPORT_SIZE)
         self.ingest_direct([junk], [now_ms()])
         self.validator.rejected[:] = 0
         with self.lock:
             self.batches = 0
-            self.agg.add(np.zeros(1, A.RECORD), warm=True)
+            self.agg.add(np.zeros(1, aggregate.RECORD), warm=True)
         self.tick(record=False)
 
     # -- ingest ------------------------------------------------------------
@@ -115,11 +115,11 @@ class Engine:
     ) -> npt.NDArray[np.void]:
         """A relay batch; returns the accepted records (for sharing with other workers)."""
         try:
-            reps = B.decode_batch(buf)
-        except P.PacketError:
+            reps = batch.decode_batch(buf)
+        except packet.PacketError:
             with self.lock:
                 self.malformed_batches += 1
-            return np.zeros(0, A.RECORD)
+            return np.zeros(0, aggregate.RECORD)
         return self._ingest(reps, at_ms, direct=False)
 
     def ingest_direct(
@@ -128,31 +128,33 @@ class Engine:
         """Reports published by bands themselves (each one MQTT message)."""
         n = len(reports)
         length = np.fromiter(map(len, reports), np.int64, n)
-        if n and bool((length == P.REPORT_SIZE).all()):
+        if n and bool((length == packet.REPORT_SIZE).all()):
             joined = b"".join(reports)  # the usual case: one copy, no per-report Python work
         else:
             joined = b"".join(
-                bytes(r[: P.REPORT_SIZE]).ljust(P.REPORT_SIZE, b"\0") for r in reports
+                bytes(r[: packet.REPORT_SIZE]).ljust(packet.REPORT_SIZE, b"\0") for r in reports
             )
-        raw = np.frombuffer(joined, np.uint8).reshape(n, P.REPORT_SIZE).copy()
-        reps = B.decode_reports(raw, length, np.asarray(arrival_ms, np.int64), np.zeros(n, np.int8))
+        raw = np.frombuffer(joined, np.uint8).reshape(n, packet.REPORT_SIZE).copy()
+        reps = batch.decode_reports(
+            raw, length, np.asarray(arrival_ms, np.int64), np.zeros(n, np.int8)
+        )
         rec = self._ingest(reps, at_ms, direct=True)
         self.direct[rec["band"]] = True
         return rec
 
-    def _ingest(self, reps: B.Reports, at_ms: int | None, direct: bool) -> npt.NDArray[np.void]:
+    def _ingest(self, reps: batch.Reports, at_ms: int | None, direct: bool) -> npt.NDArray[np.void]:
         with self.lock:
             self.batches += 1
             t = at_ms if at_ms is not None else now_ms()
             status, band, counter, id_epoch = self.validator.check(reps, t)
             ok = status > 0
             clear = self.registry.unmask(reps.raw, np.where(ok, band, -1), id_epoch)
-            rec = A.records(band, counter, clear, reps, ok)
+            rec = aggregate.records(band, counter, clear, reps, ok)
             self.agg.add(rec)
             is_ref = self.registry.is_reference[rec["band"]]
             music = rec[is_ref]
             onsets = music["arrival_ms"][
-                (music["flags"] & (P.FLAG_EVENT | P.FLAG_MUTED)) == P.FLAG_EVENT
+                (music["flags"] & (packet.FLAG_EVENT | packet.FLAG_MUTED)) == packet.FLAG_EVENT
             ]
             if len(onsets):
                 self.reactions.music_onset(int(onsets.max()))
@@ -200,12 +202,12 @@ class Engine:
             slots = None
             if referenced:  # the complete buckets are the same slots, less the one filling
                 valid, means = self.agg.slot_levels(t)
-                slots = S.RefSlots(
+                slots = sentiment.RefSlots(
                     (valid, means),
                     (valid & ~self.agg.filling(t), means),
                     self.agg.bucket_levels(t),
                 )
-            view = S.band_view(
+            view = sentiment.band_view(
                 recent,
                 base,
                 self.agg.last_ms,
@@ -217,12 +219,12 @@ class Engine:
             )
             muted = int(
                 (
-                    (recent[:, A.F_MUTED] > 0)
+                    (recent[:, aggregate.F_MUTED] > 0)
                     & ~view.active
                     & (t - self.agg.last_ms <= self.model.age_out_ms)
                 ).sum()
             )
-        every = S.zone_scores(view, self.registry.zone_of, self.registry.zones, self.model)
+        every = sentiment.zone_scores(view, self.registry.zone_of, self.registry.zones, self.model)
         evidence = _evidence(self.registry.is_reference, view)
         with self.lock:  # the fast path: a reaction is reported beside the score (reaction.py)
             if record:
@@ -231,7 +233,7 @@ class Engine:
         zones = [every[z] for z in self.crowd_zones]
         shares = [reaction["zones"][z]["share"] for z in self.crowd_zones]
         loss = self._loss(recent, view, t)
-        venue, conf = S.venue_score(zones, self.model)
+        venue, conf = sentiment.venue_score(zones, self.model)
         if record:
             self.history.push(t, [venue, *[z.score for z in zones]])
         if self._trend_at is None or abs(t - self._trend_at) >= 1000:  # a slope needs no 10 Hz
@@ -267,12 +269,12 @@ class Engine:
         return snap
 
     def _loss(
-        self, recent: npt.NDArray[np.int64], view: S.BandView, t: int
+        self, recent: npt.NDArray[np.int64], view: sentiment.BandView, t: int
     ) -> list[dict[str, float | None]]:
         """Per zone: delivery, loss (sent and lost) and held (never sent, by the
         rate control's design), from the last few seconds (gateway/delivery.py)."""
-        window = (A.N_FINE - 1) * A.FINE_MS + t % A.FINE_MS
-        every = D.zone_delivery(
+        window = (aggregate.N_FINE - 1) * aggregate.FINE_MS + t % aggregate.FINE_MS
+        every = delivery.zone_delivery(
             recent,
             view.active,
             self.registry.zone_of,
@@ -289,13 +291,13 @@ class Engine:
         t = at_ms if at_ms is not None else now_ms()
         with self.lock:
             recent, _base = self.agg.window(t)
-            window = (A.N_FINE - 1) * A.FINE_MS + t % A.FINE_MS
+            window = (aggregate.N_FINE - 1) * aggregate.FINE_MS + t % aggregate.FINE_MS
             self.adv_ms = ratecontrol.adv_interval_ms(
                 self.agg.last_ms,
                 self.registry.zone_of,
                 len(self.registry.zones),
                 t,
-                recent[:, A.F_DUR].astype(np.float64),
+                recent[:, aggregate.F_DUR].astype(np.float64),
                 window,
                 self.adv_ms,
             )
@@ -311,7 +313,7 @@ class Engine:
             }
 
 
-def _evidence(is_reference: npt.NDArray[np.bool_], view: S.BandView) -> dict[str, Any]:
+def _evidence(is_reference: npt.NDArray[np.bool_], view: sentiment.BandView) -> dict[str, Any]:
     """What the score stands on, for the console and the API: the music reference,
     or the bands' own evidence only (lower confidence), and why."""
     if not is_reference.any():

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from wristband import packet as P
+from wristband import packet
 from wristband.schedule import Schedule
 
 log = logging.getLogger("crowdpulse.gateway")
@@ -99,9 +99,9 @@ class LineIn:
         event = self.pipe.event()
         ms = self.sched.frame(event)
         if ms:
-            codes = self.pipe.finish(ms, flags=P.FLAG_EVENT if event else 0)
+            codes = self.pipe.finish(ms, flags=packet.FLAG_EVENT if event else 0)
             now = self.clock()
-            report = P.encode_codes(self.key, P.epoch_of(now), self.counter, codes)
+            report = packet.encode_codes(self.key, packet.epoch_of(now), self.counter, codes)
             self.counter = (self.counter + 1) & 0xFFFF
             self.reports += 1
             self.sink(report, int(now * 1000))

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from pythonosc.udp_client import SimpleUDPClient
 
-from wristband import packet as P
+from wristband import packet
 
 log = logging.getLogger("crowdpulse.gateway")
 REACTION_WINDOW_MS = 1000
@@ -48,7 +48,7 @@ class Reactions:
 
     def add(self, records: npt.NDArray[np.void]) -> None:
         """Accepted report records (gateway.aggregate.RECORD) from any ingest thread."""
-        hot = records[(records["flags"] & P.FLAG_EVENT) != 0]
+        hot = records[(records["flags"] & packet.FLAG_EVENT) != 0]
         if len(hot):
             with self.lock:
                 np.maximum.at(self.onset_ms, hot["band"], hot["arrival_ms"])

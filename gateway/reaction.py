@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.special import bdtrc
 
-from wristband import packet as P
+from wristband import packet
 
 BUCKET_MS = 5
 N_BUCKETS = 32  # 160 ms of history
@@ -100,14 +100,14 @@ class Detector:
         if len(records) == 0:
             return []
         flags = records["flags"]
-        keep = (flags & P.FLAG_MUTED) == 0  # heartbeats carry no sound
+        keep = (flags & packet.FLAG_MUTED) == 0  # heartbeats carry no sound
         if not keep.all():
             records, flags = records[keep], flags[keep]
             if len(records) == 0:
                 return []
         base = self.rows if direct else 0
         zone = self.zone_of[records["band"]].astype(np.int64)
-        ev = (flags & P.FLAG_EVENT) != 0
+        ev = (flags & packet.FLAG_EVENT) != 0
         row = base + np.concatenate([zone, np.full(len(zone), self.rows - 1)])
         arrival = np.concatenate([records["arrival_ms"], records["arrival_ms"]])
         ev2 = np.concatenate([ev, ev])

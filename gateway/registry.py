@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from crowdpulse.gateway.batch import mask_rows
 from crowdpulse.gateway.hmac import KeyState
-from wristband import packet as P
+from wristband import packet
 
 
 class Registry:
@@ -40,7 +40,7 @@ class Registry:
             raise ValueError(f"reference band {sorted(unknown)[0]} is not in the fleet")
         self.is_reference = np.zeros(len(self.band_ids), dtype=bool)
         self.is_reference[[self.index[b] for b in references]] = True
-        keys = b"".join(P.band_key(venue_key, b) for b in self.band_ids)
+        keys = b"".join(packet.band_key(venue_key, b) for b in self.band_ids)
         self.keys = np.frombuffer(keys, dtype=np.uint8).reshape(-1, 16)
         self.hmac = KeyState(self.keys)
         self._tables: dict[
@@ -62,15 +62,15 @@ class Registry:
         return pre.astype(np.uint32) @ weights
 
     def ids_for_epoch(self, epoch: int) -> npt.NDArray[np.uint32]:
-        return self._derived(P.ID_LABEL, epoch, 4)
+        return self._derived(packet.ID_LABEL, epoch, 4)
 
     def field_masks(self, epoch: int) -> npt.NDArray[np.uint8]:
         """packet.field_mask of every band in this epoch, (bands, MASK_SIZE) (cached)."""
         masks = self._masks.get(epoch)
         if masks is None:
-            msg = np.frombuffer(P.FIELD_LABEL + struct.pack(">I", epoch), np.uint8)
+            msg = np.frombuffer(packet.FIELD_LABEL + struct.pack(">I", epoch), np.uint8)
             msgs = np.broadcast_to(msg, (len(self), len(msg)))
-            masks = self.hmac.prefix(msgs, np.arange(len(self), dtype=np.int64), P.MASK_SIZE)
+            masks = self.hmac.prefix(msgs, np.arange(len(self), dtype=np.int64), packet.MASK_SIZE)
             if len(self._masks) > 8:
                 self._masks.clear()
             self._masks[epoch] = masks
@@ -94,7 +94,7 @@ class Registry:
         """packet.seq_offset of every band in this epoch (cached with the id tables)."""
         offsets = self._offsets.get(epoch)
         if offsets is None:
-            offsets = self._derived(P.SEQ_LABEL, epoch, 2).astype(np.int64)
+            offsets = self._derived(packet.SEQ_LABEL, epoch, 2).astype(np.int64)
             if len(self._offsets) > 8:
                 self._offsets.clear()
             self._offsets[epoch] = offsets

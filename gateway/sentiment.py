@@ -23,7 +23,7 @@ import numpy.typing as npt
 
 from crowdpulse.gateway import aggregate as agg
 from crowdpulse.gateway import reference
-from wristband import packet as P
+from wristband import packet
 
 F64 = npt.NDArray[np.float64]
 Slots = tuple[
@@ -145,17 +145,17 @@ def _sound(
     now_ms: int,
 ) -> tuple[F64, npt.NDArray[np.bool_], int | None]:
     """(crowd sound engagement, scored against a reference, the reference) per band."""
-    db = levels[:, reference.BANDS] * P.LEVEL_STEP_DB
-    fluct = levels[:, FLUCT] * P.TEXTURE_STEP_DB
+    db = levels[:, reference.BANDS] * packet.LEVEL_STEP_DB
+    fluct = levels[:, FLUCT] * packet.TEXTURE_STEP_DB
     # without a reference: the band's own baseline stands for the music
-    own_music = base[:, reference.BANDS] * P.LEVEL_STEP_DB
+    own_music = base[:, reference.BANDS] * packet.LEVEL_STEP_DB
     if floors is not None:
         own_music = floors.baseline(own_music, alive, now_ms)
     own = reference.residual(db, own_music, np.ones(len(db), bool))
-    drop = (base[:, TONAL] - levels[:, TONAL]) * P.TONAL_STEP
+    drop = (base[:, TONAL] - levels[:, TONAL]) * packet.TONAL_STEP
     noisy = np.clip(drop / m.tonal_drop, 0.0, 1.0)
     sound = _crowd_sound(
-        own, fluct - base[:, FLUCT] * P.TEXTURE_STEP_DB, m.own_mid_db, m.own_width_db, m
+        own, fluct - base[:, FLUCT] * packet.TEXTURE_STEP_DB, m.own_mid_db, m.own_width_db, m
     ) * (m.tonal_blind + (1.0 - m.tonal_blind) * noisy)
     referenced = np.zeros(len(db), bool)
     ref = None if slots is None else reference.pick(slots.coarse[0], refs, alive)
@@ -204,7 +204,8 @@ def band_view(
     claps = np.maximum(claps - usual, 0.0)
     mdur = recent[:, agg.F_MOTDUR].astype(np.float64)
     motion = (
-        np.where(mdur > 0, recent[:, agg.F_MOT] / np.where(mdur > 0, mdur, 1), 0) * P.MOTION_STEP_G
+        np.where(mdur > 0, recent[:, agg.F_MOT] / np.where(mdur > 0, mdur, 1), 0)
+        * packet.MOTION_STEP_G
     )
     x = (
         m.clap_per_s * claps
@@ -213,7 +214,7 @@ def band_view(
     )
     engagement = 1.0 - (1.0 - sound) * np.exp(-x)
     weight = np.where(active, np.exp(-np.maximum(age, 0) / m.freshness_ms), 0.0)
-    laeq = P.level_db(levels[:, 0])
+    laeq = packet.level_db(levels[:, 0])
     return BandView(active, weight, np.asarray(laeq), np.asarray(engagement), referenced)
 
 

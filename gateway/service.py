@@ -22,10 +22,14 @@ import numpy as np
 import numpy.typing as npt
 import paho.mqtt.client as mqtt
 
-from crowdpulse.gateway import aggregate as A
-from crowdpulse.gateway import brokerprobe, homeassistant, rejections
-from crowdpulse.gateway import delivery as D
-from crowdpulse.gateway import sentiment as S
+from crowdpulse.gateway import (
+    aggregate,
+    brokerprobe,
+    delivery,
+    homeassistant,
+    rejections,
+    sentiment,
+)
 from crowdpulse.gateway.engine import Engine, now_ms
 from crowdpulse.gateway.errors import InputErrors, LogCounter
 from crowdpulse.gateway.linein import LineIn
@@ -35,7 +39,7 @@ from crowdpulse.gateway.selection import Selection
 from crowdpulse.gateway.store import Store
 from crowdpulse.gateway.venue import LINE_IN_ID, VenueConfig
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from wristband import packet as P
+from wristband import packet
 
 log = logging.getLogger("crowdpulse.gateway")
 URGENT_GAP_S = 0.02  # onset ticks: at most 50 a second, whatever the crowd does
@@ -55,7 +59,7 @@ class Gateway:
         self.broker = broker
         self.share_group = share_group
         self.worker = worker
-        model = S.Model(
+        model = sentiment.Model(
             k_anonymity=cfg.k_anonymity,
             age_out_ms=int(cfg.age_out_s * 1000),
             zone_weights={z.name: z.weight for z in cfg.zones},
@@ -89,7 +93,7 @@ class Gateway:
         self._unacked: set[int] = set()
         self._threads: list[threading.Thread] = []
         self.relays: dict[str, dict[str, Any]] = {}
-        self.relay_bands = D.RelayBands(len(registry))  # how many bands each relay hears
+        self.relay_bands = delivery.RelayBands(len(registry))  # how many bands each relay hears
         # what /api/health and the console tell (gateway/health.py)
         self.ca_file = ca_file
         self.relay_batch_at: dict[str, float] = {}  # relay -> monotonic time of its last batch
@@ -297,10 +301,10 @@ class Gateway:
             parts[3] == b"gateway" and parts[4] == b"accepted" and parts[-1] != self.worker.encode()
         ):
             payload = bytes(msg.payload)
-            if len(payload) % A.RECORD.itemsize != 0:
+            if len(payload) % aggregate.RECORD.itemsize != 0:
                 self.errors.count("mqtt", "accepted_bad_size")
                 return
-            records = np.frombuffer(payload, A.RECORD)
+            records = np.frombuffer(payload, aggregate.RECORD)
             merged, bad = self.engine.merge(records)
             self.merged += merged
             if bad:
@@ -394,7 +398,7 @@ class Gateway:
         # bands flag the report that starts a reaction (a clap burst, a cheer
         # swell) and send it at once; waiting for the next tick would add up
         # to a whole tick period to the crowd-to-score latency
-        flagged = len(rec) > 0 and bool((rec["flags"] & P.FLAG_EVENT).any())
+        flagged = len(rec) > 0 and bool((rec["flags"] & packet.FLAG_EVENT).any())
         if flagged and self.osc is not None:
             self.osc.reactions.add(rec[~self.engine.registry.is_reference[rec["band"]]])
         if self.engine.take_reaction():
@@ -424,7 +428,7 @@ class Gateway:
         while not self.stop_event.is_set():
             start, cpu = time.perf_counter(), time.thread_time()
             snap = self.engine.tick()
-            snap["relays"] = D.relay_rows(self.relays, self.relay_bands.counts(snap["t"]))
+            snap["relays"] = delivery.relay_rows(self.relays, self.relay_bands.counts(snap["t"]))
             took = 1000 * (time.perf_counter() - start)
             self.tick_ms = (self.tick_ms + [took])[-1000:]
             # the tick's own CPU time beside its wall time: on a shared machine
@@ -456,7 +460,9 @@ class Gateway:
             self._threads.append(th)
         if self.cfg.line_in is not None:
             self.line_in = LineIn(
-                self.cfg.line_in, P.band_key(self.cfg.venue_key, LINE_IN_ID), self._line_in_report
+                self.cfg.line_in,
+                packet.band_key(self.cfg.venue_key, LINE_IN_ID),
+                self._line_in_report,
             )
             self.line_in.start()
         return self

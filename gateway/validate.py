@@ -13,12 +13,12 @@ import numpy.typing as npt
 
 from crowdpulse.gateway.batch import Reason, Reports
 from crowdpulse.gateway.registry import Registry
-from wristband import packet as P
+from wristband import packet
 
 REASONS = ("format", "unknown_id", "bad_tag", "stale", "duplicate", "replay", "rate")
 _FORMAT, _UNKNOWN, _BAD_TAG, _STALE, _DUP, _REPLAY, _RATE = range(7)
-TAG_SIZE = P.TAG_SIZE
-BODY_SIZE = P.BODY_SIZE
+TAG_SIZE = packet.TAG_SIZE
+BODY_SIZE = packet.BODY_SIZE
 
 
 @numba.njit(nogil=True, cache=True)
@@ -124,7 +124,7 @@ class Validator:
         """(status: 1 accepted, 2 duplicate, 0 refused; band index; the band's report
         counter; the epoch of its on-air id) for a batch.  Replay and order are judged on the counter, which runs
         on across id epochs, while the seq on air jumps at each (packet.seq_offset)."""
-        epoch = P.epoch_of(now_ms // 1000)
+        epoch = packet.epoch_of(now_ms // 1000)
         band, id_epoch = self.registry.lookup(reps.onair, epoch)
         fmt_ok = reps.reason == Reason.OK
         band = np.where(fmt_ok, band, -1)

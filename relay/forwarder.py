@@ -26,7 +26,7 @@ from crowdpulse.relay.scanner import (
     is_fatal_at_start,
 )
 from crowdpulse.relay.uplink import Log, Record, Uplink, encode_batches
-from wristband import packet as P
+from wristband import packet
 
 EVENT_GAP_S = 0.005  # early (onset) batches: at most 200 a second
 
@@ -71,14 +71,14 @@ class Stats:
 
 def parse_advert(manufacturer_data: Mapping[int, bytes]) -> tuple[bytes, Hashable] | str:
     """(report, dedup key) for a band report; else "ignored" or "malformed"."""
-    if P.COMPANY_ID not in manufacturer_data:
+    if packet.COMPANY_ID not in manufacturer_data:
         return "ignored"
-    data = bytes(manufacturer_data[P.COMPANY_ID])
-    if len(data) == P.BEACON_SIZE and data[0] == P.BEACON_TYPE:
+    data = bytes(manufacturer_data[packet.COMPANY_ID])
+    if len(data) == packet.BEACON_SIZE and data[0] == packet.BEACON_TYPE:
         return "ignored"  # another relay's command beacon, not a report
     try:
-        report = P.Report(data)  # the current protocol only: an old band is malformed here
-    except P.PacketError:
+        report = packet.Report(data)  # the current protocol only: an old band is malformed here
+    except packet.PacketError:
         return "malformed"
     return data, (report.onair, report.seq)
 
@@ -200,7 +200,7 @@ class Relay:
         else:
             self._pending.append((report, _rssi(adv), _now_ms()))
             self.stats.forwarded += 1
-            if P.flags_of(report) & P.FLAG_EVENT:
+            if packet.flags_of(report) & packet.FLAG_EVENT:
                 self._flush_soon()
 
     def _flush_soon(self) -> None:

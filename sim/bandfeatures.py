@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from crowdpulse import mpy
 from crowdpulse.sim import twin
-from wristband import packet as P
+from wristband import packet
 from wristband.schedule import Schedule
 
 RATE = 16000
@@ -59,7 +59,7 @@ def on_twin(
         event = pipe.event()
         ms = sched.frame(event)
         if ms:
-            codes = bytes(pipe.finish(ms, flags=P.FLAG_EVENT if event else 0))
+            codes = bytes(pipe.finish(ms, flags=packet.FLAG_EVENT if event else 0))
             yield Interval(start, codes, bytes(pipe.extra))
             start = (f + 1) * FRAME
     done = frames * FRAME
@@ -94,7 +94,7 @@ def decoded(
     iv: Interval, key: bytes = bytes(16), epoch: int = 0, seq: int = 0
 ) -> dict[str, object]:
     """The interval as a report's decoded fields (through the real packet code)."""
-    report = P.decode(P.encode_codes(key, epoch, seq & 0xFFFF, iv.codes), key, epoch)
+    report = packet.decode(packet.encode_codes(key, epoch, seq & 0xFFFF, iv.codes), key, epoch)
     fields = report.as_dict()
     for k in ("version", "onair", "seq"):
         fields.pop(k)
@@ -105,7 +105,7 @@ def diagnostics(iv: Interval) -> dict[str, float]:
     """What the band computes but does not send (docs/dsp.md): for evaluation only."""
     x = iv.extra
     return {
-        "lafmax_db": P.level_db(x[0]),
+        "lafmax_db": packet.level_db(x[0]),
         "applause": round(x[1] / 255.0, 4),
         "voice_excess_db": x[2] * 0.25,
         "onset_rate": round(x[3] * 0.1, 1),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crowdpulse.sim import signals as S
+from crowdpulse.sim import signals
 
 
 @dataclass(frozen=True)
@@ -23,11 +23,11 @@ class Clip:
 
 
 def music_at_band(dur: float, rng: np.random.Generator, room: bool = True) -> np.ndarray:
-    music = S.drum_music(dur, rng)
+    music = signals.drum_music(dur, rng)
     if room:
-        ir = S.room_ir(rng, rt60=rng.uniform(0.5, 1.2), drr_db=rng.uniform(-3.0, 6.0))
-        music = S.through_room(music, ir)
-    return S.at_level(music, rng.uniform(-24.0, -14.0))
+        ir = signals.room_ir(rng, rt60=rng.uniform(0.5, 1.2), drr_db=rng.uniform(-3.0, 6.0))
+        music = signals.through_room(music, ir)
+    return signals.at_level(music, rng.uniform(-24.0, -14.0))
 
 
 def clip(
@@ -42,13 +42,13 @@ def clip(
     onsets: list[int] = []
     t = rng.uniform(0.5, 1.0)
     while t < dur - 0.5:
-        onsets.append(S.seconds(t))
+        onsets.append(signals.seconds(t))
         t += rng.exponential(1 / rate_hz) + 0.12  # nobody claps faster than ~8 Hz
     snrs = rng.uniform(snr[0], snr[1], len(onsets))
-    near = S.room_ir(rng, rt60=rng.uniform(0.5, 1.2), drr_db=rng.uniform(12.0, 25.0))
+    near = signals.room_ir(rng, rt60=rng.uniform(0.5, 1.2), drr_db=rng.uniform(12.0, 25.0))
     ms = float(np.mean(music**2))
-    claps = S.clap_track(n, onsets, rng, near, list(snrs), ms)
-    return Clip(S.to_int16(np.clip(music + claps, -1, 1)), np.array(onsets), snrs)
+    claps = signals.clap_track(n, onsets, rng, near, list(snrs), ms)
+    return Clip(signals.to_int16(np.clip(music + claps, -1, 1)), np.array(onsets), snrs)
 
 
 def match(truth: np.ndarray, found: np.ndarray, tol: int) -> tuple[int, int, int]:

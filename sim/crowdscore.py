@@ -20,8 +20,8 @@ import numpy.typing as npt
 from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim import signals as S
-from wristband import packet as P
+from crowdpulse.sim import signals
+from wristband import packet
 
 T0_MS = 1_800_000_000_000  # a fixed simulated epoch, for repeatable ids
 BATCH_MS = 50
@@ -43,14 +43,14 @@ def band_mixes(
     """What each of n bands hears: the scene at its own gain and delay, its own
     noise floor, and (optionally) its wearer's own sounds."""
     for i in range(n):
-        gain = S.db_to_gain(rng.uniform(-8.0, 4.0))
-        delay = int(rng.integers(0, S.seconds(0.03)))
+        gain = signals.db_to_gain(rng.uniform(-8.0, 4.0))
+        delay = int(rng.integers(0, signals.seconds(0.03)))
         x = np.zeros_like(scene)
         x[delay:] = scene[: len(scene) - delay] * gain
-        x += S.db_to_gain(rng.uniform(-75.0, -65.0)) * rng.standard_normal(len(x))
+        x += signals.db_to_gain(rng.uniform(-75.0, -65.0)) * rng.standard_normal(len(x))
         if personal is not None:
             x += personal(i, rng)[: len(x)]
-        yield S.to_int16(np.clip(x, -1.0, 1.0))
+        yield signals.to_int16(np.clip(x, -1.0, 1.0))
 
 
 def reports(
@@ -65,7 +65,7 @@ def reports(
         seq = int(rng.integers(0, 65536))
         for iv in BF.on_twin(audio):
             end_ms = t0_ms + (iv.start_sample * 1000) // 16000 + iv.codes[0] * 10
-            report = P.encode_codes(key, P.epoch_of(end_ms // 1000), seq, iv.codes)
+            report = packet.encode_codes(key, packet.epoch_of(end_ms // 1000), seq, iv.codes)
             seq = (seq + 1) & 0xFFFF
             out.append(BandReport(end_ms + int(rng.integers(1, 15)), b, report))
     out.sort(key=lambda r: r.arrival_ms)
@@ -94,7 +94,7 @@ def replay(
                 batch.append((stream[i].report, -60, stream[i].arrival_ms))
             i += 1
         if batch:
-            engine.ingest_batch(P.encode_batch(batch, batch[0][2]), at_ms=t)
+            engine.ingest_batch(packet.encode_batch(batch, batch[0][2]), at_ms=t)
         if t >= next_tick:
             snaps.append(engine.tick(t))
             next_tick += tick_ms
@@ -138,7 +138,7 @@ def score(
     mixes = band_mixes(scene, devices, rng)
     if music is not None:
         n = min(len(music), len(scene))
-        mixes = itertools.chain(mixes, [S.to_int16(np.clip(music[:n], -1.0, 1.0))])
+        mixes = itertools.chain(mixes, [signals.to_int16(np.clip(music[:n], -1.0, 1.0))])
     return engine, replay(engine, reports(mixes, keys, rng))
 
 

@@ -26,7 +26,7 @@ import numpy.typing as npt
 from crowdpulse.sim.acoustics import Floor
 from crowdpulse.sim.crowd import Actions
 from crowdpulse.sim.fastcal import Calibration, Sound
-from wristband import packet as P
+from wristband import packet
 
 __all__ = ["Calibration", "Emitter", "Sound", "db", "power"]
 
@@ -259,7 +259,7 @@ class Emitter:
         frames = np.maximum(np.round(interval_s / FRAME_S), 1)
         motion = np.where(has, act.motion_g[p] + beats * c.jolt_motion_g / frames, np.nan)
         imu_claps = np.where(has, beats, 0).astype(np.int64)
-        flags = np.where(event, P.FLAG_EVENT, 0)
+        flags = np.where(event, packet.FLAG_EVENT, 0)
         return self.encode(mix, claps, imu_claps, motion, flags)
 
     def reference_codes(
@@ -269,10 +269,10 @@ class Emitter:
         (level_db on the DSP's scale).  Between tracks the line carries nothing."""
         iv = np.array([interval_s])
         if not music_on:
-            out = np.zeros((1, P.N_CODES), np.uint8)
+            out = np.zeros((1, packet.N_CODES), np.uint8)
             out[:, 0] = _interval_code(iv)
-            out[:, 8] = P.MOTION_ABSENT
-            out[:, 10] = P.BATTERY_UNKNOWN << 4
+            out[:, 8] = packet.MOTION_ABSENT
+            out[:, 10] = packet.BATTERY_UNKNOWN << 4
             return out
         c = self.cal
         bg_db, bg, dev = self._background(
@@ -317,22 +317,24 @@ class Emitter:
         clip = c.clip_k * over
         tonal = tonal - c.clip_tonal_k * over
         n = len(m.bg_db)
-        out = np.zeros((n, P.N_CODES), np.uint8)
+        out = np.zeros((n, packet.N_CODES), np.uint8)
         out[:, 0] = _interval_code(m.interval_s)
         out[:, 1] = _level(db(laeq) - clip)
         out[:, 2] = _level(db(sub["voice"]) - clip)
         out[:, 3] = _level(read_floor(db(sub["mid"]), c.mid_floor) - clip)
         out[:, 4] = _level(db(sub["low"]) - clip - c.clip_low_k * over)
         out[:, 5] = _level(read_floor(db(sub["top"]), c.top_floor) - clip)
-        out[:, 6] = np.clip(np.round(tonal / P.TONAL_STEP), 0, 255)
-        out[:, 7] = np.clip(np.round(fluct / P.TEXTURE_STEP_DB), 0, 255)
+        out[:, 6] = np.clip(np.round(tonal / packet.TONAL_STEP), 0, 255)
+        out[:, 7] = np.clip(np.round(fluct / packet.TEXTURE_STEP_DB), 0, 255)
         out[:, 8] = np.where(
             np.isnan(motion_g),
-            P.MOTION_ABSENT,
-            np.clip(np.round(np.nan_to_num(motion_g) / P.MOTION_STEP_G), 0, 254),
+            packet.MOTION_ABSENT,
+            np.clip(np.round(np.nan_to_num(motion_g) / packet.MOTION_STEP_G), 0, 254),
         )
-        out[:, 9] = (np.minimum(claps, P.COUNT_MAX) << 4) | np.minimum(imu_claps, P.COUNT_MAX)
-        out[:, 10] = (P.BATTERY_UNKNOWN << 4) | flags
+        out[:, 9] = (np.minimum(claps, packet.COUNT_MAX) << 4) | np.minimum(
+            imu_claps, packet.COUNT_MAX
+        )
+        out[:, 10] = (packet.BATTERY_UNKNOWN << 4) | flags
         return out
 
 
@@ -345,9 +347,13 @@ def _pattern(bpm: int) -> F64:
 
 
 def _interval_code(interval_s: F64) -> npt.NDArray[np.int64]:
-    code = np.clip(np.round(np.asarray(interval_s, np.float64) * 1000 / P.INTERVAL_STEP_MS), 1, 255)
+    code = np.clip(
+        np.round(np.asarray(interval_s, np.float64) * 1000 / packet.INTERVAL_STEP_MS), 1, 255
+    )
     return np.asarray(code, np.int64)
 
 
 def _level(x: F64) -> npt.NDArray[np.int64]:
-    return np.clip(np.round((x - P.LEVEL_OFFSET_DB) / P.LEVEL_STEP_DB), 0, 255).astype(np.int64)
+    return np.clip(np.round((x - packet.LEVEL_OFFSET_DB) / packet.LEVEL_STEP_DB), 0, 255).astype(
+        np.int64
+    )

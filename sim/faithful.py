@@ -32,18 +32,17 @@ import paho.mqtt.client as mqtt
 
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 from crowdpulse.selector.library import Track
-from crowdpulse.sim import scene as A
-from crowdpulse.sim import signals as S
+from crowdpulse.sim import scene, signals
 from crowdpulse.sim.crowd import Actions, Crowd
 from crowdpulse.sim.runner import REFERENCE_ID, SimRun
 from crowdpulse.sim.scenario import Scenario
 from crowdpulse.sim.session import BrokerDown, Result, truth_row, why_not_connected
 from crowdpulse.sim.virtualband import Medium, VirtualBand, band_config, cpu_seconds
-from wristband import packet as P
+from wristband import packet
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
-RATE = A.RATE
+RATE = scene.RATE
 BLOCK_FRAMES = 5  # 50 ms of sound per write: fewer wake-ups for the host
 STARTERS = 8  # bands booting at once
 
@@ -75,7 +74,7 @@ class Mixer:
     def __init__(self, run: SimRun) -> None:
         n = len(run.band_ids)
         self.run, self.lv = run, run.floor
-        self.bank = A.bank()
+        self.bank = scene.bank()
         self.origin = time.monotonic()
         rng = np.random.default_rng(run.sc.seed + 7)
         self.offset = rng.integers(0, self.bank.loop, (n, 3))  # each band's own neighbours
@@ -99,7 +98,7 @@ class Mixer:
         run, crowd, lv = self.run, self.run.crowd, self.lv
         if crowd.track is not self._track:
             self._track, self._track_pos = crowd.track, self.now_sample()
-        music = A.music_loop(int(round(crowd.track.bpm))) if crowd.track is not None else None
+        music = scene.music_loop(int(round(crowd.track.bpm))) if crowd.track is not None else None
         zone, nz = run.zone_of, len(run.sc.zones)
         count = np.maximum(np.bincount(zone, weights=crowd.present, minlength=nz), 1)
 
@@ -107,7 +106,7 @@ class Mixer:
             return np.asarray((np.bincount(zone, weights=x, minlength=nz) / count)[zone])
 
         def power(db: float) -> float:
-            return float(A.amplitude(db)) ** 2
+            return float(scene.amplitude(db)) ** 2
 
         g_tex = np.sqrt(
             np.stack(
@@ -120,7 +119,9 @@ class Mixer:
                 axis=1,
             )
         )
-        g_music = A.amplitude(run.emitter.music_db) if music is not None else np.zeros(len(zone))
+        g_music = (
+            scene.amplitude(run.emitter.music_db) if music is not None else np.zeros(len(zone))
+        )
         self.mix = Mix(music, self._track_pos, g_music, g_tex, act.clapping.copy())
 
     def block(self, b: int, n: int) -> npt.NDArray[np.int16]:
@@ -130,7 +131,7 @@ class Mixer:
             self.pos[b] = self.first[b] = self.now_sample()
         p = int(self.pos[b])
         self.pos[b] = p + n
-        out = np.float32(A.amplitude(self.lv.quiet_db)) * _loop(bank.noise, p, n)
+        out = np.float32(scene.amplitude(self.lv.quiet_db)) * _loop(bank.noise, p, n)
         for s in range(3):
             if m.g_tex[b, s] > 0:
                 out += np.float32(m.g_tex[b, s]) * _loop(
@@ -139,8 +140,8 @@ class Mixer:
         if m.music is not None:
             out += np.float32(m.g_music[b]) * _loop(m.music, p - m.track_pos, n)
             if m.clapping[b]:
-                self._claps(out, b, p, m.track_pos, len(m.music) / A.MUSIC_BEATS)
-        return S.to_int16(np.clip(out, -1.0, 1.0).astype(np.float64))
+                self._claps(out, b, p, m.track_pos, len(m.music) / scene.MUSIC_BEATS)
+        return signals.to_int16(np.clip(out, -1.0, 1.0).astype(np.float64))
 
     def reference_block(self, n: int) -> npt.NDArray[np.int16]:
         """The music reference's next n samples: the mix itself, dry, at line level
@@ -151,15 +152,15 @@ class Mixer:
         p, self.ref_pos = self.ref_pos, self.ref_pos + n
         if m.music is None or self._track is None:
             return np.zeros(n, np.int16)
-        dry = A.music_loop(int(round(self._track.bpm)), dry=True)
-        out = np.float32(A.amplitude(self.lv.line_db)) * _loop(dry, p - m.track_pos, n)
-        return S.to_int16(np.clip(out, -1.0, 1.0).astype(np.float64))
+        dry = scene.music_loop(int(round(self._track.bpm)), dry=True)
+        out = np.float32(scene.amplitude(self.lv.line_db)) * _loop(dry, p - m.track_pos, n)
+        return signals.to_int16(np.clip(out, -1.0, 1.0).astype(np.float64))
 
     def _claps(self, out: F32, b: int, p: int, track_pos: int, beat: float) -> None:
         """The wearer's claps on the beat, with the tail of one begun in the last block."""
         n, length = len(out), self.bank.claps.shape[1]
         start = track_pos + int(self.clap_lag[b])
-        gain = np.float32(A.amplitude(self.clap_db[b]))
+        gain = np.float32(scene.amplitude(self.clap_db[b]))
         for k in range(
             max(0, int(np.ceil((p - length - start) / beat))), int((p + n - 1 - start) // beat) + 1
         ):
@@ -240,12 +241,16 @@ class _Relay:
             del self.medium.adverts[: len(heard)]  # the medium only appends: this is what we took
             batches: dict[int, list[tuple[bytes, int, int]]] = {}
             for _t, addr, adv in heard:
-                report = P.manufacturer_data(adv)
-                if report is None or len(report) != P.REPORT_SIZE or self.last.get(addr) == report:
+                report = packet.manufacturer_data(adv)
+                if (
+                    report is None
+                    or len(report) != packet.REPORT_SIZE
+                    or self.last.get(addr) == report
+                ):
                     continue
                 self.last[addr] = report
                 ms = int(time.time() * 1000)
-                b = self._band(P.decode(report).onair, P.epoch_of(ms // 1000))
+                b = self._band(packet.decode(report).onair, packet.epoch_of(ms // 1000))
                 if b is None:
                     continue
                 up = np.flatnonzero(
@@ -256,11 +261,11 @@ class _Relay:
                     continue
                 batches.setdefault(int(up[b % len(up)]), []).append((report, -60, ms))
             for r, recs in batches.items():
-                for i in range(0, len(recs), P.BATCH_MAX):
-                    part = recs[i : i + P.BATCH_MAX]
+                for i in range(0, len(recs), packet.BATCH_MAX):
+                    part = recs[i : i + packet.BATCH_MAX]
                     self.client.publish(
                         topic(self.venue, "relay", self.run.relay_ids[r], "batch"),
-                        P.encode_batch(part, part[0][2]),
+                        packet.encode_batch(part, part[0][2]),
                     )
                 self.res.reports_relayed += len(recs)
 

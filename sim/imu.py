@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crowdpulse.sim.acoustics import Floor
-from wristband import packet as P
+from wristband import packet
 from wristband.motion import Motion
 
 F64 = npt.NDArray[np.float64]
@@ -67,7 +67,7 @@ class ImuTwin:
         -1 after the last) and strength[j] their 0-1 strengths.  Bands without an IMU
         get (MOTION_ABSENT, 0)."""
         n = len(idx)
-        motion = np.full(n, P.MOTION_ABSENT, np.int64)
+        motion = np.full(n, packet.MOTION_ABSENT, np.int64)
         impacts = np.zeros(n, np.int64)
         swing = swing_amplitude(motion_g)
         w = 2 * np.pi * bpm / 60.0 / SAMPLES_PER_S

@@ -31,7 +31,7 @@ import numpy as np
 
 from crowdpulse.sim.twinhal import FRAME_MS, SKEW_MS, Advert, Ambience, Clock, Floor, Radio, Sound
 from wristband import config as band_config
-from wristband import packet as P
+from wristband import packet
 
 
 @dataclass
@@ -136,7 +136,7 @@ def night(
     pyrng = random.Random(seed)
     venue = bytes(range(32))
     first_epoch = 2_000_000
-    boundaries_ms = [(first_epoch + 1 + b) * P.EPOCH_S * 1000 for b in range(boundaries)]
+    boundaries_ms = [(first_epoch + 1 + b) * packet.EPOCH_S * 1000 for b in range(boundaries)]
     clock = Clock(boundaries_ms[0] - window_s * 1000)
     mod = firmware(clock, pyrng)
     ambience = Ambience(floor, nprng)
@@ -149,8 +149,8 @@ def night(
             "venue": "sniffed",
             "zone": "floor",
             "band_id": band_id,
-            "key": P.band_key(venue, band_id).hex(),
-            "command_key": P.command_key(venue).hex(),
+            "key": packet.band_key(venue, band_id).hex(),
+            "command_key": packet.command_key(venue).hex(),
             "transport": "ble",
             "interval_ms": 250,
             "window": [boundaries_ms[0] // 1000 - 3600, boundaries_ms[-1] // 1000 + 3600],
@@ -187,7 +187,7 @@ def night(
     truth = {}
     for i, b in enumerate(fleet):
         for e in range(first_epoch - 1, first_epoch + boundaries + 2):
-            truth[P.onair_id(b.cfg.key, e)] = i
+            truth[packet.onair_id(b.cfg.key, e)] = i
     return Night(
         capture,
         truth,

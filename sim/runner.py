@@ -26,7 +26,7 @@ from crowdpulse.sim.crowd import Crowd
 from crowdpulse.sim.emit import Emitter
 from crowdpulse.sim.radio import Medium
 from crowdpulse.sim.scenario import Scenario
-from wristband import packet as P
+from wristband import packet
 
 STEP_S = 0.05
 REFERENCE_ID = "REF"  # the music reference's band id (sim/crowdscore.py uses the same)
@@ -126,7 +126,7 @@ class SimRun:
         self.direct = self.rng.random(devices) < sc.mqtt_share
         self.group = np.arange(devices) % GROUPS
         self.seq = self.rng.integers(0, 65536, devices + len(refs))
-        self.latest = np.zeros((devices, P.REPORT_SIZE), np.uint8)
+        self.latest = np.zeros((devices, packet.REPORT_SIZE), np.uint8)
         self.has_report = np.zeros(devices, bool)
         self.last_report_t = np.zeros(devices)
         self.next_adv = self.rng.uniform(0, 0.1, devices)
@@ -362,7 +362,7 @@ class SimRun:
     def _sign(
         self, idx: npt.NDArray[np.int64], codes: npt.NDArray[np.uint8], now: float
     ) -> npt.NDArray[np.uint8]:
-        epoch = P.epoch_of(int(now))
+        epoch = packet.epoch_of(int(now))
         if epoch != self._epoch:
             self._epoch, self._ids = epoch, self.registry.ids_for_epoch(epoch)
         return sign(self.registry, self._ids, self.seq, idx, codes, epoch)
@@ -396,9 +396,9 @@ class SimRun:
         n = max(1, int(self.rogue_rate * STEP_S))
         ms = int((self.t0 + self.t) * 1000)
         fake = self.latest[:n].copy()
-        fake[:, P.BODY_SIZE :] = self.rng.integers(0, 256, (n, P.TAG_SIZE))
+        fake[:, packet.BODY_SIZE :] = self.rng.integers(0, 256, (n, packet.TAG_SIZE))
         fake[:, 5] = self.rng.integers(0, 256, n)
-        sink.batch("r-rogue", P.encode_batch([(f.tobytes(), -40, ms) for f in fake], ms), ms)
+        sink.batch("r-rogue", packet.encode_batch([(f.tobytes(), -40, ms) for f in fake], ms), ms)
 
 
 def sign(
@@ -414,14 +414,14 @@ def sign(
     offset (packet.seq_offset), the fields go behind the epoch's field mask
     (packet.field_mask); the counters move on."""
     offsets = registry.seq_offsets(epoch)
-    body = np.zeros((len(idx), P.BODY_SIZE), np.uint8)
-    body[:, 0] = P.VERSION
+    body = np.zeros((len(idx), packet.BODY_SIZE), np.uint8)
+    body[:, 0] = packet.VERSION
     body[:, 1:5] = ids[idx].astype(">u4").view(np.uint8).reshape(-1, 4)
     body[:, 5:7] = ((seq[idx] + offsets[idx]) & 0xFFFF).astype(">u2").view(np.uint8).reshape(-1, 2)
     body[:, 7:] = codes
     mask_rows(body, np.arange(len(idx)), registry.field_masks(epoch)[idx], sign=1)
     seq[idx] += 1
-    return np.concatenate([body, registry.hmac.prefix(body, idx, P.TAG_SIZE)], axis=1)
+    return np.concatenate([body, registry.hmac.prefix(body, idx, packet.TAG_SIZE)], axis=1)
 
 
 def relay_batch(
@@ -432,10 +432,12 @@ def relay_batch(
     rec = np.zeros(len(reports), RECORD_DTYPE)
     rec["dt_ms"] = np.clip(arrival_ms - base, 0, 0xFFFF)
     rec["rssi"] = rssi.astype(np.int8)
-    rec["length"] = P.REPORT_SIZE
+    rec["length"] = packet.REPORT_SIZE
     rec["report"] = np.ascontiguousarray(reports).view(rec["report"].dtype).reshape(-1)
     return (
-        struct.pack(P.BATCH_HEADER, P.BATCH_VERSION, P.BATCH_RECORD_SIZE, len(rec), base)
+        struct.pack(
+            packet.BATCH_HEADER, packet.BATCH_VERSION, packet.BATCH_RECORD_SIZE, len(rec), base
+        )
         + rec.tobytes()
     )
 

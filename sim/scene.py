@@ -32,14 +32,14 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.sim import signals as S
+from crowdpulse.sim import signals
 
-RATE = S.RATE
+RATE = signals.RATE
 FRAME = 160
 SPL_OF_FULL_SCALE_SINE = 120.0  # 94 dB SPL - (-26 dBFS): the INMP441's sensitivity
 LOOP_S = 4.0  # crowd textures: long enough that a band never hears a repeat it could lock onto
 MUSIC_BEATS = 8
-CLAP_LEN = S.seconds(0.09)
+CLAP_LEN = signals.seconds(0.09)
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -85,7 +85,7 @@ def _unit_a(x: F64) -> F32:
 def sing_texture(dur: float, rng: np.random.Generator, voices: int = 8) -> F64:
     """A few voices singing the same tune: sustained vowels on the notes of a
     pentatonic line, with vibrato, slightly out of time and tune with each other."""
-    n = S.seconds(dur)
+    n = signals.seconds(dur)
     t = np.arange(n) / RATE
     scale = np.array([0, 2, 4, 7, 9, 12])
     note_s = 0.5
@@ -126,23 +126,27 @@ class Bank:
 def bank(seed: int = 20261124) -> Bank:
     """The loops every band mixes from (about 2 s to make, once per process)."""
     rng = np.random.default_rng(seed)
-    n = S.seconds(LOOP_S)
-    fade = S.seconds(0.05)
-    app = S.crowd_applause(LOOP_S + 1.2, rng, people=300)
-    cheer = S.crowd_cheer(LOOP_S + 3.2, rng, voices=40)  # voices swell in over the first ~3 s
-    sing = S.through_room(sing_texture(LOOP_S + 1.2, rng), S.room_ir(rng, 0.9, drr_db=3.0))
+    n = signals.seconds(LOOP_S)
+    fade = signals.seconds(0.05)
+    app = signals.crowd_applause(LOOP_S + 1.2, rng, people=300)
+    cheer = signals.crowd_cheer(LOOP_S + 3.2, rng, voices=40)  # voices swell in over the first ~3 s
+    sing = signals.through_room(
+        sing_texture(LOOP_S + 1.2, rng), signals.room_ir(rng, 0.9, drr_db=3.0)
+    )
     tex = np.stack(
         [
-            _unit_a(_seamless(app, S.seconds(1.0), n, fade)),
-            _unit_a(_seamless(cheer, S.seconds(3.0), n, fade)),
-            _unit_a(_seamless(sing, S.seconds(1.0), n, fade)),
+            _unit_a(_seamless(app, signals.seconds(1.0), n, fade)),
+            _unit_a(_seamless(cheer, signals.seconds(3.0), n, fade)),
+            _unit_a(_seamless(sing, signals.seconds(1.0), n, fade)),
         ]
     )
-    noise = _unit_a(S.pink_noise(2.0, rng))
-    w = S.seconds(0.03)
+    noise = _unit_a(signals.pink_noise(2.0, rng))
+    w = signals.seconds(0.03)
     claps = []
     for _ in range(16):
-        c = S.through_room(S.hand_clap(rng), S.room_ir(rng, rng.uniform(0.5, 1.2), drr_db=15.0))
+        c = signals.through_room(
+            signals.hand_clap(rng), signals.room_ir(rng, rng.uniform(0.5, 1.2), drr_db=15.0)
+        )
         c = np.pad(c, (0, max(0, CLAP_LEN - len(c))))[:CLAP_LEN]
         # unit A power over the 30 ms from the onset (zero-padded so the FFT does not wrap)
         claps.append(c / np.sqrt(a_weighted_ms(np.pad(c[:w], (0, 4 * w))) * 5))
@@ -158,10 +162,10 @@ def music_loop(bpm: int, seed: int = 20261124, dry: bool = False) -> F32:
     # constants (measured at one tempo) hold for all; only the rhythm follows the tempo
     rng = np.random.default_rng(seed)
     beat = 60.0 / bpm
-    x = S.drum_music(beat * (2 * MUSIC_BEATS + 1), rng, bpm=float(bpm))
-    room = S.room_ir(rng, 0.9)
-    x = x if dry else S.through_room(x, room)
-    start, end = S.seconds(MUSIC_BEATS * beat), S.seconds(2 * MUSIC_BEATS * beat)
+    x = signals.drum_music(beat * (2 * MUSIC_BEATS + 1), rng, bpm=float(bpm))
+    room = signals.room_ir(rng, 0.9)
+    x = x if dry else signals.through_room(x, room)
+    start, end = signals.seconds(MUSIC_BEATS * beat), signals.seconds(2 * MUSIC_BEATS * beat)
     return _unit_a(_seamless(x, start, end - start, 64))
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
-from wristband import packet as P
+from wristband import packet
 
 STRATEGIES = ("address", "seq", "gap", "clock", "report", "frame", "scan", "features")
 FRAME_MS = 10.0
@@ -73,13 +73,13 @@ class Identity:
 def identities(adverts: Sequence[Heard]) -> dict[int, Identity]:
     """Group a capture by on-air id; a report counts once, when first heard."""
     out: dict[int, Identity] = {}
-    decoded: dict[bytes, P.Report | None] = {}
+    decoded: dict[bytes, packet.Report | None] = {}
     seen: dict[int, bytes] = {}
     for a in sorted(adverts, key=lambda a: a.t_ms):
         if a.report not in decoded:
             try:
-                decoded[a.report] = P.Report(a.report)  # what anyone can read: no key needed
-            except P.PacketError:
+                decoded[a.report] = packet.Report(a.report)  # what anyone can read: no key needed
+            except packet.PacketError:
                 decoded[a.report] = None
         r = decoded[a.report]
         if r is None:
@@ -180,7 +180,7 @@ def _cost_clock(b: Boundary, all_b: Sequence[Boundary]) -> npt.NDArray[np.float6
     starts, at this boundary and the one before)."""
     nxt = {e.edge_ms: k for k, e in enumerate(all_b)}
     k = nxt[b.edge_ms]
-    epoch_ms = P.EPOCH_S * 1000
+    epoch_ms = packet.EPOCH_S * 1000
     stop_old = np.array([o.last - b.edge_ms for o in b.old])
     stop_new = np.array(
         [n.last - (b.edge_ms + epoch_ms) if k + 1 < len(all_b) else math.nan for n in b.new]

@@ -28,7 +28,7 @@ from crowdpulse.sim.acoustics import Floor
 from crowdpulse.sim.crowd import Actions
 from crowdpulse.sim.emit import F64, Calibration, Emitter
 from crowdpulse.sim.imu import ImuTwin
-from wristband import packet as P
+from wristband import packet
 
 I64 = npt.NDArray[np.int64]
 
@@ -107,7 +107,7 @@ class _Pipes:
         pipe.st, pipe.dt = self.st[b], self.dt[b]
         pipe.spec_w, pipe.spec_t = self.spec_w[b], self.spec_t[b]
         return np.array(
-            pipe.finish(interval_ms, motion, imu_claps, P.BATTERY_UNKNOWN, flags), np.uint8
+            pipe.finish(interval_ms, motion, imu_claps, packet.BATTERY_UNKNOWN, flags), np.uint8
         )  # a copy
 
 
@@ -213,12 +213,12 @@ class TwinEmitter(Emitter):
         """Codes (len(idx), N_CODES): the band's own pipeline over the audio since its last report."""
         idx = np.asarray(idx, np.int64)
         n = len(idx)
-        out = np.zeros((n, P.N_CODES), np.uint8)
+        out = np.zeros((n, packet.N_CODES), np.uint8)
         if n == 0:
             return out
         zb = zone_of_band[idx]
         frames = np.clip(
-            np.round(np.asarray(interval_s) * 1000 / P.INTERVAL_STEP_MS), 1, 255
+            np.round(np.asarray(interval_s) * 1000 / packet.INTERVAL_STEP_MS), 1, 255
         ).astype(np.int64)
         frames = np.broadcast_to(frames, (n,)).copy()
         audio = self.audio(
@@ -230,12 +230,12 @@ class TwinEmitter(Emitter):
         # The band's Schedule reports at once when its event fires; here the runner
         # sets the report times, so the report that covers the event carries the flag
         # (and so does a report the runner cut early for a reaction, as a band would).
-        flags = np.where(fired | event, P.FLAG_EVENT, 0)
+        flags = np.where(fired | event, packet.FLAG_EVENT, 0)
         for j in range(n):
             out[j] = self.pipes.finish(
                 self.pipe,
                 int(idx[j]),
-                int(frames[j]) * P.INTERVAL_STEP_MS,
+                int(frames[j]) * packet.INTERVAL_STEP_MS,
                 int(motion[j]),
                 int(impacts[j]),
                 int(flags[j]),
@@ -270,7 +270,7 @@ class TwinEmitter(Emitter):
         """The music reference: the scene's music only, dry (the mix, not the room), at
         line level, through its own pipeline.  Between tracks the line is silent."""
         frames = np.array(
-            [int(np.clip(round(interval_s * 1000 / P.INTERVAL_STEP_MS), 1, 255))], np.int64
+            [int(np.clip(round(interval_s * 1000 / packet.INTERVAL_STEP_MS), 1, 255))], np.int64
         )
         n = int(frames[0]) * scene.FRAME
         audio = np.zeros((1, n), np.int16)
@@ -299,9 +299,9 @@ class TwinEmitter(Emitter):
             )
         fired = self.ref_pipes.run(audio, np.zeros(1, np.int64), frames)
         self.ref_pos += n
-        flags = P.FLAG_EVENT if fired[0] else 0
+        flags = packet.FLAG_EVENT if fired[0] else 0
         return self.ref_pipes.finish(
-            self.pipe, 0, int(frames[0]) * P.INTERVAL_STEP_MS, P.MOTION_ABSENT, 0, flags
+            self.pipe, 0, int(frames[0]) * packet.INTERVAL_STEP_MS, packet.MOTION_ABSENT, 0, flags
         )[None, :]
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from wristband import packet as P
+from wristband import packet
 
 FRAME_MS = 10
 ADV_DELAY_MS = 10.0  # BLE: 0-10 ms of random extra per advertising event
@@ -34,7 +34,9 @@ ADV_DELAY_MS = 10.0  # BLE: 0-10 ms of random extra per advertising event
 LATENCY_MS = (2.0, 0.2)
 SKEW_MS = 1000.0  # clock error of a band set by a relay beacon: uniform in [-SKEW_MS, 0]
 _NONE: list[bytes] = []
-_CODES_AT = {name: offset for name, offset, _code in P.FIELDS}["interval"]  # the first field code
+_CODES_AT = {name: offset for name, offset, _code in packet.FIELDS}[
+    "interval"
+]  # the first field code
 
 
 class Clock:
@@ -99,7 +101,7 @@ class Sound:
         self.clock = clock
         self.night = night
         self.rng = rng
-        self.codes = bytearray(P.N_CODES)
+        self.codes = bytearray(packet.N_CODES)
         self.to_event = int(rng.geometric(night.floor.event_per_s * FRAME_MS / 1000))
 
     def process(self, frame: bytes) -> None:
@@ -115,9 +117,9 @@ class Sound:
     def finish(
         self,
         interval_ms: int,
-        motion: int = P.MOTION_ABSENT,
+        motion: int = packet.MOTION_ABSENT,
         imu_claps: int = 0,
-        battery: int = P.BATTERY_UNKNOWN,
+        battery: int = packet.BATTERY_UNKNOWN,
         flags: int = 0,
     ) -> bytearray:
         c = self.codes
@@ -128,11 +130,11 @@ class Sound:
         )
         c[0] = interval_ms // 10
         for i, off in enumerate((0.0, -1.0, -8.0, 4.0, -12.0)):  # laeq, voice, mid, low, top
-            c[1 + i] = P.level_code(laeq + off + self.rng.normal(0, 0.5))
+            c[1 + i] = packet.level_code(laeq + off + self.rng.normal(0, 0.5))
         c[6] = int(np.clip(150 + self.rng.normal(0, 10), 0, 255))  # tonal: mostly music
         c[7] = int(np.clip(20 + self.rng.normal(0, 4), 0, 255))  # fluctuation
         c[8] = motion
-        c[9] = P.nibbles(0, imu_claps)
+        c[9] = packet.nibbles(0, imu_claps)
         c[10] = (battery << 4) | (flags & 0x0F)
         return c
 
@@ -171,7 +173,7 @@ class Radio:
         self.cfg = cfg
         self.clock = clock
         self.skew_ms = skew_ms
-        self.address = public if legacy else bytes(P.ADDRESS_SIZE)
+        self.address = public if legacy else bytes(packet.ADDRESS_SIZE)
         self.capture = capture
         self.rng = rng
         self.legacy = legacy
@@ -217,19 +219,25 @@ class Radio:
 
     def _plain_seq(self, adv: bytes) -> bytes:
         """The old firmware sent its counter as the seq: re-encode with the counter on air."""
-        report = P.manufacturer_data(adv)
+        report = packet.manufacturer_data(adv)
         assert report is not None
-        r = P.decode(report)
-        epoch = P.epoch_of(self.now())
+        r = packet.decode(report)
+        epoch = packet.epoch_of(self.now())
         for e in (epoch, epoch - 1, epoch + 1):
-            if P.onair_id(self.cfg.key, e) == r.onair:
+            if packet.onair_id(self.cfg.key, e) == r.onair:
                 epoch = e
                 break
-        counter = (r.seq - P.seq_offset(self.cfg.key, epoch)) & 0xFFFF
-        clear = P.unmask(report, self.cfg.key, epoch)  # the old firmware sent its fields in clear
-        body = clear[: _CODES_AT - 2] + counter.to_bytes(2, "big") + clear[_CODES_AT : P.BODY_SIZE]
-        tag = hmac.new(self.cfg.key, body, hashlib.sha256).digest()[: P.TAG_SIZE]
-        plain: bytes = P.adv_payload(body + tag)
+        counter = (r.seq - packet.seq_offset(self.cfg.key, epoch)) & 0xFFFF
+        clear = packet.unmask(
+            report, self.cfg.key, epoch
+        )  # the old firmware sent its fields in clear
+        body = (
+            clear[: _CODES_AT - 2]
+            + counter.to_bytes(2, "big")
+            + clear[_CODES_AT : packet.BODY_SIZE]
+        )
+        tag = hmac.new(self.cfg.key, body, hashlib.sha256).digest()[: packet.TAG_SIZE]
+        plain: bytes = packet.adv_payload(body + tag)
         return plain
 
     def advertise_stop(self) -> None:
@@ -262,7 +270,7 @@ class Radio:
         while self.adv is not None and self.next_adv < end:
             if self.next_adv >= self.scan_until:
                 self.capture.append(
-                    Advert(self.next_adv, self.address, P.manufacturer_data(self.adv) or b"")
+                    Advert(self.next_adv, self.address, packet.manufacturer_data(self.adv) or b"")
                 )
             self.next_adv += self.interval_ms + float(self.rng.uniform(0, ADV_DELAY_MS))
 

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crowdpulse import mpy, mpylib
-from wristband import packet as P
+from wristband import packet
 
 FRAME = 160
 Source = Callable[[int], npt.NDArray[np.int16] | None]  # n samples wanted -> the next n
@@ -51,8 +51,8 @@ def band_config(
         "venue": venue,
         "zone": zone,
         "band_id": band_id,
-        "key": P.band_key(venue_key, band_id).hex(),
-        "command_key": P.command_key(venue_key).hex(),
+        "key": packet.band_key(venue_key, band_id).hex(),
+        "command_key": packet.command_key(venue_key).hex(),
         "transport": transport or ("both" if broker else "ble"),
         "interval_ms": interval_ms,
         "window": list(window or (now - 60, now + 6 * 3600)),
@@ -87,11 +87,11 @@ class Medium:
                 data, addr = self.sock.recvfrom(256)
             except OSError:
                 continue
-            if len(data) <= P.ADDRESS_SIZE:
+            if len(data) <= packet.ADDRESS_SIZE:
                 continue
-            address = data[: P.ADDRESS_SIZE]
+            address = data[: packet.ADDRESS_SIZE]
             self.peers[address] = addr
-            self.adverts.append((time.time(), address, data[P.ADDRESS_SIZE :]))
+            self.adverts.append((time.time(), address, data[packet.ADDRESS_SIZE :]))
 
     def send_beacon(self, address: bytes, payload: bytes) -> None:
         """A relay beacon to the band that advertises from this address."""
@@ -183,8 +183,8 @@ class VirtualBand:
     def _clock_offset(self) -> int:
         if self.clock_offset_s is not None:
             return self.clock_offset_s
-        into = int(time.time()) % P.EPOCH_S
-        return 0 if into <= P.EPOCH_S - 420 else P.EPOCH_S - into + 1
+        into = int(time.time()) % packet.EPOCH_S
+        return 0 if into <= packet.EPOCH_S - 420 else packet.EPOCH_S - into + 1
 
     def _spawn(self, fn: Callable[[], None]) -> None:
         t = threading.Thread(target=fn, daemon=True)

@@ -13,8 +13,8 @@ from functools import cache
 
 import numpy as np
 
-from crowdpulse.sim import clapset as C
-from crowdpulse.sim import signals as S
+from crowdpulse.sim import clapset
+from crowdpulse.sim import signals as sim_signals
 
 RATE = 16000
 
@@ -35,16 +35,16 @@ def _steps(dur: float) -> np.ndarray:
 def signals() -> dict[str, np.ndarray]:
     """name -> int16 samples at 16 kHz (built once per process; do not modify)."""
     rng = np.random.default_rng(42)
-    sweep = np.concatenate([S.tone(f, 0.5, -20) for f in (100, 1000, 4000, 7500)])
+    sweep = np.concatenate([sim_signals.tone(f, 0.5, -20) for f in (100, 1000, 4000, 7500)])
     return {
-        "tones": S.to_int16(sweep),
-        "pink": S.to_int16(S.pink_noise(3.0, rng, -30)),
-        "claps_over_drums": C.clip(rng, dur=8.0).audio,
+        "tones": sim_signals.to_int16(sweep),
+        "pink": sim_signals.to_int16(sim_signals.pink_noise(3.0, rng, -30)),
+        "claps_over_drums": clapset.clip(rng, dur=8.0).audio,
         "silence": np.zeros(16000, np.int16),
-        "full_scale_clipping": S.to_int16(
-            np.clip(4 * S.tone(60, 2.0, 0) + rng.normal(0, 0.3, 32000), -1, 1)
+        "full_scale_clipping": sim_signals.to_int16(
+            np.clip(4 * sim_signals.tone(60, 2.0, 0) + rng.normal(0, 0.3, 32000), -1, 1)
         ),
-        "applause": S.to_int16(S.crowd_applause(3.0, rng)),
+        "applause": sim_signals.to_int16(sim_signals.crowd_applause(3.0, rng)),
         "extremes": np.tile(
             np.array([32767, -32768, -32768, 32767, 0, 1, -1, 32767], np.int16), 2000
         ),

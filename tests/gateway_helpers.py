@@ -13,7 +13,7 @@ from typing import Any
 from crowdpulse.broker import free_port
 from crowdpulse.keys import load_venue_key
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from wristband import packet as P
+from wristband import packet
 
 EXE = str(Path(sys.executable).parent / "crowdpulse")
 VENUE = "testclub"
@@ -106,7 +106,7 @@ class Bands:
 
     def __init__(self, cfg: Path, ids: list[str]) -> None:
         vk = load_venue_key(cfg.parent / "venue.key")
-        self.keys = {b: P.band_key(vk, b) for b in ids}
+        self.keys = {b: packet.band_key(vk, b) for b in ids}
         self.seq = dict.fromkeys(ids, 0)
 
     def reports(self, at_ms: int, **fields: Any) -> list[bytes]:
@@ -124,7 +124,7 @@ class Bands:
         f.update(fields)
         out = []
         for b, k in self.keys.items():
-            out.append(P.encode(k, P.epoch_of(at_ms // 1000), self.seq[b], **f))  # type: ignore[arg-type]
+            out.append(packet.encode(k, packet.epoch_of(at_ms // 1000), self.seq[b], **f))  # type: ignore[arg-type]
             self.seq[b] = (self.seq[b] + 1) & 0xFFFF
         return out
 
@@ -140,7 +140,7 @@ def publisher(broker_url: str) -> Any:
 def send_batch(client: Any, reports: list[bytes], at_ms: int, relay: str = "r1") -> None:
     client.publish(
         topic(VENUE, "relay", relay, "batch"),
-        P.encode_batch([(r, -60, at_ms) for r in reports], at_ms),
+        packet.encode_batch([(r, -60, at_ms) for r in reports], at_ms),
     ).wait_for_publish(5)
 
 

@@ -9,22 +9,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crowdpulse.gateway import batch as B
-from wristband import packet as P
+from crowdpulse.gateway import batch
+from wristband import packet
 
-KEY = P.band_key(bytes(range(32)), "B0001")
+KEY = packet.band_key(bytes(range(32)), "B0001")
 
 
 @st.composite
 def records(draw: st.DrawFn) -> tuple[bytes, int, int]:
     kind = draw(st.sampled_from(["good", "good", "random", "short", "mutated"]))
     if kind == "random":
-        report = draw(st.binary(min_size=P.REPORT_SIZE, max_size=P.REPORT_SIZE))
+        report = draw(st.binary(min_size=packet.REPORT_SIZE, max_size=packet.REPORT_SIZE))
     elif kind == "short":
-        report = draw(st.binary(min_size=0, max_size=P.REPORT_SIZE - 1))
+        report = draw(st.binary(min_size=0, max_size=packet.REPORT_SIZE - 1))
     else:
         level = st.floats(20, 150)
-        report = P.encode(
+        report = packet.encode(
             KEY,
             draw(st.integers(0, 2**32 - 1)),
             draw(st.integers(0, 0xFFFF)),
@@ -44,7 +44,7 @@ def records(draw: st.DrawFn) -> tuple[bytes, int, int]:
         )
         if kind == "mutated":
             b = bytearray(report)
-            b[draw(st.integers(0, P.REPORT_SIZE - 1))] = draw(st.integers(0, 255))
+            b[draw(st.integers(0, packet.REPORT_SIZE - 1))] = draw(st.integers(0, 255))
             report = bytes(b)
     return report, draw(st.integers(-128, 127)), draw(st.integers(0, 0xFFFF))
 
@@ -53,17 +53,17 @@ def records(draw: st.DrawFn) -> tuple[bytes, int, int]:
 @given(st.lists(records(), max_size=40), st.integers(0, 2**40))
 def test_vectorised_decoder_agrees_with_decode(recs: list, base_ms: int) -> None:
     shifted = [(r, rssi, base_ms + dt) for r, rssi, dt in recs]
-    buf = P.encode_batch(shifted, base_ms)
-    cols = B.decode_batch(buf)
+    buf = packet.encode_batch(shifted, base_ms)
+    cols = batch.decode_batch(buf)
     assert len(cols) == len(recs)
     for i, (report, rssi, arrival) in enumerate(shifted):
         assert cols.rssi[i] == rssi and cols.arrival_ms[i] == arrival
         try:
-            ref = P.Report(report)  # the gateway takes the current version only
-        except P.PacketError:
-            assert cols.reason[i] != B.Reason.OK
+            ref = packet.Report(report)  # the gateway takes the current version only
+        except packet.PacketError:
+            assert cols.reason[i] != batch.Reason.OK
             continue
-        assert cols.reason[i] == B.Reason.OK
+        assert cols.reason[i] == batch.Reason.OK
         assert bytes(cols.raw[i]) == report
         for name in ("onair", "seq", "interval_ms", "claps", "imu_claps", "flags"):
             assert int(getattr(cols, name)[i]) == getattr(ref, name), name
@@ -87,14 +87,14 @@ def test_vectorised_decoder_agrees_with_decode(recs: list, base_ms: int) -> None
 
 
 def test_reasons_match_each_kind_of_fault() -> None:
-    good = P.encode(KEY, 1, 1, 250, 80, 85)
+    good = packet.encode(KEY, 1, 1, 250, 80, 85)
     faults = {
-        B.Reason.VERSION: b"\x01" + good[1:],  # protocol v1: old firmware
-        B.Reason.INTERVAL: good[:7] + b"\x00" + good[8:],
-        B.Reason.LENGTH: good[:20],
-        B.Reason.OK: good,
+        batch.Reason.VERSION: b"\x01" + good[1:],  # protocol v1: old firmware
+        batch.Reason.INTERVAL: good[:7] + b"\x00" + good[8:],
+        batch.Reason.LENGTH: good[:20],
+        batch.Reason.OK: good,
     }
-    cols = B.decode_batch(P.encode_batch([(r, -50, 5) for r in faults.values()], 0))
+    cols = batch.decode_batch(packet.encode_batch([(r, -50, 5) for r in faults.values()], 0))
     assert list(cols.reason) == list(faults)
 
 
@@ -103,21 +103,21 @@ def test_reasons_match_each_kind_of_fault() -> None:
     [b"", b"\x01\x1b\x00\x01" + bytes(8), b"\x09" + bytes(11), b"\x01\x1a\x00\x00" + bytes(8)],
 )
 def test_malformed_batches_raise_packet_error(buf: bytes) -> None:
-    with pytest.raises(P.PacketError):
-        B.decode_batch(buf)
-    with pytest.raises(P.PacketError):
-        P.decode_batch(buf)
+    with pytest.raises(packet.PacketError):
+        batch.decode_batch(buf)
+    with pytest.raises(packet.PacketError):
+        packet.decode_batch(buf)
 
 
 def test_overlong_record_length_is_rejected_like_the_shared_decoder() -> None:
-    buf = bytearray(P.encode_batch([(bytes(23), 0, 0)], 0))
-    buf[P.BATCH_HEADER_SIZE + 3] = 24
-    for decoder in (B.decode_batch, P.decode_batch):
-        with pytest.raises(P.PacketError):
+    buf = bytearray(packet.encode_batch([(bytes(23), 0, 0)], 0))
+    buf[packet.BATCH_HEADER_SIZE + 3] = 24
+    for decoder in (batch.decode_batch, packet.decode_batch):
+        with pytest.raises(packet.PacketError):
             decoder(bytes(buf))
 
 
 def test_empty_batch_is_valid() -> None:
-    cols = B.decode_batch(P.encode_batch([], 123))
-    assert len(cols) == 0 and cols.raw.shape == (0, P.REPORT_SIZE)
+    cols = batch.decode_batch(packet.encode_batch([], 123))
+    assert len(cols) == 0 and cols.raw.shape == (0, packet.REPORT_SIZE)
     assert np.asarray(cols.reason).dtype == np.uint8

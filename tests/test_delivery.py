@@ -11,8 +11,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from crowdpulse.gateway import aggregate as A
-from crowdpulse.gateway import sentiment as S
+from crowdpulse.gateway import aggregate, sentiment
 from crowdpulse.gateway.delivery import RelayBands, relay_rows, zone_delivery
 from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.sentiment import Model
@@ -58,7 +57,9 @@ def test_delivery_and_held_match_the_simulated_radio() -> None:
             if run.t >= 70.0:  # the rate control has settled
                 snap = engine.tick(now_ms)
                 recent, base = engine.agg.window(now_ms)
-                active = S.band_view(recent, base, engine.agg.last_ms, now_ms, engine.model).active
+                active = sentiment.band_view(
+                    recent, base, engine.agg.last_ms, now_ms, engine.model
+                ).active
                 for z, zone in enumerate(snap["zones"]):
                     ble = active & ~run.direct & (run.zone_of == z)
                     share = ble.sum() / (active & (run.zone_of == z)).sum()  # held: BLE bands only
@@ -82,9 +83,9 @@ def test_delivery_and_held_match_the_simulated_radio() -> None:
 
 
 def test_wifi_only_zone_and_relay_counts() -> None:
-    recent = np.zeros((4, A.N_F), np.int64)
-    recent[:, A.F_N] = 16  # four reports a second for 4 s
-    recent[:, A.F_DUR] = 4000
+    recent = np.zeros((4, aggregate.N_F), np.int64)
+    recent[:, aggregate.F_N] = 16  # four reports a second for 4 s
+    recent[:, aggregate.F_DUR] = 4000
     active = np.ones(4, bool)
     zones = zone_delivery(
         recent,

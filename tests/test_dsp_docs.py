@@ -14,8 +14,7 @@ import math
 import numpy as np
 
 from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim import signals as S
-from crowdpulse.sim import twin
+from crowdpulse.sim import signals, twin
 
 UNITS_PER_DB = 1024 / (10 * math.log10(2))  # log units: 1024 * log2(energy)
 
@@ -119,7 +118,9 @@ def test_per_sample_arithmetic_is_three_multiplies_and_five_squares() -> None:
 
 
 def _voice_db(freq: float) -> float:
-    reports = [BF.decoded(iv) for iv in BF.on_twin(S.to_int16(S.tone(freq, 1.5, -26.0)))]
+    reports = [
+        BF.decoded(iv) for iv in BF.on_twin(signals.to_int16(signals.tone(freq, 1.5, -26.0)))
+    ]
     return float(reports[-2]["voice_db"])  # type: ignore[arg-type]
 
 
@@ -134,7 +135,7 @@ def test_voice_band_response_relative_to_1_khz() -> None:
 def _voice_track(levels: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
     """(background, 320 ms level) in log units, per 10 ms frame, for a 1 kHz
     tone at each (seconds, dBFS) in turn."""
-    x = S.to_int16(np.concatenate([S.tone(1000, secs, dbfs) for secs, dbfs in levels]))
+    x = signals.to_int16(np.concatenate([signals.tone(1000, secs, dbfs) for secs, dbfs in levels]))
     feat = twin.modules()["dspfeat"]
     pipe = twin.pipeline()
     bg, vs = [], []

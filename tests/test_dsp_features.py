@@ -8,9 +8,7 @@ import numpy as np
 import pytest
 
 from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim import clapset as C
-from crowdpulse.sim import signals as S
-from crowdpulse.sim import twin
+from crowdpulse.sim import clapset, signals, twin
 
 TOL = 480  # +-30 ms at 16 kHz
 
@@ -42,21 +40,22 @@ def _clap_scores(room: bool) -> dict[str, float]:
     tp = fp = fn = 0
     hits: list[tuple[float, bool]] = []  # (SNR, detected) per true clap
     for _ in range(12):
-        clip = C.clip(rng, dur=20.0, room=room)
+        clip = clapset.clip(rng, dur=20.0, room=room)
         found = detected_claps(clip.audio)
-        a, b, c = C.match(clip.onsets, found, TOL)
+        a, b, c = clapset.match(clip.onsets, found, TOL)
         tp, fp, fn = tp + a, fp + b, fn + c
         hits += [
             (float(snr), bool(len(found)) and int(np.min(np.abs(found - t))) <= TOL)
             for t, snr in zip(clip.onsets, clip.snr_db, strict=True)
         ]
     false_claps = sum(
-        len(detected_claps(S.to_int16(C.music_at_band(30.0, rng, room)))) for _ in range(10)
+        len(detected_claps(signals.to_int16(clapset.music_at_band(30.0, rng, room))))
+        for _ in range(10)
     )
     low = [h for snr, h in hits if snr < 5.0]
     high = [h for snr, h in hits if snr >= 5.0]
     return {
-        "f1": C.f1(tp, fp, fn),
+        "f1": clapset.f1(tp, fp, fn),
         "precision": tp / max(tp + fp, 1),
         "recall": tp / (tp + fn),
         "claps": tp + fn,
@@ -96,11 +95,11 @@ def test_recall_does_not_fall_with_snr() -> None:
 
 def test_matching_is_strict() -> None:
     truth = np.array([1000, 5000, 9000])
-    assert C.match(truth, np.array([1000 + TOL + 1, 5000, 20000]), TOL) == (1, 2, 2)
+    assert clapset.match(truth, np.array([1000 + TOL + 1, 5000, 20000]), TOL) == (1, 2, 2)
 
 
 def _field(audio: np.ndarray, name: str) -> np.ndarray:
-    reports = [BF.decoded(iv) for iv in BF.on_twin(S.to_int16(audio))][2:]
+    reports = [BF.decoded(iv) for iv in BF.on_twin(signals.to_int16(audio))][2:]
     return np.array([r[name] if name in r else r["diagnostics"][name] for r in reports])
 
 
@@ -108,9 +107,9 @@ def test_applause_field_far_above_any_music_at_the_same_level() -> None:
     # docs/dsp.md: dense applause median 0.78, every interval of four drum-music
     # clips (room and dry) 0.0; medians within 0.02 (five codes)
     rng = np.random.default_rng(7)
-    applause = _field(S.crowd_applause(8.0, rng, dbfs=-20.0), "applause")
+    applause = _field(signals.crowd_applause(8.0, rng, dbfs=-20.0), "applause")
     music_max = max(
-        _field(S.at_level(C.music_at_band(8.0, rng, room), -20.0), "applause").max()
+        _field(signals.at_level(clapset.music_at_band(8.0, rng, room), -20.0), "applause").max()
         for room in (True, True, False, False)
     )
     assert abs(np.median(applause) - 0.78) <= 0.02, np.median(applause)
@@ -127,7 +126,8 @@ def test_applause_of_a_thinner_crowd_reads_as_applause_too() -> None:
     rng = np.random.default_rng(8)
     assert (
         abs(
-            np.median(_field(S.crowd_applause(8.0, rng, people=100, dbfs=-20.0), "applause")) - 0.91
+            np.median(_field(signals.crowd_applause(8.0, rng, people=100, dbfs=-20.0), "applause"))
+            - 0.91
         )
         <= 0.02
     )
@@ -135,10 +135,11 @@ def test_applause_of_a_thinner_crowd_reads_as_applause_too() -> None:
 
 def test_applause_field_on_cheering_and_noise() -> None:
     # docs/dsp.md: cheering 0.0, pink noise 0.0, steady white noise up to 0.36
-    cheer = _field(S.crowd_cheer(8.0, np.random.default_rng(9), dbfs=-20.0), "applause")
-    pink = _field(S.pink_noise(8.0, np.random.default_rng(11), -20.0), "applause")
+    cheer = _field(signals.crowd_cheer(8.0, np.random.default_rng(9), dbfs=-20.0), "applause")
+    pink = _field(signals.pink_noise(8.0, np.random.default_rng(11), -20.0), "applause")
     white = _field(
-        S.at_level(np.random.default_rng(12).normal(0, 1, S.seconds(8.0)), -20.0), "applause"
+        signals.at_level(np.random.default_rng(12).normal(0, 1, signals.seconds(8.0)), -20.0),
+        "applause",
     )
     assert cheer.max() == 0.0 and pink.max() == 0.0
     assert abs(white.max() - 0.36) <= 0.02 and abs(np.median(white) - 0.18) <= 0.02, white
@@ -146,10 +147,12 @@ def test_applause_field_on_cheering_and_noise() -> None:
 
 def test_cheering_stands_above_the_background_and_triggers_an_event() -> None:
     rng = np.random.default_rng(9)
-    music = C.music_at_band(14.0, rng)
+    music = clapset.music_at_band(14.0, rng)
     cheer = np.zeros_like(music)
-    cheer[S.seconds(10.0) :] = S.crowd_cheer(4.0, rng, dbfs=-14.0)[: len(music) - S.seconds(10.0)]
-    reports = [BF.decoded(iv) for iv in BF.on_twin(S.to_int16(music + cheer))]
+    cheer[signals.seconds(10.0) :] = signals.crowd_cheer(4.0, rng, dbfs=-14.0)[
+        : len(music) - signals.seconds(10.0)
+    ]
+    reports = [BF.decoded(iv) for iv in BF.on_twin(signals.to_int16(music + cheer))]
     before = [r for r in reports if 3.0 <= r["t"] < 10.0]
     during = [r for r in reports if r["t"] >= 11.0]
     assert max(r["diagnostics"]["voice_excess_db"] for r in before) <= 3.0
@@ -161,11 +164,11 @@ def test_cheering_stands_above_the_background_and_triggers_an_event() -> None:
 
 def test_a_clap_burst_triggers_an_early_report() -> None:
     rng = np.random.default_rng(10)
-    music = C.music_at_band(8.0, rng)
-    onsets = [S.seconds(5.03 + 0.4 * k) for k in range(4)]
-    near = S.room_ir(rng, 0.8, 20.0)
-    claps = S.clap_track(len(music), onsets, rng, near, [6.0] * 4, float(np.mean(music**2)))
-    ivs = list(BF.on_twin(S.to_int16(music + claps)))
+    music = clapset.music_at_band(8.0, rng)
+    onsets = [signals.seconds(5.03 + 0.4 * k) for k in range(4)]
+    near = signals.room_ir(rng, 0.8, 20.0)
+    claps = signals.clap_track(len(music), onsets, rng, near, [6.0] * 4, float(np.mean(music**2)))
+    ivs = list(BF.on_twin(signals.to_int16(music + claps)))
     early = [iv for iv in ivs if BF.decoded(iv)["flags"] & 0x02]
     assert len(early) == 1, [BF.decoded(iv) for iv in early]
     start_s = early[0].start_s

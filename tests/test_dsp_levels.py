@@ -7,19 +7,20 @@ import pytest
 from dsp_reference import CLASS2, a_weight_db, laeq_db
 
 from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim import signals as S
+from crowdpulse.sim import signals
 
 RATE = 16000
 
 
 def _reports(x: np.ndarray, interval_ms: int = 250) -> list[tuple[int, dict]]:
     return [
-        (iv.start_sample, BF.decoded(iv)) for iv in BF.on_twin(S.to_int16(x), -2600, interval_ms)
+        (iv.start_sample, BF.decoded(iv))
+        for iv in BF.on_twin(signals.to_int16(x), -2600, interval_ms)
     ]
 
 
 def _check_against_reference(x: np.ndarray) -> list[float]:
-    x16 = S.to_int16(x).astype(float) / 32767
+    x16 = signals.to_int16(x).astype(float) / 32767
     errors = []
     for start, r in _reports(x):
         n = r["interval_ms"] * 16
@@ -32,13 +33,13 @@ def _check_against_reference(x: np.ndarray) -> list[float]:
 @pytest.mark.parametrize("freq", [100, 1000, 4000])
 @pytest.mark.parametrize("dbfs", [-60, -54, -48, -42, -36, -30, -24, -18, -12, -6])
 def test_tone_laeq_within_half_db_of_scipy_reference(freq: int, dbfs: int) -> None:
-    errors = _check_against_reference(S.tone(freq, 1.5, dbfs))
+    errors = _check_against_reference(signals.tone(freq, 1.5, dbfs))
     assert errors and max(abs(e) for e in errors) <= 0.5, errors
 
 
 @pytest.mark.parametrize("dbfs", [-60, -48, -36, -24, -12, -6])
 def test_pink_noise_laeq_within_half_db_of_scipy_reference(dbfs: int) -> None:
-    x = S.pink_noise(2.0, np.random.default_rng(dbfs + 100), dbfs)
+    x = signals.pink_noise(2.0, np.random.default_rng(dbfs + 100), dbfs)
     x = np.clip(x, -1, 1)
     errors = _check_against_reference(x)
     assert errors and max(abs(e) for e in errors) <= 0.5, errors
@@ -62,13 +63,14 @@ def test_a_curve_within_iec_class2_from_50hz_to_6k3() -> None:
     # docs/dsp.md: worst 0.30 dB in the report, 0.12 dB before its 0.5 dB steps
     worst = worst_unquantised = 0.0
     for freq, tol in CLASS2.items():
-        reports = _reports(S.tone(freq, 1.5, -26.0))
+        reports = _reports(signals.tone(freq, 1.5, -26.0))
         got = reports[-2][1]["laeq_db"]
         want = 94.0 + float(a_weight_db(freq))
         assert abs(got - want) <= tol, (freq, got, want)
         worst = max(worst, abs(got - want))
         worst_unquantised = max(
-            worst_unquantised, abs(_unquantised_laeq(S.to_int16(S.tone(freq, 1.5, -26.0))) - want)
+            worst_unquantised,
+            abs(_unquantised_laeq(signals.to_int16(signals.tone(freq, 1.5, -26.0))) - want),
         )
     assert abs(worst - 0.30) <= 0.01 and abs(worst_unquantised - 0.12) <= 0.01, (
         worst,
@@ -83,7 +85,7 @@ def test_a_curve_within_iec_class2_from_50hz_to_6k3() -> None:
 def test_fast_time_weighting_matches_iec_tone_burst_response(
     burst_ms: int, iec_db: float, measured_db: float
 ) -> None:
-    steady = S.tone(4000, 2.0, -20)
+    steady = signals.tone(4000, 2.0, -20)
     burst = np.zeros_like(steady)
     n = burst_ms * 16
     burst[8000 : 8000 + n] = steady[8000 : 8000 + n]
@@ -96,7 +98,7 @@ def test_fast_time_weighting_matches_iec_tone_burst_response(
 
 
 def test_calibration_follows_mic_sensitivity() -> None:
-    x = S.to_int16(S.tone(1000, 1.0, -26))
+    x = signals.to_int16(signals.tone(1000, 1.0, -26))
     a = [BF.decoded(iv)["laeq_db"] for iv in BF.on_twin(x, -2600)][-1]
     b = [BF.decoded(iv)["laeq_db"] for iv in BF.on_twin(x, -3600)][-1]
     assert a == 94.0 and b == 104.0
@@ -105,8 +107,8 @@ def test_calibration_follows_mic_sensitivity() -> None:
 def test_silence_and_full_scale_clipping() -> None:
     silent = [BF.decoded(iv) for iv in BF.on_twin(np.zeros(8000, np.int16))]
     assert all(r["laeq_db"] == 20.0 and r["claps"] == 0 and r["flags"] == 0 for r in silent)
-    loud = np.clip(S.tone(500, 1.0, 6.0), -1, 1)
-    reports = [BF.decoded(iv) for iv in BF.on_twin(S.to_int16(loud))]
+    loud = np.clip(signals.tone(500, 1.0, 6.0), -1, 1)
+    reports = [BF.decoded(iv) for iv in BF.on_twin(signals.to_int16(loud))]
     assert all(r["flags"] & 0x04 for r in reports)  # CLIPPED
     assert all(r["laeq_db"] > 115 for r in reports[1:])
 

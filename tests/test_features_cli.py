@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from crowdpulse.sim import signals as S
+from crowdpulse.sim import signals
 
 EXE = str(Path(sys.executable).parent / "crowdpulse")
 
@@ -24,7 +24,9 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 def scene() -> np.ndarray:
     """3 s: a 1 kHz tone at 94 dB SPL, then applause (float, 16 kHz)."""
     rng = np.random.default_rng(5)
-    return np.concatenate([S.tone(1000, 1.5, -26.0), S.crowd_applause(1.5, rng, dbfs=-20.0)])
+    return np.concatenate(
+        [signals.tone(1000, 1.5, -26.0), signals.crowd_applause(1.5, rng, dbfs=-20.0)]
+    )
 
 
 def _lines(out: str) -> list[dict]:
@@ -33,7 +35,7 @@ def _lines(out: str) -> list[dict]:
 
 def test_features_of_a_16k_mono_wav(tmp_path: Path, scene: np.ndarray) -> None:
     path = tmp_path / "scene.wav"
-    soundfile.write(path, S.to_int16(scene), 16000, subtype="PCM_16")
+    soundfile.write(path, signals.to_int16(scene), 16000, subtype="PCM_16")
     out = cli("features", str(path))
     assert out.returncode == 0, out.stderr
     reports = _lines(out.stdout)
@@ -62,7 +64,7 @@ def test_any_common_wav_is_converted_first(
 
 def test_micropython_runtime_gives_the_same_reports(tmp_path: Path, scene: np.ndarray) -> None:
     path = tmp_path / "scene.wav"
-    soundfile.write(path, S.to_int16(scene), 16000, subtype="PCM_16")
+    soundfile.write(path, signals.to_int16(scene), 16000, subtype="PCM_16")
     twin = cli("features", str(path), "--runtime", "numpy")
     band = cli("features", str(path), "--runtime", "micropython", "--mic-sensitivity", "-26")
     assert band.returncode == 0, band.stderr
@@ -71,7 +73,7 @@ def test_micropython_runtime_gives_the_same_reports(tmp_path: Path, scene: np.nd
 
 def test_mic_sensitivity_shifts_levels(tmp_path: Path, scene: np.ndarray) -> None:
     path = tmp_path / "scene.wav"
-    soundfile.write(path, S.to_int16(scene), 16000)
+    soundfile.write(path, signals.to_int16(scene), 16000)
     out = cli("features", str(path), "--mic-sensitivity", "-36")
     assert _lines(out.stdout)[3]["laeq_db"] == 104.0
 

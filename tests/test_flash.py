@@ -29,13 +29,12 @@ from flash_helpers import (
 )
 
 from crowdpulse.broker import Mosquitto
-from crowdpulse.sim import clapset as C
+from crowdpulse.sim import clapset
 from crowdpulse.sim.serialband import SerialBand
-from crowdpulse.tools import bandconfig, esp, firmware
-from crowdpulse.tools import flash as F
+from crowdpulse.tools import bandconfig, esp, firmware, flash
 from crowdpulse.tools.monitor import Monitor, parse_line
 from wristband import config as band_cfg
-from wristband import packet as P
+from wristband import packet
 
 pytestmark = pytest.mark.micropython
 BIN = Path(sys.executable).parent
@@ -45,7 +44,7 @@ X64 = firmware.Target(6, 3, "x64")
 def test_flash_installs_verifies_boots_reports_and_is_idempotent(
     crowdpulse: Callable[..., Run], key_file: Path, tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
-    clip = C.clip(np.random.default_rng(3), dur=8.0, rate_hz=2.0)
+    clip = clapset.clip(np.random.default_rng(3), dur=8.0, rate_hz=2.0)
     reports = Reports(mosquitto)
     with SerialBand(tmp_path / "band", audio=clip.audio) as band:
         args = flash_args(
@@ -82,8 +81,8 @@ def test_flash_installs_verifies_boots_reports_and_is_idempotent(
         # the config is right, and every secret in it derives from the venue key
         key = venue_key(key_file)
         cfg = json.loads((band.root / "config.json").read_text())
-        assert cfg["key"] == P.band_key(key, "B0042").hex()
-        assert cfg["command_key"] == P.command_key(key).hex()
+        assert cfg["key"] == packet.band_key(key, "B0042").hex()
+        assert cfg["command_key"] == packet.command_key(key).hex()
         assert cfg["mqtt"] == {
             "host": "127.0.0.1",
             "port": mosquitto.port,
@@ -101,8 +100,8 @@ def test_flash_installs_verifies_boots_reports_and_is_idempotent(
 
         # the booted band's reports reach a plain subscriber and verify with the derived key
         got = reports.wait(12, 120)  # waits for 12; the timeout only stops a broken run
-        assert len(got) >= 12 and all(P.verify(r, P.band_key(key, "B0042")) for r in got)
-        assert sum(P.decode(r).claps for r in got) > 0  # the rig's sound went through the DSP
+        assert len(got) >= 12 and all(packet.verify(r, packet.band_key(key, "B0042")) for r in got)
+        assert sum(packet.decode(r).claps for r in got) > 0  # the rig's sound went through the DSP
         assert band.led
         for secret in (key.hex(), cfg["key"], cfg["command_key"], cfg["mqtt"]["password"]):
             assert secret not in first.out + first.err
@@ -164,10 +163,10 @@ def test_monitor_decodes_a_live_band_and_stops_cleanly(
 
 def test_monitor_turns_console_lines_into_fields() -> None:
     key = bytes(range(32))
-    band_key = P.band_key(key, "B0001")
-    report = P.encode(
+    band_key = packet.band_key(key, "B0001")
+    report = packet.encode(
         band_key,
-        P.epoch_of(time.time()),
+        packet.epoch_of(time.time()),
         7,
         250,
         80.0,
@@ -175,13 +174,13 @@ def test_monitor_turns_console_lines_into_fields() -> None:
         tonal=6.0,
         fluct_db=2.0,
         claps=3,
-        flags=P.FLAG_EVENT,
+        flags=packet.FLAG_EVENT,
     )
     ev = parse_line(f"report {report.hex()}", band_key)
     assert ev.kind == "report"
     assert ev.fields["seq"] == "7" and ev.fields["laeq"] == "80.0dB" and ev.fields["claps"] == "3"
     assert ev.fields["flags"] == "EVENT" and ev.fields["tag"] == "ok" and ev.fields["motion"] == "-"
-    assert parse_line(report.hex(), P.band_key(key, "B0002")).fields["tag"] == "BAD"
+    assert parse_line(report.hex(), packet.band_key(key, "B0002")).fields["tag"] == "BAD"
     assert parse_line("crowdpulse: boot safe-mode band=B1 fw=0.1.0").fields == {
         "result": "safe-mode",
         "band": "B1",
@@ -255,7 +254,7 @@ def test_micropython_too_old(
     key_file: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv(F.MIN_VERSION_ENV, "99.0")
+    monkeypatch.setenv(flash.MIN_VERSION_ENV, "99.0")
     one_line_error(
         crowdpulse(*flash_args(band, key_file)), "on the band is too old: crowdpulse needs 99.0"
     )
@@ -270,7 +269,9 @@ def test_flash_full(crowdpulse: Callable[..., Run], key_file: Path, tmp_path: Pa
 
 def test_verification_failure_then_repair(band: SerialBand, key_file: Path) -> None:
     cfg = bandconfig.band_config(venue_key(key_file), "B0009", "bar", "ble", bandconfig.Settings())
-    job = F.Job(band.port, "B0009", cfg, "esp32-devkitc-inmp441", connect_timeout=CONNECT_TIMEOUT_S)
+    job = flash.Job(
+        band.port, "B0009", cfg, "esp32-devkitc-inmp441", connect_timeout=CONNECT_TIMEOUT_S
+    )
 
     def corrupt() -> None:  # between copy and verify, a bit flips on the band's flash
         target = band.root / "wristband/app.mpy"
@@ -278,13 +279,13 @@ def test_verification_failure_then_repair(band: SerialBand, key_file: Path) -> N
         data[-1] ^= 1
         target.write_bytes(bytes(data))
 
-    with pytest.raises(F.FlashError) as exc:
-        F.flash(job, hooks=F.Hooks(after_copy=corrupt))
+    with pytest.raises(flash.FlashError) as exc:
+        flash.flash(job, hooks=flash.Hooks(after_copy=corrupt))
     assert exc.value.kind == "verify"
     assert str(exc.value) == (
         "verification failed: wristband/app.mpy on the band does not match; run again to re-copy"
     )
-    again = F.flash(job)
+    again = flash.flash(job)
     assert again.written == ["wristband/app.mpy"]
 
 
@@ -292,20 +293,20 @@ def test_a_transfer_broken_midway_is_repaired_by_the_next_run(
     band: SerialBand, key_file: Path
 ) -> None:
     cfg = bandconfig.band_config(venue_key(key_file), "B0010", "bar", "ble", bandconfig.Settings())
-    job = F.Job(band.port, "B0010", cfg, "esp32-devkitc-inmp441", connect_timeout=4)
+    job = flash.Job(band.port, "B0010", cfg, "esp32-devkitc-inmp441", connect_timeout=4)
 
     def cut(path: str) -> None:
         if path == "wristband/dspcore.mpy":
             band.power_cut()
             time.sleep(0.2)
 
-    with pytest.raises(F.FlashError) as exc:
-        F.flash(job, hooks=F.Hooks(before_write=cut))
+    with pytest.raises(flash.FlashError) as exc:
+        flash.flash(job, hooks=flash.Hooks(before_write=cut))
     assert exc.value.kind == "transfer" and "stopped answering" in str(exc.value)
     assert "\n" not in str(exc.value)
     half = tree(band.root)
     assert "wristband/band.mpy" in half and "config.json" not in half and "main.py" not in half
-    again = F.flash(job)
+    again = flash.flash(job)
     assert "wristband/band.mpy" not in again.written  # copied in the first run, kept
     assert {"wristband/dspcore.mpy", "main.py", "config.json"} <= set(again.written)
     assert not any(p.endswith(".tmp") for p in tree(band.root))

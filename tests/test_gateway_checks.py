@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.hmac import KeyState, hmac_prefix
 from crowdpulse.gateway.registry import Registry
-from wristband import packet as P
+from wristband import packet
 
 VENUE_KEY = bytes(range(32))
 NOW = 1_800_000_000_000
-EPOCH = P.epoch_of(NOW // 1000)
+EPOCH = packet.epoch_of(NOW // 1000)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def registry() -> Registry:
 
 
 def _key(b: str) -> bytes:
-    return P.band_key(VENUE_KEY, b)
+    return packet.band_key(VENUE_KEY, b)
 
 
 @settings(max_examples=50)
@@ -65,12 +65,12 @@ def test_onair_ids_match_the_firmware_derivation(registry: Registry) -> None:
     for epoch in (0, EPOCH, 2**32 - 2):
         ids = registry.ids_for_epoch(epoch)
         assert [int(v) for v in ids[:5]] == [
-            P.onair_id(_key(b), epoch) for b in registry.band_ids[:5]
+            packet.onair_id(_key(b), epoch) for b in registry.band_ids[:5]
         ]
     # previous, current and next epoch resolve; two epochs away does not
     b3 = _key("B0003")
     for e, found in ((EPOCH - 1, True), (EPOCH, True), (EPOCH + 1, True), (EPOCH - 2, False)):
-        idx, id_epoch = registry.lookup(np.array([P.onair_id(b3, e)], np.uint32), EPOCH)
+        idx, id_epoch = registry.lookup(np.array([packet.onair_id(b3, e)], np.uint32), EPOCH)
         assert (idx[0] == registry.index["B0003"]) == found
         if found:
             assert id_epoch[0] == e
@@ -79,19 +79,21 @@ def test_onair_ids_match_the_firmware_derivation(registry: Registry) -> None:
 def _report(band: str, seq: int, epoch: int = EPOCH, **kw: float) -> bytes:
     fields = dict(interval_ms=250, laeq_db=90, voice_db=85)
     fields.update(kw)
-    return P.encode(_key(band), epoch, seq, **fields)  # type: ignore[arg-type]
+    return packet.encode(_key(band), epoch, seq, **fields)  # type: ignore[arg-type]
 
 
 def _feed(engine: Engine, reports: list[bytes], at: int = NOW, arrival: int | None = None) -> None:
     arr = at if arrival is None else arrival
-    engine.ingest_batch(P.encode_batch([(r, -60, arr) for r in reports], arr), at_ms=at)
+    engine.ingest_batch(packet.encode_batch([(r, -60, arr) for r in reports], arr), at_ms=at)
 
 
 def test_each_reason_is_counted_and_nothing_raises(registry: Registry) -> None:
     eng = Engine("v", registry)
     good = _report("B0001", 10)
     forged = good[:-1] + bytes([good[-1] ^ 1])
-    stranger = P.encode(P.band_key(b"another venue key!!!", "B0001"), EPOCH, 1, 250, 90, 95)
+    stranger = packet.encode(
+        packet.band_key(b"another venue key!!!", "B0001"), EPOCH, 1, 250, 90, 95
+    )
     old = b"\x01" + good[1:]  # protocol v1: refused as format (that band needs new firmware)
     _feed(eng, [good, good, _report("B0001", 9), forged, stranger, old, good[:20]])
     _feed(eng, [_report("B0002", 1)], arrival=NOW - 60_000)  # heard a minute ago
@@ -149,7 +151,7 @@ def test_a_32_bit_id_clash_still_finds_the_right_band() -> None:
     reg = Registry(VENUE_KEY, [("B0001", "z"), ("B0002", "z")], ["z"])
     ids, owners, epochs, _ = reg._table(EPOCH)
     # force a clash: make B0002's current id equal to B0001's in the table
-    b1 = P.onair_id(_key("B0001"), EPOCH)
+    b1 = packet.onair_id(_key("B0001"), EPOCH)
     forced = ids.copy()
     forced[owners == 1] = b1
     order = np.argsort(forced, kind="stable")
@@ -160,11 +162,11 @@ def test_a_32_bit_id_clash_still_finds_the_right_band() -> None:
 
 
 def test_aggregation_is_independent_of_order_and_counts_a_report_once() -> None:
-    from crowdpulse.gateway import aggregate as A
+    from crowdpulse.gateway import aggregate
 
     rng = np.random.default_rng(9)
     unique = 200
-    base = np.zeros(unique, A.RECORD)
+    base = np.zeros(unique, aggregate.RECORD)
     base["band"] = rng.integers(0, 10, unique)
     base["seq"] = np.arange(unique)
     base["arrival_ms"] = NOW + np.arange(unique) * 37  # some copies straddle a 500 ms bucket
@@ -181,8 +183,8 @@ def test_aggregation_is_independent_of_order_and_counts_a_report_once() -> None:
             (a, b) if rng.random() < 0.5 or trial == 0 else (b, a)
             for a, b in zip(base, again, strict=True)
         ]
-        stream = np.array([r for p in pairs for r in p], dtype=A.RECORD)
-        agg = A.Aggregator(10)
+        stream = np.array([r for p in pairs for r in p], dtype=aggregate.RECORD)
+        agg = aggregate.Aggregator(10)
         for i in range(0, len(stream), 16):  # in batches, as relays deliver them
             agg.add(stream[i : i + 16])
         # what the scores read: every window's sums (a ring slot that a later copy
@@ -194,7 +196,7 @@ def test_aggregation_is_independent_of_order_and_counts_a_report_once() -> None:
             agg._base_at = -(10**15)  # sum the baseline at every step too
             views += [recent.copy(), baseline.copy()]
         states.append(tuple(views))
-        assert int(agg.fine[..., A.F_N].sum()) <= unique
+        assert int(agg.fine[..., aggregate.F_N].sum()) <= unique
     for s in states[1:]:
         for a, b in zip(s, states[0], strict=True):
             assert np.array_equal(a, b)

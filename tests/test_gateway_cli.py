@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from crowdpulse.sim import clapset as C
-from crowdpulse.sim import signals as S
+from crowdpulse.sim import clapset, signals
 
 EXE = str(Path(sys.executable).parent / "crowdpulse")
 
@@ -19,7 +18,9 @@ EXE = str(Path(sys.executable).parent / "crowdpulse")
 def test_score_prints_ticks_and_a_summary(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     wav = tmp_path / "set.wav"
-    soundfile.write(wav, S.to_int16(S.at_level(C.music_at_band(8.0, rng), -18)), 16000)
+    soundfile.write(
+        wav, signals.to_int16(signals.at_level(clapset.music_at_band(8.0, rng), -18)), 16000
+    )
     out = subprocess.run(
         [EXE, "score", str(wav), "--devices", "12", "--seed", "3"],
         capture_output=True,

@@ -16,11 +16,10 @@ import pytest
 import sounddevice
 
 from crowdpulse.gateway import linein
-from crowdpulse.sim import scene
-from crowdpulse.sim import signals as S
-from wristband import packet as P
+from crowdpulse.sim import scene, signals
+from wristband import packet
 
-KEY = P.band_key(bytes(range(32)), linein.BAND_ID)
+KEY = packet.band_key(bytes(range(32)), linein.BAND_ID)
 
 
 class Stream:
@@ -48,7 +47,7 @@ class Stream:
 
 def test_line_in_sends_signed_reference_reports_of_what_it_hears() -> None:
     rng = np.random.default_rng(1)
-    audio = S.to_int16(S.at_level(S.pink_noise(6.0, rng), -20))
+    audio = signals.to_int16(signals.at_level(signals.pink_noise(6.0, rng), -20))
     got: list[tuple[bytes, int]] = []
     streams: list[Stream] = []
 
@@ -65,11 +64,11 @@ def test_line_in_sends_signed_reference_reports_of_what_it_hears() -> None:
     assert li.state in ("listening", "stopped") or li.state.startswith("unavailable")
     assert len(got) >= 20 and li.overruns == 0
     reports = [
-        P.decode(r, KEY, P.epoch_of(t / 1000)) for r, t in got
+        packet.decode(r, KEY, packet.epoch_of(t / 1000)) for r, t in got
     ]  # the fields are masked on the air
-    assert all(P.verify(r, KEY) for r, _ in got)
+    assert all(packet.verify(r, KEY) for r, _ in got)
     counters = [
-        (r.seq - P.seq_offset(KEY, P.epoch_of(t / 1000))) & 0xFFFF
+        (r.seq - packet.seq_offset(KEY, packet.epoch_of(t / 1000))) & 0xFFFF
         for r, (_, t) in zip(reports, got, strict=True)
     ]
     assert all((b - a) & 0xFFFF == 1 for a, b in zip(counters, counters[1:], strict=False))

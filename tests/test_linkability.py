@@ -17,27 +17,27 @@ from collections.abc import Iterator
 
 import pytest
 
-from crowdpulse.sim import radiotwin as R
-from crowdpulse.sim import sniffer as S
+from crowdpulse.sim import radiotwin, sniffer
 from crowdpulse.sim.virtualband import Medium, VirtualBand, band_config
-from wristband import packet as P
-from wristband import rotation
+from wristband import packet, rotation
 
 BANDS, BOUNDARIES = 24, 5
-PROTOCOL = list(S.STRATEGIES)
+PROTOCOL = list(sniffer.STRATEGIES)
 
 
 @pytest.fixture(scope="module")
-def new_firmware() -> dict[str, S.Result]:
-    night = R.night(bands=BANDS, boundaries=BOUNDARIES, seed=3)
+def new_firmware() -> dict[str, sniffer.Result]:
+    night = radiotwin.night(bands=BANDS, boundaries=BOUNDARIES, seed=3)
     return {
         r.strategy: r
-        for r in S.observe(night.adverts, night.boundaries_ms, night.window_ms, night.truth)
+        for r in sniffer.observe(night.adverts, night.boundaries_ms, night.window_ms, night.truth)
     }
 
 
-def test_the_new_firmware_links_no_better_than_chance(new_firmware: dict[str, S.Result]) -> None:
-    bound = S.chance_bound(BANDS, BOUNDARIES)  # 1/24 plus 3.5 sd of a blind pairing: 10.7 %
+def test_the_new_firmware_links_no_better_than_chance(
+    new_firmware: dict[str, sniffer.Result],
+) -> None:
+    bound = sniffer.chance_bound(BANDS, BOUNDARIES)  # 1/24 plus 3.5 sd of a blind pairing: 10.7 %
     assert math.isclose(bound, (5 + 3.5 * math.sqrt(5)) / 120)
     for name in PROTOCOL:
         r = new_firmware[name]
@@ -48,26 +48,26 @@ def test_the_new_firmware_links_no_better_than_chance(new_firmware: dict[str, S.
 
 
 def test_the_old_firmware_is_linked_near_certainly() -> None:
-    night = R.night(bands=BANDS, boundaries=2, seed=3, legacy=True)
+    night = radiotwin.night(bands=BANDS, boundaries=2, seed=3, legacy=True)
     got = {
         r.strategy: r
-        for r in S.observe(night.adverts, night.boundaries_ms, night.window_ms, night.truth)
+        for r in sniffer.observe(night.adverts, night.boundaries_ms, night.window_ms, night.truth)
     }
     assert got["address"].accuracy == 1.0
     assert got["seq"].accuracy >= 0.95
-    assert got["features"].accuracy > 2 * S.chance_bound(BANDS, 2)  # its levels were in clear
+    assert got["features"].accuracy > 2 * sniffer.chance_bound(BANDS, 2)  # its levels were in clear
     # and its timing alone gives it away: the same strategies that find nothing above
-    bound = S.chance_bound(BANDS, 2)
+    bound = sniffer.chance_bound(BANDS, 2)
     assert max(got[s].accuracy for s in ("gap", "clock", "report", "frame")) > 2 * bound
 
 
 def test_the_twin_runs_the_firmwares_quiet_time() -> None:
-    night = R.night(bands=6, boundaries=3, seed=5, window_s=30)
+    night = radiotwin.night(bands=6, boundaries=3, seed=5, window_s=30)
     quiet = night.quiet_ms
     assert len(quiet) == 6 * 3
     assert all(0 <= q < 2 * rotation.QUIET_MS + 20 for q in quiet)
     assert len(set(quiet)) > len(quiet) // 2  # drawn afresh each time
-    ids = S.identities(night.adverts)
+    ids = sniffer.identities(night.adverts)
     assert len(ids) == 6 * 4  # one id per band per epoch
     for i in ids.values():
         assert len(i.addresses) == 1  # the address changes with the id, never within one
@@ -75,8 +75,8 @@ def test_the_twin_runs_the_firmwares_quiet_time() -> None:
 
 
 def test_chance_bound_is_stated_from_n() -> None:
-    assert S.chance_bound(100, 1, z=0) == pytest.approx(0.01)
-    assert S.chance_bound(10, 4) > S.chance_bound(10, 16) > 0.1
+    assert sniffer.chance_bound(100, 1, z=0) == pytest.approx(0.01)
+    assert sniffer.chance_bound(10, 4) > sniffer.chance_bound(10, 16) > 0.1
 
 
 # -- the firmware, unchanged, under the real MicroPython --------------------------
@@ -85,7 +85,7 @@ def bands_at_a_boundary() -> Iterator[tuple[list[bytes], int, list[tuple[float, 
     """Three virtual bands whose clocks reach an epoch boundary 9 s after they start."""
     venue = secrets.token_bytes(32)
     now = int(time.time())
-    edge = (now // P.EPOCH_S + 2) * P.EPOCH_S
+    edge = (now // packet.EPOCH_S + 2) * packet.EPOCH_S
     offset = edge - (now + 9)
     medium = Medium()
     ids = ["B0301", "B0302", "B0303"]
@@ -104,7 +104,7 @@ def bands_at_a_boundary() -> Iterator[tuple[list[bytes], int, list[tuple[float, 
             b.stop()
         medium.close()
     yield (
-        [P.band_key(venue, b) for b in ids],
+        [packet.band_key(venue, b) for b in ids],
         edge,
         [(t + offset, a, d) for t, a, d in medium.adverts],
     )
@@ -115,19 +115,21 @@ def test_a_virtual_band_changes_address_and_id_at_one_instant(
     bands_at_a_boundary: tuple[list[bytes], int, list[tuple[float, bytes, bytes]]],
 ) -> None:
     keys, edge, adverts = bands_at_a_boundary
-    epoch = edge // P.EPOCH_S
+    epoch = edge // packet.EPOCH_S
     quiet_s = rotation.QUIET_MS / 1000
     addresses: list[set[bytes]] = [set(), set()]
     for key in keys:
         heard: list[tuple[float, int, int, bytes]] = []  # time, epoch of the id, seq, address
         for t, address, adv in adverts:
-            report = P.manufacturer_data(adv)
-            assert report is not None and len(report) == P.REPORT_SIZE
-            onair = P.decode(report).onair
+            report = packet.manufacturer_data(adv)
+            assert report is not None and len(report) == packet.REPORT_SIZE
+            onair = packet.decode(report).onair
             for e in (epoch - 1, epoch):
-                if onair == P.onair_id(key, e) and P.verify(report, key):
-                    assert address == P.ble_address(key, e)  # every advert: the id's own address
-                    heard.append((t, e, P.decode(report).seq, address))
+                if onair == packet.onair_id(key, e) and packet.verify(report, key):
+                    assert address == packet.ble_address(
+                        key, e
+                    )  # every advert: the id's own address
+                    heard.append((t, e, packet.decode(report).seq, address))
         old = [h for h in heard if h[1] == epoch - 1]
         new = [h for h in heard if h[1] == epoch]
         assert len(old) >= 20 and len(new) >= 10, (len(old), len(new))
@@ -137,8 +139,8 @@ def test_a_virtual_band_changes_address_and_id_at_one_instant(
         assert max(h[0] for h in old) > edge - quiet_s - 1.5
         assert min(h[0] for h in new) < edge + quiet_s + 1.5
         # the gateway's counter runs on across the switch; the seq on air does not
-        c_old = (old[-1][2] - P.seq_offset(key, epoch - 1)) & 0xFFFF
-        c_new = (new[0][2] - P.seq_offset(key, epoch)) & 0xFFFF
+        c_old = (old[-1][2] - packet.seq_offset(key, epoch - 1)) & 0xFFFF
+        c_new = (new[0][2] - packet.seq_offset(key, epoch)) & 0xFFFF
         assert 0 < (c_new - c_old) & 0xFFFF < 0x8000
         assert (new[0][2] - old[-1][2]) & 0xFFFF != (c_new - c_old) & 0xFFFF
         addresses[0].add(old[0][3])
@@ -151,7 +153,7 @@ def test_the_simulators_bands_cross_a_switch_without_a_replay() -> None:
     # epoch's seq_offset, so the gateway's replay check holds across the boundary
     from crowdpulse.sim import scenario, session
 
-    edge = 2_000_001 * P.EPOCH_S
+    edge = 2_000_001 * packet.EPOCH_S
     res = session.offline(
         scenario.load("normal"), 200, bytes(range(32)), seed=1, seconds=30, t0_s=float(edge - 15)
     )
@@ -174,7 +176,7 @@ def test_sim_sniff_command() -> None:
     )
     assert out.returncode == 0, out.stderr
     got = json.loads(out.stdout)
-    assert set(got["strategies"]) == set(S.STRATEGIES) and got["chance"] == 0.25
+    assert set(got["strategies"]) == set(sniffer.STRATEGIES) and got["chance"] == 0.25
     assert all(s["of"] == 4 for s in got["strategies"].values())
     bad = subprocess.run(
         [exe, "sim", "sniff", "--bands", "1"], capture_output=True, text=True, timeout=60

@@ -17,7 +17,7 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 
 from crowdpulse.broker import Mosquitto
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from wristband import packet as P
+from wristband import packet
 
 
 def _started(gw: GatewayProc) -> GatewayProc:
@@ -80,7 +80,7 @@ def test_osc_at_tick_rate_equals_api_state_and_reactions(
         for i in range(24):  # six seconds of a crowd getting louder, then a reaction on the floor
             now = int(time.time() * 1000)
             level = 80.0 + i
-            flags = P.FLAG_EVENT if i == 20 else 0
+            flags = packet.FLAG_EVENT if i == 20 else 0
             send_batch(pub, floor.reports(now, laeq_db=level, claps=i // 2, flags=flags), now)
             send_batch(pub, bar.reports(now, laeq_db=level - 5), now, relay="r2")
             if i % 4 == 3:

@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crowdpulse.vectors import address_vectors, vectors
-from wristband import packet as P
+from wristband import packet
 
-KEY = P.band_key(bytes(range(32)), "B0001")
+KEY = packet.band_key(bytes(range(32)), "B0001")
 ROOT = Path(__file__).resolve().parent.parent
 
 LEVELS = ("laeq_db", "voice_db", "mid_db", "low_db", "top_db")
@@ -35,52 +35,57 @@ fields = st.fixed_dictionaries(
 @settings(max_examples=400)
 @given(fields, st.integers(0, 0xFFFF), st.integers(0, 0xFFFFFFFF))
 def test_round_trip_saturates_and_quantises(f: dict, seq: int, epoch: int) -> None:
-    report = P.encode(KEY, epoch, seq, **f)
-    assert len(report) == P.REPORT_SIZE
-    assert P.verify(report, KEY)
-    d = P.decode(report, KEY, epoch)
-    assert (d.seq - P.seq_offset(KEY, epoch)) & 0xFFFF == seq and d.onair == P.onair_id(KEY, epoch)
+    report = packet.encode(KEY, epoch, seq, **f)
+    assert len(report) == packet.REPORT_SIZE
+    assert packet.verify(report, KEY)
+    d = packet.decode(report, KEY, epoch)
+    assert (d.seq - packet.seq_offset(KEY, epoch)) & 0xFFFF == seq and d.onair == packet.onair_id(
+        KEY, epoch
+    )
     assert d.interval_ms == f["interval_ms"]
     for name in LEVELS:
-        want = min(max(f[name], P.LEVEL_OFFSET_DB), 147.5)
-        assert abs(getattr(d, name) - want) <= P.LEVEL_STEP_DB / 2 + 1e-9
-    assert abs(d.tonal - min(max(f["tonal"], 0), 1)) <= P.TONAL_STEP / 2 + 1e-9
-    assert abs(d.fluct_db - min(max(f["fluct_db"], 0), 12.75)) <= P.TEXTURE_STEP_DB / 2 + 1e-9
-    assert d.claps == min(max(f["claps"], 0), P.COUNT_MAX)
-    assert d.imu_claps == min(max(f["imu_claps"], 0), P.COUNT_MAX)
+        want = min(max(f[name], packet.LEVEL_OFFSET_DB), 147.5)
+        assert abs(getattr(d, name) - want) <= packet.LEVEL_STEP_DB / 2 + 1e-9
+    assert abs(d.tonal - min(max(f["tonal"], 0), 1)) <= packet.TONAL_STEP / 2 + 1e-9
+    assert abs(d.fluct_db - min(max(f["fluct_db"], 0), 12.75)) <= packet.TEXTURE_STEP_DB / 2 + 1e-9
+    assert d.claps == min(max(f["claps"], 0), packet.COUNT_MAX)
+    assert d.imu_claps == min(max(f["imu_claps"], 0), packet.COUNT_MAX)
     assert (d.motion_g is None) == (f["motion_g"] is None)
     assert (d.battery_pct is None) == (f["battery_pct"] is None)
     if f["battery_pct"] is not None:
         # a 100/14 % step, then decoded to a whole percent
-        assert abs(d.battery_pct - min(max(f["battery_pct"], 0), 100)) <= 50 / P.BATTERY_STEPS + 0.5
+        assert (
+            abs(d.battery_pct - min(max(f["battery_pct"], 0), 100))
+            <= 50 / packet.BATTERY_STEPS + 0.5
+        )
     assert d.flags == f["flags"]
     # Re-encoding the decoded values is a fixed point.
-    assert P.encode(KEY, epoch, seq, **{k: getattr(d, k) for k in f}) == report
+    assert packet.encode(KEY, epoch, seq, **{k: getattr(d, k) for k in f}) == report
 
 
 @settings(max_examples=2000)
 @given(st.binary(min_size=0, max_size=40))
 def test_random_bytes_raise_only_packet_error(data: bytes) -> None:
     try:
-        P.decode(data)
-    except P.PacketError:
+        packet.decode(data)
+    except packet.PacketError:
         pass
     try:
-        P.verify(data, KEY)
-    except P.PacketError:
+        packet.verify(data, KEY)
+    except packet.PacketError:
         pass
     try:
-        P.decode_batch(data)
-    except P.PacketError:
+        packet.decode_batch(data)
+    except packet.PacketError:
         pass
 
 
 @settings(max_examples=300)
-@given(st.binary(min_size=P.REPORT_SIZE, max_size=P.REPORT_SIZE))
+@given(st.binary(min_size=packet.REPORT_SIZE, max_size=packet.REPORT_SIZE))
 def test_random_reports_almost_never_verify(data: bytes) -> None:
     try:
-        assert not P.verify(data, KEY)
-    except P.PacketError:
+        assert not packet.verify(data, KEY)
+    except packet.PacketError:
         pass
 
 
@@ -117,31 +122,36 @@ def test_size_limit_at_every_extreme() -> None:
     )
     for f in (lows, highs):
         for seq, epoch in ((0, 0), (0xFFFF, 0xFFFFFFFF)):
-            report = P.encode(KEY, epoch, seq, **f)
-            assert len(report) == P.REPORT_SIZE <= 23
-            assert len(P.adv_payload(report)) <= 31
-    assert P.decode(P.encode(KEY, 0, 0, **highs), KEY, 0).motion_g == pytest.approx(254 * 0.02)
+            report = packet.encode(KEY, epoch, seq, **f)
+            assert len(report) == packet.REPORT_SIZE <= 23
+            assert len(packet.adv_payload(report)) <= 31
+    assert packet.decode(packet.encode(KEY, 0, 0, **highs), KEY, 0).motion_g == pytest.approx(
+        254 * 0.02
+    )
 
 
 def test_nonfinite_values_are_packet_errors() -> None:
-    with pytest.raises(P.PacketError):
-        P.encode(KEY, 0, 0, 250, float("inf"), 70)
-    assert P.decode(P.encode(KEY, 0, 0, 250, float("nan"), 70), KEY, 0).laeq_db == P.LEVEL_OFFSET_DB
+    with pytest.raises(packet.PacketError):
+        packet.encode(KEY, 0, 0, 250, float("inf"), 70)
+    assert (
+        packet.decode(packet.encode(KEY, 0, 0, 250, float("nan"), 70), KEY, 0).laeq_db
+        == packet.LEVEL_OFFSET_DB
+    )
 
 
 def test_fallback_hmac_matches_the_standard(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(P, "_hmac", None)
+    monkeypatch.setattr(packet, "_hmac", None)
     for key in (b"", b"k" * 16, b"x" * 64, b"y" * 65, bytes(range(200))):
         msg = b"crowdpulse" * 7
-        assert P._hmac_sha256(key, msg) == hmac.new(key, msg, "sha256").digest()
+        assert packet._hmac_sha256(key, msg) == hmac.new(key, msg, "sha256").digest()
 
 
 def test_ids_rotate_and_keys_differ() -> None:
-    other = P.band_key(bytes(range(32)), "B0002")
+    other = packet.band_key(bytes(range(32)), "B0002")
     assert other != KEY
-    ids = {P.onair_id(KEY, e) for e in range(1000)}
+    ids = {packet.onair_id(KEY, e) for e in range(1000)}
     assert len(ids) == 1000
-    assert P.epoch_of(900 * 5 + 899) == 5
+    assert packet.epoch_of(900 * 5 + 899) == 5
 
 
 def test_committed_vectors_match_the_code_and_the_docs() -> None:

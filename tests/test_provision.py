@@ -16,7 +16,7 @@ from flash_helpers import CONNECT_TIMEOUT_S, CROWDPULSE, Run, tree, venue_key
 
 from crowdpulse.sim.serialband import SerialBand
 from crowdpulse.tools import firmware
-from wristband import packet as P
+from wristband import packet
 
 pytestmark = pytest.mark.micropython
 
@@ -76,7 +76,7 @@ def check_fleet(bands: list[SerialBand], key: bytes) -> None:
     assert sorted(c["band_id"] for c in cfgs) == sorted(zones)
     for b, c in zip(bands, cfgs, strict=True):
         assert c["zone"] == zones[c["band_id"]] and c["transport"] == "ble"
-        assert c["key"] == P.band_key(key, c["band_id"]).hex()
+        assert c["key"] == packet.band_key(key, c["band_id"]).hex()
         assert b.wait_output(f"crowdpulse: boot ok band={c['band_id']} ", 5), bytes(b.output[-400:])
         assert not any(p.endswith((".tmp", ".hold")) for p in tree(b.root))
 
@@ -115,8 +115,8 @@ def test_provision_flashes_five_bands_in_parallel_and_records_them(
     assert all(datetime.fromisoformat(str(e["time"])).tzinfo is not None for e in rec)
     everything = run.out + run.err + fleet_file.with_suffix(".record.jsonl").read_text()
     for band_id, _ in FLEET:
-        assert P.band_key(key, band_id).hex() not in everything
-    assert key.hex() not in everything and P.command_key(key).hex() not in everything
+        assert packet.band_key(key, band_id).hex() not in everything
+    assert key.hex() not in everything and packet.command_key(key).hex() not in everything
 
     # run again: every band is done already; it is only restarted, nothing is written
     before = [tree(b.root) for b in bands]

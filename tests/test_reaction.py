@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from crowdpulse.gateway import aggregate as A
+from crowdpulse.gateway import aggregate
 from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.reaction import Detector
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.sentiment import Model
 from crowdpulse.sim.runner import relay_batch, sign
-from wristband import packet as P
+from wristband import packet
 
 T0 = 1_800_000_000_000
 
 
 def _records(bands: np.ndarray, at: np.ndarray, flagged: np.ndarray) -> np.ndarray:
-    r = np.zeros(len(bands), A.RECORD)
+    r = np.zeros(len(bands), aggregate.RECORD)
     r["band"], r["arrival_ms"] = bands, at
-    r["flags"] = np.where(flagged, P.FLAG_EVENT, 0)
+    r["flags"] = np.where(flagged, packet.FLAG_EVENT, 0)
     r["interval_ms"] = 250
     return r
 
@@ -122,13 +122,13 @@ def test_an_engine_publishes_the_reaction_at_once_beside_the_score() -> None:
     eng = Engine("club", reg, Model())
     rng = np.random.default_rng(6)
     seq = np.zeros(400, np.int64)
-    ids = reg.ids_for_epoch(P.epoch_of(T0 // 1000))
+    ids = reg.ids_for_epoch(packet.epoch_of(T0 // 1000))
 
     def batch(t: int, idx: np.ndarray, flagged: bool) -> bytes:
         codes = np.zeros((len(idx), 11), np.uint8)
         codes[:, 0], codes[:, 1], codes[:, 7], codes[:, 8], codes[:, 9] = 25, 150, 30, 255, 255
-        codes[:, 10] = P.FLAG_EVENT if flagged else 0
-        reps = sign(reg, ids, seq, idx, codes, P.epoch_of(T0 // 1000))
+        codes[:, 10] = packet.FLAG_EVENT if flagged else 0
+        reps = sign(reg, ids, seq, idx, codes, packet.epoch_of(T0 // 1000))
         return relay_batch(reps, np.full(len(idx), -60.0), np.full(len(idx), t))
 
     t = T0

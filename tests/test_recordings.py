@@ -18,8 +18,7 @@ import pytest
 import soundfile
 
 from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim.recordings import catalog as C
-from crowdpulse.sim.recordings import fetch, harness, nights, targets
+from crowdpulse.sim.recordings import catalog, fetch, harness, nights, targets
 
 pytestmark = pytest.mark.recordings
 
@@ -69,10 +68,10 @@ def _modes(without_fails_today: bool, with_fails_today: bool = False) -> list[ob
 def test_every_source_is_fetched_converted_and_licensed() -> None:
     cache_dir = _cache()
     meta = fetch.manifest(cache_dir)
-    for pkg in C.PACKAGES:
+    for pkg in catalog.PACKAGES:
         assert meta["packages"][pkg]["version"], pkg
         assert (cache_dir / "licences" / f"{pkg}.copyright").read_text().strip(), pkg
-    for src in C.SOURCES:
+    for src in catalog.SOURCES:
         info = soundfile.info(str(fetch.wav_path(cache_dir, src.name)))
         assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16"), src.name
         audio = fetch.read(cache_dir, src.name).astype(np.float64)
@@ -85,7 +84,7 @@ def test_every_source_is_fetched_converted_and_licensed() -> None:
 def test_each_night_is_music_then_its_event_at_the_planned_level(
     night_folders: tuple[Path, ...],
 ) -> None:
-    assert [f.name for f in night_folders] == [n.name for n in C.NIGHTS]
+    assert [f.name for f in night_folders] == [n.name for n in catalog.NIGHTS]
     for folder in night_folders:
         info = json.loads((folder / "night.json").read_text())
         mix, rate = soundfile.read(str(folder / "MIX.wav"), dtype="int16")
@@ -93,12 +92,12 @@ def test_each_night_is_music_then_its_event_at_the_planned_level(
         onset = nights.MUSIC_ALONE_S * rate
         assert rate == 16000 and len(mix) == len(music) == 60 * rate
         assert info["segments"][1] == {
-            "kind": C.NIGHT_BY_NAME[folder.name].event,
+            "kind": catalog.NIGHT_BY_NAME[folder.name].event,
             "start_s": 40,
             "end_s": 60,
         }
         assert np.array_equal(mix[:onset], music[:onset]), "the first 40 s are the music alone"
-        want = C.LEVEL_DB[info["event"]["kind"]]
+        want = catalog.LEVEL_DB[info["event"]["kind"]]
         assert nights.event_level_db(mix, music, onset) == pytest.approx(want, abs=0.05), (
             folder.name
         )
@@ -107,7 +106,7 @@ def test_each_night_is_music_then_its_event_at_the_planned_level(
 
 
 def test_mixing_is_deterministic_from_the_seed() -> None:
-    plan = C.NIGHTS[0]
+    plan = catalog.NIGHTS[0]
     a, b = nights.mix_night(_cache(), plan, 7), nights.mix_night(_cache(), plan, 7)
     other = nights.mix_night(_cache(), plan, 8)
     assert np.array_equal(a.mix, b.mix) and a.info == b.info
@@ -115,7 +114,7 @@ def test_mixing_is_deterministic_from_the_seed() -> None:
 
 
 @pytest.mark.micropython
-@pytest.mark.parametrize("name", [s.name for s in C.SOURCES])
+@pytest.mark.parametrize("name", [s.name for s in catalog.SOURCES])
 def test_twin_is_bit_identical_to_micropython_on_real_recordings(name: str) -> None:
     audio = fetch.read(_cache(), name)
     mid = max(0, len(audio) // 2 - 2 * 16000)
@@ -181,7 +180,7 @@ def test_rain_and_a_near_voice_stay_15_points_below_the_full_crowds(
 def test_the_harness_reads_what_crowdpulse_score_prints(night_folders: tuple[Path, ...]) -> None:
     # The figures come from the real command's own output, second by second.
     figs = _scored(night_folders, WITHOUT)
-    assert [f.night for f in figs] == [n.name for n in C.NIGHTS]
+    assert [f.night for f in figs] == [n.name for n in catalog.NIGHTS]
     for f in figs:
         assert len(f.seconds) == 60 and all(v is not None for v in f.seconds[2:])
         assert all(0 <= v <= 100 for v in f.seconds if v is not None)

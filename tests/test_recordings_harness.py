@@ -10,10 +10,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from crowdpulse.sim import crowdscore
-from crowdpulse.sim import signals as S
-from crowdpulse.sim.recordings import catalog as C
-from crowdpulse.sim.recordings import harness, targets
+from crowdpulse.sim import crowdscore, signals
+from crowdpulse.sim.recordings import catalog, harness, targets
 
 EXE = str(Path(sys.executable).parent / "crowdpulse")
 
@@ -37,7 +35,7 @@ def test_figures_read_music_before_and_during_from_their_windows() -> None:
     f = harness.figures("e1-full-etw", seconds, onset_s=40, reference=False)
     assert (f.music_mean, f.music_min, f.music_max) == (pytest.approx(36.7, abs=0.05), 30.0, 40.0)
     assert (f.before, f.during, f.lift) == (30.0, 80.0, 50.0)
-    assert f.event == C.FULL and f.bed == "lincity-pronobozo"
+    assert f.event == catalog.FULL and f.bed == "lincity-pronobozo"
 
 
 def _fig(
@@ -48,7 +46,7 @@ def _fig(
     during: float = 40.0,
     reference: bool = False,
 ) -> harness.Figures:
-    plan = C.NIGHT_BY_NAME[night]
+    plan = catalog.NIGHT_BY_NAME[night]
     return harness.Figures(
         night,
         plan.event,
@@ -106,7 +104,7 @@ def test_a_light_crowd_needs_12_points_with_a_reference() -> None:
 
 def test_the_adapter_runs_the_real_score_command(tmp_path: Path) -> None:
     rng = np.random.default_rng(5)
-    music = S.to_int16(S.drum_music(12, rng))
+    music = signals.to_int16(signals.drum_music(12, rng))
     soundfile.write(str(tmp_path / "MIX.wav"), music, 16000, subtype="PCM_16")
     soundfile.write(str(tmp_path / "MUSIC.wav"), music, 16000, subtype="PCM_16")
     snaps = harness.venue_snapshots(tmp_path / "MIX.wav", devices=6)

@@ -18,10 +18,9 @@ from crowdpulse.broker import Mosquitto
 from crowdpulse.gateway import venue
 from crowdpulse.keys import load_venue_key
 from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim import clapset as C
+from crowdpulse.sim import clapset, signals
 from crowdpulse.sim import crowdscore as CS
-from crowdpulse.sim import signals as S
-from wristband import packet as P
+from wristband import packet
 
 BOOTH = """
 [[zones]]
@@ -43,15 +42,16 @@ def test_a_reference_zone_marks_its_bands_and_is_never_scored(tmp_path: Path) ->
 def _scene() -> tuple[np.ndarray, np.ndarray]:
     """(what the crowd's bands hear, the programme alone)."""
     rng = np.random.default_rng(11)
-    music = S.at_level(C.music_at_band(DUR, rng), -24)
-    loud = (np.arange(len(music)) >= S.seconds(LOUD[0])) & (
-        np.arange(len(music)) < S.seconds(LOUD[1])
+    music = signals.at_level(clapset.music_at_band(DUR, rng), -24)
+    loud = (np.arange(len(music)) >= signals.seconds(LOUD[0])) & (
+        np.arange(len(music)) < signals.seconds(LOUD[1])
     )
-    music = music * np.where(loud, S.db_to_gain(6.0), 1.0)  # the chorus: 6 dB louder
+    music = music * np.where(loud, signals.db_to_gain(6.0), 1.0)  # the chorus: 6 dB louder
     crowd = np.zeros_like(music)
-    join = S.seconds(CROWD)
+    join = signals.seconds(CROWD)
     crowd[join:] = (
-        S.crowd_cheer(DUR - CROWD, rng, dbfs=-24) + S.crowd_applause(DUR - CROWD, rng, dbfs=-24)
+        signals.crowd_cheer(DUR - CROWD, rng, dbfs=-24)
+        + signals.crowd_applause(DUR - CROWD, rng, dbfs=-24)
     )[: len(music) - join]
     return music + crowd, music
 
@@ -60,7 +60,7 @@ def _intervals() -> list[list[bytes]]:
     """Each band's report codes over the scene; the reference band last."""
     scene, music = _scene()
     mixes = list(CS.band_mixes(scene, 30, np.random.default_rng(2)))
-    mixes.append(S.to_int16(np.clip(music, -1, 1)))
+    mixes.append(signals.to_int16(np.clip(music, -1, 1)))
     return [[iv.codes for iv in BF.on_twin(audio)] for audio in mixes]
 
 
@@ -70,7 +70,7 @@ def test_a_real_gateway_scores_against_its_reference_band(
     cfg = write_venue(tmp_path, BOOTH)
     vk = load_venue_key(tmp_path / "venue.key")
     ids = [*band_ids(1, 30), "REF01"]
-    keys = [P.band_key(vk, b) for b in ids]
+    keys = [packet.band_key(vk, b) for b in ids]
     codes = _intervals()
     gw = GatewayProc(mosquitto.url, cfg).wait_ready()
     pub = publisher(mosquitto.url)
@@ -79,9 +79,10 @@ def test_a_real_gateway_scores_against_its_reference_band(
         start = time.time()
         for step in range(min(len(c) for c in codes)):
             now = int(time.time() * 1000)
-            epoch = P.epoch_of(now // 1000)
+            epoch = packet.epoch_of(now // 1000)
             reports = [
-                P.encode_codes(k, epoch, step, c[step]) for k, c in zip(keys, codes, strict=True)
+                packet.encode_codes(k, epoch, step, c[step])
+                for k, c in zip(keys, codes, strict=True)
             ]
             send_batch(pub, reports, now)
             if step % 2 == 1:

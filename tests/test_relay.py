@@ -33,21 +33,21 @@ from crowdpulse.broker import Mosquitto
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 from crowdpulse.relay.forwarder import DedupCache, Relay, Timing, parse_advert
 from crowdpulse.relay.uplink import Uplink, encode_batches
-from wristband import packet as P
+from wristband import packet
 
 EXE = str(Path(sys.executable).parent / "crowdpulse")
 TESTS = Path(__file__).resolve().parent
 VENUE = "testvenue"
-KEYS = [P.band_key(bytes(range(32)), f"B{i:04d}") for i in range(1, 4)]
-EPOCH = P.epoch_of(time.time())
+KEYS = [packet.band_key(bytes(range(32)), f"B{i:04d}") for i in range(1, 4)]
+EPOCH = packet.epoch_of(time.time())
 
 
 def report(band: int, seq: int) -> bytes:
-    return bytes(P.encode(KEYS[band], EPOCH, seq & 0xFFFF, 250, 80 + band, 90, claps=seq % 7))
+    return bytes(packet.encode(KEYS[band], EPOCH, seq & 0xFFFF, 250, 80 + band, 90, claps=seq % 7))
 
 
 def advert(band: int, seq: int) -> bytes:
-    return bytes(P.adv_payload(report(band, seq)))
+    return bytes(packet.adv_payload(report(band, seq)))
 
 
 def bleak_objects(
@@ -195,7 +195,9 @@ class Listener:
     def batches(self) -> list[tuple[float, list[tuple[bytes, int, int]]]]:
         with self.lock:
             return [
-                (t, P.decode_batch(p)) for t, tp, p, _ in self.messages if tp.endswith("/batch")
+                (t, packet.decode_batch(p))
+                for t, tp, p, _ in self.messages
+                if tp.endswith("/batch")
             ]
 
     def records(self) -> list[tuple[bytes, int, int]]:
@@ -273,7 +275,7 @@ def test_firmware_adverts_parsed_by_bumble_give_the_report_and_its_dedup_key() -
     raw = advert(1, 4321)
     _, adv = bleak_objects(raw)
     got = parse_advert(adv.manufacturer_data)
-    r = P.decode(report(1, 4321))
+    r = packet.decode(report(1, 4321))
     assert got == (report(1, 4321), (r.onair, r.seq))  # the seq on air: counter + epoch offset
 
 
@@ -293,12 +295,12 @@ def test_dedup_cache_is_bounded_and_forgets_after_its_ttl() -> None:
 
 def test_batches_split_where_one_batch_cannot_hold_the_records() -> None:
     t0 = 1_800_000_000_000
-    records = [(report(0, i), -50, t0 + i) for i in range(P.BATCH_MAX + 10)]
+    records = [(report(0, i), -50, t0 + i) for i in range(packet.BATCH_MAX + 10)]
     records.append((report(0, 1), -51, t0 + 200_000))  # a 2-minute stall: past the uint16 offset
     records.append((report(0, 2), -52, t0 + 199_000))  # the wall clock stepped back
     batches = encode_batches(records)
     assert len(batches) == 4
-    assert [rec for b in batches for rec in P.decode_batch(b)] == records
+    assert [rec for b in batches for rec in packet.decode_batch(b)] == records
     assert encode_batches([]) == []
 
 
@@ -320,10 +322,10 @@ def test_firmware_adverts_reach_the_broker_as_batches_with_rssi(mosquitto: Mosqu
     assert sorted((r, rssi) for r, rssi, _ in got) == sorted(
         [(report(0, 100), -41), (report(1, 101), -67), (report(2, 102), -90)]
     )
-    key_of = {P.decode(report(b, 0)).onair: KEYS[b] for b in range(3)}
+    key_of = {packet.decode(report(b, 0)).onair: KEYS[b] for b in range(3)}
     for rep, _, arrival in got:
         assert before <= arrival <= after
-        assert P.verify(rep, key_of[P.decode(rep).onair])  # the band's bytes, untouched
+        assert packet.verify(rep, key_of[packet.decode(rep).onair])  # the band's bytes, untouched
     assert relay.stats.forwarded == 3 and relay.stats.batches >= 1
 
 
@@ -363,8 +365,8 @@ def test_reports_wait_for_the_flush_and_go_out_together(mosquitto: Mosquitto) ->
             radio.send(advert(seq % 3, seq))
         wait_until(lambda: relay.stats.forwarded >= 30, what="30 reports heard")
         assert listener.batches() == []
-        onset = P.encode(KEYS[1], EPOCH, 700, 250, 90, 95, flags=P.FLAG_EVENT)
-        radio.send(bytes(P.adv_payload(onset)))
+        onset = packet.encode(KEYS[1], EPOCH, 700, 250, 90, 95, flags=packet.FLAG_EVENT)
+        radio.send(bytes(packet.adv_payload(onset)))
         wait_until(lambda: len(listener.records()) == 31, what="the onset's batch")
         time.sleep(0.3)
     listener.close()
@@ -382,12 +384,12 @@ def test_a_reaction_onset_goes_out_at_once_not_at_the_next_flush(mosquitto: Mosq
         wait_until(connected(relay), what="MQTT")
         time.sleep(0.3)  # past the cadence's first flush
         radio.send(advert(0, 1))  # an ordinary report waits for the next flush
-        onset = P.encode(KEYS[1], EPOCH, 7, 250, 90, 95, flags=P.FLAG_EVENT)
-        radio.send(bytes(P.adv_payload(onset)))
+        onset = packet.encode(KEYS[1], EPOCH, 7, 250, 90, 95, flags=packet.FLAG_EVENT)
+        radio.send(bytes(packet.adv_payload(onset)))
         wait_until(lambda: len(listener.records()) >= 2, what="the onset's batch", timeout=4.0)
         # the early batch takes what was pending too: nothing waits behind an onset
-        assert sorted(P.decode(r[0]).seq for r in listener.records()) == sorted(
-            P.decode(r).seq for r in (report(0, 1), onset)
+        assert sorted(packet.decode(r[0]).seq for r in listener.records()) == sorted(
+            packet.decode(r).seq for r in (report(0, 1), onset)
         )
     listener.close()
 
@@ -422,15 +424,17 @@ def _junk() -> list[bytes]:
 
     good = report(0, 1)
     no_interval = bytearray(good)  # every v2 flag bit has a meaning; a zero interval has none
-    no_interval[{name: at for name, at, _code in P.FIELDS}["interval"]] = 0
-    beacon = P.encode_beacon(P.command_key(bytes(range(32))), 1_800_000_000, 500, 1, 3)
+    no_interval[{name: at for name, at, _code in packet.FIELDS}["interval"]] = 0
+    beacon = packet.encode_beacon(packet.command_key(bytes(range(32))), 1_800_000_000, 500, 1, 3)
     return [
         mfr(0x004C, bytes([2, 0x15]) + bytes(21)),  # an iBeacon: ignored
         flags + bytes([5, 0x09]) + b"band",  # a name, no manufacturer data: ignored
-        bytes(P.adv_payload(beacon)),  # another relay's command beacon: ignored
-        mfr(P.COMPANY_ID, good[:10]),  # ours, truncated: malformed
-        mfr(P.COMPANY_ID, bytes([P.VERSION + 1]) + good[1:]),  # another version: malformed
-        mfr(P.COMPANY_ID, bytes(no_interval)),  # a zero interval: malformed
+        bytes(packet.adv_payload(beacon)),  # another relay's command beacon: ignored
+        mfr(packet.COMPANY_ID, good[:10]),  # ours, truncated: malformed
+        mfr(
+            packet.COMPANY_ID, bytes([packet.VERSION + 1]) + good[1:]
+        ),  # another version: malformed
+        mfr(packet.COMPANY_ID, bytes(no_interval)),  # a zero interval: malformed
     ]
 
 
@@ -442,7 +446,7 @@ def test_foreign_and_junk_adverts_are_ignored_and_counted(mosquitto: Mosquitto) 
         for raw in _junk():
             radio.send(raw)
         device, adv = bleak_objects(advert(0, 1))  # a backend handing over a wrong type
-        junk: Any = {P.COMPANY_ID: None}
+        junk: Any = {packet.COMPANY_ID: None}
         radio.send_objects(device, adv._replace(manufacturer_data=junk))
         radio.send(advert(2, 9))
         wait_until(lambda: relay.stats.heard == 8, what="8 adverts")
@@ -650,7 +654,7 @@ def test_cli_relay_killed_is_marked_offline_by_its_last_will(mosquitto: Mosquitt
     will = listener.statuses()[-1][0]
     assert will["state"] == "offline" and will["reason"] == "lost" and will["relay"] == "r1"
     assert (retained_status(mosquitto.url) or {}).get("state") == "offline"
-    rssi = {P.decode(r).onair: rssi for r, rssi, _ in listener.records()}
+    rssi = {packet.decode(r).onair: rssi for r, rssi, _ in listener.records()}
     assert sorted(rssi.values()) == [-60, -50, -40]
     reps = [r for r, _, _ in listener.records()]
     assert len(reps) == len(set(reps))  # every band repeats each report 3 times on air

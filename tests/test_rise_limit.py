@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 from crowdpulse.gateway.reference import RiseLimit
-from crowdpulse.sim import clapset as C
+from crowdpulse.sim import clapset, signals
 from crowdpulse.sim import crowdscore as CS
-from crowdpulse.sim import signals as S
 
 
 def test_the_floor_falls_at_once_and_rises_at_its_rate() -> None:
@@ -52,15 +51,15 @@ def _night() -> tuple[np.ndarray, np.ndarray]:
     """(what the bands hear, the programme): 90 s of music, then a crowd 6 dB
     under it that cheers and applauds for five and a half minutes."""
     rng = np.random.default_rng(5)
-    music = S.at_level(C.music_at_band(MUSIC_S + CROWD_S, rng), -24)
+    music = signals.at_level(clapset.music_at_band(MUSIC_S + CROWD_S, rng), -24)
     # 32 s of crowd, over and over (a crowd's level is what matters here, and the
     # cheer takes long to synthesise)
     crowd = np.tile(
-        S.crowd_cheer(32.0, rng, dbfs=-30) + S.crowd_applause(32.0, rng, dbfs=-30),
+        signals.crowd_cheer(32.0, rng, dbfs=-30) + signals.crowd_applause(32.0, rng, dbfs=-30),
         int(CROWD_S // 32) + 1,
     )
     scene = music.copy()
-    scene[S.seconds(MUSIC_S) :] += crowd[: len(scene) - S.seconds(MUSIC_S)]
+    scene[signals.seconds(MUSIC_S) :] += crowd[: len(scene) - signals.seconds(MUSIC_S)]
     return scene, music
 
 
@@ -83,7 +82,7 @@ def test_five_minutes_of_cheering_do_not_fade_into_the_music() -> None:
     scene, music = _night()
     rng = np.random.default_rng(1)
     _engine, keys = CS.engine_for(BANDS, reference=True)
-    mixes = [*CS.band_mixes(scene, BANDS, rng), S.to_int16(np.clip(music, -1.0, 1.0))]
+    mixes = [*CS.band_mixes(scene, BANDS, rng), signals.to_int16(np.clip(music, -1.0, 1.0))]
     stream = CS.reports(iter(mixes), keys, rng)
     held = _scores(stream)
     early, late = _at(held, MUSIC_S + 60), _at(held, MUSIC_S + CROWD_S - 15)

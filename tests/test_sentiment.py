@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from crowdpulse.sim import clapset as C
+from crowdpulse.sim import clapset, signals
 from crowdpulse.sim import crowdscore as CS
-from crowdpulse.sim import signals as S
-from wristband import packet as P
+from wristband import packet
 
 N = 30
 DUR = 30.0
@@ -21,18 +20,18 @@ BEAT = 60 / 124
 
 
 def _after(x: np.ndarray) -> np.ndarray:
-    y = np.zeros(S.seconds(DUR))
-    y[S.seconds(REACT) :] = x[: S.seconds(DUR - REACT)]
+    y = np.zeros(signals.seconds(DUR))
+    y[signals.seconds(REACT) :] = x[: signals.seconds(DUR - REACT)]
     return y
 
 
 def _wearer_claps(i: int, r: np.random.Generator) -> np.ndarray:
-    on = [S.seconds(t + r.uniform(-0.02, 0.02)) for t in np.arange(REACT, DUR - 0.5, BEAT)]
-    return S.clap_track(
-        S.seconds(DUR),
+    on = [signals.seconds(t + r.uniform(-0.02, 0.02)) for t in np.arange(REACT, DUR - 0.5, BEAT)]
+    return signals.clap_track(
+        signals.seconds(DUR),
         on,
         r,
-        S.room_ir(r, 0.8, 20),
+        signals.room_ir(r, 0.8, 20),
         [r.uniform(2, 8)] * len(on),
         10 ** (-18 / 10) / 2,
     )
@@ -43,21 +42,22 @@ def streams() -> dict[str, list[CS.BandReport]]:
     """Each scene's reports from N bands, then a reference band (CS.REFERENCE_ID,
     index N) that hears the programme alone."""
     rng = np.random.default_rng(2026)
-    music = S.at_level(C.music_at_band(DUR, rng), -18)
-    quiet = S.pink_noise(DUR, rng, -85)
+    music = signals.at_level(clapset.music_at_band(DUR, rng), -18)
+    quiet = signals.pink_noise(DUR, rng, -85)
     scenes: dict[str, tuple[np.ndarray, Any, np.ndarray]] = {
         "quiet": (quiet, None, quiet),
         "music": (music, None, music),
         "clap_along": (
-            music + _after(S.at_level(S.crowd_applause(DUR - REACT, rng, people=200), -26)),
+            music
+            + _after(signals.at_level(signals.crowd_applause(DUR - REACT, rng, people=200), -26)),
             _wearer_claps,
             music,
         ),
         "cheer_applause": (
             music
             + _after(
-                S.crowd_cheer(DUR - REACT, rng, dbfs=-16)
-                + S.crowd_applause(DUR - REACT, rng, dbfs=-15)
+                signals.crowd_cheer(DUR - REACT, rng, dbfs=-16)
+                + signals.crowd_applause(DUR - REACT, rng, dbfs=-15)
             ),
             None,
             music,
@@ -68,7 +68,7 @@ def streams() -> dict[str, list[CS.BandReport]]:
         _, keys = CS.engine_for(N, reference=True)
         mixes = itertools.chain(
             CS.band_mixes(scene, N, np.random.default_rng(5), personal),
-            [S.to_int16(np.clip(programme, -1, 1))],
+            [signals.to_int16(np.clip(programme, -1, 1))],
         )
         out[name] = CS.reports(mixes, keys, np.random.default_rng(6))
     return out
@@ -127,7 +127,7 @@ def _rogue(stream: list[CS.BandReport], bands: int, keys: np.ndarray) -> list[CS
     for k in range(bands):
         b = N + k
         for i, t in enumerate(range(t0, t1, 250)):
-            r = P.encode(bytes(keys[b]), P.epoch_of(t // 1000), i, 250, *MAXIMA)
+            r = packet.encode(bytes(keys[b]), packet.epoch_of(t // 1000), i, 250, *MAXIMA)
             out.append(CS.BandReport(t, b, r))
     return sorted(out, key=lambda r: r.arrival_ms)
 
@@ -138,7 +138,7 @@ def test_bands_sending_maximal_values_move_a_zone_by_at_most_5(
 ) -> None:
     # n_total bands in one zone; `bands` of them are rogue (1 of 31, and 1 % of 100)
     rng = np.random.default_rng(3)
-    music = S.at_level(C.music_at_band(15.0, rng), -18)
+    music = signals.at_level(clapset.music_at_band(15.0, rng), -18)
     engine, keys = CS.engine_for(n_total)
     honest = CS.reports(
         CS.band_mixes(music, n_total - bands, np.random.default_rng(4)),
@@ -162,7 +162,7 @@ def _rogue_at(stream: list[CS.BandReport], first: int, keys: np.ndarray) -> list
     out = list(stream)
     t0, t1 = stream[0].arrival_ms, stream[-1].arrival_ms
     for i, t in enumerate(range(t0, t1, 250)):
-        r = P.encode(bytes(keys[first]), P.epoch_of(t // 1000), i, 250, *MAXIMA)
+        r = packet.encode(bytes(keys[first]), packet.epoch_of(t // 1000), i, 250, *MAXIMA)
         out.append(CS.BandReport(t, first, r))
     return sorted(out, key=lambda r: r.arrival_ms)
 
@@ -179,7 +179,7 @@ def test_bands_that_stop_reporting_age_out(streams: dict) -> None:
 
 def test_a_zone_below_k_bands_publishes_nothing() -> None:
     rng = np.random.default_rng(8)
-    music = S.at_level(C.music_at_band(10.0, rng), -18)
+    music = signals.at_level(clapset.music_at_band(10.0, rng), -18)
     engine, keys = CS.engine_for(24, zones=6)  # zone z gets bands z, z+6, ...: 4 bands each
     engine.model = type(engine.model)(k_anonymity=5)
     snaps = CS.replay(engine, CS.reports(CS.band_mixes(music, 24, rng), keys, rng))

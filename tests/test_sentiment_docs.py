@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import inspect
 
-from crowdpulse.gateway import aggregate as A
-from crowdpulse.gateway import engine, sentiment
+from crowdpulse.gateway import aggregate, engine, sentiment
 from crowdpulse.gateway.venue import VenueConfig
 
 
@@ -38,8 +37,14 @@ def test_ambience_freshness_trimming_and_privacy() -> None:
 
 
 def test_windows_ticks_and_trend() -> None:
-    assert (A.FINE_MS * A.N_FINE, A.FINE_MS) == (4_000, 500)  # recent: 500 ms buckets over 4 s
-    assert (A.COARSE_MS * A.N_COARSE, A.COARSE_MS) == (240_000, 15_000)  # baseline: 15 s over 4 min
+    assert (aggregate.FINE_MS * aggregate.N_FINE, aggregate.FINE_MS) == (
+        4_000,
+        500,
+    )  # recent: 500 ms buckets over 4 s
+    assert (aggregate.COARSE_MS * aggregate.N_COARSE, aggregate.COARSE_MS) == (
+        240_000,
+        15_000,
+    )  # baseline: 15 s over 4 min
     assert engine.TREND_S == 30.0
     assert inspect.signature(engine.Engine).parameters["tick_hz"].default == 10.0
     assert VenueConfig.__dataclass_fields__["tick_hz"].default == 10.0

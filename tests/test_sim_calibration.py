@@ -36,7 +36,7 @@ from crowdpulse.sim.fastcal import Calibration, Sound
 from crowdpulse.sim.runner import SimRun
 from crowdpulse.sim.sinks import EngineSink
 from crowdpulse.sim.twinemit import TwinEmitter
-from wristband import packet as P
+from wristband import packet
 
 FLOOR = Floor()
 REF_DB = 94.0  # the middle of a dance floor's 88-98 dB (sim/scenarios)
@@ -184,14 +184,14 @@ LEVEL_FIELDS = ("laeq", "voice", "mid", "low", "top")
 def field(c: U8, name: str) -> F64:
     v = c[..., COLUMNS[name]].astype(np.float64)
     if name in LEVEL_FIELDS:
-        return np.asarray(P.LEVEL_OFFSET_DB + v * P.LEVEL_STEP_DB)
+        return np.asarray(packet.LEVEL_OFFSET_DB + v * packet.LEVEL_STEP_DB)
     if name == "claps":
         return np.asarray((c[..., 9] >> 4) / STEP_S)
     if name == "imu_claps":
         return np.asarray((c[..., 9] & 15)[:, 0::2] / STEP_S)  # the bands with an IMU
     if name == "motion":
-        return np.asarray(v[:, 0::2] * P.MOTION_STEP_G)
-    return v * {"tonal": P.TONAL_STEP, "fluct": P.TEXTURE_STEP_DB}[name]
+        return np.asarray(v[:, 0::2] * packet.MOTION_STEP_G)
+    return v * {"tonal": packet.TONAL_STEP, "fluct": packet.TEXTURE_STEP_DB}[name]
 
 
 def _logistic(x: F64, top: float, mid: float, width: float) -> F64:
@@ -320,7 +320,7 @@ def _floor_curve(
         true = lv + window + offset
         got = field(tw[f"music {lv:g}"], f).mean() - true
         if (
-            field(tw[f"music {lv:g}"], f) > P.LEVEL_OFFSET_DB
+            field(tw[f"music {lv:g}"], f) > packet.LEVEL_OFFSET_DB
         ).mean() >= 0.5:  # while most intervals read something
             pts.append((round(float(true), 2), round(float(got), 2)))
     pts.sort()
@@ -534,10 +534,16 @@ def test_batched_kernel_is_the_firmware_pipeline() -> None:
                 p.process(audio[j, f * 160 : (f + 1) * 160])
                 ev |= p.event()
             want = bytes(
-                p.finish(250, P.MOTION_ABSENT, 0, P.BATTERY_UNKNOWN, P.FLAG_EVENT if ev else 0)
+                p.finish(
+                    250,
+                    packet.MOTION_ABSENT,
+                    0,
+                    packet.BATTERY_UNKNOWN,
+                    packet.FLAG_EVENT if ev else 0,
+                )
             )
             assert bytes(got[j]) == want, (k, j)
-    assert got[2, 10] & P.FLAG_CLIPPED  # the loud band clipped: the comparison covered it
+    assert got[2, 10] & packet.FLAG_CLIPPED  # the loud band clipped: the comparison covered it
 
 
 def test_scene_levels_read_back_on_the_twin(twin_codes: dict[str, U8]) -> None:
@@ -661,8 +667,8 @@ def test_imu_fields_only_on_bands_with_an_imu(
 ) -> None:
     for codes in (twin_codes, fast_codes):
         c = codes[f"clapping along {BAR_DB:g}"]
-        assert (c[:, 1::2, 8] == P.MOTION_ABSENT).all() and (c[:, 1::2, 9] & 15 == 0).all()
-        assert (c[:, 0::2, 8] != P.MOTION_ABSENT).all()
+        assert (c[:, 1::2, 8] == packet.MOTION_ABSENT).all() and (c[:, 1::2, 9] & 15 == 0).all()
+        assert (c[:, 0::2, 8] != packet.MOTION_ABSENT).all()
         assert (c[:, 0::2, 9] & 15).sum() > 0  # claps felt
 
 
@@ -674,17 +680,19 @@ def test_reference_fast_matches_twin() -> None:
     for f in ("mid", "top"):
         assert _gap(tw, fa, f) <= 1.5 and _gap(tw, fa, f, "level") <= 3.0, f
     assert _gap(tw, fa, "tonal") <= 0.04 and _gap(tw, fa, "fluct") <= 0.2
-    assert (tw[:, 9] == 0).all() and (fa[:, 9] == 0).all() and (fa[:, 8] == P.MOTION_ABSENT).all()
+    assert (
+        (tw[:, 9] == 0).all() and (fa[:, 9] == 0).all() and (fa[:, 8] == packet.MOTION_ABSENT).all()
+    )
 
 
 def test_events_come_when_reactions_say(twin_codes: dict[str, U8]) -> None:
     """The band's own trigger fires when its wearer starts clapping or cheering
     (where fast mode reports at once), and stays quiet over steady music."""
     for name in (f"{k} {lv:g}" for k in ("clapping along", "cheering") for lv in (BAR_DB, REF_DB)):
-        first = twin_codes[name][:3, :, 10] & P.FLAG_EVENT  # the band's trigger within 750 ms
+        first = twin_codes[name][:3, :, 10] & packet.FLAG_EVENT  # the band's trigger within 750 ms
         assert (first.any(axis=0)).mean() >= 0.8, name
     for db_ in LEVELS:
-        assert (twin_codes[f"music {db_:g}"][:, :, 10] & P.FLAG_EVENT).mean() <= 0.02, db_
+        assert (twin_codes[f"music {db_:g}"][:, :, 10] & packet.FLAG_EVENT).mean() <= 0.02, db_
 
 
 def _night(mode: str, seconds: float, reference: bool, devices: int = 150) -> dict[str, F64]:

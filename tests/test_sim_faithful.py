@@ -21,7 +21,7 @@ from crowdpulse.gateway.venue import VenueConfig, Zone
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 from crowdpulse.sim.faithful import run_faithful
 from crowdpulse.sim.scenario import parse
-from wristband import packet as P
+from wristband import packet
 
 pytestmark = pytest.mark.micropython
 
@@ -70,7 +70,7 @@ def test_firmware_reports_reach_the_gateway_and_sentiment_follows_the_crowd(
     def on_message(_c: object, _u: object, m: mqtt.MQTTMessage) -> None:
         payload = bytes(m.payload)
         if m.topic.endswith("/batch"):
-            seen.extend(r for r, _rssi, _ms in P.decode_batch(payload))
+            seen.extend(r for r, _rssi, _ms in packet.decode_batch(payload))
         else:
             seen.append(payload)
 
@@ -105,8 +105,8 @@ def test_firmware_reports_reach_the_gateway_and_sentiment_follows_the_crowd(
     assert not any(_alive(pid) for pid in res.pids)
     # the firmware's own reports, signed with each band's derived key: all of them verify,
     # every band is heard, and the gateway takes them all
-    keys = {b: P.band_key(key, b) for b in ids}
-    owners = [next((b for b, k in keys.items() if P.verify(r, k)), None) for r in seen]
+    keys = {b: packet.band_key(key, b) for b in ids}
+    owners = [next((b for b, k in keys.items() if packet.verify(r, k)), None) for r in seen]
     assert None not in owners
     assert set(owners) == set(ids)
     assert counters["accepted"] >= 0.9 * len(seen), (counters, len(seen))

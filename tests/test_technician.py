@@ -19,7 +19,7 @@ from venue_helpers import SecuredVenue
 
 from crowdpulse.keys import write_new_key
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from wristband import packet as P
+from wristband import packet
 
 pytestmark = pytest.mark.broker
 EXE = str(Path(sys.executable).parent / "crowdpulse")
@@ -32,7 +32,7 @@ def send(client: object, venue: str, reports: list[bytes], relay: str = "stage-l
     now = int(time.time() * 1000)
     client.publish(
         topic(venue, "relay", relay, "batch"),  # type: ignore[attr-defined]
-        P.encode_batch([(r, -60, now) for r in reports], now),
+        packet.encode_batch([(r, -60, now) for r in reports], now),
     ).wait_for_publish(5)
 
 

@@ -19,7 +19,7 @@ from crowdpulse.mqtt import BrokerURL, make_client, topic
 from crowdpulse.sim.serialband import SerialBand
 from crowdpulse.sim.virtualband import Medium
 from crowdpulse.tools import bandconfig
-from wristband import packet as P
+from wristband import packet
 
 pytestmark = [pytest.mark.micropython, pytest.mark.broker]
 PASSWD = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
@@ -113,8 +113,8 @@ def test_a_refused_band_retries_keeps_advertising_and_comes_up_once_allowed(
         reader.loop_stop()
         reader.disconnect()
         assert len(reports) >= 4
-        key = P.band_key(venue_key(key_file), "B0042")
-        assert all(P.verify(r, key) for r in reports)
+        key = packet.band_key(venue_key(key_file), "B0042")
+        assert all(packet.verify(r, key) for r in reports)
         assert band.wait_output("mqtt=up", 5, mark)
         assert band.boots == boots  # no reflash, no reboot: the same run of the firmware
     medium.close()

@@ -15,11 +15,9 @@ import pytest
 
 from crowdpulse.broker import Mosquitto
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from crowdpulse.sim import clapset as C
-from crowdpulse.sim import signals as S
-from crowdpulse.sim import twin
+from crowdpulse.sim import clapset, signals, twin
 from crowdpulse.sim.virtualband import FRAME, Medium, VirtualBand, band_config
-from wristband import packet as P
+from wristband import packet
 from wristband.boards import DEFAULT, PROFILES
 
 pytestmark = pytest.mark.micropython
@@ -35,7 +33,8 @@ class Listener:
         return sum(
             1
             for at, r in self.reports
-            if at >= t and (muted is None or bool(P.decode(r).flags & P.FLAG_MUTED) == muted)
+            if at >= t
+            and (muted is None or bool(packet.decode(r).flags & packet.FLAG_MUTED) == muted)
         )
 
 
@@ -68,7 +67,7 @@ def _publish(broker: Mosquitto, sub: str, payload: dict, retain: bool = False) -
 
 
 def _music(seconds: float, seed: int = 1) -> np.ndarray:
-    return S.to_int16(C.music_at_band(seconds, np.random.default_rng(seed)))
+    return signals.to_int16(clapset.music_at_band(seconds, np.random.default_rng(seed)))
 
 
 def _wait(cond: Callable[[], object], what: str, timeout: float = 60.0) -> None:
@@ -82,8 +81,8 @@ def _wait(cond: Callable[[], object], what: str, timeout: float = 60.0) -> None:
 def _fields(report: bytes, key: bytes, epoch: int | None = None) -> dict[str, object]:
     """A report's fields, read with the band's key (they are masked on the air)."""
     if epoch is None:
-        epoch = P.id_epoch(key, P.decode(report).onair, time.time())
-    fields = P.decode(report, key, epoch).as_dict()
+        epoch = packet.id_epoch(key, packet.decode(report).onair, time.time())
+    fields = packet.decode(report, key, epoch).as_dict()
     for k in ("version", "onair", "seq"):
         fields.pop(k)
     return fields
@@ -95,12 +94,12 @@ def _twin_replay(audio: np.ndarray, reports: list[bytes]) -> list[dict[str, obje
     pipe = twin.pipeline(PROFILES[DEFAULT]["mic"]["sensitivity_cdb"])
     out, f = [], 0
     for r in reports:
-        ms = P.decode(r).interval_ms
+        ms = packet.decode(r).interval_ms
         for _ in range(ms // 10):
             pipe.process(audio[f * FRAME : (f + 1) * FRAME])
             f += 1
-        codes = pipe.finish(ms, flags=P.FLAG_EVENT if pipe.event() else 0)
-        out.append(_fields(P.encode_codes(bytes(16), 0, 0, bytes(codes)), bytes(16), 0))
+        codes = pipe.finish(ms, flags=packet.FLAG_EVENT if pipe.event() else 0)
+        out.append(_fields(packet.encode_codes(bytes(16), 0, 0, bytes(codes)), bytes(16), 0))
     return out
 
 
@@ -111,7 +110,7 @@ def test_the_bands_reports_are_the_twins_on_the_same_clip(
     # drum music from its first sample: every report it publishes verifies and
     # carries, field for field, what the twin computes on the same clip cut at
     # the same places (the twin is bit-identical to the firmware: docs/dsp.md)
-    clip = C.clip(np.random.default_rng(3), dur=8.0, rate_hz=2.0)
+    clip = clapset.clip(np.random.default_rng(3), dur=8.0, rate_hz=2.0)
     frames = len(clip.audio) // FRAME
     cfg = band_config(venue_key, "B0042", broker=("127.0.0.1", mosquitto.port))
     medium = Medium()
@@ -123,29 +122,29 @@ def test_the_bands_reports_are_the_twins_on_the_same_clip(
         band.play()
 
         def covered() -> int:
-            return sum(P.decode(r).interval_ms // 10 for _, r in listener.reports)
+            return sum(packet.decode(r).interval_ms // 10 for _, r in listener.reports)
 
         # all but the last, unfinished interval (at most 275 ms) come back
         _wait(lambda: covered() > frames - 28, "the clip's reports", 180)
         reports = [r for _, r in listener.reports]
         _wait(
-            lambda: reports[-1] in {P.manufacturer_data(a) for _, _, a in medium.adverts},
+            lambda: reports[-1] in {packet.manufacturer_data(a) for _, _, a in medium.adverts},
             "the last report on the air",
             30,
         )
     medium.close()
-    key = P.band_key(venue_key, "B0042")
-    assert all(P.verify(r, key) for r in reports)
-    seqs = [P.decode(r).seq for r in reports]
+    key = packet.band_key(venue_key, "B0042")
+    assert all(packet.verify(r, key) for r in reports)
+    seqs = [packet.decode(r).seq for r in reports]
     assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(len(seqs))]  # none lost, none doubled
     assert [_fields(r, key) for r in reports] == _twin_replay(clip.audio, reports)
-    assert sum(P.decode(r).claps for r in reports) > 0
-    epoch = P.epoch_of(time.time())
+    assert sum(packet.decode(r).claps for r in reports) > 0
+    epoch = packet.epoch_of(time.time())
     # the band's clock may run up to 7 minutes ahead (VirtualBand keeps it clear of an id switch)
-    assert {P.decode(r).onair for r in reports} <= {
-        P.onair_id(key, e) for e in (epoch - 1, epoch, epoch + 1)
+    assert {packet.decode(r).onair for r in reports} <= {
+        packet.onair_id(key, e) for e in (epoch - 1, epoch, epoch + 1)
     }
-    adverts = [P.manufacturer_data(a) for _, _, a in medium.adverts]
+    adverts = [packet.manufacturer_data(a) for _, _, a in medium.adverts]
     assert set(adverts) <= set(reports)  # BLE carries the very bytes MQTT does
 
 
@@ -157,15 +156,15 @@ def test_retained_config_changes_the_report_rate(
     with VirtualBand(cfg, _music(10)) as band:
         assert band.wait_for("mqtt online", 30)
         _wait(lambda: len(listener.reports) >= 8, "reports at 250 ms")
-        before = [P.decode(r) for _, r in listener.reports]
+        before = [packet.decode(r) for _, r in listener.reports]
         _publish(mosquitto, "config", {"interval_ms": 1000}, retain=True)
         assert band.wait_for("interval_ms 1000", 30)
         n = len(listener.reports)
         _wait(lambda: len(listener.reports) >= n + 5, "reports at 1 s")
-        after = [P.decode(r) for _, r in listener.reports[n + 1 :]]  # the first may straddle
+        after = [packet.decode(r) for _, r in listener.reports[n + 1 :]]  # the first may straddle
 
-    def steady(reps: list[P.Report]) -> list[int]:
-        return [r.interval_ms for r in reps if not r.flags & P.FLAG_EVENT]
+    def steady(reps: list[packet.Report]) -> list[int]:
+        return [r.interval_ms for r in reps if not r.flags & packet.FLAG_EVENT]
 
     assert steady(before) and all(220 <= ms <= 280 for ms in steady(before)), steady(before)
     assert steady(after) and all(900 <= ms <= 1100 for ms in steady(after)), steady(after)
@@ -354,11 +353,11 @@ def test_several_bands_run_at_once_with_their_own_keys(
     mosquitto: Mosquitto, listener: Listener, venue_key: bytes
 ) -> None:
     ids = ["B0101", "B0102", "B0103"]
-    keys = {b: P.band_key(venue_key, b) for b in ids}
+    keys = {b: packet.band_key(venue_key, b) for b in ids}
 
     def owners() -> set[str]:
         return {
-            next((b for b, k in keys.items() if P.verify(r, k)), "?")
+            next((b for b, k in keys.items() if packet.verify(r, k)), "?")
             for _, r in list(listener.reports)
         }
 

@@ -21,9 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from crowdpulse.keys import VenueKeyError, load_venue_key
-from wristband import boards
+from wristband import boards, packet
 from wristband import config as band_cfg
-from wristband import packet as P
 
 TRANSPORTS = ("ble", "mqtt", "both")
 DEFAULT_WINDOW_S = 2 * 86400
@@ -86,9 +85,9 @@ def band_config(
 ) -> dict[str, Any]:
     """The band's config.json as a dict; raises ConfigError when the band would reject it."""
     try:
-        key = P.band_key(venue_key, band_id)
-        cmd_key = P.command_key(venue_key)
-    except P.PacketError as exc:
+        key = packet.band_key(venue_key, band_id)
+        cmd_key = packet.command_key(venue_key)
+    except packet.PacketError as exc:
         raise ConfigError(str(exc)) from None
     cfg: dict[str, Any] = {
         "version": 1,

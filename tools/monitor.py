@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 import serial
 
 from crowdpulse.tools.link import open_error
-from wristband import packet as P
+from wristband import packet
 
 _HEX_REPORT = re.compile(r"\b([0-9a-fA-F]{46})\b")
 _KV = re.compile(r"(\w+)=(\S+)")
 _FLAGS = (
-    (P.FLAG_MUTED, "MUTED"),
-    (P.FLAG_EVENT, "EVENT"),
-    (P.FLAG_CLIPPED, "CLIPPED"),
-    (P.FLAG_DROPPED, "DROPPED"),
+    (packet.FLAG_MUTED, "MUTED"),
+    (packet.FLAG_EVENT, "EVENT"),
+    (packet.FLAG_CLIPPED, "CLIPPED"),
+    (packet.FLAG_DROPPED, "DROPPED"),
 )
 
 
@@ -42,15 +42,15 @@ class Event:
 def _report(hex_text: str, band_key: bytes | None) -> Event:
     raw = bytes.fromhex(hex_text)
     try:
-        r = P.decode(raw)
-    except P.PacketError as exc:
+        r = packet.decode(raw)
+    except packet.PacketError as exc:
         return Event("log", text=f"malformed report ({exc}): {hex_text}")
-    if r.version != P.VERSION:
+    if r.version != packet.VERSION:
         return Event("log", text=f"protocol v{r.version} report (reflash this band): {hex_text}")
-    epoch = None if band_key is None else P.id_epoch(band_key, r.onair, time.time())
+    epoch = None if band_key is None else packet.id_epoch(band_key, r.onair, time.time())
     if band_key is not None and epoch is not None:
-        r = P.decode(raw, band_key, epoch)  # the band's own key reads its masked fields
-    seq = r.seq if epoch is None else (r.seq - P.seq_offset(band_key, epoch)) & 0xFFFF
+        r = packet.decode(raw, band_key, epoch)  # the band's own key reads its masked fields
+    seq = r.seq if epoch is None else (r.seq - packet.seq_offset(band_key, epoch)) & 0xFFFF
     f = {
         "seq": str(seq),
         "interval": f"{r.interval_ms}ms",
@@ -68,7 +68,7 @@ def _report(hex_text: str, band_key: bytes | None) -> Event:
         "flags": ",".join(name for bit, name in _FLAGS if r.flags & bit) or "-",
     }
     if band_key is not None:
-        f["tag"] = "ok" if P.verify(raw, band_key) else "BAD"
+        f["tag"] = "ok" if packet.verify(raw, band_key) else "BAD"
     return Event("report", f)
 
 
@@ -158,7 +158,7 @@ class Monitor:
         ev = parse_line(text, self.band_key)
         if ev.kind == "boot" and self.venue_key is not None and ev.fields.get("band"):
             try:
-                self.band_key = P.band_key(self.venue_key, ev.fields["band"])
-            except P.PacketError:
+                self.band_key = packet.band_key(self.venue_key, ev.fields["band"])
+            except packet.PacketError:
                 self.band_key = None
         self.out(render(ev))

@@ -36,7 +36,7 @@ from serial.tools import list_ports
 
 from crowdpulse.tools import bandconfig
 from crowdpulse.tools.link import Link
-from wristband import packet as P
+from wristband import packet
 
 ZONE_RX = re.compile(r"[a-z0-9_-]{1,32}")
 # USB-serial bridges on ESP32 boards, and Espressif's own USB
@@ -68,8 +68,8 @@ def read_fleet(path: Path, default_transport: str) -> list[FleetBand]:
             continue
         transport = cells[2] if len(cells) > 2 and cells[2] else default_transport
         try:
-            P.check_band_id(cells[0])
-        except P.PacketError:
+            packet.check_band_id(cells[0])
+        except packet.PacketError:
             raise FleetError(
                 f"{path}, row {n}: band_id must be 1-32 of A-Z a-z 0-9 . _ -"
             ) from None

@@ -9,7 +9,7 @@ import time
 from crowdpulse.cli import CliError
 from crowdpulse.keys import VenueKeyError, load_venue_key, write_new_key
 from crowdpulse.vectors import vectors
-from wristband import packet as P
+from wristband import packet
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,26 +29,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _decode(args: argparse.Namespace) -> int:
     try:
         raw = bytes.fromhex(args.hex)
-        report = P.decode(raw)
+        report = packet.decode(raw)
     except ValueError:
         raise CliError("not hexadecimal") from None
-    except P.PacketError as exc:
+    except packet.PacketError as exc:
         raise CliError(f"malformed report: {exc}") from None
     out = report.as_dict()
     if args.band_id:
         try:
-            key = P.band_key(load_venue_key(args.venue_key), args.band_id)
-        except (VenueKeyError, P.PacketError) as exc:
+            key = packet.band_key(load_venue_key(args.venue_key), args.band_id)
+        except (VenueKeyError, packet.PacketError) as exc:
             raise CliError(str(exc)) from None
         if args.epoch is not None:
-            epoch = args.epoch if P.onair_id(key, args.epoch) == report.onair else None
+            epoch = args.epoch if packet.onair_id(key, args.epoch) == report.onair else None
         else:
-            epoch = P.id_epoch(key, report.onair, time.time())
-        if epoch is not None and report.version == P.VERSION:
+            epoch = packet.id_epoch(key, report.onair, time.time())
+        if epoch is not None and report.version == packet.VERSION:
             # the key reads the masked fields in clear, and the counter behind the seq
-            out = P.decode(raw, key, epoch).as_dict()
-            out["counter"] = (report.seq - P.seq_offset(key, epoch)) & 0xFFFF
-        out["tag_ok"] = P.verify(raw, key)
+            out = packet.decode(raw, key, epoch).as_dict()
+            out["counter"] = (report.seq - packet.seq_offset(key, epoch)) & 0xFFFF
+        out["tag_ok"] = packet.verify(raw, key)
         out["id_epoch"] = epoch
     print(json.dumps(out))
     return 0

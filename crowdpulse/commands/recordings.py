@@ -11,7 +11,7 @@ from typing import Any
 from crowdpulse.cli import CliError
 
 # Only the light catalog at import: every `crowdpulse` command builds this parser.
-from crowdpulse.sim.recordings import catalog as C
+from crowdpulse.sim.recordings import catalog
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,14 +27,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--cache",
             metavar="DIR",
-            help=f"where the set lives (default ${C.CACHE_ENV}, else ~/.cache/crowdpulse/recordings)",
+            help=f"where the set lives (default ${catalog.CACHE_ENV}, else ~/.cache/crowdpulse/recordings)",
         )
     for p in (mix, score):
         p.add_argument("--seed", type=int, default=0, help="seed of the nights' mixing (default 0)")
         p.add_argument(
             "--night",
             action="append",
-            choices=[n.name for n in C.NIGHTS],
+            choices=[n.name for n in catalog.NIGHTS],
             help="only this night (repeatable; default all)",
         )
         p.add_argument(
@@ -43,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     score.add_argument(
         "--devices",
         type=int,
-        default=C.DEVICES,
-        help=f"bands hearing each night (default {C.DEVICES})",
+        default=catalog.DEVICES,
+        help=f"bands hearing each night (default {catalog.DEVICES})",
     )
     score.add_argument(
         "--reference",
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         fetch.ensure(cache, _say)
         if args.what == "fetch":
-            print(f"{len(C.SOURCES)} recordings in {cache / 'wav'}")
+            print(f"{len(catalog.SOURCES)} recordings in {cache / 'wav'}")
             return 0
         out = Path(args.out) if args.out else cache / "nights" / f"seed-{args.seed}"
         folders = nights.mix_all(cache, out, args.seed, args.night)

@@ -19,7 +19,7 @@ from crowdpulse.commands import simrun
 from crowdpulse.keys import VenueKeyError, load_venue_key
 from crowdpulse.mpylib import MpyLibMissing
 from crowdpulse.mqtt import BrokerURL, BrokerURLError
-from crowdpulse.sim import signals as S
+from crowdpulse.sim import signals
 from crowdpulse.sim.virtualband import Medium, VirtualBand, band_config
 
 SIGNALS = ("music", "claps", "applause", "cheer", "tone", "pink", "silence")
@@ -66,25 +66,25 @@ def _audio(args: argparse.Namespace) -> np.ndarray:
             raise CliError(str(exc)) from None
     rng = np.random.default_rng(1)
     scenes: dict[str, Any] = {
-        "music": lambda: S.drum_music(20, rng),
+        "music": lambda: signals.drum_music(20, rng),
         "claps": lambda: (
-            S.drum_music(20, rng, dbfs=-26)
-            + S.clap_track(
-                S.seconds(20),
-                [S.seconds(t) for t in np.arange(2, 19, 0.5)],
+            signals.drum_music(20, rng, dbfs=-26)
+            + signals.clap_track(
+                signals.seconds(20),
+                [signals.seconds(t) for t in np.arange(2, 19, 0.5)],
                 rng,
-                S.room_ir(rng, 0.8, 20),
+                signals.room_ir(rng, 0.8, 20),
                 [6.0] * 34,
                 10 ** (-26 / 10) / 2,
             )
         ),
-        "applause": lambda: S.crowd_applause(20, rng),
-        "cheer": lambda: S.crowd_cheer(20, rng),
-        "tone": lambda: S.tone(1000, 20, -26),
-        "pink": lambda: S.pink_noise(20, rng, -30),
-        "silence": lambda: np.zeros(S.seconds(20)),
+        "applause": lambda: signals.crowd_applause(20, rng),
+        "cheer": lambda: signals.crowd_cheer(20, rng),
+        "tone": lambda: signals.tone(1000, 20, -26),
+        "pink": lambda: signals.pink_noise(20, rng, -30),
+        "silence": lambda: np.zeros(signals.seconds(20)),
     }
-    return S.to_int16(np.clip(scenes[args.signal](), -1, 1))
+    return signals.to_int16(np.clip(scenes[args.signal](), -1, 1))
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any] | str:

@@ -32,9 +32,9 @@ import numpy.typing as npt
 import soundfile
 
 from crowdpulse.audio import RATE, AudioError, load
-from crowdpulse.sim.recordings import catalog as C
+from crowdpulse.sim.recordings import catalog
 
-ENV = C.CACHE_ENV
+ENV = catalog.CACHE_ENV
 Say = Callable[[str], None]
 
 
@@ -55,8 +55,8 @@ def wav_path(cache: Path, name: str) -> Path:
     return cache / "wav" / f"{name}.wav"
 
 
-def missing(cache: Path) -> list[C.Source]:
-    return [s for s in C.SOURCES if not wav_path(cache, s.name).exists()]
+def missing(cache: Path) -> list[catalog.Source]:
+    return [s for s in catalog.SOURCES if not wav_path(cache, s.name).exists()]
 
 
 def read(cache: Path, name: str) -> npt.NDArray[np.int16]:
@@ -90,11 +90,14 @@ def ensure(cache: Path, say: Say | None = None) -> Path:
         meta = manifest(cache)
         with tempfile.TemporaryDirectory(prefix="fetch-", dir=cache) as scratch:
             work = Path(scratch)
-            for pkg in C.packages_for(todo):
+            for pkg in catalog.packages_for(todo):
                 tell(f"fetching {pkg} (apt-get download, dpkg -x)")
                 root, version = _unpack(pkg, work)
                 _keep_copyright(root, pkg, cache)
-                meta["packages"][pkg] = {"version": version, "licence": C.PACKAGES[pkg].licence}
+                meta["packages"][pkg] = {
+                    "version": version,
+                    "licence": catalog.PACKAGES[pkg].licence,
+                }
                 for src in (s for s in todo if s.package == pkg):
                     audio = _convert(src, root, work, tell)
                     _write_wav(wav_path(cache, src.name), audio)
@@ -175,7 +178,7 @@ def _keep_copyright(root: Path, pkg: str, cache: Path) -> None:
     shutil.copyfile(src, cache / "licences" / f"{pkg}.copyright")
 
 
-def _convert(src: C.Source, root: Path, work: Path, tell: Say) -> npt.NDArray[np.int16]:
+def _convert(src: catalog.Source, root: Path, work: Path, tell: Say) -> npt.NDArray[np.int16]:
     """The source as 16 kHz mono int16: its files (or archive member) summed."""
     files = [root / p for p in src.paths]
     if src.member:
@@ -224,12 +227,12 @@ def _c4group_tool(work: Path, tell: Say) -> Path:
     installed = shutil.which("c4group")
     if installed:
         return Path(installed)
-    tool = work / C.C4GROUP_PACKAGE / "usr/bin/c4group"
+    tool = work / catalog.C4GROUP_PACKAGE / "usr/bin/c4group"
     if not tool.exists():
-        tell(f"fetching {C.C4GROUP_PACKAGE} for its c4group tool (apt-get download, dpkg -x)")
-        _unpack(C.C4GROUP_PACKAGE, work)
+        tell(f"fetching {catalog.C4GROUP_PACKAGE} for its c4group tool (apt-get download, dpkg -x)")
+        _unpack(catalog.C4GROUP_PACKAGE, work)
     if not tool.exists():
-        raise FetchError(f"Debian package {C.C4GROUP_PACKAGE} ships no usr/bin/c4group")
+        raise FetchError(f"Debian package {catalog.C4GROUP_PACKAGE} ships no usr/bin/c4group")
     return tool
 
 
@@ -243,6 +246,6 @@ def _write_wav(path: Path, audio: npt.NDArray[np.int16]) -> None:
 def digest(cache: Path) -> str:
     """A short hash of every converted source: nights record what they were mixed from."""
     h = hashlib.sha256()
-    for s in C.SOURCES:
+    for s in catalog.SOURCES:
         h.update(wav_path(cache, s.name).read_bytes())
     return h.hexdigest()[:16]

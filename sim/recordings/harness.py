@@ -29,12 +29,12 @@ import numpy as np
 
 from crowdpulse.commands import score as score_command
 from crowdpulse.sim import crowdscore
-from crowdpulse.sim.recordings import catalog as C
+from crowdpulse.sim.recordings import catalog
 
 WARMUP_S = 10
 BEFORE_S = 10
 SETTLE_S = 3
-DEVICES = C.DEVICES
+DEVICES = catalog.DEVICES
 
 
 class ReferenceUnsupported(RuntimeError):
@@ -99,7 +99,7 @@ class Figures:
 
 
 def figures(night: str, seconds: list[float | None], onset_s: int, reference: bool) -> Figures:
-    plan = C.NIGHT_BY_NAME[night]
+    plan = catalog.NIGHT_BY_NAME[night]
 
     def values(a: int, b: int) -> list[float]:
         got = [v for v in seconds[a:b] if v is not None]

@@ -29,8 +29,7 @@ import soundfile
 
 from crowdpulse.audio import RATE
 from crowdpulse.sim import scene
-from crowdpulse.sim.recordings import catalog as C
-from crowdpulse.sim.recordings import fetch
+from crowdpulse.sim.recordings import catalog, fetch
 
 MUSIC_ALONE_S = 40
 EVENT_S = 20
@@ -51,23 +50,23 @@ class MixError(ValueError):
 
 @dataclass(frozen=True)
 class Night:
-    plan: C.NightPlan
+    plan: catalog.NightPlan
     mix: npt.NDArray[np.int16]
     music: npt.NDArray[np.int16]
     info: dict[str, Any]
 
 
-def rng_for(plan: C.NightPlan, seed: int) -> np.random.Generator:
+def rng_for(plan: catalog.NightPlan, seed: int) -> np.random.Generator:
     """One stream per (seed, night), whatever other nights exist."""
     return np.random.default_rng([seed, zlib.crc32(plan.name.encode())])
 
 
-def mix_night(cache: Path, plan: C.NightPlan, seed: int = 0) -> Night:
+def mix_night(cache: Path, plan: catalog.NightPlan, seed: int = 0) -> Night:
     rng = rng_for(plan, seed)
     n, onset = (MUSIC_ALONE_S + EVENT_S) * RATE, MUSIC_ALONE_S * RATE
     music, bed_from = _bed(cache, plan.bed, n, rng)
-    event, pieces = _event(cache, C.POOLS[plan.pool], EVENT_S * RATE, rng)
-    level = C.LEVEL_DB[plan.event]
+    event, pieces = _event(cache, catalog.POOLS[plan.pool], EVENT_S * RATE, rng)
+    level = catalog.LEVEL_DB[plan.event]
     event *= np.sqrt(
         scene.a_weighted_ms(music[onset:]) * 10 ** (level / 10) / scene.a_weighted_ms(event)
     )
@@ -116,7 +115,7 @@ def write(night: Night, out: Path) -> Path:
 
 
 def mix_all(cache: Path, out: Path, seed: int = 0, names: list[str] | None = None) -> list[Path]:
-    plans = [C.NIGHT_BY_NAME[n] for n in names] if names else list(C.NIGHTS)
+    plans = [catalog.NIGHT_BY_NAME[n] for n in names] if names else list(catalog.NIGHTS)
     return [write(mix_night(cache, p, seed), out) for p in plans]
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from crowdpulse.sim.recordings import catalog as C
+from crowdpulse.sim.recordings import catalog
 from crowdpulse.sim.recordings.harness import Figures
 
 MUSIC_RANGE = (25.0, 50.0)
@@ -49,10 +49,14 @@ def check(figs: Sequence[Figures]) -> dict[str, Check]:
     lo, hi = MUSIC_RANGE
     ref = any(f.reference for f in figs)
     light_lift = LIGHT_LIFT_REFERENCE if ref else LIGHT_LIFT
-    full = [f for f in figs if f.event == C.FULL]
-    light = [f for f in figs if f.event == C.LIGHT]
+    full = [f for f in figs if f.event == catalog.FULL]
+    light = [f for f in figs if f.event == catalog.LIGHT]
     # confusers are judged against the full crowds: without one, they cannot be
-    confusers = [f for f in figs if f.event in (C.CONFUSER_RAIN, C.CONFUSER_VOICE)] if full else []
+    confusers = (
+        [f for f in figs if f.event in (catalog.CONFUSER_RAIN, catalog.CONFUSER_VOICE)]
+        if full
+        else []
+    )
     ceiling = min((f.during for f in full), default=0.0) - CONFUSER_GAP
     return {
         MUSIC_ALONE: Check(

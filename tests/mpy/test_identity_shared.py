@@ -2,8 +2,7 @@
 # CPython (pytest) and MicroPython.  MicroPython subset only.
 import json
 
-from wristband import packet as P
-from wristband import rotation as R
+from wristband import packet, rotation
 
 _DIR = __file__.rsplit("/", 1)[0]
 
@@ -16,7 +15,7 @@ def _vectors():
 def _raises(fn, *args):
     try:
         fn(*args)
-    except P.PacketError:
+    except packet.PacketError:
         return True
     return False
 
@@ -24,30 +23,30 @@ def _raises(fn, *args):
 def test_address_vectors():
     venue = bytes(range(32))
     for v in _vectors():
-        key = P.band_key(venue, v["band_id"])
-        addr = P.ble_address(key, v["epoch"])
+        key = packet.band_key(venue, v["band_id"])
+        addr = packet.ble_address(key, v["epoch"])
         assert ":".join("%02x" % b for b in addr) == v["address"], v
-        assert "%08x" % P.onair_id(key, v["epoch"]) == v["onair"]
+        assert "%08x" % packet.onair_id(key, v["epoch"]) == v["onair"]
 
 
 def test_addresses_are_private_and_change_every_epoch():
     key = bytes(range(16))
     seen = set()
     for epoch in range(300):
-        a = P.ble_address(key, epoch)
-        assert len(a) == P.ADDRESS_SIZE
+        a = packet.ble_address(key, epoch)
+        assert len(a) == packet.ADDRESS_SIZE
         assert a[0] >> 6 == 0  # non-resolvable private address
         rest = bytes([a[0] & 0x3F]) + a[1:]
         assert rest != bytes(6) and rest != b"\x3f\xff\xff\xff\xff\xff"
         seen.add(a)
     assert len(seen) == 300
-    assert P.ble_address(bytes(16), 7) != P.ble_address(bytes(15) + b"\x01", 7)
+    assert packet.ble_address(bytes(16), 7) != packet.ble_address(bytes(15) + b"\x01", 7)
 
 
 def test_address_rejects_bad_keys_and_epochs():
-    assert _raises(P.ble_address, bytes(15), 1)
-    assert _raises(P.ble_address, bytes(16), -1)
-    assert _raises(P.ble_address, bytes(16), 1 << 32)
+    assert _raises(packet.ble_address, bytes(15), 1)
+    assert _raises(packet.ble_address, bytes(16), -1)
+    assert _raises(packet.ble_address, bytes(16), 1 << 32)
 
 
 def _run(rot, epoch, start_ms, end_ms, step=10):
@@ -55,8 +54,8 @@ def _run(rot, epoch, start_ms, end_ms, step=10):
     out = []
     t = start_ms
     while t < end_ms:
-        e = epoch + t // R.EPOCH_MS
-        act = rot.step(e, t - (e - epoch) * R.EPOCH_MS)
+        e = epoch + t // rotation.EPOCH_MS
+        act = rot.step(e, t - (e - epoch) * rotation.EPOCH_MS)
         if act:
             out.append((t, act, rot.epoch))
         t += step
@@ -64,59 +63,59 @@ def _run(rot, epoch, start_ms, end_ms, step=10):
 
 
 def test_first_identity_at_once_then_quiet_around_each_boundary():
-    rot = R.Rotation(4000)
-    acts = _run(rot, 100, R.EPOCH_MS - 20000, 3 * R.EPOCH_MS + 5000)
-    assert acts[0] == (R.EPOCH_MS - 20000, R.SWITCH, 100)
-    quiet = [t for t, a, _ in acts if a == R.QUIET]
-    back = [(t, e) for t, a, e in acts[1:] if a == R.SWITCH]
+    rot = rotation.Rotation(4000)
+    acts = _run(rot, 100, rotation.EPOCH_MS - 20000, 3 * rotation.EPOCH_MS + 5000)
+    assert acts[0] == (rotation.EPOCH_MS - 20000, rotation.SWITCH, 100)
+    quiet = [t for t, a, _ in acts if a == rotation.QUIET]
+    back = [(t, e) for t, a, e in acts[1:] if a == rotation.SWITCH]
     assert len(quiet) == 3 and len(back) == 3
     for k in range(3):
-        edge = (k + 1) * R.EPOCH_MS
+        edge = (k + 1) * rotation.EPOCH_MS
         assert edge - 4000 < quiet[k] <= edge  # quiet in the last 4 s before the boundary
         assert edge <= back[k][0] < edge + 4000  # back in the first 4 s after it
         assert back[k][1] == 101 + k
 
 
 def test_the_quiet_moments_are_drawn_afresh():
-    rot = R.Rotation(4000)
-    acts = _run(rot, 0, 0, 12 * R.EPOCH_MS + 5000, step=10)
-    quiet = [t % R.EPOCH_MS for t, a, _ in acts if a == R.QUIET]
-    back = [t % R.EPOCH_MS for t, a, _ in acts[1:] if a == R.SWITCH]
+    rot = rotation.Rotation(4000)
+    acts = _run(rot, 0, 0, 12 * rotation.EPOCH_MS + 5000, step=10)
+    quiet = [t % rotation.EPOCH_MS for t, a, _ in acts if a == rotation.QUIET]
+    back = [t % rotation.EPOCH_MS for t, a, _ in acts[1:] if a == rotation.SWITCH]
     assert len(set(quiet)) >= 10 and len(set(back)) >= 10
 
 
 def test_without_quiet_time_the_switch_is_at_the_boundary():
-    rot = R.Rotation(0)
-    acts = _run(rot, 5, R.EPOCH_MS - 50, R.EPOCH_MS + 50)
-    assert acts == [(R.EPOCH_MS - 50, R.SWITCH, 5), (R.EPOCH_MS, R.SWITCH, 6)]
+    rot = rotation.Rotation(0)
+    acts = _run(rot, 5, rotation.EPOCH_MS - 50, rotation.EPOCH_MS + 50)
+    assert acts == [(rotation.EPOCH_MS - 50, rotation.SWITCH, 5), (rotation.EPOCH_MS, rotation.SWITCH, 6)]
 
 
 def test_a_clock_jump_goes_quiet_and_comes_back_in_the_new_epoch():
-    rot = R.Rotation(4000)
-    assert rot.step(10, 1000) == R.SWITCH
+    rot = rotation.Rotation(4000)
+    assert rot.step(10, 1000) == rotation.SWITCH
     act = rot.step(13, 0)  # three epochs later, right at a boundary
-    assert act == R.QUIET or (act == R.SWITCH and rot.epoch == 13)
+    assert act == rotation.QUIET or (act == rotation.SWITCH and rot.epoch == 13)
     t = 0
     while rot.epoch < 0:
         t += 10
         act = rot.step(13, t)
-    assert act == R.SWITCH and rot.epoch == 13 and t < 4000
+    assert act == rotation.SWITCH and rot.epoch == 13 and t < 4000
 
 
 def test_coming_back_too_late_waits_for_the_next_epoch():
-    rot = R.Rotation(4000)
+    rot = rotation.Rotation(4000)
     rot.lead = 0
-    assert rot.step(7, R.EPOCH_MS - 1) in (R.SWITCH, R.QUIET)
+    assert rot.step(7, rotation.EPOCH_MS - 1) in (rotation.SWITCH, rotation.QUIET)
     if rot.epoch < 0:  # drew a lead longer than 1 ms: it waits for epoch 8
         assert rot.wait == 8
-        assert rot.step(7, R.EPOCH_MS - 1) == 0
+        assert rot.step(7, rotation.EPOCH_MS - 1) == 0
 
 
 def test_quiet_only_between_two_identities():
-    rot = R.Rotation(4000)
+    rot = rotation.Rotation(4000)
     assert not rot.quiet  # no clock yet: no identity, but nothing to hide either
     rot.step(3, 1000)
     assert not rot.quiet and rot.epoch == 3
-    assert rot.step(3, R.EPOCH_MS - 1) == R.QUIET or rot.lead == 0
+    assert rot.step(3, rotation.EPOCH_MS - 1) == rotation.QUIET or rot.lead == 0
     if rot.epoch < 0:
         assert rot.quiet
