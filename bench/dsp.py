@@ -30,10 +30,9 @@ from typing import Any
 import numpy as np
 
 from crowdpulse import mpy
-from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim import signals
+from crowdpulse.sim import bandfeatures, signals
 
-SCRIPT = Path(BF._script_path()).with_name("bench_dsp_mpy.py")
+SCRIPT = Path(bandfeatures._script_path()).with_name("bench_dsp_mpy.py")
 FRAME_S = 0.01
 XTENSA_CYCLES_PER_X64_INSTR = 1.5
 ESP32_HZ = 240e6
@@ -130,10 +129,10 @@ def esp32_estimate(rt_factor: float, frames: int = 1000) -> dict[str, Any]:
 def twin_throughput(bands: int = 4, seconds: float = 20.0) -> float:
     rng = np.random.default_rng(0)
     audio = signals.to_int16(signals.drum_music(seconds, rng))
-    list(BF.on_twin(audio[:1600]))  # compile once, outside the clock
+    list(bandfeatures.on_twin(audio[:1600]))  # compile once, outside the clock
     start = time.perf_counter()
     for _ in range(bands):
-        list(BF.on_twin(audio))
+        list(bandfeatures.on_twin(audio))
     return bands * seconds / (time.perf_counter() - start)
 
 

@@ -19,8 +19,7 @@ import numpy.typing as npt
 
 from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.registry import Registry
-from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim import signals
+from crowdpulse.sim import bandfeatures, signals
 from wristband import packet
 
 T0_MS = 1_800_000_000_000  # a fixed simulated epoch, for repeatable ids
@@ -63,7 +62,7 @@ def reports(
     for b, audio in enumerate(mixes):
         key = bytes(keys[b])
         seq = int(rng.integers(0, 65536))
-        for iv in BF.on_twin(audio):
+        for iv in bandfeatures.on_twin(audio):
             end_ms = t0_ms + (iv.start_sample * 1000) // 16000 + iv.codes[0] * 10
             report = packet.encode_codes(key, packet.epoch_of(end_ms // 1000), seq, iv.codes)
             seq = (seq + 1) & 0xFFFF

@@ -23,17 +23,16 @@ import dsp_signals
 import numpy as np
 import pytest
 
-from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim import twin, twin32
+from crowdpulse.sim import bandfeatures, twin, twin32
 from crowdpulse.sim.twin32 import Int32Overflow
 
 INTERVALS = (10, 250, 2550)  # ms: every frame, the default, the longest the packet carries
 
 
-def _reports(mods: dict, audio: np.ndarray, interval_ms: int) -> list[BF.Interval]:
+def _reports(mods: dict, audio: np.ndarray, interval_ms: int) -> list[bandfeatures.Interval]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(twin, "modules", lambda: mods)
-        return list(BF.on_twin(audio, -2600, interval_ms))
+        return list(bandfeatures.on_twin(audio, -2600, interval_ms))
 
 
 def test_the_suite_runs_its_dsp_on_the_checked_twin() -> None:

@@ -13,8 +13,7 @@ import math
 
 import numpy as np
 
-from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim import signals, twin
+from crowdpulse.sim import bandfeatures, signals, twin
 
 UNITS_PER_DB = 1024 / (10 * math.log10(2))  # log units: 1024 * log2(energy)
 
@@ -119,7 +118,8 @@ def test_per_sample_arithmetic_is_three_multiplies_and_five_squares() -> None:
 
 def _voice_db(freq: float) -> float:
     reports = [
-        BF.decoded(iv) for iv in BF.on_twin(signals.to_int16(signals.tone(freq, 1.5, -26.0)))
+        bandfeatures.decoded(iv)
+        for iv in bandfeatures.on_twin(signals.to_int16(signals.tone(freq, 1.5, -26.0)))
     ]
     return float(reports[-2]["voice_db"])  # type: ignore[arg-type]
 

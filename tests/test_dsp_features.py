@@ -7,8 +7,7 @@ from functools import cache
 import numpy as np
 import pytest
 
-from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim import clapset, signals, twin
+from crowdpulse.sim import bandfeatures, clapset, signals, twin
 
 TOL = 480  # +-30 ms at 16 kHz
 
@@ -99,7 +98,7 @@ def test_matching_is_strict() -> None:
 
 
 def _field(audio: np.ndarray, name: str) -> np.ndarray:
-    reports = [BF.decoded(iv) for iv in BF.on_twin(signals.to_int16(audio))][2:]
+    reports = [bandfeatures.decoded(iv) for iv in bandfeatures.on_twin(signals.to_int16(audio))][2:]
     return np.array([r[name] if name in r else r["diagnostics"][name] for r in reports])
 
 
@@ -152,7 +151,9 @@ def test_cheering_stands_above_the_background_and_triggers_an_event() -> None:
     cheer[signals.seconds(10.0) :] = signals.crowd_cheer(4.0, rng, dbfs=-14.0)[
         : len(music) - signals.seconds(10.0)
     ]
-    reports = [BF.decoded(iv) for iv in BF.on_twin(signals.to_int16(music + cheer))]
+    reports = [
+        bandfeatures.decoded(iv) for iv in bandfeatures.on_twin(signals.to_int16(music + cheer))
+    ]
     before = [r for r in reports if 3.0 <= r["t"] < 10.0]
     during = [r for r in reports if r["t"] >= 11.0]
     assert max(r["diagnostics"]["voice_excess_db"] for r in before) <= 3.0
@@ -168,9 +169,9 @@ def test_a_clap_burst_triggers_an_early_report() -> None:
     onsets = [signals.seconds(5.03 + 0.4 * k) for k in range(4)]
     near = signals.room_ir(rng, 0.8, 20.0)
     claps = signals.clap_track(len(music), onsets, rng, near, [6.0] * 4, float(np.mean(music**2)))
-    ivs = list(BF.on_twin(signals.to_int16(music + claps)))
-    early = [iv for iv in ivs if BF.decoded(iv)["flags"] & 0x02]
-    assert len(early) == 1, [BF.decoded(iv) for iv in early]
+    ivs = list(bandfeatures.on_twin(signals.to_int16(music + claps)))
+    early = [iv for iv in ivs if bandfeatures.decoded(iv)["flags"] & 0x02]
+    assert len(early) == 1, [bandfeatures.decoded(iv) for iv in early]
     start_s = early[0].start_s
-    assert BF.decoded(early[0])["claps"] >= 1
-    assert 4.7 <= start_s <= 5.1 and BF.decoded(early[0])["interval_ms"] < 250
+    assert bandfeatures.decoded(early[0])["claps"] >= 1
+    assert 4.7 <= start_s <= 5.1 and bandfeatures.decoded(early[0])["interval_ms"] < 250

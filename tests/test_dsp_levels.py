@@ -6,16 +6,15 @@ import numpy as np
 import pytest
 from dsp_reference import CLASS2, a_weight_db, laeq_db
 
-from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim import signals
+from crowdpulse.sim import bandfeatures, signals
 
 RATE = 16000
 
 
 def _reports(x: np.ndarray, interval_ms: int = 250) -> list[tuple[int, dict]]:
     return [
-        (iv.start_sample, BF.decoded(iv))
-        for iv in BF.on_twin(signals.to_int16(x), -2600, interval_ms)
+        (iv.start_sample, bandfeatures.decoded(iv))
+        for iv in bandfeatures.on_twin(signals.to_int16(x), -2600, interval_ms)
     ]
 
 
@@ -99,16 +98,16 @@ def test_fast_time_weighting_matches_iec_tone_burst_response(
 
 def test_calibration_follows_mic_sensitivity() -> None:
     x = signals.to_int16(signals.tone(1000, 1.0, -26))
-    a = [BF.decoded(iv)["laeq_db"] for iv in BF.on_twin(x, -2600)][-1]
-    b = [BF.decoded(iv)["laeq_db"] for iv in BF.on_twin(x, -3600)][-1]
+    a = [bandfeatures.decoded(iv)["laeq_db"] for iv in bandfeatures.on_twin(x, -2600)][-1]
+    b = [bandfeatures.decoded(iv)["laeq_db"] for iv in bandfeatures.on_twin(x, -3600)][-1]
     assert a == 94.0 and b == 104.0
 
 
 def test_silence_and_full_scale_clipping() -> None:
-    silent = [BF.decoded(iv) for iv in BF.on_twin(np.zeros(8000, np.int16))]
+    silent = [bandfeatures.decoded(iv) for iv in bandfeatures.on_twin(np.zeros(8000, np.int16))]
     assert all(r["laeq_db"] == 20.0 and r["claps"] == 0 and r["flags"] == 0 for r in silent)
     loud = np.clip(signals.tone(500, 1.0, 6.0), -1, 1)
-    reports = [BF.decoded(iv) for iv in BF.on_twin(signals.to_int16(loud))]
+    reports = [bandfeatures.decoded(iv) for iv in bandfeatures.on_twin(signals.to_int16(loud))]
     assert all(r["flags"] & 0x04 for r in reports)  # CLIPPED
     assert all(r["laeq_db"] > 115 for r in reports[1:])
 

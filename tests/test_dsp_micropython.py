@@ -11,8 +11,7 @@ import pytest
 
 from crowdpulse import mpy
 from crowdpulse.bench import dsp as bench_dsp
-from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim import twin
+from crowdpulse.sim import bandfeatures, twin
 
 
 def _signals() -> dict[str, np.ndarray]:
@@ -23,8 +22,8 @@ def _signals() -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("name", list(_signals()))
 def test_twin_is_bit_identical_to_firmware_under_micropython(name: str) -> None:
     audio = _signals()[name]
-    on_band = BF.on_micropython(audio)
-    on_twin = list(BF.on_twin(audio))
+    on_band = bandfeatures.on_micropython(audio)
+    on_twin = list(bandfeatures.on_twin(audio))
     assert len(on_band) == len(on_twin) > 0
     for a, b in zip(on_band, on_twin, strict=True):
         assert (a.start_sample, a.codes) == (b.start_sample, b.codes)

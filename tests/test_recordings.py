@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from crowdpulse.sim import bandfeatures as BF
+from crowdpulse.sim import bandfeatures
 from crowdpulse.sim.recordings import catalog, fetch, harness, nights, targets
 
 pytestmark = pytest.mark.recordings
@@ -132,8 +132,8 @@ def test_twin_is_bit_identical_to_micropython_on_whole_nights(
 
 
 def _same_reports(audio: np.ndarray) -> None:
-    on_band = BF.on_micropython(audio)
-    on_twin = list(BF.on_twin(audio))
+    on_band = bandfeatures.on_micropython(audio)
+    on_twin = list(bandfeatures.on_twin(audio))
     assert len(on_band) == len(on_twin) > 0
     for a, b in zip(on_band, on_twin, strict=True):
         assert (a.start_sample, a.codes) == (b.start_sample, b.codes)

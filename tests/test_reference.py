@@ -17,9 +17,7 @@ from gateway_helpers import GatewayProc, band_ids, publisher, send_batch, write_
 from crowdpulse.broker import Mosquitto
 from crowdpulse.gateway import venue
 from crowdpulse.keys import load_venue_key
-from crowdpulse.sim import bandfeatures as BF
-from crowdpulse.sim import clapset, signals
-from crowdpulse.sim import crowdscore as CS
+from crowdpulse.sim import bandfeatures, clapset, crowdscore, signals
 from wristband import packet
 
 BOOTH = """
@@ -59,9 +57,9 @@ def _scene() -> tuple[np.ndarray, np.ndarray]:
 def _intervals() -> list[list[bytes]]:
     """Each band's report codes over the scene; the reference band last."""
     scene, music = _scene()
-    mixes = list(CS.band_mixes(scene, 30, np.random.default_rng(2)))
+    mixes = list(crowdscore.band_mixes(scene, 30, np.random.default_rng(2)))
     mixes.append(signals.to_int16(np.clip(music, -1, 1)))
-    return [[iv.codes for iv in BF.on_twin(audio)] for audio in mixes]
+    return [[iv.codes for iv in bandfeatures.on_twin(audio)] for audio in mixes]
 
 
 def test_a_real_gateway_scores_against_its_reference_band(

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 from crowdpulse.gateway.reference import RiseLimit
-from crowdpulse.sim import clapset, signals
-from crowdpulse.sim import crowdscore as CS
+from crowdpulse.sim import clapset, crowdscore, signals
 
 
 def test_the_floor_falls_at_once_and_rises_at_its_rate() -> None:
@@ -73,17 +72,17 @@ def _at(snaps: list[dict], second: float) -> float:
     return float(np.mean(vals))
 
 
-def _scores(stream: list[CS.BandReport], **model: float) -> list[dict]:
-    engine, _keys = CS.engine_for(BANDS, reference=True, k_anonymity=5, **model)
-    return CS.replay(engine, stream)
+def _scores(stream: list[crowdscore.BandReport], **model: float) -> list[dict]:
+    engine, _keys = crowdscore.engine_for(BANDS, reference=True, k_anonymity=5, **model)
+    return crowdscore.replay(engine, stream)
 
 
 def test_five_minutes_of_cheering_do_not_fade_into_the_music() -> None:
     scene, music = _night()
     rng = np.random.default_rng(1)
-    _engine, keys = CS.engine_for(BANDS, reference=True)
-    mixes = [*CS.band_mixes(scene, BANDS, rng), signals.to_int16(np.clip(music, -1.0, 1.0))]
-    stream = CS.reports(iter(mixes), keys, rng)
+    _engine, keys = crowdscore.engine_for(BANDS, reference=True)
+    mixes = [*crowdscore.band_mixes(scene, BANDS, rng), signals.to_int16(np.clip(music, -1.0, 1.0))]
+    stream = crowdscore.reports(iter(mixes), keys, rng)
     held = _scores(stream)
     early, late = _at(held, MUSIC_S + 60), _at(held, MUSIC_S + CROWD_S - 15)
     assert early - _at(held, MUSIC_S - 20) > 12  # the crowd registers

@@ -9,8 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from crowdpulse.sim import clapset, signals
-from crowdpulse.sim import crowdscore as CS
+from crowdpulse.sim import clapset, crowdscore, signals
 from wristband import packet
 
 N = 30
@@ -38,8 +37,8 @@ def _wearer_claps(i: int, r: np.random.Generator) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def streams() -> dict[str, list[CS.BandReport]]:
-    """Each scene's reports from N bands, then a reference band (CS.REFERENCE_ID,
+def streams() -> dict[str, list[crowdscore.BandReport]]:
+    """Each scene's reports from N bands, then a reference band (crowdscore.REFERENCE_ID,
     index N) that hears the programme alone."""
     rng = np.random.default_rng(2026)
     music = signals.at_level(clapset.music_at_band(DUR, rng), -18)
@@ -65,22 +64,22 @@ def streams() -> dict[str, list[CS.BandReport]]:
     }
     out = {}
     for name, (scene, personal, programme) in scenes.items():
-        _, keys = CS.engine_for(N, reference=True)
+        _, keys = crowdscore.engine_for(N, reference=True)
         mixes = itertools.chain(
-            CS.band_mixes(scene, N, np.random.default_rng(5), personal),
+            crowdscore.band_mixes(scene, N, np.random.default_rng(5), personal),
             [signals.to_int16(np.clip(programme, -1, 1))],
         )
-        out[name] = CS.reports(mixes, keys, np.random.default_rng(6))
+        out[name] = crowdscore.reports(mixes, keys, np.random.default_rng(6))
     return out
 
 
 def _scores(
-    stream: list[CS.BandReport], since_s: float, reference: bool = False, keep: Any = None
+    stream: list[crowdscore.BandReport], since_s: float, reference: bool = False, keep: Any = None
 ) -> np.ndarray:
-    engine, _ = CS.engine_for(N, reference=reference)
+    engine, _ = crowdscore.engine_for(N, reference=reference)
     if not reference:  # the reference band's reports are not there at all
         stream = [r for r in stream if r.band < N]
-    snaps = CS.replay(engine, stream, keep=keep)
+    snaps = crowdscore.replay(engine, stream, keep=keep)
     t0 = snaps[0]["t"]
     return np.array(
         [s["score"] for s in snaps if s["t"] - t0 >= since_s * 1000 and s["score"] is not None]
@@ -120,7 +119,9 @@ def test_losing_half_the_reports_moves_the_score_by_at_most_3(streams: dict) -> 
 MAXIMA = (147.5, 147.5, 147.5, 147.5, 147.5, 1.0, 12.75, 5.0, 15, 15, 100)
 
 
-def _rogue(stream: list[CS.BandReport], bands: int, keys: np.ndarray) -> list[CS.BandReport]:
+def _rogue(
+    stream: list[crowdscore.BandReport], bands: int, keys: np.ndarray
+) -> list[crowdscore.BandReport]:
     """`bands` extra bands, each sending the maximum of every field, correctly signed."""
     out = list(stream)
     t0, t1 = stream[0].arrival_ms, stream[-1].arrival_ms
@@ -128,7 +129,7 @@ def _rogue(stream: list[CS.BandReport], bands: int, keys: np.ndarray) -> list[CS
         b = N + k
         for i, t in enumerate(range(t0, t1, 250)):
             r = packet.encode(bytes(keys[b]), packet.epoch_of(t // 1000), i, 250, *MAXIMA)
-            out.append(CS.BandReport(t, b, r))
+            out.append(crowdscore.BandReport(t, b, r))
     return sorted(out, key=lambda r: r.arrival_ms)
 
 
@@ -139,15 +140,15 @@ def test_bands_sending_maximal_values_move_a_zone_by_at_most_5(
     # n_total bands in one zone; `bands` of them are rogue (1 of 31, and 1 % of 100)
     rng = np.random.default_rng(3)
     music = signals.at_level(clapset.music_at_band(15.0, rng), -18)
-    engine, keys = CS.engine_for(n_total)
-    honest = CS.reports(
-        CS.band_mixes(music, n_total - bands, np.random.default_rng(4)),
+    engine, keys = crowdscore.engine_for(n_total)
+    honest = crowdscore.reports(
+        crowdscore.band_mixes(music, n_total - bands, np.random.default_rng(4)),
         keys,
         np.random.default_rng(5),
     )
-    base = CS.replay(engine, honest)
-    engine2, _ = CS.engine_for(n_total)
-    attacked = CS.replay(
+    base = crowdscore.replay(engine, honest)
+    engine2, _ = crowdscore.engine_for(n_total)
+    attacked = crowdscore.replay(
         engine2,
         _rogue(honest, bands, keys)
         if n_total == N + 1
@@ -158,19 +159,21 @@ def test_bands_sending_maximal_values_move_a_zone_by_at_most_5(
     assert abs(b - a) <= 5.0, (a, b)
 
 
-def _rogue_at(stream: list[CS.BandReport], first: int, keys: np.ndarray) -> list[CS.BandReport]:
+def _rogue_at(
+    stream: list[crowdscore.BandReport], first: int, keys: np.ndarray
+) -> list[crowdscore.BandReport]:
     out = list(stream)
     t0, t1 = stream[0].arrival_ms, stream[-1].arrival_ms
     for i, t in enumerate(range(t0, t1, 250)):
         r = packet.encode(bytes(keys[first]), packet.epoch_of(t // 1000), i, 250, *MAXIMA)
-        out.append(CS.BandReport(t, first, r))
+        out.append(crowdscore.BandReport(t, first, r))
     return sorted(out, key=lambda r: r.arrival_ms)
 
 
 def test_bands_that_stop_reporting_age_out(streams: dict) -> None:
-    engine, _ = CS.engine_for(N)
+    engine, _ = crowdscore.engine_for(N)
     stream = [r for r in streams["music"] if r.band < N]
-    CS.replay(engine, stream)
+    crowdscore.replay(engine, stream)
     end = stream[-1].arrival_ms
     assert engine.tick(end + 1000)["bands"] == N
     gone = engine.tick(end + 11_000)
@@ -180,9 +183,11 @@ def test_bands_that_stop_reporting_age_out(streams: dict) -> None:
 def test_a_zone_below_k_bands_publishes_nothing() -> None:
     rng = np.random.default_rng(8)
     music = signals.at_level(clapset.music_at_band(10.0, rng), -18)
-    engine, keys = CS.engine_for(24, zones=6)  # zone z gets bands z, z+6, ...: 4 bands each
+    engine, keys = crowdscore.engine_for(24, zones=6)  # zone z gets bands z, z+6, ...: 4 bands each
     engine.model = type(engine.model)(k_anonymity=5)
-    snaps = CS.replay(engine, CS.reports(CS.band_mixes(music, 24, rng), keys, rng))
+    snaps = crowdscore.replay(
+        engine, crowdscore.reports(crowdscore.band_mixes(music, 24, rng), keys, rng)
+    )
     last = snaps[-1]
     assert all(z["score"] is None and z["bands"] == 4 for z in last["zones"])
     assert last["score"] is None

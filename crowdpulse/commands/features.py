@@ -9,7 +9,7 @@ import sys
 from crowdpulse.audio import RATE, AudioError, load
 from crowdpulse.cli import CliError
 from crowdpulse.mpy import MicroPythonMissing
-from crowdpulse.sim import bandfeatures as BF
+from crowdpulse.sim import bandfeatures
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,11 +50,11 @@ def run(args: argparse.Namespace) -> int:
     sens = int(round(args.mic_sensitivity * 100))
     try:
         if args.runtime == "micropython":
-            intervals = BF.on_micropython(audio.samples, sens, args.interval_ms)
+            intervals = bandfeatures.on_micropython(audio.samples, sens, args.interval_ms)
         else:
-            intervals = list(BF.on_twin(audio.samples, sens, args.interval_ms))
-    except (MicroPythonMissing, BF.RuntimeFailed) as exc:
+            intervals = list(bandfeatures.on_twin(audio.samples, sens, args.interval_ms))
+    except (MicroPythonMissing, bandfeatures.RuntimeFailed) as exc:
         raise CliError(str(exc)) from None
     for seq, iv in enumerate(intervals):
-        print(json.dumps(BF.decoded(iv, seq=seq)))
+        print(json.dumps(bandfeatures.decoded(iv, seq=seq)))
     return 0

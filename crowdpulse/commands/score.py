@@ -9,7 +9,7 @@ import numpy as np
 
 from crowdpulse.audio import AudioError, load
 from crowdpulse.cli import CliError
-from crowdpulse.sim import crowdscore as CS
+from crowdpulse.sim import crowdscore
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,12 +39,17 @@ def run(args: argparse.Namespace) -> int:
             music = load(args.reference).samples.astype(np.float64) / 32768.0
     except AudioError as exc:
         raise CliError(str(exc)) from None
-    engine, snaps = CS.score(scene, args.devices, args.seed, music)
+    engine, snaps = crowdscore.score(scene, args.devices, args.seed, music)
     for snap in snaps:
         print(json.dumps(snap))
     print(
         json.dumps(
-            {"summary": True, **CS.summary(snaps), "devices": args.devices, **engine.counters()}
+            {
+                "summary": True,
+                **crowdscore.summary(snaps),
+                "devices": args.devices,
+                **engine.counters(),
+            }
         )
     )
     return 0
