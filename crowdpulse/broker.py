@@ -7,14 +7,15 @@ path in the project is exercised against the broker venues actually run.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from crowdpulse.childproc import ChildServer, find_program
+
+# These two lived here first; tests, benchmarks and the demo import them from here.
+from crowdpulse.childproc import free_port as free_port
+from crowdpulse.childproc import wait_for_port as wait_for_port
 
 MOSQUITTO_HINT = "install Mosquitto: apt-get install -y mosquitto mosquitto-clients"
 
@@ -23,31 +24,8 @@ class BrokerError(RuntimeError):
     """The broker could not be found or started."""
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def find_mosquitto() -> str | None:
-    found = shutil.which("mosquitto")
-    if found:
-        return found
-    for candidate in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"):
-        if Path(candidate).exists():
-            return candidate
-    return None
-
-
-def wait_for_port(host: str, port: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.02)
-    return False
+    return find_program("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
 
 
 def _as_root() -> str:
@@ -56,7 +34,7 @@ def _as_root() -> str:
     return "user root\n" if hasattr(os, "geteuid") and os.geteuid() == 0 else ""
 
 
-class Mosquitto:
+class Mosquitto(ChildServer):
     """One Mosquitto process with its own config, on 127.0.0.1:`port`.
 
     `stop()` and `start()` may be called repeatedly, on the same port, to test
@@ -89,7 +67,7 @@ class Mosquitto:
         self.binary = binary
         self.port = port or free_port()
         self.extra_ports = tuple(extra_ports)
-        self._dir = tempfile.TemporaryDirectory(prefix="crowdpulse-mosquitto-")
+        super().__init__("crowdpulse-mosquitto-")
         self.config_path = Path(self._dir.name) / "mosquitto.conf"
         self.log_path = Path(self._dir.name) / "mosquitto.log"
         if config is None:
@@ -111,7 +89,6 @@ class Mosquitto:
                 + "\n"
                 + extra_config
             )
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def folder(self) -> Path:
@@ -122,65 +99,17 @@ class Mosquitto:
     def url(self) -> str:
         return f"mqtt://127.0.0.1:{self.port}"
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def start(self) -> Mosquitto:
         if self.running:
             return self
-        self._proc = proc = subprocess.Popen(
-            [self.binary, "-c", str(self.config_path)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        self._spawn([self.binary, "-c", str(self.config_path)])
         if not all(self._wait_for(p) for p in (self.port, *self.extra_ports)):
-            # When it exited by itself, what it said before its log opened is on stderr.
-            said = ""
-            if proc.poll() is not None and proc.stderr:
-                said = proc.stderr.read().decode(errors="replace")
-            self.stop()
-            log = self.log_path.read_text() if self.log_path.exists() else ""
-            raise BrokerError(
-                f"Mosquitto did not start on port {self.port}: {(said + log).strip()[-300:]}"
-            )
+            why = self._stop_and_explain()
+            raise BrokerError(f"Mosquitto did not start on port {self.port}: {why}")
         return self
-
-    def _wait_for(self, port: int, timeout: float = 10.0) -> bool:
-        """Like `wait_for_port`, but gives up at once when the broker has exited."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc is None or self._proc.poll() is not None:
-                return False
-            if wait_for_port("127.0.0.1", port, timeout=0.2):
-                return True
-        return False
 
     def reload(self) -> None:
         """SIGHUP, as `systemctl reload mosquitto` sends: Mosquitto rereads its
         password file and ACL, and connected clients stay connected."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGHUP)
-
-    def stop(self) -> None:
-        if self._proc is None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        if self._proc.stderr:
-            self._proc.stderr.close()
-        self._proc = None
-
-    def close(self) -> None:
-        self.stop()
-        self._dir.cleanup()
-
-    def __enter__(self) -> Mosquitto:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

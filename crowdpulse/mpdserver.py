@@ -7,15 +7,12 @@ real time), the music folder it is given, and no network beyond 127.0.0.1.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 from mpd import MPDClient
 
-from crowdpulse.broker import free_port, wait_for_port
+from crowdpulse.childproc import ChildServer, find_program, free_port
 
 MPD_HINT = "install MPD: apt-get install -y mpd"
 
@@ -25,16 +22,10 @@ class MpdError(RuntimeError):
 
 
 def find_mpd() -> str | None:
-    found = shutil.which("mpd")
-    if found:
-        return found
-    for candidate in ("/usr/bin/mpd", "/usr/local/bin/mpd", "/usr/sbin/mpd"):
-        if Path(candidate).exists():
-            return candidate
-    return None
+    return find_program("mpd", "/usr/bin/mpd", "/usr/local/bin/mpd", "/usr/sbin/mpd")
 
 
-class MpdServer:
+class MpdServer(ChildServer):
     """One MPD process serving `music` on 127.0.0.1:`port`; start() and stop()
     may be repeated on the same port (reconnection tests)."""
 
@@ -44,7 +35,7 @@ class MpdServer:
             raise MpdError(f"MPD not found; {MPD_HINT}")
         self.binary, self.music = binary, Path(music).resolve()
         self.port = port or free_port()
-        self._dir = tempfile.TemporaryDirectory(prefix="crowdpulse-mpd-")
+        super().__init__("crowdpulse-mpd-")
         d = Path(self._dir.name)
         (d / "playlists").mkdir()
         self.log_path = d / "mpd.log"
@@ -58,35 +49,18 @@ class MpdServer:
             'auto_update "no"\nzeroconf_enabled "no"\n'
             'audio_output {\n  type "null"\n  name "null"\n}\n'
         )
-        self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
     def start(self, update: bool = True) -> MpdServer:
         if self.running:
             return self
-        self._proc = subprocess.Popen(
-            [self.binary, "--no-daemon", str(self.config_path)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 15
-        while not wait_for_port("127.0.0.1", self.port, timeout=0.2):
-            if self._proc.poll() is not None or time.monotonic() > deadline:
-                said = (
-                    self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
-                )
-                self.stop()
-                log = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-                raise MpdError(
-                    f"MPD did not start on port {self.port}: {(said + log).strip()[-300:]}"
-                )
+        self._spawn([self.binary, "--no-daemon", str(self.config_path)])
+        if not self._wait_for(self.port, timeout=15):
+            why = self._stop_and_explain()
+            raise MpdError(f"MPD did not start on port {self.port}: {why}")
         if update:
             self.update()
         return self
@@ -110,26 +84,3 @@ class MpdServer:
             return int(c.stats()["songs"])
         finally:
             c.disconnect()
-
-    def stop(self) -> None:
-        if self._proc is None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        if self._proc.stderr:
-            self._proc.stderr.close()
-        self._proc = None
-
-    def close(self) -> None:
-        self.stop()
-        self._dir.cleanup()
-
-    def __enter__(self) -> MpdServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
