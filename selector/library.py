@@ -26,15 +26,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import unquote, urlparse
 from urllib.request import url2pathname
 
 import mutagen
-from mutagen._vorbis import VComment
-from mutagen.id3 import ID3
-from mutagen.mp4 import MP4Tags
 
+from crowdpulse.selector.audiotags import Tags, key_from_comments, read_tags, title_from_name
 from crowdpulse.selector.camelot import to_camelot
 
 __all__ = [
@@ -137,6 +135,17 @@ def estimate_energy(bpm: float, genre: str) -> float:
     return round(max(0.1, min(0.95, energy)), 2)
 
 
+def _decimal(text: str) -> float:
+    """A finite number, with a decimal point or (as Excel writes it in many locales) a comma.
+
+    Raises ValueError otherwise; the callers word their own error.
+    """
+    value = float(text.strip().replace(",", "."))
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
 _ENERGY_TEXT = re.compile(r"\benergy(?:\s*level)?\s*[:=]?\s*(\d+(?:[.,]\d+)?)", re.IGNORECASE)
 
 
@@ -148,10 +157,10 @@ def _energy_value(text: str) -> float | None:
     """
     text = text.strip().replace(",", ".")
     try:
-        value = float(text)
+        value = _decimal(text)
     except ValueError:
         return None
-    if not math.isfinite(value) or value < 0:
+    if value < 0:
         return None
     if "." in text and value <= 1:
         return value
@@ -181,14 +190,10 @@ class _Bad(ValueError):
 
 
 def _number(name: str, text: str) -> float:
-    cleaned = text.strip().replace(",", ".")
     try:
-        value = float(cleaned)
+        return _decimal(text)
     except ValueError:
         raise _Bad(f"{name} {text.strip()!r} is not a number") from None
-    if not math.isfinite(value):
-        raise _Bad(f"{name} {text.strip()!r} is not a number")
-    return value
 
 
 def _bpm(text: str) -> float:
@@ -219,18 +224,16 @@ def _duration(text: str) -> float:
         hours, minutes, seconds = (
             int(m.group(1) or 0),
             int(m.group(2)),
-            float(m.group(3).replace(",", ".")),
+            _decimal(m.group(3)),
         )
         if seconds >= 60 or (m.group(1) and minutes >= 60):
             raise _Bad(f"duration {s!r} is not seconds or m:ss")
         value = hours * 3600 + minutes * 60 + seconds
     else:
         try:
-            value = float(s.replace(",", "."))
+            value = _decimal(s)
         except ValueError:
             raise _Bad(f"duration {s!r} is not seconds or m:ss") from None
-        if not math.isfinite(value):
-            raise _Bad(f"duration {s!r} is not seconds or m:ss")
     if value <= 0:
         raise _Bad(f"duration {s!r} is not more than 0")
     return value
@@ -266,6 +269,23 @@ class _Checker:
             self.problems.append(f"no {what}")
         return value.strip()
 
+    def analysed(
+        self,
+        parse: Callable[[str], _T],
+        text: str,
+        missing: str,
+        unset: Callable[[str], bool] = lambda text: not text.strip(),
+    ) -> _T | None:
+        """A value the DJ software writes when it analyses a track (BPM, key).
+
+        When it is unset the problem is ``missing``, which says to analyse the
+        track, rather than the parser's "not a number".
+        """
+        if unset(text):
+            self.problems.append(missing)
+            return None
+        return self(parse, text)
+
 
 class _Collector:
     """Gathers tracks and error lines; a second track with the same id is an error."""
@@ -284,6 +304,36 @@ class _Collector:
 
     def error(self, label: str, problem: str) -> None:
         self.result.errors.append(f"{label}: {problem}")
+
+
+def _track(
+    *,
+    title: str,
+    artist: str,
+    bpm: float,
+    key: str,
+    energy: float | None,
+    genre: str,
+    duration_s: float,
+    recovery: bool,
+    source: str,
+    rekordbox_id: str = "",
+) -> Track:
+    """A Track, with what every format derives the same way: the id from artist and
+    title (unless Rekordbox gave its TrackID), the energy from tempo and genre when
+    no tag or column gave one."""
+    return Track(
+        id=f"rb-{rekordbox_id}" if rekordbox_id else track_id(artist, title),
+        title=title,
+        artist=artist,
+        bpm=bpm,
+        key=key,
+        energy=energy if energy is not None else estimate_energy(bpm, genre),
+        genre=genre,
+        duration_s=duration_s,
+        recovery=recovery,
+        source=source,
+    )
 
 
 # --- CSV --------------------------------------------------------------------
@@ -343,7 +393,7 @@ def _parse_csv(text: str, name: str, source: str) -> ImportResult:
     ten_scale = False
     for row in rows[1:]:
         try:
-            value = float(cell(row, "energy").strip().replace(",", "."))
+            value = _decimal(cell(row, "energy"))
         except ValueError:
             continue
         if 1 < value <= 10:
@@ -381,13 +431,12 @@ def _parse_csv(text: str, name: str, source: str) -> ImportResult:
             continue
         out.add(
             label,
-            Track(
-                id=track_id(artist, title),
+            _track(
                 title=title,
                 artist=artist,
                 bpm=bpm,
                 key=key,
-                energy=level if level is not None else estimate_energy(bpm, genre),
+                energy=level,
                 genre=genre,
                 duration_s=duration,
                 recovery=recovery,
@@ -404,147 +453,43 @@ def _load_csv(path: Path) -> ImportResult:
 # --- audio files: folders and playlists --------------------------------------
 
 
-@dataclass
-class _Tags:
-    """What the tags of one file say, whatever the tag format."""
-
-    title: str = ""
-    artist: str = ""
-    bpm: str = ""
-    key: str = ""
-    genre: str = ""
-    energy: str = ""
-    recovery: str = ""
-    comments: list[str] = field(default_factory=list)
-    rating: int = 0  # ID3 POPM, 0..255
-
-    def put(self, name: str, value: str) -> None:
-        """Store a value under a custom tag name (TXXX, Vorbis, MP4 free-form)."""
-        slot = _CUSTOM.get(re.sub(r"[\s_-]", "", name.lower()))
-        if slot == "comments":
-            self.comments.append(value)
-        elif slot is not None and not getattr(self, slot) and value.strip():
-            setattr(self, slot, value.strip())
-
-
-_CUSTOM = {
-    "title": "title",
-    "artist": "artist",
-    "bpm": "bpm",
-    "tempo": "bpm",
-    "initialkey": "key",
-    "key": "key",
-    "genre": "genre",
-    "energy": "energy",
-    "energylevel": "energy",
-    "recovery": "recovery",
-    "comment": "comments",
-    "description": "comments",
-}
-_ID3_TEXT = {"TIT2": "title", "TPE1": "artist", "TBPM": "bpm", "TKEY": "key"}
-_MP4_TEXT = {"\xa9nam": "title", "\xa9ART": "artist", "\xa9gen": "genre", "\xa9cmt": "comment"}
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", errors="replace")
-    return str(value)
-
-
-def _read_tags(tags: Any) -> _Tags:
-    out = _Tags()
-    if tags is None:
-        return out
-    if isinstance(tags, ID3):  # MP3, and WAV / AIFF with an ID3 chunk
-        for frame_id, slot in _ID3_TEXT.items():
-            for frame in tags.getall(frame_id):
-                out.put(slot, _text(frame.text[0]) if frame.text else "")
-        for frame in tags.getall("TCON"):
-            if frame.genres and not out.genre:
-                out.genre = _text(frame.genres[0])
-        for frame in tags.getall("COMM"):
-            if not _text(frame.desc).startswith("iTun"):  # iTunNORM, iTunSMPB: iTunes' numbers
-                out.comments.extend(_text(t) for t in frame.text)
-        for frame in tags.getall("TXXX"):
-            out.put(_text(frame.desc), _text(frame.text[0]) if frame.text else "")
-        for frame in tags.getall("POPM"):
-            out.rating = max(out.rating, int(frame.rating))
-    elif isinstance(tags, VComment):  # FLAC, Ogg Vorbis / Opus
-        for name, value in tags:
-            out.put(_text(name), _text(value))
-    elif isinstance(tags, MP4Tags):  # M4A / MP4
-        for atom, values in tags.items():
-            name = _text(atom)
-            for value in values if isinstance(values, list) else [values]:
-                if name in _MP4_TEXT:
-                    out.put(_MP4_TEXT[name], _text(value))
-                elif name == "tmpo":
-                    out.put("bpm", _text(value))
-                elif name.startswith("----:"):  # free-form "----:com.apple.iTunes:initialkey"
-                    out.put(name.rsplit(":", 1)[-1], _text(value))
-    return out
-
-
-_COMMENT_KEY = re.compile(
-    r"^\s*(0?[1-9]|1[0-2])([AB])\b", re.IGNORECASE
-)  # Mixed In Key: "8A - Energy 7"
-
-
-def _title_from_name(path: Path) -> tuple[str, str]:
-    """("Artist", "Title") from "Artist - Title.mp3", for files without those tags."""
-    artist, sep, title = path.stem.partition(" - ")
-    return (
-        (artist.strip(), title.strip())
-        if sep and artist.strip() and title.strip()
-        else ("", path.stem)
-    )
-
-
-def _load_audio(path: Path, label: str, out: _Collector) -> None:
+def _open_audio(path: Path, label: str, out: _Collector) -> tuple[Tags, float] | None:
+    """The file's tags and its length in seconds, or None with the error line added."""
     try:
         audio = mutagen.File(path)
         if audio is None:
             out.error(label, "not an audio file that mutagen can read")
-            return
-        tags = _read_tags(audio.tags)
-        length = float(getattr(audio.info, "length", 0.0) or 0.0)
+            return None
+        return read_tags(audio.tags), float(getattr(audio.info, "length", 0.0) or 0.0)
     except Exception as exc:  # noqa: BLE001 - a damaged file is one error line, never the end of an import
         out.error(label, f"cannot read the file ({type(exc).__name__}: {exc})")
+        return None
+
+
+_ANALYSE_TAGS = " (analyse the track in your DJ software and let it write the tags)"
+
+
+def _tag_energy(tags: Tags) -> float | None:
+    """An energy tag, else an energy in the comments (Mixed In Key), else None."""
+    energy = _energy_value(tags.energy) if tags.energy else None
+    return energy if energy is not None else _energy_from_comments(tags.comments)
+
+
+def _load_audio(path: Path, label: str, out: _Collector) -> None:
+    opened = _open_audio(path, label, out)
+    if opened is None:
         return
+    tags, length = opened
     check = _Checker()
-    if not tags.bpm.strip():
-        check.problems.append("no BPM tag")
-        bpm = None
-    else:
-        bpm = check(_bpm, tags.bpm)
-    key_text = tags.key
-    if not key_text.strip():
-        for comment in tags.comments:
-            m = _COMMENT_KEY.match(comment)
-            if m:
-                key_text = m.group(1) + m.group(2)
-                break
-    if not key_text.strip():
-        check.problems.append("no key tag")
-        key = None
-    else:
-        key = check(_key, key_text)
+    bpm = check.analysed(_bpm, tags.bpm, "no BPM tag")
+    key = check.analysed(_key, tags.key or key_from_comments(tags.comments), "no key tag")
     if not length > 0:
         check.problems.append("no audio length")
     if check.problems or bpm is None or key is None:
-        line = "; ".join(check.problems)
-        if "no BPM tag" in check.problems or "no key tag" in check.problems:
-            line += " (analyse the track in your DJ software and let it write the tags)"
-        out.error(label, line)
+        untagged = "no BPM tag" in check.problems or "no key tag" in check.problems
+        out.error(label, "; ".join(check.problems) + (_ANALYSE_TAGS if untagged else ""))
         return
-    name_artist, name_title = _title_from_name(path)
-    title = tags.title or name_title
-    artist = tags.artist or name_artist or "Unknown artist"
-    energy = _energy_value(tags.energy) if tags.energy else None
-    if energy is None:
-        energy = _energy_from_comments(tags.comments)
-    if energy is None:
-        energy = estimate_energy(bpm, tags.genre)
+    name_artist, name_title = title_from_name(path)
     recovery = (
         tags.recovery.lower() in _TRUE
         or any(_RECOVERY_TEXT.search(c) for c in tags.comments)
@@ -552,13 +497,12 @@ def _load_audio(path: Path, label: str, out: _Collector) -> None:
     )
     out.add(
         label,
-        Track(
-            id=track_id(artist, title),
-            title=title,
-            artist=artist,
+        _track(
+            title=tags.title or name_title,
+            artist=tags.artist or name_artist or "Unknown artist",
             bpm=bpm,
             key=key,
-            energy=energy,
+            energy=_tag_energy(tags),
             genre=tags.genre,
             duration_s=length,
             recovery=recovery,
@@ -660,40 +604,32 @@ def _load_rekordbox(path: Path) -> ImportResult:
         check = _Checker()
         check.require(title, "title (Name)")
         check.require(artist, "artist (Artist)")
-        bpm_text = a.get("AverageBpm", "")
-        if _unset(bpm_text):
-            check.problems.append("no BPM (analyse the track in Rekordbox)")
-            bpm = None
-        else:
-            bpm = check(_bpm, bpm_text)
-        tonality = a.get("Tonality", "")
-        key = check(_key, tonality) if tonality.strip() else None
-        if not tonality.strip():
-            check.problems.append("no key (analyse the track in Rekordbox)")
+        bpm = check.analysed(
+            _bpm, a.get("AverageBpm", ""), "no BPM (analyse the track in Rekordbox)", _unset
+        )
+        key = check.analysed(_key, a.get("Tonality", ""), "no key (analyse the track in Rekordbox)")
         duration = check(_duration, a.get("TotalTime", ""))
         if check.problems or bpm is None or key is None or duration is None:
             out.error(label, "; ".join(check.problems))
             continue
-        comments = [a.get("Comments", "")]
-        genre = a.get("Genre", "").strip()
-        energy = _energy_from_comments(comments)
+        comments = a.get("Comments", "")
         rating = a.get("Rating", "0").strip()
         location = a.get("Location", "").strip()
         out.add(
             label,
-            Track(
-                id=f"rb-{rb_id}" if rb_id else track_id(artist, title),
+            _track(
                 title=title,
                 artist=artist,
                 bpm=bpm,
                 key=key,
-                energy=energy if energy is not None else estimate_energy(bpm, genre),
-                genre=genre,
+                energy=_energy_from_comments([comments]),
+                genre=a.get("Genre", "").strip(),
                 duration_s=duration,
-                recovery=rating == "255" or bool(_RECOVERY_TEXT.search(comments[0])),
+                recovery=rating == "255" or bool(_RECOVERY_TEXT.search(comments)),
                 source=_file_url_to_path(location)
                 if location.lower().startswith("file:")
                 else location or str(path),
+                rekordbox_id=rb_id,
             ),
         )
     return out.result
@@ -702,7 +638,7 @@ def _load_rekordbox(path: Path) -> ImportResult:
 def _unset(text: str) -> bool:
     """Rekordbox writes AverageBpm="0.00" for a track it has not analysed."""
     try:
-        return float(text.strip().replace(",", ".")) == 0
+        return _decimal(text) == 0
     except ValueError:
         return not text.strip()  # empty is unset; other text is for the parser to name
 

@@ -47,6 +47,12 @@ def bpm_ok(a: float, b: float, window: float) -> bool:
     return False
 
 
+def _keys_mix(a: str, b: str, r: Rules) -> bool:
+    """Key b may follow key a under the rules: a wheel move, the boost only when allowed."""
+    move = key_move(a, b)
+    return move is not None and (move != "+2 boost" or r.allow_energy_boost)
+
+
 def allowed(
     prev: Track | None,
     cand: Track,
@@ -55,18 +61,16 @@ def allowed(
     now_s: float,
     r: Rules,
 ) -> str | None:
-    """None when cand may follow prev, else the rule it breaks."""
-    if cand.id in played_ids:
-        return "already played tonight"
-    last = artist_last_s.get(cand.artist.lower())
-    if last is not None and now_s - last < r.artist_separation_s:
-        return f"{cand.artist} played {int((now_s - last) / 60)} min ago"
-    if prev is None:
-        return None
+    """None when cand may follow prev, else the rule it breaks.
+
+    The hard rules first, the same ones the picker applies on their own.
+    """
+    blocked = hard_block(cand, played_ids, artist_last_s, now_s, r)
+    if blocked is not None or prev is None:
+        return blocked
     if not bpm_ok(prev.bpm, cand.bpm, r.bpm_window):
         return f"{prev.bpm:.0f}->{cand.bpm:.0f} BPM is outside the window"
-    move = key_move(prev.key, cand.key)
-    if move is None or (move == "+2 boost" and not r.allow_energy_boost):
+    if not _keys_mix(prev.key, cand.key, r):
         return f"{prev.key}->{cand.key} clashes"
     return None
 
@@ -78,8 +82,7 @@ def tier(prev: Track | None, cand: Track, r: Rules) -> tuple[int, str]:
     if prev is None:
         return 0, ""
     tempo = bpm_ok(prev.bpm, cand.bpm, r.bpm_window)
-    move = key_move(prev.key, cand.key)
-    keys = move is not None and (move != "+2 boost" or r.allow_energy_boost)
+    keys = _keys_mix(prev.key, cand.key, r)
     if tempo and keys:
         return 0, ""
     if tempo:
