@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,7 @@ import numpy as np
 from crowdpulse import mpy
 from crowdpulse.sim import bandfeatures, signals
 
-SCRIPT = Path(bandfeatures._script_path()).with_name("bench_dsp_mpy.py")
+SCRIPT = mpy.script_path("bench_dsp_mpy.py")
 FRAME_S = 0.01
 XTENSA_CYCLES_PER_X64_INSTR = 1.5
 ESP32_HZ = 240e6

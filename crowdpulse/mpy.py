@@ -35,6 +35,13 @@ def boot_dir() -> Path:
     return Path(__file__).resolve().parent / "firmware"
 
 
+def script_path(name: str) -> Path:
+    """The file of a MicroPython script in crowdpulse/scripts/, for the unix port to run."""
+    from crowdpulse import scripts
+
+    return Path(scripts.__file__).resolve().parent / name
+
+
 def script(name: str) -> str:
     """The text of a MicroPython script in crowdpulse/scripts/ (package data): code the
     host hands to a band's REPL or to the unix port, kept as real files for the linters."""

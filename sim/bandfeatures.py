@@ -9,7 +9,6 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +20,6 @@ from wristband.schedule import Schedule
 
 RATE = 16000
 FRAME = 160
-SCRIPT = Path(__file__).resolve().parent.parent / "crowdpulse" / "scripts" / "features_mpy.py"
 
 
 class RuntimeFailed(RuntimeError):
@@ -37,14 +35,6 @@ class Interval:
     @property
     def start_s(self) -> float:
         return self.start_sample / RATE
-
-
-def _script_path() -> Path:
-    if SCRIPT.exists():
-        return SCRIPT
-    from crowdpulse import scripts
-
-    return Path(scripts.__file__).resolve().parent / "features_mpy.py"
 
 
 def on_twin(
@@ -73,7 +63,7 @@ def on_micropython(
 ) -> list[Interval]:
     """The firmware files, unchanged, in the MicroPython unix port; audio goes by pipe."""
     proc = subprocess.run(
-        mpy.command(_script_path(), [str(sensitivity_cdb), str(interval_ms)]),
+        mpy.command(mpy.script_path("features_mpy.py"), [str(sensitivity_cdb), str(interval_ms)]),
         input=np.ascontiguousarray(audio, dtype="<i2").tobytes(),
         capture_output=True,
         env=mpy.env_with_path(),

@@ -135,8 +135,6 @@ CONTRACT: list[Rule | PublicOnly] = [
 KNOWN = {
     ("crowdpulse.gateway.linein", "crowdpulse.sim.twin"),
     ("crowdpulse.sim.recordings.harness", "crowdpulse.commands.score"),
-    ("crowdpulse.bench.dsp", "crowdpulse.sim.bandfeatures._script_path"),
-    ("crowdpulse.commands.serialband", "crowdpulse.commands.sim._audio"),
 }
 
 

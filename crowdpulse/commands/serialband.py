@@ -11,11 +11,11 @@ import argparse
 import sys
 import time
 
+from crowdpulse.audio import AudioError
 from crowdpulse.cli import CliError, stop_on_signals
+from crowdpulse.sim import bandscenes
 from crowdpulse.sim.serialband import SerialBand
 from crowdpulse.sim.virtualband import Medium
-
-SIGNALS = ("music", "claps", "applause", "cheer", "tone", "pink", "silence")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +28,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--wav", help="what the band hears, looped (any common WAV)")
     src.add_argument(
-        "--signal", choices=SIGNALS, default="claps", help="a synthetic scene (default claps)"
+        "--signal",
+        choices=bandscenes.NAMES,
+        default="claps",
+        help="a synthetic scene (default claps)",
     )
     parser.add_argument("--speed", type=float, default=1.0, help="audio speed (1 = real time)")
     parser.add_argument(
@@ -45,14 +48,15 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--speed must be between 0.1 and 100")
     if args.flash_kb is not None and not 16 <= args.flash_kb <= 16384:
         raise CliError("--flash-kb must be 16-16384")
-    # the scenes of `sim band`; imported here because `sim` imports this module
-    from crowdpulse.commands.sim import _audio
-
+    try:
+        audio = bandscenes.band_audio(args.wav, args.signal)
+    except AudioError as exc:
+        raise CliError(str(exc)) from None
     medium = Medium()
     band = SerialBand(
         args.root,
         link=args.link,
-        audio=_audio(args),
+        audio=audio,
         speed=args.speed,
         medium=medium,
         flash_kb=args.flash_kb,

@@ -13,16 +13,14 @@ from typing import Any
 
 import numpy as np
 
-from crowdpulse.audio import AudioError, load
+from crowdpulse.audio import AudioError
 from crowdpulse.cli import CliError, stop_on_signals
 from crowdpulse.commands import simrun
 from crowdpulse.keys import VenueKeyError, load_venue_key
 from crowdpulse.mpylib import MpyLibMissing
 from crowdpulse.mqtt import BrokerURL, BrokerURLError
-from crowdpulse.sim import signals
+from crowdpulse.sim import bandscenes
 from crowdpulse.sim.virtualband import Medium, VirtualBand, band_config
-
-SIGNALS = ("music", "claps", "applause", "cheer", "tone", "pink", "silence")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     src = band.add_mutually_exclusive_group()
     src.add_argument("--wav", help="what the band hears, looped (any common WAV)")
     src.add_argument(
-        "--signal", choices=SIGNALS, default="claps", help="a synthetic scene (default claps)"
+        "--signal",
+        choices=bandscenes.NAMES,
+        default="claps",
+        help="a synthetic scene (default claps)",
     )
     band.add_argument("--config", help="the band's config.json (default: a demo band)")
     band.add_argument("--broker", help="mqtt://host:port for the band's MQTT uplink")
@@ -58,33 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sniffer.set_defaults(_run=sniff.run)
 
 
-def _audio(args: argparse.Namespace) -> np.ndarray:
-    if args.wav:
-        try:
-            return load(args.wav).samples
-        except AudioError as exc:
-            raise CliError(str(exc)) from None
-    rng = np.random.default_rng(1)
-    scenes: dict[str, Any] = {
-        "music": lambda: signals.drum_music(20, rng),
-        "claps": lambda: (
-            signals.drum_music(20, rng, dbfs=-26)
-            + signals.clap_track(
-                signals.seconds(20),
-                [signals.seconds(t) for t in np.arange(2, 19, 0.5)],
-                rng,
-                signals.room_ir(rng, 0.8, 20),
-                [6.0] * 34,
-                10 ** (-26 / 10) / 2,
-            )
-        ),
-        "applause": lambda: signals.crowd_applause(20, rng),
-        "cheer": lambda: signals.crowd_cheer(20, rng),
-        "tone": lambda: signals.tone(1000, 20, -26),
-        "pink": lambda: signals.pink_noise(20, rng, -30),
-        "silence": lambda: np.zeros(signals.seconds(20)),
-    }
-    return signals.to_int16(np.clip(scenes[args.signal](), -1, 1))
+def band_audio(args: argparse.Namespace) -> np.ndarray:
+    """What `--wav` or `--signal` gives the band (sim/bandscenes.py)."""
+    try:
+        return bandscenes.band_audio(args.wav, args.signal)
+    except AudioError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _config(args: argparse.Namespace) -> dict[str, Any] | str:
@@ -122,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         return simrun.run(args)
     if not 0.1 <= args.speed <= 100:
         raise CliError("--speed must be between 0.1 and 100")
-    audio, config = _audio(args), _config(args)
+    audio, config = band_audio(args), _config(args)
     medium = Medium()
     try:
         band = VirtualBand(
