@@ -73,11 +73,17 @@ CONTRACT: list[Rule | PublicOnly] = [
         ),
     ),
     Rule(
-        "only the gateway imports the selector; today the simulator, the benches and the "
-        "commands do too (they run a night with the selector in the loop)",
+        "only the gateway imports the selector; today the simulator, the benches, the demo "
+        "and the commands do too (they run a night with the selector in the loop)",
         importers=EVERYONE,
         targets=("crowdpulse.selector",),
-        exempt=("crowdpulse.gateway", "crowdpulse.sim", "crowdpulse.bench", "crowdpulse.commands"),
+        exempt=(
+            "crowdpulse.gateway",
+            "crowdpulse.sim",
+            "crowdpulse.bench",
+            "crowdpulse.demo",
+            "crowdpulse.commands",
+        ),
     ),
     Rule(
         "the selector imports no other layer: it is handed sentiment and tracks",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -168,3 +169,33 @@ def test_demo_plays_a_set_and_adaptive_flow_catches_the_dip() -> None:
         out = proc.communicate(timeout=60)[0]
     assert proc.returncode == 0 and "Traceback" not in out, out
     assert re.search(r"playing: .+ - .+ \(\d+/45 s, mpd\)", out)  # the status line names what plays
+
+
+def test_a_dead_broker_is_named_and_the_demo_stops_cleanly() -> None:
+    """Every part is watched, the broker included: when Mosquitto dies the demo
+    says so in one line and stops, rather than printing empty scores."""
+    proc = subprocess.Popen(
+        [EXE, "demo", "--devices", "100", "--http-port", "0", "--broker", "mosquitto"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not any("Ctrl-C stops everything" in ln for ln in lines):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+            lines.append(proc.stdout.readline())
+        mosquitto = [p for p in _children(proc.pid) if "mosquitto" in _cmdline(p).split(" ")[0]]
+        assert len(mosquitto) == 1, [_cmdline(p) for p in _children(proc.pid)]
+        os.kill(mosquitto[0], signal.SIGKILL)
+        out = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "the broker stopped" in out and "nothing left running" in out, out
+    assert "Traceback" not in out
+    assert _children(proc.pid) == []
