@@ -270,7 +270,7 @@ class Emitter:
         iv = np.array([interval_s])
         if not music_on:
             out = np.zeros((1, packet.N_CODES), np.uint8)
-            out[:, 0] = _interval_code(iv)
+            out[:, 0] = interval_code(iv)
             out[:, 8] = packet.MOTION_ABSENT
             out[:, 10] = packet.BATTERY_UNKNOWN << 4
             return out
@@ -318,7 +318,7 @@ class Emitter:
         tonal = tonal - c.clip_tonal_k * over
         n = len(m.bg_db)
         out = np.zeros((n, packet.N_CODES), np.uint8)
-        out[:, 0] = _interval_code(m.interval_s)
+        out[:, 0] = interval_code(m.interval_s)
         out[:, 1] = _level(db(laeq) - clip)
         out[:, 2] = _level(db(sub["voice"]) - clip)
         out[:, 3] = _level(read_floor(db(sub["mid"]), c.mid_floor) - clip)
@@ -346,7 +346,9 @@ def _pattern(bpm: int) -> F64:
     return np.asarray((x - x.mean()) / x.std())
 
 
-def _interval_code(interval_s: F64) -> npt.NDArray[np.int64]:
+def interval_code(interval_s: F64) -> npt.NDArray[np.int64]:
+    """The report's interval field: the interval in INTERVAL_STEP_MS steps (1-255).
+    A step is one DSP frame, so it is also how many frames the twin runs."""
     code = np.clip(
         np.round(np.asarray(interval_s, np.float64) * 1000 / packet.INTERVAL_STEP_MS), 1, 255
     )

@@ -23,11 +23,11 @@ from crowdpulse.selector.library import Track
 from crowdpulse.selector.picker import Selector
 from crowdpulse.selector.playback import Playback
 from crowdpulse.selector.store import SelectorStore
-from crowdpulse.sim.runner import SimRun
 from crowdpulse.sim.scenario import Scenario
+from crowdpulse.sim.session import RATE_CONTROL_S as RATE_CONTROL_S  # night's name, re-exported
+from crowdpulse.sim.session import control_rate, offline_run, offline_step
 from crowdpulse.sim.sinks import EngineSink
 
-RATE_CONTROL_S = 5.0
 SCORE_EVERY_S = 0.5  # the selector hears the venue twice a second (the gateway: ten times)
 
 
@@ -59,14 +59,7 @@ def night(
     t0_s: float | None = None,
 ) -> Night:
     started = time.perf_counter()
-    run = SimRun(
-        sc,
-        devices,
-        venue_key,
-        t0_s if t0_s is not None else float(int(time.time())),
-        seed=seed,
-        mode=mode,
-    )
+    run = offline_run(sc, devices, venue_key, t0_s, seed=seed, mode=mode)
     run.tracks = shortened(run.tracks, track_s)
     run.follow = "selector"
     engine = Engine(venue, run.registry, Model())
@@ -93,9 +86,7 @@ def night(
     playing, next_score, next_store, next_rate = None, 0.0, 0.0, 0.0
     try:
         while run.st < end:
-            run.step(sink)
-            now_ms = int(clock() * 1000)
-            sink.flush(now_ms)
+            now_ms = offline_step(run, sink)
             for t in run.dj_requests:  # the artist puts a track on, from the console
                 selector.act({"action": "playing", "track_id": t.id}, who="artist")
             run.dj_requests = []
@@ -114,9 +105,7 @@ def night(
                 if run.t >= next_store:
                     store.write(snap)
                     next_store += 1.0
-            if run.t >= next_rate:
-                run.command({"adv_interval_ms": engine.adv_interval_ms(now_ms)})
-                next_rate = run.t + RATE_CONTROL_S
+            next_rate = control_rate(run, engine, now_ms, next_rate)
         if selector.now is not None:
             selector.on_player(None, clock(), "deck")  # the night ends: measure the last track
         recoveries = sum(

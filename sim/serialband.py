@@ -44,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crowdpulse import mpy
-from crowdpulse.sim.virtualband import FRAME, Medium
+from crowdpulse.sim.virtualband import FRAME, Medium, frame_message, led_states, pace
 
 FLASH_BLOCK = 4096
 # The band's "ROM" (crowdpulse/scripts/serialband_boot.py): mount the littlefs flash
@@ -95,29 +95,17 @@ class _Rig:
         frames = max(1, len(self.audio) // FRAME)
         period, t_next, i = 0.01 / self.speed, time.perf_counter(), 0
         while not self._stop.is_set():
-            chunk = np.ascontiguousarray(self.audio[i * FRAME : (i + 1) * FRAME], dtype="<i2")
             try:
-                conn.sendall(b"A" + chunk.tobytes().ljust(2 * FRAME, b"\0"))
+                conn.sendall(frame_message(self.audio, i))
             except OSError:
                 return  # the band rebooted or stopped
             i = (i + 1) % frames
-            t_next += period
-            delay = t_next - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            elif delay < -0.5:
-                t_next = time.perf_counter()  # the host fell behind: do not burst
+            t_next = pace(t_next, period)
 
     def _listen(self, conn: socket.socket) -> None:
-        while True:
-            try:
-                data = conn.recv(2)
-            except OSError:
-                break
-            if not data:
-                break
-            if data[:1] == b"L" and len(data) == 2:
-                self.led = data[1] == 1
+        # not stopped by close(): a connection lasts as long as the band's boot
+        for on in led_states(conn):
+            self.led = on
         conn.close()
 
     def close(self) -> None:

@@ -102,15 +102,8 @@ def offline(
     reference, a music reference band (REF) hears the programme alone; model:
     the gateway's constants (default: its own)."""
     started = time.perf_counter()
-    run = SimRun(
-        sc,
-        devices,
-        venue_key,
-        t0_s if t0_s is not None else float(int(time.time())),
-        seed=seed,
-        mode=mode,
-        floor=floor,
-        reference=reference,
+    run = offline_run(
+        sc, devices, venue_key, t0_s, seed=seed, mode=mode, floor=floor, reference=reference
     )
     engine = Engine("sim", run.registry, model or Model())
     sink = EngineSink(engine)
@@ -119,18 +112,49 @@ def offline(
     next_rate = 0.0
     while run.st < end:
         rows = len(run.truth.t_s)
-        run.step(sink)
-        now_ms = int((run.t0 + run.t) * 1000)
-        sink.flush(now_ms)
+        now_ms = offline_step(run, sink)
         if len(run.truth.t_s) > rows:  # a truth row: what would the gateway say now?
             res.estimate.append(engine.tick(now_ms)["score"])
-        if run.t >= next_rate:
-            run.command({"adv_interval_ms": engine.adv_interval_ms(now_ms)})
-            next_rate = run.t + RATE_CONTROL_S
+        next_rate = control_rate(run, engine, now_ms, next_rate)
     res.radio, res.wall_s = run.medium.stats, time.perf_counter() - started
     counters = engine.counters()
     res.accepted, res.rejected = int(counters["accepted"]), dict(counters["rejected"])
     return res
+
+
+def offline_run(
+    sc: Scenario,
+    devices: int,
+    venue_key: bytes,
+    t0_s: float | None,
+    seed: int | None = None,
+    mode: str = "fast",
+    floor: Floor | None = None,
+    reference: bool = False,
+) -> SimRun:
+    """A run on simulated time, from t0_s (default: now, to the whole second)."""
+    t0 = t0_s if t0_s is not None else float(int(time.time()))
+    return SimRun(
+        sc, devices, venue_key, t0, seed=seed, mode=mode, floor=floor, reference=reference
+    )
+
+
+def offline_step(run: SimRun, sink: EngineSink) -> int:
+    """One step of an offline run: its reports reach the in-process engine at once,
+    as if the radio and the broker took no time.  Returns the simulated now, in ms."""
+    run.step(sink)
+    now_ms = int((run.t0 + run.t) * 1000)
+    sink.flush(now_ms)
+    return now_ms
+
+
+def control_rate(run: SimRun, engine: Engine, now_ms: int, due: float) -> float:
+    """As the gateway does: the bands get the engine's advertising interval once
+    `due` (a run time) has come, and then not for RATE_CONTROL_S; returns the next due."""
+    if run.t < due:
+        return due
+    run.command({"adv_interval_ms": engine.adv_interval_ms(now_ms)})
+    return run.t + RATE_CONTROL_S
 
 
 class NullSink:

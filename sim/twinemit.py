@@ -26,7 +26,7 @@ import numpy.typing as npt
 from crowdpulse.sim import scene, twin
 from crowdpulse.sim.acoustics import Floor
 from crowdpulse.sim.crowd import Actions
-from crowdpulse.sim.emit import F64, Calibration, Emitter
+from crowdpulse.sim.emit import F64, Calibration, Emitter, interval_code
 from crowdpulse.sim.imu import ImuTwin
 from wristband import packet
 
@@ -217,10 +217,7 @@ class TwinEmitter(Emitter):
         if n == 0:
             return out
         zb = zone_of_band[idx]
-        frames = np.clip(
-            np.round(np.asarray(interval_s) * 1000 / packet.INTERVAL_STEP_MS), 1, 255
-        ).astype(np.int64)
-        frames = np.broadcast_to(frames, (n,)).copy()
+        frames = np.broadcast_to(interval_code(interval_s), (n,)).copy()
         audio = self.audio(
             idx, act, zone_clap_share[zb], zone_cheer_share[zb], frames, bpm, music_on
         )
@@ -269,9 +266,7 @@ class TwinEmitter(Emitter):
     ) -> npt.NDArray[np.uint8]:
         """The music reference: the scene's music only, dry (the mix, not the room), at
         line level, through its own pipeline.  Between tracks the line is silent."""
-        frames = np.array(
-            [int(np.clip(round(interval_s * 1000 / packet.INTERVAL_STEP_MS), 1, 255))], np.int64
-        )
+        frames = interval_code(np.array([interval_s]))
         n = int(frames[0]) * scene.FRAME
         audio = np.zeros((1, n), np.int16)
         if music_on:

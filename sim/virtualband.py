@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,40 @@ from wristband import packet
 
 FRAME = 160
 Source = Callable[[int], npt.NDArray[np.int16] | None]  # n samples wanted -> the next n
+
+
+def frame_message(audio: npt.NDArray[np.int16], i: int) -> bytes:
+    """The rig's message for frame i of a clip: b"A" and its FRAME samples,
+    little-endian; a clip shorter than a frame is padded with silence."""
+    chunk = np.ascontiguousarray(audio[i * FRAME : (i + 1) * FRAME], dtype="<i2")
+    return b"A" + chunk.tobytes().ljust(2 * FRAME, b"\0")
+
+
+def pace(t_next: float, period: float) -> float:
+    """Sleep until the send after the one due at t_next is due; returns when that is.
+    Sound reaches a band at real time: a host that fell behind starts afresh from now
+    rather than bursting to catch up."""
+    t_next += period
+    delay = t_next - time.perf_counter()
+    if delay > 0:
+        time.sleep(delay)
+    elif delay < -0.5:
+        t_next = time.perf_counter()  # the host fell behind: do not burst
+    return t_next
+
+
+def led_states(conn: socket.socket, stop: threading.Event | None = None) -> Iterator[bool]:
+    """The LED states a band reports on its rig connection (b"L" and 0 or 1), until
+    the connection closes or fails, or `stop` is set."""
+    while stop is None or not stop.is_set():
+        try:
+            data = conn.recv(2)
+        except OSError:
+            return
+        if not data:
+            return
+        if data[:1] == b"L" and len(data) == 2:
+            yield data[1] == 1
 
 
 def band_config(
@@ -250,18 +284,10 @@ class VirtualBand:
                 if not self.loop:
                     return
                 i = 0
-            chunk = np.ascontiguousarray(
-                self.audio[i * FRAME : (i + 1) * FRAME], dtype="<i2"
-            ).tobytes()
-            if not self._send(b"A" + chunk):
+            if not self._send(frame_message(self.audio, i)):
                 return
             i += 1
-            t_next += period
-            delay = t_next - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            elif delay < -0.5:
-                t_next = time.perf_counter()  # the host fell behind: do not burst
+            t_next = pace(t_next, period)
 
     def _feed_source(self, source: Source) -> None:
         """block_frames frames per wake-up, in one write: with many bands on
@@ -279,25 +305,13 @@ class VirtualBand:
             msg[:, 1:] = samples.view(np.uint8).reshape(k, 2 * FRAME)
             if not self._send(msg.tobytes()):
                 return
-            t_next += period
-            delay = t_next - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            elif delay < -0.5:
-                t_next = time.perf_counter()  # the host fell behind: do not burst
+            t_next = pace(t_next, period)
 
     def _read_rig(self) -> None:
         conn = self._conn
         assert conn is not None
-        while not self._stop.is_set():
-            try:
-                data = conn.recv(2)
-            except OSError:
-                return
-            if not data:
-                return
-            if data[:1] == b"L" and len(data) == 2:
-                self.led = data[1] == 1
+        for on in led_states(conn, self._stop):
+            self.led = on
 
     def _read_console(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
