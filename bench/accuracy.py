@@ -6,8 +6,9 @@ and the radio medium feed a gateway engine in the same process, on simulated
 time.  Once a second the gateway's venue score is compared with the crowd's
 true engagement (sim/crowd.py).  Each runs twice: with a music reference
 band, as docs/deploy.md sets a venue up (the keys `spearman`, `mae`,
-`heldout_*`), and without one (the same keys ending `_no_reference`).  The first 10 s (the gateway's windows
-filling) are left out.  Figures are per scenario, then the mean over them.
+`heldout_*`), and without one (the same keys ending `_no_reference`).  The
+first 10 s (the gateway's windows filling) are left out.  Figures are per
+scenario, then the mean over them.
 
 Then the sweep (bench/sweep.py): the same comparison on nights spread over
 what the acoustic model leaves uncertain (crowd-to-PA level, PA level, IMU

@@ -51,6 +51,64 @@ class _Gateway:
             self.direct = []
 
 
+class _Venue:
+    """The bands, air, WiFi and gateway stepped together on the simulated clock."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        gw: _Gateway,
+        air: Air,
+        wifi_out: Wifi,
+        ble_bands: Bands,
+        wifi_bands: Bands,
+    ) -> None:
+        self.engine = engine
+        self.gw = gw
+        self.air = air
+        self.wifi_out = wifi_out
+        self.ble_bands = ble_bands
+        self.wifi_bands = wifi_bands
+        self.now = T0
+        self.next_rate = T0
+        self.next_drain = T0
+
+    def step(self, dt: float) -> None:
+        self.now += dt
+        now = self.now
+        self.gw.now = now
+        if now >= self.next_rate:
+            self.air.set_interval(self.engine.adv_interval_ms(int(now * 1000)), now)
+            self.next_rate = now + RATE_S
+        self.air.reports(*self.ble_bands.due(now))
+        self.wifi_out.reports(*self.wifi_bands.due(now))
+        self.air.step(now)
+        if now >= self.next_drain:
+            self.gw.drain()
+            self.next_drain = now + DRAIN_S
+        with self.engine.lock:  # as the gateway's ticks do
+            self.engine.reactions.expire(int(now * 1000))
+
+    def run_until(self, end: float, dt: float) -> None:
+        while self.now < end:
+            self.step(dt)
+
+    def detect(self, t0: float) -> dict[str, float]:
+        """ms from the onset at t0 to each zone's reaction firing, within REACT_S."""
+        seen: dict[str, float] = {}
+        while self.now < t0 + REACT_S:
+            self.step(0.001)
+            state = self.engine.reaction_state(int(self.now * 1000))
+            for z in state["zones"]:
+                if z["active"] and z["zone"] not in seen:
+                    seen[z["zone"]] = 1000 * (self.now - t0)
+        return seen
+
+
+def _pct(xs: list[float], q: float) -> float | None:
+    return round(float(np.percentile(xs, q)), 1) if xs else None
+
+
 def run(devices: int, onsets: int, seed: int = 5) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     key = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
@@ -64,56 +122,26 @@ def run(devices: int, onsets: int, seed: int = 5) -> dict[str, Any]:
     ble_bands.clock = wifi_bands.clock = lambda: gw.now
     air = Air(ble_bands, gw, "model", rng, T0)  # type: ignore[arg-type]
     wifi_out = Wifi(wifi_bands, [b for b, _ in ids[ble:]], gw, "model")  # type: ignore[arg-type]
-    clock = {"next_rate": T0, "next_drain": T0}
+    venue = _Venue(engine, gw, air, wifi_out, ble_bands, wifi_bands)
 
-    def step(now: float) -> None:
-        gw.now = now
-        if now >= clock["next_rate"]:
-            air.set_interval(engine.adv_interval_ms(int(now * 1000)), now)
-            clock["next_rate"] = now + RATE_S
-        air.reports(*ble_bands.due(now))
-        wifi_out.reports(*wifi_bands.due(now))
-        air.step(now)
-        if now >= clock["next_drain"]:
-            gw.drain()
-            clock["next_drain"] = now + DRAIN_S
-        with engine.lock:  # as the gateway's ticks do
-            engine.reactions.expire(int(now * 1000))
-
-    now = T0
-    while now < T0 + 90.0:  # the rate control settles
-        now += 0.02
-        step(now)
+    venue.run_until(T0 + 90.0, 0.02)  # the rate control settles
     found: dict[str, list[float]] = {"floor": [], "wifi": []}
     for _ in range(onsets):
-        end = now + max(6.0, air.adv_s + 5.5)  # as the live bench spaces its onsets
-        while now < end:
-            now += 0.02
-            step(now)
-        t0 = now
+        # as the live bench spaces its onsets
+        venue.run_until(venue.now + max(6.0, air.adv_s + 5.5), 0.02)
+        t0 = venue.now
         ble_bands.onset(t0)
         wifi_bands.onset(t0)
-        seen: dict[str, float] = {}
-        while now < t0 + REACT_S:
-            now += 0.001
-            step(now)
-            state = engine.reaction_state(int(now * 1000))
-            for z in state["zones"]:
-                if z["active"] and z["zone"] not in seen:
-                    seen[z["zone"]] = 1000 * (now - t0)
-        for zone, ms in seen.items():
+        for zone, ms in venue.detect(t0).items():
             found[zone].append(ms)
         ble_bands.calm()
         wifi_bands.calm()
 
-    def pct(xs: list[float], q: float) -> float | None:
-        return round(float(np.percentile(xs, q)), 1) if xs else None
-
     return {
         "model_detected": len(found["floor"]),
-        "model_p50_ms": pct(found["floor"], 50),
-        "model_p99_ms": pct(found["floor"], 99),
-        "model_wifi_p50_ms": pct(found["wifi"], 50),
-        "model_wifi_p99_ms": pct(found["wifi"], 99),
+        "model_p50_ms": _pct(found["floor"], 50),
+        "model_p99_ms": _pct(found["floor"], 99),
+        "model_wifi_p50_ms": _pct(found["wifi"], 50),
+        "model_wifi_p99_ms": _pct(found["wifi"], 99),
         "model_adv_interval_ms": round(air.adv_s * 1000),
     }

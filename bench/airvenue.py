@@ -8,7 +8,8 @@ publishes on the retained config topic, with the firmware's timing
 the band's next advert slot; an event report goes off the air and back on in
 a random slot of one interval.  Each relay passes on what it hears as
 relay/forwarder.py does: repeats dropped, a batch every 50 ms, or within 5 ms of an
-onset.  Reports are made every 250 ms +-10 %, as band.py's jitter.  WiFi bands publish every report straight to the broker.
+onset.  Reports are made every 250 ms +-10 %, as band.py's jitter.  WiFi bands
+publish every report straight to the broker.
 
 A band notices its wearer's first clap 30 ms after the clap (the clap
 detector's decision, docs/dsp.md), at the end of that 10 ms frame, and reports

@@ -152,7 +152,8 @@ def _soak(
             m["rss_mb"] = rss[-1][1]
             per_minute.append(m)
             print(
-                f"  minute {len(per_minute)}: rss {m['rss_mb']:.1f} MB, tick p99 {m['tick_p99_1m_ms']:.2f} ms, "
+                f"  minute {len(per_minute)}: rss {m['rss_mb']:.1f} MB, "
+                f"tick p99 {m['tick_p99_1m_ms']:.2f} ms, "
                 f"accepted {m['accepted']}",
                 flush=True,
             )

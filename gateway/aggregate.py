@@ -89,7 +89,7 @@ _MOTION_ABSENT = 255
 
 
 @numba.njit(nogil=True, cache=True, inline="always")
-def _put(
+def _put(  # noqa: C901 - a numba kernel on the per-report path: one compiled body
     b: int,
     t: int,
     sign: int,

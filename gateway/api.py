@@ -170,7 +170,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def health(request: web.Request) -> web.Response:
-    """Broker, relays, reports flowing, rejections: what is wrong, each with its fix (gateway/health.py)."""
+    """Broker, relays, reports flowing, rejections: what is wrong, each with its fix
+    (gateway/health.py)."""
     return web.json_response(health_snapshot(request.app[GATEWAY]))
 
 
@@ -204,7 +205,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
 
 def _ws_action(gw: Gateway, text: str) -> dict[str, Any]:
-    """{"type": "action", "token": ..., "action": ..., "id": ...} -> {"type": "action_result", ...}"""
+    """{"type": "action", "token": ..., "action": ..., "id": ...}
+    -> {"type": "action_result", ...}"""
     try:
         data = json.loads(text)
     except ValueError:

@@ -185,7 +185,8 @@ def decode_reports(
 
 
 def decode_batch(buf: bytes | bytearray) -> Reports:
-    """Decode one relay batch; a malformed header raises `PacketError`, as the shared decoder does."""
+    """Decode one relay batch; a malformed header raises `PacketError`, as the shared
+    decoder does."""
     if len(buf) < packet.BATCH_HEADER_SIZE:
         raise packet.PacketError("truncated batch")
     version, size, count, base_ms = struct.unpack(

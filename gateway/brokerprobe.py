@@ -14,6 +14,7 @@ authorized" there, where MQTT 3.1.1 acknowledges it and drops it silently.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import socket
 import ssl
@@ -185,10 +186,8 @@ class _Session:
 
     def close(self) -> None:
         self.client.loop_stop()
-        try:
+        with contextlib.suppress(OSError):
             self.client.disconnect()
-        except OSError:
-            pass
 
 
 def probe(

@@ -231,8 +231,10 @@ class Gateway:
         self._problem(
             brokerprobe.Check(
                 "fail",
-                f"the ACL does not let {user} write and read {self.t('gateway', self.worker, 'status')}",
-                f"render the ACL for venue {self.cfg.venue} with gateway user {user} (crowdpulse deploy acl), "
+                f"the ACL does not let {user} write and read "
+                f"{self.t('gateway', self.worker, 'status')}",
+                f"render the ACL for venue {self.cfg.venue} with gateway user {user} "
+                "(crowdpulse deploy acl), "
                 "install it, systemctl reload mosquitto",
             )
         )
@@ -278,16 +280,7 @@ class Gateway:
         if len(parts) < 5:
             return
         if parts[3] == b"relay" and parts[-1] == b"batch":
-            relay = parts[4].decode(errors="replace")
-            if (
-                relay in self.relay_batch_at or len(self.relay_batch_at) < MAX_RELAYS
-            ):  # junk ids: bounded
-                self.relay_batch_at[relay] = time.monotonic()
-            # decoding and checking happen on the ingest thread, mostly in
-            # numba code that releases the GIL, while this thread keeps reading
-            with self._batch_cv:
-                self._batches.append((msg.payload, now_ms(), parts[4]))
-                self._batch_cv.notify()
+            self._queue_batch(parts[4], msg.payload)
         elif parts[3] == b"selector" and parts[-1] == b"cmd":
             refused = self.selection.on_mqtt(msg)
             if refused:
@@ -300,15 +293,29 @@ class Gateway:
         elif (
             parts[3] == b"gateway" and parts[4] == b"accepted" and parts[-1] != self.worker.encode()
         ):
-            payload = bytes(msg.payload)
-            if len(payload) % aggregate.RECORD.itemsize != 0:
-                self.errors.count("mqtt", "accepted_bad_size")
-                return
-            records = np.frombuffer(payload, aggregate.RECORD)
-            merged, bad = self.engine.merge(records)
-            self.merged += merged
-            if bad:
-                self.errors.count("mqtt", "accepted_bad_record")
+            self._merge_accepted(bytes(msg.payload))
+
+    def _queue_batch(self, relay_id: bytes, payload: bytes | bytearray) -> None:
+        relay = relay_id.decode(errors="replace")
+        # made-up relay ids must not grow the map without bound
+        if relay in self.relay_batch_at or len(self.relay_batch_at) < MAX_RELAYS:
+            self.relay_batch_at[relay] = time.monotonic()
+        # decoding and checking happen on the ingest thread, mostly in
+        # numba code that releases the GIL, while this thread keeps reading
+        with self._batch_cv:
+            self._batches.append((payload, now_ms(), relay_id))
+            self._batch_cv.notify()
+
+    def _merge_accepted(self, payload: bytes) -> None:
+        """Another worker's accepted reports, merged into this one's state."""
+        if len(payload) % aggregate.RECORD.itemsize != 0:
+            self.errors.count("mqtt", "accepted_bad_size")
+            return
+        records = np.frombuffer(payload, aggregate.RECORD)
+        merged, bad = self.engine.merge(records)
+        self.merged += merged
+        if bad:
+            self.errors.count("mqtt", "accepted_bad_record")
 
     def _relay_status(self, relay: str, payload: bytes | bytearray) -> None:
         try:

@@ -59,11 +59,7 @@ def _sequence_checks(
                 counts[_REPLAY] += 1
                 continue
         # a band may not report more audio than time has passed (plus a burst)
-        c = credit[b]
-        if last_seq[b] >= 0:
-            c = min(c + max(t - last_ms[b], 0), burst)
-        else:
-            c = burst
+        c = min(credit[b] + max(t - last_ms[b], 0), burst) if last_seq[b] >= 0 else burst
         if interval[i] > c:
             counts[_RATE] += 1
             credit[b] = c
@@ -122,8 +118,9 @@ class Validator:
         npt.NDArray[np.int8], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
     ]:
         """(status: 1 accepted, 2 duplicate, 0 refused; band index; the band's report
-        counter; the epoch of its on-air id) for a batch.  Replay and order are judged on the counter, which runs
-        on across id epochs, while the seq on air jumps at each (packet.seq_offset)."""
+        counter; the epoch of its on-air id) for a batch.  Replay and order are judged
+        on the counter, which runs on across id epochs, while the seq on air jumps at
+        each (packet.seq_offset)."""
         epoch = packet.epoch_of(now_ms // 1000)
         band, id_epoch = self.registry.lookup(reps.onair, epoch)
         fmt_ok = reps.reason == Reason.OK

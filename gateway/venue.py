@@ -108,7 +108,8 @@ class VenueConfig:
 
     @property
     def references(self) -> list[str]:
-        """Bands that hear the programme itself: a reference zone's, and [[bands]] reference = true."""
+        """Bands that hear the programme itself: a reference zone's, and [[bands]]
+        reference = true."""
         ref = {z.name for z in self.zones if z.reference}
         return [b for b, zone in self.bands if zone in ref or b in self.band_references]
 

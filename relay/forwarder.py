@@ -8,6 +8,7 @@ path needs no locks.  MQTT lives on paho's own thread (see `uplink.py`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import OrderedDict
@@ -319,15 +320,11 @@ class Relay:
         delay = self._backoff.next_delay()
         self.stats.restarts += 1
         self._log(f"{why}; restarting the scanner in {delay:.1f} s")
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stop.wait(), delay)
-        except TimeoutError:
-            pass
 
     async def _quietly_stop(self, scanner: Scanner) -> None:
         # A scanner that failed or went deaf often fails to stop too; that is
         # expected, and the next one is a fresh object anyway.
-        try:
+        with contextlib.suppress(Exception):
             await asyncio.wait_for(scanner.stop(), self.timing.start_timeout_s)
-        except Exception:
-            pass

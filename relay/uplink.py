@@ -8,6 +8,7 @@ rather than queued: a report that arrives seconds late is worth nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -132,10 +133,9 @@ class Uplink:
                 qos=1,
                 retain=True,
             )
-            try:
+            # the connection may go at the last moment; the will says offline instead
+            with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout_s)
-            except (RuntimeError, ValueError):
-                pass  # the connection went at the last moment; the will says offline instead
             if not info.is_published():
                 self._log("could not publish the offline status; the broker's last will will")
         self._client.disconnect()

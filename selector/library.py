@@ -360,6 +360,92 @@ def _read_text(path: Path) -> str:
         return data.decode("cp1252", errors="replace")
 
 
+def _csv_columns(header: list[str]) -> dict[str, int]:
+    """Each known column's index: the first header cell that is one of its names."""
+    index: dict[str, int] = {}
+    for canonical, aliases in _COLUMNS.items():
+        for i, h in enumerate(header):
+            if h in aliases:
+                index[canonical] = i
+                break
+    return index
+
+
+class _Sheet:
+    """A CSV file's data rows, read by column name (a short row reads as empty)."""
+
+    def __init__(self, rows: list[list[str]], index: dict[str, int]) -> None:
+        self.rows = rows
+        self.index = index
+
+    def cell(self, row: list[str], column: str) -> str:
+        i = self.index.get(column)
+        return row[i] if i is not None and i < len(row) else ""
+
+    def ten_scale(self) -> bool:
+        """Energy: the whole column is 0-1, unless a value above 1 (up to 10) says it
+        is Mixed In Key's 1-10 scale."""
+        for row in self.rows:
+            try:
+                value = _decimal(self.cell(row, "energy"))
+            except ValueError:
+                continue
+            if 1 < value <= 10:
+                return True
+        return False
+
+
+def _energy(ten_scale: bool, text: str) -> float:
+    value = _number("energy", text)
+    if ten_scale:
+        if not 1 <= value <= 10:
+            raise _Bad(
+                f"energy {text.strip()!r} is outside 1-10 (this file's energy column is 1-10)"
+            )
+        return value / 10
+    if not 0 <= value <= 1:
+        raise _Bad(f"energy {text.strip()!r} is outside 0-1 and 1-10")
+    return value
+
+
+def _csv_row(
+    sheet: _Sheet,
+    row: list[str],
+    energy: Callable[[str], float],
+    label: str,
+    source: str,
+    out: _Collector,
+) -> None:
+    """One data row: its track, or one error line naming every problem it has."""
+    check = _Checker()
+    title = check.require(sheet.cell(row, "title"), "title")
+    artist = check.require(sheet.cell(row, "artist"), "artist")
+    bpm = check(_bpm, sheet.cell(row, "bpm"))
+    key = check(_key, sheet.cell(row, "key"))
+    duration = check(_duration, sheet.cell(row, "duration"))
+    energy_text = sheet.cell(row, "energy")
+    level = check(energy, energy_text) if energy_text.strip() else None
+    recovery = check(_recovery, sheet.cell(row, "recovery"))
+    genre = sheet.cell(row, "genre").strip()
+    if check.problems or bpm is None or key is None or duration is None or recovery is None:
+        out.error(label, "; ".join(check.problems))
+        return
+    out.add(
+        label,
+        _track(
+            title=title,
+            artist=artist,
+            bpm=bpm,
+            key=key,
+            energy=level,
+            genre=genre,
+            duration_s=duration,
+            recovery=recovery,
+            source=source,
+        ),
+    )
+
+
 def _parse_csv(text: str, name: str, source: str) -> ImportResult:
     out = _Collector()
     lines = text.splitlines()
@@ -370,79 +456,18 @@ def _parse_csv(text: str, name: str, source: str) -> ImportResult:
     delimiter = max(",;\t", key=header_line.count)  # Excel in many locales writes ';'
     rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     header = [h.strip().lower() for h in rows[0]]
-    index: dict[str, int] = {}
-    for canonical, aliases in _COLUMNS.items():
-        for i, h in enumerate(header):
-            if h in aliases:
-                index[canonical] = i
-                break
-    missing = [c for c in _REQUIRED if c not in index]
+    sheet = _Sheet(rows[1:], _csv_columns(header))
+    missing = [c for c in _REQUIRED if c not in sheet.index]
     if missing:
         out.error(
             name,
             f"missing column(s) {', '.join(missing)} (the header row has: {', '.join(header)})",
         )
         return out.result
-
-    def cell(row: list[str], column: str) -> str:
-        i = index.get(column)
-        return row[i] if i is not None and i < len(row) else ""
-
-    # Energy: the whole column is 0-1, unless a value above 1 (up to 10) says it
-    # is Mixed In Key's 1-10 scale.
-    ten_scale = False
-    for row in rows[1:]:
-        try:
-            value = _decimal(cell(row, "energy"))
-        except ValueError:
-            continue
-        if 1 < value <= 10:
-            ten_scale = True
-            break
-
-    def energy(text: str) -> float:
-        value = _number("energy", text)
-        if ten_scale:
-            if not 1 <= value <= 10:
-                raise _Bad(
-                    f"energy {text.strip()!r} is outside 1-10 (this file's energy column is 1-10)"
-                )
-            return value / 10
-        if not 0 <= value <= 1:
-            raise _Bad(f"energy {text.strip()!r} is outside 0-1 and 1-10")
-        return value
-
-    for number, row in enumerate(rows[1:], start=2):  # row numbers as a spreadsheet shows them
-        if not any(c.strip() for c in row):
-            continue
-        label = f"{name} row {number}"
-        check = _Checker()
-        title = check.require(cell(row, "title"), "title")
-        artist = check.require(cell(row, "artist"), "artist")
-        bpm = check(_bpm, cell(row, "bpm"))
-        key = check(_key, cell(row, "key"))
-        duration = check(_duration, cell(row, "duration"))
-        energy_text = cell(row, "energy")
-        level = check(energy, energy_text) if energy_text.strip() else None
-        recovery = check(_recovery, cell(row, "recovery"))
-        genre = cell(row, "genre").strip()
-        if check.problems or bpm is None or key is None or duration is None or recovery is None:
-            out.error(label, "; ".join(check.problems))
-            continue
-        out.add(
-            label,
-            _track(
-                title=title,
-                artist=artist,
-                bpm=bpm,
-                key=key,
-                energy=level,
-                genre=genre,
-                duration_s=duration,
-                recovery=recovery,
-                source=source,
-            ),
-        )
+    energy = functools.partial(_energy, sheet.ten_scale())
+    for number, row in enumerate(sheet.rows, start=2):  # row numbers as a spreadsheet shows them
+        if any(c.strip() for c in row):
+            _csv_row(sheet, row, energy, f"{name} row {number}", source, out)
     return out.result
 
 

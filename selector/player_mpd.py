@@ -24,6 +24,7 @@ MPD serves), else by artist and title.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import threading
@@ -149,10 +150,9 @@ class MpdPlayer:
     def _poke(self, event: asyncio.Event | None = None) -> None:
         loop, ev = self._loop, event or self._wake
         if loop is not None and ev is not None and not loop.is_closed():
-            try:
+            # RuntimeError: the loop closed in between, so we are stopping
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(ev.set)
-            except RuntimeError:  # the loop closed in between: stopping
-                pass
 
     # -- the connection ----------------------------------------------------------
     def _main(self, ready: threading.Event) -> None:
@@ -212,10 +212,8 @@ class MpdPlayer:
 
     async def _sleep(self, seconds: float) -> None:
         assert self._halt is not None
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._halt.wait(), seconds)
-        except TimeoutError:
-            pass
 
     async def _session(self, c: mpd.asyncio.MPDClient) -> None:
         for option, value in (("consume", 1), ("random", 0), ("repeat", 0), ("single", 0)):
@@ -233,7 +231,8 @@ class MpdPlayer:
         watcher = asyncio.create_task(self._watch(c))
         try:
             while not self._stopping:
-                self._wake.clear()  # before reading what is wanted: a want that comes meanwhile wakes us again
+                # before reading what is wanted: a want that comes meanwhile wakes us again
+                self._wake.clear()
                 await self._report(c)
                 await self._sync(c)
                 if watcher.done():
@@ -335,6 +334,8 @@ def _describe(exc: BaseException) -> str:
         return "no answer"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
-    if isinstance(exc, mpd.ConnectionError):
+    # a dying MPD may close the socket (mpd's ConnectionError) or reset it,
+    # depending on whether its last bytes were read first: both are a lost connection
+    if isinstance(exc, mpd.ConnectionError | ConnectionResetError | BrokenPipeError):
         return "connection lost"
     return str(exc) or type(exc).__name__

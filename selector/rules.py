@@ -41,10 +41,7 @@ def key_move(a: str, b: str) -> str | None:
 
 def bpm_ok(a: float, b: float, window: float) -> bool:
     """Within the window, directly or at half/double time (a 70 BPM track mixes at 140)."""
-    for factor in (1.0, 2.0, 0.5):
-        if abs(b * factor - a) <= window * a:
-            return True
-    return False
+    return any(abs(b * factor - a) <= window * a for factor in (1.0, 2.0, 0.5))
 
 
 def _keys_mix(a: str, b: str, r: Rules) -> bool:

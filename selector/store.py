@@ -22,7 +22,8 @@ class SelectorStore:
             "CREATE TABLE IF NOT EXISTS selector_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
         )
         self.db.execute(
-            "CREATE TABLE IF NOT EXISTS selector_log (t_ms INTEGER, who TEXT, action TEXT, reason TEXT)"
+            "CREATE TABLE IF NOT EXISTS selector_log "
+            "(t_ms INTEGER, who TEXT, action TEXT, reason TEXT)"
         )
         self.lock = threading.Lock()
 

@@ -1,4 +1,5 @@
-"""`crowdpulse features FILE.wav`: the band's pipeline over a recording, one JSON line per report."""
+"""`crowdpulse features FILE.wav`: the band's pipeline over a recording, one JSON
+line per report."""
 
 from __future__ import annotations
 

@@ -62,7 +62,8 @@ async def _serve(gw: Gateway, host: str, port: int) -> None:
             raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
         api.fan_out(app, loop)
         print(
-            f"crowdpulse gateway: venue {gw.cfg.venue}, {len(gw.cfg.bands)} bands, broker {gw.broker}",
+            f"crowdpulse gateway: venue {gw.cfg.venue}, {len(gw.cfg.bands)} bands, "
+            f"broker {gw.broker}",
             flush=True,
         )
         print(f"crowdpulse gateway: console and API on http://{host}:{port}/", flush=True)

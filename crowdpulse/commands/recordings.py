@@ -1,4 +1,5 @@
-"""`crowdpulse recordings fetch|mix|score`: the real-recording development set (docs/recordings.md)."""
+"""`crowdpulse recordings fetch|mix|score`: the real-recording development set
+(docs/recordings.md)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p.add_argument(
             "--cache",
             metavar="DIR",
-            help=f"where the set lives (default ${catalog.CACHE_ENV}, else ~/.cache/crowdpulse/recordings)",
+            help=f"where the set lives (default ${catalog.CACHE_ENV}, "
+            "else ~/.cache/crowdpulse/recordings)",
         )
     for p in (mix, score):
         p.add_argument("--seed", type=int, default=0, help="seed of the nights' mixing (default 0)")
@@ -62,36 +64,55 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def _check_score(args: argparse.Namespace) -> None:
+    from crowdpulse.sim.recordings import harness
+
+    if not 1 <= args.devices <= 5000:
+        raise CliError("--devices must be 1-5000")
+    if args.reference == "yes" and not harness.accepts_reference():
+        raise CliError("crowdpulse score has no --reference option yet")
+
+
+def _mix(args: argparse.Namespace, cache: Path) -> list[Path]:
+    from crowdpulse.sim.recordings import nights
+
+    out = Path(args.out) if args.out else cache / "nights" / f"seed-{args.seed}"
+    return nights.mix_all(cache, out, args.seed, args.night)
+
+
+def _score(args: argparse.Namespace, folders: list[Path]) -> dict[str, Any]:
+    from crowdpulse.sim.recordings import harness
+
+    modes = {"without reference": False}
+    if args.reference != "no":
+        modes["with reference"] = True
+    results: dict[str, list[harness.Figures] | str] = {}
+    for mode, ref in modes.items():
+        if ref and not harness.accepts_reference():
+            results[mode] = "crowdpulse score has no --reference option yet"
+        else:
+            results[mode] = harness.score_nights(folders, ref, args.devices, args.seed, _say)
+    return results
+
+
 def run(args: argparse.Namespace) -> int:
     # numpy, scipy, numba and the gateway load here, not when the parser is built
     from crowdpulse.sim.recordings import fetch, harness, nights
 
     if args.what == "score":
-        if not 1 <= args.devices <= 5000:
-            raise CliError("--devices must be 1-5000")
-        if args.reference == "yes" and not harness.accepts_reference():
-            raise CliError("crowdpulse score has no --reference option yet")
+        _check_score(args)
     cache = fetch.cache_dir(args.cache)
     try:
         fetch.ensure(cache, _say)
         if args.what == "fetch":
             print(f"{len(catalog.SOURCES)} recordings in {cache / 'wav'}")
             return 0
-        out = Path(args.out) if args.out else cache / "nights" / f"seed-{args.seed}"
-        folders = nights.mix_all(cache, out, args.seed, args.night)
+        folders = _mix(args, cache)
         if args.what == "mix":
             for folder in folders:
                 print(folder)
             return 0
-        modes = {"without reference": False}
-        if args.reference != "no":
-            modes["with reference"] = True
-        results: dict[str, list[harness.Figures] | str] = {}
-        for mode, ref in modes.items():
-            if ref and not harness.accepts_reference():
-                results[mode] = "crowdpulse score has no --reference option yet"
-            else:
-                results[mode] = harness.score_nights(folders, ref, args.devices, args.seed, _say)
+        results = _score(args, folders)
     except (fetch.FetchError, nights.MixError, harness.ScoreFailed) as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:

@@ -69,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"cannot start the virtual band: {exc}") from None
     print(band.port, flush=True)
     print(
-        f"virtual band on {band.port} (flash: {band.root}); adverts to udp 127.0.0.1:{medium.port}; "
+        f"virtual band on {band.port} (flash: {band.root}); "
+        f"adverts to udp 127.0.0.1:{medium.port}; "
         "Ctrl-C stops",
         file=sys.stderr,
         flush=True,

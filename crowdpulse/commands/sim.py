@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
         medium.close()
         raise CliError(str(exc)) from None
     print(
-        f"virtual band running (pid {band.pid}); adverts to udp 127.0.0.1:{medium.port}; Ctrl-C stops",
+        f"virtual band running (pid {band.pid}); adverts to udp 127.0.0.1:{medium.port}; "
+        "Ctrl-C stops",
         file=sys.stderr,
     )
     stop_on_signals()

@@ -4,9 +4,9 @@ With --broker, the night runs on the wall clock and its relays' batches and
 WiFi bands' reports go to that broker, for a `crowdpulse gateway` configured
 with the venue file that --write-venue writes.  With --config, against a real
 venue: its venue name, key and bands (zones matched by name), the broker URL
-and credentials from $CROWDPULSE_BROKER as for the gateway, and --ca-file.  Without --broker, it runs as
-fast as it can against a gateway engine in this process and prints how close
-the gateway's sentiment came to the truth.
+and credentials from $CROWDPULSE_BROKER as for the gateway, and --ca-file.
+Without --broker, it runs as fast as it can against a gateway engine in this
+process and prints how close the gateway's sentiment came to the truth.
 """
 
 from __future__ import annotations
@@ -200,7 +200,8 @@ def _night(args: argparse.Namespace, sc: scenarios.Scenario, key: bytes) -> int:
     if Path(args.db).exists():
         raise CliError(f"{args.db} exists; give a new file")
     print(
-        f"crowdpulse sim: {sc.name}, {args.devices} bands ({args.mode}), selector in auto mode -> {args.db}",
+        f"crowdpulse sim: {sc.name}, {args.devices} bands ({args.mode}), "
+        f"selector in auto mode -> {args.db}",
         file=sys.stderr,
         flush=True,
     )

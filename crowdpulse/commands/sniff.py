@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _table(r: dict[str, Any]) -> str:
     head = (
-        f"{'legacy' if r['legacy'] else 'current'} firmware, {r['bands']} bands, {r['boundaries']} boundaries: "
+        f"{'legacy' if r['legacy'] else 'current'} firmware, {r['bands']} bands, "
+        f"{r['boundaries']} boundaries: "
         f"chance {100 * r['chance']:.1f} %, blind pairing stays under {100 * r['bound']:.1f} %"
     )
     rows = [

@@ -26,7 +26,7 @@ td.n, th.n { text-align: right; }
 .low { color: #c0392b; } .key { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
 .privacy { background: #eef6f1; border-left: 4px solid #117a65; padding: 8px 16px; }
 footer { color: #808b96; font-size: 12px; margin-top: 32px; }
-"""
+"""  # noqa: E501 - CSS sent as written, one rule a line; wrapping would change the page
 
 
 def _tz() -> dt.tzinfo | None:
@@ -55,20 +55,25 @@ def render(night: NightData) -> str:
     mean = f"{float(np.mean(scores)):.0f}" if len(scores) else "—"
     peak = f"{float(np.max(scores)):.0f}" if len(scores) else "—"
     date = dt.datetime.fromtimestamp(night.start, _tz()).strftime("%A %d %B %Y")
+    fired = sum(e.action in ("queue recovery", "suggest recovery") for e in night.flow)
     parts = [
         f"<header><h1>{_e(night.venue)}: the night of {_e(date)}</h1>",
-        f'<p class="facts">{_hm(night.start)}–{_hm(night.end)} ({_e(_tz())}), {_dur(night.end - night.start)}; '
-        f"{len(night.tracks)} tracks, {len(night.zones)} zones; venue score mean {mean}, peak {peak}; "
-        f"Adaptive Flow fired {_times(sum(e.action in ('queue recovery', 'suggest recovery') for e in night.flow))}; "
-        f"{len(night.overrides)} action{'' if len(night.overrides) == 1 else 's'} by the artist.</p></header>",
+        f'<p class="facts">{_hm(night.start)}–{_hm(night.end)} ({_e(_tz())}), '
+        f"{_dur(night.end - night.start)}; {len(night.tracks)} tracks, {len(night.zones)} zones; "
+        f"venue score mean {mean}, peak {peak}; "
+        f"Adaptive Flow fired {_times(fired)}; "
+        f"{len(night.overrides)} action{'' if len(night.overrides) == 1 else 's'} "
+        "by the artist.</p></header>",
         '<section id="venue"><h2>The venue over the night</h2>',
-        f'<figure id="plot-venue" class="plot">{plots.venue_plot(night)}<figcaption>The venue score '
-        f"(0–100); each track is a shaded span with its title; the dashed line is the recovery threshold "
-        f"({night.threshold:.0f}). Triangles: Adaptive Flow; diamonds: the artist's overrides "
-        f"(listed below).</figcaption></figure></section>",
+        f'<figure id="plot-venue" class="plot">{plots.venue_plot(night)}'
+        "<figcaption>The venue score (0–100); each track is a shaded span with its title; "
+        f"the dashed line is the recovery threshold ({night.threshold:.0f}). "
+        "Triangles: Adaptive Flow; diamonds: the artist's overrides "
+        "(listed below).</figcaption></figure></section>",
         '<section id="zones"><h2>Every zone</h2>',
-        f'<figure id="plot-zones" class="plot">{plots.zone_plot(night)}<figcaption>Each zone\'s score; gaps '
-        f"are times when fewer bands than the anonymity threshold reported there.</figcaption></figure>"
+        f'<figure id="plot-zones" class="plot">{plots.zone_plot(night)}'
+        "<figcaption>Each zone's score; gaps are times when fewer bands than the "
+        "anonymity threshold reported there.</figcaption></figure>"
         "</section>",
         '<section id="tracks"><h2>Tracks ranked by the crowd\'s response</h2>',
         f'<figure id="plot-tracks" class="plot">{plots.response_plot(night)}</figure>',
@@ -123,11 +128,13 @@ def _event_table(night: NightData) -> str:
     if not events:
         return "<p>No Adaptive Flow event and no override tonight.</p>"
     rows = "".join(
-        f"<tr><td>{_hm(e.t)}</td><td>{_e(who)}</td><td>{_e(e.action)}</td><td>{_e(e.reason)}</td></tr>"
+        f"<tr><td>{_hm(e.t)}</td><td>{_e(who)}</td>"
+        f"<td>{_e(e.action)}</td><td>{_e(e.reason)}</td></tr>"
         for e, who in sorted(events, key=lambda p: p[0].t)
     )
     return (
-        '<table id="event-table"><thead><tr><th>time</th><th>who</th><th>what</th><th>why</th></tr></thead>'
+        '<table id="event-table"><thead>'
+        "<tr><th>time</th><th>who</th><th>what</th><th>why</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
     )
 
@@ -141,10 +148,12 @@ def _privacy(night: NightData) -> str:
     k = f"{night.k_anonymity}" if night.k_anonymity is not None else "the anonymity threshold"
     return (
         '<section id="privacy" class="privacy"><h2>Privacy: what was kept, and for how long</h2>'
-        "<p>This report was made from the gateway's database alone. It held, per zone and for the venue, "
-        f"one row a second: the score, its confidence and trend, and how many bands reported, {kept}; "
+        "<p>This report was made from the gateway's database alone. "
+        "It held, per zone and for the venue, one row a second: "
+        f"the score, its confidence and trend, and how many bands reported, {kept}; "
         "and the selector's history of tracks and its log of decisions and overrides. "
-        "<strong>Nothing per band was kept</strong>: no band id, no report, no sound. Sound never left "
-        f"the wristbands. A zone with fewer than {k} reporting bands had no score, so no figure here "
-        "describes one or two people.</p></section>"
+        "<strong>Nothing per band was kept</strong>: no band id, no report, no sound. "
+        "Sound never left the wristbands. "
+        f"A zone with fewer than {k} reporting bands had no score, "
+        "so no figure here describes one or two people.</p></section>"
     )

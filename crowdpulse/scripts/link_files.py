@@ -8,7 +8,7 @@ import os
 
 def _mkdirs(dirs):
     for d in dirs:
-        try:
+        try:  # noqa: SIM105 - MicroPython has no contextlib
             os.mkdir(d)
         except OSError:
             pass
@@ -16,7 +16,7 @@ def _mkdirs(dirs):
 
 def _remove(paths):
     for p in paths:
-        try:
+        try:  # noqa: SIM105 - MicroPython has no contextlib
             os.remove(p)
         except OSError:
             pass
@@ -24,7 +24,7 @@ def _remove(paths):
 
 def _open(tmp):
     global _f, w, a
-    _f = open(tmp, "wb")
+    _f = open(tmp, "wb")  # noqa: SIM115 - written by the host's w() calls until _commit
     w = _f.write
     a = binascii.a2b_base64
 

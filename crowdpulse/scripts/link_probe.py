@@ -20,13 +20,12 @@ def _h(p):
     h = hashlib.sha256()
     b = bytearray(512)
     m = memoryview(b)
-    f = open(p, "rb")
-    while True:
-        n = f.readinto(b)
-        if not n:
-            break
-        h.update(m[:n])
-    f.close()
+    with open(p, "rb") as f:
+        while True:
+            n = f.readinto(b)
+            if not n:
+                break
+            h.update(m[:n])
     return binascii.hexlify(h.digest()).decode()
 
 
@@ -50,8 +49,9 @@ def _info(dirs, top):
     f = {}
     _walk(".", f, dirs, top)
     band = None
-    try:
-        band = json.load(open("config.json")).get("band_id")
+    try:  # noqa: SIM105 - MicroPython has no contextlib
+        with open("config.json") as cf:
+            band = json.load(cf).get("band_id")
     except Exception:
         pass
     impl = sys.implementation

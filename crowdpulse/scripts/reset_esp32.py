@@ -2,7 +2,7 @@
 import machine
 
 # the crash-loop counter lives in RTC memory: a re-flashed band starts afresh
-try:
+try:  # noqa: SIM105 - MicroPython has no contextlib
     machine.RTC().memory(b"")
 except Exception:
     pass

@@ -27,7 +27,7 @@ class _Flash:
 def _mount(bs, blocks):
     import vfs
 
-    dev = _Flash(open("flash.img", "r+b"), bs, blocks)
+    dev = _Flash(open("flash.img", "r+b"), bs, blocks)  # noqa: SIM115 - open while mounted
     try:
         vfs.mount(vfs.VfsLfs2(dev), "/flash")
     except OSError:
@@ -43,7 +43,9 @@ def _boot():
         except OSError:
             continue
         try:
-            exec(open(f).read())
+            with open(f) as src:
+                code = src.read()
+            exec(code)
         except SystemExit:
             pass
         except BaseException as e:
