@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 INT32_MIN = -(1 << 31)
@@ -172,38 +173,57 @@ class Check:
         return out or [ast.Pass()]
 
     def _stmt(self, s: ast.stmt) -> list[ast.stmt]:
-        pre: list[ast.stmt] = []
-        if isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant):
+        handler = _STMTS.get(type(s))
+        if handler is None:
+            raise self._unsupported(s)
+        return handler(self, s)
+
+    def _unsupported(self, s: ast.stmt) -> Unsupported:
+        return Unsupported(f"{self.sites.where}:{s.lineno}: {type(s).__name__} in a viper function")
+
+    def _expr_stmt(self, s: ast.Expr) -> list[ast.stmt]:
+        if isinstance(s.value, ast.Constant):
             return [s]  # a docstring
-        if isinstance(s, ast.AugAssign):
-            op = ast.copy_location(ast.BinOp(_as_load(s.target), s.op, s.value), s)
-            s = ast.copy_location(ast.Assign([s.target], op), s)
-        if isinstance(s, ast.Assign):
-            value = self._expr(s.value, pre)
-            targets = [self._target(t, pre) for t in s.targets]
-            return pre + [ast.copy_location(ast.Assign(targets, value), s)]
-        if isinstance(s, ast.AnnAssign) and s.value is not None:
-            value = self._expr(s.value, pre)
-            return pre + [ast.copy_location(ast.Assign([self._target(s.target, pre)], value), s)]
-        if isinstance(s, ast.Expr):
-            return pre + [ast.copy_location(ast.Expr(self._expr(s.value, pre)), s)]
-        if isinstance(s, ast.Return):
-            ret = self._expr(s.value, pre) if s.value is not None else None
-            return pre + [self._exit(), ast.copy_location(ast.Return(ret), s)]
-        if isinstance(s, ast.If):
-            test = self._expr(s.test, pre)
-            orelse = self._block(s.orelse) if s.orelse else []
-            return pre + [ast.copy_location(ast.If(test, self._block(s.body), orelse), s)]
-        if isinstance(s, ast.While):
-            return self._while(s)
-        if isinstance(s, ast.For):
-            it = self._expr(s.iter, pre)
-            orelse = self._block(s.orelse) if s.orelse else []
-            body = [self._exit(), *self._block(s.body)]
-            return pre + [ast.copy_location(ast.For(s.target, it, body, orelse), s)]
-        if isinstance(s, (ast.Pass, ast.Break, ast.Continue)):
-            return [s]
-        raise Unsupported(f"{self.sites.where}:{s.lineno}: {type(s).__name__} in a viper function")
+        pre: list[ast.stmt] = []
+        return pre + [ast.copy_location(ast.Expr(self._expr(s.value, pre)), s)]
+
+    def _augassign(self, s: ast.AugAssign) -> list[ast.stmt]:
+        op = ast.copy_location(ast.BinOp(_as_load(s.target), s.op, s.value), s)
+        return self._assign(ast.copy_location(ast.Assign([s.target], op), s))
+
+    def _assign(self, s: ast.Assign) -> list[ast.stmt]:
+        pre: list[ast.stmt] = []
+        value = self._expr(s.value, pre)
+        targets = [self._target(t, pre) for t in s.targets]
+        return pre + [ast.copy_location(ast.Assign(targets, value), s)]
+
+    def _annassign(self, s: ast.AnnAssign) -> list[ast.stmt]:
+        if s.value is None:
+            raise self._unsupported(s)
+        pre: list[ast.stmt] = []
+        value = self._expr(s.value, pre)
+        return pre + [ast.copy_location(ast.Assign([self._target(s.target, pre)], value), s)]
+
+    def _return(self, s: ast.Return) -> list[ast.stmt]:
+        pre: list[ast.stmt] = []
+        ret = self._expr(s.value, pre) if s.value is not None else None
+        return pre + [self._exit(), ast.copy_location(ast.Return(ret), s)]
+
+    def _if(self, s: ast.If) -> list[ast.stmt]:
+        pre: list[ast.stmt] = []
+        test = self._expr(s.test, pre)
+        orelse = self._block(s.orelse) if s.orelse else []
+        return pre + [ast.copy_location(ast.If(test, self._block(s.body), orelse), s)]
+
+    def _for(self, s: ast.For) -> list[ast.stmt]:
+        pre: list[ast.stmt] = []
+        it = self._expr(s.iter, pre)
+        orelse = self._block(s.orelse) if s.orelse else []
+        body = [self._exit(), *self._block(s.body)]
+        return pre + [ast.copy_location(ast.For(s.target, it, body, orelse), s)]
+
+    def _keep(self, s: ast.stmt) -> list[ast.stmt]:
+        return [s]
 
     def _while(self, s: ast.While) -> list[ast.stmt]:
         if s.orelse:
@@ -231,40 +251,44 @@ class Check:
         return name
 
     def _expr(self, e: ast.expr, pre: list[ast.stmt]) -> ast.expr:
-        if isinstance(e, ast.BinOp):
-            left = self._expr(e.left, pre)
-            right = self._expr(e.right, pre)
-            if isinstance(e.op, (ast.LShift, ast.RShift)):
-                right = self._shift_count(right, e.right, pre)
-            out = ast.BinOp(left, e.op, right)
-            if isinstance(e.op, CLOSED):
-                self.sites.new(e)  # in range whenever its operands are: nothing to check
-                return out
-            return self._site(out, e, pre)
-        if isinstance(e, ast.UnaryOp):
-            unary = ast.UnaryOp(e.op, self._expr(e.operand, pre))
-            return self._site(unary, e, pre) if isinstance(e.op, ast.USub) else unary
-        if isinstance(e, ast.BoolOp):
-            return self._boolop(e, pre)
-        if isinstance(e, ast.IfExp):
-            return self._ifexp(e, pre)
-        if isinstance(e, ast.Compare):
-            return self._compare(e, pre)
-        if isinstance(e, ast.Call):
-            return ast.Call(
-                e.func,
-                [self._expr(a, pre) for a in e.args],
-                [ast.keyword(k.arg, self._expr(k.value, pre)) for k in e.keywords],
+        handler = _EXPRS.get(type(e))
+        if handler is None:
+            raise Unsupported(
+                f"{self.sites.where}:{getattr(e, 'lineno', 0)}: "
+                f"{type(e).__name__} in a viper function"
             )
-        if isinstance(e, ast.Subscript):
-            return ast.Subscript(self._expr(e.value, pre), self._expr(e.slice, pre), ast.Load())
-        if isinstance(e, (ast.Name, ast.Constant, ast.Attribute)):
-            return e
-        if isinstance(e, ast.Tuple):
-            return ast.Tuple([self._expr(x, pre) for x in e.elts], ast.Load())
-        raise Unsupported(
-            f"{self.sites.where}:{getattr(e, 'lineno', 0)}: {type(e).__name__} in a viper function"
+        return handler(self, e, pre)
+
+    def _binop(self, e: ast.BinOp, pre: list[ast.stmt]) -> ast.expr:
+        left = self._expr(e.left, pre)
+        right = self._expr(e.right, pre)
+        if isinstance(e.op, (ast.LShift, ast.RShift)):
+            right = self._shift_count(right, e.right, pre)
+        out = ast.BinOp(left, e.op, right)
+        if isinstance(e.op, CLOSED):
+            self.sites.new(e)  # in range whenever its operands are: nothing to check
+            return out
+        return self._site(out, e, pre)
+
+    def _unaryop(self, e: ast.UnaryOp, pre: list[ast.stmt]) -> ast.expr:
+        unary = ast.UnaryOp(e.op, self._expr(e.operand, pre))
+        return self._site(unary, e, pre) if isinstance(e.op, ast.USub) else unary
+
+    def _call(self, e: ast.Call, pre: list[ast.stmt]) -> ast.expr:
+        return ast.Call(
+            e.func,
+            [self._expr(a, pre) for a in e.args],
+            [ast.keyword(k.arg, self._expr(k.value, pre)) for k in e.keywords],
         )
+
+    def _subscript(self, e: ast.Subscript, pre: list[ast.stmt]) -> ast.expr:
+        return ast.Subscript(self._expr(e.value, pre), self._expr(e.slice, pre), ast.Load())
+
+    def _leaf(self, e: ast.expr, pre: list[ast.stmt]) -> ast.expr:
+        return e
+
+    def _tuple(self, e: ast.Tuple, pre: list[ast.stmt]) -> ast.expr:
+        return ast.Tuple([self._expr(x, pre) for x in e.elts], ast.Load())
 
     def _site(self, value: ast.expr, at: ast.expr, pre: list[ast.stmt]) -> ast.Name:
         t = self._temp()
@@ -356,3 +380,29 @@ class Check:
         return ast.If(
             ast.Compare(_name(OVF_SITE), [ast.NotEq()], [_const(0)]), [ast.Raise(error, None)], []
         )
+
+
+# node type -> Check's method for it, one small method per construct the rewrite
+# handles; anything else is Unsupported.  (ast.parse makes only these exact types.)
+_STMTS: dict[type[ast.AST], Callable[..., list[ast.stmt]]] = {
+    ast.Expr: Check._expr_stmt,
+    ast.AugAssign: Check._augassign,
+    ast.Assign: Check._assign,
+    ast.AnnAssign: Check._annassign,
+    ast.Return: Check._return,
+    ast.If: Check._if,
+    ast.While: Check._while,
+    ast.For: Check._for,
+    **dict.fromkeys((ast.Pass, ast.Break, ast.Continue), Check._keep),
+}
+_EXPRS: dict[type[ast.AST], Callable[..., ast.expr]] = {
+    ast.BinOp: Check._binop,
+    ast.UnaryOp: Check._unaryop,
+    ast.BoolOp: Check._boolop,
+    ast.IfExp: Check._ifexp,
+    ast.Compare: Check._compare,
+    ast.Call: Check._call,
+    ast.Subscript: Check._subscript,
+    **dict.fromkeys((ast.Name, ast.Constant, ast.Attribute), Check._leaf),
+    ast.Tuple: Check._tuple,
+}

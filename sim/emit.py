@@ -202,7 +202,8 @@ class Emitter:
             self._programme(interval_s, bpm, shift)[:, None] * np.array(sd)[None, :]
             + self.rng.standard_normal((n, 5)) * np.array(own_sd)[None, :]
         )
-        # sub-band deviations relative to the LAeq's (each sub-band's level is the LAeq's plus its offset)
+        # sub-band deviations relative to the LAeq's (each sub-band's level is the
+        # LAeq's plus its offset)
         return np.asarray(level_db + c.music_window_db + dev[:, 0]), sound, dev[:, 1:] - dev[:, :1]
 
     def codes(

@@ -8,10 +8,7 @@ to the broker, as `crowdpulse relay` does.  The crowd, its ground truth and
 the venue (zones, PA levels, relays, events) are the fast mode's: a SimRun
 stepped on the wall clock, whose own report-level output is dropped.
 
-Sound is mixed as it is fed, 50 ms at a time, from a few loops made once (the
-PA's music per track, applause, cheering, the room's noise) and the wearer's
-claps on the beat, so memory does not grow with the night.  It stays in RAM
-and reaches each band through its loopback rig socket only.
+Each band's sound is mixed as it is fed, in RAM (sim/soundfeed.py).
 """
 
 from __future__ import annotations
@@ -27,163 +24,18 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import paho.mqtt.client as mqtt
 
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from crowdpulse.selector.library import Track
-from crowdpulse.sim import scene, signals
-from crowdpulse.sim.crowd import Actions, Crowd
 from crowdpulse.sim.runner import REFERENCE_ID, SimRun
 from crowdpulse.sim.scenario import Scenario
 from crowdpulse.sim.session import BrokerDown, Result, truth_row, why_not_connected
+from crowdpulse.sim.soundfeed import Mixer, actions_now
 from crowdpulse.sim.virtualband import Medium, VirtualBand, band_config, cpu_seconds
 from wristband import packet
 
-F32 = npt.NDArray[np.float32]
-F64 = npt.NDArray[np.float64]
-RATE = scene.RATE
 BLOCK_FRAMES = 5  # 50 ms of sound per write: fewer wake-ups for the host
 STARTERS = 8  # bands booting at once
-
-
-def _loop(x: F32, start: int, n: int) -> F32:
-    i = start % len(x)
-    if i + n <= len(x):
-        return x[i : i + n]
-    return np.concatenate((x[i:], x[: n - (len(x) - i)]))
-
-
-@dataclass(frozen=True)
-class Mix:
-    """What every band hears now; replaced whole on each crowd step, so a band's
-    feeding thread always reads one consistent mix."""
-
-    music: F32 | None
-    track_pos: int  # the global sample at which the track began
-    g_music: F64  # per band: rms gain of each unit-A-power loop (sim/scene.py)
-    g_tex: F64  # (bands, 3): applause, cheer, sing
-    clapping: npt.NDArray[np.bool_]
-
-
-class Mixer:
-    """Each band's sound, mixed on demand by its feeding thread from the twin's
-    sound bank (sim/scene.py), at the twin's levels: the same scene, so faithful
-    and twin runs can be compared."""
-
-    def __init__(self, run: SimRun) -> None:
-        n = len(run.band_ids)
-        self.run, self.lv = run, run.floor
-        self.bank = scene.bank()
-        self.origin = time.monotonic()
-        rng = np.random.default_rng(run.sc.seed + 7)
-        self.offset = rng.integers(0, self.bank.loop, (n, 3))  # each band's own neighbours
-        self.clap_lag = np.round(rng.normal(0.0, self.lv.clap_jitter_ms / 1000, n) * RATE).astype(
-            np.int64
-        )
-        self.clap_db = rng.uniform(
-            self.lv.clap_db - self.lv.clap_spread_db, self.lv.clap_db + self.lv.clap_spread_db, n
-        )
-        self.pos = np.full(n, -1, np.int64)
-        self.first = np.full(n, -1, np.int64)
-        self.ref_pos = -1
-        self._track: Track | None = None
-        self._track_pos = 0
-        self.mix = Mix(None, 0, np.zeros(n), np.zeros((n, 3)), np.zeros(n, bool))
-
-    def now_sample(self) -> int:
-        return int((time.monotonic() - self.origin) * RATE)
-
-    def update(self, act: Actions) -> None:
-        run, crowd, lv = self.run, self.run.crowd, self.lv
-        if crowd.track is not self._track:
-            self._track, self._track_pos = crowd.track, self.now_sample()
-        music = scene.music_loop(int(round(crowd.track.bpm))) if crowd.track is not None else None
-        zone, nz = run.zone_of, len(run.sc.zones)
-        count = np.maximum(np.bincount(zone, weights=crowd.present, minlength=nz), 1)
-
-        def share(x: npt.NDArray[np.bool_]) -> F64:
-            return np.asarray((np.bincount(zone, weights=x, minlength=nz) / count)[zone])
-
-        def power(db: float) -> float:
-            return float(scene.amplitude(db)) ** 2
-
-        g_tex = np.sqrt(
-            np.stack(
-                [
-                    share(act.clapping) * power(lv.applause_db),
-                    share(act.cheering) * power(lv.cheer_db)
-                    + act.cheering * power(lv.own_voice_db),
-                    act.singing * power(lv.sing_db),
-                ],
-                axis=1,
-            )
-        )
-        g_music = (
-            scene.amplitude(run.emitter.music_db) if music is not None else np.zeros(len(zone))
-        )
-        self.mix = Mix(music, self._track_pos, g_music, g_tex, act.clapping.copy())
-
-    def block(self, b: int, n: int) -> npt.NDArray[np.int16]:
-        """Band b's next n samples."""
-        m, bank = self.mix, self.bank
-        if self.pos[b] < 0:
-            self.pos[b] = self.first[b] = self.now_sample()
-        p = int(self.pos[b])
-        self.pos[b] = p + n
-        out = np.float32(scene.amplitude(self.lv.quiet_db)) * _loop(bank.noise, p, n)
-        for s in range(3):
-            if m.g_tex[b, s] > 0:
-                out += np.float32(m.g_tex[b, s]) * _loop(
-                    bank.textures[s], p + int(self.offset[b, s]), n
-                )
-        if m.music is not None:
-            out += np.float32(m.g_music[b]) * _loop(m.music, p - m.track_pos, n)
-            if m.clapping[b]:
-                self._claps(out, b, p, m.track_pos, len(m.music) / scene.MUSIC_BEATS)
-        return signals.to_int16(np.clip(out, -1.0, 1.0).astype(np.float64))
-
-    def reference_block(self, n: int) -> npt.NDArray[np.int16]:
-        """The music reference's next n samples: the mix itself, dry, at line level
-        (the booth's output); silence between tracks."""
-        m = self.mix
-        if self.ref_pos < 0:
-            self.ref_pos = self.now_sample()
-        p, self.ref_pos = self.ref_pos, self.ref_pos + n
-        if m.music is None or self._track is None:
-            return np.zeros(n, np.int16)
-        dry = scene.music_loop(int(round(self._track.bpm)), dry=True)
-        out = np.float32(scene.amplitude(self.lv.line_db)) * _loop(dry, p - m.track_pos, n)
-        return signals.to_int16(np.clip(out, -1.0, 1.0).astype(np.float64))
-
-    def _claps(self, out: F32, b: int, p: int, track_pos: int, beat: float) -> None:
-        """The wearer's claps on the beat, with the tail of one begun in the last block."""
-        n, length = len(out), self.bank.claps.shape[1]
-        start = track_pos + int(self.clap_lag[b])
-        gain = np.float32(scene.amplitude(self.clap_db[b]))
-        for k in range(
-            max(0, int(np.ceil((p - length - start) / beat))), int((p + n - 1 - start) // beat) + 1
-        ):
-            at = start + int(k * beat)
-            src, dst = max(0, p - at), max(0, at - p)
-            size = min(length - src, n - dst)
-            if size > 0:
-                out[dst : dst + size] += (
-                    gain * self.bank.claps[k % len(self.bank.claps), src : src + size]
-                )
-
-
-def actions_now(crowd: Crowd) -> Actions:
-    """What the crowd does after a step, read without a new draw (Crowd.actions draws)."""
-    t = crowd.track
-    favourite = t is not None and t.id in crowd.favourites
-    singing = crowd.present & (crowd.engagement > 0.45) & favourite
-    return Actions(
-        crowd.clapping_now & crowd.present,
-        (crowd.cheer_left > 0) & crowd.present,
-        singing,
-        np.zeros(len(crowd)),
-    )
 
 
 @dataclass
@@ -354,45 +206,8 @@ def run_faithful(
             run.step(sink)
         mixer.update(actions_now(run.crowd))
         medium = Medium() if res.direct_bands < devices else None
-        for b, band_id in enumerate(run.band_ids):
-            direct = bool(run.direct[b])
-            cfg = band_config(
-                venue_key,
-                band_id,
-                venue=venue,
-                zone=sc.zones[run.zone_of[b]].name,
-                broker=(url.host, url.port) if direct else None,
-                transport="mqtt" if direct else "ble",
-                status_every_s=60,
-            )
-            bands.append(
-                VirtualBand(
-                    cfg,
-                    speed=1.0,
-                    medium=None if direct else medium,
-                    source=partial(mixer.block, b),
-                    block_frames=BLOCK_FRAMES,
-                )
-            )
-        if reference:
-            cfg = band_config(
-                venue_key,
-                REFERENCE_ID,
-                venue=venue,
-                zone=sc.zones[0].name,
-                broker=(url.host, url.port),
-                transport="mqtt",
-                status_every_s=60,
-            )
-            bands.append(
-                VirtualBand(
-                    cfg,
-                    speed=1.0,
-                    medium=None,
-                    source=mixer.reference_block,
-                    block_frames=BLOCK_FRAMES,
-                )
-            )
+        # filled in place: whatever was made before a failure is still stopped below
+        _add_bands(bands, run, url, venue, venue_key, mixer, medium, reference)
         say(
             f"crowdpulse sim: starting {devices} faithful bands (MicroPython), "
             f"{res.direct_bands} on WiFi/MQTT, the rest over BLE to a relay"
@@ -404,44 +219,116 @@ def run_faithful(
         )
         if medium is not None:
             relay = _Relay(run, medium, client, venue, res)
-        present = np.ones(devices, bool)
         run.t0 = time.time() - run.t  # the night starts now that the bands are up
-        origin = time.time() - run.t
         end = min(sc.duration_s, seconds * speed if seconds else sc.duration_s)
-        truth_topic = topic(venue, "sim", "truth")
-        while run.st < end:
-            rows = len(run.truth.t_s)
-            run.step(sink)
-            mixer.update(actions_now(run.crowd))
-            for i in np.flatnonzero(run.crowd.present != present):
-                bands[i].mute(
-                    not run.crowd.present[i]
-                )  # a band whose wearer is not here stays quiet
-            present = run.crowd.present.copy()
-            if len(run.truth.t_s) > rows:
-                res.estimate.append(latest[0])
-                client.publish(
-                    truth_topic, json.dumps(truth_row(run.truth, res.zones, -1)), 0, True
-                )
-            lag = time.time() - (origin + run.t)
-            res.behind_s = max(res.behind_s, lag)
-            if lag < 0:
-                time.sleep(-lag)
+        live = _Live(sink, mixer, bands, client, latest, res, topic(venue, "sim", "truth"))
+        _play(run, live, end)
     except KeyboardInterrupt:
         res.interrupted = True
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         _stop_all(bands, res, mixer)
-        if relay is not None:
-            relay.stop.set()
-            relay.thread.join(1)
-        if medium is not None:
-            medium.close()
-        if client is not None:
-            client.loop_stop()
-            client.disconnect()
+        _close(relay, medium, client)
     res.wall_s, res.host_cpu_s = time.perf_counter() - started, time.process_time() - cpu0
     return res
+
+
+def _add_bands(
+    bands: list[VirtualBand],
+    run: SimRun,
+    url: BrokerURL,
+    venue: str,
+    venue_key: bytes,
+    mixer: Mixer,
+    medium: Medium | None,
+    reference: bool,
+) -> None:
+    """One VirtualBand per simulated band (WiFi ones to the broker, the rest on the
+    BLE medium), and with reference the REF band on the booth's dry mix, over WiFi."""
+    zones = run.sc.zones
+    for b, band_id in enumerate(run.band_ids):
+        direct = bool(run.direct[b])
+        cfg = band_config(
+            venue_key,
+            band_id,
+            venue=venue,
+            zone=zones[run.zone_of[b]].name,
+            broker=(url.host, url.port) if direct else None,
+            transport="mqtt" if direct else "ble",
+            status_every_s=60,
+        )
+        bands.append(
+            VirtualBand(
+                cfg,
+                speed=1.0,
+                medium=None if direct else medium,
+                source=partial(mixer.block, b),
+                block_frames=BLOCK_FRAMES,
+            )
+        )
+    if reference:
+        cfg = band_config(
+            venue_key,
+            REFERENCE_ID,
+            venue=venue,
+            zone=zones[0].name,
+            broker=(url.host, url.port),
+            transport="mqtt",
+            status_every_s=60,
+        )
+        bands.append(
+            VirtualBand(
+                cfg, speed=1.0, medium=None, source=mixer.reference_block, block_frames=BLOCK_FRAMES
+            )
+        )
+
+
+@dataclass
+class _Live:
+    """What the night's loop feeds, mutes and publishes to."""
+
+    sink: _Sink
+    mixer: Mixer
+    bands: list[VirtualBand]
+    client: mqtt.Client
+    latest: list[float | None]  # the gateway's last venue score
+    res: FaithfulResult
+    truth_topic: str
+
+
+def _play(run: SimRun, live: _Live, end: float) -> None:
+    """The night on the wall clock, from now until the scene reaches `end`."""
+    present = np.ones(live.res.devices, bool)
+    origin = time.time() - run.t
+    res = live.res
+    while run.st < end:
+        rows = len(run.truth.t_s)
+        run.step(live.sink)
+        live.mixer.update(actions_now(run.crowd))
+        for i in np.flatnonzero(run.crowd.present != present):
+            # a band whose wearer is not here stays quiet
+            live.bands[i].mute(not run.crowd.present[i])
+        present = run.crowd.present.copy()
+        if len(run.truth.t_s) > rows:
+            res.estimate.append(live.latest[0])
+            truth = json.dumps(truth_row(run.truth, res.zones, -1))
+            live.client.publish(live.truth_topic, truth, 0, True)
+        lag = time.time() - (origin + run.t)
+        res.behind_s = max(res.behind_s, lag)
+        if lag < 0:
+            time.sleep(-lag)
+
+
+def _close(relay: _Relay | None, medium: Medium | None, client: mqtt.Client | None) -> None:
+    """The relay, the BLE medium and the broker connection, whichever were made."""
+    if relay is not None:
+        relay.stop.set()
+        relay.thread.join(1)
+    if medium is not None:
+        medium.close()
+    if client is not None:
+        client.loop_stop()
+        client.disconnect()
 
 
 def _stop_all(bands: list[VirtualBand], res: FaithfulResult, mixer: Mixer | None) -> None:

@@ -69,7 +69,8 @@ class Medium:
         interval_s: npt.NDArray[np.float64],
         active: npt.NDArray[np.bool_],
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        """Advertising events of every active band in [start, end): (band, time); moves next_event on."""
+        """Advertising events of every active band in [start, end): (band, time);
+        moves next_event on."""
         bands, times = [], []
         t = next_event.copy()
         while True:

@@ -28,10 +28,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from crowdpulse.sim.twinhal import FRAME_MS, SKEW_MS, Advert, Ambience, Clock, Floor, Radio, Sound
 from wristband import config as band_config
 from wristband import packet
+
+_VENUE_KEY = bytes(
+    range(32)
+)  # the sniffed venue's key: any will do, each band's is derived from it
 
 
 @dataclass
@@ -134,7 +139,6 @@ def night(
     floor = floor or Floor()
     nprng = np.random.default_rng(seed)
     pyrng = random.Random(seed)
-    venue = bytes(range(32))
     first_epoch = 2_000_000
     boundaries_ms = [(first_epoch + 1 + b) * packet.EPOCH_S * 1000 for b in range(boundaries)]
     clock = Clock(boundaries_ms[0] - window_s * 1000)
@@ -143,47 +147,11 @@ def night(
     capture: list[Advert] = []
     radios, fleet = [], []
     for i in range(bands):
-        band_id = f"N{i:04d}"
-        raw = {
-            "version": 1,
-            "venue": "sniffed",
-            "zone": "floor",
-            "band_id": band_id,
-            "key": packet.band_key(venue, band_id).hex(),
-            "command_key": packet.command_key(venue).hex(),
-            "transport": "ble",
-            "interval_ms": 250,
-            "window": [boundaries_ms[0] // 1000 - 3600, boundaries_ms[-1] // 1000 + 3600],
-            "board": "esp32-devkitc-inmp441",
-            "status_every_s": 3600,
-        }
-        cfg = band_config.parse(_json(raw))
-        public = struct.pack(">HI", 0x2462, nprng.integers(0, 2**32))  # Espressif OUI-style, fixed
-        radio = Radio(cfg, clock, -float(nprng.uniform(0, SKEW_MS)), public, capture, nprng, legacy)
-        b = mod.Band(cfg, radio)
-        depth = float(nprng.uniform(0, 1))
-        level = (
-            floor.back_db
-            + (floor.front_db - floor.back_db) * depth
-            + float(nprng.normal(0, floor.spread_db))
-        )
-        b.pipe = Sound(level, clock, ambience, nprng)
-        if legacy:
-            b.rotation = LegacyRotation()
+        radio, b = _band(f"N{i:04d}", mod, clock, nprng, ambience, capture, boundaries_ms, legacy)
         radios.append(radio)
         fleet.append(b)
     boot = nprng.integers(0, 1000, bands)  # power on at random frames in the first 10 s
-    frame = 0
-    for bi, edge in enumerate(boundaries_ms):
-        if bi:
-            clock.base = edge - window_s * 1000 - clock.ms  # jump true UTC, ticks run on
-        for _ in range(2 * window_s * 1000 // FRAME_MS):
-            for i, b in enumerate(fleet):
-                if frame >= boot[i]:
-                    clock.slept = 0
-                    b.step()
-            clock.ms += FRAME_MS
-            frame += 1
+    _listen(fleet, clock, boundaries_ms, window_s, boot)
     truth = {}
     for i, b in enumerate(fleet):
         for e in range(first_epoch - 1, first_epoch + boundaries + 2):
@@ -198,6 +166,69 @@ def night(
         sum(b.reports for b in fleet),
         [q for r in radios for q in r.quiet_log],
     )
+
+
+def _band(
+    band_id: str,
+    mod: types.ModuleType,
+    clock: Clock,
+    nprng: np.random.Generator,
+    ambience: Ambience,
+    capture: list[Advert],
+    boundaries_ms: list[int],
+    legacy: bool,
+) -> tuple[Radio, Any]:
+    """One band and its radio, drawing from nprng in the order night() always has
+    (a seed gives the same night)."""
+    floor = ambience.floor
+    raw = {
+        "version": 1,
+        "venue": "sniffed",
+        "zone": "floor",
+        "band_id": band_id,
+        "key": packet.band_key(_VENUE_KEY, band_id).hex(),
+        "command_key": packet.command_key(_VENUE_KEY).hex(),
+        "transport": "ble",
+        "interval_ms": 250,
+        "window": [boundaries_ms[0] // 1000 - 3600, boundaries_ms[-1] // 1000 + 3600],
+        "board": "esp32-devkitc-inmp441",
+        "status_every_s": 3600,
+    }
+    cfg = band_config.parse(_json(raw))
+    public = struct.pack(">HI", 0x2462, nprng.integers(0, 2**32))  # Espressif OUI-style, fixed
+    radio = Radio(cfg, clock, -float(nprng.uniform(0, SKEW_MS)), public, capture, nprng, legacy)
+    b = mod.Band(cfg, radio)
+    depth = float(nprng.uniform(0, 1))
+    level = (
+        floor.back_db
+        + (floor.front_db - floor.back_db) * depth
+        + float(nprng.normal(0, floor.spread_db))
+    )
+    b.pipe = Sound(level, clock, ambience, nprng)
+    if legacy:
+        b.rotation = LegacyRotation()
+    return radio, b
+
+
+def _listen(
+    fleet: list[Any],
+    clock: Clock,
+    boundaries_ms: list[int],
+    window_s: int,
+    boot: npt.NDArray[np.int64],
+) -> None:
+    """The fleet stepped frame by frame through window_s either side of each boundary."""
+    frame = 0
+    for bi, edge in enumerate(boundaries_ms):
+        if bi:
+            clock.base = edge - window_s * 1000 - clock.ms  # jump true UTC, ticks run on
+        for _ in range(2 * window_s * 1000 // FRAME_MS):
+            for i, b in enumerate(fleet):
+                if frame >= boot[i]:
+                    clock.slept = 0
+                    b.step()
+            clock.ms += FRAME_MS
+            frame += 1
 
 
 def _json(raw: dict[str, Any]) -> str:

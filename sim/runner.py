@@ -25,7 +25,7 @@ from crowdpulse.sim.adverts import AdvertTiming
 from crowdpulse.sim.crowd import Crowd
 from crowdpulse.sim.emit import Emitter
 from crowdpulse.sim.radio import Medium
-from crowdpulse.sim.scenario import Scenario
+from crowdpulse.sim.scenario import Event, Scenario
 from wristband import packet
 
 STEP_S = 0.05
@@ -225,33 +225,41 @@ class SimRun:
         while self.events and self.events[0].at_s <= self.st:
             e = self.events.pop(0)
             zone = [z.name for z in self.sc.zones].index(e.zone) if e.zone else -1
-            if e.kind == "relays_down":
-                up = np.flatnonzero(self.medium.relay_up)
-                self.medium.relay_up[up[: int(round(len(up) * (e.value or 0.5)))]] = False
-            elif e.kind == "relays_up":
-                self.medium.relay_up[:] = True
-            elif e.kind == "dead_zone":
-                self.medium.relay_up[self.relay_zone == zone] = False
-                self.direct[self.zone_of == zone] = False
-            elif e.kind in ("arrive", "leave"):
-                self.crowd.arrive(e.value if e.kind == "arrive" else -e.value)
-            elif e.kind == "rogue":
-                self.rogue_rate = e.value
-            elif e.kind == "silence":
-                self.silence_until = self.st + e.value
-                self.crowd.play(None, self.t0 + self.t)
-            elif (
-                e.kind == "dj_plays"
-            ):  # the artist overrides: through the selector when following it
-                t = self.pick({"pick": e.pick})
-                if self.follow:
-                    self.dj_requests.append(t)
-                else:
-                    self.play(t)
-            elif e.kind in ("cheer", "clap"):
-                self.crowd.engagement[:] = np.maximum(self.crowd.engagement, 0.8)
-                if e.kind == "cheer":
-                    self.crowd.drop()
+            if e.kind in ("relays_down", "relays_up", "dead_zone"):
+                self._radio_event(e, zone)
+            else:
+                self._crowd_event(e)
+
+    def _radio_event(self, e: Event, zone: int) -> None:
+        """Relays failing or coming back, or a zone out of reach of relays and WiFi."""
+        if e.kind == "relays_down":
+            up = np.flatnonzero(self.medium.relay_up)
+            self.medium.relay_up[up[: int(round(len(up) * (e.value or 0.5)))]] = False
+        elif e.kind == "relays_up":
+            self.medium.relay_up[:] = True
+        elif e.kind == "dead_zone":
+            self.medium.relay_up[self.relay_zone == zone] = False
+            self.direct[self.zone_of == zone] = False
+
+    def _crowd_event(self, e: Event) -> None:
+        """What happens to the people, the music or the air (a rogue); others: nothing."""
+        if e.kind in ("arrive", "leave"):
+            self.crowd.arrive(e.value if e.kind == "arrive" else -e.value)
+        elif e.kind == "rogue":
+            self.rogue_rate = e.value
+        elif e.kind == "silence":
+            self.silence_until = self.st + e.value
+            self.crowd.play(None, self.t0 + self.t)
+        elif e.kind == "dj_plays":  # the artist overrides: through the selector when following it
+            t = self.pick({"pick": e.pick})
+            if self.follow:
+                self.dj_requests.append(t)
+            else:
+                self.play(t)
+        elif e.kind in ("cheer", "clap"):
+            self.crowd.engagement[:] = np.maximum(self.crowd.engagement, 0.8)
+            if e.kind == "cheer":
+                self.crowd.drop()
 
     @property
     def done(self) -> bool:

@@ -27,6 +27,7 @@ The relay plays the part of the band's USB-UART bridge and reset circuit:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -61,10 +62,8 @@ _CTTY = (
 
 def _send(fd: int, data: bytes) -> None:
     """Write what fits; a full buffer drops the rest, like a UART overrun."""
-    try:
+    with contextlib.suppress(BlockingIOError, OSError):
         os.write(fd, data)
-    except (BlockingIOError, OSError):
-        pass
 
 
 class _Rig:

@@ -236,53 +236,64 @@ def live(
     if not sink.connected.wait(5.0):
         sink.close()
         raise BrokerDown(why_not_connected(url, ca_file, venue))
-    truth_topic = topic(venue, "sim", "truth")
     # following the selector, the night goes on until Ctrl-C (or --seconds)
     end = seconds * speed if seconds else float("inf") if follow else sc.duration_s
     if not follow:
         end = min(end, sc.duration_s)
-    warned = False
     try:
         if follow:
             _wait_for_track(run, sink, say)
-        origin = time.time() - run.t
-        while run.st < end:
-            rows = len(run.truth.t_s)
-            with sink.lock:
-                run.step(sink)
-            for t in run.dj_requests:  # the artist puts a track on, as from the console
-                sink.client.publish(
-                    topic(venue, "selector", "cmd"),
-                    json.dumps({"action": "playing", "track_id": t.id, "who": "artist"}),
-                    1,
-                )
-            run.dj_requests = []
-            if len(run.truth.t_s) > rows:
-                sink.client.publish(
-                    truth_topic, json.dumps(truth_row(run.truth, res.zones, -1)), 0, True
-                )
-            lag = time.time() - (origin + run.t)
-            res.behind_s = max(res.behind_s, lag)
-            if lag > BEHIND_WARN_S:
-                if not warned:
-                    warned = True
-                    say(
-                        f"crowdpulse sim: {lag:.1f} s behind real time with {devices} bands; "
-                        f"try fewer --devices or --mode fast"
-                    )
-                # a stall (a kernel compiling on first use, a busy host): the
-                # radio resumes from now, as real bands would, rather than
-                # bursting reports the gateway would refuse as stale or too fast
-                origin += lag
-                run.t0 += lag
-            elif lag < 0:
-                time.sleep(-lag)
+        _wall_clock(run, sink, res, end, say)
     except KeyboardInterrupt:
         pass
     finally:
         sink.close()
     res.radio, res.wall_s = run.medium.stats, time.perf_counter() - started
     return res
+
+
+def _wall_clock(
+    run: SimRun, sink: MqttSink, res: Result, end: float, say: Callable[[str], None]
+) -> None:
+    """live's night, from now until the scene reaches `end`, paced by the wall clock."""
+    truth_topic = topic(sink.venue, "sim", "truth")
+    warned = False
+    origin = time.time() - run.t
+    while run.st < end:
+        rows = len(run.truth.t_s)
+        with sink.lock:
+            run.step(sink)
+        _publish(run, sink, res, truth_topic, rows)
+        lag = time.time() - (origin + run.t)
+        res.behind_s = max(res.behind_s, lag)
+        if lag > BEHIND_WARN_S:
+            if not warned:
+                warned = True
+                say(
+                    f"crowdpulse sim: {lag:.1f} s behind real time with {res.devices} bands; "
+                    f"try fewer --devices or --mode fast"
+                )
+            # a stall (a kernel compiling on first use, a busy host): the
+            # radio resumes from now, as real bands would, rather than
+            # bursting reports the gateway would refuse as stale or too fast
+            origin += lag
+            run.t0 += lag
+        elif lag < 0:
+            time.sleep(-lag)
+
+
+def _publish(run: SimRun, sink: MqttSink, res: Result, truth_topic: str, rows: int) -> None:
+    """After a step: the tracks the artist put on, and a new truth row (if the step,
+    which began with `rows` of them, made one)."""
+    for t in run.dj_requests:  # the artist puts a track on, as from the console
+        sink.client.publish(
+            topic(sink.venue, "selector", "cmd"),
+            json.dumps({"action": "playing", "track_id": t.id, "who": "artist"}),
+            1,
+        )
+    run.dj_requests = []
+    if len(run.truth.t_s) > rows:
+        sink.client.publish(truth_topic, json.dumps(truth_row(run.truth, res.zones, -1)), 0, True)
 
 
 def _wait_for_track(run: SimRun, sink: MqttSink, say: Callable[[str], None]) -> None:

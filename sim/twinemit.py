@@ -210,7 +210,8 @@ class TwinEmitter(Emitter):
         music_on: bool,
         event: npt.NDArray[np.bool_],
     ) -> npt.NDArray[np.uint8]:
-        """Codes (len(idx), N_CODES): the band's own pipeline over the audio since its last report."""
+        """Codes (len(idx), N_CODES): the band's own pipeline over the audio since
+        its last report."""
         idx = np.asarray(idx, np.int64)
         n = len(idx)
         out = np.zeros((n, packet.N_CODES), np.uint8)

@@ -87,26 +87,41 @@ class Graph:
         bound: dict[str, str] = {}  # local name -> internal module or object it stands for
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                for alias in node.names:
-                    yield Use(name, path, node.lineno, alias.name)
-                    if alias.asname:
-                        bound[alias.asname] = alias.name
+                yield from self._import(name, path, node, bound)
             elif isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    parts = package.split(".")
-                    parts = parts[: len(parts) - (node.level - 1)]
-                    base = ".".join([*parts, *([node.module] if node.module else [])])
-                for alias in node.names:
-                    sub = f"{base}.{alias.name}"
-                    use = (
-                        Use(name, path, node.lineno, sub)
-                        if sub in self.modules
-                        else Use(name, path, node.lineno, base, alias.name)
-                    )
-                    yield use
-                    bound[alias.asname or alias.name] = sub
-        # `mod._helper`, where `mod` names an internal module or object: private use too
+                yield from self._import_from(name, path, package, node, bound)
+        yield from self._private_uses(name, path, tree, bound)
+
+    def _import(
+        self, name: str, path: Path, node: ast.Import, bound: dict[str, str]
+    ) -> Iterator[Use]:
+        for alias in node.names:
+            yield Use(name, path, node.lineno, alias.name)
+            if alias.asname:
+                bound[alias.asname] = alias.name
+
+    def _import_from(
+        self, name: str, path: Path, package: str, node: ast.ImportFrom, bound: dict[str, str]
+    ) -> Iterator[Use]:
+        base = node.module or ""
+        if node.level:
+            parts = package.split(".")
+            parts = parts[: len(parts) - (node.level - 1)]
+            base = ".".join([*parts, *([node.module] if node.module else [])])
+        for alias in node.names:
+            sub = f"{base}.{alias.name}"
+            use = (
+                Use(name, path, node.lineno, sub)
+                if sub in self.modules
+                else Use(name, path, node.lineno, base, alias.name)
+            )
+            yield use
+            bound[alias.asname or alias.name] = sub
+
+    def _private_uses(
+        self, name: str, path: Path, tree: ast.Module, bound: dict[str, str]
+    ) -> Iterator[Use]:
+        """`mod._helper`, where `mod` names an internal module or object: private use too."""
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Attribute)

@@ -276,7 +276,10 @@ def test_chart_follows_the_crowd(console: Console, mosquitto: Mosquitto) -> None
     c.wait("document.querySelectorAll('#zones tr').length === 2")
     assert c.text("#score") == "—"
     points_before = int(c.attr("#chart", "data-points"))
-    boxes = "[...document.querySelectorAll('.panel')].map(p => {const r = p.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]})"
+    boxes = (
+        "[...document.querySelectorAll('.panel')].map(p => "
+        "{const r = p.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]})"
+    )
     layout_before = c.page.evaluate(boxes)
 
     with Crowd(c.gw, mosquitto.url, floor=20) as crowd:
@@ -325,7 +328,8 @@ def test_veto_next_track_changes_next_and_queue(console: Console) -> None:
         vetoed,
     )
     c.wait(
-        "id => ![...document.querySelectorAll('#vetoes button')].every(b => b.dataset.trackId !== id)",
+        "id => ![...document.querySelectorAll('#vetoes button')]"
+        ".every(b => b.dataset.trackId !== id)",
         vetoed,
     )
 
@@ -549,7 +553,8 @@ def test_never_live_while_nothing_flows(browser: Any, tmp_path: Path) -> None:
             f"{conn}.dataset.state === 'down' && {conn}.textContent === 'broker disconnected'"
         )
         page.wait_for_function(
-            f"!{bar}.hidden && {bar}.textContent.includes('nothing listens on 127.0.0.1:{broker.port}')"
+            f"!{bar}.hidden"
+            f" && {bar}.textContent.includes('nothing listens on 127.0.0.1:{broker.port}')"
             f" && {bar}.textContent.includes('start Mosquitto')"
         )
         assert gw.get("/api/health")["status"] == "down"

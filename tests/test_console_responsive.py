@@ -122,7 +122,7 @@ def _look(page: Any) -> dict[str, Any]:
         });
         return {scrollWidth: document.documentElement.scrollWidth, vw, cut, outside, tappable,
                 panels: document.querySelectorAll('.panel').length};
-    }""",
+    }""",  # noqa: E501 (the script kept as written: its line breaks are in the string)
         [FIGURES, list(MID_SET)],
     )
     return result

@@ -45,7 +45,8 @@ def test_every_operation_of_every_viper_kernel_is_a_site(mode: str) -> None:
     mods = twin32.checked_modules() if mode == "check" else twin32.wrapped_modules()
     kernels = 0
     for name, mod in mods.items():
-        text = open(str(mod.__file__)).read()
+        with open(str(mod.__file__)) as f:
+            text = f.read()
         sites = set(mod.TWIN32_SITES)
         for fn in ast.walk(ast.parse(text)):
             if not (

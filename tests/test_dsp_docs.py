@@ -171,7 +171,7 @@ def test_log_table_fast_weighting_and_cheer_trigger_constants() -> None:
         round(1024 * math.log2(1 + i / 32)) for i in range(33)
     ]
     a = 1 - math.exp(-10 / 125)  # F time weighting over 10 ms frames
-    assert feat._F_KEEP == round((1 - a) * 2**15) and abs(feat._F_GAIN - a / 160 * 2**25) < 1
+    assert round((1 - a) * 2**15) == feat._F_KEEP and abs(feat._F_GAIN - a / 160 * 2**25) < 1
     # the cheer trigger: 1 s (100 frames) below 3 dB arms it, 6 dB above fires it
     src = _src("dspfeat")
     assert (

@@ -211,7 +211,8 @@ def test_junk_on_every_topic_is_counted_not_fatal(mosquitto: Mosquitto, running)
             "not hold the key",
         ),
         (
-            "venue = 'x'\n[[zones]]\nname = 'floor'\nbands = ['B1']\n[keys]\nvenue_key_file = 'nope.key'",
+            "venue = 'x'\n[[zones]]\nname = 'floor'\nbands = ['B1']\n"
+            "[keys]\nvenue_key_file = 'nope.key'",
             "nope.key",
         ),
         ("this is [not toml", "not valid TOML"),

@@ -101,7 +101,8 @@ def test_discovery_uses_only_documented_sensor_options(zone: str | None) -> None
     assert set(cfg["device"]) <= set(DEVICE) and all(
         _typed(v, DEVICE[k]) for k, v in cfg["device"].items()
     )
-    # the documented rules: a device needs a unique_id and an identifier; options excludes state_class
+    # the documented rules: a device needs a unique_id and an identifier; options
+    # excludes state_class
     assert cfg["unique_id"] and cfg["device"]["identifiers"]
     assert cfg["state_class"] == "measurement" and cfg["state_class"] in STATE_CLASSES
     assert "options" not in cfg and "last_reset_value_template" not in cfg

@@ -344,7 +344,8 @@ def test_csv_bad_rows_are_named_and_good_rows_kept(tmp_path: Path) -> None:
         "bad.csv row 12: recovery 'maybe' is not true/false/yes/no/1/0",
         "bad.csv row 13: no title",
         "bad.csv row 14: no artist",
-        "bad.csv row 15: bpm 'slow' is not a number; key 'Q' is not a key notation (use e.g. 8A, Am, A minor, 1m)",
+        "bad.csv row 15: bpm 'slow' is not a number; "
+        "key 'Q' is not a key notation (use e.g. 8A, Am, A minor, 1m)",
         "bad.csv row 16: no key",
         "bad.csv row 18: the same track as bad.csv row 2 (kept the first)",
     ]
@@ -739,7 +740,7 @@ REKORDBOX_XML = """\
     </NODE>
   </PLAYLISTS>
 </DJ_PLAYLISTS>
-"""
+"""  # noqa: E501 (a Rekordbox export kept as written)
 
 
 def test_rekordbox_collection(tmp_path: Path) -> None:
@@ -773,8 +774,8 @@ def test_rekordbox_collection(tmp_path: Path) -> None:
     assert result.errors == [
         "rekordbox.xml track 102 (Null Meridian - Mystery Key): key 'Xm?' is not a key notation "
         "(use e.g. 8A, Am, A minor, 1m)",
-        "rekordbox.xml track 104 (Kinetic Fern - Not Analysed): no BPM (analyse the track in Rekordbox); "
-        "no key (analyse the track in Rekordbox)",
+        "rekordbox.xml track 104 (Kinetic Fern - Not Analysed): "
+        "no BPM (analyse the track in Rekordbox); no key (analyse the track in Rekordbox)",
         "rekordbox.xml track 106 (Mira Solenne - Hold the Tide): duration '0' is not more than 0",
     ]
 

@@ -1,4 +1,5 @@
-"""Real recordings (docs/recordings.md): the set, the nights, the twin on them, and issue 11's targets.
+"""Real recordings (docs/recordings.md): the set, the nights, the twin on them, and
+issue 11's targets.
 
 The set is fetched from Debian once per machine into the cache (the first run
 takes about a minute).  Each night is scored as a user would score it:

@@ -1,4 +1,5 @@
-"""The real-recording harness on made-up inputs: no recordings needed (tests/test_recordings.py uses them)."""
+"""The real-recording harness on made-up inputs: no recordings needed
+(tests/test_recordings.py uses them)."""
 
 from __future__ import annotations
 

@@ -33,9 +33,9 @@ def test_each_reason_is_logged_once_then_at_most_once_a_minute() -> None:
     assert unknown[0][1].startswith("rejected 4 reports from unknown bands: wrong venue key")
     assert unknown[1][1].startswith("rejected 240 reports from unknown bands in the last 60 s")
     assert [line for _, line in said if "too old" in line] == [
-        "rejected 1 report too old or from the future: a band's or relay's clock is off: check time on the "
-        "gateway host (chronyc tracking) and that bands reach it (chronyc clients) (crowdpulse doctor "
-        "explains more)"
+        "rejected 1 report too old or from the future: a band's or relay's clock is off: "
+        "check time on the gateway host (chronyc tracking) and that bands reach it "
+        "(chronyc clients) (crowdpulse doctor explains more)"
     ]
     assert not [line for _, line in said if "heard twice" in line]
     assert log.recent()["unknown_id"] == 240  # the last minute's, for /api/health

@@ -115,7 +115,8 @@ def test_losing_half_the_reports_moves_the_score_by_at_most_3(streams: dict) -> 
             assert abs(float(np.mean(full) - np.mean(half))) <= 3.0, (scene, reference)
 
 
-# every field at its maximum: levels, tonal share, fluctuation, motion, claps heard and felt, battery
+# every field at its maximum: levels, tonal share, fluctuation, motion, claps heard and
+# felt, battery
 MAXIMA = (147.5, 147.5, 147.5, 147.5, 147.5, 1.0, 12.75, 5.0, 15, 15, 100)
 
 

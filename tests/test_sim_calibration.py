@@ -640,8 +640,8 @@ def test_fast_fields_match_the_twin(
     if sit.name == "clapping along 72":
         request.applymarker(
             pytest.mark.xfail(
-                reason="known gap: in a quiet lounge the wearer's own claps make the fluctuation; fast "
-                "mode reads it 5.5 % high (4.58 against the twin's 4.34 dB)",
+                reason="known gap: in a quiet lounge the wearer's own claps make the "
+                "fluctuation; fast mode reads it 5.5 % high (4.58 against the twin's 4.34 dB)",
                 strict=True,
             )
         )

@@ -123,7 +123,8 @@ def test_fleet_file_rows_are_checked(tmp_path: Path) -> None:
     [
         ('venue = "v"\n[keys]\nvenue_key_file = "k"\n', "zones"),
         (
-            'venue = "v"\n[keys]\nvenue_key_file = "k"\n[[zones]]\nname = "a"\nbands = ["B1", "B1"]\n',
+            'venue = "v"\n[keys]\nvenue_key_file = "k"\n'
+            '[[zones]]\nname = "a"\nbands = ["B1", "B1"]\n',
             "twice",
         ),
         (

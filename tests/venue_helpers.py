@@ -135,7 +135,8 @@ class SecuredVenue:
 
     def url(self, user: str, tls: bool = True, password: str | None = None) -> str:
         pw = self.passwords[user] if password is None else password
-        return f"{'mqtts' if tls else 'mqtt'}://{user}:{pw}@127.0.0.1:{self.tls_port if tls else self.lan_port}"
+        port = self.tls_port if tls else self.lan_port
+        return f"{'mqtts' if tls else 'mqtt'}://{user}:{pw}@127.0.0.1:{port}"
 
     def __enter__(self) -> SecuredVenue:
         self.broker.start()

@@ -60,7 +60,7 @@ def check_image(path: Path, chip: str) -> int:
         )
     image_chip_id = int.from_bytes(data[12:14], "little")
     found = next(
-        (name for name, rom in CHIP_DEFS.items() if rom.IMAGE_CHIP_ID == image_chip_id), None
+        (name for name, rom in CHIP_DEFS.items() if image_chip_id == rom.IMAGE_CHIP_ID), None
     )
     if found != chip:
         what = chip_name(found) if found else f"chip id {image_chip_id}"

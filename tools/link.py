@@ -13,6 +13,7 @@ Every failure is a LinkError with a kind and one line for the operator.
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import json
 import os
@@ -129,10 +130,8 @@ class Link:
 
     def close(self) -> None:
         if self.t is not None:
-            try:
+            with contextlib.suppress(OSError, serial.SerialException):
                 self.t.close()
-            except (OSError, serial.SerialException):
-                pass
             self.t = None
 
     # -- getting the REPL ------------------------------------------------------
@@ -236,10 +235,9 @@ class Link:
 
     # -- reboot ---------------------------------------------------------------------
     def reset(self, platform: str) -> None:
-        try:
+        # the band may go before it answers: the boot line tells
+        with contextlib.suppress(TransportError, OSError, serial.SerialException):
             self._tr.exec_raw_no_follow(mpy.script(_RESET.get(platform, _RESET["esp32"])))
-        except (TransportError, OSError, serial.SerialException):
-            pass  # the band may go before it answers: the boot line tells
         self._tr.in_raw_repl = False
         self._rx = b""
 
@@ -274,10 +272,8 @@ class Link:
     def _read_some(self) -> bytes:
         if self.t is None:
             time.sleep(0.3)  # native USB ports vanish while an ESP32 resets: reopen
-            try:
+            with contextlib.suppress(LinkError):
                 self.open()
-            except LinkError:
-                pass
             return b""
         try:
             n = self.t.serial.in_waiting

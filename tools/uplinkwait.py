@@ -57,9 +57,10 @@ def explain(outcome: Outcome, config: dict[str, Any], port: str, timeout: float)
     if outcome.state == "refused":
         return (
             f"{band}: MQTT login refused by {where} ({outcome.detail}): the broker has no password "
-            f"for user {m['user']}, or another one. Likely cause: its password is not in the broker's "
-            "password file yet (crowdpulse deploy passwords; docs/deploy.md §4), or the band was flashed "
-            "with another venue key than the passwords were made with. The band keeps retrying: "
+            f"for user {m['user']}, or another one. Likely cause: its password is not in the "
+            "broker's password file yet (crowdpulse deploy passwords; docs/deploy.md §4), or the "
+            "band was flashed with another venue key than the passwords were made with. "
+            "The band keeps retrying: "
             "fix the broker side and it comes up, no reflash needed"
         )
     if outcome.state == "unreached":
