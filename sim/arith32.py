@@ -13,7 +13,7 @@ machine words); every integer they compute is a *site*:
 does.  `Check` flattens each expression into statements, one temporary per
 site, and records the first site whose value leaves the signed 32-bit range
 (or whose shift count leaves 0..31: the Xtensa shifter takes it mod 32); the
-function raises `Int32Overflow` on its way out, and at the top of every loop
+function raises `Int32OverflowError` on its way out, and at the top of every loop
 pass so that a wrong value cannot spin a loop.  Flattening keeps Python's
 evaluation order: the later operands of `and`/`or` and the arms of `x if c
 else y` are computed only when Python would compute them, and a `while`
@@ -34,7 +34,7 @@ _BIAS = 1 << 31
 _MASK = (1 << 32) - 1
 OVF_SITE = "_i32_site"  # local: first failing site (negative: a shift count)
 OVF_VALUE = "_i32_value"  # local: its value
-RAISE = "Int32Overflow"  # global the transformed code raises: (site, value)
+RAISE = "Int32OverflowError"  # global the transformed code raises: (site, value)
 
 # site number -> "file:line: expression", for messages
 SITES: dict[int, str] = {}
@@ -47,7 +47,7 @@ _NEXT_SITE = itertools.count(1)
 CLOSED = (ast.RShift, ast.BitAnd, ast.BitOr, ast.BitXor)
 
 
-class Unsupported(TypeError):
+class UnsupportedError(TypeError):
     """A viper function uses a construct the 32-bit rewrite does not handle."""
 
 
@@ -79,7 +79,7 @@ def _as_load(target: ast.expr) -> ast.expr:
         return _name(target.id)
     if isinstance(target, ast.Subscript):
         return ast.Subscript(target.value, target.slice, ast.Load())
-    raise Unsupported(f"augmented assignment to {ast.dump(target)}")
+    raise UnsupportedError(f"augmented assignment to {ast.dump(target)}")
 
 
 @dataclass
@@ -178,8 +178,10 @@ class Check:
             raise self._unsupported(s)
         return handler(self, s)
 
-    def _unsupported(self, s: ast.stmt) -> Unsupported:
-        return Unsupported(f"{self.sites.where}:{s.lineno}: {type(s).__name__} in a viper function")
+    def _unsupported(self, s: ast.stmt) -> UnsupportedError:
+        return UnsupportedError(
+            f"{self.sites.where}:{s.lineno}: {type(s).__name__} in a viper function"
+        )
 
     def _expr_stmt(self, s: ast.Expr) -> list[ast.stmt]:
         if isinstance(s.value, ast.Constant):
@@ -227,7 +229,7 @@ class Check:
 
     def _while(self, s: ast.While) -> list[ast.stmt]:
         if s.orelse:
-            raise Unsupported(f"{self.sites.where}:{s.lineno}: while ... else")
+            raise UnsupportedError(f"{self.sites.where}:{s.lineno}: while ... else")
         pre: list[ast.stmt] = []
         test = self._expr(s.test, pre)
         body = [self._exit(), *self._block(s.body)]
@@ -242,7 +244,7 @@ class Check:
             return ast.Subscript(self._expr(t.value, pre), self._expr(t.slice, pre), ast.Store())
         if isinstance(t, ast.Name):
             return t
-        raise Unsupported(f"{self.sites.where}: assignment to {ast.unparse(t)}")
+        raise UnsupportedError(f"{self.sites.where}: assignment to {ast.unparse(t)}")
 
     # -- expressions -----------------------------------------------------------
     def _temp(self) -> str:
@@ -253,7 +255,7 @@ class Check:
     def _expr(self, e: ast.expr, pre: list[ast.stmt]) -> ast.expr:
         handler = _EXPRS.get(type(e))
         if handler is None:
-            raise Unsupported(
+            raise UnsupportedError(
                 f"{self.sites.where}:{getattr(e, 'lineno', 0)}: "
                 f"{type(e).__name__} in a viper function"
             )
@@ -383,7 +385,7 @@ class Check:
 
 
 # node type -> Check's method for it, one small method per construct the rewrite
-# handles; anything else is Unsupported.  (ast.parse makes only these exact types.)
+# handles; anything else is UnsupportedError.  (ast.parse makes only these exact types.)
 _STMTS: dict[type[ast.AST], Callable[..., list[ast.stmt]]] = {
     ast.Expr: Check._expr_stmt,
     ast.AugAssign: Check._augassign,

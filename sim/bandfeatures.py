@@ -22,7 +22,7 @@ RATE = 16000
 FRAME = 160
 
 
-class RuntimeFailed(RuntimeError):
+class RuntimeFailedError(RuntimeError):
     """The MicroPython run did not complete."""
 
 
@@ -72,7 +72,7 @@ def on_micropython(
     )
     if proc.returncode != 0:
         tail = proc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
-        raise RuntimeFailed(f"MicroPython exited with {proc.returncode}: {tail[0]}")
+        raise RuntimeFailedError(f"MicroPython exited with {proc.returncode}: {tail[0]}")
     out = []
     for line in proc.stdout.decode().splitlines():
         start, codes, extra = line.split()

@@ -29,7 +29,7 @@ import paho.mqtt.client as mqtt
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 from crowdpulse.sim.runner import REFERENCE_ID, SimRun
 from crowdpulse.sim.scenario import Scenario
-from crowdpulse.sim.session import BrokerDown, Result, truth_row, why_not_connected
+from crowdpulse.sim.session import BrokerDownError, Result, truth_row, why_not_connected
 from crowdpulse.sim.soundfeed import Mixer, actions_now
 from crowdpulse.sim.virtualband import Medium, VirtualBand, band_config, cpu_seconds
 from wristband import packet
@@ -163,7 +163,7 @@ def _connect(
     client.loop_start()
     if not up.wait(5.0):
         client.loop_stop()
-        raise BrokerDown(why_not_connected(url, None, venue))
+        raise BrokerDownError(why_not_connected(url, None, venue))
     return client, latest
 
 

@@ -34,7 +34,7 @@ RATE_CONTROL_S = 5.0  # as the gateway: a new advertising interval at most this 
 BEHIND_WARN_S = 1.0
 
 
-class BrokerDown(RuntimeError):
+class BrokerDownError(RuntimeError):
     """The broker did not accept a connection in time."""
 
 
@@ -235,7 +235,7 @@ def live(
     sink = MqttSink(url, venue, on_command, selector=follow, ca_file=ca_file, relay_id=url.username)
     if not sink.connected.wait(5.0):
         sink.close()
-        raise BrokerDown(why_not_connected(url, ca_file, venue))
+        raise BrokerDownError(why_not_connected(url, ca_file, venue))
     # following the selector, the night goes on until Ctrl-C (or --seconds)
     end = seconds * speed if seconds else float("inf") if follow else sc.duration_s
     if not follow:

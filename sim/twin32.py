@@ -8,7 +8,7 @@ from the firmware source with every `@micropython.viper` function rewritten
 receives, is a site, and by mode
 
 - `check`: a site outside the signed 32-bit range, or a shift count outside
-  0..31, raises `Int32Overflow` naming the file, line and expression; every
+  0..31, raises `Int32OverflowError` naming the file, line and expression; every
   int array a `Pipeline` holds is checked after each frame too (the band
   stores them in array('i'));
 - `wrap`: each site keeps its low 32 bits, sign-extended, as the ESP32's ALU
@@ -39,7 +39,7 @@ from crowdpulse.sim.arith32 import INT32_MAX, INT32_MIN
 MODES = ("check", "wrap")
 
 
-class Int32Overflow(ArithmeticError):
+class Int32OverflowError(ArithmeticError):
     """A DSP kernel computed a value that does not fit the ESP32's 32-bit int
     (a negative site: a shift count outside 0..31)."""
 
@@ -87,7 +87,7 @@ def load_source(name: str, source: str, mode: str) -> types.ModuleType:
         else arith32.Wrap(f"{name}.py", source)
     )
     mod = twin.load_source(
-        name, source, lambda tree, _name: rewrite.visit(tree), {arith32.RAISE: Int32Overflow}
+        name, source, lambda tree, _name: rewrite.visit(tree), {arith32.RAISE: Int32OverflowError}
     )
     mod.__dict__["TWIN32_SITES"] = [arith32.SITES[n] for n in rewrite.sites.numbers]
     return mod
@@ -99,7 +99,7 @@ def arrays_fit(pipe: Any) -> None:
         if isinstance(arr, np.ndarray) and arr.dtype.kind in "iu" and arr.size:
             lo, hi = int(arr.min()), int(arr.max())
             if lo < INT32_MIN or hi > INT32_MAX:
-                raise Int32Overflow(
+                raise Int32OverflowError(
                     0, lo if lo < INT32_MIN else hi, f"Pipeline.{name} (array('i'))"
                 )
 
@@ -126,7 +126,7 @@ def build(mode: str, sources: dict[str, str] | None = None) -> dict[str, types.M
     coverage: dict[str, list[str]] = {}
     mods = twin.build(
         transform(mode, coverage, sources),
-        {arith32.RAISE: Int32Overflow},
+        {arith32.RAISE: Int32OverflowError},
         prefix=f"crowdpulse_twin32_{mode}_",
     )
     for name, mod in mods.items():

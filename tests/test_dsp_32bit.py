@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from crowdpulse.sim import bandfeatures, twin, twin32
-from crowdpulse.sim.twin32 import Int32Overflow
+from crowdpulse.sim.twin32 import Int32OverflowError
 
 INTERVALS = (10, 250, 2550)  # ms: every frame, the default, the longest the packet carries
 
@@ -106,7 +106,7 @@ def test_a_kernel_that_overflows_on_loud_input_is_caught() -> None:
     wide = twin.load_source("probe", _UNSPLIT).unsplit_energy
     assert checked(quiet, 160) == esp32(twin32.esp32_input(quiet), 160) == 160 * 3000**2
     assert wide(loud, 160) == 160 * 3700**2  # 64 bits: nothing to see
-    with pytest.raises(Int32Overflow) as err:
+    with pytest.raises(Int32OverflowError) as err:
         checked(loud, 160)
     assert "probe.py:" in str(err.value) and "e += v * v" in str(err.value), str(err.value)
     assert err.value.value > 2**31 - 1
@@ -130,6 +130,6 @@ def test_the_firmware_with_a_range_guard_taken_out_is_caught() -> None:
     path = twin.firmware_dir() / "dspcore.py"
     loose = _without_guard(path.read_text(), "_XA_MAX", 65535)
     audio = dsp_signals.signals()["extremes"]
-    with pytest.raises(Int32Overflow) as err:
+    with pytest.raises(Int32OverflowError) as err:
         _reports(twin32.build("check", {"dspcore": loose}), audio, 250)
     assert "dspcore.py:" in str(err.value) and "xa * xa" in str(err.value), str(err.value)

@@ -114,7 +114,7 @@ def test_the_adapter_runs_the_real_score_command(tmp_path: Path) -> None:
     if harness.accepts_reference():
         assert harness.venue_snapshots(tmp_path / "MIX.wav", 6, reference=tmp_path / "MUSIC.wav")
     else:
-        with pytest.raises(harness.ReferenceUnsupported):
+        with pytest.raises(harness.ReferenceUnsupportedError):
             harness.venue_snapshots(tmp_path / "MIX.wav", 6, reference=tmp_path / "MUSIC.wav")
 
 

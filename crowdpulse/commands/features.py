@@ -9,7 +9,7 @@ import sys
 
 from crowdpulse.audio import RATE, AudioError, load
 from crowdpulse.cli import CliError
-from crowdpulse.mpy import MicroPythonMissing
+from crowdpulse.mpy import MicroPythonMissingError
 from crowdpulse.sim import bandfeatures
 
 
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
             intervals = bandfeatures.on_micropython(audio.samples, sens, args.interval_ms)
         else:
             intervals = list(bandfeatures.on_twin(audio.samples, sens, args.interval_ms))
-    except (MicroPythonMissing, bandfeatures.RuntimeFailed) as exc:
+    except (MicroPythonMissingError, bandfeatures.RuntimeFailedError) as exc:
         raise CliError(str(exc)) from None
     for seq, iv in enumerate(intervals):
         print(json.dumps(bandfeatures.decoded(iv, seq=seq)))

@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
                 print(folder)
             return 0
         results = _score(args, folders)
-    except (fetch.FetchError, nights.MixError, harness.ScoreFailed) as exc:
+    except (fetch.FetchError, nights.MixError, harness.ScoreFailedError) as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
         raise CliError(f"{exc.filename or cache}: {exc.strerror}") from None

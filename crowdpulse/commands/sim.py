@@ -17,7 +17,7 @@ from crowdpulse.audio import AudioError
 from crowdpulse.cli import CliError, stop_on_signals
 from crowdpulse.commands import simrun
 from crowdpulse.keys import VenueKeyError, load_venue_key
-from crowdpulse.mpylib import MpyLibMissing
+from crowdpulse.mpylib import MpyLibMissingError
 from crowdpulse.mqtt import BrokerURL, BrokerURLError
 from crowdpulse.sim import bandscenes
 from crowdpulse.sim.virtualband import Medium, VirtualBand, band_config
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
             medium=medium,
             echo=lambda line: print(line, flush=True),
         ).start()
-    except MpyLibMissing as exc:
+    except MpyLibMissingError as exc:
         medium.close()
         raise CliError(str(exc)) from None
     print(

@@ -263,7 +263,7 @@ def _live(args: argparse.Namespace, sc: scenarios.Scenario, key: bytes) -> sessi
             band_ids=args.band_ids,
             reference=args.reference,
         )
-    except session.BrokerDown as exc:
+    except session.BrokerDownError as exc:
         raise CliError(str(exc)) from None
 
 

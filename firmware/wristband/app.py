@@ -43,7 +43,8 @@ def main(path=config.CONFIG_PATH):
     guard = _Guard()
     crashes = guard.crashes()
     if crashes >= _MAX_CRASHES:
-        print("crowdpulse: %d crashes in a row; safe mode until power-cycled or re-flashed" % crashes)
+        print("crowdpulse: %d crashes in a row; safe mode until power-cycled or re-flashed"
+              % crashes)
         return 1
     cfg = config.load(path)
     _boot_line(cfg)

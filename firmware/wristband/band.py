@@ -215,7 +215,8 @@ class Band:
             self._sec_at = now
         ms = time.ticks_diff(now, self._sec_at)
         epoch = now_s // packet.EPOCH_S
-        act = self.rotation.step(epoch, (now_s - epoch * packet.EPOCH_S) * 1000 + (ms if ms < 999 else 999))
+        into_ms = (now_s - epoch * packet.EPOCH_S) * 1000 + (ms if ms < 999 else 999)
+        act = self.rotation.step(epoch, into_ms)
         if act == QUIET:
             # silent until the switch; meanwhile hear the relays' beacons, so the
             # new identity starts with the venue's current settings, like every band's
@@ -280,11 +281,13 @@ class Band:
         self._rotate(now)
         if self.cfg.transport != "mqtt" and time.ticks_diff(now, self.next_scan) >= 0:
             # 15-45 s apart: a fixed period would be a phase that outlives the id
-            self.next_scan = time.ticks_add(now, _SCAN_EVERY_MS // 2 + random.getrandbits(24) % _SCAN_EVERY_MS)
+            wait = _SCAN_EVERY_MS // 2 + random.getrandbits(24) % _SCAN_EVERY_MS
+            self.next_scan = time.ticks_add(now, wait)
             if not self.rotation.quiet:  # a quiet band is scanning already
                 self.hw.scan_start(_SCAN_MS)
         self._beacons()
-        if self.state == "clock" and self.hw.net_up() and time.ticks_diff(now, self.next_clock) >= 0:
+        due = time.ticks_diff(now, self.next_clock) >= 0
+        if self.state == "clock" and self.hw.net_up() and due:
             self.next_clock = time.ticks_add(now, _CLOCK_RETRY_MS)
             self.hw.sync_time(self.cfg.ntp)
         if time.ticks_diff(now, self.next_status) >= 0:
@@ -295,8 +298,9 @@ class Band:
         online = "none" if self.uplink is None else self.uplink.state
         gc.collect()  # so heap_free shows what is really held, and a leak would show
         fails = 0 if self.uplink is None else self.uplink.failures
-        print("crowdpulse: status state=%s reports=%d frames=%d dropped=%d mqtt=%s mqtt_fails=%d heap_free=%d "
-              "alloc_frames=%d alloc_frame_bytes=%d alloc_frame_gc=%d alloc_reports=%d alloc_report_bytes=%d"
+        print("crowdpulse: status state=%s reports=%d frames=%d dropped=%d mqtt=%s mqtt_fails=%d "
+              "heap_free=%d alloc_frames=%d alloc_frame_bytes=%d alloc_frame_gc=%d "
+              "alloc_reports=%d alloc_report_bytes=%d"
               % (self.state, self.reports, self.frames, self.dropped, online, fails, gc.mem_free(),
                  self.alloc_frames, self.alloc_bytes, self.alloc_gc, self.alloc_reports,
                  self.alloc_report_bytes))

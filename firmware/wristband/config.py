@@ -22,10 +22,7 @@ _MIN_UNIX = 1600000000  # any real event is after 2020
 def _name(v, chars, longest):
     if not isinstance(v, str) or not 1 <= len(v) <= longest:
         return False
-    for c in v:
-        if c not in chars:
-            return False
-    return True
+    return all(c in chars for c in v)
 
 
 def _key(v):
@@ -104,13 +101,15 @@ class Config:
             self._warn("interval_ms must be 10-2550; using 250")
         w = raw.get("wifi")
         if w is not None:
-            if isinstance(w, dict) and isinstance(w.get("ssid"), str) and isinstance(w.get("password", ""), str):
+            if (isinstance(w, dict) and isinstance(w.get("ssid"), str)
+                    and isinstance(w.get("password", ""), str)):
                 self.wifi = (w["ssid"], w.get("password", ""))
             else:
                 self._err("wifi must be {ssid, password}")
         m = raw.get("mqtt")
         if m is not None:
-            ok = isinstance(m, dict) and isinstance(m.get("host"), str) and _int(m.get("port", 1883), 1, 65535)
+            ok = (isinstance(m, dict) and isinstance(m.get("host"), str)
+                  and _int(m.get("port", 1883), 1, 65535))
             for k in ("user", "password"):
                 ok = ok and isinstance(m.get(k, ""), str)
             if ok:

@@ -231,7 +231,8 @@ def ble_address(key, epoch):
     addr = bytearray(digest[:ADDRESS_SIZE])
     addr[0] &= 0x3F
     rest = addr[1] & addr[2] & addr[3] & addr[4] & addr[5]
-    if (addr[0] == 0x3F and rest == 0xFF) or (addr[0] | addr[1] | addr[2] | addr[3] | addr[4] | addr[5]) == 0:
+    zero = (addr[0] | addr[1] | addr[2] | addr[3] | addr[4] | addr[5]) == 0
+    if (addr[0] == 0x3F and rest == 0xFF) or zero:
         addr[5] ^= 0x01  # the two values the spec forbids: one chance in 2^45
     return bytes(addr)
 
@@ -466,8 +467,9 @@ def command_key(venue_key):
 def encode_beacon(cmd_key, unix_time, interval_ms, flags, seq, adv_interval_ms=0):
     _check_key(cmd_key)
     try:
-        body = struct.pack(BEACON_FORMAT, BEACON_TYPE, int(unix_time), int(interval_ms) // INTERVAL_STEP_MS,
-                           int(adv_interval_ms) // 100, int(flags), int(seq) & 0xFFFF)
+        body = struct.pack(BEACON_FORMAT, BEACON_TYPE, int(unix_time),
+                           int(interval_ms) // INTERVAL_STEP_MS, int(adv_interval_ms) // 100,
+                           int(flags), int(seq) & 0xFFFF)
     except (ValueError, OverflowError, TypeError, struct.error):
         raise PacketError("beacon field out of range")
     return body + _hmac_sha256(cmd_key, body)[:TAG_SIZE]

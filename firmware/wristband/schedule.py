@@ -21,10 +21,11 @@ class Schedule:
 
     def set_interval(self, ms):
         ms = (int(ms) // FRAME_MS) * FRAME_MS
-        self.interval = FRAME_MS if ms < FRAME_MS else (MAX_INTERVAL_MS if ms > MAX_INTERVAL_MS else ms)
+        self.interval = FRAME_MS if ms < FRAME_MS else min(ms, MAX_INTERVAL_MS)
 
     def frame(self, event=False):
-        """Call after each 10 ms frame; returns the interval length (ms) when a report is due, else 0."""
+        """Call after each 10 ms frame; returns the interval length (ms) when a report
+        is due, else 0."""
         self.elapsed += FRAME_MS
         if self.elapsed >= self.interval or (event and self.elapsed >= MIN_EVENT_MS):
             ms = self.elapsed

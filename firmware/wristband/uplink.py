@@ -82,7 +82,8 @@ class Uplink:
         delay = delay // 2 + random.getrandbits(16) % (delay // 2)
         self.failures += 1
         self.next_try = time.ticks_add(time.ticks_ms(), delay)
-        print("crowdpulse: mqtt %s: %s; retry in %d ms" % ("offline" if was else "failed", why, delay))
+        state = "offline" if was else "failed"
+        print("crowdpulse: mqtt %s: %s; retry in %d ms" % (state, why, delay))
 
     def _connect(self):
         try:

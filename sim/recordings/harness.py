@@ -37,11 +37,11 @@ SETTLE_S = 3
 DEVICES = catalog.DEVICES
 
 
-class ReferenceUnsupported(RuntimeError):
+class ReferenceUnsupportedError(RuntimeError):
     """`crowdpulse score` has no --reference option (yet)."""
 
 
-class ScoreFailed(RuntimeError):
+class ScoreFailedError(RuntimeError):
     """`crowdpulse score` exited with an error."""
 
 
@@ -56,14 +56,14 @@ def venue_snapshots(
     argv = [str(mix), "--devices", str(devices), "--seed", str(seed)]
     if reference is not None:
         if not accepts_reference():
-            raise ReferenceUnsupported("crowdpulse score has no --reference option yet")
+            raise ReferenceUnsupportedError("crowdpulse score has no --reference option yet")
         argv += ["--reference", str(reference)]
     args = _parser().parse_args(argv)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = score_command.run(args)
     if code != 0:
-        raise ScoreFailed(f"crowdpulse score {' '.join(argv)} exited with {code}")
+        raise ScoreFailedError(f"crowdpulse score {' '.join(argv)} exited with {code}")
     lines = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
     return [s for s in lines if not s.get("summary")]
 
@@ -104,7 +104,7 @@ def figures(night: str, seconds: list[float | None], onset_s: int, reference: bo
     def values(a: int, b: int) -> list[float]:
         got = [v for v in seconds[a:b] if v is not None]
         if not got:
-            raise ScoreFailed(f"night {night}: no venue score between {a} s and {b} s")
+            raise ScoreFailedError(f"night {night}: no venue score between {a} s and {b} s")
         return got
 
     music = values(WARMUP_S, onset_s)

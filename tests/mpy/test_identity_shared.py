@@ -87,7 +87,8 @@ def test_the_quiet_moments_are_drawn_afresh():
 def test_without_quiet_time_the_switch_is_at_the_boundary():
     rot = rotation.Rotation(0)
     acts = _run(rot, 5, rotation.EPOCH_MS - 50, rotation.EPOCH_MS + 50)
-    assert acts == [(rotation.EPOCH_MS - 50, rotation.SWITCH, 5), (rotation.EPOCH_MS, rotation.SWITCH, 6)]
+    assert acts == [(rotation.EPOCH_MS - 50, rotation.SWITCH, 5),
+                    (rotation.EPOCH_MS, rotation.SWITCH, 6)]
 
 
 def test_a_clock_jump_goes_quiet_and_comes_back_in_the_new_epoch():

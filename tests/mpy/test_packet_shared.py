@@ -114,7 +114,8 @@ def test_bad_keys_and_ids_raise_packet_error():
     assert _raises(packet.encode, bytes(16), 1, 1, 0, 70, 70)
     assert _raises(packet.encode, bytes(16), 1, 1, 2560, 70, 70)
     assert _raises(packet.encode, bytes(16), 1, 1, 250, "loud", 70)
-    assert _raises(packet.encode, bytes(16), 1, 1, 250, 70, 20, 20, 20, 20, 0, 0, None, 0, 0, None, 0x10)
+    assert _raises(packet.encode, bytes(16), 1, 1, 250, 70, 20, 20, 20, 20, 0, 0, None, 0, 0, None,
+                   0x10)
 
 
 def test_batch_round_trip_and_errors():
@@ -137,7 +138,7 @@ def test_adv_payload_fits_legacy_advert():
 
 def test_flags_of_reads_the_status_field():
     at = [off for name, off, code in packet.FIELDS if name == "status"][0]
-    assert packet.STATUS_AT == at
+    assert at == packet.STATUS_AT
     v = _vectors()[1]
     report = _unhex(v["report"])
     assert packet.flags_of(report) == packet.decode(report).flags == packet.FLAG_EVENT
@@ -149,7 +150,8 @@ def test_the_fields_on_air_say_nothing_without_the_key():
     a = packet.encode(key, 100, 7, 250, 91.5, 88.0, 80.5, 95.0, 77.0, 0.4, 1.5, 0.3, 2, 1, 60, 2)
     b = packet.encode(key, 101, 8, 250, 91.5, 88.0, 80.5, 95.0, 77.0, 0.4, 1.5, 0.3, 2, 1, 60, 2)
     assert a[8:17] != b[8:17] and a[17] >> 4 != b[17] >> 4
-    assert packet.flags_of(a) == packet.flags_of(b) == packet.FLAG_EVENT  # relays still read the flags
+    # relays still read the flags
+    assert packet.flags_of(a) == packet.flags_of(b) == packet.FLAG_EVENT
     ca, cb = packet.decode(a, key, 100).as_dict(), packet.decode(b, key, 101).as_dict()
     for name in ("laeq_db", "voice_db", "mid_db", "low_db", "top_db", "tonal", "fluct_db",
                  "motion_g", "claps", "imu_claps", "battery_pct", "flags"):

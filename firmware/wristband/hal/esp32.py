@@ -69,7 +69,8 @@ class Hardware:
         self._ble.irq(self._ble_irq)
         imu = self.profile["imu"]
         if imu is not None:
-            self._i2c = machine.I2C(0, scl=machine.Pin(imu["scl"]), sda=machine.Pin(imu["sda"]), freq=400000)
+            self._i2c = machine.I2C(0, scl=machine.Pin(imu["scl"]), sda=machine.Pin(imu["sda"]),
+                                    freq=400000)
             self._i2c.writeto_mem(imu["addr"], 0x6B, b"\x00")  # MPU6886: wake
             self._i2c.writeto_mem(imu["addr"], 0x1C, b"\x10")  # +-8 g: 4096 counts per g
             self._acc = bytearray(6)
@@ -81,7 +82,8 @@ class Hardware:
         if mic["type"] == "pdm":
             mode = getattr(machine.I2S, "PDM_RX", None)
             if mode is None:
-                print("crowdpulse: this MicroPython build has no PDM input (micropython#14176); mic stays off")
+                print("crowdpulse: this MicroPython build has no PDM input (micropython#14176);"
+                      " mic stays off")
                 return False
             self._i2s = machine.I2S(0, sck=machine.Pin(pins["clk"]), ws=machine.Pin(pins["clk"]),
                                     sd=machine.Pin(pins["data"]), mode=mode, bits=16,
@@ -226,7 +228,8 @@ class Hardware:
             self._rgb[0] = (0, 24, 0) if on else (0, 0, 0)
             self._rgb.write()
         elif self._led is not None:
-            self._led.value((0 if on else 1) if self.profile["led"]["active_low"] else (1 if on else 0))
+            lit = 1 if on else 0
+            self._led.value(1 - lit if self.profile["led"]["active_low"] else lit)
 
     def button_pressed(self):
         if self._button is None:
@@ -254,4 +257,5 @@ class Hardware:
         x = (a[0] << 8) | a[1]
         y = (a[2] << 8) | a[3]
         z = (a[4] << 8) | a[5]
-        return (x - 65536 if x > 32767 else x, y - 65536 if y > 32767 else y, z - 65536 if z > 32767 else z)
+        return (x - 65536 if x > 32767 else x, y - 65536 if y > 32767 else y,
+                z - 65536 if z > 32767 else z)
