@@ -8,18 +8,10 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from import_graph import package_dirs
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-# import name -> source folder, as mapped in pyproject.toml
-PACKAGES = {
-    "gateway": "gateway",
-    "sim": "sim",
-    "tools": "tools",
-    "bench": "bench",
-    "relay": "relay",
-    "selector": "selector",
-    "console": "console",
-}
 
 
 def _run(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
@@ -36,21 +28,24 @@ def test_the_cpython_code_is_ruff_formatted() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def _namespace_tree(tmp: Path) -> Path:
-    # mypy cannot follow setuptools' editable import hook, so rebuild the
-    # installed layout (crowdpulse.gateway -> gateway/ ...) out of symlinks.
+def _installed_layout(tmp: Path) -> Path:
+    # mypy cannot follow setuptools' editable import hook, so show it the
+    # installed layout (crowdpulse.gateway -> gateway/ ...) as pyproject's
+    # package-dir declares it; the firmware is on MYPYPATH under its own name.
     pkg = tmp / "crowdpulse"
     pkg.mkdir()
     for entry in (ROOT / "crowdpulse").iterdir():
         if entry.name != "__pycache__":
             (pkg / entry.name).symlink_to(entry)
-    for name, folder in PACKAGES.items():
-        (pkg / name).symlink_to(ROOT / folder)
+    for name, folder in package_dirs(ROOT).items():
+        parent, _, leaf = name.rpartition(".")
+        if parent == "crowdpulse" and (folder / "__init__.py").exists():
+            (pkg / leaf).symlink_to(folder)
     return tmp
 
 
 def test_mypy_strict_on_cpython_code(tmp_path: Path) -> None:
-    tree = _namespace_tree(tmp_path)
+    tree = _installed_layout(tmp_path)
     env = dict(os.environ, MYPYPATH=f"{tree}{os.pathsep}{ROOT / 'firmware'}")
     proc = _run(
         [
