@@ -7,7 +7,7 @@ publishes on the retained config topic, with the firmware's timing
 (wristband.schedule.Advert, vectorised in sim/adverts.py): a new report takes
 the band's next advert slot; an event report goes off the air and back on in
 a random slot of one interval.  Each relay passes on what it hears as
-relay/forwarder.py does: repeats dropped, a batch every 50 ms, or within 5 ms of an
+relay/forwarding.py does: repeats dropped, a batch every 50 ms, or within 5 ms of an
 onset.  Reports are made every 250 ms +-10 %, as band.py's jitter.  WiFi bands
 publish every report straight to the broker.
 
@@ -28,7 +28,7 @@ import paho.mqtt.client as mqtt
 from crowdpulse.bench.ingest import Fleet
 from crowdpulse.gateway.ratecontrol import AIRTIME_S
 from crowdpulse.mqtt import topic
-from crowdpulse.relay.forwarder import EVENT_GAP_S
+from crowdpulse.relay.forwarding import EVENT_GAP_S, Timing
 from crowdpulse.sim.adverts import AdvertTiming
 from crowdpulse.sim.crowd import Actions
 from crowdpulse.sim.emit import Emitter
@@ -38,7 +38,7 @@ from wristband import packet
 from wristband.schedule import FRAME_MS, MIN_EVENT_MS
 
 REPORT_S = 0.25
-FLUSH_S = 0.05
+FLUSH_S = Timing().flush_s  # the relay's cadence (relay/forwarding.py)
 DENSITY = 2.5  # bands a square metre on a busy floor
 RELAY_GRID_M = 25.0
 LATE_S = 0.1
@@ -265,7 +265,7 @@ class Air:
             self.onset_waiting[r] |= bool(self.pay_event[bb].any())
 
     def _flush(self, now: float) -> None:
-        """Every 50 ms, or within EVENT_GAP_S for an onset (relay/forwarder.py)."""
+        """Every 50 ms, or within EVENT_GAP_S for an onset (relay/forwarding.py)."""
         slot = np.floor((now - self.flush_phase) / FLUSH_S)
         early = self.onset_waiting & (now - self.flushed_at >= EVENT_GAP_S)
         for r in np.flatnonzero((slot != self.last_slot) | early):

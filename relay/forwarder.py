@@ -1,8 +1,10 @@
 """The relay: hear band adverts, drop repeats, batch them to MQTT, keep the scanner alive.
 
-Everything BLE runs on one asyncio loop: bleak calls `on_advert` on it, and the
-flush task that turns pending records into batches runs on it too, so the hot
-path needs no locks.  MQTT lives on paho's own thread (see `uplink.py`).
+What to forward and when is relay/forwarding.py's, shared with the faithful
+simulator; this module runs it on a real scanner.  Everything BLE runs on one
+asyncio loop: bleak calls `on_advert` on it, and the flush task that turns
+pending records into batches runs on it too, so the hot path needs no locks.
+MQTT lives on paho's own thread (see `uplink.py`).
 """
 
 from __future__ import annotations
@@ -11,14 +13,13 @@ import asyncio
 import contextlib
 import random
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 
 from crowdpulse.mqtt import BrokerURL
+from crowdpulse.relay.forwarding import Forwarder, Timing
 from crowdpulse.relay.scanner import (
     Scanner,
     ScannerFactory,
@@ -26,94 +27,11 @@ from crowdpulse.relay.scanner import (
     describe,
     is_fatal_at_start,
 )
-from crowdpulse.relay.uplink import Log, Record, Uplink, encode_batches
-from wristband import packet
-
-EVENT_GAP_S = 0.005  # early (onset) batches: at most 200 a second
+from crowdpulse.relay.uplink import Log, Uplink
 
 
 class RelayStartError(Exception):
     """Scanning could not start at all (no BlueZ, no such adapter): a person must act."""
-
-
-@dataclass
-class Timing:
-    flush_s: float = 0.05  # batch cadence: the gateway wants reports fresh
-    dedup_ttl_s: float = 5.0  # > the longest report interval (2.55 s), so repeats never leak
-    dedup_max: int = 200_000  # 5,000 bands x 4 reports/s x 5 s, twice over; caps junk floods
-    max_pending: int = 100_000  # records waiting for the next flush, if the loop ever stalls
-    silence_s: float = 30.0  # BlueZ can stop reporting without an error; restart then
-    backoff_min_s: float = 0.5
-    backoff_max_s: float = 30.0
-    start_timeout_s: float = 10.0
-    status_every_s: float = 30.0
-
-
-@dataclass
-class Stats:
-    heard: int = 0  # every advert the scanner delivered, ours or not
-    forwarded: int = 0
-    duplicates: int = 0
-    malformed: int = 0  # our company id, but not a report we can forward
-    ignored: int = 0  # other company ids, relay beacons, no manufacturer data
-    overflow: int = 0  # records dropped because pending records hit max_pending
-    batches: int = 0
-    batches_dropped: int = 0  # broker away or not draining
-    restarts: int = 0
-
-    def line(self) -> str:
-        return (
-            f"heard {self.heard}, forwarded {self.forwarded}, duplicates {self.duplicates}, "
-            f"malformed {self.malformed}, ignored {self.ignored}, batches {self.batches} "
-            f"(dropped {self.batches_dropped}), scanner restarts {self.restarts}"
-            + (f", overflow {self.overflow}" if self.overflow else "")
-        )
-
-
-def parse_advert(manufacturer_data: Mapping[int, bytes]) -> tuple[bytes, Hashable] | str:
-    """(report, dedup key) for a band report; else "ignored" or "malformed"."""
-    if packet.COMPANY_ID not in manufacturer_data:
-        return "ignored"
-    data = bytes(manufacturer_data[packet.COMPANY_ID])
-    if len(data) == packet.BEACON_SIZE and data[0] == packet.BEACON_TYPE:
-        return "ignored"  # another relay's command beacon, not a report
-    try:
-        report = packet.Report(data)  # the current protocol only: an old band is malformed here
-    except packet.PacketError:
-        return "malformed"
-    return data, (report.onair, report.seq)
-
-
-class DedupCache:
-    """Keys seen in the last `ttl_s` seconds, at most `max_entries` of them.
-
-    A band repeats the same report on every advertising event (~100 ms) until its
-    next one; entries expire in insertion order, so the cost per advert is O(1).
-    """
-
-    def __init__(
-        self, ttl_s: float, max_entries: int, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.ttl_s = ttl_s
-        self.max_entries = max_entries
-        self._clock = clock
-        self._seen: OrderedDict[Hashable, float] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-    def seen(self, key: Hashable) -> bool:
-        """True for a repeat; otherwise remembers the key and returns False."""
-        now = self._clock()
-        horizon = now - self.ttl_s
-        while self._seen and next(iter(self._seen.values())) <= horizon:
-            self._seen.popitem(last=False)
-        if key in self._seen:
-            return True
-        self._seen[key] = now
-        if len(self._seen) > self.max_entries:
-            self._seen.popitem(last=False)
-        return False
 
 
 class Backoff:
@@ -136,7 +54,7 @@ class Backoff:
 
 def _rssi(adv: AdvertisementData) -> int:
     try:
-        return max(-128, min(127, int(adv.rssi)))
+        return int(adv.rssi)
     except (TypeError, ValueError):
         return 127  # the HCI value for "RSSI not available"
 
@@ -165,51 +83,30 @@ class Relay:
         uplink: Uplink | None = None,
     ) -> None:
         self.timing = timing or Timing()
-        self.stats = Stats()
         self.adapter = adapter
         self._log = log
         self._make_scanner = scanner or bleak_factory(adapter)
         self.uplink = uplink or Uplink(broker, venue, relay_id, log, adapter=adapter)
-        self._dedup = DedupCache(self.timing.dedup_ttl_s, self.timing.dedup_max)
+        self.forwarding = Forwarder(self.timing)
+        self.stats = self.forwarding.stats
         self._backoff = Backoff(self.timing.backoff_min_s, self.timing.backoff_max_s)
-        self._pending: list[Record] = []
         self._last_advert = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early: asyncio.TimerHandle | None = None
-        self._flushed_at = 0.0
         self._stop = asyncio.Event()  # binds to the loop that first waits on it (3.10+)
 
     def on_advert(self, device: BLEDevice, adv: AdvertisementData) -> None:
         """bleak's detection callback: must never raise, whatever is on the air."""
         self._last_advert = time.monotonic()
-        self.stats.heard += 1
-        try:
-            parsed = parse_advert(adv.manufacturer_data)
-        except Exception:  # junk types from a backend; bleak would only log it
-            parsed = "malformed"
-        if parsed == "ignored":
-            self.stats.ignored += 1
-            return
-        if isinstance(parsed, str):
-            self.stats.malformed += 1
-            return
-        report, key = parsed
-        if self._dedup.seen(key):
-            self.stats.duplicates += 1
-        elif len(self._pending) >= self.timing.max_pending:
-            self.stats.overflow += 1
-        else:
-            self._pending.append((report, _rssi(adv), _now_ms()))
-            self.stats.forwarded += 1
-            if packet.flags_of(report) & packet.FLAG_EVENT:
-                self._flush_soon()
+        if self.forwarding.hear(adv.manufacturer_data, _rssi(adv), _now_ms()):
+            self._flush_soon()
 
     def _flush_soon(self) -> None:
         # a reaction's onset does not wait for the next 50 ms flush; a burst of
-        # onsets makes one batch, and batches stay EVENT_GAP_S apart at most
+        # onsets makes one batch (relay/forwarding.py says when it may go)
         if self._loop is None or self._early is not None:
             return
-        wait = max(0.0, self._flushed_at + EVENT_GAP_S - self._loop.time())
+        wait = max(0.0, self.forwarding.early_at() - self._loop.time())
         self._early = self._loop.call_later(wait, self._flush_early)
 
     def _flush_early(self) -> None:
@@ -217,10 +114,7 @@ class Relay:
         self.flush()
 
     def flush(self) -> None:
-        if self._loop is not None:
-            self._flushed_at = self._loop.time()
-        records, self._pending = self._pending, []
-        for batch in encode_batches(records):
+        for batch in self.forwarding.take():
             if self.uplink.send(batch):
                 self.stats.batches += 1
             else:

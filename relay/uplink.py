@@ -21,32 +21,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from crowdpulse import __version__
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from wristband import packet
 
 Log = Callable[[str], None]
-Record = tuple[bytes, int, int]  # (report, rssi dBm, arrival ms): what packet.encode_batch takes
-
-# A record's arrival is a uint16 ms offset from its batch's base time (protocol §4);
-# only a stalled loop or a wall clock step ever needs a second batch for it.
-_MAX_OFFSET_MS = 0xFFFF
-
-
-def encode_batches(records: list[Record]) -> list[bytes]:
-    """Relay batches for records in arrival order, split where one batch cannot hold them."""
-    out: list[bytes] = []
-    chunk: list[Record] = []
-    base = 0
-    for rec in records:
-        offset = rec[2] - base
-        if chunk and (len(chunk) == packet.BATCH_MAX or not 0 <= offset <= _MAX_OFFSET_MS):
-            out.append(packet.encode_batch(chunk, base))
-            chunk = []
-        if not chunk:
-            base = rec[2]
-        chunk.append(rec)
-    if chunk:
-        out.append(packet.encode_batch(chunk, base))
-    return out
 
 
 class Uplink:

@@ -3,8 +3,9 @@
 Each band is a VirtualBand (sim/virtualband.py): firmware/main.py unchanged in
 the MicroPython unix port, fed the sound its wearer's spot in the crowd would
 hear.  WiFi bands publish their reports to the broker themselves; BLE bands
-advertise them on a UDP radio medium and a relay here batches what it hears
-to the broker, as `crowdpulse relay` does.  The crowd, its ground truth and
+advertise them on their zone's UDP radio medium, and the zone's relays
+(sim/zonerelays.py) batch what they hear to the broker with the forwarding
+core of `crowdpulse relay`.  The crowd, its ground truth and
 the venue (zones, PA levels, relays, events) are the fast mode's: a SimRun
 stepped on the wall clock, whose own report-level output is dropped.
 
@@ -32,7 +33,7 @@ from crowdpulse.sim.scenario import Scenario
 from crowdpulse.sim.session import BrokerDownError, Result, truth_row, why_not_connected
 from crowdpulse.sim.soundfeed import Mixer, actions_now
 from crowdpulse.sim.virtualband import Medium, VirtualBand, band_config, cpu_seconds
-from wristband import packet
+from crowdpulse.sim.zonerelays import ZoneRelays
 
 BLOCK_FRAMES = 5  # 50 ms of sound per write: fewer wake-ups for the host
 STARTERS = 8  # bands booting at once
@@ -45,7 +46,7 @@ class FaithfulResult(Result):
     radio: the BLE medium here loses nothing."""
 
     bands_started: int = 0
-    direct_bands: int = 0  # on WiFi/MQTT; the others advertise over BLE to the relay
+    direct_bands: int = 0  # on WiFi/MQTT; the others advertise over BLE to the relays
     pids: list[int] = field(default_factory=list)
     band_cpu_s: list[float] = field(
         default_factory=list
@@ -58,68 +59,6 @@ class FaithfulResult(Result):
     reports_relayed: int = 0
     reports_unheard: int = 0  # BLE reports with no relay up in the band's zone
     interrupted: bool = False
-
-
-class _Relay:
-    """BLE adverts from the medium, batched per relay (repeats dropped), as
-    `crowdpulse relay` does; a band is heard by its zone's relays that are up."""
-
-    def __init__(
-        self, run: SimRun, medium: Medium, client: mqtt.Client, venue: str, res: FaithfulResult
-    ) -> None:
-        self.run, self.medium, self.client, self.venue, self.res = run, medium, client, venue, res
-        self.last: dict[bytes, bytes] = {}  # BLE address -> its last report
-        self.ids: dict[int, dict[int, int]] = {}
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _band(self, onair: int, epoch: int) -> int | None:
-        if epoch not in self.ids:
-            # the previous, current and next epoch's ids, as the gateway looks them up:
-            # a band switches a few seconds either side of the boundary (wristband.rotation)
-            self.ids = {
-                epoch: {
-                    int(v): i
-                    for e in (epoch - 1, epoch, epoch + 1)
-                    for i, v in enumerate(self.run.registry.ids_for_epoch(e))
-                }
-            }
-        return self.ids[epoch].get(onair)
-
-    def _loop(self) -> None:
-        while not self.stop.wait(0.1):
-            heard = self.medium.adverts[:]
-            del self.medium.adverts[: len(heard)]  # the medium only appends: this is what we took
-            batches: dict[int, list[tuple[bytes, int, int]]] = {}
-            for _t, addr, adv in heard:
-                report = packet.manufacturer_data(adv)
-                if (
-                    report is None
-                    or len(report) != packet.REPORT_SIZE
-                    or self.last.get(addr) == report
-                ):
-                    continue
-                self.last[addr] = report
-                ms = int(time.time() * 1000)
-                b = self._band(packet.decode(report).onair, packet.epoch_of(ms // 1000))
-                if b is None:
-                    continue
-                up = np.flatnonzero(
-                    (self.run.relay_zone == self.run.zone_of[b]) & self.run.medium.relay_up
-                )
-                if len(up) == 0:
-                    self.res.reports_unheard += 1
-                    continue
-                batches.setdefault(int(up[b % len(up)]), []).append((report, -60, ms))
-            for r, recs in batches.items():
-                for i in range(0, len(recs), packet.BATCH_MAX):
-                    part = recs[i : i + packet.BATCH_MAX]
-                    self.client.publish(
-                        topic(self.venue, "relay", self.run.relay_ids[r], "batch"),
-                        packet.encode_batch(part, part[0][2]),
-                    )
-                self.res.reports_relayed += len(recs)
 
 
 class _Sink:
@@ -191,8 +130,8 @@ def run_faithful(
         sc.name, devices, run.truth, [z.name for z in sc.zones], direct_bands=int(run.direct.sum())
     )
     bands: list[VirtualBand] = []
-    medium: Medium | None = None
-    relay: _Relay | None = None
+    mediums: dict[int, Medium] = {}
+    relays: ZoneRelays | None = None
     client: mqtt.Client | None = None
     mixer: Mixer | None = None
     pool = ThreadPoolExecutor(STARTERS)
@@ -205,9 +144,8 @@ def run_faithful(
         while run.t < 0.3:
             run.step(sink)
         mixer.update(actions_now(run.crowd))
-        medium = Medium() if res.direct_bands < devices else None
         # filled in place: whatever was made before a failure is still stopped below
-        _add_bands(bands, run, url, venue, venue_key, mixer, medium, reference)
+        _add_bands(bands, run, url, venue, venue_key, mixer, mediums, reference)
         say(
             f"crowdpulse sim: starting {devices} faithful bands (MicroPython), "
             f"{res.direct_bands} on WiFi/MQTT, the rest over BLE to a relay"
@@ -217,8 +155,8 @@ def run_faithful(
         res.bands_started = sum(
             1 for band in bands if band.proc is not None and band.proc.poll() is None
         )
-        if medium is not None:
-            relay = _Relay(run, medium, client, venue, res)
+        if mediums:
+            relays = _relays(run, mediums, client, venue)
         run.t0 = time.time() - run.t  # the night starts now that the bands are up
         end = min(sc.duration_s, seconds * speed if seconds else sc.duration_s)
         live = _Live(sink, mixer, bands, client, latest, res, topic(venue, "sim", "truth"))
@@ -228,7 +166,7 @@ def run_faithful(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         _stop_all(bands, res, mixer)
-        _close(relay, medium, client)
+        _close(relays, mediums, client, res)
     res.wall_s, res.host_cpu_s = time.perf_counter() - started, time.process_time() - cpu0
     return res
 
@@ -240,19 +178,23 @@ def _add_bands(
     venue: str,
     venue_key: bytes,
     mixer: Mixer,
-    medium: Medium | None,
+    mediums: dict[int, Medium],
     reference: bool,
 ) -> None:
-    """One VirtualBand per simulated band (WiFi ones to the broker, the rest on the
-    BLE medium), and with reference the REF band on the booth's dry mix, over WiFi."""
+    """One VirtualBand per simulated band (WiFi ones to the broker, the rest on
+    their zone's BLE medium, made here), and with reference the REF band on the
+    booth's dry mix, over WiFi."""
     zones = run.sc.zones
     for b, band_id in enumerate(run.band_ids):
         direct = bool(run.direct[b])
+        zone = int(run.zone_of[b])
+        if not direct and zone not in mediums:
+            mediums[zone] = Medium()
         cfg = band_config(
             venue_key,
             band_id,
             venue=venue,
-            zone=zones[run.zone_of[b]].name,
+            zone=zones[zone].name,
             broker=(url.host, url.port) if direct else None,
             transport="mqtt" if direct else "ble",
             status_every_s=60,
@@ -261,7 +203,7 @@ def _add_bands(
             VirtualBand(
                 cfg,
                 speed=1.0,
-                medium=None if direct else medium,
+                medium=None if direct else mediums[zone],
                 source=partial(mixer.block, b),
                 block_frames=BLOCK_FRAMES,
             )
@@ -319,12 +261,25 @@ def _play(run: SimRun, live: _Live, end: float) -> None:
             time.sleep(-lag)
 
 
-def _close(relay: _Relay | None, medium: Medium | None, client: mqtt.Client | None) -> None:
-    """The relay, the BLE medium and the broker connection, whichever were made."""
-    if relay is not None:
-        relay.stop.set()
-        relay.thread.join(1)
-    if medium is not None:
+def _relays(run: SimRun, mediums: dict[int, Medium], client: mqtt.Client, venue: str) -> ZoneRelays:
+    def publish(relay_id: str, batch: bytes) -> None:
+        client.publish(topic(venue, "relay", relay_id, "batch"), batch)
+
+    zone_of_relay = run.relay_zone.astype(np.int64)
+    return ZoneRelays(mediums, zone_of_relay, run.relay_ids, run.medium.relay_up, publish)
+
+
+def _close(
+    relays: ZoneRelays | None,
+    mediums: dict[int, Medium],
+    client: mqtt.Client | None,
+    res: FaithfulResult,
+) -> None:
+    """The relays, the BLE mediums and the broker connection, whichever were made."""
+    if relays is not None:
+        relays.close()
+        res.reports_relayed, res.reports_unheard = relays.relayed, relays.unheard
+    for medium in mediums.values():
         medium.close()
     if client is not None:
         client.loop_stop()

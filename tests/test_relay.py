@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import pytest
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakDBusError, BleakError
@@ -31,8 +32,16 @@ from bumble.core import AdvertisingData
 
 from crowdpulse.broker import Mosquitto
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from crowdpulse.relay.forwarder import DedupCache, Relay, Timing, parse_advert
-from crowdpulse.relay.uplink import Uplink, encode_batches
+from crowdpulse.relay.forwarder import Relay
+from crowdpulse.relay.forwarding import (
+    EVENT_GAP_S,
+    DedupCache,
+    Forwarder,
+    Timing,
+    encode_batches,
+    parse_advert,
+)
+from crowdpulse.relay.uplink import Uplink
 from wristband import packet
 
 EXE = str(Path(sys.executable).parent / "crowdpulse")
@@ -302,6 +311,30 @@ def test_batches_split_where_one_batch_cannot_hold_the_records() -> None:
     assert len(batches) == 4
     assert [rec for b in batches for rec in packet.decode_batch(b)] == records
     assert encode_batches([]) == []
+
+
+def test_the_forwarding_policy_waits_for_the_cadence_unless_an_onset_is_pending() -> None:
+    now = [100.0]
+    fwd = Forwarder(Timing(flush_s=0.05), clock=lambda: now[0])
+    data = {packet.COMPANY_ID: report(0, 1)}
+    assert fwd.hear(data, -200, 1) is False  # a plain report: no hurry
+    assert fwd.hear(data, -60, 2) is False and fwd.stats.duplicates == 1
+    now[0] += 0.049
+    assert not fwd.due()
+    now[0] += 0.002
+    assert fwd.due()
+    batches = fwd.take()
+    assert [packet.decode_batch(b) for b in batches] == [[(report(0, 1), -128, 1)]]
+    assert fwd.take() == [] and not fwd.due()  # the cadence restarts from the take
+    onset = bytes(packet.encode(KEYS[1], EPOCH, 9, 250, 90, 95, flags=packet.FLAG_EVENT))
+    now[0] += 0.001
+    assert fwd.hear({packet.COMPANY_ID: onset}, -50, 3) is True
+    taken_at = now[0] - 0.001
+    assert not fwd.due() and fwd.early_at() == pytest.approx(taken_at + EVENT_GAP_S)
+    now[0] += EVENT_GAP_S
+    assert fwd.due() and len(fwd.take()) == 1 and not fwd.onset_waiting
+    assert fwd.hear({0x004C: b"\x02\x15"}, -50, 4) is False and fwd.stats.ignored == 1
+    assert fwd.hear({packet.COMPANY_ID: b"junk"}, -50, 4) is False and fwd.stats.malformed == 1
 
 
 # -- end to end through Mosquitto -------------------------------------------------

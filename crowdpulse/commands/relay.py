@@ -66,7 +66,8 @@ def _log(line: str) -> None:
 
 
 def _relay(args: argparse.Namespace, scanner: ScannerFactory | None) -> Relay:
-    from crowdpulse.relay.forwarder import Relay, Timing
+    from crowdpulse.relay.forwarder import Relay
+    from crowdpulse.relay.forwarding import Timing
     from crowdpulse.relay.scanner import bleak_factory
     from crowdpulse.relay.uplink import Uplink
 
