@@ -31,6 +31,7 @@ import numpy.typing as npt
 from crowdpulse.broker import Mosquitto, free_port
 from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.registry import Registry
+from crowdpulse.gateway.venuefile import VenueFile, Zone
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 from crowdpulse.sim.runner import relay_batch, sign
 from wristband import packet
@@ -69,11 +70,9 @@ def _venue(tmp: Path, venue_key: bytes, bands: int = BANDS, venue: str = VENUE) 
     """A one-zone venue of bands B00001..., its key, a free HTTP port."""
     (tmp / "venue.key").write_text(venue_key.hex())
     cfg = tmp / "venue.toml"
-    cfg.write_text(
-        f'venue = "{venue}"\n[keys]\nvenue_key_file = "venue.key"\n'
-        f'[[zones]]\nname = "floor"\nbands = ["B00001-B{bands:05d}"]\n'
-        f'[storage]\npath = "gw.db"\n[http]\nport = {free_port()}\n[console]\ntoken = "x"\n'
-    )
+    floor = Zone("floor", [f"B00001-B{bands:05d}"])
+    spec = VenueFile(venue, "venue.key", [floor], http_port=free_port(), token="x", db_path="gw.db")
+    cfg.write_text(spec.text())
     return cfg
 
 

@@ -48,6 +48,7 @@ from crowdpulse.bench.ingest import EXE, Fleet
 from crowdpulse.bench.soak import stop, wait_up
 from crowdpulse.broker import Mosquitto, free_port
 from crowdpulse.gateway.registry import Registry
+from crowdpulse.gateway.venuefile import VenueFile, Zone
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 
 VENUE = "latency"
@@ -58,12 +59,10 @@ WARM_MIN_S, WARM_MAX_S = 12.0, 240.0
 def _venue(tmp: Path, key: bytes, ble: int, devices: int) -> Path:
     (tmp / "venue.key").write_text(key.hex())
     cfg = tmp / "venue.toml"
-    cfg.write_text(
-        f'venue = "{VENUE}"\n[keys]\nvenue_key_file = "venue.key"\n'
-        f'[[zones]]\nname = "floor"\nbands = ["B00001-B{ble:05d}"]\n'
-        f'[[zones]]\nname = "wifi"\nbands = ["B{ble + 1:05d}-B{devices:05d}"]\n'
-        f'[storage]\npath = "gw.db"\n[http]\nport = {free_port()}\n[console]\ntoken = "x"\n'
-    )
+    floor, wifi = [f"B00001-B{ble:05d}"], [f"B{ble + 1:05d}-B{devices:05d}"]
+    zones = [Zone("floor", floor), Zone("wifi", wifi)]
+    spec = VenueFile(VENUE, "venue.key", zones, http_port=free_port(), token="x", db_path="gw.db")
+    cfg.write_text(spec.text())
     return cfg
 
 

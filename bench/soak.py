@@ -102,10 +102,9 @@ def run(minutes: float = 30.0, devices: int = 10_000) -> dict[str, Any]:
         (tmp / "venue.key").write_text(KEY.hex())
         port = free_port()
         cfg = tmp / "venue.toml"
-        cfg.write_text(
-            session.venue_toml(sc, devices, VENUE, "venue.key", port, db_path=str(tmp / "gw.db"))
-            + '\n[console]\ntoken = "soak"\n'
-        )
+        venue = session.venue_file(sc, devices, VENUE, "venue.key", port)
+        venue.db_path, venue.token = str(tmp / "gw.db"), "soak"
+        cfg.write_text(venue.text())
         out = tmp / "gateway.log"
         with out.open("wb") as log:
             proc = subprocess.Popen(

@@ -28,7 +28,7 @@ from crowdpulse.mpdserver import MpdError, MpdServer, find_mpd
 from crowdpulse.selector.library import sample_library
 from crowdpulse.sim import scenario as scenarios
 from crowdpulse.sim.music import write_folder
-from crowdpulse.sim.session import venue_toml
+from crowdpulse.sim.session import venue_file
 from crowdpulse.supervisor import Part, Supervisor
 
 VENUE = "demo"
@@ -114,7 +114,7 @@ def _broker(kind: str, tmp: Path, sup: Supervisor) -> str:
     return f"mqtt://127.0.0.1:{port}"
 
 
-def _player(kind: str, music: Path, sup: Supervisor) -> str:
+def _player(kind: str, music: Path, sup: Supervisor) -> dict[str, str | bool]:
     """The venue file's [player] table (an MPD this demo starts joins `sup`)."""
     note = f"demo: every track is cut to {TRACK_S:.0f} s"
     if kind in ("auto", "mpd") and find_mpd():
@@ -127,14 +127,14 @@ def _player(kind: str, music: Path, sup: Supervisor) -> str:
             f"player: MPD on {server.address} (null output; tracks cut to {TRACK_S:.0f} s)",
             flush=True,
         )
-        return f'[player]\nmpd = "{server.address}"\nnote = "{note}"\n'
+        return {"mpd": server.address, "note": note}
     if kind == "mpd":
         raise DemoError("MPD is not installed (apt-get install -y mpd); or use --player deck")
     print(
         f"player: a simulated deck (MPD is not installed; tracks cut to {TRACK_S:.0f} s)",
         flush=True,
     )
-    return f'[player]\ndeck = true\nnote = "{note}"\n'
+    return {"deck": True, "note": note}
 
 
 def _get(url: str) -> dict[str, Any] | None:
@@ -163,7 +163,7 @@ def _start(
     tmp: Path,
     url: str,
     port: int,
-    player: str,
+    player: dict[str, str | bool],
     sup: Supervisor,
 ) -> None:
     key, token_file = tmp / "venue.key", tmp / "console.token"
@@ -171,20 +171,10 @@ def _start(
     token = secrets.token_urlsafe(12)
     token_file.write_text(token + "\n")
     venue = tmp / "venue.toml"
-    venue.write_text(
-        venue_toml(
-            sc,
-            opts.devices,
-            VENUE,
-            str(key),
-            port,
-            str(token_file),
-            str(tmp / "gateway.db"),
-            selector_mode="auto",
-            library=str(tmp / "music"),
-        )
-        + player
-    )
+    spec = venue_file(sc, opts.devices, VENUE, str(key), port)
+    spec.token_file, spec.db_path = str(token_file), str(tmp / "gateway.db")
+    spec.selector_mode, spec.library, spec.player = "auto", str(tmp / "music"), player
+    venue.write_text(spec.text())
     cp = [sys.executable, "-m", "crowdpulse"]
     gw = sup.add(
         Part(

@@ -119,7 +119,7 @@ def run_faithful(
     say: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
 ) -> FaithfulResult:
     """The scenario with `devices` real-firmware bands (S00001... by zone, as
-    session.venue_toml assigns them) reporting to a gateway through the broker at
+    session.venue_file assigns them) reporting to a gateway through the broker at
     url, until the scenario ends, `seconds` of it have run, or Ctrl-C; with
     reference, one more real-firmware band, REF, on the booth's line output (the
     dry mix), over WiFi.  Every MicroPython process is stopped before this

@@ -23,6 +23,7 @@ from scipy.stats import spearmanr
 
 from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.sentiment import Model
+from crowdpulse.gateway.venuefile import VenueFile, Zone
 from crowdpulse.mqtt import BrokerURL, topic
 from crowdpulse.sim.acoustics import Floor
 from crowdpulse.sim.radio import Stats
@@ -344,51 +345,21 @@ def write_truth(res: Result, path: Path) -> None:
             w.writerow(["" if v is None else v for v in row])
 
 
-def venue_toml(
+def venue_file(
     sc: Scenario,
     devices: int,
     venue: str,
     key_file: str,
     http_port: int = 8080,
-    token_file: str | None = None,
-    db_path: str | None = None,
-    selector_mode: str = "assist",
-    library: str | None = None,
     reference: bool = False,
-) -> str:
-    """A venue file matching the simulated bands (S00001... by zone), for the gateway;
-    with reference, the band REF at the booth, marked as the music reference."""
+) -> VenueFile:
+    """A venue matching the simulated bands (S00001... by zone), for the gateway;
+    with reference, the band REF at the booth, marked as the music reference.
+    Set its other fields (token, storage, selector, player) before `text()`."""
     counts = split(devices, [z.share for z in sc.zones])
-    lines = [f'venue = "{venue}"', "", "[keys]", f'venue_key_file = "{key_file}"', ""]
-    first = 1
+    zones, first = [], 1
     for zone, n in zip(sc.zones, counts, strict=True):
-        lines += [
-            "[[zones]]",
-            f'name = "{zone.name}"',
-            "weight = 1.0",
-            f'bands = ["S{first:05d}-S{first + n - 1:05d}"]' if n else "bands = []",
-            "",
-        ]
+        zones.append(Zone(zone.name, [f"S{first:05d}-S{first + n - 1:05d}"] if n else []))
         first += n
-    if reference:
-        lines += [
-            "[[bands]]",
-            f'id = "{REFERENCE_ID}"',
-            f'zone = "{sc.zones[0].name}"',
-            "reference = true",
-            "",
-        ]
-    lines += [
-        "[http]",
-        'host = "127.0.0.1"',
-        f"port = {http_port}",
-        "",
-        "[selector]",
-        f'mode = "{selector_mode}"',
-    ]
-    lines += [f"library = {json.dumps(library)}", ""] if library else [""]
-    if token_file:
-        lines += ["[console]", f'token_file = "{token_file}"', ""]
-    if db_path:
-        lines += ["[storage]", f'path = "{db_path}"', ""]
-    return "\n".join(lines)
+    ref = (REFERENCE_ID, sc.zones[0].name) if reference else None
+    return VenueFile(venue, key_file, zones, http_port=http_port, reference_band=ref)

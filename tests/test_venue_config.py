@@ -9,6 +9,7 @@ import pytest
 
 from crowdpulse.gateway import preflight
 from crowdpulse.gateway.venue import VenueConfigError, expand, load
+from crowdpulse.gateway.venuefile import VenueFile, Zone
 from crowdpulse.keys import write_new_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -190,3 +191,35 @@ def test_bad_single_bands_are_one_line(tmp_path: Path, bands: str, needle: str) 
     )
     with pytest.raises(VenueConfigError, match=needle):
         load(tmp_path / "v.toml")
+
+
+def test_a_written_venue_file_reads_back_as_written(tmp_path: Path) -> None:
+    # gateway/venuefile.py makes every generated venue: what it writes, the reader reads
+    write_new_key(tmp_path / "venue.key")
+    lib = tmp_path / 'music "live"'
+    lib.mkdir()
+    spec = VenueFile(
+        "club-x",
+        "venue.key",
+        [Zone("floor", ["S00001-S00003"]), Zone("bar", ["S00004"], weight=0.5)],
+        http_port=18080,
+        reference_band=("REF", "floor"),
+        selector_mode="auto",
+        library=str(lib),
+        token="t0k",
+        db_path=str(tmp_path / "gw.db"),
+        player={"deck": True, "note": 'a "deck"'},
+    )
+    (tmp_path / "venue.toml").write_text(spec.text())
+    cfg = load(tmp_path / "venue.toml")
+    assert cfg.venue == "club-x" and cfg.http_port == 18080 and cfg.selector_mode == "auto"
+    assert [(z.name, z.weight) for z in cfg.zones] == [("floor", 1.0), ("bar", 0.5)]
+    assert cfg.bands[:4] == [
+        ("S00001", "floor"),
+        ("S00002", "floor"),
+        ("S00003", "floor"),
+        ("S00004", "bar"),
+    ]
+    assert cfg.band_references == ["REF"] and cfg.library == str(lib)
+    assert cfg.console_token == "t0k" and cfg.db_path == str(tmp_path / "gw.db")
+    assert cfg.player_deck and cfg.player_note == 'a "deck"'

@@ -168,7 +168,9 @@ def run(args: argparse.Namespace) -> int:
     if args.write_venue:
         key_file = str(Path(args.venue_key).resolve()) if args.venue_key else "venue.key"
         Path(args.write_venue).write_text(
-            session.venue_toml(sc, args.devices, args.venue, key_file, reference=args.reference)
+            session.venue_file(
+                sc, args.devices, args.venue, key_file, reference=args.reference
+            ).text()
         )
         ref = ", reference REF" if args.reference else ""
         print(
