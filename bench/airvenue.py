@@ -29,11 +29,12 @@ from crowdpulse.bench.ingest import Fleet
 from crowdpulse.gateway.ratecontrol import AIRTIME_S
 from crowdpulse.mqtt import topic
 from crowdpulse.relay.forwarding import EVENT_GAP_S, Timing
+from crowdpulse.reportcodec import relay_batch
 from crowdpulse.sim.adverts import AdvertTiming
 from crowdpulse.sim.crowd import Actions
 from crowdpulse.sim.emit import Emitter
 from crowdpulse.sim.radio import CHANNEL_GAP_S, Medium
-from crowdpulse.sim.runner import relay_batch, sign
+from crowdpulse.sim.runner import sign
 from wristband import packet
 from wristband.schedule import FRAME_MS, MIN_EVENT_MS
 
@@ -146,7 +147,7 @@ class Bands:
             counter = f.seq.copy()
             counter[bands] = seq
         react = np.full(len(idx), self.reacting) if reacting is None else reacting
-        codes = np.zeros((len(idx), 11), np.uint8)
+        codes = np.zeros((len(idx), packet.N_CODES), np.uint8)
         for r in (False, True):
             sel = react == r
             if sel.any():

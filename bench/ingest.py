@@ -33,7 +33,8 @@ from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.venuefile import VenueFile, Zone
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from crowdpulse.sim.runner import relay_batch, sign
+from crowdpulse.reportcodec import relay_batch
+from crowdpulse.sim.runner import sign
 from wristband import packet
 
 BANDS = 20_000

@@ -14,7 +14,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.gateway.batch import REPORT_DTYPE, Reports, nibble
+from crowdpulse.gateway.batch import Reports, nibble
+from crowdpulse.reportcodec import REPORT_DTYPE
 
 FINE_MS = 500
 N_FINE = 8

@@ -1,8 +1,8 @@
 """Vectorised decoding of relay batches: one numpy view per MQTT message.
 
-The layout comes from `wristband.packet.FIELDS`; this module only turns it into
-numpy dtypes, and tests prove it agrees with `wristband.packet.decode` on every
-record, malformed ones included.
+The layout comes from `wristband.packet.FIELDS`, as numpy dtypes by the host
+codec (crowdpulse/reportcodec.py); tests prove the decoding agrees with
+`wristband.packet.decode` on every record, malformed ones included.
 """
 
 from __future__ import annotations
@@ -13,31 +13,8 @@ from enum import IntEnum
 import numpy as np
 import numpy.typing as npt
 
+from crowdpulse.reportcodec import RECORD_DTYPE, REPORT_DTYPE
 from wristband import packet
-
-_NP_CODES = {"B": "u1", "H": ">u2", "I": ">u4"}
-
-
-def _report_dtype() -> np.dtype[np.void]:
-    names, formats, offsets = [], [], []
-    for name, offset, code in packet.FIELDS:
-        names.append(name)
-        formats.append(_NP_CODES.get(code, f"V{packet.TAG_SIZE}"))
-        offsets.append(offset)
-    return np.dtype(
-        {"names": names, "formats": formats, "offsets": offsets, "itemsize": packet.REPORT_SIZE}
-    )
-
-
-REPORT_DTYPE = _report_dtype()
-RECORD_DTYPE = np.dtype(
-    {
-        "names": ["dt_ms", "rssi", "length", "report"],
-        "formats": [">u2", "i1", "u1", REPORT_DTYPE],
-        "offsets": [0, 2, 3, packet.BATCH_RECORD_HEAD],
-        "itemsize": packet.BATCH_RECORD_SIZE,
-    }
-)
 
 
 class Reason(IntEnum):
@@ -47,33 +24,6 @@ class Reason(IntEnum):
     LENGTH = 1
     VERSION = 2  # includes protocol v1: that band needs new firmware
     INTERVAL = 3
-
-
-_OFFSET = {name: offset for name, offset, _code in packet.FIELDS}
-_MASKED_AT = np.array([_OFFSET[name] for name in packet.MASKED])
-_NIBBLE_AT, _NIBBLE_SHIFT = next(
-    (_OFFSET[field], shift) for name, field, shift in packet.NIBBLES if name == packet.MASKED_NIBBLE
-)
-
-
-def mask_rows(
-    raw: npt.NDArray[np.uint8],
-    rows: npt.NDArray[np.int64],
-    masks: npt.NDArray[np.uint8],
-    sign: int = -1,
-) -> None:
-    """packet.mask_codes(..., sign) on report rows of raw (reports or bodies), in
-    place: masks is (len(rows), MASK_SIZE), each row's band's field mask for its
-    id's epoch.  sign -1 reads the fields in clear, +1 masks them as a band does."""
-    if len(rows) == 0:
-        return
-    m = masks.astype(np.int16) * sign
-    sub = raw[np.ix_(rows, _MASKED_AT)].astype(np.int16) + m[:, : len(_MASKED_AT)]
-    raw[np.ix_(rows, _MASKED_AT)] = (sub & 0xFF).astype(np.uint8)
-    byte = raw[rows, _NIBBLE_AT].astype(np.int16)
-    nib = ((byte >> _NIBBLE_SHIFT) + m[:, -1]) & 0x0F
-    keep = byte & (0xFF ^ (0x0F << _NIBBLE_SHIFT))
-    raw[rows, _NIBBLE_AT] = (keep | (nib << _NIBBLE_SHIFT)).astype(np.uint8)
 
 
 def nibble(rep: np.ndarray, name: str) -> npt.NDArray[np.uint8]:

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.gateway.batch import mask_rows
 from crowdpulse.gateway.hmac import KeyState
+from crowdpulse.reportcodec import mask_rows
 from wristband import packet
 
 

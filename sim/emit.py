@@ -23,6 +23,7 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
+from crowdpulse.reportcodec import code_bytes, new_codes, nibbles
 from crowdpulse.sim.acoustics import Floor
 from crowdpulse.sim.crowd import Actions
 from crowdpulse.sim.fastcal import Calibration, Sound
@@ -270,11 +271,11 @@ class Emitter:
         (level_db on the DSP's scale).  Between tracks the line carries nothing."""
         iv = np.array([interval_s])
         if not music_on:
-            out = np.zeros((1, packet.N_CODES), np.uint8)
-            out[:, 0] = interval_code(iv)
-            out[:, 8] = packet.MOTION_ABSENT
-            out[:, 10] = packet.BATTERY_UNKNOWN << 4
-            return out
+            silent = new_codes(1)
+            silent["interval"] = interval_code(iv)
+            silent["motion"] = packet.MOTION_ABSENT
+            silent["status"] = nibbles("status", battery=packet.BATTERY_UNKNOWN, flags=0)
+            return code_bytes(silent)
         c = self.cal
         bg_db, bg, dev = self._background(
             np.array([level_db]),
@@ -318,25 +319,23 @@ class Emitter:
         clip = c.clip_k * over
         tonal = tonal - c.clip_tonal_k * over
         n = len(m.bg_db)
-        out = np.zeros((n, packet.N_CODES), np.uint8)
-        out[:, 0] = interval_code(m.interval_s)
-        out[:, 1] = _level(db(laeq) - clip)
-        out[:, 2] = _level(db(sub["voice"]) - clip)
-        out[:, 3] = _level(read_floor(db(sub["mid"]), c.mid_floor) - clip)
-        out[:, 4] = _level(db(sub["low"]) - clip - c.clip_low_k * over)
-        out[:, 5] = _level(read_floor(db(sub["top"]), c.top_floor) - clip)
-        out[:, 6] = np.clip(np.round(tonal / packet.TONAL_STEP), 0, 255)
-        out[:, 7] = np.clip(np.round(fluct / packet.TEXTURE_STEP_DB), 0, 255)
-        out[:, 8] = np.where(
+        out = new_codes(n)
+        out["interval"] = interval_code(m.interval_s)
+        out["laeq"] = _level(db(laeq) - clip)
+        out["voice"] = _level(db(sub["voice"]) - clip)
+        out["mid"] = _level(read_floor(db(sub["mid"]), c.mid_floor) - clip)
+        out["low"] = _level(db(sub["low"]) - clip - c.clip_low_k * over)
+        out["top"] = _level(read_floor(db(sub["top"]), c.top_floor) - clip)
+        out["tonal"] = np.clip(np.round(tonal / packet.TONAL_STEP), 0, 255)
+        out["fluct"] = np.clip(np.round(fluct / packet.TEXTURE_STEP_DB), 0, 255)
+        out["motion"] = np.where(
             np.isnan(motion_g),
             packet.MOTION_ABSENT,
             np.clip(np.round(np.nan_to_num(motion_g) / packet.MOTION_STEP_G), 0, 254),
         )
-        out[:, 9] = (np.minimum(claps, packet.COUNT_MAX) << 4) | np.minimum(
-            imu_claps, packet.COUNT_MAX
-        )
-        out[:, 10] = (packet.BATTERY_UNKNOWN << 4) | flags
-        return out
+        out["claps"] = nibbles("claps", audio_claps=claps, imu_claps=imu_claps)
+        out["status"] = nibbles("status", battery=packet.BATTERY_UNKNOWN, flags=flags)
+        return code_bytes(out)
 
 
 @cache

@@ -10,15 +10,14 @@ same process).  The ground truth is kept once a second.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.gateway.batch import RECORD_DTYPE, mask_rows
 from crowdpulse.gateway.registry import Registry
+from crowdpulse.reportcodec import bodies, mask_rows, relay_batch
 from crowdpulse.selector.library import Track, sample_library
 from crowdpulse.sim.acoustics import Floor
 from crowdpulse.sim.adverts import AdvertTiming
@@ -422,32 +421,10 @@ def sign(
     offset (packet.seq_offset), the fields go behind the epoch's field mask
     (packet.field_mask); the counters move on."""
     offsets = registry.seq_offsets(epoch)
-    body = np.zeros((len(idx), packet.BODY_SIZE), np.uint8)
-    body[:, 0] = packet.VERSION
-    body[:, 1:5] = ids[idx].astype(">u4").view(np.uint8).reshape(-1, 4)
-    body[:, 5:7] = ((seq[idx] + offsets[idx]) & 0xFFFF).astype(">u2").view(np.uint8).reshape(-1, 2)
-    body[:, 7:] = codes
+    body = bodies(ids[idx], seq[idx] + offsets[idx], codes)
     mask_rows(body, np.arange(len(idx)), registry.field_masks(epoch)[idx], sign=1)
     seq[idx] += 1
     return np.concatenate([body, registry.hmac.prefix(body, idx, packet.TAG_SIZE)], axis=1)
-
-
-def relay_batch(
-    reports: npt.NDArray[np.uint8], rssi: npt.NDArray[np.float64], arrival_ms: npt.NDArray[np.int64]
-) -> bytes:
-    """A relay batch (wristband.packet's layout), built as one array."""
-    base = int(arrival_ms.min())
-    rec = np.zeros(len(reports), RECORD_DTYPE)
-    rec["dt_ms"] = np.clip(arrival_ms - base, 0, 0xFFFF)
-    rec["rssi"] = rssi.astype(np.int8)
-    rec["length"] = packet.REPORT_SIZE
-    rec["report"] = np.ascontiguousarray(reports).view(rec["report"].dtype).reshape(-1)
-    return (
-        struct.pack(
-            packet.BATCH_HEADER, packet.BATCH_VERSION, packet.BATCH_RECORD_SIZE, len(rec), base
-        )
-        + rec.tobytes()
-    )
 
 
 def split(n: int, shares: list[float]) -> list[int]:

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from crowdpulse.reportcodec import CODE, nibbles, with_seq
 from wristband import packet
 
 FRAME_MS = 10
@@ -34,9 +35,8 @@ ADV_DELAY_MS = 10.0  # BLE: 0-10 ms of random extra per advertising event
 LATENCY_MS = (2.0, 0.2)
 SKEW_MS = 1000.0  # clock error of a band set by a relay beacon: uniform in [-SKEW_MS, 0]
 _NONE: list[bytes] = []
-_CODES_AT = {name: offset for name, offset, _code in packet.FIELDS}[
-    "interval"
-]  # the first field code
+# the levels of the fake DSP's report: the band's level plus these (dB)
+LEVELS_DB = (("laeq", 0.0), ("voice", -1.0), ("mid", -8.0), ("low", 4.0), ("top", -12.0))
 
 
 class Clock:
@@ -128,14 +128,14 @@ class Sound:
             + self.night.music(self.clock.utc_ms)
             + self.rng.normal(0, self.night.floor.own_db)
         )
-        c[0] = interval_ms // 10
-        for i, off in enumerate((0.0, -1.0, -8.0, 4.0, -12.0)):  # laeq, voice, mid, low, top
-            c[1 + i] = packet.level_code(laeq + off + self.rng.normal(0, 0.5))
-        c[6] = int(np.clip(150 + self.rng.normal(0, 10), 0, 255))  # tonal: mostly music
-        c[7] = int(np.clip(20 + self.rng.normal(0, 4), 0, 255))  # fluctuation
-        c[8] = motion
-        c[9] = packet.nibbles(0, imu_claps)
-        c[10] = (battery << 4) | (flags & 0x0F)
+        c[CODE["interval"]] = interval_ms // packet.INTERVAL_STEP_MS
+        for name, off in LEVELS_DB:
+            c[CODE[name]] = packet.level_code(laeq + off + self.rng.normal(0, 0.5))
+        c[CODE["tonal"]] = int(np.clip(150 + self.rng.normal(0, 10), 0, 255))  # mostly music
+        c[CODE["fluct"]] = int(np.clip(20 + self.rng.normal(0, 4), 0, 255))
+        c[CODE["motion"]] = motion
+        c[CODE["claps"]] = int(nibbles("claps", audio_claps=0, imu_claps=imu_claps))
+        c[CODE["status"]] = int(nibbles("status", battery=battery, flags=flags))
         return c
 
 
@@ -231,11 +231,7 @@ class Radio:
         clear = packet.unmask(
             report, self.cfg.key, epoch
         )  # the old firmware sent its fields in clear
-        body = (
-            clear[: _CODES_AT - 2]
-            + counter.to_bytes(2, "big")
-            + clear[_CODES_AT : packet.BODY_SIZE]
-        )
+        body = with_seq(clear, counter)
         tag = hmac.new(self.cfg.key, body, hashlib.sha256).digest()[: packet.TAG_SIZE]
         plain: bytes = packet.adv_payload(body + tag)
         return plain

@@ -9,7 +9,8 @@ from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.reaction import Detector
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.sentiment import Model
-from crowdpulse.sim.runner import relay_batch, sign
+from crowdpulse.reportcodec import relay_batch
+from crowdpulse.sim.runner import sign
 from wristband import packet
 
 T0 = 1_800_000_000_000

@@ -1,13 +1,5 @@
-"""`crowdpulse demo`: a whole venue on this machine, with no network.
-
-A broker (Mosquitto when installed, else the embedded amqtt broker), the real
-gateway with the sample library and its console, a player (MPD with a null
-output when installed, else a simulated deck) playing the sample library's
-tracks cut short, and a simulated crowd of virtual bands whose relays publish
-through the broker; the selector runs in auto mode, the player plays its
-picks, and the crowd hears what plays.  Each part is its own process group, so
-Ctrl-C (or SIGTERM) stops all of them and leaves nothing behind.
-"""
+"""`crowdpulse demo`: its arguments.  The venue it runs, and how its parts are
+started and stopped, is crowdpulse/demo.py's."""
 
 from __future__ import annotations
 
