@@ -31,9 +31,8 @@ import re
 from collections.abc import Iterable, Sequence
 
 from crowdpulse.mqtt import topic
+from crowdpulse.names import ID_RE, NAME_RE
 
-VENUE_RE = re.compile(r"[a-z0-9_-]{1,32}")  # as in the band's config (docs/firmware.md)
-ID_RE = re.compile(r"[A-Za-z0-9._-]{1,32}")  # band ids (docs/protocol.md §2), relay ids, users
 TOPIC_LEVEL_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 # Where docs/deploy.md puts things on the gateway host.
@@ -59,7 +58,7 @@ class DeployError(ValueError):
 
 
 def check_venue(venue: str) -> str:
-    if not VENUE_RE.fullmatch(venue):
+    if not NAME_RE.fullmatch(venue):
         raise DeployError(f"venue must be 1-32 of a-z 0-9 _ -, got {venue!r}")
     return venue
 

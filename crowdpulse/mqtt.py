@@ -9,7 +9,9 @@ from urllib.parse import unquote, urlsplit
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
-TOPIC_ROOT = "crowdpulse/v1"
+from wristband import packet
+
+TOPIC_ROOT = packet.TOPIC_ROOT
 
 
 class BrokerURLError(ValueError):

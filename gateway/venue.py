@@ -46,9 +46,8 @@ from typing import Any
 
 from crowdpulse.gateway import strictconf
 from crowdpulse.keys import ENV_VAR, VenueKeyError, load_venue_key, parse_key
+from crowdpulse.names import ID_RE, NAME_RE
 
-_NAME = re.compile(r"^[a-z0-9_-]{1,32}$")
-_BAND = re.compile(r"^[A-Za-z0-9._-]{1,32}$")
 _RANGE = re.compile(r"^([A-Za-z._-]*)(\d+)-\1?(\d+)$")
 # what someone writing a range writes: <prefix><digits>-<the prefix or a digit>...
 _RANGE_LIKE = re.compile(r"^([A-Za-z._-]*)(\d+)-(.+)$")
@@ -148,7 +147,7 @@ def expand(spec: str, where: str) -> list[str]:
             f"{where}: {spec!r} is not a band range: both ends must be "
             f"{like.group(1) or ''}<digits>{hint}"
         )
-    if not _BAND.match(spec):
+    if not ID_RE.fullmatch(spec):
         raise VenueConfigError(f"{where}: {spec!r} is not a band id or range")
     return [spec]
 
@@ -203,7 +202,7 @@ def _fleet(path: Path, zones: set[str]) -> list[tuple[str, str]]:
     for n, row in enumerate(rows, 1):
         if not row or row[0].strip().lower() in ("band_id", "") or row[0].startswith("#"):
             continue
-        if len(row) < 2 or not _BAND.match(row[0].strip()):
+        if len(row) < 2 or not ID_RE.fullmatch(row[0].strip()):
             raise VenueConfigError(f"fleet_file {path}, row {n}: need band_id,zone[,transport]")
         zone = row[1].strip()
         if zone not in zones:
@@ -228,7 +227,7 @@ def _zones(raw: dict[str, Any]) -> tuple[list[Zone], list[tuple[str, str]]]:
     for i, z in enumerate(zones_raw):
         where = f"zones[{i}]"
         name = _get(z, "name", str, None, where) if isinstance(z, dict) else None
-        if name is None or not _NAME.match(name):
+        if name is None or not NAME_RE.fullmatch(name):
             raise VenueConfigError(f"{where}.name must be 1-32 of a-z 0-9 _ -")
         weight = float(_get(z, "weight", (int, float), 1.0, where))
         if not 0 < weight <= 100:
@@ -253,7 +252,7 @@ def _single_bands(raw: Any, zones: set[str]) -> tuple[list[tuple[str, str]], lis
         if not isinstance(b, dict):
             raise VenueConfigError(f"{where} must be a table")
         band, zone = _get(b, "id", str, "", where), _get(b, "zone", str, "", where)
-        if not _BAND.match(band) or zone not in zones:
+        if not ID_RE.fullmatch(band) or zone not in zones:
             raise VenueConfigError(f"{where} needs id (a band id) and zone (a known zone)")
         bands.append((band, zone))
         if _get(b, "reference", bool, False, where):
@@ -290,7 +289,7 @@ def _twice(bands: list[tuple[str, str]]) -> None:
 
 def _parse(raw: dict[str, Any], base: Path) -> VenueConfig:
     venue = raw.get("venue")
-    if not isinstance(venue, str) or not _NAME.match(venue):
+    if not isinstance(venue, str) or not NAME_RE.fullmatch(venue):
         raise VenueConfigError("venue must be 1-32 of a-z 0-9 _ -")
     zones, bands = _zones(raw)
     if "fleet_file" in raw:

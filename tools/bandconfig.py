@@ -55,7 +55,7 @@ class Settings:
 
 def mqtt_password(venue_key: bytes, band_id: str) -> str:
     """The band's MQTT password: HMAC-SHA256(venue key, label + band id), 32 hex digits."""
-    msg = b"crowdpulse/v1/mqtt-password/" + band_id.encode()
+    msg = packet.MQTT_PASSWORD_LABEL + band_id.encode()
     return hmac.new(venue_key, msg, hashlib.sha256).hexdigest()[:32]
 
 

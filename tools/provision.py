@@ -23,7 +23,6 @@ import csv
 import json
 import os
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -34,11 +33,11 @@ from typing import Any, TypeVar
 
 from serial.tools import list_ports
 
+from crowdpulse.names import NAME_RE
 from crowdpulse.tools import bandconfig
 from crowdpulse.tools.link import Link
 from wristband import packet
 
-ZONE_RX = re.compile(r"[a-z0-9_-]{1,32}")
 # USB-serial bridges on ESP32 boards, and Espressif's own USB
 BAND_VIDS = {0x10C4: "CP210x", 0x1A86: "CH34x", 0x0403: "FTDI", 0x303A: "Espressif"}
 T = TypeVar("T")
@@ -73,7 +72,7 @@ def read_fleet(path: Path, default_transport: str) -> list[FleetBand]:
             raise FleetError(
                 f"{path}, row {n}: band_id must be 1-32 of A-Z a-z 0-9 . _ -"
             ) from None
-        if len(cells) < 2 or not ZONE_RX.fullmatch(cells[1]):
+        if len(cells) < 2 or not NAME_RE.fullmatch(cells[1]):
             raise FleetError(f"{path}, row {n}: need band_id,zone[,transport] (zone: a-z 0-9 _ -)")
         if transport not in bandconfig.TRANSPORTS:
             raise FleetError(f"{path}, row {n}: transport must be ble, mqtt or both")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from crowdpulse.cli import CliError
 from crowdpulse.mqtt import BrokerURL, BrokerURLError
+from crowdpulse.names import ID_RE, NAME_RE
 
 if TYPE_CHECKING:  # bleak and paho load only when a relay runs, not for --help
     from crowdpulse.relay.forwarder import Relay
@@ -21,8 +22,6 @@ if TYPE_CHECKING:  # bleak and paho load only when a relay runs, not for --help
 
 # The same rules as a band's config (firmware/wristband/config.py): venue names
 # are lower case, ids may also hold upper case and dots.  Both end up in topics.
-_VENUE = re.compile(r"[a-z0-9_-]{1,32}")
-_RELAY_ID = re.compile(r"[A-Za-z0-9._-]{1,32}")
 BROKER_ENV = "CROWDPULSE_BROKER"
 
 
@@ -75,10 +74,10 @@ def _relay(args: argparse.Namespace, scanner: ScannerFactory | None) -> Relay:
         broker = BrokerURL.parse(args.broker)
     except BrokerURLError as exc:
         raise CliError(str(exc)) from None
-    if not _VENUE.fullmatch(args.venue):
+    if not NAME_RE.fullmatch(args.venue):
         raise CliError("--venue must be 1-32 of a-z 0-9 _ -")
     relay_id = args.relay_id or _default_relay_id()
-    if not _RELAY_ID.fullmatch(relay_id):
+    if not ID_RE.fullmatch(relay_id):
         raise CliError("--relay-id must be 1-32 of A-Z a-z 0-9 . _ -")
     if args.silence < 1 or args.status_every < 1:
         raise CliError("--silence and --status-every must be at least 1 second")

@@ -9,12 +9,10 @@ a warning instead.
 
 import json
 
-from wristband import boards
+from wristband import boards, packet
 
 CONFIG_PATH = "config.json"
 TRANSPORTS = ("ble", "mqtt", "both")
-_NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_-"
-_ID_CHARS = _NAME_CHARS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ."
 _HEX = "0123456789abcdefABCDEF"
 _MIN_UNIX = 1600000000  # any real event is after 2020
 
@@ -68,15 +66,15 @@ class Config:
         self.warnings.append(msg)
 
     def _identity(self, raw):
-        if _name(raw.get("venue"), _NAME_CHARS, 32):
+        if _name(raw.get("venue"), packet.NAME_CHARS, packet.NAME_MAX):
             self.venue = raw["venue"]
         else:
             self._err("venue must be 1-32 of a-z 0-9 _ -")
-        if _name(raw.get("zone"), _NAME_CHARS, 32):
+        if _name(raw.get("zone"), packet.NAME_CHARS, packet.NAME_MAX):
             self.zone = raw["zone"]
         else:
             self._err("zone must be 1-32 of a-z 0-9 _ -")
-        if _name(raw.get("band_id"), _ID_CHARS, 32):
+        if _name(raw.get("band_id"), packet.ID_CHARS, packet.NAME_MAX):
             self.band_id = raw["band_id"]
         else:
             self._err("band_id must be 1-32 of A-Z a-z 0-9 . _ -")

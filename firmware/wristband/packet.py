@@ -115,8 +115,14 @@ ADDRESS_LABEL = b"crowdpulse/v2/address"
 ADDRESS_SIZE = const(6)
 FIELD_LABEL = b"crowdpulse/v2/fields"
 COMMAND_KEY_LABEL = b"crowdpulse/v1/command-key"
+MQTT_PASSWORD_LABEL = b"crowdpulse/v1/mqtt-password/"  # + band id (provisioning)
 
-_ID_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-"
+# Names in topics, configs and venue files: venues and zones are 1-NAME_MAX of
+# NAME_CHARS, band and relay ids 1-NAME_MAX of ID_CHARS.
+TOPIC_ROOT = "crowdpulse/v1"
+NAME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_-"
+ID_CHARS = NAME_CHARS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ."
+NAME_MAX = const(32)
 
 
 class PacketError(Exception):
@@ -156,10 +162,10 @@ def _epoch_secrets(key, epoch):
 
 
 def check_band_id(band_id):
-    if not isinstance(band_id, str) or not 1 <= len(band_id) <= 32:
+    if not isinstance(band_id, str) or not 1 <= len(band_id) <= NAME_MAX:
         raise PacketError("band id must be 1-32 characters")
     for c in band_id:
-        if c not in _ID_CHARS:
+        if c not in ID_CHARS:
             raise PacketError("band id may hold only letters, digits, '.', '_' and '-'")
     return band_id
 

@@ -22,6 +22,8 @@ import time
 
 from umqtt.simple import MQTTClient, MQTTException
 
+from wristband import packet
+
 _BASE_MS = 500
 _CAP_MS = 4000
 _KEEPALIVE_S = 30
@@ -47,7 +49,7 @@ class Uplink:
         self.client = MQTTClient("band-" + cfg.band_id, host, port, user, password,
                                  keepalive=_KEEPALIVE_S, ssl=tls)
         self.client.set_callback(self._on_msg)
-        root = "crowdpulse/v1/" + cfg.venue
+        root = packet.TOPIC_ROOT + "/" + cfg.venue
         self.report_topic = (root + "/band/" + cfg.band_id + "/report").encode()
         self.config_topic = (root + "/config").encode()
         self.cmd_topic = (root + "/cmd").encode()
