@@ -18,13 +18,8 @@ from crowdpulse.sim.serialband import SerialBand
 from crowdpulse.sim.virtualband import Medium
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--root",
-        metavar="DIR",
-        help="the band's flash: a folder kept between runs (default: a temporary one)",
-    )
-    parser.add_argument("--link", metavar="PATH", help="also make PATH a symlink to the port")
+def add_audio_source(parser: argparse.ArgumentParser) -> None:
+    """--wav or --signal, and --speed: what a virtual band hears (sim/bandscenes.py)."""
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--wav", help="what the band hears, looped (any common WAV)")
     src.add_argument(
@@ -34,6 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a synthetic scene (default claps)",
     )
     parser.add_argument("--speed", type=float, default=1.0, help="audio speed (1 = real time)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root",
+        metavar="DIR",
+        help="the band's flash: a folder kept between runs (default: a temporary one)",
+    )
+    parser.add_argument("--link", metavar="PATH", help="also make PATH a symlink to the port")
+    add_audio_source(parser)
     parser.add_argument(
         "--flash-kb",
         type=int,

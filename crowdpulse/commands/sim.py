@@ -29,22 +29,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     band = sub.add_parser(
         "band", help="run firmware/main.py in MicroPython with simulated hardware"
     )
-    src = band.add_mutually_exclusive_group()
-    src.add_argument("--wav", help="what the band hears, looped (any common WAV)")
-    src.add_argument(
-        "--signal",
-        choices=bandscenes.NAMES,
-        default="claps",
-        help="a synthetic scene (default claps)",
-    )
+    from crowdpulse.commands import serialband  # `sim serial-band`: docs/flashing.md
+
+    serialband.add_audio_source(band)
     band.add_argument("--config", help="the band's config.json (default: a demo band)")
     band.add_argument("--broker", help="mqtt://host:port for the band's MQTT uplink")
     band.add_argument("--venue-key", metavar="FILE", help="derive the demo band's key from this")
     band.add_argument("--band-id", default="B0001")
-    band.add_argument("--speed", type=float, default=1.0, help="audio speed (1 = real time)")
     band.add_argument("--seconds", type=float, default=0, help="stop after this long (0: Ctrl-C)")
-    from crowdpulse.commands import serialband  # `sim serial-band`: docs/flashing.md
-
     serial = sub.add_parser(
         "serial-band", help="a virtual band on a serial port, for flash and monitor"
     )
