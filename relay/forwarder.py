@@ -19,7 +19,7 @@ from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
 
 from crowdpulse.mqtt import BrokerURL
-from crowdpulse.relay.forwarding import Forwarder, Timing
+from crowdpulse.relay.forwarding import Forwarder, Stats, Timing
 from crowdpulse.relay.scanner import (
     Scanner,
     ScannerFactory,
@@ -88,12 +88,15 @@ class Relay:
         self._make_scanner = scanner or bleak_factory(adapter)
         self.uplink = uplink or Uplink(broker, venue, relay_id, log, adapter=adapter)
         self.forwarding = Forwarder(self.timing)
-        self.stats = self.forwarding.stats
         self._backoff = Backoff(self.timing.backoff_min_s, self.timing.backoff_max_s)
         self._last_advert = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._early: asyncio.TimerHandle | None = None
         self._stop = asyncio.Event()  # binds to the loop that first waits on it (3.10+)
+
+    @property
+    def stats(self) -> Stats:
+        return self.forwarding.stats
 
     def on_advert(self, device: BLEDevice, adv: AdvertisementData) -> None:
         """bleak's detection callback: must never raise, whatever is on the air."""

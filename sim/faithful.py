@@ -265,8 +265,7 @@ def _relays(run: SimRun, mediums: dict[int, Medium], client: mqtt.Client, venue:
     def publish(relay_id: str, batch: bytes) -> None:
         client.publish(topic(venue, "relay", relay_id, "batch"), batch)
 
-    zone_of_relay = run.relay_zone.astype(np.int64)
-    return ZoneRelays(mediums, zone_of_relay, run.relay_ids, run.medium.relay_up, publish)
+    return ZoneRelays(mediums, run.relay_zone, run.relay_ids, run.medium.relay_up, publish)
 
 
 def _close(

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from crowdpulse.reportcodec import CODE, nibbles, with_seq
+from crowdpulse.reportcodec import CODE, with_seq
 from wristband import packet
 
 FRAME_MS = 10
@@ -134,8 +134,8 @@ class Sound:
         c[CODE["tonal"]] = int(np.clip(150 + self.rng.normal(0, 10), 0, 255))  # mostly music
         c[CODE["fluct"]] = int(np.clip(20 + self.rng.normal(0, 4), 0, 255))
         c[CODE["motion"]] = motion
-        c[CODE["claps"]] = int(nibbles("claps", audio_claps=0, imu_claps=imu_claps))
-        c[CODE["status"]] = int(nibbles("status", battery=battery, flags=flags))
+        c[CODE["claps"]] = packet.nibbles(0, imu_claps)  # audio claps, IMU claps
+        c[CODE["status"]] = packet.nibbles(battery, flags)
         return c
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,7 +34,7 @@ class ZoneRelays:
     def __init__(
         self,
         mediums: dict[int, Medium],
-        relay_zone: npt.NDArray[np.int64],
+        relay_zone: npt.NDArray[np.integer[Any]],
         relay_ids: list[str],
         relay_up: npt.NDArray[np.bool_],
         publish: Publish,
@@ -42,8 +43,7 @@ class ZoneRelays:
         self.relay_up = relay_up  # the fast mode's live array: relays fail and return
         self.publish = publish
         self.forwarders = [Forwarder(Timing()) for _ in relay_ids]
-        ttl = Timing().dedup_ttl_s
-        self._on_air = {zone: DedupCache(ttl, 200_000) for zone in mediums}
+        self._unheard = DedupCache(Timing().dedup_ttl_s, Timing().dedup_max)
         self.relayed = 0  # distinct reports that some relay heard
         self.unheard = 0  # distinct reports sent in a zone with no relay up
         self._stop = threading.Event()
@@ -63,15 +63,17 @@ class ZoneRelays:
         data = packet.manufacturer_data(adv)
         fields = {} if data is None else {packet.COMPANY_ID: data}
         up = np.flatnonzero((self.relay_zone == zone) & self.relay_up)
+        if len(up) == 0:  # nobody to forward it: count each report once
+            parsed = parse_advert(fields)
+            if not isinstance(parsed, str) and not self._unheard.seen(parsed[1]):
+                self.unheard += 1
+            return
         arrival_ms = time.time_ns() // 1_000_000
+        before = sum(self.forwarders[r].stats.forwarded for r in up)
         for r in up:
             self.forwarders[r].hear(fields, RSSI_DBM, arrival_ms)
-        parsed = parse_advert(fields)
-        if not isinstance(parsed, str) and not self._on_air[zone].seen(parsed[1]):
-            if len(up):
-                self.relayed += 1
-            else:
-                self.unheard += 1
+        if sum(self.forwarders[r].stats.forwarded for r in up) > before:
+            self.relayed += 1  # new to at least one relay of the zone
 
     def _flush_due(self) -> None:
         for r, forwarder in enumerate(self.forwarders):
