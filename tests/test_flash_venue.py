@@ -44,10 +44,7 @@ def test_flash_refuses_a_band_the_venue_file_does_not_have(
 
 
 def test_the_venue_file_gives_the_venue_key_and_zone(venue: Path) -> None:
-    import argparse
-
-    args = argparse.Namespace(config=str(venue), venue=None, venue_key=None)
-    v = bandconfig.venue(args)
+    v = bandconfig.venue(str(venue), None, None)
     assert (v.name, v.named) == ("club-x", True)
     assert v.key == bytes.fromhex((venue.parent / "venue.key").read_text().strip())
     assert zone_of(v, "B0012", None) == "bar"

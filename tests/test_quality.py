@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
-from import_graph import package_dirs
+import typecheck
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -28,38 +27,29 @@ def test_the_cpython_code_is_ruff_formatted() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def _installed_layout(tmp: Path) -> Path:
-    # mypy cannot follow setuptools' editable import hook, so show it the
-    # installed layout (crowdpulse.gateway -> gateway/ ...) as pyproject's
-    # package-dir declares it; the firmware is on MYPYPATH under its own name.
-    pkg = tmp / "crowdpulse"
-    pkg.mkdir()
-    for entry in (ROOT / "crowdpulse").iterdir():
-        if entry.name != "__pycache__":
-            (pkg / entry.name).symlink_to(entry)
-    for name, folder in package_dirs(ROOT).items():
-        parent, _, leaf = name.rpartition(".")
-        if parent == "crowdpulse" and (folder / "__init__.py").exists():
-            (pkg / leaf).symlink_to(folder)
-    return tmp
-
-
 def test_mypy_strict_on_cpython_code(tmp_path: Path) -> None:
-    tree = _installed_layout(tmp_path)
-    env = dict(os.environ, MYPYPATH=f"{tree}{os.pathsep}{ROOT / 'firmware'}")
     proc = _run(
-        [
-            str(BIN / "mypy"),
-            "--config-file",
-            str(ROOT / "pyproject.toml"),
-            "--cache-dir",
-            str(tmp_path / ".mypy_cache"),
-            "-p",
-            "crowdpulse",
-        ],
-        env=env,
+        [str(sys.executable), "tests/typecheck.py", "--cache-dir", str(tmp_path / ".mypy_cache")]
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_type_check_resolves_imports_by_the_declared_names(tmp_path: Path) -> None:
+    # a tree whose folder (app/) differs from its import name (crowdpulse.gateway):
+    # the mismatch in b.py is only found when the import resolves through the mapping
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.setuptools]\npackage-dir = { "crowdpulse" = "top", "crowdpulse.gateway" = "app" }\n'
+        "[tool.mypy]\nstrict = true\n"
+    )
+    for folder in ("top", "app"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "__init__.py").write_text("")
+    app = tmp_path / "app"
+    (app / "a.py").write_text("def f() -> int:\n    return 1\n")
+    (app / "b.py").write_text("from crowdpulse.gateway.a import f\n\nx: str = f()\n")
+    errors = typecheck.check(tmp_path, cache_dir=str(tmp_path / ".mypy_cache"))
+    assert len(errors) == 1 and "b.py:3" in errors[0], errors
+    assert 'incompatible types in assignment (expression has type "int"' in errors[0].lower()
 
 
 def test_firmware_against_esp32_stubs() -> None:

@@ -9,7 +9,6 @@ with the firmware's own parser (wristband.config) before it goes near a band.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import hmac
 import json
@@ -131,87 +130,31 @@ def to_json(cfg: dict[str, Any]) -> bytes:
     return (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
 
 
-# -- command-line options shared by `flash` and `provision` ---------------------
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("band settings (the same for every band of the venue)")
-    g.add_argument(
-        "--config",
-        metavar="VENUE_TOML",
-        help="the venue file: its venue name and key, and each band's zone, are used "
-        "and checked (instead of --venue and --venue-key)",
-    )
-    g.add_argument("--venue", help="venue name (default: from --config, else demo)")
-    g.add_argument(
-        "--board",
-        default=boards.DEFAULT,
-        choices=sorted(boards.PROFILES),
-        help=f"board profile, docs/boards.md (default {boards.DEFAULT})",
-    )
-    g.add_argument(
-        "--window",
-        nargs=2,
-        metavar=("START", "END"),
-        help="event window: unix seconds or ISO 8601 (default: today and tomorrow, UTC)",
-    )
-    g.add_argument("--interval-ms", type=int, default=250, help="report interval (default 250)")
-    g.add_argument(
-        "--status-every",
-        type=int,
-        default=60,
-        metavar="S",
-        help="status line every S seconds (default 60)",
-    )
-    g.add_argument("--wifi-ssid", help="the band WLAN")
-    g.add_argument(
-        "--wifi-password", help=f"its passphrase (better: ${WIFI_PASSWORD_ENV} or --wifi-file)"
-    )
-    g.add_argument("--wifi-file", metavar="FILE", help='JSON {"ssid": ..., "password": ...}')
-    g.add_argument("--mqtt-host", help="the venue broker as the bands reach it")
-    g.add_argument("--mqtt-port", type=int, default=1883)
-    g.add_argument("--mqtt-tls", action="store_true", help="MQTT over TLS (port 8883 usually)")
-    g.add_argument("--mqtt-user", help="MQTT user name (default: the band id)")
-    g.add_argument(
-        "--mqtt-password",
-        help=f"MQTT password (default: derived from the venue key; or ${MQTT_PASSWORD_ENV})",
-    )
-    g.add_argument("--ntp", help="time server (default pool.ntp.org)")
+# -- what the operator gave, turned into settings -------------------------------------
+def wifi(ssid: str | None, password: str | None, wifi_file: str | None) -> tuple[str | None, str]:
+    """The band WLAN: a JSON file wins; the passphrase may come from the environment."""
+    if not wifi_file:
+        return ssid, password or os.environ.get(WIFI_PASSWORD_ENV, "")
+    try:
+        raw = json.loads(Path(wifi_file).read_text())
+        return str(raw["ssid"]), str(raw.get("password", ""))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"{wifi_file}: need JSON with ssid and password ({type(exc).__name__})"
+        ) from None
 
 
-def _wifi(args: argparse.Namespace) -> tuple[str | None, str]:
-    ssid, password = args.wifi_ssid, args.wifi_password or os.environ.get(WIFI_PASSWORD_ENV, "")
-    if args.wifi_file:
-        try:
-            raw = json.loads(Path(args.wifi_file).read_text())
-            ssid, password = str(raw["ssid"]), str(raw.get("password", ""))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(
-                f"{args.wifi_file}: need JSON with ssid and password ({type(exc).__name__})"
-            ) from None
-    return ssid, password
+def event_window(start: str, end: str) -> tuple[int, int]:
+    """The bands' event window from two times (unix seconds or ISO 8601)."""
+    span = (parse_time(start), parse_time(end))
+    if span[0] >= span[1]:
+        raise ConfigError("--window: START must be before END")
+    return span
 
 
-def from_args(args: argparse.Namespace) -> Settings:
-    ssid, wifi_pw = _wifi(args)
-    span = None
-    if args.window:
-        span = (parse_time(args.window[0]), parse_time(args.window[1]))
-        if span[0] >= span[1]:
-            raise ConfigError("--window: START must be before END")
-    return Settings(
-        venue=args.venue or "demo",
-        board=args.board,
-        window=span,
-        interval_ms=args.interval_ms,
-        status_every_s=args.status_every,
-        wifi_ssid=ssid,
-        wifi_password=wifi_pw,
-        mqtt_host=args.mqtt_host,
-        mqtt_port=args.mqtt_port,
-        mqtt_tls=args.mqtt_tls,
-        mqtt_user=args.mqtt_user,
-        mqtt_password=args.mqtt_password or os.environ.get(MQTT_PASSWORD_ENV) or None,
-        ntp=args.ntp,
-    )
+def mqtt_password_given(password: str | None) -> str | None:
+    """An MQTT password given outright or in the environment; None: derive it per band."""
+    return password or os.environ.get(MQTT_PASSWORD_ENV) or None
 
 
 # -- the venue the bands are for ----------------------------------------------------
@@ -225,29 +168,27 @@ class Venue:
     zones: dict[str, str] | None = None  # band id -> zone, from --config
 
 
-def venue(args: argparse.Namespace) -> Venue:
-    """From --config (the venue file), or --venue and --venue-key / $CROWDPULSE_VENUE_KEY."""
-    if getattr(args, "config", None):
+def venue(config: str | None, name: str | None, key_file: str | None) -> Venue:
+    """From the venue file `config`, or the name and the key file / $CROWDPULSE_VENUE_KEY."""
+    if config:
         from crowdpulse.gateway.venue import VenueConfigError, load
 
         try:
-            cfg = load(args.config)
+            cfg = load(config)
         except VenueConfigError as exc:
             raise ConfigError(str(exc)) from None
-        if args.venue and args.venue != cfg.venue:
+        if name and name != cfg.venue:
+            raise ConfigError(f"--venue {name} but {config} is venue {cfg.venue}; drop --venue")
+        if key_file:
             raise ConfigError(
-                f"--venue {args.venue} but {args.config} is venue {cfg.venue}; drop --venue"
-            )
-        if args.venue_key:
-            raise ConfigError(
-                f"--venue-key and --config: the key comes from {args.config}; drop --venue-key"
+                f"--venue-key and --config: the key comes from {config}; drop --venue-key"
             )
         return Venue(cfg.venue, cfg.venue_key, True, dict(cfg.bands))
     try:
-        key = load_venue_key(args.venue_key)
+        key = load_venue_key(key_file)
     except VenueKeyError as exc:
         raise ConfigError(str(exc)) from None
-    return Venue(args.venue or "demo", key, args.venue is not None)
+    return Venue(name or "demo", key, name is not None)
 
 
 def zone_of(v: Venue, band_id: str, zone: str | None, source: str = "--config") -> str:

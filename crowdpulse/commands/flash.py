@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from crowdpulse.cli import CliError
+from crowdpulse.commands import bandoptions
 from crowdpulse.tools import bandconfig, uplinkwait
 from crowdpulse.tools.flash import FlashError, Job, Result, flash
 from crowdpulse.tools.ui import BandProgress
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="ble, mqtt or both (default: both with --mqtt-host, else ble)",
     )
     add_link_arguments(parser)
-    bandconfig.add_arguments(parser)
+    bandoptions.add_arguments(parser)
 
 
 def add_link_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,22 +59,6 @@ def add_link_arguments(parser: argparse.ArgumentParser) -> None:
         help="how long to wait for an MQTT band's first `mqtt online` or refusal "
         "(default 20 s; 0: do not wait)",
     )
-
-
-def venue(args: argparse.Namespace) -> bandconfig.Venue:
-    try:
-        return bandconfig.venue(args)
-    except bandconfig.ConfigError as exc:
-        raise CliError(str(exc)) from None
-
-
-def settings(args: argparse.Namespace, v: bandconfig.Venue) -> bandconfig.Settings:
-    try:
-        s = bandconfig.from_args(args)
-    except bandconfig.ConfigError as exc:
-        raise CliError(str(exc)) from None
-    s.venue = v.name
-    return s
 
 
 def default_transport(args: argparse.Namespace) -> str:
@@ -104,11 +89,13 @@ def venue_note(v: bandconfig.Venue, transport: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    v = venue(args)
+    v = bandoptions.venue(args)
     transport = default_transport(args)
     try:
         zone = bandconfig.zone_of(v, args.band_id, args.zone, args.config or "--config")
-        cfg = bandconfig.band_config(v.key, args.band_id, zone, transport, settings(args, v))
+        cfg = bandconfig.band_config(
+            v.key, args.band_id, zone, transport, bandoptions.settings(args, v)
+        )
     except bandconfig.ConfigError as exc:
         raise CliError(str(exc)) from None
     image = Path(args.image) if args.image else None

@@ -7,13 +7,8 @@ import sys
 from pathlib import Path
 
 from crowdpulse.cli import CliError
-from crowdpulse.commands.flash import (
-    add_link_arguments,
-    default_transport,
-    settings,
-    venue,
-    venue_note,
-)
+from crowdpulse.commands import bandoptions
+from crowdpulse.commands.flash import add_link_arguments, default_transport, venue_note
 from crowdpulse.tools import bandconfig, fleetrun, provision
 
 
@@ -56,13 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="write `band_id password` lines for Mosquitto here (mode 600)",
     )
     add_link_arguments(parser)
-    bandconfig.add_arguments(parser)
+    bandoptions.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     if not 1 <= args.parallel <= 64:
         raise CliError("--parallel must be 1-64")
-    v = venue(args)
+    v = bandoptions.venue(args)
     transport = default_transport(args)
     opts = fleetrun.Options(
         fleet=Path(args.fleet),
@@ -79,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         config_name=args.config or "--config",
     )
     try:
-        r = fleetrun.FleetRun(opts, v, settings(args, v))
+        r = fleetrun.FleetRun(opts, v, bandoptions.settings(args, v))
     except (provision.FleetError, bandconfig.ConfigError) as exc:
         raise CliError(str(exc)) from None
     note = venue_note(v, transport)
