@@ -205,14 +205,12 @@ def _ring_add(
 ) -> None:
     """Count reports into per-row rings of time buckets; a slot holding an older
     bucket starts afresh, and reports older than the ring are left out."""
-    size = bn.shape[1]
-    for r, b in set(zip(row.tolist(), bucket.tolist(), strict=True)):
-        k = b % size
-        if bn[r, k] < b:
-            bn[r, k] = b
-            total[r, k] = 0
-            flagged[r, k] = 0
-    k = bucket % size
+    k = bucket % bn.shape[1]
+    before = bn[row, k]
+    np.maximum.at(bn, (row, k), bucket)  # each slot takes its newest bucket
+    moved = bn[row, k] != before
+    total[row[moved], k[moved]] = 0
+    flagged[row[moved], k[moved]] = 0
     live = bn[row, k] == bucket
     np.add.at(total, (row[live], k[live]), 1)
     np.add.at(flagged, (row[live], k[live]), ev[live].astype(np.int64))
