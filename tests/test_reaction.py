@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from crowdpulse.gateway import aggregate
 from crowdpulse.gateway.engine import Engine
-from crowdpulse.gateway.reaction import Detector
+from crowdpulse.gateway.reaction import BUCKET_MS, N_BUCKETS, Detector
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.sentiment import Model
 from crowdpulse.reportcodec import relay_batch
-from crowdpulse.sim.runner import sign
+from crowdpulse.sim.runs.runner import sign
 from wristband import packet
 
 T0 = 1_800_000_000_000
@@ -146,3 +148,37 @@ def test_an_engine_publishes_the_reaction_at_once_beside_the_score() -> None:
         abs(snap["score"] - before) < 5
     )  # the score is the model's: the reaction is reported beside it
     assert eng.reaction_state(t + 5)["zones"][0]["active"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.integers(0, 2), st.integers(0, 400), st.booleans()),
+            max_size=40,
+        ),
+        max_size=12,
+    )
+)
+def test_each_ring_slot_counts_every_report_of_the_bucket_it_holds(
+    batches: list[list[tuple[int, int, bool]]],
+) -> None:
+    # buckets only move forwards, so a slot holding bucket b has counted every
+    # report of b ever added, whatever order the batches came in (late ones too)
+    det = Detector(np.array([0, 1, 1], np.int32), ["a", "b"])
+    seen: list[tuple[int, int, bool]] = []
+    for n, reports in enumerate(batches):
+        if not reports:
+            continue
+        band, ms, flag = (np.array(col) for col in zip(*reports, strict=True))
+        at = T0 + 60 * n + ms
+        det.update(_records(band, at, flag.astype(bool)), int(at.max()))
+        seen += [
+            (r, t // BUCKET_MS, f)
+            for b, t, f in zip(band, at, flag, strict=True)
+            for r in (int(det.zone_of[b]), det.rows - 1)
+        ]
+    for r in range(det.rows):
+        for k in range(N_BUCKETS):
+            held = [f for row, bucket, f in seen if row == r and bucket == det.bn[r, k]]
+            assert (det.all[r, k], det.ev[r, k]) == (len(held), sum(held)), (r, k)
