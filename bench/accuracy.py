@@ -1,10 +1,10 @@
 """`crowdpulse bench accuracy`: the gateway's sentiment against the ground truth.
 
 Every shipped scenario, then `heldout` scenarios generated with a seed that
-no tuning used (sim/scengen.py), run offline: the simulated crowd, its bands
+no tuning used (sim/world/scengen.py), run offline: the simulated crowd, its bands
 and the radio medium feed a gateway engine in the same process, on simulated
 time.  Once a second the gateway's venue score is compared with the crowd's
-true engagement (sim/crowd.py).  Each runs twice: with a music reference
+true engagement (sim/world/crowd.py).  Each runs twice: with a music reference
 band, as docs/deploy.md sets a venue up (the keys `spearman`, `mae`,
 `heldout_*`), and without one (the same keys ending `_no_reference`).  The
 first 10 s (the gateway's windows filling) are left out.  Figures are per
@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from crowdpulse.bench import sweep as sweeps
-from crowdpulse.sim import scenario as scenarios
-from crowdpulse.sim import scengen, session
-from crowdpulse.sim.scenario import Scenario
+from crowdpulse.sim.runs import session
+from crowdpulse.sim.world import scenario as scenarios
+from crowdpulse.sim.world import scengen
+from crowdpulse.sim.world.scenario import Scenario
 
 KEY = bytes(range(32))
 

@@ -1,10 +1,10 @@
 """A live venue on the wall clock, through the radio medium, for `bench latency`.
 
 BLE bands stand on a floor (2.5 a square metre) among relays on a 25 m grid;
-their adverts go through sim/radio.py's medium (pure ALOHA, three channels,
+their adverts go through sim/world/radio.py's medium (pure ALOHA, three channels,
 distance and bodies), at the advertising interval the gateway's rate control
 publishes on the retained config topic, with the firmware's timing
-(wristband.schedule.Advert, vectorised in sim/adverts.py): a new report takes
+(wristband.schedule.Advert, vectorised in sim/bands/adverts.py): a new report takes
 the band's next advert slot; an event report goes off the air and back on in
 a random slot of one interval.  Each relay passes on what it hears as
 relay/forwarding.py does: repeats dropped, a batch every 50 ms, or within 5 ms of an
@@ -30,11 +30,11 @@ from crowdpulse.gateway.ratecontrol import AIRTIME_S
 from crowdpulse.mqtt import topic
 from crowdpulse.relay.forwarding import EVENT_GAP_S, Timing
 from crowdpulse.reportcodec import relay_batch
-from crowdpulse.sim.adverts import AdvertTiming
-from crowdpulse.sim.crowd import Actions
-from crowdpulse.sim.emit import Emitter
-from crowdpulse.sim.radio import CHANNEL_GAP_S, Medium
-from crowdpulse.sim.runner import sign
+from crowdpulse.sim.bands.adverts import AdvertTiming
+from crowdpulse.sim.bands.emit import Emitter
+from crowdpulse.sim.runs.runner import sign
+from crowdpulse.sim.world.crowd import Actions
+from crowdpulse.sim.world.radio import CHANNEL_GAP_S, Medium
 from wristband import packet
 from wristband.schedule import FRAME_MS, MIN_EVENT_MS
 

@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from crowdpulse import mpy
-from crowdpulse.sim import bandfeatures, signals
+from crowdpulse.sim.bands import bandfeatures
+from crowdpulse.sim.world import signals
 
 SCRIPT = mpy.script_path("bench_dsp_mpy.py")
 FRAME_S = 0.01

@@ -1,15 +1,15 @@
 """False reactions: the `normal` scenario with no scripted onsets, offline.
 
-The simulated night (sim/runner.py: crowd, bands in fast mode, the radio
+The simulated night (sim/runs/runner.py: crowd, bands in fast mode, the radio
 medium, relays, WiFi bands) feeds a gateway engine on simulated time, with
 the rate control's advertising interval sent back to the bands every 5 s as
 the gateway does.  Scripted onsets are taken out: no drops, and no favourite
 tracks (whose start the crowd cheers).  People still clap along and cheer on
-their own as their engagement says (sim/crowd.py), and every band still flags
+their own as their engagement says (sim/world/crowd.py), and every band still flags
 its wearer's own onsets, so the flagged reports keep coming; only the crowd
 never reacts as one by script.  It can still do so by itself: a zone whose
 cheering share passes 0.3 makes every band there hear a cheer swell
-(sim/emit.py).  So each reaction the gateway reports is checked against the
+(sim/bands/emit.py).  So each reaction the gateway reports is checked against the
 simulation's truth: if at least a tenth of that zone's (or the venue's) bands
 started to clap or cheer within half a second in the 2 s before, it counts
 as a crowd reaction (`crowd_reactions`); otherwise it is false.
@@ -26,10 +26,10 @@ import numpy.typing as npt
 
 from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.sentiment import Model
-from crowdpulse.sim import scenario
-from crowdpulse.sim.runner import SimRun
-from crowdpulse.sim.session import RATE_CONTROL_S
-from crowdpulse.sim.sinks import EngineSink
+from crowdpulse.sim.runs.runner import SimRun
+from crowdpulse.sim.runs.session import RATE_CONTROL_S
+from crowdpulse.sim.runs.sinks import EngineSink
+from crowdpulse.sim.world import scenario
 
 KEY = bytes(range(32))
 TRUTH_STEPS = 40  # the 2 s before a detection (50 ms steps)...

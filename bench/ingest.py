@@ -34,7 +34,7 @@ from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.venuefile import VenueFile, Zone
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 from crowdpulse.reportcodec import relay_batch
-from crowdpulse.sim.runner import sign
+from crowdpulse.sim.runs.runner import sign
 from wristband import packet
 
 BANDS = 20_000

@@ -2,7 +2,7 @@
 to end, through the radio medium.
 
 A real Mosquitto, a real `crowdpulse gateway` process, and N bands: most on
-BLE, on a floor among relays, through sim/radio.py's medium at the
+BLE, on a floor among relays, through sim/world/radio.py's medium at the
 advertising interval the gateway's rate control sets for that density
 (bench/airvenue.py has the model and the firmware's timing); the rest
 (5 %, 100 to 1,000) on WiFi, publishing every report straight to the broker.

@@ -23,7 +23,7 @@ from crowdpulse.selector.library import load, sample_library
 from crowdpulse.selector.picker import Selector
 from crowdpulse.selector.playback import Playback
 from crowdpulse.selector.player_mpd import MpdPlayer
-from crowdpulse.sim.music import write_folder
+from crowdpulse.sim.world.music import write_folder
 
 TRACK_S = 6.0
 

@@ -1,6 +1,6 @@
 """`crowdpulse bench select`: the selector against a crowd whose tastes it cannot see.
 
-For each seed, a crowd with hidden tastes (sim/tastes.py) hears a two-hour
+For each seed, a crowd with hidden tastes (sim/world/tastes.py) hears a two-hour
 set from the sample library, four times over:
 - the real Selector in auto mode, fed only the (noisy) venue sentiment;
 - an oracle that knows the tastes and always plays what the crowd will like most;
@@ -20,7 +20,7 @@ import numpy as np
 from crowdpulse.selector.library import Track, sample_library
 from crowdpulse.selector.picker import Selector
 from crowdpulse.selector.rules import Rules, allowed
-from crowdpulse.sim.tastes import Crowd
+from crowdpulse.sim.world.tastes import Crowd
 
 SHOCK_EVERY_S = 1500.0
 T0 = 1_800_000_000.0  # simulated wall clock

@@ -13,9 +13,9 @@ import time
 from typing import Any
 
 from crowdpulse.gateway.ratecontrol import best_interval_ms
-from crowdpulse.sim import scenario
-from crowdpulse.sim.runner import STEP_S, SimRun
-from crowdpulse.sim.session import NullSink
+from crowdpulse.sim.runs.runner import STEP_S, SimRun
+from crowdpulse.sim.runs.session import NullSink
+from crowdpulse.sim.world import scenario
 
 
 def speed(devices: int, mode: str, seconds: float) -> float:

@@ -1,7 +1,7 @@
 """`crowdpulse bench soak --minutes N`: a live venue for N minutes.
 
 A real Mosquitto, a real `crowdpulse gateway` process and the simulator's
-`normal` night with 10,000 bands on the wall clock (sim/session.py's live
+`normal` night with 10,000 bands on the wall clock (sim/runs/session.py's live
 mode: the crowd, BLE bands through the radio medium and relays, WiFi bands
 straight to the broker, the gateway's rate control followed), for N
 minutes.  Once a second the gateway's RSS is read from /proc; at every
@@ -32,7 +32,8 @@ import numpy as np
 from crowdpulse.bench.ingest import EXE
 from crowdpulse.broker import Mosquitto, free_port
 from crowdpulse.mqtt import BrokerURL
-from crowdpulse.sim import scenario, session
+from crowdpulse.sim.runs import session
+from crowdpulse.sim.world import scenario
 
 VENUE = "soak"
 KEY = bytes(range(7, 39))

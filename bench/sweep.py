@@ -6,7 +6,7 @@ ranges; the gateway must hold across them, not only at the model's guess:
 - crowd-to-PA level: every crowd sound moved -6 to +6 dB against the PA;
 - the PA: a dance floor at 88 to 104 dB(A) LAeq (its bar 10 dB under);
 - 0 %, 50 % and 100 % of the bands with an IMU;
-- with and without a music reference (band REF, sim/runner.py).
+- with and without a music reference (band REF, sim/runs/runner.py).
 
 The full grid (5 x 5 x 3 x 2 = 150 nights) is too slow for a bench, so the
 default design runs 30: the 3 x 3 corners and centre of crowd-to-PA x PA,
@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 
 from crowdpulse.gateway.sentiment import Model
-from crowdpulse.sim import scenario as scenarios
-from crowdpulse.sim import session
-from crowdpulse.sim.acoustics import RANGES, Floor
-from crowdpulse.sim.scenario import Scenario
+from crowdpulse.sim.runs import session
+from crowdpulse.sim.world import scenario as scenarios
+from crowdpulse.sim.world.acoustics import RANGES, Floor
+from crowdpulse.sim.world.scenario import Scenario
 
 KEY = bytes(range(32))
 CROWD_DB = (-6.0, -3.0, 0.0, 3.0, 6.0)

@@ -26,9 +26,9 @@ from crowdpulse.broker import BrokerError, Mosquitto, find_mosquitto, free_port,
 from crowdpulse.keys import write_new_key
 from crowdpulse.mpdserver import MpdError, MpdServer, find_mpd
 from crowdpulse.selector.library import sample_library
-from crowdpulse.sim import scenario as scenarios
-from crowdpulse.sim.music import write_folder
-from crowdpulse.sim.session import venue_file
+from crowdpulse.sim.runs.session import venue_file
+from crowdpulse.sim.world import scenario as scenarios
+from crowdpulse.sim.world.music import write_folder
 from crowdpulse.supervisor import Part, Supervisor
 
 VENUE = "demo"

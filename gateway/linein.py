@@ -2,7 +2,7 @@
 
 Wire the mixer's booth or record output to the host's line input; this reads
 it with `sounddevice` (PortAudio over ALSA), runs the band's own DSP on it
-through the twin (sim/twin.py: the firmware's source files), cuts reports with
+through the twin (sim/bands/twin.py: the firmware's source files), cuts reports with
 the firmware's `Schedule`, signs them as the venue's line-in reference band
 and hands them to the engine, exactly as if a reference band at the booth had
 sent them.  Audio stays in this process's RAM, frame by frame; nothing is
@@ -63,7 +63,7 @@ class LineIn:
         open_stream: Callable[[str, Callable[..., None]], Any] = _open_stream,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        from crowdpulse.sim import twin
+        from crowdpulse.sim.bands import twin
 
         self.device = device
         self.key = key

@@ -12,7 +12,7 @@ from hypothesis import settings
 
 from crowdpulse.broker import BrokerError, Mosquitto
 from crowdpulse.mpdserver import MpdError, MpdServer
-from crowdpulse.sim import twin, twin32
+from crowdpulse.sim.bands import twin, twin32
 
 # Shared, noisy machines and JIT compilation on first use: no per-example deadline.
 settings.register_profile("crowdpulse", deadline=None)
@@ -27,7 +27,7 @@ pytest_plugins = ["mpy_plugin", "flash_helpers"]
 def dsp_twin_checked_for_32_bits() -> Iterator[None]:
     """Every DSP computation in the tests runs on the twin whose viper kernels
     check each intermediate against the ESP32's signed 32-bit range
-    (sim/twin32.py): every test signal doubles as a proof that the band's
+    (sim/bands/twin32.py): every test signal doubles as a proof that the band's
     arithmetic does not overflow.  Compiled on first use."""
     patch = pytest.MonkeyPatch()
     patch.setattr(twin, "modules", twin32.checked_modules)
@@ -66,7 +66,7 @@ TRACK_S = 4.0  # the MPD tests' tracks: short, so that a set moves on in seconds
 def music_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One track per artist of the sample library (20) as short tagged FLAC files."""
     from crowdpulse.selector.library import sample_library
-    from crowdpulse.sim.music import write_folder
+    from crowdpulse.sim.world.music import write_folder
 
     folder = tmp_path_factory.mktemp("music")
     first = {t.artist: t for t in reversed(sample_library())}

@@ -13,8 +13,8 @@ from functools import cache
 
 import numpy as np
 
-from crowdpulse.sim import clapset
-from crowdpulse.sim import signals as sim_signals
+from crowdpulse.sim.world import clapset
+from crowdpulse.sim.world import signals as sim_signals
 
 RATE = 16000
 

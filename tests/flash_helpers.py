@@ -15,7 +15,7 @@ from crowdpulse import cli
 from crowdpulse.broker import Mosquitto
 from crowdpulse.keys import write_new_key
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from crowdpulse.sim.serialband import SerialBand
+from crowdpulse.sim.bands.serialband import SerialBand
 
 CROWDPULSE = [sys.executable, "-m", "crowdpulse"]
 

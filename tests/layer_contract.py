@@ -139,7 +139,7 @@ CONTRACT: list[Rule | PublicOnly] = [
 
 # (importer, what it uses) for each breach still in the tree; see docs/architecture.md
 KNOWN = {
-    ("crowdpulse.gateway.linein", "crowdpulse.sim.twin"),
+    ("crowdpulse.gateway.linein", "crowdpulse.sim.bands.twin"),
     ("crowdpulse.sim.recordings.harness", "crowdpulse.commands.score"),
 }
 

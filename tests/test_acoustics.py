@@ -1,4 +1,4 @@
-"""The acoustic model of the floor (sim/acoustics.py) is what docs/sim.md says.
+"""The acoustic model of the floor (sim/world/acoustics.py) is what docs/sim.md says.
 
 Every number of the model has a row in docs/sim.md's table, with the same
 value, the same range where the literature gives one, and its sources; the
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from crowdpulse.bench import sweep
-from crowdpulse.sim import acoustics
-from crowdpulse.sim.acoustics import CROWD_FIELDS, RANGES, SOURCES, SPREAD_OF, Floor
+from crowdpulse.sim.world import acoustics
+from crowdpulse.sim.world.acoustics import CROWD_FIELDS, RANGES, SOURCES, SPREAD_OF, Floor
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "sim.md"
 NUMBER = r"[−-]?\d+(?:\.\d+)?"

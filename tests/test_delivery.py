@@ -15,9 +15,9 @@ from crowdpulse.gateway import aggregate, sentiment
 from crowdpulse.gateway.delivery import RelayBands, relay_rows, zone_delivery
 from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.sentiment import Model
-from crowdpulse.sim import scenario
-from crowdpulse.sim.runner import SimRun
-from crowdpulse.sim.sinks import EngineSink
+from crowdpulse.sim.runs.runner import SimRun
+from crowdpulse.sim.runs.sinks import EngineSink
+from crowdpulse.sim.world import scenario
 
 
 @pytest.mark.xfail(

@@ -27,7 +27,7 @@ import pytest
 
 from crowdpulse.broker import free_port
 from crowdpulse.keys import load_venue_key
-from crowdpulse.sim.serialband import SerialBand
+from crowdpulse.sim.bands.serialband import SerialBand
 from crowdpulse.tools import bandconfig
 
 pytestmark = [pytest.mark.broker, pytest.mark.micropython]

@@ -1,4 +1,4 @@
-"""The band's DSP holds on the ESP32's 32-bit integers (sim/twin32.py).
+"""The band's DSP holds on the ESP32's 32-bit integers (sim/bands/twin32.py).
 
 The parity tests run the firmware on the x86-64 MicroPython unix port, whose
 viper ints are 64 bits wide, and the twin computes in int64; neither would
@@ -23,8 +23,8 @@ import dsp_signals
 import numpy as np
 import pytest
 
-from crowdpulse.sim import bandfeatures, twin, twin32
-from crowdpulse.sim.twin32 import Int32OverflowError
+from crowdpulse.sim.bands import bandfeatures, twin, twin32
+from crowdpulse.sim.bands.twin32 import Int32OverflowError
 
 INTERVALS = (10, 250, 2550)  # ms: every frame, the default, the longest the packet carries
 

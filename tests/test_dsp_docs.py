@@ -13,7 +13,8 @@ import math
 
 import numpy as np
 
-from crowdpulse.sim import bandfeatures, signals, twin
+from crowdpulse.sim.bands import bandfeatures, twin
+from crowdpulse.sim.world import signals
 
 UNITS_PER_DB = 1024 / (10 * math.log10(2))  # log units: 1024 * log2(energy)
 

@@ -7,7 +7,8 @@ from functools import cache
 import numpy as np
 import pytest
 
-from crowdpulse.sim import bandfeatures, clapset, signals, twin
+from crowdpulse.sim.bands import bandfeatures, twin
+from crowdpulse.sim.world import clapset, signals
 
 TOL = 480  # +-30 ms at 16 kHz
 

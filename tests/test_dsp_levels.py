@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from dsp_reference import CLASS2, a_weight_db, laeq_db
 
-from crowdpulse.sim import bandfeatures, signals
+from crowdpulse.sim.bands import bandfeatures
+from crowdpulse.sim.world import signals
 
 RATE = 16000
 
@@ -47,7 +48,7 @@ def test_pink_noise_laeq_within_half_db_of_scipy_reference(dbfs: int) -> None:
 def _unquantised_laeq(x: np.ndarray) -> float:
     """LAeq (dB SPL) of the last whole 250 ms interval but one, before the
     report's 0.5 dB steps: the pipeline's own log-domain mean."""
-    from crowdpulse.sim import twin
+    from crowdpulse.sim.bands import twin
 
     feat, pipe = twin.modules()["dspfeat"], twin.pipeline(-2600)
     frames = len(x) // 160
@@ -114,7 +115,7 @@ def test_silence_and_full_scale_clipping() -> None:
 
 def test_firmware_fir_taps_are_what_the_design_script_derives() -> None:
     from crowdpulse.dspdesign import design
-    from crowdpulse.sim import twin
+    from crowdpulse.sim.bands import twin
 
     core = twin.modules()["dspcore"]
     taps, worst = design()

@@ -11,7 +11,7 @@ import pytest
 
 from crowdpulse import mpy
 from crowdpulse.bench import dsp as bench_dsp
-from crowdpulse.sim import bandfeatures, twin
+from crowdpulse.sim.bands import bandfeatures, twin
 
 
 def _signals() -> dict[str, np.ndarray]:

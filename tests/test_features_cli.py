@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from crowdpulse.sim import signals
+from crowdpulse.sim.world import signals
 
 EXE = str(Path(sys.executable).parent / "crowdpulse")
 

@@ -29,8 +29,8 @@ from flash_helpers import (
 )
 
 from crowdpulse.broker import Mosquitto
-from crowdpulse.sim import clapset
-from crowdpulse.sim.serialband import SerialBand
+from crowdpulse.sim.bands.serialband import SerialBand
+from crowdpulse.sim.world import clapset
 from crowdpulse.tools import bandconfig, esp, firmware, flash
 from crowdpulse.tools.monitor import Monitor, parse_line
 from wristband import config as band_cfg

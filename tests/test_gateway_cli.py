@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from crowdpulse.sim import clapset, signals
+from crowdpulse.sim.world import clapset, signals
 
 EXE = str(Path(sys.executable).parent / "crowdpulse")
 

@@ -16,7 +16,7 @@ import pytest
 import sounddevice
 
 from crowdpulse.gateway import linein
-from crowdpulse.sim import scene, signals
+from crowdpulse.sim.world import scene, signals
 from wristband import packet
 
 KEY = packet.band_key(bytes(range(32)), linein.BAND_ID)

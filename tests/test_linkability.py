@@ -1,8 +1,8 @@
 """A passer-by with a BLE sniffer cannot follow a band from one on-air id to the next.
 
-crowdpulse.sim.radiotwin runs the firmware's band.py for N bands through
+crowdpulse.sim.bands.radiotwin runs the firmware's band.py for N bands through
 several epoch boundaries and records what a sniffer hears; the observer in
-crowdpulse.sim.sniffer tries every simple way to pair each old id with its
+crowdpulse.sim.bands.sniffer tries every simple way to pair each old id with its
 successor: the address, the seq, the timing, and the sound levels on air
 (masked per epoch since protocol v2, packet.field_mask).  The same observer
 links the old firmware's ids near certainly, so these tests can fail.
@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from crowdpulse.sim import radiotwin, sniffer
-from crowdpulse.sim.virtualband import Medium, VirtualBand, band_config
+from crowdpulse.sim.bands import radiotwin, sniffer
+from crowdpulse.sim.bands.virtualband import Medium, VirtualBand, band_config
 from wristband import packet, rotation
 
 BANDS, BOUNDARIES = 24, 5
@@ -149,9 +149,10 @@ def test_a_virtual_band_changes_address_and_id_at_one_instant(
 
 
 def test_the_simulators_bands_cross_a_switch_without_a_replay() -> None:
-    # crowdpulse.sim.runner signs as the firmware does: the counter plus the
+    # crowdpulse.sim.runs.runner signs as the firmware does: the counter plus the
     # epoch's seq_offset, so the gateway's replay check holds across the boundary
-    from crowdpulse.sim import scenario, session
+    from crowdpulse.sim.runs import session
+    from crowdpulse.sim.world import scenario
 
     edge = 2_000_001 * packet.EPOCH_S
     res = session.offline(

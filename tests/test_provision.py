@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from flash_helpers import CONNECT_TIMEOUT_S, CROWDPULSE, Run, tree, venue_key
 
-from crowdpulse.sim.serialband import SerialBand
+from crowdpulse.sim.bands.serialband import SerialBand
 from crowdpulse.tools import firmware
 from wristband import packet
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from crowdpulse.sim import bandfeatures
+from crowdpulse.sim.bands import bandfeatures
 from crowdpulse.sim.recordings import catalog, fetch, harness, nights, targets
 
 pytestmark = pytest.mark.recordings

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from crowdpulse.sim import crowdscore, signals
 from crowdpulse.sim.recordings import catalog, harness, targets
+from crowdpulse.sim.runs import crowdscore
+from crowdpulse.sim.world import signals
 
 EXE = str(Path(sys.executable).parent / "crowdpulse")
 

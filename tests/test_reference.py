@@ -17,7 +17,9 @@ from gateway_helpers import GatewayProc, band_ids, publisher, send_batch, write_
 from crowdpulse.broker import Mosquitto
 from crowdpulse.gateway import venue
 from crowdpulse.keys import load_venue_key
-from crowdpulse.sim import bandfeatures, clapset, crowdscore, signals
+from crowdpulse.sim.bands import bandfeatures
+from crowdpulse.sim.runs import crowdscore
+from crowdpulse.sim.world import clapset, signals
 from wristband import packet
 
 BOOTH = """

@@ -15,7 +15,7 @@ from crowdpulse.reportcodec import (
     relay_batch,
     with_seq,
 )
-from crowdpulse.sim.runner import sign
+from crowdpulse.sim.runs.runner import sign
 from wristband import packet
 
 VENUE_KEY = bytes(range(32))

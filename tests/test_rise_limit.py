@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from crowdpulse.gateway.reference import RiseLimit
-from crowdpulse.sim import clapset, crowdscore, signals
+from crowdpulse.sim.runs import crowdscore
+from crowdpulse.sim.world import clapset, signals
 
 
 def test_the_floor_falls_at_once_and_rises_at_its_rate() -> None:

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from crowdpulse.sim import clapset, crowdscore, signals
+from crowdpulse.sim.runs import crowdscore
+from crowdpulse.sim.world import clapset, signals
 from wristband import packet
 
 N = 30

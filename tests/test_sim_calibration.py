@@ -2,10 +2,10 @@
 
 - The twin emitter's batched frame loop is bit-identical to the firmware's
   `Pipeline.process` on a rendered scene.
-- The twin reads back the acoustic model's levels (sim/acoustics.py): the
+- The twin reads back the acoustic model's levels (sim/world/acoustics.py): the
   music at its LAeq, each crowd sound at the level the model gives it.
 - `calibrate()` measures every constant of `sim.fastcal.Calibration` from the
-  twin on synthesized scenes (sim/scene.py), band by band, after the DSP's
+  twin on synthesized scenes (sim/world/scene.py), band by band, after the DSP's
   20 s warm-up, with the PA from 56 to 104 dB(A); the shipped constants must
   match what it measures.
 - For each crowd situation at each PA level the fast `Emitter`'s report v2
@@ -28,14 +28,15 @@ import pytest
 from scipy.optimize import curve_fit, minimize_scalar
 
 from crowdpulse.gateway.engine import Engine
-from crowdpulse.sim import scenario, twin
-from crowdpulse.sim.acoustics import Floor
-from crowdpulse.sim.crowd import Actions
-from crowdpulse.sim.emit import Emitter, db, power, read_floor
-from crowdpulse.sim.fastcal import Calibration, Sound
-from crowdpulse.sim.runner import SimRun
-from crowdpulse.sim.sinks import EngineSink
-from crowdpulse.sim.twinemit import TwinEmitter
+from crowdpulse.sim.bands import twin
+from crowdpulse.sim.bands.emit import Emitter, db, power, read_floor
+from crowdpulse.sim.bands.fastcal import Calibration, Sound
+from crowdpulse.sim.bands.twinemit import TwinEmitter
+from crowdpulse.sim.runs.runner import SimRun
+from crowdpulse.sim.runs.sinks import EngineSink
+from crowdpulse.sim.world import scenario
+from crowdpulse.sim.world.acoustics import Floor
+from crowdpulse.sim.world.crowd import Actions
 from wristband import packet
 
 FLOOR = Floor()

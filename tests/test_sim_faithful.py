@@ -19,8 +19,8 @@ from crowdpulse.broker import Mosquitto
 from crowdpulse.gateway.service import Gateway
 from crowdpulse.gateway.venue import VenueConfig, Zone
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from crowdpulse.sim.faithful import run_faithful
-from crowdpulse.sim.scenario import parse
+from crowdpulse.sim.runs.faithful import run_faithful
+from crowdpulse.sim.world.scenario import parse
 from wristband import packet
 
 pytestmark = pytest.mark.micropython
@@ -161,8 +161,8 @@ def test_the_music_reference_is_a_real_firmware_band_too(
 _CTRL_C = """
 import json, sys
 from crowdpulse.mqtt import BrokerURL
-from crowdpulse.sim.faithful import run_faithful
-from crowdpulse.sim.scenario import load
+from crowdpulse.sim.runs.faithful import run_faithful
+from crowdpulse.sim.world.scenario import load
 res = run_faithful(load("normal"), 3, BrokerURL.parse(sys.argv[1]), "faith", bytes(32), seconds=120)
 print(json.dumps({"interrupted": res.interrupted, "pids": res.pids, "started": res.bands_started}))
 """

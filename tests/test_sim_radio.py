@@ -8,10 +8,10 @@ import pytest
 from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.ratecontrol import AIRTIME_S
 from crowdpulse.gateway.sentiment import Model
-from crowdpulse.sim import radio
-from crowdpulse.sim.runner import STEP_S, SimRun
-from crowdpulse.sim.scenario import parse
-from crowdpulse.sim.sinks import EngineSink
+from crowdpulse.sim.runs.runner import STEP_S, SimRun
+from crowdpulse.sim.runs.sinks import EngineSink
+from crowdpulse.sim.world import radio
+from crowdpulse.sim.world.scenario import parse
 
 
 @pytest.mark.parametrize("rate", [100.0, 500.0, 1330.0, 3000.0])

@@ -15,8 +15,8 @@ import pytest
 from gateway_helpers import EXE, GatewayProc
 
 from crowdpulse.broker import Mosquitto, free_port
-from crowdpulse.sim import scenario as scenarios
-from crowdpulse.sim.runner import SimRun
+from crowdpulse.sim.runs.runner import SimRun
+from crowdpulse.sim.world import scenario as scenarios
 
 WALL_S = 22  # at 20x, 7 minutes of scenario: every shipped event has happened
 DEVICES = 150  # the sim must keep up with the wall clock: a modest crowd

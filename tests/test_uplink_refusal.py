@@ -16,8 +16,8 @@ from flash_helpers import Run, flash_args, venue_key
 
 from crowdpulse.broker import Mosquitto
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from crowdpulse.sim.serialband import SerialBand
-from crowdpulse.sim.virtualband import Medium
+from crowdpulse.sim.bands.serialband import SerialBand
+from crowdpulse.sim.bands.virtualband import Medium
 from crowdpulse.tools import bandconfig
 from wristband import packet
 

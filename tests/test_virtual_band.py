@@ -15,8 +15,9 @@ import pytest
 
 from crowdpulse.broker import Mosquitto
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from crowdpulse.sim import clapset, signals, twin
-from crowdpulse.sim.virtualband import FRAME, Medium, VirtualBand, band_config
+from crowdpulse.sim.bands import twin
+from crowdpulse.sim.bands.virtualband import FRAME, Medium, VirtualBand, band_config
+from crowdpulse.sim.world import clapset, signals
 from wristband import packet
 from wristband.boards import DEFAULT, PROFILES
 

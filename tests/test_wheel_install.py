@@ -24,7 +24,7 @@ from flash_helpers import venue_key
 
 from crowdpulse import mpylib
 from crowdpulse.keys import write_new_key
-from crowdpulse.sim.serialband import SerialBand
+from crowdpulse.sim.bands.serialband import SerialBand
 from crowdpulse.tools import bandconfig
 
 pytestmark = pytest.mark.micropython

@@ -1,6 +1,6 @@
 """One band on a serial port, through mpremote's raw REPL (mpremote.transport_serial).
 
-Works the same for an ESP32 on USB and for a virtual band (crowdpulse.sim.serialband,
+Works the same for an ESP32 on USB and for a virtual band (crowdpulse.sim.bands.serialband,
 the MicroPython unix port behind a pseudo-terminal).  The two differ only in
 how they reset: an ESP32 gets `machine.reset()`; a unix-port band has no reset,
 so it is sent `sys.exit()`, and its supervisor boots a fresh MicroPython, as

@@ -10,7 +10,7 @@ import sys
 from crowdpulse.audio import RATE, AudioError, load
 from crowdpulse.cli import CliError
 from crowdpulse.mpy import MicroPythonMissingError
-from crowdpulse.sim import bandfeatures
+from crowdpulse.sim.bands import bandfeatures
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from crowdpulse.audio import AudioError, load
 from crowdpulse.cli import CliError
-from crowdpulse.sim import crowdscore
+from crowdpulse.sim.runs import crowdscore
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,13 +13,13 @@ import time
 
 from crowdpulse.audio import AudioError
 from crowdpulse.cli import CliError, stop_on_signals
-from crowdpulse.sim import bandscenes
-from crowdpulse.sim.serialband import SerialBand
-from crowdpulse.sim.virtualband import Medium
+from crowdpulse.sim.bands import bandscenes
+from crowdpulse.sim.bands.serialband import SerialBand
+from crowdpulse.sim.bands.virtualband import Medium
 
 
 def add_audio_source(parser: argparse.ArgumentParser) -> None:
-    """--wav or --signal, and --speed: what a virtual band hears (sim/bandscenes.py)."""
+    """--wav or --signal, and --speed: what a virtual band hears (sim/bands/bandscenes.py)."""
     src = parser.add_mutually_exclusive_group()
     src.add_argument("--wav", help="what the band hears, looped (any common WAV)")
     src.add_argument(

@@ -19,8 +19,8 @@ from crowdpulse.commands import simrun
 from crowdpulse.keys import VenueKeyError, load_venue_key
 from crowdpulse.mpylib import MpyLibMissingError
 from crowdpulse.mqtt import BrokerURL, BrokerURLError
-from crowdpulse.sim import bandscenes
-from crowdpulse.sim.virtualband import Medium, VirtualBand, band_config
+from crowdpulse.sim.bands import bandscenes
+from crowdpulse.sim.bands.virtualband import Medium, VirtualBand, band_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def band_audio(args: argparse.Namespace) -> np.ndarray:
-    """What `--wav` or `--signal` gives the band (sim/bandscenes.py)."""
+    """What `--wav` or `--signal` gives the band (sim/bands/bandscenes.py)."""
     try:
         return bandscenes.band_audio(args.wav, args.signal)
     except AudioError as exc:

@@ -20,8 +20,8 @@ from pathlib import Path
 from crowdpulse.cli import CliError
 from crowdpulse.keys import VenueKeyError, load_venue_key
 from crowdpulse.mqtt import BrokerURL, BrokerURLError
-from crowdpulse.sim import scenario as scenarios
-from crowdpulse.sim import session
+from crowdpulse.sim.runs import session
+from crowdpulse.sim.world import scenario as scenarios
 
 MODES = ("fast", "twin", "faithful")
 MAX_DEVICES = {
@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _night(args: argparse.Namespace, sc: scenarios.Scenario, key: bytes) -> int:
-    from crowdpulse.sim.night import night
+    from crowdpulse.sim.runs.night import night
 
     if args.broker or args.mode == "faithful":
         raise CliError("--db runs offline (no --broker), in fast or twin mode")
@@ -239,7 +239,7 @@ def _live(args: argparse.Namespace, sc: scenarios.Scenario, key: bytes) -> sessi
     )
     try:
         if args.mode == "faithful":
-            from crowdpulse.sim.faithful import run_faithful
+            from crowdpulse.sim.runs.faithful import run_faithful
 
             return run_faithful(
                 sc,

@@ -1,8 +1,8 @@
 """`crowdpulse sim sniff`: a passer-by with a BLE sniffer tries to follow bands across id switches.
 
 Runs the firmware's band.py for N bands through several epoch boundaries
-(crowdpulse.sim.radiotwin) and prints how often each of the observer's
-strategies (crowdpulse.sim.sniffer) pairs an old on-air id with its band's
+(crowdpulse.sim.bands.radiotwin) and prints how often each of the observer's
+strategies (crowdpulse.sim.bands.sniffer) pairs an old on-air id with its band's
 next one; chance is 1/N.  `--legacy` emulates the firmware before issue 13.
 """
 
@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from crowdpulse.cli import CliError
-from crowdpulse.sim.sniffer import study
+from crowdpulse.sim.bands.sniffer import study
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

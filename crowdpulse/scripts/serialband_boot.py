@@ -1,4 +1,4 @@
-# The virtual band's "ROM" (crowdpulse.sim.serialband), run by `micropython -i -c`:
+# The virtual band's "ROM" (crowdpulse.sim.bands.serialband), run by `micropython -i -c`:
 # the host sends this file and then `_mount(block, blocks)` when the band's flash is a
 # littlefs image, and `_boot()`.  Like the ESP32 port, it runs boot.py and main.py from
 # the flash; `-i` then gives the REPL.

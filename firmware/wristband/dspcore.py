@@ -1,7 +1,7 @@
 """Per-sample and per-sub-block kernels of the band's feature pipeline.
 
 Integer-only viper code.  The same source is compiled by numba for the
-simulator's twin (crowdpulse.sim.twin), so firmware and twin cannot drift.
+simulator's twin (crowdpulse.sim.bands.twin), so firmware and twin cannot drift.
 Rules that keep that true and keep the band exact on a 32-bit ESP32:
 - every intermediate fits in a signed 32-bit int (docs/dsp.md has the bounds);
 - ptr16 loads are unsigned in viper: sign-extend by hand;

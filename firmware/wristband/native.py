@@ -10,7 +10,7 @@ places, both through `source()`:
 - `install()`, which compiles their source on the band at import, with the
   band's own native emitter (also what the unix port's virtual band does).
 
-The DSP twin compiles the same `source()` text (crowdpulse.sim.twin).
+The DSP twin compiles the same `source()` text (crowdpulse.sim.bands.twin).
 """
 
 import sys

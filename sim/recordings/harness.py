@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from crowdpulse.commands import score as score_command
-from crowdpulse.sim import crowdscore
 from crowdpulse.sim.recordings import catalog
+from crowdpulse.sim.runs import crowdscore
 
 WARMUP_S = 10
 BEFORE_S = 10

@@ -28,8 +28,8 @@ import numpy.typing as npt
 import soundfile
 
 from crowdpulse.audio import RATE
-from crowdpulse.sim import scene
 from crowdpulse.sim.recordings import catalog, fetch
+from crowdpulse.sim.world import scene
 
 MUSIC_ALONE_S = 40
 EVENT_S = 20

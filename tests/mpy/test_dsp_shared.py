@@ -11,7 +11,7 @@ try:
     dspcore = dsp.dspcore
     Pipeline = dsp.Pipeline
 except ImportError:  # CPython: the twin
-    from crowdpulse.sim import twin
+    from crowdpulse.sim.bands import twin
 
     dspcore = twin.modules()["dspcore"]
     Pipeline = twin.modules()["dsp"].Pipeline

@@ -1,6 +1,6 @@
 """Host hardware layer: a virtual band on the MicroPython unix port.
 
-The host (crowdpulse.sim.virtualband) is the band's world:
+The host (crowdpulse.sim.bands.virtualband) is the band's world:
 - a TCP "rig" at $CROWDPULSE_RIG carries the sound and the wearer: messages are
   one type byte and a fixed payload: b"A" + 320 bytes of int16 LE audio (10 ms),
   b"M" + 0/1 (mute switch), b"B" (button press), b"Q" (power off).  The band

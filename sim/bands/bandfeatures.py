@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crowdpulse import mpy
-from crowdpulse.sim import twin
+from crowdpulse.sim.bands import twin
 from wristband import packet
 from wristband.schedule import Schedule
 

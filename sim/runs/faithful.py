@@ -1,15 +1,15 @@
 """Faithful mode: the real firmware, in the real MicroPython, for every band.
 
-Each band is a VirtualBand (sim/virtualband.py): firmware/main.py unchanged in
+Each band is a VirtualBand (sim/bands/virtualband.py): firmware/main.py unchanged in
 the MicroPython unix port, fed the sound its wearer's spot in the crowd would
 hear.  WiFi bands publish their reports to the broker themselves; BLE bands
 advertise them on their zone's UDP radio medium, and the zone's relays
-(sim/zonerelays.py) batch what they hear to the broker with the forwarding
+(sim/runs/zonerelays.py) batch what they hear to the broker with the forwarding
 core of `crowdpulse relay`.  The crowd, its ground truth and
 the venue (zones, PA levels, relays, events) are the fast mode's: a SimRun
 stepped on the wall clock, whose own report-level output is dropped.
 
-Each band's sound is mixed as it is fed, in RAM (sim/soundfeed.py).
+Each band's sound is mixed as it is fed, in RAM (sim/runs/soundfeed.py).
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 from crowdpulse.mqtt import BrokerURL, make_client, topic
-from crowdpulse.sim.runner import REFERENCE_ID, SimRun
-from crowdpulse.sim.scenario import Scenario
-from crowdpulse.sim.session import BrokerDownError, Result, truth_row, why_not_connected
-from crowdpulse.sim.soundfeed import Mixer, actions_now
-from crowdpulse.sim.virtualband import Medium, VirtualBand, band_config, cpu_seconds
-from crowdpulse.sim.zonerelays import ZoneRelays
+from crowdpulse.sim.bands.virtualband import Medium, VirtualBand, band_config, cpu_seconds
+from crowdpulse.sim.runs.runner import REFERENCE_ID, SimRun
+from crowdpulse.sim.runs.session import BrokerDownError, Result, truth_row, why_not_connected
+from crowdpulse.sim.runs.soundfeed import Mixer, actions_now
+from crowdpulse.sim.runs.zonerelays import ZoneRelays
+from crowdpulse.sim.world.scenario import Scenario
 
 BLOCK_FRAMES = 5  # 50 ms of sound per write: fewer wake-ups for the host
 STARTERS = 8  # bands booting at once

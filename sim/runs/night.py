@@ -23,10 +23,12 @@ from crowdpulse.selector.library import Track
 from crowdpulse.selector.picker import Selector
 from crowdpulse.selector.playback import Playback
 from crowdpulse.selector.store import SelectorStore
-from crowdpulse.sim.scenario import Scenario
-from crowdpulse.sim.session import RATE_CONTROL_S as RATE_CONTROL_S  # night's name, re-exported
-from crowdpulse.sim.session import control_rate, offline_run, offline_step
-from crowdpulse.sim.sinks import EngineSink
+from crowdpulse.sim.runs.session import (
+    RATE_CONTROL_S as RATE_CONTROL_S,  # night's name, re-exported
+)
+from crowdpulse.sim.runs.session import control_rate, offline_run, offline_step
+from crowdpulse.sim.runs.sinks import EngineSink
+from crowdpulse.sim.world.scenario import Scenario
 
 SCORE_EVERY_S = 0.5  # the selector hears the venue twice a second (the gateway: ten times)
 

@@ -305,8 +305,8 @@ def chance_bound(bands: int, boundaries: int, z: float = 3.5) -> float:
 def study(
     bands: int = 30, boundaries: int = 6, seed: int = 1, legacy: bool = False, window_s: int = 60
 ) -> dict[str, Any]:
-    """A night of the firmware on the air (crowdpulse.sim.radiotwin), observed."""
-    from crowdpulse.sim import radiotwin
+    """A night of the firmware on the air (crowdpulse.sim.bands.radiotwin), observed."""
+    from crowdpulse.sim.bands import radiotwin
 
     night = radiotwin.night(
         bands=bands, boundaries=boundaries, seed=seed, legacy=legacy, window_s=window_s

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from crowdpulse.sim.scenario import PICKS, Scenario, parse
+from crowdpulse.sim.world.scenario import PICKS, Scenario, parse
 
 HELDOUT_SEED = 90_210  # never used while tuning anything
 

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crowdpulse.relay.forwarding import EVENT_GAP_S, DedupCache, Forwarder, Timing, parse_advert
-from crowdpulse.sim.virtualband import Medium
+from crowdpulse.sim.bands.virtualband import Medium
 from wristband import packet
 
 Publish = Callable[[str, bytes], None]  # (relay id, batch)

@@ -1,7 +1,7 @@
 """The fast model's constants: how the band's DSP reads each sound of the floor.
 
 Measured on the DSP twin (`calibrate()` in tests/test_sim_calibration.py):
-scenes of sim/scene.py at the levels of the acoustic model (sim/acoustics.py),
+scenes of sim/world/scene.py at the levels of the acoustic model (sim/world/acoustics.py),
 the PA from 56 to 106 dB(A), after the DSP's 20 s warm-up, one report per
 250 ms, 40 bands a situation.  The test checks that the shipped values are the
 measured ones, and that the fast fields then match the twin's.  Nothing here
@@ -37,7 +37,7 @@ Curve = tuple[tuple[float, float], ...]
 
 @dataclass(frozen=True)
 class Calibration:
-    """Every constant of the fast model (sim/emit.py), measured on the twin."""
+    """Every constant of the fast model (sim/bands/emit.py), measured on the twin."""
 
     # each sound alone (voice, mid, low, top, tonal, fluct, masks_db, sd_db)
     music: Sound = Sound(0.586, -14.8, 14.66, -5.74, 0.591, 0.822, 0.0, 0.0)

@@ -2,9 +2,9 @@
 
 For every band and report interval this draws the report's field codes from
 what its wearer and the people around do.  The levels of the sounds are the
-acoustic model's (sim/acoustics.py, sources in docs/sim.md); how the band's
+acoustic model's (sim/world/acoustics.py, sources in docs/sim.md); how the band's
 DSP reads each sound (its sub-band balance, tonal share, fluctuation, how its
-claps are masked) is measured on the DSP twin (sim/fastcal.py), and
+claps are masked) is measured on the DSP twin (sim/bands/fastcal.py), and
 tests/test_sim_calibration.py checks that fast and twin agree field by field
 and on the sentiment the gateway computes from them.
 
@@ -24,9 +24,9 @@ import numpy as np
 import numpy.typing as npt
 
 from crowdpulse.reportcodec import code_bytes, new_codes, nibbles
-from crowdpulse.sim.acoustics import Floor
-from crowdpulse.sim.crowd import Actions
-from crowdpulse.sim.fastcal import Calibration, Sound
+from crowdpulse.sim.bands.fastcal import Calibration, Sound
+from crowdpulse.sim.world.acoustics import Floor
+from crowdpulse.sim.world.crowd import Actions
 from wristband import packet
 
 __all__ = ["Calibration", "Emitter", "Sound", "db", "power"]
@@ -34,7 +34,7 @@ __all__ = ["Calibration", "Emitter", "Sound", "db", "power"]
 F64 = npt.NDArray[np.float64]
 FRAME_S = 0.01  # the DSP's frame, and the IMU's sample period
 SLOT_S = 0.05  # the programme's variation: 50 ms slots
-MUSIC_BEATS = 8  # the scene's music loops (sim/scene.py) repeat every 8 beats
+MUSIC_BEATS = 8  # the scene's music loops (sim/world/scene.py) repeat every 8 beats
 SUBBANDS = ("voice", "mid", "low", "top")
 CLAP_QUIET_S, CHEER_QUIET_S = 2.0, 1.0  # the firmware's event triggers re-arm after these
 
@@ -137,7 +137,7 @@ class Emitter:
         self.was_clapping = np.zeros(n, bool)
         self.was_cheering = np.zeros(n, bool)
         self.slot = 0  # the programme's clock, in 50 ms slots
-        # the PA's sound reaches each band 0-60 ms late (sim/acoustics.py): 0 or 1 slot
+        # the PA's sound reaches each band 0-60 ms late (sim/world/acoustics.py): 0 or 1 slot
         self.shift = np.round(
             self.rng.uniform(0, self.floor.pa_delay_max_ms / 1000 / SLOT_S, n)
         ).astype(np.int64)

@@ -11,13 +11,13 @@ What reaches a band's microphone over a report interval is the sum of:
   wearer's own voice), singing when the wearer sings;
 - a noise floor (ventilation, the microphone's own noise).
 
-Every level comes from the acoustic model of the floor (sim/acoustics.py,
+Every level comes from the acoustic model of the floor (sim/world/acoustics.py,
 sources in docs/sim.md).  A music reference hears the same loops at line
 level: the mix itself, dry, with no room and no crowd (`music_loop(dry=True)`).
 
 Synthesizing all of that per band and interval would cost far more than the
 DSP, so a `Bank` of short seamless loops is made once per process (from
-sim/signals.py) and `render` mixes them per band with gains and offsets in
+sim/world/signals.py) and `render` mixes them per band with gains and offsets in
 numba.  Levels are A-weighted dB SPL; the INMP441 reads -26 dBFS at 94 dB SPL
 (the band's default `mic_sensitivity_cdb`), so dBFS = dB SPL - 120, the same
 calibration the DSP uses.
@@ -32,7 +32,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.sim import signals
+from crowdpulse.sim.world import signals
 
 RATE = signals.RATE
 FRAME = 160

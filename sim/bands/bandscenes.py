@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from crowdpulse.audio import load
-from crowdpulse.sim import signals
+from crowdpulse.sim.world import signals
 
 NAMES = ("music", "claps", "applause", "cheer", "tone", "pink", "silence")
 SECONDS = 20  # looped by the band, so a scene need not be long

@@ -7,7 +7,7 @@ each `@viper` kernel marker into `@micropython.viper`.  Three substitutions
 follow: `micropython.viper` becomes `numba.njit`, `array.array` becomes a numpy array
 (int64 for state), and `_SEXT` becomes 0 because numpy loads are already
 signed.  The result is bit-identical to the band; the tests prove it against
-the real MicroPython, and crowdpulse.sim.twin32 proves that no intermediate
+the real MicroPython, and crowdpulse.sim.bands.twin32 proves that no intermediate
 needs more than the ESP32's 32 bits.
 """
 
@@ -67,7 +67,7 @@ def int64_modules() -> dict[str, types.ModuleType]:
 
 def modules() -> dict[str, types.ModuleType]:
     """The twin's modules: `int64_modules()`, except in the test suite, which
-    swaps in the 32-bit-checked ones of crowdpulse.sim.twin32 (tests/conftest.py)."""
+    swaps in the 32-bit-checked ones of crowdpulse.sim.bands.twin32 (tests/conftest.py)."""
     return int64_modules()
 
 
@@ -78,7 +78,7 @@ def build(
 ) -> dict[str, types.ModuleType]:
     """A fresh set of the twin's modules.  `transform(tree, name)` may rewrite
     each module's syntax tree first, calling helpers given in `inject`
-    (crowdpulse.sim.twin32 instruments the arithmetic that way)."""
+    (crowdpulse.sim.bands.twin32 instruments the arithmetic that way)."""
     shims = _shims()
     saved = {name: sys.modules.get(name) for name in ("micropython", "array")}
     built: dict[str, types.ModuleType] = {}

@@ -4,15 +4,15 @@ What a passer-by can link depends on decisions the firmware makes: when a
 band reports and advertises, when it scans, when it goes quiet and which
 identity and address it shows.  So this runs `wristband.band.Band` itself
 (with `wristband.rotation`, `packet`, `schedule`), N bands in lockstep on one
-virtual clock, with the substitutions sim/twin.py makes for the DSP: `time`
+virtual clock, with the substitutions sim/bands/twin.py makes for the DSP: `time`
 is the virtual clock, `gc` and `print` are stubs, `random` is seeded, and
-the band's pipeline and hardware are sim/twinhal.py's `Sound` and `Radio`.
+the band's pipeline and hardware are sim/bands/twinhal.py's `Sound` and `Radio`.
 
 `legacy=True` emulates the firmware before issue 13 (its code is gone): the
 chip's fixed public address, the plain report counter as the seq, and the id
 of the clock's epoch at every report, with no quiet time and nothing reset.
 tests/test_linkability.py and `crowdpulse sim sniff` run both through
-crowdpulse.sim.sniffer.
+crowdpulse.sim.bands.sniffer.
 """
 
 from __future__ import annotations
@@ -30,7 +30,16 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.sim.twinhal import FRAME_MS, SKEW_MS, Advert, Ambience, Clock, Floor, Radio, Sound
+from crowdpulse.sim.bands.twinhal import (
+    FRAME_MS,
+    SKEW_MS,
+    Advert,
+    Ambience,
+    Clock,
+    Floor,
+    Radio,
+    Sound,
+)
 from wristband import config as band_config
 from wristband import packet
 

@@ -1,4 +1,4 @@
-"""The sound each faithful band hears, mixed as it is fed (sim/faithful.py).
+"""The sound each faithful band hears, mixed as it is fed (sim/runs/faithful.py).
 
 Sound is mixed as it is fed, 50 ms at a time, from a few loops made once (the
 PA's music per track, applause, cheering, the room's noise) and the wearer's
@@ -15,9 +15,9 @@ import numpy as np
 import numpy.typing as npt
 
 from crowdpulse.selector.library import Track
-from crowdpulse.sim import scene, signals
-from crowdpulse.sim.crowd import Actions, Crowd
-from crowdpulse.sim.runner import SimRun
+from crowdpulse.sim.runs.runner import SimRun
+from crowdpulse.sim.world import scene, signals
+from crowdpulse.sim.world.crowd import Actions, Crowd
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
@@ -38,14 +38,14 @@ class Mix:
 
     music: F32 | None
     track_pos: int  # the global sample at which the track began
-    g_music: F64  # per band: rms gain of each unit-A-power loop (sim/scene.py)
+    g_music: F64  # per band: rms gain of each unit-A-power loop (sim/world/scene.py)
     g_tex: F64  # (bands, 3): applause, cheer, sing
     clapping: npt.NDArray[np.bool_]
 
 
 class Mixer:
     """Each band's sound, mixed on demand by its feeding thread from the twin's
-    sound bank (sim/scene.py), at the twin's levels: the same scene, so faithful
+    sound bank (sim/world/scene.py), at the twin's levels: the same scene, so faithful
     and twin runs can be compared."""
 
     def __init__(self, run: SimRun) -> None:

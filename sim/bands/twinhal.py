@@ -72,7 +72,7 @@ class Clock:
 @dataclass(frozen=True)
 class Floor:
     """The PA's level across a floor and how it varies (sim/scenarios/normal.toml's
-    floor, sim/runner.py's spread and sim/emit.py's Calibration.level_noise_db)."""
+    floor, sim/runs/runner.py's spread and sim/bands/emit.py's Calibration.level_noise_db)."""
 
     back_db: float = 88.0
     front_db: float = 98.0

@@ -19,7 +19,8 @@ import numpy.typing as npt
 
 from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.registry import Registry
-from crowdpulse.sim import bandfeatures, signals
+from crowdpulse.sim.bands import bandfeatures
+from crowdpulse.sim.world import signals
 from wristband import packet
 
 T0_MS = 1_800_000_000_000  # a fixed simulated epoch, for repeatable ids

@@ -1,10 +1,10 @@
 """The twin with the ESP32's 32-bit arithmetic: every intermediate checked, or wrapped.
 
 On the ESP32 a viper int is a 32-bit register; on the unix port and in the
-twin (crowdpulse.sim.twin) it has 64 bits, so a sum that overflows on a band
+twin (crowdpulse.sim.bands.twin) it has 64 bits, so a sum that overflows on a band
 would pass unnoticed everywhere else.  Here the twin's DSP modules are built
 from the firmware source with every `@micropython.viper` function rewritten
-(crowdpulse.sim.arith32): each integer it computes, and each `int` argument it
+(crowdpulse.sim.bands.arith32): each integer it computes, and each `int` argument it
 receives, is a site, and by mode
 
 - `check`: a site outside the signed 32-bit range, or a shift count outside
@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.sim import arith32, twin
-from crowdpulse.sim.arith32 import INT32_MAX, INT32_MIN
+from crowdpulse.sim.bands import arith32, twin
+from crowdpulse.sim.bands.arith32 import INT32_MAX, INT32_MIN
 
 MODES = ("check", "wrap")
 

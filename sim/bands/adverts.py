@@ -9,7 +9,7 @@ wristband.schedule.Advert, vectorised over bands.
 - a new interval sends every band quiet until a random point of it (a
   waiting event report too).
 Times are seconds on the caller's clock; `next_adv` is the array the radio
-medium (sim/radio.py) advertises from, moved here when a band restarts.
+medium (sim/world/radio.py) advertises from, moved here when a band restarts.
 """
 
 from __future__ import annotations

@@ -25,11 +25,11 @@ from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.sentiment import Model
 from crowdpulse.gateway.venuefile import VenueFile, Zone
 from crowdpulse.mqtt import BrokerURL, topic
-from crowdpulse.sim.acoustics import Floor
-from crowdpulse.sim.radio import Stats
-from crowdpulse.sim.runner import REFERENCE_ID, SimRun, Truth, split
-from crowdpulse.sim.scenario import Scenario
-from crowdpulse.sim.sinks import EngineSink, MqttSink
+from crowdpulse.sim.runs.runner import REFERENCE_ID, SimRun, Truth, split
+from crowdpulse.sim.runs.sinks import EngineSink, MqttSink
+from crowdpulse.sim.world.acoustics import Floor
+from crowdpulse.sim.world.radio import Stats
+from crowdpulse.sim.world.scenario import Scenario
 
 RATE_CONTROL_S = 5.0  # as the gateway: a new advertising interval at most this often
 BEHIND_WARN_S = 1.0

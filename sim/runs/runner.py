@@ -19,16 +19,16 @@ import numpy.typing as npt
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.reportcodec import bodies, mask_rows, relay_batch
 from crowdpulse.selector.library import Track, sample_library
-from crowdpulse.sim.acoustics import Floor
-from crowdpulse.sim.adverts import AdvertTiming
-from crowdpulse.sim.crowd import Crowd
-from crowdpulse.sim.emit import Emitter
-from crowdpulse.sim.radio import Medium
-from crowdpulse.sim.scenario import Event, Scenario
+from crowdpulse.sim.bands.adverts import AdvertTiming
+from crowdpulse.sim.bands.emit import Emitter
+from crowdpulse.sim.world.acoustics import Floor
+from crowdpulse.sim.world.crowd import Crowd
+from crowdpulse.sim.world.radio import Medium
+from crowdpulse.sim.world.scenario import Event, Scenario
 from wristband import packet
 
 STEP_S = 0.05
-REFERENCE_ID = "REF"  # the music reference's band id (sim/crowdscore.py uses the same)
+REFERENCE_ID = "REF"  # the music reference's band id (sim/runs/crowdscore.py uses the same)
 GROUPS = 5  # bands report in turns, a fifth of them every 50 ms at 250 ms
 
 
@@ -115,7 +115,7 @@ class SimRun:
         self.medium = Medium(xy, np.array([[r[1], r[2]] for r in relays]).reshape(-1, 2), self.rng)
         imu = self.rng.random(devices) < sc.imu_share
         if mode == "twin":  # the same interface, from synthesized audio through the DSP twin
-            from crowdpulse.sim.twinemit import TwinEmitter
+            from crowdpulse.sim.bands.twinemit import TwinEmitter
 
             self.emitter: Emitter = TwinEmitter(
                 np.arange(devices), music, self.rng, imu, floor=self.floor
@@ -152,7 +152,7 @@ class SimRun:
 
     # -- the venue -------------------------------------------------------------
     def _origin(self, z: int) -> float:
-        # zones are separate areas, out of each other's radio range (sim/radio.py: a band
+        # zones are separate areas, out of each other's radio range (sim/world/radio.py: a band
         # 120 m off can still reach a relay; 250 m is 100 dB down, under any sensitivity)
         return sum(zone.size_m[0] + 250.0 for zone in self.sc.zones[:z])
 
@@ -359,7 +359,7 @@ class SimRun:
         reports: npt.NDArray[np.uint8],
         event: npt.NDArray[np.bool_],
     ) -> None:
-        """The firmware's advert timing (sim/adverts.py); each band's report is
+        """The firmware's advert timing (sim/bands/adverts.py); each band's report is
         made somewhere in this step, as its own frames end."""
         at = self.t + self.rng.uniform(0, STEP_S, len(idx))
         take = self.adverts.reports(idx, at, event, self.adv_interval_s)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from crowdpulse.sim import signals
+from crowdpulse.sim.world import signals
 
 
 @dataclass(frozen=True)

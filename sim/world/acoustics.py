@@ -1,8 +1,8 @@
 """The acoustic model of the floor: what a band on a wrist hears, and how loud.
 
-One model for every simulator mode.  The twin's scene (sim/scene.py) mixes
+One model for every simulator mode.  The twin's scene (sim/world/scene.py) mixes
 its sounds at these levels and runs them through the DSP twin; the fast
-emitter (sim/emit.py) adds their powers with constants measured on that twin;
+emitter (sim/bands/emit.py) adds their powers with constants measured on that twin;
 the faithful mode feeds the same scene to the real firmware.  Every number
 here is taken from a published measurement, and docs/sim.md gives each one
 with its source (tests/test_acoustics.py checks that the two agree).  Where

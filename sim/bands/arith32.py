@@ -1,6 +1,6 @@
 """Rewrite viper functions' syntax trees to run with the ESP32's 32-bit integers.
 
-Used by crowdpulse.sim.twin32 on the firmware's DSP source.  Only functions
+Used by crowdpulse.sim.bands.twin32 on the firmware's DSP source.  Only functions
 decorated `@micropython.viper` are touched (they are the ones whose ints are
 machine words); every integer they compute is a *site*:
 

@@ -2,8 +2,8 @@
 
 `TwinEmitter` has the fast `Emitter`'s interface, so the runner does not care
 which it has.  For each band that reports, the audio it heard since its last
-report (sim/scene.py) runs through the firmware's own filter and feature
-kernels (sim/twin.py: the very source files, compiled by numba), and the
+report (sim/world/scene.py) runs through the firmware's own filter and feature
+kernels (sim/bands/twin.py: the very source files, compiled by numba), and the
 firmware's own `Pipeline.finish` turns the interval's sums into field codes.
 Each band keeps its own pipeline state (rows of three arrays), so bands are
 independent: background trackers, clap detector and warm-up are per band.
@@ -23,11 +23,12 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.sim import scene, twin
-from crowdpulse.sim.acoustics import Floor
-from crowdpulse.sim.crowd import Actions
-from crowdpulse.sim.emit import F64, Calibration, Emitter, interval_code
-from crowdpulse.sim.imu import ImuTwin
+from crowdpulse.sim.bands import twin
+from crowdpulse.sim.bands.emit import F64, Calibration, Emitter, interval_code
+from crowdpulse.sim.world import scene
+from crowdpulse.sim.world.acoustics import Floor
+from crowdpulse.sim.world.crowd import Actions
+from crowdpulse.sim.world.imu import ImuTwin
 from wristband import packet
 
 I64 = npt.NDArray[np.int64]

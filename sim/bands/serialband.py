@@ -45,7 +45,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crowdpulse import mpy
-from crowdpulse.sim.virtualband import FRAME, Medium, frame_message, led_states, pace
+from crowdpulse.sim.bands.virtualband import FRAME, Medium, frame_message, led_states, pace
 
 FLASH_BLOCK = 4096
 # The band's "ROM" (crowdpulse/scripts/serialband_boot.py): mount the littlefs flash

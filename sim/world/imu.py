@@ -7,13 +7,13 @@ than 1.5 g between two samples).  Twin mode synthesises those samples and
 runs them through the firmware's own `Motion`, band by band:
 
 - dancing: the wrist swings on the beat, along gravity, with the amplitude
-  that gives the wearer's movement intensity (sim/crowd.py, in g);
+  that gives the wearer's movement intensity (sim/world/crowd.py, in g);
 - a clap: the hands meet and the wrist takes a jolt, sideways, in the one
-  sample that catches it (strength from the acoustic model, sim/acoustics.py),
-  at the very instant the microphone hears the clap (sim/scene.py).
+  sample that catches it (strength from the acoustic model, sim/world/acoustics.py),
+  at the very instant the microphone hears the clap (sim/world/scene.py).
 
 Fast mode draws the same two fields from the actions with a constant measured
-on this (sim/fastcal.py: what one jolt adds to the mean).
+on this (sim/bands/fastcal.py: what one jolt adds to the mean).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.sim.acoustics import Floor
+from crowdpulse.sim.world.acoustics import Floor
 from wristband import packet
 from wristband.motion import Motion
 

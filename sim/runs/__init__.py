@@ -1,0 +1,1 @@
+"""Running a simulated night or session: the runner, its sinks, faithful mode, crowd scoring."""
