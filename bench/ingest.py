@@ -35,11 +35,11 @@ from crowdpulse.gateway.venuefile import VenueFile, Zone
 from crowdpulse.mqtt import BrokerURL, make_client, topic
 from crowdpulse.reportcodec import relay_batch
 from crowdpulse.sim.runs.runner import sign
+from crowdpulse.supervisor import GatewayPart
 from wristband import packet
 
 BANDS = 20_000
 VENUE = "bench"
-EXE = str(Path(sys.executable).parent / "crowdpulse")
 # interval 10 ms, then laeq, voice, mid, low, top, tonal, fluct, motion (absent), claps, status
 _CODES = np.array([1, 150, 160, 1, 40, 140, 8, 30, packet.MOTION_ABSENT, 0, 0], np.uint8)
 
@@ -67,14 +67,11 @@ class Fleet:
         return relay_batch(reps, np.full(len(reps), -60.0), np.full(len(reps), now))
 
 
-def _venue(tmp: Path, venue_key: bytes, bands: int = BANDS, venue: str = VENUE) -> Path:
-    """A one-zone venue of bands B00001..., its key, a free HTTP port."""
+def _venue(tmp: Path, venue_key: bytes, bands: int = BANDS, venue: str = VENUE) -> VenueFile:
+    """A one-zone venue of bands B00001..., its key (written), a free HTTP port."""
     (tmp / "venue.key").write_text(venue_key.hex())
-    cfg = tmp / "venue.toml"
     floor = Zone("floor", [f"B00001-B{bands:05d}"])
-    spec = VenueFile(venue, "venue.key", [floor], http_port=free_port(), token="x", db_path="gw.db")
-    cfg.write_text(spec.text())
-    return cfg
+    return VenueFile(venue, "venue.key", [floor], http_port=free_port(), token="x", db_path="gw.db")
 
 
 def _counter(port: int, names: tuple[str, ...]) -> float:
@@ -85,25 +82,6 @@ def _counter(port: int, names: tuple[str, ...]) -> float:
         for line in text.splitlines()
         if line.startswith(names) and not line.startswith("#")
     )
-
-
-def _gateway(broker: Mosquitto, cfg: Path) -> tuple[subprocess.Popen[bytes], int]:
-    port = int(cfg.read_text().split("port = ")[1].split()[0])
-    proc = subprocess.Popen(
-        [EXE, "gateway", "--broker", broker.url, "--config", str(cfg)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
-                if b'"mqtt": true' in r.read():
-                    return proc, port
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the gateway did not start")
 
 
 def _publisher(broker: Mosquitto) -> Any:
@@ -264,15 +242,16 @@ def run(seconds: float = 8.0) -> dict[str, Any]:
     fleet = Fleet(registry)
     out: dict[str, Any] = {"bands": BANDS, "tick_p99_ms": tick_p99(registry, fleet)}
     with tempfile.TemporaryDirectory() as tmp, Mosquitto() as broker:
-        cfg = _venue(Path(tmp), venue_key)
-        proc, port = _gateway(broker, cfg)
+        spec, cfg = _venue(Path(tmp), venue_key), Path(tmp) / "venue.toml"
+        cfg.write_text(spec.text())
+        gw = GatewayPart(broker.url, cfg, spec.http_port, Path(tmp) / "gateway.log")
         try:
-            rate, cpu = batched(broker, fleet, port, proc.pid, int(seconds * 400_000))
+            gw.wait_up(timeout=60.0)
+            rate, cpu = batched(broker, fleet, gw.port, gw.proc.pid, int(seconds * 400_000))
             out["batched_reports_per_s"] = rate
             out["batched_gateway_cpu_share"] = cpu
             out["batched_reports_per_gateway_cpu_s"] = rate / cpu if cpu else 0.0
-            out.update(direct(broker, fleet, port, seconds))
+            out.update(direct(broker, fleet, gw.port, seconds))
         finally:
-            proc.terminate()
-            proc.wait(10)
+            gw.stop(grace=10.0)
     return out

@@ -31,7 +31,6 @@ scenario without scripted onsets, offline, at up to 10,000 bands).
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 import threading
 import time
@@ -44,26 +43,26 @@ import paho.mqtt.client as mqtt
 
 from crowdpulse.bench import airmodel, falsereact
 from crowdpulse.bench.airvenue import Air, Bands, Wifi
-from crowdpulse.bench.ingest import EXE, Fleet
-from crowdpulse.bench.soak import stop, wait_up
+from crowdpulse.bench.ingest import Fleet
 from crowdpulse.broker import Mosquitto, free_port
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.venuefile import VenueFile, Zone
 from crowdpulse.mqtt import BrokerURL, make_client, topic
+from crowdpulse.supervisor import GatewayPart
 
 VENUE = "latency"
 REACT_S = 2.5
 WARM_MIN_S, WARM_MAX_S = 12.0, 240.0
 
 
-def _venue(tmp: Path, key: bytes, ble: int, devices: int) -> Path:
+def _venue(tmp: Path, key: bytes, ble: int, devices: int) -> VenueFile:
+    """A venue of BLE bands on the floor and WiFi bands in their own zone."""
     (tmp / "venue.key").write_text(key.hex())
-    cfg = tmp / "venue.toml"
     floor, wifi = [f"B00001-B{ble:05d}"], [f"B{ble + 1:05d}-B{devices:05d}"]
     zones = [Zone("floor", floor), Zone("wifi", wifi)]
     spec = VenueFile(VENUE, "venue.key", zones, http_port=free_port(), token="x", db_path="gw.db")
-    cfg.write_text(spec.text())
-    return cfg
+    (tmp / "venue.toml").write_text(spec.text())
+    return spec
 
 
 class Listener:
@@ -243,14 +242,10 @@ def run(
     key = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
     wifi = max(100, min(1000, devices // 20))
     with Mosquitto() as broker, tempfile.TemporaryDirectory() as d:
-        cfg = _venue(Path(d), key, devices - wifi, devices)
-        port = int(cfg.read_text().split("port = ")[1].split()[0])
-        proc = subprocess.Popen(
-            [EXE, "gateway", "--broker", broker.url, "--config", str(cfg)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_up(port, proc)
+        spec = _venue(Path(d), key, devices - wifi, devices)
+        gw = GatewayPart(broker.url, Path(d) / "venue.toml", spec.http_port, Path(d) / "gw.log")
+        gw.wait_up()
+        port = gw.port
         url = BrokerURL.parse(broker.url)
         listener = Listener(url)
         pub = make_client(url, "bench-latency-venue")
@@ -271,7 +266,7 @@ def run(
         finally:
             pub.loop_stop()
             listener.close()
-            stop(proc)
+            gw.stop(grace=30.0)
     by = {z: [(a, p) for a, t, p in listener.rows if t == z] for z in ("floor", "wifi", "reaction")}
     ble, wf = _first(by["floor"], times), _first(by["wifi"], times)
     react = _reactions(by["reaction"], "floor", times)

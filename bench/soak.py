@@ -19,7 +19,6 @@ searched for tracebacks at the end.
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
 import threading
 import time
@@ -29,11 +28,11 @@ from typing import Any
 
 import numpy as np
 
-from crowdpulse.bench.ingest import EXE
 from crowdpulse.broker import Mosquitto, free_port
 from crowdpulse.mqtt import BrokerURL
 from crowdpulse.sim.runs import session
 from crowdpulse.sim.world import scenario
+from crowdpulse.supervisor import GatewayPart
 
 VENUE = "soak"
 KEY = bytes(range(7, 39))
@@ -67,32 +66,6 @@ def _metrics(port: int) -> dict[str, Any]:
     return out
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, and SIGKILL if a loaded machine keeps it from ending in 30 s."""
-    proc.terminate()
-    try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def wait_up(port: int, proc: subprocess.Popen[bytes], timeout: float = 300.0) -> None:
-    """Until the gateway answers and is subscribed (a loaded machine takes its time)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("the gateway exited at start")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
-                if b'"mqtt": true' in r.read():
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the gateway did not start")
-
-
 def run(minutes: float = 30.0, devices: int = 10_000) -> dict[str, Any]:
     sc = scenario.load("normal")
     sc.duration_s = (
@@ -106,19 +79,13 @@ def run(minutes: float = 30.0, devices: int = 10_000) -> dict[str, Any]:
         venue = session.venue_file(sc, devices, VENUE, "venue.key", port)
         venue.db_path, venue.token = str(tmp / "gw.db"), "soak"
         cfg.write_text(venue.text())
-        out = tmp / "gateway.log"
-        with out.open("wb") as log:
-            proc = subprocess.Popen(
-                [EXE, "gateway", "--broker", broker.url, "--config", str(cfg)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        gw = GatewayPart(broker.url, cfg, port, tmp / "gateway.log")
         try:
-            wait_up(port, proc)
-            result = _soak(minutes, devices, sc, broker, port, proc.pid)
+            gw.wait_up()
+            result = _soak(minutes, devices, sc, broker, port, gw.proc.pid)
         finally:
-            stop(proc)
-        text = out.read_text(errors="replace")
+            gw.stop(grace=30.0)
+        text = gw.log.read_text(errors="replace")
     result["errors"] = result["log_errors"] + text.count("Traceback (most recent call last)")
     return result
 

@@ -29,7 +29,7 @@ from crowdpulse.selector.library import sample_library
 from crowdpulse.sim.runs.session import venue_file
 from crowdpulse.sim.world import scenario as scenarios
 from crowdpulse.sim.world.music import write_folder
-from crowdpulse.supervisor import Part, Supervisor
+from crowdpulse.supervisor import GatewayPart, Part, PartStoppedError, Supervisor
 
 VENUE = "demo"
 STATUS_EVERY_S = 10.0
@@ -146,17 +146,6 @@ def _get(url: str) -> dict[str, Any] | None:
         return None
 
 
-def _wait_gateway(gw: Part, base: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not gw.alive():
-            raise DemoError("the gateway stopped:\n" + gw.tail())
-        if _get(base + "/api/health") is not None:
-            return
-        time.sleep(0.2)
-    raise DemoError("the gateway did not answer in time:\n" + gw.tail())
-
-
 def _start(
     opts: Options,
     sc: scenarios.Scenario,
@@ -176,14 +165,11 @@ def _start(
     spec.selector_mode, spec.library, spec.player = "auto", str(tmp / "music"), player
     venue.write_text(spec.text())
     cp = [sys.executable, "-m", "crowdpulse"]
-    gw = sup.add(
-        Part(
-            "gateway",
-            [*cp, "gateway", "--config", str(venue), "--broker", url],
-            tmp / "gateway.log",
-        )
-    )
-    _wait_gateway(gw, f"http://127.0.0.1:{port}")
+    gw = sup.add(GatewayPart(url, venue, port, tmp / "gateway.log"))
+    try:
+        gw.wait_up(timeout=60.0, mqtt=False)
+    except PartStoppedError as exc:
+        raise DemoError(str(exc)) from None
     sim = [
         *cp,
         "sim",

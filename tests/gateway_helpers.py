@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import json
+import os
+import signal
 import subprocess
 import sys
-import time
-import urllib.request
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from crowdpulse.broker import free_port
 from crowdpulse.keys import load_venue_key
 from crowdpulse.mqtt import BrokerURL, make_client, topic
+from crowdpulse.supervisor import GatewayPart, PartStoppedError
 from wristband import packet
 
 EXE = str(Path(sys.executable).parent / "crowdpulse")
@@ -56,49 +57,31 @@ def http_port(cfg: Path) -> int:
 
 
 class GatewayProc:
+    """The real gateway for a test: crowdpulse.supervisor's GatewayPart, as the demo and
+    the benches start it, with its log in the venue file's folder."""
+
     def __init__(self, broker_url: str, cfg: Path, *args: str) -> None:
         self.cfg = cfg
-        self.port = http_port(cfg)
-        self.proc = subprocess.Popen(
-            [EXE, "gateway", "--broker", broker_url, "--config", str(cfg), *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
+        fd, log = tempfile.mkstemp(prefix="gateway-", suffix=".log", dir=cfg.parent)
+        os.close(fd)
+        self.part = GatewayPart(broker_url, cfg, http_port(cfg), Path(log), *args)
+        self.proc, self.port = self.part.proc, self.part.port
 
     def wait_ready(self, timeout: float = 120.0, mqtt: bool = True) -> GatewayProc:
-        """Until the API answers and (by default) the gateway is subscribed.  The
-        timeout only stops a broken start from hanging (numba compiles at start,
-        slowly on a busy machine); a gateway that does not come up is killed."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if self.get("/api/health")["mqtt"] or not mqtt:
-                    return self
-                time.sleep(0.1)
-            except OSError:
-                if self.proc.poll() is not None:
-                    out = self.proc.stdout.read() if self.proc.stdout else ""
-                    raise AssertionError("gateway exited: " + out) from None
-                time.sleep(0.1)
-        self.proc.kill()
-        self.proc.communicate()
-        raise AssertionError("gateway did not come up")
+        """Until the API answers and (by default) the gateway is subscribed."""
+        try:
+            self.part.wait_up(timeout, mqtt)
+        except PartStoppedError as exc:
+            raise AssertionError(f"{exc}\n{self.part.log.read_text(errors='replace')}") from None
+        return self
 
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as resp:
-            body = resp.read().decode()
-        return json.loads(body) if path.startswith("/api") else body
+        return self.part.get(path)
 
-    def stop(self) -> str:
-        self.proc.send_signal(2)
-        try:
-            out, _ = self.proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            out, _ = self.proc.communicate()
-        return out or ""
+    def stop(self, sig: int = signal.SIGINT, grace: float = 15.0) -> str:
+        """SIGINT (Ctrl-C at the console) by default; the gateway's whole output."""
+        self.part.stop(sig, grace)
+        return self.part.log.read_text(errors="replace")
 
 
 class Bands:

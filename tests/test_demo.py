@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from gateway_helpers import EXE
 
+from crowdpulse.supervisor import GatewayPart, PartStoppedError
+
 
 def _children(pid: int) -> list[int]:
     """The processes `pid` started (so a second demo on the machine is not ours)."""
@@ -197,3 +199,14 @@ def test_a_dead_broker_is_named_and_the_demo_stops_cleanly() -> None:
     assert "the broker stopped" in out and "nothing left running" in out, out
     assert "Traceback" not in out
     assert _children(proc.pid) == []
+
+
+def test_a_gateway_that_cannot_start_is_named_with_its_own_line(tmp_path: Path) -> None:
+    # the one way the demo, the benches and the tests start a gateway (supervisor.py)
+    missing = tmp_path / "no-venue.toml"
+    gw = GatewayPart("mqtt://127.0.0.1:9", missing, 9, tmp_path / "gateway.log")
+    with pytest.raises(PartStoppedError) as info:
+        gw.wait_up(timeout=60.0)
+    assert str(info.value).startswith("the gateway stopped:"), info.value
+    assert f"{missing}: No such file or directory" in str(info.value), info.value
+    assert gw.proc.returncode == 2

@@ -33,7 +33,11 @@ pytestmark = pytest.mark.broker
 def _finish(proc: subprocess.Popen[str], sig: int) -> str:
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, out
+    return _clean(proc.returncode, out)
+
+
+def _clean(code: int | None, out: str) -> str:
+    assert code == 0, out
     assert "Traceback" not in out and "Error" not in out and "Exception" not in out, out
     assert "crowdpulse gateway: stopped" in out, out
     return out
@@ -106,7 +110,8 @@ def test_stops_cleanly_while_reports_flow_and_a_console_listens(
                 break
             assert time.monotonic() < deadline, "reports never flowed"
             time.sleep(0.2)
-        _finish(gw.proc, sig)
+        out = gw.stop(sig, grace=30.0)
+        _clean(gw.proc.returncode, out)
     finally:
         stop.set()
         th.join(5)
