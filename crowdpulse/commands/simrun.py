@@ -113,16 +113,12 @@ def _venue_bands(args: argparse.Namespace, sc: scenarios.Scenario) -> list[list[
         cfg = load(args.config)
     except VenueConfigError as exc:
         raise CliError(str(exc)) from None
-    names = [z.name for z in sc.zones]
-    missing = [z for z in names if not any(zone == z for _, zone in cfg.bands)]
-    if missing:
-        raise CliError(
-            f"the scenario's zones {', '.join(missing)} have no bands in {args.config} "
-            f"(its zones: {', '.join(z.name for z in cfg.zones)}); use a scenario with "
-            "the venue's zone names"
-        )
+    try:
+        bands = session.bands_by_zone(sc, list(cfg.bands), [z.name for z in cfg.zones], args.config)
+    except session.VenueMismatchError as exc:
+        raise CliError(str(exc)) from None
     args.venue, args.venue_key_bytes = cfg.venue, cfg.venue_key
-    return [[b for b, zone in cfg.bands if zone == z] for z in names]
+    return bands
 
 
 def _check(args: argparse.Namespace) -> scenarios.Scenario:
@@ -270,26 +266,7 @@ def _live(args: argparse.Namespace, sc: scenarios.Scenario, key: bytes) -> sessi
 
 
 def _summary(args: argparse.Namespace, res: session.Result, truth: Path) -> None:
-    out: dict[str, object] = {
-        "scenario": res.scenario,
-        "devices": res.devices,
-        "mode": args.mode,
-        "sim_s": round(res.truth.scene_s[-1] + 1, 1) if res.truth.scene_s else 0.0,
-        "wall_s": round(res.wall_s, 1),
-        "radio_loss": round(res.radio.loss, 3),
-        "truth_csv": str(truth),
-    }
-    if any(e is not None for e in res.estimate):
-        mae, rho, n = res.accuracy()
-        out.update(
-            mae=round(mae, 2),
-            spearman=round(rho, 3),
-            samples=n,
-            accepted=res.accepted,
-            rejected=sum(res.rejected.values()),
-        )
-    else:
-        out["max_behind_s"] = round(res.behind_s, 2)
+    out = res.summary(args.mode, truth)
     for k, v in out.items():
         print(f"{k:>14}: {v}", file=sys.stderr)
     if args.json:

@@ -69,6 +69,49 @@ class Result:
         the truth, after the first settle_s (the gateway's windows filling)."""
         return accuracy(self.truth, self.estimate, settle_s)
 
+    def summary(self, mode: str, truth_csv: Path) -> dict[str, object]:
+        """What `crowdpulse sim` prints: the run, and how the score did where the
+        gateway was in this process (else how far behind real time it fell)."""
+        out: dict[str, object] = {
+            "scenario": self.scenario,
+            "devices": self.devices,
+            "mode": mode,
+            "sim_s": round(self.truth.scene_s[-1] + 1, 1) if self.truth.scene_s else 0.0,
+            "wall_s": round(self.wall_s, 1),
+            "radio_loss": round(self.radio.loss, 3),
+            "truth_csv": str(truth_csv),
+        }
+        if any(e is not None for e in self.estimate):
+            mae, rho, n = self.accuracy()
+            out.update(
+                mae=round(mae, 2),
+                spearman=round(rho, 3),
+                samples=n,
+                accepted=self.accepted,
+                rejected=sum(self.rejected.values()),
+            )
+        else:
+            out["max_behind_s"] = round(self.behind_s, 2)
+        return out
+
+
+class VenueMismatchError(ValueError):
+    """A venue file whose zones do not hold the scenario's zones."""
+
+
+def bands_by_zone(
+    sc: Scenario, venue_bands: list[tuple[str, str]], venue_zones: list[str], source: str
+) -> list[list[str]]:
+    """The venue file's bands (band id, zone) for each of the scenario's zones, in order."""
+    names = [z.name for z in sc.zones]
+    missing = [z for z in names if not any(zone == z for _, zone in venue_bands)]
+    if missing:
+        raise VenueMismatchError(
+            f"the scenario's zones {', '.join(missing)} have no bands in {source} "
+            f"(its zones: {', '.join(venue_zones)}); use a scenario with the venue's zone names"
+        )
+    return [[b for b, zone in venue_bands if zone == z] for z in names]
+
 
 def accuracy(
     truth: Truth, estimate: list[float | None], settle_s: float = 10.0
