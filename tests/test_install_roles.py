@@ -17,7 +17,7 @@ import tomllib
 from importlib import metadata
 from pathlib import Path
 
-from import_graph import ROOT, Graph
+from import_graph import ROOT, Graph, find_modules, package_dirs
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -210,3 +210,14 @@ def test_one_version_source() -> None:
     assert __version__ == wristband.VERSION
     # the installed metadata was built from the same attribute
     assert metadata.version("crowdpulse") == wristband.VERSION
+
+
+def test_the_wheel_ships_every_package_of_the_declared_folders() -> None:
+    # setuptools wants the package list spelled out beside package-dir; it must name
+    # exactly the packages under the mapped folders (a forgotten sub-package would be
+    # missing from a wheel while an editable install still finds it)
+    setuptools = PYPROJECT["tool"]["setuptools"]
+    modules = find_modules(package_dirs(ROOT))
+    found = {name for name, path in modules.items() if path.name == "__init__.py"}
+    data_only = {n for n, f in package_dirs(ROOT).items() if not (f / "__init__.py").exists()}
+    assert set(setuptools["packages"]) == found | data_only
