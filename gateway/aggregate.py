@@ -155,8 +155,9 @@ def _add(
     seen_t: np.ndarray,
     seen_pos: np.ndarray,
     last_ms: np.ndarray,
+    fresh: np.ndarray,
 ) -> int:
-    """codes columns: _CODE_COLUMNS.
+    """codes columns: _CODE_COLUMNS; fresh[i] is set for a record seen first here.
 
     A (band, seq) counts once, at its earliest arrival (two relays hear the
     same advert a few ms apart): so the state does not depend on the order in
@@ -182,6 +183,7 @@ def _add(
         if t > last_ms[b]:
             last_ms[b] = t
         _put(b, t, 1, interval[i], codes[i], fine_bn, fine, coarse_bn, coarse)
+        fresh[i] = True
         added += 1
     return added
 
@@ -220,32 +222,36 @@ class Aggregator:
 
     def add(self, records: npt.NDArray[np.void], warm: bool = False) -> int:
         """Fold accepted records in; returns how many were new.  warm: compile only."""
-        if warm:
-            records = records[:0]
-        elif len(records) == 0:
-            return 0
+        return int(self.add_fresh(records[:0] if warm else records).sum())
+
+    def add_fresh(self, records: npt.NDArray[np.void]) -> npt.NDArray[np.bool_]:
+        """Fold accepted records in; True for each one whose (band, seq) is new here
+        (not a copy of a report another relay passed on first)."""
+        fresh = np.zeros(len(records), np.bool_)
         # in band order the per-band rows are visited forwards, not at random; a
         # stable sort keeps each band's own reports in arrival order
         band = records["band"].astype(np.int64)
         o = np.argsort(band, kind="stable")
         codes = np.stack([records[n][o] for n in _CODE_COLUMNS], axis=1)
-        return int(
-            _add(
-                band[o],
-                records["seq"][o].astype(np.int32),
-                records["arrival_ms"][o],
-                records["interval_ms"][o].astype(np.int64),
-                codes,
-                self.fine_bn,
-                self.fine,
-                self.coarse_bn,
-                self.coarse,
-                self.seen,
-                self.seen_t,
-                self.seen_pos,
-                self.last_ms,
-            )
+        into = np.zeros(len(records), np.bool_)
+        _add(
+            band[o],
+            records["seq"][o].astype(np.int32),
+            records["arrival_ms"][o],
+            records["interval_ms"][o].astype(np.int64),
+            codes,
+            self.fine_bn,
+            self.fine,
+            self.coarse_bn,
+            self.coarse,
+            self.seen,
+            self.seen_t,
+            self.seen_pos,
+            self.last_ms,
+            into,
         )
+        fresh[o] = into
+        return fresh
 
     def window(self, now_ms: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(recent sums per band over 4 s, baseline sums per band over 4 min).

@@ -150,7 +150,7 @@ class Engine:
             ok = status > 0
             clear = self.registry.unmask(reps.raw, np.where(ok, band, -1), id_epoch)
             rec = aggregate.records(band, counter, clear, reps, ok)
-            self.agg.add(rec)
+            fresh = self.agg.add_fresh(rec)
             is_ref = self.registry.is_reference[rec["band"]]
             music = rec[is_ref]
             onsets = music["arrival_ms"][
@@ -158,7 +158,9 @@ class Engine:
             ]
             if len(onsets):
                 self.reactions.music_onset(int(onsets.max()))
-            if self.reactions.update(rec[~is_ref], t, direct):  # the programme is no reaction
+            # each report once (several relays pass the same advert on); the programme
+            # is no reaction
+            if self.reactions.update(rec[fresh & ~is_ref], t, direct):
                 self.reaction_started = True
         return rec
 

@@ -182,3 +182,20 @@ def test_each_ring_slot_counts_every_report_of_the_bucket_it_holds(
         for k in range(N_BUCKETS):
             held = [f for row, bucket, f in seen if row == r and bucket == det.bn[r, k]]
             assert (det.all[r, k], det.ev[r, k]) == (len(held), sum(held)), (r, k)
+
+
+def test_a_report_several_relays_pass_on_counts_once_for_reactions() -> None:
+    # the binomial test needs independent reports: a copy from a second relay is
+    # the same report, and counting it would make every flagged advert a clump
+    key = bytes(range(32))
+    reg = Registry(key, [(f"B{i:04d}", "floor") for i in range(50)], ["floor"])
+    eng = Engine("club", reg, Model())
+    codes = np.zeros((50, packet.N_CODES), np.uint8)
+    codes[:, 0], codes[:, 10] = 25, packet.FLAG_EVENT
+    seq = np.zeros(50, np.int64)
+    epoch = packet.epoch_of(T0 // 1000)
+    reps = sign(reg, reg.ids_for_epoch(epoch), seq, np.arange(50), codes, epoch)
+    for t in (T0, T0 + 3):  # two relays heard the same adverts
+        eng.ingest_batch(relay_batch(reps, np.full(50, -60.0), np.full(50, t)), at_ms=T0 + 5)
+    rings = eng.reactions
+    assert (rings.all.sum(), rings.ev.sum()) == (2 * 50, 2 * 50)  # the zone's row and the venue's
