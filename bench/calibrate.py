@@ -25,54 +25,59 @@ import numpy as np
 from crowdpulse.bench import sweep as sweeps
 from crowdpulse.gateway.sentiment import Model
 
-# (midpoint dB, width dB, how fast a coupling may rise in dB/min): the first
-# model's curve at two rises, then wider and later curves
+# (midpoint dB, width dB, how fast a coupling may rise in dB/min, how much more a
+# crowd-to-music ratio is worth per dB of louder music): the first model's curve at
+# two rises, then wider and later curves
 CANDIDATES = (
-    (-5.5, 2.5, 1.0),
-    (-5.5, 2.5, 0.25),
-    (-4.5, 3.5, 0.25),
-    (-3.0, 5.0, 0.25),
-    (-2.0, 6.0, 0.25),
+    (-5.5, 2.5, 1.0, 0.0),
+    (-5.5, 2.5, 0.25, 0.0),
+    (-4.5, 3.5, 0.25, 0.0),
+    (-3.0, 5.0, 0.25, 0.0),
+    (-2.0, 6.0, 0.25, 0.0),
+    # slower rises, since a band that moves nearer the PA lifts its coupling through
+    # its low band at once (gateway/sentiment.py Floors._moved)
+    (-3.0, 5.0, 0.1, 0.0),
+    (-3.0, 5.0, 0.05, 0.0),
+    (-2.0, 6.0, 0.05, 0.0),
+    # the ratio read partly against the room (gateway/sentiment.py Model.pa_slope)
+    (-3.0, 5.0, 0.05, 0.5),
+    (-3.0, 5.0, 0.05, 1.0),
 )
+Candidate = tuple[float, float, float, float]
+KEYS = ("mid_db", "width_db", "rise_db_per_min", "pa_slope")
 
 
-def _night(job: tuple[sweeps.Point, float, float, float]) -> dict[str, Any]:
-    point, mid, width, rise = job
-    model = Model(cmr_mid_db=mid, cmr_width_db=width, rise_db_per_min=rise)
+def _night(job: tuple[sweeps.Point, float, float, float, float]) -> dict[str, Any]:
+    point, mid, width, rise, slope = job
+    model = Model(cmr_mid_db=mid, cmr_width_db=width, rise_db_per_min=rise, pa_slope=slope)
     return {
-        "mid_db": mid,
-        "width_db": width,
-        "rise_db_per_min": rise,
+        **dict(zip(KEYS, (mid, width, rise, slope), strict=True)),
         **sweeps.run_point(point, model),
     }
 
 
-def run(workers: int = 2) -> dict[str, Any]:
+def _figures(candidate: Candidate, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    mine = [r for r in rows if tuple(r[k] for k in KEYS) == candidate]
+    mae = np.array([r["mae"] for r in mine], np.float64)
+    rho = np.array([r["spearman"] for r in mine], np.float64)
+    return {
+        **dict(zip(KEYS, candidate, strict=True)),
+        "mean_mae": round(float(np.nanmean(mae)), 2),
+        "worst_mae": round(float(np.nanmax(mae)), 2),
+        "mean_spearman": round(float(np.nanmean(rho)), 3),
+        "worst_spearman": round(float(np.nanmin(rho)), 3),
+    }
+
+
+def run(workers: int = 2, candidates: tuple[Candidate, ...] = CANDIDATES) -> dict[str, Any]:
     started = time.perf_counter()
     points = [p for p in sweeps.design() if p.reference]
-    jobs = [(p, *candidate) for candidate in CANDIDATES for p in points]
+    jobs = [(p, *candidate) for candidate in candidates for p in points]
     with ProcessPoolExecutor(max(1, workers)) as pool:
         rows = list(pool.map(_night, jobs))
     out = []
-    for mid, width, rise in CANDIDATES:
-        mine = [
-            r
-            for r in rows
-            if (r["mid_db"], r["width_db"], r["rise_db_per_min"]) == (mid, width, rise)
-        ]
-        mae = np.array([r["mae"] for r in mine], np.float64)
-        rho = np.array([r["spearman"] for r in mine], np.float64)
-        out.append(
-            {
-                "mid_db": mid,
-                "width_db": width,
-                "rise_db_per_min": rise,
-                "mean_mae": round(float(np.nanmean(mae)), 2),
-                "worst_mae": round(float(np.nanmax(mae)), 2),
-                "mean_spearman": round(float(np.nanmean(rho)), 3),
-                "worst_spearman": round(float(np.nanmin(rho)), 3),
-            }
-        )
+    for candidate in candidates:
+        out.append(_figures(candidate, rows))
         print(f"  {out[-1]}", flush=True)
     best = min(out, key=lambda c: c["mean_mae"])
     shipped = Model()
@@ -84,6 +89,7 @@ def run(workers: int = 2) -> dict[str, Any]:
             "mid_db": shipped.cmr_mid_db,
             "width_db": shipped.cmr_width_db,
             "rise_db_per_min": shipped.rise_db_per_min,
+            "pa_slope": shipped.pa_slope,
         },
         "wall_s": round(time.perf_counter() - started, 1),
     }

@@ -21,6 +21,7 @@ level reads 0 dB.  docs/sentiment.md has the derivation and its limits.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,10 @@ F64 = npt.NDArray[np.float64]
 # sub-bands compared with the reference: A-weighted, voice band, mid band, top band
 # (indexes into the aggregator's level columns laeq, voice, mid, low, top, tonal)
 BANDS = (0, 1, 2, 4)
+# the low band (below 200 Hz): the music's bass carries 15 dB more there than its
+# A-weighted level, a crowd's voices and hands 12-24 dB less, so a crowd as loud as
+# the music moves it by well under 0.1 dB; what moves it is where the band is
+LOW = 3
 CMR_FLOOR_DB = -30.0
 
 
@@ -66,43 +71,76 @@ class RiseLimit:
     """A slowly rising floor under a windowed level, kept from tick to tick:
     minimum statistics with a bounded rise (after Martin, IEEE TSAP 2001, for
     noise floors).  It may fall at once with its window, since a crowd can only
-    add power; it may rise only `rise_db_per_min`.  Used for each band's
-    coupling to the reference, which is geometry (a wearer walking nearer the
-    PA), and for its own baseline without one, which is the music's level: in
-    both, a crowd that cheers for longer than the window would otherwise become
-    part of the "music" and fade from the score.  A band followed for less than
-    `settle_ms` simply takes its window (the window is still filling)."""
+    add power; it may rise only `rise_db_per_min`, plus what other evidence says
+    the band moved (a credit, spent as the window lets the floor rise).  Used for
+    each band's coupling to the reference, which is geometry (a wearer walking
+    nearer the PA), and for its own baseline without one, which is the music's
+    level: in both, a crowd that cheers for longer than the window would
+    otherwise become part of the "music" and fade from the score.  A band
+    followed for less than `settle_ms` simply takes its window (the window is
+    still filling)."""
 
     def __init__(self, rise_db_per_min: float, settle_ms: int = 0) -> None:
         self.rise_db_per_s = rise_db_per_min / 60.0
         self.settle_ms = settle_ms
         self.value: F64 | None = None
+        self.credit: F64 | None = None
         self.since_ms: npt.NDArray[np.int64] | None = None
         self.key: int | None = None
         self.at_ms = 0
 
     def update(
-        self, has: npt.NDArray[np.bool_], window: F64, now_ms: int, key: int | None = None
+        self,
+        has: npt.NDArray[np.bool_],
+        window: F64,
+        now_ms: int,
+        key: int | None = None,
+        moved_db: F64 | None = None,
     ) -> F64:
         """The floor (bands, columns) in dB from this tick's window; a new key (another
-        reference band) starts again from the window."""
+        reference band) starts again from the window.  moved_db (bands,): how far
+        other evidence says each band moved since the last tick (dB, + nearer): the
+        floor may rise that much more, now or once its window allows."""
         if (
             self.value is None
+            or self.credit is None
             or self.since_ms is None
             or self.value.shape != window.shape
             or key != self.key
         ):
             self.value, self.key, self.at_ms = window.copy(), key, now_ms
+            self.credit = np.zeros_like(window)
             self.since_ms = np.where(has, now_ms, np.iinfo(np.int64).max)
             return self.value
         dt_s = max(0, now_ms - self.at_ms) / 1000.0
         self.at_ms = max(self.at_ms, now_ms)
         # a band seen for the first time, or again after it went away, starts afresh
         self.since_ms = np.where(has, np.minimum(self.since_ms, now_ms), np.iinfo(np.int64).max)
-        capped = np.minimum(window, self.value + self.rise_db_per_s * dt_s)
+        if moved_db is not None:
+            self.credit = np.maximum(self.credit + moved_db[:, None], 0.0)
+        rise = self.rise_db_per_s * dt_s
+        capped = np.minimum(window, self.value + rise + self.credit)
         settled = has & (self.since_ms < now_ms) & (now_ms - self.since_ms >= self.settle_ms)
+        spent = np.maximum(capped - self.value - rise, 0.0)
+        self.credit = np.where(settled[:, None], np.maximum(self.credit - spent, 0.0), 0.0)
         self.value = np.where(settled[:, None], capped, window)
         return self.value
+
+
+def geometry(
+    valid: npt.NDArray[np.bool_], means: F64, ref: int, least: int
+) -> tuple[npt.NDArray[np.bool_], F64]:
+    """(has one, the band's low-band level over the reference's in dB): the median over
+    the coarse buckets both have, where they share at least `least` (a median of two
+    or three buckets jumps by decibels as the next comes in).  A crowd barely moves
+    it (LOW); a wearer who walks nearer the PA moves it with the coupling."""
+    shared = valid & valid[ref][None, :]
+    diff = (means[:, :, LOW] - means[ref][None, :, LOW]) * 0.5
+    has = shared.sum(axis=1) >= least
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(np.where(shared, diff, np.nan), axis=1)
+    return has, np.where(has, med, 0.0)
 
 
 def bucket_excess(
@@ -116,12 +154,9 @@ def bucket_excess(
     d = (means[:, :, BANDS] - means[ref][None, :, BANDS]) * 0.5 - g[:, None, :]
     d = np.where(shared[:, :, None], d, np.nan)
     have = shared.any(axis=1)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(d, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        med = np.nanmedian(d, axis=1)
     return have, np.where(have[:, None], med, 0.0)
 
 

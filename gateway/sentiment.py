@@ -31,6 +31,10 @@ Slots = tuple[
 ]  # (valid (bands, buckets), mean codes (bands, buckets, 7))
 N_LEVELS = 7  # laeq, voice, mid, low, top, tonal, fluct: in the fine and coarse rings alike
 TONAL, FLUCT = 5, 6
+# a band's low band must rise this far over its reference's before the band is taken
+# to have moved (Floors._moved)
+PLAY_DB = 1.0
+LATE_MS = 2_000  # reports this late still land in the bucket they belong to
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,12 @@ class Model:
     # against the music) - mid) / width), against the music reference ...
     cmr_mid_db: float = -3.0
     cmr_width_db: float = 5.0
+    # ... read partly against the room, not only the music: a crowd at its limit of
+    # voice and hands is as loud under a quiet PA as under a loud one, so the same
+    # crowd-to-music ratio is worth more under a louder PA (by pa_slope dB per dB
+    # of music over pa_ref_db at the band; `crowdpulse bench calibrate` chose 0.5)
+    pa_slope: float = 0.5
+    pa_ref_db: float = 96.0
     # ... or, without one, against the band's own last minutes, which music
     # dynamics also move: a higher bar, and only where the sound turned to noise
     own_mid_db: float = 1.0
@@ -66,9 +76,11 @@ class Model:
     clap_per_s: float = 0.15
     imu_clap_per_s: float = 0.25
     motion_per_g: float = 0.5
-    # how fast a band's coupling to the reference, and its own baseline, may rise
-    # (gateway/reference.py RiseLimit)
-    rise_db_per_min: float = 0.25
+    # how fast a band's coupling to the reference may rise beyond what its low band
+    # says it moved (the sweep's choice, `crowdpulse bench calibrate`), and how fast its
+    # own baseline may, which music that builds also lifts (gateway/reference.py RiseLimit)
+    rise_db_per_min: float = 0.05
+    baseline_rise_db_per_min: float = 0.25
     zone_weights: dict[str, float] = field(default_factory=dict)
 
 
@@ -85,12 +97,17 @@ class RefSlots:
 
 class Floors:
     """What the model keeps from tick to tick: each band's coupling to the
-    reference and its own baseline, each allowed to rise only m.rise_db_per_min
-    once its window is full (gateway/reference.py RiseLimit)."""
+    reference and its own baseline, each allowed to rise only slowly once its
+    window is full (gateway/reference.py RiseLimit); the coupling also as far as
+    the band's low band says it moved nearer the PA."""
 
     def __init__(self, m: Model) -> None:
         self._coupling = reference.RiseLimit(m.rise_db_per_min)
-        self._baseline = reference.RiseLimit(m.rise_db_per_min, agg.N_COARSE * agg.COARSE_MS)
+        self._baseline = reference.RiseLimit(
+            m.baseline_rise_db_per_min, agg.N_COARSE * agg.COARSE_MS
+        )
+        self._geometry: tuple[int, npt.NDArray[np.bool_], F64, F64] | None = None
+        self._geometry_at: tuple[int, int] | None = None
 
     def baseline(self, window_db: F64, alive: npt.NDArray[np.bool_], now_ms: int) -> F64:
         return self._baseline.update(alive, window_db, now_ms)
@@ -100,8 +117,35 @@ class Floors:
         complete buckets is (a bucket being filled is too noisy to remember)."""
         has, g = reference.coupling(slots.coarse[0], slots.coarse[1], ref)
         done, g_done = reference.coupling(slots.complete[0], slots.complete[1], ref)
-        kept = self._coupling.update(done, g_done, now_ms, key=ref)
+        moved = self._moved(slots.complete, ref, now_ms)
+        kept = self._coupling.update(done, g_done, now_ms, key=ref, moved_db=moved)
         return has, np.where(done[:, None], np.minimum(g, kept), g)
+
+    def _moved(self, complete: Slots, ref: int, now_ms: int) -> F64:
+        """How far each band's low band moved against the reference's since the last
+        tick (dB, + nearer; 0 where unknown): a band that moved nearer the PA may lift
+        its coupling as far, while a crowd, which leaves the low band alone, still may
+        not.  The median's own wander (tenths of a dB as buckets come and go) must
+        not add up, so a move counts only once it passes PLAY_DB of backlash, and
+        then whole: from where the low band stood when it last counted one."""
+        n = len(complete[0])
+        # complete buckets change once a bucket (15 s); a bucket's late reports, a
+        # second or two after it closed, are in by then
+        at = (ref, (now_ms - LATE_MS) // agg.COARSE_MS)
+        if at == self._geometry_at and self._geometry is not None and len(self._geometry[1]) == n:
+            return np.zeros(n)
+        self._geometry_at = at
+        has, geo = reference.geometry(complete[0], complete[1], ref, agg.N_COARSE // 2)
+        before = self._geometry
+        if before is None or before[0] != ref or len(before[1]) != len(geo):
+            self._geometry = (ref, has, geo, geo)
+            return np.zeros(len(geo))
+        _, had, play, rest = before
+        known = has & had
+        new_play = np.where(known, np.clip(play, geo - PLAY_DB, geo), geo)
+        counts = known & (new_play != play)
+        self._geometry = (ref, has, new_play, np.where(counts | ~known, geo, rest))
+        return np.where(counts, geo - rest, 0.0)
 
 
 @dataclass
@@ -122,11 +166,19 @@ def _logistic(x: F64) -> F64:
 
 
 def _crowd_sound(
-    res: reference.Residual, fluct_over_db: F64, mid_db: float, width_db: float, m: Model
+    res: reference.Residual,
+    fluct_over_db: F64,
+    mid_db: float,
+    width_db: float,
+    m: Model,
+    music_db: F64 | None = None,
 ) -> F64:
     """Engagement from what the music does not explain, discounted where that looks
-    like rain or a fan (spectrum) or one talker (rhythm)."""
+    like rain or a fan (spectrum) or one talker (rhythm).  music_db: the music's
+    LAeq at each band, where it is known (against a reference)."""
     cmr = 10.0 * np.log10(np.mean(np.power(10.0, res.cmr_db[:, :2] / 10.0), axis=1))  # A, voice
+    if music_db is not None:
+        cmr = cmr + m.pa_slope * (music_db - m.pa_ref_db)
     sound = _logistic((cmr - mid_db) / width_db)
     top_over_voice = res.excess_db[:, 3] - res.excess_db[:, 1]
     rain = _logistic((top_over_voice - m.rain_top_db) / m.rain_width_db)
@@ -168,7 +220,14 @@ def _sound(
         music = db[ref][None, :] + g  # the programme's level at each band, by sub-band
         res = reference.residual(music + d, music, has & shared)
         referenced = has & shared & ~refs
-        with_ref = _crowd_sound(res, fluct - fluct[ref], m.cmr_mid_db, m.cmr_width_db, m)
+        with_ref = _crowd_sound(
+            res,
+            fluct - fluct[ref],
+            m.cmr_mid_db,
+            m.cmr_width_db,
+            m,
+            music[:, 0] + packet.LEVEL_OFFSET_DB,
+        )
         sound = np.where(referenced, with_ref, sound)
     return sound, referenced, ref
 

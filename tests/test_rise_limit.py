@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from crowdpulse.gateway.reference import RiseLimit
+from crowdpulse.gateway import aggregate, sentiment
+from crowdpulse.gateway.reference import LOW, RiseLimit
 from crowdpulse.sim.runs import crowdscore
 from crowdpulse.sim.world import clapset, signals
 
@@ -42,6 +43,48 @@ def test_a_new_band_or_a_new_reference_starts_from_its_window() -> None:
     assert floor.update(
         np.array([True, True]), np.array([[9.0], [9.0]]), 2_000, key=3
     ).tolist() == [[9.0], [9.0]]
+
+
+def _coupling_over(minutes: int, after: np.ndarray, rise: float = 0.05) -> np.ndarray:
+    """Band 0's coupling in the A-weighted column, tick by 15 s tick, when every coarse
+    bucket from the second minute on holds `after` (dB per level column, or a row per
+    tick) over its first minute; band 1 is the reference, whose level never changes.
+    Both have been heard for a whole window before the first tick."""
+    rows = np.broadcast_to(after, (minutes * 4, sentiment.N_LEVELS))
+    floors = sentiment.Floors(sentiment.Model(rise_db_per_min=rise))
+    n, cols = aggregate.N_COARSE, sentiment.N_LEVELS
+    history = np.full((n, cols), 40.0)
+    out = []
+    for tick in range(minutes * 4):
+        step = rows[tick] if tick >= 4 else np.zeros(cols)
+        history = np.vstack([history, 40.0 + step / 0.5])[-n:]  # level codes: 0.5 dB
+        means = np.zeros((2, n, cols))
+        means[0] = history
+        means[1] = 40.0
+        valid = np.ones((2, n), bool)
+        slots = sentiment.RefSlots((valid, means), (valid, means), (valid, means))
+        _has, g = floors.coupling(slots, 1, tick * aggregate.COARSE_MS)
+        out.append(g[0, 0])
+    return np.array(out)
+
+
+def test_a_band_that_moves_nearer_the_pa_follows_once_its_window_has_turned() -> None:
+    # every band 6 dB louder, the bass too: the wearer walked nearer the speakers
+    moved = _coupling_over(12, np.full(sentiment.N_LEVELS, 6.0))
+    window_turned = 4 + aggregate.N_COARSE  # ticks, 15 s each
+    assert moved[window_turned - 2] < 1.0  # the old buckets still bound it
+    assert moved[window_turned + 1] == pytest.approx(6.0, abs=0.1)
+
+
+def test_a_crowd_that_leaves_the_bass_alone_stays_out_of_the_coupling() -> None:
+    crowd = np.full(sentiment.N_LEVELS, 6.0)
+    crowd[LOW] = 0.05  # a crowd as loud as the music moves the low band by hundredths
+    held = _coupling_over(12, crowd)
+    assert held[-1] < 0.05 * 11 + 0.01, held[-1]  # no more than the base rise
+    # the backlash: a low band whose median wanders by less than PLAY_DB lifts nothing
+    wander = np.tile(crowd, (48, 1))
+    wander[:, LOW] = np.random.default_rng(3).uniform(0, sentiment.PLAY_DB - 0.05, 48)
+    assert _coupling_over(12, wander)[-1] < 0.05 * 11 + 0.01
 
 
 MUSIC_S, CROWD_S, BANDS = 60.0, 320.0, 8

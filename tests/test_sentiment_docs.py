@@ -20,8 +20,12 @@ def test_the_engagement_formula_and_its_dead_zones() -> None:
     assert (m.talker_fluct_db, m.talker_width_db, m.talker_discount) == (0.7, 0.15, 0.5)
     # claps heard, claps felt, motion
     assert (m.clap_per_s, m.imu_clap_per_s, m.motion_per_g) == (0.15, 0.25, 0.5)
-    # the coupling and the baseline rise at most 0.25 dB a minute
-    assert m.rise_db_per_min == 0.25
+    # the coupling rises at most 0.05 dB a minute (beyond a move its low band shows),
+    # the baseline 0.25, and the low band must move 1 dB before a move counts
+    assert m.rise_db_per_min == 0.05 and m.baseline_rise_db_per_min == 0.25
+    assert sentiment.PLAY_DB == 1.0
+    # the ratio read partly against the room: 0.5 dB per dB of music over 96 dB(A)
+    assert (m.pa_slope, m.pa_ref_db) == (0.5, 96.0)
 
 
 def test_ambience_freshness_trimming_and_privacy() -> None:
