@@ -55,15 +55,29 @@ def pick(
     return int(live[np.argmax(valid[live].sum(axis=1))])
 
 
+def _against(
+    valid: npt.NDArray[np.bool_], means: F64, ref: int, cols: tuple[int, ...] | int
+) -> tuple[npt.NDArray[np.bool_], F64]:
+    """(the buckets each band shares with the reference, each band's level over the
+    reference's in them, dB).  Level codes are 0.5 dB steps."""
+    shared: npt.NDArray[np.bool_] = valid & valid[ref][None, :]
+    return shared, np.asarray((means[:, :, cols] - means[ref][None, :, cols]) * 0.5)
+
+
+def _nanmedian(x: F64) -> F64:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a band with no bucket at all
+        return np.asarray(np.nanmedian(x, axis=1))
+
+
 def coupling(
     valid: npt.NDArray[np.bool_], means: F64, ref: int
 ) -> tuple[npt.NDArray[np.bool_], F64]:
     """(has a coupling, g (bands, BANDS) in dB) from the coarse buckets shared with
-    the reference.  Level codes are 0.5 dB steps."""
-    shared = valid & valid[ref][None, :]
-    diff = means[:, :, BANDS] - means[ref][None, :, BANDS]
-    g = np.where(shared[:, :, None], diff, np.inf).min(axis=1) * 0.5
-    has = shared.any(axis=1)
+    the reference."""
+    shared, diff = _against(valid, means, ref, BANDS)
+    g = np.where(shared[:, :, None], diff, np.inf).min(axis=1)
+    has = np.asarray(shared.any(axis=1))
     return has, np.where(has[:, None], g, 0.0)
 
 
@@ -134,13 +148,39 @@ def geometry(
     the coarse buckets both have, where they share at least `least` (a median of two
     or three buckets jumps by decibels as the next comes in).  A crowd barely moves
     it (LOW); a wearer who walks nearer the PA moves it with the coupling."""
-    shared = valid & valid[ref][None, :]
-    diff = (means[:, :, LOW] - means[ref][None, :, LOW]) * 0.5
+    shared, diff = _against(valid, means, ref, LOW)
     has = shared.sum(axis=1) >= least
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(np.where(shared, diff, np.nan), axis=1)
-    return has, np.where(has, med, 0.0)
+    return has, np.where(has, _nanmedian(np.where(shared, diff, np.nan)), 0.0)
+
+
+class Moves:
+    """How far each band moved nearer the PA, from its geometry (above) once per
+    coarse bucket: a play operator with `play_db` of backlash, so that the
+    median's own wander (tenths of a dB as buckets come and go) never adds up,
+    while a real move counts whole, from where the geometry stood when it last
+    counted one.  A new key (another reference band) starts again."""
+
+    def __init__(self, play_db: float) -> None:
+        self.play_db = play_db
+        self.at: tuple[int, int] | None = None  # (reference, bucket) last measured
+        self.has = np.zeros(0, bool)
+        self.play = np.zeros(0)
+        self.rest = np.zeros(0)
+
+    def update(self, has: npt.NDArray[np.bool_], geo: F64, at: tuple[int, int]) -> F64:
+        """The moves (bands,) in dB since the last call (+ nearer; 0 where unknown)."""
+        fresh = self.at is None or self.at[0] != at[0] or len(self.has) != len(geo)
+        self.at = at
+        if fresh:
+            self.has, self.play, self.rest = has, geo, geo
+            return np.zeros(len(geo))
+        known = has & self.has
+        play = np.where(known, np.clip(self.play, geo - self.play_db, geo), geo)
+        counts = known & (play != self.play)
+        moved = np.where(counts, geo - self.rest, 0.0)
+        self.has, self.play = has, play
+        self.rest = np.where(counts | ~known, geo, self.rest)
+        return moved
 
 
 def bucket_excess(
@@ -150,14 +190,10 @@ def bucket_excess(
     dB (bands, BANDS)): the median over the last seconds' 500 ms buckets, so a
     break or a drop that one band's reports straddle differently from the
     reference's moves nothing."""
-    shared = valid & valid[ref][None, :]
-    d = (means[:, :, BANDS] - means[ref][None, :, BANDS]) * 0.5 - g[:, None, :]
-    d = np.where(shared[:, :, None], d, np.nan)
-    have = shared.any(axis=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(d, axis=1)
-    return have, np.where(have[:, None], med, 0.0)
+    shared, diff = _against(valid, means, ref, BANDS)
+    d = np.where(shared[:, :, None], diff - g[:, None, :], np.nan)
+    have = np.asarray(shared.any(axis=1))
+    return have, np.where(have[:, None], _nanmedian(d), 0.0)
 
 
 def residual(levels_db: F64, music_db: F64, have: npt.NDArray[np.bool_]) -> Residual:

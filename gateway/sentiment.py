@@ -106,8 +106,7 @@ class Floors:
         self._baseline = reference.RiseLimit(
             m.baseline_rise_db_per_min, agg.N_COARSE * agg.COARSE_MS
         )
-        self._geometry: tuple[int, npt.NDArray[np.bool_], F64, F64] | None = None
-        self._geometry_at: tuple[int, int] | None = None
+        self._moves = reference.Moves(PLAY_DB)
 
     def baseline(self, window_db: F64, alive: npt.NDArray[np.bool_], now_ms: int) -> F64:
         return self._baseline.update(alive, window_db, now_ms)
@@ -122,30 +121,17 @@ class Floors:
         return has, np.where(done[:, None], np.minimum(g, kept), g)
 
     def _moved(self, complete: Slots, ref: int, now_ms: int) -> F64:
-        """How far each band's low band moved against the reference's since the last
-        tick (dB, + nearer; 0 where unknown): a band that moved nearer the PA may lift
-        its coupling as far, while a crowd, which leaves the low band alone, still may
-        not.  The median's own wander (tenths of a dB as buckets come and go) must
-        not add up, so a move counts only once it passes PLAY_DB of backlash, and
-        then whole: from where the low band stood when it last counted one."""
+        """How far each band's low band says it moved nearer the PA since the last tick
+        (reference.Moves): its coupling may rise as far, while a crowd, which leaves
+        the low band alone, still may not."""
         n = len(complete[0])
         # complete buckets change once a bucket (15 s); a bucket's late reports, a
         # second or two after it closed, are in by then
         at = (ref, (now_ms - LATE_MS) // agg.COARSE_MS)
-        if at == self._geometry_at and self._geometry is not None and len(self._geometry[1]) == n:
+        if at == self._moves.at and len(self._moves.has) == n:
             return np.zeros(n)
-        self._geometry_at = at
         has, geo = reference.geometry(complete[0], complete[1], ref, agg.N_COARSE // 2)
-        before = self._geometry
-        if before is None or before[0] != ref or len(before[1]) != len(geo):
-            self._geometry = (ref, has, geo, geo)
-            return np.zeros(len(geo))
-        _, had, play, rest = before
-        known = has & had
-        new_play = np.where(known, np.clip(play, geo - PLAY_DB, geo), geo)
-        counts = known & (new_play != play)
-        self._geometry = (ref, has, new_play, np.where(counts | ~known, geo, rest))
-        return np.where(counts, geo - rest, 0.0)
+        return self._moves.update(has, geo, at)
 
 
 @dataclass
