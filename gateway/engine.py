@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.gateway import aggregate, batch, delivery, ratecontrol, sentiment
+from crowdpulse.gateway import aggregate, batch, darkzones, delivery, ratecontrol, sentiment
 from crowdpulse.gateway.reaction import Detector
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.validate import Validator
@@ -81,6 +81,7 @@ class Engine:
         self.registry = registry
         self.model = model or sentiment.Model()
         self.floors = sentiment.Floors(self.model)
+        self.dark = darkzones.DarkZones()
         self.validator = Validator(registry)
         self.agg = aggregate.Aggregator(len(registry))
         # zones that only hold reference bands hear the PA, not a crowd: never scored
@@ -235,7 +236,7 @@ class Engine:
         zones = [every[z] for z in self.crowd_zones]
         shares = [reaction["zones"][z]["share"] for z in self.crowd_zones]
         loss = self._loss(recent, view, t)
-        venue, conf = sentiment.venue_score(zones, self.model)
+        venue, conf, carried = self.dark.venue(zones, t, self.model, remember=record)
         if record:
             self.history.push(t, [venue, *[z.score for z in zones]])
         if self._trend_at is None or abs(t - self._trend_at) >= 1000:  # a slope needs no 10 Hz
@@ -262,6 +263,7 @@ class Engine:
                     "referenced": round(z.referenced, 3),
                     **loss[i],
                     "reaction": shares[i],
+                    "carried": _r(carried.get(z.zone)),
                 }
                 for i, z in enumerate(zones)
             ],

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 
-from crowdpulse.gateway import aggregate, engine, sentiment
+from crowdpulse.gateway import aggregate, darkzones, engine, sentiment
 from crowdpulse.gateway.venue import VenueConfig
 
 
@@ -35,6 +35,8 @@ def test_ambience_freshness_trimming_and_privacy() -> None:
     assert (
         m.freshness_ms == 5_000 and m.trim == 0.10 and m.age_out_ms == 10_000 and m.k_anonymity == 5
     )
+    # a zone gone dark is carried for 10 minutes at half its last confidence
+    assert (darkzones.HOLD_MS, darkzones.HELD_CONFIDENCE) == (600_000, 0.5)
     src = inspect.getsource(sentiment)
     assert "max(m.trim, 1.5 / n)" in src  # at least 1.5 bands' worth a side
     assert "n_eff / (n_eff + 10.0)" in src and "(q3 - q1) / 0.5" in src  # confidence
