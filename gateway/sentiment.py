@@ -81,6 +81,12 @@ class Model:
     # own baseline may, which music that builds also lifts (gateway/reference.py RiseLimit)
     rise_db_per_min: float = 0.05
     baseline_rise_db_per_min: float = 0.25
+    # ... and, without a reference, how fast the baseline's tonal share may fall (a
+    # crowd that stays turns the sound to noise for good; calibrated on the sweep, with
+    # a real 18-minute set of music alone as the guard: docs/sentiment.md), and how long
+    # a band is followed before either limit holds (four 15 s buckets of programme)
+    tonal_fall_per_min: float = 0.002
+    baseline_settle_ms: int = 60_000
     zone_weights: dict[str, float] = field(default_factory=dict)
 
 
@@ -103,13 +109,27 @@ class Floors:
 
     def __init__(self, m: Model) -> None:
         self._coupling = reference.RiseLimit(m.rise_db_per_min)
-        self._baseline = reference.RiseLimit(
-            m.baseline_rise_db_per_min, agg.N_COARSE * agg.COARSE_MS
-        )
+        self._baseline = reference.RiseLimit(m.baseline_rise_db_per_min, m.baseline_settle_ms)
+        # the tonal share's floor is kept upside down: it may fall only slowly
+        self._untonal = reference.RiseLimit(m.tonal_fall_per_min, m.baseline_settle_ms)
         self._moves = reference.Moves(PLAY_DB)
+        self._own_moves = reference.Moves(PLAY_DB)
 
-    def baseline(self, window_db: F64, alive: npt.NDArray[np.bool_], now_ms: int) -> F64:
-        return self._baseline.update(alive, window_db, now_ms)
+    def baseline(
+        self, window_db: F64, low_db: F64, alive: npt.NDArray[np.bool_], now_ms: int
+    ) -> F64:
+        """Without a reference, the band's own baseline (bands, BANDS): its window's,
+        rising no faster than its own low band says the music got louder (a louder
+        track lifts the bass; a crowd, hardly), else baseline_rise_db_per_min."""
+        at = (-1, now_ms // 1000)  # the 4-minute window is summed once a second
+        moved = None
+        if at != self._own_moves.at or len(self._own_moves.has) != len(low_db):
+            moved = self._own_moves.update(alive, low_db, at)
+        return self._baseline.update(alive, window_db, now_ms, moved_db=moved)
+
+    def tonal(self, window: F64, alive: npt.NDArray[np.bool_], now_ms: int) -> F64:
+        """The baseline's tonal share (bands,): its window's, falling only slowly."""
+        return -self._untonal.update(alive, -window[:, None], now_ms)[:, 0]
 
     def coupling(self, slots: RefSlots, ref: int, now_ms: int) -> tuple[npt.NDArray[np.bool_], F64]:
         """(has a coupling, g): the window's, or lower where the tracked floor of the
@@ -187,10 +207,13 @@ def _sound(
     fluct = levels[:, FLUCT] * packet.TEXTURE_STEP_DB
     # without a reference: the band's own baseline stands for the music
     own_music = base[:, reference.BANDS] * packet.LEVEL_STEP_DB
+    own_tonal = base[:, TONAL] * packet.TONAL_STEP
     if floors is not None:
-        own_music = floors.baseline(own_music, alive, now_ms)
+        own_low = base[:, reference.LOW] * packet.LEVEL_STEP_DB
+        own_music = floors.baseline(own_music, own_low, alive, now_ms)
+        own_tonal = floors.tonal(own_tonal, alive, now_ms)
     own = reference.residual(db, own_music, np.ones(len(db), bool))
-    drop = (base[:, TONAL] - levels[:, TONAL]) * packet.TONAL_STEP
+    drop = own_tonal - levels[:, TONAL] * packet.TONAL_STEP
     noisy = np.clip(drop / m.tonal_drop, 0.0, 1.0)
     sound = _crowd_sound(
         own, fluct - base[:, FLUCT] * packet.TEXTURE_STEP_DB, m.own_mid_db, m.own_width_db, m

@@ -19,7 +19,7 @@ import pytest
 import soundfile
 
 from crowdpulse.sim.bands import bandfeatures
-from crowdpulse.sim.recordings import catalog, fetch, harness, nights, targets
+from crowdpulse.sim.recordings import catalog, djset, fetch, harness, nights, targets
 
 pytestmark = pytest.mark.recordings
 
@@ -176,6 +176,24 @@ def test_rain_and_a_near_voice_stay_15_points_below_the_full_crowds(
     night_folders: tuple[Path, ...], mode: str
 ) -> None:
     _holds(night_folders, mode, targets.CONFUSERS)
+
+
+@pytest.fixture(scope="session")
+def dj_set(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, djset.DjSet]:
+    dj = djset.mix(_cache())
+    return djset.write(dj, tmp_path_factory.getbasetemp() / "set.wav"), dj
+
+
+@pytest.mark.parametrize("mode", _modes(without_fails_today=True))
+def test_a_whole_set_of_music_alone_stays_music(
+    dj_set: tuple[Path, djset.DjSet], mode: str
+) -> None:
+    # 18 minutes of real tracks at uneven levels: the baselines settle, the tracks change
+    path, dj = dj_set
+    snaps = harness.venue_snapshots(path, djset.DEVICES, reference=path if mode == WITH else None)
+    seconds = harness.per_second(snaps, dj.duration_s)
+    result = targets.check_set(seconds, dj.tracks())
+    assert result.holds, f"{mode}: " + "; ".join(result.failures)
 
 
 def test_the_harness_reads_what_crowdpulse_score_prints(night_folders: tuple[Path, ...]) -> None:

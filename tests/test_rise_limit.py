@@ -134,3 +134,48 @@ def test_five_minutes_of_cheering_do_not_fade_into_the_music() -> None:
     # the same night with no limit on the rise: the crowd fades as the windows fill
     faded = _scores(stream, rise_db_per_min=1e9)
     assert _at(faded, MUSIC_S + CROWD_S - 15) < early - 8, _at(faded, MUSIC_S + CROWD_S - 15)
+
+
+def _own_scores(stream: list[crowdscore.BandReport], **model: float) -> list[dict]:
+    engine, _keys = crowdscore.engine_for(BANDS, k_anonymity=5, **model)
+    return crowdscore.replay(engine, stream)
+
+
+def test_without_a_reference_five_minutes_of_cheering_stay_in_the_score() -> None:
+    scene, _music = _night()
+    rng = np.random.default_rng(1)
+    _engine, keys = crowdscore.engine_for(BANDS)
+    stream = crowdscore.reports(crowdscore.band_mixes(scene, BANDS, rng), keys, rng)
+    held = _own_scores(stream)
+    before, early = _at(held, MUSIC_S - 20), _at(held, MUSIC_S + 60)
+    late = _at(held, MUSIC_S + CROWD_S - 15)
+    assert early - before > 12  # the crowd registers
+    assert late > early - 5, (early, late)
+    # the band's baseline once followed its window for its first 4 minutes, and its
+    # tonal share freely: the crowd faded as the windows filled
+    faded = _own_scores(stream, baseline_settle_ms=240_000, tonal_fall_per_min=1e9)
+    assert _at(faded, MUSIC_S + CROWD_S - 15) < _at(faded, MUSIC_S + 60) - 8
+
+
+def test_without_a_reference_a_louder_track_lifts_the_baseline_as_far_as_its_bass() -> None:
+    # two bands followed for two minutes; then both hear 4 dB more, band 0 in its low
+    # band as well (the next track is louder), band 1 not (its crowd got louder)
+    floors = sentiment.Floors(sentiment.Model())
+    alive = np.ones(2, bool)
+    for t in range(0, 120_000, 1000):
+        floors.baseline(np.full((2, 4), 80.0), np.full(2, 95.0), alive, t)
+    for t in range(120_000, 180_000, 1000):
+        out = floors.baseline(np.full((2, 4), 84.0), np.array([99.0, 95.0]), alive, t)
+    assert out[0] == pytest.approx(np.full(4, 84.0))
+    assert np.all(out[1] <= 80.0 + 0.25 + 1e-6)  # its rate: 0.25 dB in the minute
+
+
+def test_without_a_reference_the_tonal_share_falls_only_slowly() -> None:
+    floors = sentiment.Floors(sentiment.Model())
+    alive = np.ones(1, bool)
+    for t in range(0, 120_000, 1000):
+        floors.tonal(np.array([0.6]), alive, t)
+    for t in range(120_000, 180_000, 1000):  # a crowd turns the sound to noise
+        out = floors.tonal(np.array([0.4]), alive, t)
+    assert out[0] == pytest.approx(0.6 - 0.002, abs=1e-6)
+    assert floors.tonal(np.array([0.7]), alive, 181_000)[0] == pytest.approx(0.7)

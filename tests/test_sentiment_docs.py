@@ -24,6 +24,9 @@ def test_the_engagement_formula_and_its_dead_zones() -> None:
     # the baseline 0.25, and the low band must move 1 dB before a move counts
     assert m.rise_db_per_min == 0.05 and m.baseline_rise_db_per_min == 0.25
     assert sentiment.PLAY_DB == 1.0
+    # without a reference: the baseline's tonal share falls 0.002 a minute, and both
+    # limits hold once a band has been heard for 60 s
+    assert (m.tonal_fall_per_min, m.baseline_settle_ms) == (0.002, 60_000)
     # the ratio read partly against the room: 0.5 dB per dB of music over 96 dB(A)
     assert (m.pa_slope, m.pa_ref_db) == (0.5, 96.0)
 

@@ -103,8 +103,11 @@ function renderZones(zones, kAnon, colourOf) {
     cells[3].classList.toggle("lossy", ok !== null && ok < 0.25);
     const hidden = !Number.isFinite(z.score);
     const trend = Number.isFinite(z.trend_per_min) ? `trend ${fmt.trend(z.trend_per_min)}` : "";
+    const carried = Number.isFinite(z.carried)
+      ? `; the venue score counts it at ${z.carried.toFixed(1)}, its last score moved as the other zones moved`
+      : "";
     text(cells[4], hidden ? DASH : z.score.toFixed(1),
-      hidden ? `no score: fewer than ${kAnon ?? "k"} bands reporting (k-anonymity)` : trend);
+      hidden ? `no score: fewer than ${kAnon ?? "k"} bands reporting (k-anonymity)${carried}` : trend);
     cells[4].classList.toggle("hidden-score", hidden);
   });
 }

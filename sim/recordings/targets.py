@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from crowdpulse.sim.recordings import catalog
-from crowdpulse.sim.recordings.harness import Figures
+from crowdpulse.sim.recordings.harness import WARMUP_S, Figures
 
 MUSIC_RANGE = (25.0, 50.0)
 MUSIC_CEILING = 55.0
@@ -97,3 +97,21 @@ def check(figs: Sequence[Figures]) -> dict[str, Check]:
             ],
         ),
     }
+
+
+def check_set(seconds: Sequence[float | None], tracks: Sequence[tuple[str, int, int]]) -> Check:
+    """Music alone over a whole set (djset.py): every track reads 25-50 on average,
+    and no second of it is above 55.  Whole tracks fade in and out, and a room that
+    goes quiet reads quiet (docs/sentiment.md, ambience), so no floor is set on a
+    second.  tracks: (name, first, end second)."""
+    lo, hi = MUSIC_RANGE
+    failures = []
+    for name, first, end in tracks:
+        got = [v for v in seconds[max(first, WARMUP_S) : end] if v is not None]
+        if not got:
+            failures.append(f"{name}: no score")
+            continue
+        mean, high = float(sum(got) / len(got)), max(got)
+        if not (lo <= mean <= hi and high <= MUSIC_CEILING):
+            failures.append(f"{name}: mean {mean:.1f}, max {high:.1f}")
+    return Check("music alone over a set", len(tracks), failures)
