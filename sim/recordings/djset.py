@@ -21,7 +21,6 @@ import soundfile
 
 from crowdpulse.audio import RATE
 from crowdpulse.sim.recordings import catalog, nights
-from crowdpulse.sim.world import scene
 
 ORDER = tuple(t for pair in zip(catalog.ELECTRONIC, catalog.ROCK, strict=True) for t in pair)
 OFFSETS_DB = (0.0, 3.0, -2.0, 3.0, -3.0, 3.0)
@@ -55,9 +54,7 @@ def mix(cache: Path) -> DjSet:
     out = np.zeros(0)
     starts: list[float] = []
     for name, offset in zip(ORDER, OFFSETS_DB, strict=True):
-        track = nights._floats(cache, name)
-        want = 0.5 * 10 ** ((nights.MUSIC_DB + offset - scene.SPL_OF_FULL_SCALE_SINE) / 10)
-        track = track * np.sqrt(want / scene.a_weighted_ms(track))
+        track = nights.at_music_level(nights.source_floats(cache, name), offset)
         if len(out) == 0:
             starts.append(0.0)
             out = track
@@ -66,7 +63,7 @@ def mix(cache: Path) -> DjSet:
         joined = out[-fade:] * ramp[::-1] + track[:fade] * ramp
         out = np.concatenate([out[:-fade], joined, track[fade:]])
     out = out * min(1.0, 10 ** (nights.PEAK_DBFS / 20) / float(np.max(np.abs(out))))
-    return DjSet(nights._pcm(out), tuple(starts))
+    return DjSet(nights.pcm(out), tuple(starts))
 
 
 def write(dj: DjSet, path: Path) -> Path:

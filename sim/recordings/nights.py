@@ -75,7 +75,7 @@ def mix_night(cache: Path, plan: catalog.NightPlan, seed: int = 0) -> Night:
     # A night that would clip is played quieter as a whole (a limiter on the
     # master): the levels between music and event stay as planned.
     trim = min(1.0, 10 ** (PEAK_DBFS / 20) / float(np.max(np.abs(mix))))
-    mix16, music16 = _pcm(mix * trim), _pcm(music * trim)
+    mix16, music16 = pcm(mix * trim), pcm(music * trim)
     info = {
         "name": plan.name,
         "seed": seed,
@@ -119,24 +119,28 @@ def mix_all(cache: Path, out: Path, seed: int = 0, names: list[str] | None = Non
     return [write(mix_night(cache, p, seed), out) for p in plans]
 
 
-def _pcm(x: F64) -> npt.NDArray[np.int16]:
+def pcm(x: F64) -> npt.NDArray[np.int16]:
     return np.clip(np.round(x * 32768.0), -32768, 32767).astype(np.int16)
 
 
-def _floats(cache: Path, name: str) -> F64:
+def source_floats(cache: Path, name: str) -> F64:
     x = fetch.read(cache, name).astype(np.float64) / 32768.0
     return np.asarray(x - x.mean())
 
 
 def _bed(cache: Path, name: str, n: int, rng: np.random.Generator) -> tuple[F64, int]:
-    track = _floats(cache, name)
+    track = source_floats(cache, name)
     lo, hi = int(BED_MARGIN_S[0] * RATE), len(track) - n - int(BED_MARGIN_S[1] * RATE)
     if hi <= lo:
         raise MixError(f"bed {name} is too short for a night")
     start = int(rng.integers(lo, hi))
-    bed = track[start : start + n].copy()
-    want = 0.5 * 10 ** ((MUSIC_DB - scene.SPL_OF_FULL_SCALE_SINE) / 10)
-    return bed * np.sqrt(want / scene.a_weighted_ms(bed)), start
+    return at_music_level(track[start : start + n].copy()), start
+
+
+def at_music_level(x: F64, offset_db: float = 0.0) -> F64:
+    """x scaled to MUSIC_DB + offset_db, LAeq at a band of nominal gain."""
+    want = 0.5 * 10 ** ((MUSIC_DB + offset_db - scene.SPL_OF_FULL_SCALE_SINE) / 10)
+    return np.asarray(x * np.sqrt(want / scene.a_weighted_ms(x)))
 
 
 def _event(
@@ -152,7 +156,7 @@ def _event(
     while len(out) < n:
         name = order[k % len(order)]
         k += 1
-        clip = _floats(cache, name)
+        clip = source_floats(cache, name)
         start = (
             int(rng.integers(0, len(clip) - (n - len(out))))
             if len(clip) > n - len(out) + fade
