@@ -3,11 +3,13 @@
 The nights (nights.py) last a minute, too short for a band's baselines to
 settle or for a track to change character.  The set plays the six music
 sources whole (about 18 minutes), electronic and rock in turn, joined by 2 s
-equal-power crossfades, with no crowd at all.  A DJ's tracks are not levelled,
-so each is scaled to `nights.MUSIC_DB` plus its entry in `OFFSETS_DB` (a
-3 dB step is common between tracks mastered years apart; the largest step
-here, from -3 to +3, is 6 dB).  What it judges: music alone, over minutes and
-across tracks, must stay music (docs/recordings.md).
+crossfades (sin² in, cos² out: their gains sum to one, so a fade between two
+tracks at the same level keeps that level within 3 dB), with no crowd at all.
+A DJ's tracks are not levelled, so each is scaled to `nights.MUSIC_DB` plus
+its entry in `OFFSETS_DB` (a 3 dB step is common between tracks mastered
+years apart; the largest step here, from -3 to +3, is 6 dB).  What it judges:
+music alone, over minutes and across tracks, must stay music
+(docs/recordings.md).
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def mix(cache: Path) -> DjSet:
         starts.append((len(out) - fade) / RATE)
         joined = out[-fade:] * ramp[::-1] + track[:fade] * ramp
         out = np.concatenate([out[:-fade], joined, track[fade:]])
-    out = out * min(1.0, 10 ** (nights.PEAK_DBFS / 20) / float(np.max(np.abs(out))))
+    out = out * nights.peak_trim(out)
     return DjSet(nights.pcm(out), tuple(starts))
 
 

@@ -74,7 +74,7 @@ def mix_night(cache: Path, plan: catalog.NightPlan, seed: int = 0) -> Night:
     mix[onset:] += event
     # A night that would clip is played quieter as a whole (a limiter on the
     # master): the levels between music and event stay as planned.
-    trim = min(1.0, 10 ** (PEAK_DBFS / 20) / float(np.max(np.abs(mix))))
+    trim = peak_trim(mix)
     mix16, music16 = pcm(mix * trim), pcm(music * trim)
     info = {
         "name": plan.name,
@@ -117,6 +117,11 @@ def write(night: Night, out: Path) -> Path:
 def mix_all(cache: Path, out: Path, seed: int = 0, names: list[str] | None = None) -> list[Path]:
     plans = [catalog.NIGHT_BY_NAME[n] for n in names] if names else list(catalog.NIGHTS)
     return [write(mix_night(cache, p, seed), out) for p in plans]
+
+
+def peak_trim(x: F64) -> float:
+    """The gain (at most 1) that keeps x's loudest sample at PEAK_DBFS."""
+    return min(1.0, 10 ** (PEAK_DBFS / 20) / float(np.max(np.abs(x))))
 
 
 def pcm(x: F64) -> npt.NDArray[np.int16]:
