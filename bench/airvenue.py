@@ -8,7 +8,8 @@ publishes on the retained config topic, with the firmware's timing
 the band's next advert slot; an event report goes off the air and back on in
 a random slot of one interval.  Each relay passes on what it hears as
 relay/forwarding.py does: repeats dropped, a batch every 50 ms, or within 5 ms of an
-onset.  Reports are made every 250 ms +-10 %, as band.py's jitter.  WiFi bands
+onset.  Bands are switched on over the first SWITCH_ON_S, and then report
+every 250 ms +-10 %, as band.py's jitter.  WiFi bands
 publish every report straight to the broker.
 
 A band notices its wearer's first clap 30 ms after the clap (the clap
@@ -43,6 +44,10 @@ FLUSH_S = Timing().flush_s  # the relay's cadence (relay/forwarding.py)
 DENSITY = 2.5  # bands a square metre on a busy floor
 RELAY_GRID_M = 25.0
 LATE_S = 0.1
+# a venue's bands are switched on over minutes, not in step: switched on within
+# one report interval, 10,000 bands would take their advertising phases from
+# 250 ms of a 7 s interval and collide there until something re-phased them
+SWITCH_ON_S = 20.0
 CLAP_DECIDE_S = 0.030  # the clap detector decides 15 sub-blocks of 2 ms after the rise
 GUARD_S = AIRTIME_S + 3 * CHANNEL_GAP_S  # a PDU's fate is sealed once nothing later can overlap it
 
@@ -81,7 +86,7 @@ class Bands:
         self.ids = np.arange(first, first + n)
         self.fleet, self.rng = fleet, rng
         self.codes = Codes(n, rng)
-        self.next_report = now + rng.uniform(0, REPORT_S, n)
+        self.next_report = now + rng.uniform(0, SWITCH_ON_S, n)  # switched on
         self.last_report = self.next_report - REPORT_S
         self.event_at = np.full(n, np.inf)
         self.reacting = False

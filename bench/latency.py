@@ -42,7 +42,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 from crowdpulse.bench import airmodel, falsereact
-from crowdpulse.bench.airvenue import Air, Bands, Wifi
+from crowdpulse.bench.airvenue import SWITCH_ON_S, Air, Bands, Wifi
 from crowdpulse.bench.ingest import Fleet
 from crowdpulse.broker import Mosquitto, free_port
 from crowdpulse.gateway.registry import Registry
@@ -52,7 +52,8 @@ from crowdpulse.supervisor import GatewayPart
 
 VENUE = "latency"
 REACT_S = 2.5
-WARM_MIN_S, WARM_MAX_S = 12.0, 240.0
+WARM_MIN_S, WARM_MAX_S = SWITCH_ON_S + 12.0, 240.0  # every band on, then the windows fill
+STEADY_S = 20.0  # four of the gateway's rate-control checks (every 5 s) without a change
 
 
 def _venue(tmp: Path, key: bytes, ble: int, devices: int) -> VenueFile:
@@ -154,14 +155,18 @@ def _run_until(driver: Driver, listener: Listener, end: float, cue: Any = None) 
 
 
 def _warm(driver: Driver, listener: Listener) -> float:
-    """Until the rate control has settled (the same interval twice running), after
+    """Until the rate control has settled (no new interval for STEADY_S: the
+    gateway publishes one only when it changes), after every band is on and
     the score windows have filled; returns the interval (s)."""
-    start = time.time()
+    start = changed = time.time()
+    seen = 0
     while True:
         _run_until(driver, listener, time.time() + 1.0)
-        ms = listener.adv_ms
-        settled = len(ms) >= 3 and ms[-1] == ms[-2]
-        if (time.time() - start >= WARM_MIN_S and settled) or time.time() - start >= WARM_MAX_S:
+        now = time.time()
+        if len(listener.adv_ms) != seen:
+            seen, changed = len(listener.adv_ms), now
+        settled = seen > 0 and now - changed >= STEADY_S
+        if (now - start >= WARM_MIN_S and settled) or now - start >= WARM_MAX_S:
             return driver.air.adv_s
 
 

@@ -301,7 +301,7 @@ class Engine:
                 self.registry.zone_of,
                 len(self.registry.zones),
                 t,
-                recent[:, aggregate.F_DUR].astype(np.float64),
+                (recent[:, aggregate.F_N] - recent[:, aggregate.F_MUTED]).astype(np.float64),
                 window,
                 self.adv_ms,
             )
