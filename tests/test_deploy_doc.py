@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from crowdpulse.broker import free_port
+from crowdpulse.childproc import free_ports
 from crowdpulse.keys import load_venue_key
 from crowdpulse.sim.bands.serialband import SerialBand
 from crowdpulse.tools import bandconfig
@@ -74,7 +74,7 @@ def test_deploy_md_runs_top_to_bottom(tmp_path: Path) -> None:
         + ("user root\n" if os.geteuid() == 0 else "")
         + f"include_dir {host}/etc/mosquitto/conf.d\n"
     )
-    lan, tls, http = free_port(), free_port(), free_port()
+    lan, tls, http = free_ports(3)  # distinct: two listeners on one port stop the broker
     with SerialBand(tmp_path / "band") as band:
         script = DOC.read_text()
         steps = "\n".join(blocks(script))
