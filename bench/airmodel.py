@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from crowdpulse.bench.airvenue import Air, Bands, Wifi
+from crowdpulse.bench.airvenue import WARM_S, Air, Bands, Wifi
 from crowdpulse.bench.ingest import Fleet
 from crowdpulse.gateway.engine import Engine
 from crowdpulse.gateway.registry import Registry
@@ -124,7 +124,7 @@ def run(devices: int, onsets: int, seed: int = 5) -> dict[str, Any]:
     wifi_out = Wifi(wifi_bands, [b for b, _ in ids[ble:]], gw, "model")  # type: ignore[arg-type]
     venue = _Venue(engine, gw, air, wifi_out, ble_bands, wifi_bands)
 
-    venue.run_until(T0 + 90.0, 0.02)  # the rate control settles
+    venue.run_until(T0 + WARM_S, 0.02)  # the rate control settles
     found: dict[str, list[float]] = {"floor": [], "wifi": []}
     for _ in range(onsets):
         # as the live bench spaces its onsets

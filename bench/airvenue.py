@@ -48,6 +48,9 @@ LATE_S = 0.1
 # one report interval, 10,000 bands would take their advertising phases from
 # 250 ms of a 7 s interval and collide there until something re-phased them
 SWITCH_ON_S = 20.0
+# how long both benches let the rate control find the interval before the first
+# onset: the bands heard in its 60 s window grow for SWITCH_ON_S + 60 s
+WARM_S = 90.0
 CLAP_DECIDE_S = 0.030  # the clap detector decides 15 sub-blocks of 2 ms after the rise
 GUARD_S = AIRTIME_S + 3 * CHANNEL_GAP_S  # a PDU's fate is sealed once nothing later can overlap it
 
