@@ -33,7 +33,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from paho.mqtt.reasoncodes import ReasonCode
 
-from crowdpulse.broker import BrokerError, Mosquitto, free_port
+from crowdpulse.broker import BrokerError, Mosquitto
+from crowdpulse.childproc import free_ports
 from crowdpulse.deploy import (
     ACL_FILE,
     CERT_FILE,
@@ -213,10 +214,7 @@ def venue(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venue]
     passwords = {user: secrets.token_urlsafe(12) for user in USERS}
     _make_password_file(d / "passwd", passwords)
     (d / "acl").write_text(render_acl(VENUE, RELAYS, GATEWAY, CONSOLE, [READER], HA))
-    lan_port = free_port()
-    tls_port = free_port()
-    while tls_port == lan_port:
-        tls_port = free_port()
+    lan_port, tls_port = free_ports(2)
     conf = _substitute(
         (SHIPPED / "crowdpulse.conf").read_text(),
         {

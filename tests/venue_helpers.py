@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from crowdpulse.broker import Mosquitto, free_port
+from crowdpulse.broker import Mosquitto
+from crowdpulse.childproc import free_ports
 from crowdpulse.deploy import (
     ACL_FILE,
     CERT_FILE,
@@ -118,8 +119,7 @@ class SecuredVenue:
                 "homeassistant",
             )
         )
-        self.lan_port = free_port()
-        self.tls_port = free_port()
+        self.lan_port, self.tls_port = free_ports(2)
         conf = render_conf().replace(
             f"listener 1883 {LAN_ADDRESS}\n", f"listener {self.lan_port} 127.0.0.1\n"
         )
