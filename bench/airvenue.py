@@ -89,11 +89,15 @@ class Bands:
         self.ids = np.arange(first, first + n)
         self.fleet, self.rng = fleet, rng
         self.codes = Codes(n, rng)
-        self.next_report = now + rng.uniform(0, SWITCH_ON_S, n)  # switched on
-        self.last_report = self.next_report - REPORT_S
+        self.switch_on(now)
         self.event_at = np.full(n, np.inf)
         self.reacting = False
         self.clock = time.time  # what the on-air ids' epoch follows
+
+    def switch_on(self, now: float) -> None:
+        """Each band's first report at a random moment of the SWITCH_ON_S from now."""
+        self.next_report = now + self.rng.uniform(0, SWITCH_ON_S, len(self.ids))
+        self.last_report = self.next_report - REPORT_S
 
     def onset(self, t0: float) -> None:
         """Every wearer claps at t0; each band's event report is due when its detector decides."""

@@ -42,7 +42,7 @@ import numpy as np
 import paho.mqtt.client as mqtt
 
 from crowdpulse.bench import airmodel, falsereact
-from crowdpulse.bench.airvenue import SWITCH_ON_S, WARM_S, Air, Bands, Wifi
+from crowdpulse.bench.airvenue import WARM_S, Air, Bands, Wifi
 from crowdpulse.bench.ingest import Fleet
 from crowdpulse.broker import Mosquitto, free_port
 from crowdpulse.gateway.registry import Registry
@@ -128,16 +128,14 @@ class Driver:
         self.air.step(now)
 
     def warm(self) -> None:
-        """Compile the signing and the codes now, not on the first step."""
+        """Compile the signing and the codes now, not on the first step, and switch
+        the bands on from now."""
         one = np.zeros(1, np.int64)
         self.ble.codes.codes(one, False, np.zeros(1, bool), np.full(1, 0.25))
         self.ble.sign(one, np.zeros(1, bool), np.full(1, 0.25), np.zeros(1, np.int64))
         now = time.time()
         for bands in (self.ble, self.wifi):
-            # switched on over SWITCH_ON_S from now, as Bands does from its own start
-            # (within 250 ms, the BLE bands advertised in step and no relay heard them)
-            bands.next_report = now + bands.rng.uniform(0, SWITCH_ON_S, len(bands.ids))
-            bands.last_report = bands.next_report - 0.25
+            bands.switch_on(now)  # from now, not from when the bands were built
 
     def onset(self, t0: float) -> None:
         self.ble.onset(t0)
