@@ -27,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from crowdpulse.gateway import fastmath
+
 F64 = npt.NDArray[np.float64]
 # sub-bands compared with the reference: A-weighted, voice band, mid band, top band
 # (indexes into the aggregator's level columns laeq, voice, mid, low, top, tonal)
@@ -36,6 +38,7 @@ BANDS = (0, 1, 2, 4)
 # the music moves it by well under 0.1 dB; what moves it is where the band is
 LOW = 3
 CMR_FLOOR_DB = -30.0
+FLOOR_POWER = 10 ** (CMR_FLOOR_DB / 10)
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Residual:
     have: npt.NDArray[np.bool_]  # a prediction of the music exists for the band
     cmr_db: F64  # (bands, len(BANDS)): what is left over against the music, dB
     excess_db: F64  # (bands, len(BANDS)): the level of what is left over, dB
+    power: F64  # (bands, len(BANDS)): cmr_db as a power ratio
 
 
 def pick(
@@ -68,6 +72,21 @@ def _nanmedian(x: F64) -> F64:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a band with no bucket at all
         return np.asarray(np.nanmedian(x, axis=1))
+
+
+def _midmean(x: F64) -> F64:
+    """The mean of the middle half of each row (axis 1), NaN left out.  Levels come
+    in 0.5 dB steps: a median of a few of them snaps to that grid, which under a
+    loud PA is as large as a whole crowd's excess (10 dB under the music adds
+    0.4 dB), while the mean of the middle half is dithered by the music's own
+    movement and still drops the buckets a break or a drop straddles."""
+    s = np.sort(x, axis=1)  # NaN sort last
+    n = np.isfinite(x).sum(axis=1, keepdims=True)
+    at = np.arange(x.shape[1]).reshape((1, -1) + (1,) * (x.ndim - 2))
+    keep = (at >= n // 4) & (at < n - n // 4)  # from four buckets on, the outer ones go
+    count = keep.sum(axis=1)
+    total = np.where(keep, s, 0.0).sum(axis=1)
+    return np.asarray(np.where(count > 0, total / np.maximum(count, 1), np.nan))
 
 
 def coupling(
@@ -187,20 +206,20 @@ def bucket_excess(
     valid: npt.NDArray[np.bool_], means: F64, ref: int, g: F64
 ) -> tuple[npt.NDArray[np.bool_], F64]:
     """(shares a recent bucket with the reference, excess over the predicted music in
-    dB (bands, BANDS)): the median over the last seconds' 500 ms buckets, so a
-    break or a drop that one band's reports straddle differently from the
-    reference's moves nothing."""
+    dB (bands, BANDS)): the mean of the middle half of the last seconds' 500 ms
+    buckets (_midmean), so a break or a drop that one band's reports straddle
+    differently from the reference's moves nothing."""
     shared, diff = _against(valid, means, ref, BANDS)
     d = np.where(shared[:, :, None], diff - g[:, None, :], np.nan)
     have = np.asarray(shared.any(axis=1))
-    return have, np.where(have[:, None], _nanmedian(d), 0.0)
+    return have, np.where(have[:, None], _midmean(d), 0.0)
 
 
 def residual(levels_db: F64, music_db: F64, have: npt.NDArray[np.bool_]) -> Residual:
     """What the music does not explain, per band and sub-band, from the levels the
     bands heard and the music's predicted level at each band (both in dB)."""
     d = levels_db - music_db
-    excess = np.power(10.0, np.clip(d, -60.0, 60.0) / 10.0) - 1.0
-    cmr = 10.0 * np.log10(np.maximum(excess, 10 ** (CMR_FLOOR_DB / 10)))
-    cmr = np.where(have[:, None], cmr, CMR_FLOOR_DB)
-    return Residual(have, cmr, music_db + cmr)
+    excess = fastmath.power_of_db(np.clip(d, -60.0, 60.0)) - 1.0
+    power = np.where(have[:, None], np.maximum(excess, FLOOR_POWER), FLOOR_POWER)
+    cmr = fastmath.db_of_power(power)
+    return Residual(have, cmr, music_db + cmr, power)

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from crowdpulse.gateway import aggregate as agg
-from crowdpulse.gateway import reference
+from crowdpulse.gateway import fastmath, reference
 from wristband import packet
 
 F64 = npt.NDArray[np.float64]
@@ -170,7 +170,7 @@ def _means(sums: npt.NDArray[np.int64], dur: F64, first: int, n: int) -> F64:
 
 
 def _logistic(x: F64) -> F64:
-    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(x, -30, 30))))
+    return np.asarray(1.0 / (1.0 + fastmath.exp(-np.clip(x, -30, 30))))
 
 
 def _crowd_sound(
@@ -184,7 +184,7 @@ def _crowd_sound(
     """Engagement from what the music does not explain, discounted where that looks
     like rain or a fan (spectrum) or one talker (rhythm).  music_db: the music's
     LAeq at each band, where it is known (against a reference)."""
-    cmr = 10.0 * np.log10(np.mean(np.power(10.0, res.cmr_db[:, :2] / 10.0), axis=1))  # A, voice
+    cmr = fastmath.db_of_power(np.mean(res.power[:, :2], axis=1))  # A, voice
     if music_db is not None:
         cmr = cmr + m.pa_slope * (music_db - m.pa_ref_db)
     sound = _logistic((cmr - mid_db) / width_db)
@@ -282,8 +282,8 @@ def band_view(
         + m.imu_clap_per_s * recent[:, agg.F_IMUCLAPS] / secs
         + m.motion_per_g * motion
     )
-    engagement = 1.0 - (1.0 - sound) * np.exp(-x)
-    weight = np.where(active, np.exp(-np.maximum(age, 0) / m.freshness_ms), 0.0)
+    engagement = 1.0 - (1.0 - sound) * fastmath.exp(-x)
+    weight = np.where(active, fastmath.exp(-np.maximum(age, 0) / m.freshness_ms), 0.0)
     laeq = packet.level_db(levels[:, 0])
     return BandView(active, weight, np.asarray(laeq), np.asarray(engagement), referenced)
 

@@ -52,5 +52,6 @@ def test_bench_ingest_json() -> None:
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    for key in ("batched_reports_per_s", "direct_ratio_vs_mosquitto_sub", "tick_p99_ms"):
+    keys = ("batched_reports_per_s", "direct_ratio_vs_mosquitto_sub", "tick_p99_ms")
+    for key in (*keys, "tick_p99_reference_ms"):
         assert isinstance(result[key], float) and result[key] > 0, key
