@@ -244,7 +244,7 @@ def run(seconds: float = 8.0) -> dict[str, Any]:
     registry = Registry(venue_key, _bands(), ["floor"])
     fleet = Fleet(registry)
     out: dict[str, Any] = {"bands": BANDS, "tick_p99_ms": tick_p99(registry, fleet)}
-    referenced = Registry(venue_key, _bands(), ["floor"], references=[_bands()[0][0]])
+    referenced = Registry(venue_key, _bands(), ["floor"], references=[registry.band_ids[0]])
     out["tick_p99_reference_ms"] = tick_p99(referenced, Fleet(referenced), ticks=200)
     with tempfile.TemporaryDirectory() as tmp, Mosquitto() as broker:
         spec, cfg = _venue(Path(tmp), venue_key), Path(tmp) / "venue.toml"

@@ -8,8 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 from crowdpulse.gateway import reference
+from wristband import packet
 
-BUCKETS, COLUMNS, STEP_DB = 8, 6, 0.5
+BUCKETS, COLUMNS = 8, 6
+STEP_DB = packet.LEVEL_STEP_DB
 CROWD_EXCESS_DB = 10 * np.log10(1 + 10 ** (-10 / 10))  # a crowd 10 dB under the music: 0.41
 
 
