@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from crowdpulse.gateway import aggregate, batch, darkzones, delivery, ratecontrol, sentiment
+from crowdpulse.gateway import (
+    aggregate,
+    batch,
+    darkzones,
+    delivery,
+    ratecontrol,
+    sentiment,
+    smoothing,
+)
 from crowdpulse.gateway.reaction import Detector
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.validate import Validator
@@ -81,6 +89,7 @@ class Engine:
         self.registry = registry
         self.model = model or sentiment.Model()
         self.floors = sentiment.Floors(self.model)
+        self.smoother = smoothing.ScoreSmoother(self.model)
         self.dark = darkzones.DarkZones()
         self.validator = Validator(registry)
         self.agg = aggregate.Aggregator(len(registry))
@@ -233,7 +242,7 @@ class Engine:
             if record:
                 self.reactions.expire(t)
             reaction = self.reactions.state(t)
-        zones = [every[z] for z in self.crowd_zones]
+        zones = self.smoother.zones([every[z] for z in self.crowd_zones], t, commit=record)
         shares = [reaction["zones"][z]["share"] for z in self.crowd_zones]
         loss = self._loss(recent, view, t)
         venue, conf, carried = self.dark.venue(zones, t, self.model, remember=record)

@@ -89,6 +89,12 @@ class Model:
     # a band is followed before either limit holds (four 15 s buckets of programme)
     tonal_fall_per_min: float = 0.002
     baseline_settle_ms: int = 60_000
+    # the published score's 1€ filter (gateway/smoothing.py): at rest it low-passes at
+    # score_min_cutoff_hz; its cutoff rises by score_beta Hz per point/s of the score's
+    # own speed (low-passed at score_d_cutoff_hz).  min cutoff 0: no smoothing.
+    score_min_cutoff_hz: float = 0.01
+    score_beta: float = 0.015
+    score_d_cutoff_hz: float = 0.1
     zone_weights: dict[str, float] = field(default_factory=dict)
 
 

@@ -29,6 +29,8 @@ def test_the_engagement_formula_and_its_dead_zones() -> None:
     assert (m.tonal_fall_per_min, m.baseline_settle_ms) == (0.002, 60_000)
     # the ratio read partly against the room: 0.5 dB per dB of music over 96 dB(A)
     assert (m.pa_slope, m.pa_ref_db) == (0.5, 96.0)
+    # the published score's 1€ filter: 0.01 Hz at rest, +0.015 Hz per point/s, speed at 0.1 Hz
+    assert (m.score_min_cutoff_hz, m.score_beta, m.score_d_cutoff_hz) == (0.01, 0.015, 0.1)
 
 
 def test_ambience_freshness_trimming_and_privacy() -> None:
