@@ -26,7 +26,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -179,16 +179,20 @@ def direct(broker: Mosquitto, fleet: Fleet, port: int, seconds: float = 6.0) -> 
         stdin=subprocess.PIPE,
     )
     assert pub.stdin is not None
-    feeder = threading.Thread(target=lambda: (pub.stdin.write(reps.tobytes()), pub.stdin.close()))  # type: ignore[union-attr]
+    feeder = threading.Thread(target=_feed, args=(pub.stdin, reps.tobytes()))
     feeder.start()
     stop = time.monotonic() + seconds
-    marks = []
-    while time.monotonic() < stop and pub.poll() is None:
+    marks: list[tuple[float, int, float]] = []
+    # at least three marks: the first second is the start-up, and on a loaded
+    # machine one /metrics read can take longer than the whole run
+    while (time.monotonic() < stop or len(marks) < 3) and pub.poll() is None:
         marks.append((time.monotonic(), lines[0], _counter(port, names)))
         time.sleep(1.0)
     pub.kill()
     feeder.join(5)
     sub.terminate()
+    if len(marks) < 3:
+        raise RuntimeError("bench ingest: the load generator stopped before two rates were read")
     (t0, s0, g0), (t1, s1, g1) = marks[1], marks[-1]
     sub_rate, gw_rate = (s1 - s0) / (t1 - t0), (g1 - g0) / (t1 - t0)
     return {
@@ -196,6 +200,14 @@ def direct(broker: Mosquitto, fleet: Fleet, port: int, seconds: float = 6.0) -> 
         "mosquitto_sub_msgs_per_s": sub_rate,
         "direct_ratio_vs_mosquitto_sub": gw_rate / sub_rate if sub_rate else 0.0,
     }
+
+
+def _feed(pipe: IO[bytes], data: bytes) -> None:
+    try:
+        pipe.write(data)
+        pipe.close()
+    except BrokenPipeError:  # the load generator is killed when the measuring ends
+        pass
 
 
 _PUBLISHER = """

@@ -242,7 +242,9 @@ class Engine:
             if record:
                 self.reactions.expire(t)
             reaction = self.reactions.state(t)
-        zones = self.smoother.zones([every[z] for z in self.crowd_zones], t, commit=record)
+        zones = [every[z] for z in self.crowd_zones]
+        if record:  # a look at another instant reads the window unfiltered (smoothing.py)
+            zones = self.smoother.zones(zones, t)
         shares = [reaction["zones"][z]["share"] for z in self.crowd_zones]
         loss = self._loss(recent, view, t)
         venue, conf, carried = self.dark.venue(zones, t, self.model, remember=record)

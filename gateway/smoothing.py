@@ -33,6 +33,12 @@ The venue score is the zones' smoothed scores, weighted as before
 beside the score and never filtered.  A zone that stops publishing
 (k-anonymity, gone dark) starts afresh when it returns: an old state says
 nothing about a new crowd.
+
+A look at another instant (`GET /api/state?at=`) is not filtered: the filter's
+state is the live timeline's, built from the instants this gateway happened to
+tick at and the reports it had by then, so it says nothing exact about any
+other instant.  The look reads the model's window at that instant, which any
+gateway holding the same reports reads alike (tests/test_scaleout.py).
 """
 
 from __future__ import annotations
@@ -73,20 +79,18 @@ class ScoreSmoother:
         self.model = m
         self.states: dict[str, State] = {}
 
-    def zones(self, zones: list[ZoneScore], now_ms: int, commit: bool = True) -> list[ZoneScore]:
-        """Each zone's score, smoothed.  commit=False (a look at another instant)
-        leaves the state alone.  A min_cutoff of 0 turns smoothing off."""
+    def zones(self, zones: list[ZoneScore], now_ms: int) -> list[ZoneScore]:
+        """Each zone's score, smoothed, at the live tick now_ms.  A min_cutoff of 0
+        turns smoothing off."""
         if self.model.score_min_cutoff_hz <= 0:
             return zones
         out = []
         for z in zones:
             if z.score is None:
-                if commit:
-                    self.states.pop(z.zone, None)
+                self.states.pop(z.zone, None)
                 out.append(z)
                 continue
             s = step(self.states.get(z.zone), z.score, now_ms / 1000.0, self.model)
-            if commit:
-                self.states[z.zone] = s
+            self.states[z.zone] = s
             out.append(replace(z, score=min(100.0, max(0.0, s.value))))
         return out
