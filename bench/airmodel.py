@@ -4,7 +4,7 @@ timing and the gateway's detector allow, with no broker and no scheduler.
 The same bands, air and relays as bench/airvenue.py, driven by a simulated
 clock (1 ms steps around each onset, 20 ms otherwise), feed a gateway Engine in
 this process: relay batches at the moment each relay flushes, WiFi reports at
-the gateway's next 10 ms drain (service.py).  The figure is the time from
+the gateway's next 10 ms drain (gateway/loops.py).  The figure is the time from
 the onset to the gateway's reaction detector firing for the zone (BLE: the
 `floor`, WiFi: the `wifi` zone).  Left out, and measured by the live bench:
 MQTT hops, the tick that publishes it, the subscriber, and the machine's own

@@ -107,7 +107,7 @@ class Engine:
         self.adv_ms = ratecontrol.MIN_MS  # what the bands were last told
         self.direct = np.zeros(len(registry), bool)  # bands heard over WiFi (MQTT), not BLE
         self.reactions = Detector(registry.zone_of, registry.zones)
-        self.reaction_started = False  # set by ingest, taken by whoever publishes (service.py)
+        self.reaction_started = False  # set by ingest, taken by whoever publishes (loops.py)
 
     def warm(self) -> None:
         """Compile every numba kernel now, not on the first batch while the tick waits."""

@@ -18,7 +18,7 @@ relays and reports straight from bands are tested apart: a BLE band gets one
 advert through in many reports, so the two carry flagged reports at very
 different shares.
 
-A detected reaction is published at once (service.py: its own retained topic,
+A detected reaction is published at once (loops.py: its own retained topic,
 OSC /reaction, and an immediate tick whose snapshot carries it).  It does not
 move the published score.  Measured on the real-recording nights
 (docs/sentiment.md), lifting the score by it made music alone read up to 67:

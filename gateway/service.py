@@ -6,6 +6,8 @@ at tick_hz, publishes retained sentiment, stores one row per zone per second
 and hands the snapshot to the web server's event loop.  With a share group,
 several workers split the broker's traffic ($share/<group>/...) and send each
 other the reports they accepted, so every worker ends with the same state.
+The threads' loops are in gateway/loops.py, and what tells why the broker
+connection is not right in gateway/brokerwatch.py: both are mixins of Gateway.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import paho.mqtt.client as mqtt
 
 from crowdpulse.gateway import (
@@ -30,9 +31,11 @@ from crowdpulse.gateway import (
     rejections,
     sentiment,
 )
+from crowdpulse.gateway.brokerwatch import BrokerWatch
 from crowdpulse.gateway.engine import Engine, now_ms
 from crowdpulse.gateway.errors import InputErrors, LogCounter
 from crowdpulse.gateway.linein import LineIn
+from crowdpulse.gateway.loops import Loops
 from crowdpulse.gateway.osc import OscOut, Reactions
 from crowdpulse.gateway.registry import Registry
 from crowdpulse.gateway.selection import Selection
@@ -42,11 +45,10 @@ from crowdpulse.mqtt import BrokerURL, make_client, topic
 from wristband import packet
 
 log = logging.getLogger("crowdpulse.gateway")
-URGENT_GAP_S = 0.02  # onset ticks: at most 50 a second, whatever the crowd does
 MAX_RELAYS = 1024  # relays the health remembers; an open broker may carry junk relay ids
 
 
-class Gateway:
+class Gateway(BrokerWatch, Loops):
     def __init__(
         self,
         cfg: VenueConfig,
@@ -154,33 +156,6 @@ class Gateway:
         return f"$share/{self.share_group}/{t}" if self.share_group else t
 
     # -- MQTT -----------------------------------------------------------------
-    def _problem(self, check: brokerprobe.Check | None) -> None:
-        """Record why the broker connection is not right, and log it (once per change,
-        or once a minute while it lasts)."""
-        self.broker_problem = check
-        if check is None:
-            self._said_problem = ""
-            return
-        line = check.what + (f"; fix: {check.fix}" if check.fix else "")
-        now = time.monotonic()
-        if line != self._said_problem or now - self._said_at >= 60:
-            self._said_problem, self._said_at = line, now
-            log.warning("%s", line)
-
-    def _on_connect_fail(self, _c: mqtt.Client, _u: object) -> None:
-        # paho says only that it failed: find out why, in the background, one probe at a time
-        if self._diagnosing.acquire(blocking=False):
-            threading.Thread(target=self._diagnose, daemon=True).start()
-
-    def _diagnose(self) -> None:
-        try:
-            res, _ = brokerprobe.probe(self.broker, self.ca_file, self.cfg.venue, acl=False)
-            if not self.connected.is_set() and res.problem is not None:
-                self._problem(res.problem)
-            self.stop_event.wait(10)  # at most one probe every 10 s while the broker is away
-        finally:
-            self._diagnosing.release()
-
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
         if rc.is_failure:
             self._problem(brokerprobe.refusal(rc, self.broker))
@@ -219,26 +194,6 @@ class Gateway:
         self._problem(None)
         log.info("connected to %s", self.broker)
 
-    def _check_echo(self) -> None:
-        """The gateway's own status must come back to it; if not, the ACL is wrong."""
-        if (
-            self._echo.wait(brokerprobe.TIMEOUT_S)
-            or self.stop_event.is_set()
-            or not self.connected.is_set()
-        ):
-            return
-        user = self.broker.username or "(anonymous)"
-        self._problem(
-            brokerprobe.Check(
-                "fail",
-                f"the ACL does not let {user} write and read "
-                f"{self.t('gateway', self.worker, 'status')}",
-                f"render the ACL for venue {self.cfg.venue} with gateway user {user} "
-                "(crowdpulse deploy acl), "
-                "install it, systemctl reload mosquitto",
-            )
-        )
-
     def _on_subscribe(self, _c: mqtt.Client, _u: object, mid: int, _rc: object, _p: object) -> None:
         # "connected" (the health check, the console) means the broker has
         # acknowledged every subscription: only then does nothing sent get lost
@@ -246,20 +201,6 @@ class Gateway:
             self._unacked.discard(mid)
             if not self._unacked:
                 self.connected.set()
-
-    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, rc: Any, _p: object) -> None:
-        self.connected.clear()
-        if self.stop_event.is_set():
-            return
-        if self.broker_problem is None:
-            self._problem(
-                brokerprobe.Check(
-                    "fail",
-                    f"broker connection lost ({rc}); reconnecting",
-                    "crowdpulse doctor tells why if it does not come back",
-                )
-            )
-        self._on_connect_fail(_c, _u)
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -373,89 +314,7 @@ class Gateway:
         self.rejections.update(c["rejected"], now)
         rejections.log_due(self.rejections, log, now)
 
-    # -- threads ------------------------------------------------------------------
-    def _ingest(self) -> None:
-        while not self.stop_event.is_set():
-            with self._batch_cv:
-                while not self._batches and not self.stop_event.is_set():
-                    self._batch_cv.wait(0.2)
-                work, self._batches = self._batches, []
-            for payload, at, relay in work:
-                rec = self.engine.ingest_batch(payload, at)
-                self.relay_bands.add(relay.decode(errors="replace")[:64], rec["band"], at)
-                self._onset(rec)
-                if self.share_group and len(rec):
-                    self.client.publish(
-                        self.t("gateway", "accepted", self.worker), rec.tobytes(), 0
-                    )
-
-    def _drain(self) -> None:
-        while not self.stop_event.wait(0.01):
-            with self._direct_lock:
-                batch, self._direct = self._direct, []
-            if batch:
-                rec = self.engine.ingest_direct([b for b, _ in batch], [t for _, t in batch])
-                self._onset(rec)
-                if self.share_group and len(rec):
-                    self.client.publish(
-                        self.t("gateway", "accepted", self.worker), rec.tobytes(), 0
-                    )
-
-    def _onset(self, rec: npt.NDArray[np.void]) -> None:
-        # bands flag the report that starts a reaction (a clap burst, a cheer
-        # swell) and send it at once; waiting for the next tick would add up
-        # to a whole tick period to the crowd-to-score latency
-        flagged = len(rec) > 0 and bool((rec["flags"] & packet.FLAG_EVENT).any())
-        if flagged and self.osc is not None:
-            self.osc.reactions.add(rec[~self.engine.registry.is_reference[rec["band"]]])
-        if self.engine.take_reaction():
-            # the fast path (gateway/reaction.py): out on its own topic now, and a tick at once
-            self._publish_reaction()
-            self._reacting.set()
-            self._urgent.set()
-        elif flagged:
-            self._urgent.set()
-
-    def _wait_tick(self, due: float, last: float) -> None:
-        """Until the next periodic tick, or sooner for an onset (never closer than URGENT_GAP_S)."""
-        while not self.stop_event.is_set():
-            left = due - time.monotonic()
-            if left <= 0:
-                return
-            if self._urgent.wait(left):
-                self._urgent.clear()
-                if not self._reacting.wait(max(0.0, last + URGENT_GAP_S - time.monotonic())):
-                    return
-                self._reacting.clear()
-                return
-
-    def _ticks(self) -> None:
-        period = 1.0 / self.cfg.tick_hz
-        last_store = 0
-        while not self.stop_event.is_set():
-            start, cpu = time.perf_counter(), time.thread_time()
-            snap = self.engine.tick()
-            snap["relays"] = delivery.relay_rows(self.relays, self.relay_bands.counts(snap["t"]))
-            took = 1000 * (time.perf_counter() - start)
-            self.tick_ms = (self.tick_ms + [took])[-1000:]
-            # the tick's own CPU time beside its wall time: on a shared machine
-            # the wall time also counts the time the thread waited for a core
-            self._tick_times.append((time.monotonic(), took, 1000 * (time.thread_time() - cpu)))
-            while self._tick_times and self._tick_times[0][0] < time.monotonic() - 60.0:
-                self._tick_times.popleft()
-            self._publish(snap)
-            if snap["reaction"]["active"] != self._reaction_active:  # a reaction ended (or began)
-                self._reaction_active = snap["reaction"]["active"]
-                self._publish_reaction()
-            self._rate_control(snap["t"])
-            if snap["t"] - last_store >= homeassistant.MIN_INTERVAL_MS:
-                last_store = snap["t"]
-                self._each_second(snap)
-            for fn in list(self.listeners):
-                fn(snap)
-            last = time.monotonic()
-            self._wait_tick(last + period - (time.perf_counter() - start), last)
-
+    # -- threads (their loops: gateway/loops.py) ------------------------------------
     def start(self) -> Gateway:
         self.engine.warm()
         self.selection.start()

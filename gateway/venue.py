@@ -30,35 +30,27 @@ in a message or a log.  The file is strict (gateway/strictconf.py): a key or
 table this parser does not read is an error with a "did you mean", and a band
 spec that looks like a range must be one.  A `token_file` that does not exist
 yet is not an error: `crowdpulse gateway` creates it, `crowdpulse doctor`
-offers to.
+offers to.  The band lists are read by gateway/venuebands.py, each key's type
+and the error by gateway/venuefields.py; this module puts the file together.
 """
 
 from __future__ import annotations
 
-import csv
-import difflib
 import os
-import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crowdpulse.gateway import strictconf
+from crowdpulse.gateway.venuebands import _fleet, _single_bands, _twice
+from crowdpulse.gateway.venuebands import expand as expand
+from crowdpulse.gateway.venuefields import VenueConfigError as VenueConfigError
+from crowdpulse.gateway.venuefields import _address, _get, _when
 from crowdpulse.keys import ENV_VAR, VenueKeyError, load_venue_key, parse_key
-from crowdpulse.names import ID_RE, NAME_RE
-
-_RANGE = re.compile(r"^([A-Za-z._-]*)(\d+)-\1?(\d+)$")
-# what someone writing a range writes: <prefix><digits>-<the prefix or a digit>...
-_RANGE_LIKE = re.compile(r"^([A-Za-z._-]*)(\d+)-(.+)$")
-_LOOKALIKES = str.maketrans({"O": "0", "o": "0", "l": "1", "I": "1"})
-
+from crowdpulse.names import NAME_RE
 
 LINE_IN_ID = "line-in"  # the band id the gateway host's line-in reports as
-
-
-class VenueConfigError(ValueError):
-    """One line: what is wrong and where."""
 
 
 @dataclass(frozen=True)
@@ -117,52 +109,6 @@ class VenueConfig:
         return [z for z in self.zones if not z.reference]
 
 
-def expand(spec: str, where: str) -> list[str]:
-    """'B0001-B0400' -> B0001 ... B0400 (zero padding kept); a plain id -> [id].
-
-    A spec that looks like a range must be one: 'B0001-B040O' (a letter O) is
-    an error with the likely range, never one band with a strange id."""
-    m = _RANGE.match(spec)
-    if m:
-        prefix, lo, hi = m.group(1), m.group(2), m.group(3)
-        a, b = int(lo), int(hi)
-        if b < a or b - a > 100_000:
-            raise VenueConfigError(
-                f"{where}: bad band range {spec!r} (the end must not be "
-                "before the start, and at most 100,000 bands)"
-            )
-        if len(lo) != len(hi) and (lo.startswith("0") or hi.startswith("0")):
-            raise VenueConfigError(
-                f"{where}: band range {spec!r}: both ends need the same number of "
-                f"digits ({prefix}{a:0{len(hi)}d}-{prefix}{hi}?)"
-            )
-        return [f"{prefix}{i:0{len(lo)}d}" for i in range(a, b + 1)]
-    like = _RANGE_LIKE.match(spec)
-    if like and (
-        like.group(3)[:1].isdigit() or (like.group(1) and like.group(3).startswith(like.group(1)))
-    ):
-        fixed = f"{like.group(1)}{like.group(2)}-{like.group(3).translate(_LOOKALIKES)}"
-        hint = f" (did you mean {fixed}?)" if fixed != spec and _RANGE.match(fixed) else ""
-        raise VenueConfigError(
-            f"{where}: {spec!r} is not a band range: both ends must be "
-            f"{like.group(1) or ''}<digits>{hint}"
-        )
-    if not ID_RE.fullmatch(spec):
-        raise VenueConfigError(f"{where}: {spec!r} is not a band id or range")
-    return [spec]
-
-
-def _get(
-    table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, where: str
-) -> Any:
-    v = table.get(key, default)
-    if isinstance(v, bool) and kind is not bool:
-        raise VenueConfigError(f"{where}.{key} must be {getattr(kind, '__name__', kind)}")
-    if not isinstance(v, kind):
-        raise VenueConfigError(f"{where}.{key} must be {getattr(kind, '__name__', 'a number')}")
-    return v
-
-
 def _key(raw: dict[str, Any], base: Path) -> tuple[bytes, str | None]:
     """(the venue key, the full path of its file or None)."""
     keys = raw.get("keys", {})
@@ -193,32 +139,6 @@ def _key(raw: dict[str, Any], base: Path) -> tuple[bytes, str | None]:
         raise VenueConfigError(str(exc)) from None
 
 
-def _fleet(path: Path, zones: set[str]) -> list[tuple[str, str]]:
-    try:
-        rows = list(csv.reader(path.read_text().splitlines()))
-    except OSError as exc:
-        raise VenueConfigError(f"fleet_file {path}: {exc.strerror}") from None
-    out = []
-    for n, row in enumerate(rows, 1):
-        if not row or row[0].strip().lower() in ("band_id", "") or row[0].startswith("#"):
-            continue
-        if len(row) < 2 or not ID_RE.fullmatch(row[0].strip()):
-            raise VenueConfigError(f"fleet_file {path}, row {n}: need band_id,zone[,transport]")
-        zone = row[1].strip()
-        if zone not in zones:
-            close = difflib.get_close_matches(zone, sorted(zones), n=1)
-            hint = (
-                f"did you mean {close[0]}?"
-                if close
-                else f"the zones are {', '.join(sorted(zones))}"
-            )
-            raise VenueConfigError(
-                f"fleet_file {path}, row {n}: no zone {zone!r} in the venue file; {hint}"
-            )
-        out.append((row[0].strip(), zone))
-    return out
-
-
 def _zones(raw: dict[str, Any]) -> tuple[list[Zone], list[tuple[str, str]]]:
     zones_raw = raw.get("zones")
     if not isinstance(zones_raw, list) or not zones_raw:
@@ -242,24 +162,6 @@ def _zones(raw: dict[str, Any]) -> tuple[list[Zone], list[tuple[str, str]]]:
     return zones, bands
 
 
-def _single_bands(raw: Any, zones: set[str]) -> tuple[list[tuple[str, str]], list[str]]:
-    """[[bands]]: one band each (id, zone, optional reference = true)."""
-    if not isinstance(raw, list):
-        raise VenueConfigError("[[bands]] must be an array of tables")
-    bands, refs = [], []
-    for i, b in enumerate(raw):
-        where = f"bands[{i}]"
-        if not isinstance(b, dict):
-            raise VenueConfigError(f"{where} must be a table")
-        band, zone = _get(b, "id", str, "", where), _get(b, "zone", str, "", where)
-        if not ID_RE.fullmatch(band) or zone not in zones:
-            raise VenueConfigError(f"{where} needs id (a band id) and zone (a known zone)")
-        bands.append((band, zone))
-        if _get(b, "reference", bool, False, where):
-            refs.append(band)
-    return bands, refs
-
-
 def parse(raw: dict[str, Any], base: Path) -> VenueConfig:
     """The venue file's contents (a TOML document) checked strictly: see the module docstring."""
     table = strictconf.track(raw)
@@ -274,17 +176,6 @@ def parse(raw: dict[str, Any], base: Path) -> VenueConfig:
     if problem:
         raise VenueConfigError(problem)
     return cfg
-
-
-def _twice(bands: list[tuple[str, str]]) -> None:
-    seen: dict[str, str] = {}
-    for b, zone in bands:
-        if b in seen:
-            where = f"zones {seen[b]} and {zone}" if seen[b] != zone else f"zone {zone}"
-            raise VenueConfigError(
-                f"band {b} is listed twice ({where}); each band belongs to one zone"
-            )
-        seen[b] = zone
 
 
 def _parse(raw: dict[str, Any], base: Path) -> VenueConfig:
@@ -361,24 +252,6 @@ def _token(cfg: VenueConfig, c: dict[str, Any], base: Path) -> None:
         )
 
 
-def _when(v: Any, where: str) -> int:
-    """UTC unix seconds, or an ISO 8601 time with a zone ("2026-11-24T22:00:00Z"), to ms."""
-    import datetime as dt
-
-    if isinstance(v, int) and not isinstance(v, bool):
-        return v * 1000
-    if isinstance(v, dt.datetime) and v.tzinfo is not None:
-        return int(v.timestamp() * 1000)
-    if isinstance(v, str):
-        try:
-            t = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
-        except ValueError:
-            raise VenueConfigError(f"{where} is not an ISO 8601 time") from None
-        if t.tzinfo is not None:
-            return int(t.timestamp() * 1000)
-    raise VenueConfigError(f"{where} must be unix seconds or an ISO time with a zone")
-
-
 def _selector(cfg: VenueConfig, s: dict[str, Any], e: dict[str, Any], base: Path) -> None:
     if "library" in s:
         cfg.library = str(base / str(_get(s, "library", str, "", "selector")))
@@ -414,14 +287,6 @@ def _selector(cfg: VenueConfig, s: dict[str, Any], e: dict[str, Any], base: Path
         if end <= start:
             raise VenueConfigError("event.window must end after it starts")
         cfg.event_window = (start, end)
-
-
-def _address(v: Any, where: str) -> tuple[str, int]:
-    """ "host:port" (or "[v6]:port") -> (host, port)."""
-    host, sep, port = v.rpartition(":") if isinstance(v, str) else ("", "", "")
-    if not sep or not host.strip("[]") or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise VenueConfigError(f'{where} must be "host:port", not {v!r}')
-    return host.strip("[]"), int(port)
 
 
 def _reference(cfg: VenueConfig, ref: Any) -> None:

@@ -17,7 +17,7 @@ import tomli_w
 @dataclass
 class Zone:
     name: str
-    bands: list[str]  # ids or ranges ("S00001-S00400"), as gateway/venue.py reads them
+    bands: list[str]  # ids or ranges ("S00001-S00400"), as gateway/venuebands.py expands them
     weight: float = 1.0
 
 

@@ -2,7 +2,7 @@
 
 ID3 (MP3, and WAV / AIFF with an ID3 chunk), Vorbis comments (FLAC, Ogg
 Vorbis / Opus) and MP4 atoms (M4A / MP4) all end up in one ``Tags``, as text:
-``selector.library`` parses and checks the values, so its error lines can say
+``selector.library_audio`` parses and checks the values, so its error lines can say
 what a tag held. Which tags are read is in docs/library.md.
 """
 
