@@ -5,10 +5,6 @@ suggests; the artist approves) and manual (it only shows).  The artist can
 pin the next track, veto tracks and artists, lock the queue and draw an
 energy arc for the set; those always win over the model.  Every automated
 action is logged with its reason, and every change is persisted.
-
-The artist's actions are in selector/actions.py and what the selector shows
-(its state, and the Suggestion type) in selector/view.py: both are mixins of
-Selector.
 """
 
 from __future__ import annotations
@@ -17,24 +13,44 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from crowdpulse.selector.actions import ActionError as ActionError
-from crowdpulse.selector.actions import ArtistActions
 from crowdpulse.selector.flow import Flow
 from crowdpulse.selector.library import Track
 from crowdpulse.selector.model import EngagementModel, Features
 from crowdpulse.selector.rules import Rules, hard_block, reason, tier
 from crowdpulse.selector.store import SelectorStore
-from crowdpulse.selector.view import SelectorView, Suggestion
 
+MODES = ("auto", "assist", "manual")
+SKIP_HOLD_S = 1800.0
 SETTLE_S = 30.0  # a track's first half minute still belongs to the last one
 PLAYERS = ("mpd", "deck", "mixxx")  # sources of now playing that are a player, not the artist
 
 
-class Selector(ArtistActions, SelectorView):
+class ActionError(ValueError):
+    """An action that cannot be done; the message says why, in one line."""
+
+
+@dataclass
+class Suggestion:
+    track: Track
+    expected: float
+    reason: str
+    recovery: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "track": self.track.as_dict(),
+            "expected": round(min(100.0, max(0.0, self.expected)), 1),
+            "reason": self.reason,
+            "recovery": self.recovery,
+        }
+
+
+class Selector:
     def __init__(
         self,
         tracks: list[Track],
@@ -356,3 +372,174 @@ class Selector(ArtistActions, SelectorView):
         snap = self.state()
         for fn in list(self.listeners):
             fn(snap)
+
+    # -- the artist -------------------------------------------------------------------
+    def act(self, action: dict[str, Any], who: str = "artist") -> None:
+        """Apply one action (docs/protocol.md, selector actions); ActionError if it cannot be."""
+        name = action.get("action")
+        handler = getattr(self, f"_do_{name}", None) if isinstance(name, str) else None
+        if handler is None:
+            raise ActionError(f"unknown action {name!r}")
+        with self.lock:
+            handler(action, who)
+            self._refresh()
+            self._changed()
+
+    def _track(self, action: dict[str, Any]) -> Track:
+        t = self.tracks.get(str(action.get("track_id")))
+        if t is None:
+            raise ActionError(f"no track {action.get('track_id')!r} in the library")
+        return t
+
+    def _do_mode(self, a: dict[str, Any], who: str) -> None:
+        if a.get("mode") not in MODES:
+            raise ActionError("mode must be auto, assist or manual")
+        self.mode = a["mode"]
+        self.log(who, "mode", self.mode)
+
+    def _do_approve(self, a: dict[str, Any], who: str) -> None:
+        if not self.suggested:
+            raise ActionError("nothing to approve")
+        pick = self.suggested[0]
+        self.queue.append({"track_id": pick.track.id, "reason": pick.reason, "by": who})
+        self.log(who, "approve", f"{pick.track.artist} - {pick.track.title}")
+
+    def _do_skip(self, a: dict[str, Any], who: str) -> None:
+        if not self.suggested:
+            raise ActionError("nothing to skip")
+        pick = self.suggested[0]
+        self.skipped[pick.track.id] = self.clock() + SKIP_HOLD_S
+        self.log(
+            who, "skip", f"{pick.track.artist} - {pick.track.title} (not offered again for 30 min)"
+        )
+
+    def _do_pin(self, a: dict[str, Any], who: str) -> None:
+        t = self._track(a)
+        self.pinned = t.id
+        self.log(who, "pin", f"{t.artist} - {t.title}")
+
+    def _do_unpin(self, a: dict[str, Any], who: str) -> None:
+        self.pinned = None
+        self.log(who, "unpin", "")
+
+    def _do_veto(self, a: dict[str, Any], who: str) -> None:
+        t = self._track(a)
+        self.vetoed_tracks.add(t.id)
+        self.queue = [q for q in self.queue if q["track_id"] != t.id]
+        if self.pinned == t.id:
+            self.pinned = None
+        self.log(who, "veto", f"{t.artist} - {t.title}")
+
+    def _do_unveto(self, a: dict[str, Any], who: str) -> None:
+        self.vetoed_tracks.discard(str(a.get("track_id")))
+        self.log(who, "unveto", str(a.get("track_id")))
+
+    def _do_veto_artist(self, a: dict[str, Any], who: str) -> None:
+        artist = str(a.get("artist", "")).strip().lower()
+        if not artist:
+            raise ActionError("veto_artist needs an artist")
+        self.vetoed_artists.add(artist)
+        self.queue = [q for q in self.queue if self.tracks[q["track_id"]].artist.lower() != artist]
+        if self.pinned and self.tracks[self.pinned].artist.lower() == artist:
+            self.pinned = None
+        self.log(who, "veto artist", artist)
+
+    def _do_unveto_artist(self, a: dict[str, Any], who: str) -> None:
+        self.vetoed_artists.discard(str(a.get("artist", "")).strip().lower())
+        self.log(who, "unveto artist", str(a.get("artist")))
+
+    def _do_lock(self, a: dict[str, Any], who: str) -> None:
+        if not isinstance(a.get("locked"), bool):
+            raise ActionError("lock needs locked: true or false")
+        self.locked = a["locked"]
+        self.log(who, "lock" if self.locked else "unlock", "")
+
+    def _do_arc(self, a: dict[str, Any], who: str) -> None:
+        pts = a.get("points")
+        ok = isinstance(pts, list) and all(
+            isinstance(p, list)
+            and len(p) == 2
+            and all(isinstance(v, (int, float)) for v in p)
+            and 0 <= p[1] <= 1
+            and p[0] >= 0
+            for p in pts
+        )
+        if not ok or not isinstance(pts, list):
+            raise ActionError("arc points must be [[minute, energy 0-1], ...]")
+        self.arc = sorted([[float(m), float(e)] for m, e in pts])
+        self.log(
+            who, "energy arc", ", ".join(f"{m:.0f} min: {e:.1f}" for m, e in self.arc) or "cleared"
+        )
+
+    def _do_playing(self, a: dict[str, Any], who: str) -> None:
+        t = self._track(a)
+        self._start(t.id, str(a.get("source", "console")), self.clock())
+
+    def _do_remove(self, a: dict[str, Any], who: str) -> None:
+        i = a.get("index")
+        if not isinstance(i, int) or not 0 <= i < len(self.queue):
+            raise ActionError("remove needs the index of a queued track")
+        gone = self.queue.pop(i)
+        self.log(who, "remove", gone["track_id"])
+
+    # -- the view ----------------------------------------------------------------------
+    def next_item(self) -> dict[str, Any] | None:
+        if self.pinned:
+            t = self.tracks[self.pinned]
+            return {"track": t.as_dict(), "reason": "pinned by the artist", "kind": "pinned"}
+        if self.queue:
+            q = self.queue[0]
+            kind = "recovery" if self.recovery and q["by"] == "selector" else "queued"
+            return {
+                "track": self.tracks[q["track_id"]].as_dict(),
+                "reason": q["reason"],
+                "kind": kind,
+            }
+        if self.suggested:
+            s = self.suggested[0]
+            return {
+                "track": s.track.as_dict(),
+                "reason": s.reason,
+                "kind": "recovery" if s.recovery else "suggested",
+            }
+        return None
+
+    def state(self) -> dict[str, Any]:
+        with self.lock:
+            now = self.now
+            return {
+                "mode": self.mode,
+                "locked": self.locked,
+                "now_playing": None
+                if now is None
+                else {
+                    "track": self.tracks[now["track_id"]].as_dict(),
+                    "started_ms": now["started_ms"],
+                    "source": now["source"],
+                },
+                "next": self.next_item(),
+                "queue": [
+                    {
+                        "track": self.tracks[q["track_id"]].as_dict(),
+                        "reason": q["reason"],
+                        "by": q["by"],
+                    }
+                    for q in self.queue
+                ],
+                "suggestions": [s.as_dict() for s in self.suggested],
+                "vetoed_tracks": sorted(self.vetoed_tracks),
+                "vetoed_artists": sorted(self.vetoed_artists),
+                "energy_arc": self.arc,
+                "adaptive_flow": self.flow.as_dict(),
+                "history": [
+                    {
+                        "track": self.tracks[h["track_id"]].as_dict(),
+                        "started_ms": h["started_ms"],
+                        "ended_ms": h["ended_ms"],
+                        "response": h["response"],
+                    }
+                    for h in self.history[-20:]
+                    if h["track_id"] in self.tracks
+                ],
+                "log": self.store.recent_log() if self.store is not None else [],
+            }
