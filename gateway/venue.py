@@ -43,10 +43,10 @@ from pathlib import Path
 from typing import Any
 
 from crowdpulse.gateway import strictconf
-from crowdpulse.gateway.venuebands import _fleet, _single_bands, _twice
+from crowdpulse.gateway.venuebands import check_twice, read_fleet, single_bands
 from crowdpulse.gateway.venuebands import expand as expand
 from crowdpulse.gateway.venuefields import VenueConfigError as VenueConfigError
-from crowdpulse.gateway.venuefields import _address, _get, _when
+from crowdpulse.gateway.venuefields import get_field, parse_address, parse_when
 from crowdpulse.keys import ENV_VAR, VenueKeyError, load_venue_key, parse_key
 from crowdpulse.names import NAME_RE
 
@@ -146,14 +146,14 @@ def _zones(raw: dict[str, Any]) -> tuple[list[Zone], list[tuple[str, str]]]:
     zones, bands = [], []
     for i, z in enumerate(zones_raw):
         where = f"zones[{i}]"
-        name = _get(z, "name", str, None, where) if isinstance(z, dict) else None
+        name = get_field(z, "name", str, None, where) if isinstance(z, dict) else None
         if name is None or not NAME_RE.fullmatch(name):
             raise VenueConfigError(f"{where}.name must be 1-32 of a-z 0-9 _ -")
-        weight = float(_get(z, "weight", (int, float), 1.0, where))
+        weight = float(get_field(z, "weight", (int, float), 1.0, where))
         if not 0 < weight <= 100:
             raise VenueConfigError(f"{where}.weight must be > 0")
-        zones.append(Zone(name, weight, bool(_get(z, "reference", bool, False, where))))
-        for spec in _get(z, "bands", list, [], where):
+        zones.append(Zone(name, weight, bool(get_field(z, "reference", bool, False, where))))
+        for spec in get_field(z, "bands", list, [], where):
             bands += [(b, name) for b in expand(str(spec), where)]
     if len({z.name for z in zones}) != len(zones):
         raise VenueConfigError("two zones share a name")
@@ -184,12 +184,12 @@ def _parse(raw: dict[str, Any], base: Path) -> VenueConfig:
         raise VenueConfigError("venue must be 1-32 of a-z 0-9 _ -")
     zones, bands = _zones(raw)
     if "fleet_file" in raw:
-        bands += _fleet(base / str(raw["fleet_file"]), {z.name for z in zones})
-    single, references = _single_bands(raw.get("bands", []), {z.name for z in zones})
+        bands += read_fleet(base / str(raw["fleet_file"]), {z.name for z in zones})
+    single, references = single_bands(raw.get("bands", []), {z.name for z in zones})
     bands += single
     if not bands:
         raise VenueConfigError("no bands: list them in zones[].bands or a fleet_file")
-    _twice(bands)
+    check_twice(bands)
     s, st = raw.get("sentiment", {}), raw.get("storage", {})
     h, c, ha = raw.get("http", {}), raw.get("console", {}), raw.get("home_assistant", {})
     venue_key, key_file = _key(raw, base)
@@ -200,17 +200,19 @@ def _parse(raw: dict[str, Any], base: Path) -> VenueConfig:
         venue_key=venue_key,
         key_path=key_file,
         band_references=references,
-        k_anonymity=int(_get(s, "k_anonymity", int, 5, "sentiment")),
-        age_out_s=float(_get(s, "age_out_s", (int, float), 10.0, "sentiment")),
-        tick_hz=float(_get(s, "tick_hz", (int, float), 10.0, "sentiment")),
-        recovery_threshold=float(_get(s, "recovery_threshold", (int, float), 40.0, "sentiment")),
-        db_path=str(base / _get(st, "path", str, "crowdpulse-gateway.db", "storage")),
-        retention_hours=float(_get(st, "retention_hours", (int, float), 24.0, "storage")),
-        http_host=_get(h, "host", str, "127.0.0.1", "http"),
-        http_port=int(_get(h, "port", int, 8080, "http")),
-        view_requires_token=bool(_get(c, "view_requires_token", bool, False, "console")),
-        ha_discovery=bool(_get(ha, "discovery", bool, False, "home_assistant")),
-        ha_prefix=_get(ha, "prefix", str, "homeassistant", "home_assistant"),
+        k_anonymity=int(get_field(s, "k_anonymity", int, 5, "sentiment")),
+        age_out_s=float(get_field(s, "age_out_s", (int, float), 10.0, "sentiment")),
+        tick_hz=float(get_field(s, "tick_hz", (int, float), 10.0, "sentiment")),
+        recovery_threshold=float(
+            get_field(s, "recovery_threshold", (int, float), 40.0, "sentiment")
+        ),
+        db_path=str(base / get_field(st, "path", str, "crowdpulse-gateway.db", "storage")),
+        retention_hours=float(get_field(st, "retention_hours", (int, float), 24.0, "storage")),
+        http_host=get_field(h, "host", str, "127.0.0.1", "http"),
+        http_port=int(get_field(h, "port", int, 8080, "http")),
+        view_requires_token=bool(get_field(c, "view_requires_token", bool, False, "console")),
+        ha_discovery=bool(get_field(ha, "discovery", bool, False, "home_assistant")),
+        ha_prefix=get_field(ha, "prefix", str, "homeassistant", "home_assistant"),
     )
     _selector(cfg, raw.get("selector", {}), raw.get("event", {}), base)
     _reference(cfg, raw.get("reference", {}))
@@ -234,10 +236,10 @@ def _token(cfg: VenueConfig, c: dict[str, Any], base: Path) -> None:
     if file is not None and token is not None:
         raise VenueConfigError("[console]: token_file or token, not both")
     if token is not None:
-        cfg.console_token = str(_get(c, "token", str, "", "console")) or None
+        cfg.console_token = str(get_field(c, "token", str, "", "console")) or None
     if file is None:
         return
-    path = (base / str(_get(c, "token_file", str, "", "console"))).resolve()
+    path = (base / str(get_field(c, "token_file", str, "", "console"))).resolve()
     cfg.console_token_file = str(path)
     try:
         cfg.console_token = path.read_text().strip() or None
@@ -254,21 +256,23 @@ def _token(cfg: VenueConfig, c: dict[str, Any], base: Path) -> None:
 
 def _selector(cfg: VenueConfig, s: dict[str, Any], e: dict[str, Any], base: Path) -> None:
     if "library" in s:
-        cfg.library = str(base / str(_get(s, "library", str, "", "selector")))
+        cfg.library = str(base / str(get_field(s, "library", str, "", "selector")))
     if "mixxx_db" in s:
-        cfg.mixxx_db = str(Path(str(_get(s, "mixxx_db", str, "", "selector"))).expanduser())
-    cfg.selector_mode = _get(s, "mode", str, "assist", "selector")
+        cfg.mixxx_db = str(Path(str(get_field(s, "mixxx_db", str, "", "selector"))).expanduser())
+    cfg.selector_mode = get_field(s, "mode", str, "assist", "selector")
     if cfg.selector_mode not in ("auto", "assist", "manual"):
         raise VenueConfigError("selector.mode must be auto, assist or manual")
     cfg.threshold = float(
-        _get(s, "recovery_threshold", (int, float), cfg.recovery_threshold, "selector")
+        get_field(s, "recovery_threshold", (int, float), cfg.recovery_threshold, "selector")
     )
-    cfg.dwell_s = float(_get(s, "dwell_s", (int, float), 20.0, "selector"))
-    cfg.cooldown_s = float(_get(s, "cooldown_s", (int, float), 300.0, "selector"))
+    cfg.dwell_s = float(get_field(s, "dwell_s", (int, float), 20.0, "selector"))
+    cfg.cooldown_s = float(get_field(s, "cooldown_s", (int, float), 300.0, "selector"))
     cfg.artist_separation_min = float(
-        _get(s, "artist_separation_min", (int, float), 60.0, "selector")
+        get_field(s, "artist_separation_min", (int, float), 60.0, "selector")
     )
-    cfg.bpm_window = float(_get(s, "bpm_window_percent", (int, float), 6.0, "selector")) / 100.0
+    cfg.bpm_window = (
+        float(get_field(s, "bpm_window_percent", (int, float), 6.0, "selector")) / 100.0
+    )
     if not (
         0 < cfg.threshold < 100
         and cfg.dwell_s >= 0
@@ -283,7 +287,7 @@ def _selector(cfg: VenueConfig, s: dict[str, Any], e: dict[str, Any], base: Path
         w = e["window"]
         if not isinstance(w, list) or len(w) != 2:
             raise VenueConfigError("event.window must be [start, end]")
-        start, end = _when(w[0], "event.window[0]"), _when(w[1], "event.window[1]")
+        start, end = parse_when(w[0], "event.window[0]"), parse_when(w[1], "event.window[1]")
         if end <= start:
             raise VenueConfigError("event.window must end after it starts")
         cfg.event_window = (start, end)
@@ -295,7 +299,7 @@ def _reference(cfg: VenueConfig, ref: Any) -> None:
         raise VenueConfigError("[reference] must be a table")
     if "line_in" not in ref:
         return
-    cfg.line_in = _get(ref, "line_in", str, "", "reference")
+    cfg.line_in = get_field(ref, "line_in", str, "", "reference")
     if any(b == LINE_IN_ID for b, _ in cfg.bands):
         raise VenueConfigError(
             f"band id {LINE_IN_ID!r} is the line-in reference's own; rename that band"
@@ -309,15 +313,15 @@ def _player_osc(cfg: VenueConfig, p: dict[str, Any], o: dict[str, Any]) -> None:
     if not isinstance(p, dict) or not isinstance(o, dict):
         raise VenueConfigError("[player] and [osc] must be tables")
     if "mpd" in p:
-        cfg.player_mpd = _address(p["mpd"], "player.mpd")
-    cfg.player_deck = bool(_get(p, "deck", bool, False, "player"))
-    cfg.player_note = _get(p, "note", str, "", "player")[:200]
+        cfg.player_mpd = parse_address(p["mpd"], "player.mpd")
+    cfg.player_deck = bool(get_field(p, "deck", bool, False, "player"))
+    cfg.player_note = get_field(p, "note", str, "", "player")[:200]
     if sum([cfg.player_mpd is not None, cfg.player_deck, cfg.mixxx_db is not None]) > 1:
         raise VenueConfigError(
             "one player only: [player] mpd, [player] deck or [selector] mixxx_db"
         )
-    targets = _get(o, "targets", list, [], "osc")
-    cfg.osc_targets = [_address(t, f"osc.targets[{i}]") for i, t in enumerate(targets)]
+    targets = get_field(o, "targets", list, [], "osc")
+    cfg.osc_targets = [parse_address(t, f"osc.targets[{i}]") for i, t in enumerate(targets)]
 
 
 def load(path: str | Path) -> VenueConfig:

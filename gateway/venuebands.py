@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from crowdpulse.gateway.venuefields import VenueConfigError, _get
+from crowdpulse.gateway.venuefields import VenueConfigError, get_field
 from crowdpulse.names import ID_RE
 
 _RANGE = re.compile(r"^([A-Za-z._-]*)(\d+)-\1?(\d+)$")
@@ -59,7 +59,7 @@ def expand(spec: str, where: str) -> list[str]:
     return [spec]
 
 
-def _fleet(path: Path, zones: set[str]) -> list[tuple[str, str]]:
+def read_fleet(path: Path, zones: set[str]) -> list[tuple[str, str]]:
     try:
         rows = list(csv.reader(path.read_text().splitlines()))
     except OSError as exc:
@@ -85,7 +85,7 @@ def _fleet(path: Path, zones: set[str]) -> list[tuple[str, str]]:
     return out
 
 
-def _single_bands(raw: Any, zones: set[str]) -> tuple[list[tuple[str, str]], list[str]]:
+def single_bands(raw: Any, zones: set[str]) -> tuple[list[tuple[str, str]], list[str]]:
     """[[bands]]: one band each (id, zone, optional reference = true)."""
     if not isinstance(raw, list):
         raise VenueConfigError("[[bands]] must be an array of tables")
@@ -94,16 +94,16 @@ def _single_bands(raw: Any, zones: set[str]) -> tuple[list[tuple[str, str]], lis
         where = f"bands[{i}]"
         if not isinstance(b, dict):
             raise VenueConfigError(f"{where} must be a table")
-        band, zone = _get(b, "id", str, "", where), _get(b, "zone", str, "", where)
+        band, zone = get_field(b, "id", str, "", where), get_field(b, "zone", str, "", where)
         if not ID_RE.fullmatch(band) or zone not in zones:
             raise VenueConfigError(f"{where} needs id (a band id) and zone (a known zone)")
         bands.append((band, zone))
-        if _get(b, "reference", bool, False, where):
+        if get_field(b, "reference", bool, False, where):
             refs.append(band)
     return bands, refs
 
 
-def _twice(bands: list[tuple[str, str]]) -> None:
+def check_twice(bands: list[tuple[str, str]]) -> None:
     seen: dict[str, str] = {}
     for b, zone in bands:
         if b in seen:

@@ -1,7 +1,7 @@
 """The venue file's typed reads, and the one error every venue-file problem raises.
 
-`_get` reads a key of a table as the type it must be (a bool is never a
-number), `_when` a time, `_address` a "host:port"; each problem is a
+`get_field` reads a key of a table as the type it must be (a bool is never a
+number), `parse_when` a time, `parse_address` a "host:port"; each problem is a
 VenueConfigError, one line naming the key.  gateway/venue.py reads every
 table with these (and re-exports VenueConfigError); gateway/venuebands.py
 reads the band lists with them.  Kept apart so venue.py stays short.
@@ -16,7 +16,7 @@ class VenueConfigError(ValueError):
     """One line: what is wrong and where."""
 
 
-def _get(
+def get_field(
     table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any, where: str
 ) -> Any:
     v = table.get(key, default)
@@ -27,7 +27,7 @@ def _get(
     return v
 
 
-def _when(v: Any, where: str) -> int:
+def parse_when(v: Any, where: str) -> int:
     """UTC unix seconds, or an ISO 8601 time with a zone ("2026-11-24T22:00:00Z"), to ms."""
     import datetime as dt
 
@@ -45,7 +45,7 @@ def _when(v: Any, where: str) -> int:
     raise VenueConfigError(f"{where} must be unix seconds or an ISO time with a zone")
 
 
-def _address(v: Any, where: str) -> tuple[str, int]:
+def parse_address(v: Any, where: str) -> tuple[str, int]:
     """ "host:port" (or "[v6]:port") -> (host, port)."""
     host, sep, port = v.rpartition(":") if isinstance(v, str) else ("", "", "")
     if not sep or not host.strip("[]") or not port.isdigit() or not 1 <= int(port) <= 65535:
